@@ -1,0 +1,106 @@
+/**
+ * The primary: finds Redis, forks one process per worker index, gives each a stable id, forks a dead
+ * one again under the same id (with back-off when it keeps dying), and runs the shutdown: workers
+ * first, each finishing its running jobs, then the private Redis if it launched one.
+ */
+import cluster, { type Worker as ClusterWorker } from 'node:cluster';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../logging/logger.js';
+import { workerIdFor } from '../queue/names.js';
+import { resolveRedis } from '../redis/local-server.js';
+import { SHUTDOWN_MESSAGE } from './messages.js';
+import { restartDelay } from './restart-policy.js';
+
+/** Beyond the workers' own shutdown timeout, how long the primary waits before killing them. */
+const SHUTDOWN_MARGIN_MS = 5_000;
+
+export interface PrimaryEnvironment {
+  readonly path: string | undefined;
+}
+
+export async function runPrimary(config: Config, environment: PrimaryEnvironment, logger: Logger): Promise<void> {
+  // Workers accept connections themselves: with round-robin, a connection handed to a worker that
+  // was just killed can hang forever.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+
+  const redis = await resolveRedis({
+    configuredUrl: config.redisUrl,
+    dataDir: config.redisDataDir,
+    searchPath: environment.path,
+    logger,
+  });
+
+  const byWorker = new Map<ClusterWorker, number>();
+  const crashes = new Map<number, number[]>();
+  const pendingRestarts = new Set<NodeJS.Timeout>();
+  let shuttingDown = false;
+
+  const fork = (index: number) => {
+    const worker = cluster.fork({ BULLPEN_WORKER_INDEX: String(index), REDIS_URL: redis.url });
+    byWorker.set(worker, index);
+    logger.info({ workerId: workerIdFor(config.hostId, index), pid: worker.process.pid }, 'worker forked');
+  };
+
+  cluster.on('exit', (worker, code, signal) => {
+    const index = byWorker.get(worker);
+    byWorker.delete(worker);
+    if (index === undefined || shuttingDown) return;
+    const now = Date.now();
+    const history = crashes.get(index) ?? [];
+    const delayMs = restartDelay(history, now);
+    crashes.set(index, [...history, now].slice(-10));
+    logger.warn({ workerId: workerIdFor(config.hostId, index), pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker died; forking it again');
+    const timer = setTimeout(() => {
+      pendingRestarts.delete(timer);
+      if (!shuttingDown) fork(index);
+    }, delayMs);
+    pendingRestarts.add(timer);
+  });
+
+  for (let index = 0; index < config.workers; index += 1) fork(index);
+  logger.info({ workers: config.workers, concurrency: config.concurrency, port: config.port, redis: redis.url }, 'primary started');
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (signal: string) => {
+    stopping ??= (async () => {
+      shuttingDown = true;
+      logger.info({ signal }, 'shutting down: workers finish their running jobs first');
+      for (const timer of pendingRestarts) clearTimeout(timer);
+      await stopWorkers([...byWorker.keys()], config.shutdownTimeoutMs + SHUTDOWN_MARGIN_MS, logger);
+      await redis.stop();
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      void shutdown(signal).finally(() => process.exit(0));
+    });
+  }
+}
+
+function stopWorkers(workers: readonly ClusterWorker[], timeoutMs: number, logger: Logger): Promise<void> {
+  return new Promise((resolveStop) => {
+    let remaining = workers.filter((worker) => !worker.isDead());
+    if (remaining.length === 0) {
+      resolveStop();
+      return;
+    }
+    const timer = setTimeout(() => {
+      for (const worker of remaining) {
+        logger.error({ pid: worker.process.pid }, 'worker did not stop in time; killing it');
+        worker.process.kill('SIGKILL');
+      }
+    }, timeoutMs);
+    for (const worker of remaining) {
+      worker.once('exit', () => {
+        remaining = remaining.filter((other) => other !== worker);
+        if (remaining.length === 0) {
+          clearTimeout(timer);
+          resolveStop();
+        }
+      });
+      worker.send(SHUTDOWN_MESSAGE);
+    }
+  });
+}

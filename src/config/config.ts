@@ -1,0 +1,156 @@
+/**
+ * Configuration, parsed once.
+ *
+ * Every setting the service has comes from the environment through this module, is validated with
+ * zod, filled with its default and frozen. The composition roots call `loadConfig(process.env)` once
+ * and pass the typed result down; nothing else reads `process.env`, so tests can build a config from
+ * a plain object and an invalid value stops start-up with a message naming the variable.
+ */
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * Both end up inside Redis keys and BullMQ queue names, which may not hold `:`. Braces are allowed in
+ * the prefix so that a Redis Cluster hash tag (`{bullpen}`) keeps every key on one slot.
+ */
+const prefixSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_.{}-]+$/, 'may contain only letters, digits and _ . - { }');
+const hostIdSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_.-]+$/, 'may contain only letters, digits and _ . -');
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((value) => value === 'true' || value === '1');
+
+const schema = z
+  .object({
+    PORT: int(0, 65535).default(3000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .optional(),
+    WORKERS: int(1, 256).default(4),
+    WORKER_CONCURRENCY: int(1, 1024).default(8),
+    TASK_DURATION_MS: int(0, 86_400_000).default(12_000),
+    MAX_TASK_DURATION_MS: int(0, 86_400_000).default(600_000),
+    QUEUE_PREFIX: prefixSchema.default('bullpen'),
+    HOST_ID: hostIdSchema.optional(),
+    SHUTDOWN_TIMEOUT_MS: int(0, 3_600_000).default(30_000),
+    HEARTBEAT_INTERVAL_MS: int(50, 60_000).default(1_000),
+    WORKER_TTL_MS: int(100, 600_000).default(5_000),
+    RECONCILE_INTERVAL_MS: int(100, 3_600_000).default(10_000),
+    RESERVATION_GRACE_MS: int(0, 3_600_000).default(60_000),
+    LOCK_DURATION_MS: int(1_000, 3_600_000).default(30_000),
+    JOB_ATTEMPTS: int(1, 100).default(3),
+    JOB_BACKOFF_MS: int(0, 3_600_000).default(1_000),
+    COMPLETED_RETENTION_SECONDS: int(0, 31_536_000).default(3_600),
+    COMPLETED_RETENTION_COUNT: int(0, 1_000_000).default(1_000),
+    FAILED_RETENTION_SECONDS: int(0, 31_536_000).default(7 * 24 * 3_600),
+    FAILED_RETENTION_COUNT: int(0, 1_000_000).default(10_000),
+    BODY_LIMIT_BYTES: int(64, 16 * 1024 * 1024).default(100 * 1024),
+    REDIS_DATA_DIR: z.string().min(1).default('.data/redis'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    LOG_PRETTY: booleanFlag.optional(),
+    /** Set by the primary on each fork; absent in the primary itself. */
+    BULLPEN_WORKER_INDEX: int(0, 255).optional(),
+  })
+  .refine((env) => env.WORKER_TTL_MS > env.HEARTBEAT_INTERVAL_MS, {
+    message: 'must be greater than HEARTBEAT_INTERVAL_MS',
+    path: ['WORKER_TTL_MS'],
+  })
+  .refine((env) => env.TASK_DURATION_MS <= env.MAX_TASK_DURATION_MS, {
+    message: 'must not exceed MAX_TASK_DURATION_MS',
+    path: ['TASK_DURATION_MS'],
+  });
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** Unset means: use 127.0.0.1:6379 if it answers, otherwise launch a private redis-server. */
+  readonly redisUrl: string | undefined;
+  readonly workers: number;
+  readonly concurrency: number;
+  readonly taskDurationMs: number;
+  readonly maxTaskDurationMs: number;
+  readonly prefix: string;
+  readonly hostId: string;
+  readonly shutdownTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly workerTtlMs: number;
+  readonly reconcileIntervalMs: number;
+  readonly reservationGraceMs: number;
+  readonly lockDurationMs: number;
+  readonly jobAttempts: number;
+  readonly jobBackoffMs: number;
+  readonly retention: {
+    readonly completed: { readonly ageSeconds: number; readonly count: number };
+    readonly failed: { readonly ageSeconds: number; readonly count: number };
+  };
+  readonly bodyLimitBytes: number;
+  readonly redisDataDir: string;
+  readonly logLevel: string;
+  /** Undefined means: pretty when stdout is a terminal. */
+  readonly logPretty: boolean | undefined;
+  readonly workerIndex: number | undefined;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Host names may hold characters that are not key-safe; keep the readable part. */
+function defaultHostId(): string {
+  const cleaned = hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64);
+  return cleaned.length > 0 ? cleaned : 'host';
+}
+
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  // Empty strings mean "unset", as they do in most shells and compose files.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    port: e.PORT,
+    host: e.HOST,
+    redisUrl: e.REDIS_URL,
+    workers: e.WORKERS,
+    concurrency: e.WORKER_CONCURRENCY,
+    taskDurationMs: e.TASK_DURATION_MS,
+    maxTaskDurationMs: e.MAX_TASK_DURATION_MS,
+    prefix: e.QUEUE_PREFIX,
+    hostId: e.HOST_ID ?? defaultHostId(),
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
+    workerTtlMs: e.WORKER_TTL_MS,
+    reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+    reservationGraceMs: e.RESERVATION_GRACE_MS,
+    lockDurationMs: e.LOCK_DURATION_MS,
+    jobAttempts: e.JOB_ATTEMPTS,
+    jobBackoffMs: e.JOB_BACKOFF_MS,
+    retention: Object.freeze({
+      completed: Object.freeze({ ageSeconds: e.COMPLETED_RETENTION_SECONDS, count: e.COMPLETED_RETENTION_COUNT }),
+      failed: Object.freeze({ ageSeconds: e.FAILED_RETENTION_SECONDS, count: e.FAILED_RETENTION_COUNT }),
+    }),
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    redisDataDir: e.REDIS_DATA_DIR,
+    logLevel: e.LOG_LEVEL,
+    logPretty: e.LOG_PRETTY,
+    workerIndex: e.BULLPEN_WORKER_INDEX,
+  });
+}
+
+/** The environment variables whose names the config understands, for docs and compose checks. */
+export const CONFIG_VARIABLES: readonly string[] = Object.freeze(Object.keys(schema.shape));

@@ -1,0 +1,71 @@
+/**
+ * The error catalogue: every error a client can see, with a stable code and its HTTP status. The
+ * HTTP layer maps these to JSON; anything else becomes a generic 500 without internals.
+ */
+export abstract class BullpenError extends Error {
+  abstract readonly code: string;
+  abstract readonly status: number;
+  readonly details: unknown;
+
+  constructor(message: string, options: { details?: unknown; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.details = options.details;
+  }
+}
+
+export class ValidationError extends BullpenError {
+  override readonly name = 'ValidationError';
+  readonly code = 'VALIDATION_FAILED';
+  readonly status = 400;
+}
+
+export class MalformedJsonError extends BullpenError {
+  override readonly name = 'MalformedJsonError';
+  readonly code = 'MALFORMED_JSON';
+  readonly status = 400;
+  constructor() {
+    super('Request body is not valid JSON');
+  }
+}
+
+export class PayloadTooLargeError extends BullpenError {
+  override readonly name = 'PayloadTooLargeError';
+  readonly code = 'PAYLOAD_TOO_LARGE';
+  readonly status = 413;
+  constructor(limitBytes: number) {
+    super(`Request body exceeds ${limitBytes} bytes`, { details: { limitBytes } });
+  }
+}
+
+export class UnsupportedMediaTypeError extends BullpenError {
+  override readonly name = 'UnsupportedMediaTypeError';
+  readonly code = 'UNSUPPORTED_MEDIA_TYPE';
+  readonly status = 415;
+  constructor() {
+    super('Content-Type must be application/json');
+  }
+}
+
+export class NotFoundError extends BullpenError {
+  override readonly name = 'NotFoundError';
+  readonly code = 'NOT_FOUND';
+  readonly status = 404;
+}
+
+export class NoLiveWorkerError extends BullpenError {
+  override readonly name = 'NoLiveWorkerError';
+  readonly code = 'NO_LIVE_WORKER';
+  readonly status = 503;
+  constructor() {
+    super('No live worker can take the task; try again shortly');
+  }
+}
+
+export class QueueUnavailableError extends BullpenError {
+  override readonly name = 'QueueUnavailableError';
+  readonly code = 'QUEUE_UNAVAILABLE';
+  readonly status = 503;
+  constructor(cause: unknown) {
+    super('The queue store is unavailable; try again shortly', { cause });
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * The HTTP API of one worker process, separate from the server that listens so that tests can run
+ * it on any port. It only wires routes to the narrow services it is given.
+ */
+import express, { type Express } from 'express';
+import type { Logger } from '../logging/logger.js';
+import type { JobReader } from '../queue/job-reader.js';
+import type { Dispatcher } from '../scheduling/dispatcher.js';
+import { errorHandler, notFound } from './errors.js';
+import { jobsRouter } from './routes/jobs.js';
+import { statusRouter, type StatusRouteOptions } from './routes/status.js';
+import { tasksRouter } from './routes/tasks.js';
+
+export interface AppOptions extends StatusRouteOptions {
+  readonly dispatcher: Dispatcher;
+  readonly jobs: JobReader;
+  readonly logger: Logger;
+  readonly bodyLimitBytes: number;
+  readonly maxDurationMs: number;
+}
+
+export function createApp(options: AppOptions): Express {
+  const { logger, bodyLimitBytes } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(express.json({ limit: bodyLimitBytes, strict: false }));
+  app.use(tasksRouter({ dispatcher: options.dispatcher, maxDurationMs: options.maxDurationMs, logger }));
+  app.use(jobsRouter({ jobs: options.jobs }));
+  app.use(statusRouter({ snapshot: options.snapshot, health: options.health }));
+  app.use(notFound);
+  app.use(errorHandler({ logger, bodyLimitBytes }));
+  return app;
+}

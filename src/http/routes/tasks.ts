@@ -1,0 +1,34 @@
+/**
+ * `POST /enqueue-task`: validate, route to the least-loaded worker, answer 202 with where to look.
+ */
+import { Router, type Request } from 'express';
+import type { Logger } from '../../logging/logger.js';
+import type { Dispatcher } from '../../scheduling/dispatcher.js';
+import { UnsupportedMediaTypeError, ValidationError } from '../../errors.js';
+import { createEnqueueSchema, describeIssues } from '../schemas.js';
+
+export interface TasksRouteOptions {
+  readonly dispatcher: Dispatcher;
+  readonly maxDurationMs: number;
+  readonly logger: Logger;
+}
+
+export function tasksRouter({ dispatcher, maxDurationMs, logger }: TasksRouteOptions): Router {
+  const schema = createEnqueueSchema({ maxDurationMs });
+  const router = Router();
+  router.post('/enqueue-task', async (req: Request, res) => {
+    if (!req.is('application/json')) throw new UnsupportedMediaTypeError();
+    const parsed = schema.safeParse(req.body);
+    if (!parsed.success) {
+      throw new ValidationError('Invalid task', { details: describeIssues(parsed.error) });
+    }
+    const { jobName, data } = parsed.data;
+    const { jobId, workerId } = await dispatcher.dispatch({ jobName, data });
+    logger.info({ jobId, jobName, assignedWorker: workerId }, 'task enqueued');
+    res
+      .status(202)
+      .location(`/jobs/${encodeURIComponent(jobId)}`)
+      .json({ message: 'Task enqueued successfully', jobId, jobName, jobData: data, assignedWorker: workerId });
+  });
+  return router;
+}

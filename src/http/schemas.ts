@@ -1,0 +1,68 @@
+/**
+ * What a client may send. Built from the config because one bound (the longest duration a task may
+ * ask for) is a setting.
+ */
+import { z } from 'zod';
+
+export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
+export const JOB_NAME_MAX_LENGTH = 128;
+
+/** Keys that would reach an object's prototype if a handler ever merged `data` into another object. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function findForbiddenKey(value: unknown, path: readonly (string | number)[]): (string | number)[] | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    if (FORBIDDEN_KEYS.has(key)) return [...path, key];
+    const found = findForbiddenKey(child, [...path, Array.isArray(value) ? Number(key) : key]);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+export function createEnqueueSchema({ maxDurationMs }: { maxDurationMs: number }) {
+  const task = z
+    .object({
+      jobName: z
+        .string()
+        .min(1)
+        .max(JOB_NAME_MAX_LENGTH)
+        .regex(JOB_NAME_PATTERN, 'must start with a letter or digit and contain only letters, digits and _ . : -'),
+      data: z
+        .record(z.string(), z.unknown())
+        .default({})
+        .superRefine((data, context) => {
+          if ('durationMs' in data) {
+            const duration = data.durationMs;
+            if (typeof duration !== 'number' || !Number.isInteger(duration) || duration < 0 || duration > maxDurationMs) {
+              context.addIssue({
+                code: 'custom',
+                path: ['durationMs'],
+                message: `must be an integer from 0 to ${maxDurationMs}`,
+              });
+            }
+          }
+        }),
+    })
+    .strict();
+  // Checked on the raw parsed JSON, before zod copies objects: a copy could turn an own `__proto__`
+  // key into a prototype change and hide it.
+  return z
+    .unknown()
+    .superRefine((body, context) => {
+      const forbidden = findForbiddenKey(body, []);
+      if (forbidden) context.addIssue({ code: 'custom', path: forbidden, message: 'this key is not allowed' });
+    })
+    .pipe(task);
+}
+
+export type EnqueueRequest = z.infer<ReturnType<typeof createEnqueueSchema>>;
+
+export interface ValidationIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+export function describeIssues(error: z.ZodError): ValidationIssue[] {
+  return error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }));
+}

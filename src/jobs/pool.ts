@@ -1,0 +1,54 @@
+/**
+ * The thread pool that runs job bodies. One thread per consumer slot, all started up front and never
+ * idled away, so a job never waits for a thread and a long job never blocks the event loop that
+ * serves HTTP and renews BullMQ's locks.
+ */
+import { MessageChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { JobProgress } from '../../workers/handler.js';
+import type { RunnerTask } from '../../workers/runner.js';
+
+export interface JobRun {
+  readonly handlerUrl: string;
+  readonly jobId: string;
+  readonly jobName: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly durationMs: number;
+  readonly onProgress: (progress: JobProgress) => void;
+}
+
+export interface JobPool {
+  run(job: JobRun): Promise<unknown>;
+  readonly threads: number;
+  readonly queueSize: number;
+  close(): Promise<void>;
+}
+
+export function createJobPool({ runnerFile, threads }: { runnerFile: string; threads: number }): JobPool {
+  const piscina = new Piscina<RunnerTask, unknown>({
+    filename: runnerFile,
+    minThreads: threads,
+    maxThreads: threads,
+    // Threads are meant to live as long as the pool; the idle timeout only matters if one dies.
+    idleTimeout: 60_000,
+    concurrentTasksPerWorker: 1,
+  });
+  return {
+    async run({ onProgress, ...job }) {
+      const { port1, port2 } = new MessageChannel();
+      port1.on('message', (progress: JobProgress) => onProgress(progress));
+      try {
+        return await piscina.run({ ...job, progressPort: port2 }, { transferList: [port2] });
+      } finally {
+        port1.close();
+      }
+    },
+    get threads() {
+      return piscina.threads.length;
+    },
+    get queueSize() {
+      return piscina.queueSize;
+    },
+    close: () => piscina.close({ force: false }),
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * Entry point: parse the configuration once, then become the primary or a worker process.
+ */
+import cluster from 'node:cluster';
+import { runPrimary } from './cluster/primary.js';
+import { runWorkerProcess } from './cluster/worker-process.js';
+import { loadConfig, type Config } from './config/config.js';
+import { createLogger } from './logging/logger.js';
+
+function start(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+  const role = cluster.isPrimary ? 'primary' : 'worker';
+  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty, bindings: { role } });
+  const running = cluster.isPrimary
+    ? runPrimary(config, { path: process.env.PATH }, logger)
+    : runWorkerProcess(config, requireRedisUrl(config), config.workerIndex ?? 0, logger);
+  return running.catch((error: unknown) => {
+    logger.fatal({ err: error }, error instanceof Error ? error.message : 'start-up failed');
+    process.exit(1);
+  });
+}
+
+function requireRedisUrl(config: Config): string {
+  if (config.redisUrl === undefined) throw new Error('a worker process needs REDIS_URL from its primary');
+  return config.redisUrl;
+}
+
+void start();

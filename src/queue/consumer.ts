@@ -1,0 +1,138 @@
+/**
+ * The consumer of one worker id's queue: a BullMQ Worker whose processor runs each job body in the
+ * thread pool and records in the load ledger when the job starts and ends. Ledger updates never fail
+ * a job: if Redis refuses one, the reconciler corrects the ledger from BullMQ's own state.
+ */
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logging/logger.js';
+import type { HandlerRegistry } from '../jobs/handlers.js';
+import type { JobPool } from '../jobs/pool.js';
+import type { Scheduler } from '../scheduling/scheduler.js';
+import { parseJobId, queueNameFor } from './names.js';
+
+export interface ConsumerOptions {
+  readonly workerId: string;
+  readonly connection: Redis;
+  readonly prefix: string;
+  readonly concurrency: number;
+  readonly lockDurationMs: number;
+  readonly defaultDurationMs: number;
+  readonly maxDurationMs: number;
+  readonly pool: Pick<JobPool, 'run'>;
+  readonly handlers: Pick<HandlerRegistry, 'resolve'>;
+  readonly scheduler: Pick<Scheduler, 'markStarted' | 'markRequeued' | 'release'>;
+  readonly logger: Logger;
+  /** Filled with the tokens of the jobs running in this process; shared with the reconciler. */
+  readonly running: Set<string>;
+}
+
+export interface Consumer {
+  isRunning(): boolean;
+  waitUntilReady(): Promise<void>;
+  /** Stops taking jobs and waits for running ones; after `timeoutMs`, abandons them to recovery. */
+  close(timeoutMs: number): Promise<{ readonly drained: boolean }>;
+}
+
+export function createConsumer(options: ConsumerOptions): Consumer {
+  const { workerId, scheduler, logger, running } = options;
+
+  const ledger = async (what: string, jobId: string, update: () => Promise<unknown>): Promise<void> => {
+    try {
+      await update();
+    } catch (error) {
+      logger.warn({ err: error, jobId, update: what }, 'load ledger update failed; the reconciler will correct it');
+    }
+  };
+
+  const processJob = async (job: Job): Promise<unknown> => {
+    const jobId = job.id ?? '';
+    const token = parseJobId(jobId)?.token ?? jobId;
+    running.add(token);
+    try {
+      await ledger('start', jobId, () => scheduler.markStarted(token, workerId));
+      logger.info({ jobId, jobName: job.name, attempt: job.attemptsMade + 1 }, 'job started');
+      const data = isRecord(job.data) ? job.data : {};
+      try {
+        const result = await options.pool.run({
+          handlerUrl: options.handlers.resolve(job.name),
+          jobId,
+          jobName: job.name,
+          data,
+          durationMs: durationFor(data, options.defaultDurationMs, options.maxDurationMs),
+          onProgress: (progress) => {
+            job.updateProgress(progress).catch((error: unknown) => logger.debug({ err: error, jobId }, 'progress not saved'));
+          },
+        });
+        await ledger('finish', jobId, () => scheduler.release(token));
+        return result;
+      } catch (error) {
+        const retries = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+        await ledger(retries ? 'requeue' : 'finish', jobId, () =>
+          retries ? scheduler.markRequeued(token) : scheduler.release(token),
+        );
+        throw error;
+      }
+    } finally {
+      running.delete(token);
+    }
+  };
+
+  const worker = new Worker(queueNameFor(workerId), processJob, {
+    connection: options.connection,
+    prefix: options.prefix,
+    concurrency: options.concurrency,
+    lockDuration: options.lockDurationMs,
+    name: workerId,
+  });
+  worker.on('completed', (job) => {
+    logger.info({ jobId: job.id, jobName: job.name, durationMs: elapsed(job) }, 'job completed');
+  });
+  worker.on('failed', (job, error) => {
+    const final = job !== undefined && job.finishedOn !== undefined;
+    logger[final ? 'error' : 'warn'](
+      { jobId: job?.id, jobName: job?.name, attemptsMade: job?.attemptsMade, reason: error.message },
+      final ? 'job failed' : 'job attempt failed; it will be retried',
+    );
+  });
+  worker.on('error', (error) => logger.error({ err: error }, 'queue consumer error'));
+
+  let closing: Promise<{ drained: boolean }> | undefined;
+  return {
+    isRunning: () => worker.isRunning() && closing === undefined,
+    waitUntilReady: async () => {
+      await worker.waitUntilReady();
+    },
+    close(timeoutMs) {
+      closing ??= (async () => {
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), timeoutMs);
+        });
+        const outcome = await Promise.race([worker.close().then(() => 'drained' as const), timedOut]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') {
+          logger.warn({ running: running.size }, 'shutdown timeout: leaving running jobs to be recovered at next start');
+          await worker.close(true);
+        }
+        return { drained: outcome === 'drained' };
+      })();
+      return closing;
+    },
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `data.durationMs` when it is a usable number, bounded by the maximum; the default otherwise. */
+export function durationFor(data: Readonly<Record<string, unknown>>, defaultMs: number, maxMs: number): number {
+  const asked = data.durationMs;
+  if (typeof asked !== 'number' || !Number.isFinite(asked) || asked < 0) return defaultMs;
+  return Math.min(Math.floor(asked), maxMs);
+}
+
+function elapsed(job: Job): number | undefined {
+  return job.finishedOn !== undefined && job.processedOn !== undefined ? job.finishedOn - job.processedOn : undefined;
+}

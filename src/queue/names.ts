@@ -1,0 +1,31 @@
+/**
+ * Names that tie a job to its worker. Each worker id owns one BullMQ queue, and a job's id carries
+ * the worker it was routed to, so `GET /jobs/:id` finds the job with one lookup and without a
+ * separate index that would need its own retention.
+ */
+export function workerIdFor(hostId: string, index: number): string {
+  return `${hostId}-${index}`;
+}
+
+export function queueNameFor(workerId: string): string {
+  return `tasks.${workerId}`;
+}
+
+/** Job ids are `<workerId>~<token>`; neither part may hold `~` or `:` (BullMQ forbids `:`). */
+export function jobIdFor(workerId: string, token: string): string {
+  return `${workerId}~${token}`;
+}
+
+export interface ParsedJobId {
+  readonly workerId: string;
+  readonly token: string;
+}
+
+const JOB_ID = /^(?<workerId>[A-Za-z0-9_.-]{1,80})~(?<token>[A-Za-z0-9-]{1,64})$/;
+
+export function parseJobId(jobId: string): ParsedJobId | undefined {
+  const match = JOB_ID.exec(jobId);
+  if (!match?.groups) return undefined;
+  const { workerId, token } = match.groups as { workerId: string; token: string };
+  return { workerId, token };
+}

@@ -1,0 +1,60 @@
+/**
+ * Redis connections, made by their owner and closed by it. Two kinds with different needs:
+ *
+ * - `command`: requests from HTTP (reserve, add, read). Fails at once while Redis is away
+ *   (no offline queue, one retry), so a client gets a 503 instead of a hung request.
+ * - `consumer`: BullMQ's Worker, which must wait out outages itself (`maxRetriesPerRequest: null`).
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../logging/logger.js';
+
+export type ConnectionRole = 'command' | 'consumer';
+
+const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
+  command: { maxRetriesPerRequest: 1, enableOfflineQueue: false },
+  consumer: { maxRetriesPerRequest: null },
+};
+
+/** Logs a connection's errors without flooding the log while Redis stays down. */
+const ERROR_LOG_INTERVAL_MS = 5_000;
+
+export function createRedisConnection(url: string, role: ConnectionRole, logger: Logger): Redis {
+  const redis = new Redis(url, {
+    ...ROLE_OPTIONS[role],
+    connectionName: `bullpen-${role}`,
+    retryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
+  });
+  let lastLogged = 0;
+  redis.on('error', (error: Error) => {
+    const now = Date.now();
+    if (now - lastLogged < ERROR_LOG_INTERVAL_MS) return;
+    lastLogged = now;
+    logger.warn({ err: error, connection: role }, 'redis connection error');
+  });
+  return redis;
+}
+
+export function waitUntilReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error(`Redis was not ready within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
+}
+
+/** Closes politely, and gives up on a connection that cannot say goodbye (Redis is down). */
+export async function closeConnection(redis: Redis): Promise<void> {
+  if (redis.status === 'end') return;
+  try {
+    await Promise.race([redis.quit(), new Promise((_, reject) => setTimeout(() => reject(new Error('quit timed out')), 1_000))]);
+  } catch {
+    redis.disconnect();
+  }
+}

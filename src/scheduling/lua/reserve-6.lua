@@ -1,0 +1,55 @@
+--[[
+  Chooses the live worker with the least load and reserves one slot of it for a job, in one step, so
+  that concurrent requests from every process see each other's reservations.
+
+  Load is jobs assigned but not started plus jobs running. Workers are compared by load relative to
+  their concurrency (cross-multiplied, so no floats); ties are broken by a rotating cursor so that an
+  idle cluster fills its workers evenly. The reservation is keyed by a token: calling again with the
+  same token returns the same worker and reserves nothing more.
+
+  Input:
+    KEYS[1] heartbeats key   (zset: worker id -> last heartbeat, ms)
+    KEYS[2] capacity key     (hash: worker id -> concurrency)
+    KEYS[3] jobs key         (hash: token -> "worker|state|reservedAtMs", state q or a)
+    KEYS[4] queued key       (hash: worker id -> jobs assigned, not started)
+    KEYS[5] active key       (hash: worker id -> jobs running)
+    KEYS[6] cursor key       (string: tie-break rotation)
+
+    ARGV[1] token
+    ARGV[2] liveness ttl, ms
+
+  Output:
+    the chosen worker id, or false when no worker is alive
+]]
+local existing = redis.call("HGET", KEYS[3], ARGV[1])
+if existing then
+  return string.match(existing, "^(.*)|[qa]|%d+$")
+end
+
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local live = redis.call("ZRANGEBYSCORE", KEYS[1], now - tonumber(ARGV[2]), "+inf")
+local n = #live
+if n == 0 then
+  return false
+end
+table.sort(live)
+
+local capacities = redis.call("HMGET", KEYS[2], unpack(live))
+local queued = redis.call("HMGET", KEYS[4], unpack(live))
+local active = redis.call("HMGET", KEYS[5], unpack(live))
+local start = redis.call("INCR", KEYS[6]) % n
+
+local best, bestLoad, bestCapacity
+for step = 0, n - 1 do
+  local i = (start + step) % n + 1
+  local load = (tonumber(queued[i]) or 0) + (tonumber(active[i]) or 0)
+  local capacity = tonumber(capacities[i]) or 1
+  if best == nil or load * bestCapacity < bestLoad * capacity then
+    best, bestLoad, bestCapacity = live[i], load, capacity
+  end
+end
+
+redis.call("HSET", KEYS[3], ARGV[1], best .. "|q|" .. now)
+redis.call("HINCRBY", KEYS[4], best, 1)
+return best

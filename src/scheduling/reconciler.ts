@@ -1,0 +1,94 @@
+/**
+ * Keeps the load ledger honest for one worker id. The ledger is updated as jobs move, but a process
+ * can die between a job's move in BullMQ and its ledger update, or an update can fail while Redis is
+ * away. Each worker id is the only consumer of its queue, so its own process can tell for certain
+ * which of its jobs are really running and correct everything else:
+ *
+ * - at start-up, jobs left active in its queue by a dead predecessor go straight back to waiting
+ *   (instead of waiting out BullMQ's lock duration) and their ledger entries back to queued;
+ * - periodically, entries marked running that this process is not running are requeued, and entries
+ *   older than the grace period whose job is finished or was never added are released;
+ * - finished jobs past their retention age are cleaned even when no new job completes.
+ */
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logging/logger.js';
+import { jobIdFor } from '../queue/names.js';
+import type { Scheduler } from './scheduler.js';
+
+export interface ReconcilerOptions {
+  readonly workerId: string;
+  readonly redis: Redis;
+  readonly queue: Queue;
+  readonly scheduler: Pick<Scheduler, 'reservations' | 'markRequeued' | 'release'>;
+  readonly running: ReadonlySet<string>;
+  readonly graceMs: number;
+  readonly retention: {
+    readonly completed: { readonly ageSeconds: number };
+    readonly failed: { readonly ageSeconds: number };
+  };
+  readonly logger: Logger;
+}
+
+export interface ReconcileReport {
+  readonly requeued: number;
+  readonly released: number;
+  readonly cleaned: number;
+}
+
+export interface Reconciler {
+  /** Puts jobs a dead predecessor left active back to waiting. Call before the consumer starts. */
+  recoverOrphans(): Promise<number>;
+  reconcile(): Promise<ReconcileReport>;
+}
+
+const FINISHED_OR_MISSING = new Set(['completed', 'failed', 'unknown']);
+const CLEAN_BATCH = 1_000;
+const STATE_BATCH = 100;
+
+export function createReconciler(options: ReconcilerOptions): Reconciler {
+  const { workerId, redis, queue, scheduler, running, logger } = options;
+
+  return {
+    async recoverOrphans() {
+      const orphans = await queue.getActive();
+      for (const job of orphans) {
+        if (job.id === undefined) continue;
+        const lock = await redis.get(`${queue.toKey(job.id)}:lock`);
+        await job.moveToWait(lock ?? '0');
+      }
+      if (orphans.length > 0) logger.warn({ count: orphans.length }, 'requeued jobs interrupted by a previous process');
+      return orphans.length;
+    },
+
+    async reconcile() {
+      const [seconds, micros] = await redis.time();
+      const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      let requeued = 0;
+      const old: string[] = [];
+      for await (const reservation of scheduler.reservations()) {
+        if (reservation.workerId !== workerId || running.has(reservation.token)) continue;
+        if (reservation.state === 'active' && (await scheduler.markRequeued(reservation.token))) requeued += 1;
+        if (now - reservation.reservedAt > options.graceMs) old.push(reservation.token);
+      }
+
+      let released = 0;
+      for (let i = 0; i < old.length; i += STATE_BATCH) {
+        const batch = old.slice(i, i + STATE_BATCH);
+        const states = await Promise.all(batch.map((token) => queue.getJobState(jobIdFor(workerId, token))));
+        for (const [index, state] of states.entries()) {
+          const token = batch[index];
+          if (token === undefined || !FINISHED_OR_MISSING.has(state) || running.has(token)) continue;
+          if (await scheduler.release(token)) released += 1;
+        }
+      }
+
+      const cleaned =
+        (await queue.clean(options.retention.completed.ageSeconds * 1000, CLEAN_BATCH, 'completed')).length +
+        (await queue.clean(options.retention.failed.ageSeconds * 1000, CLEAN_BATCH, 'failed')).length;
+
+      if (requeued + released > 0) logger.warn({ requeued, released }, 'load ledger corrected');
+      return { requeued, released, cleaned };
+    },
+  };
+}

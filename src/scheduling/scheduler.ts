@@ -1,0 +1,175 @@
+/**
+ * The load ledger in Redis: which worker each job is assigned to, and whether it is waiting or
+ * running. Selection, reservation and every state change are single Lua scripts, keyed by the job's
+ * token, so concurrent callers on any host see one consistent picture and the counters cannot drift
+ * from the reservations they count.
+ */
+import type { Redis } from 'ioredis';
+import { fileURLToPath } from 'node:url';
+import { defineScripts, readScripts, type ScriptCall } from '../redis/scripts.js';
+import { schedulerKeys, type SchedulerKeys } from './keys.js';
+
+const LUA_DIRECTORY = new URL('./lua/', import.meta.url);
+
+export type ReservationState = 'queued' | 'active';
+
+export interface Reservation {
+  readonly token: string;
+  readonly workerId: string;
+  readonly state: ReservationState;
+  readonly reservedAt: number;
+}
+
+export interface WorkerInfo {
+  readonly id: string;
+  readonly hostId: string;
+  readonly pid: number;
+  readonly concurrency: number;
+  readonly startedAt: number;
+}
+
+export interface WorkerLoad extends WorkerInfo {
+  readonly queued: number;
+  readonly active: number;
+  readonly alive: boolean;
+  /** Milliseconds since the last heartbeat, by the Redis clock; undefined when none was ever seen. */
+  readonly heartbeatAgeMs: number | undefined;
+}
+
+export interface Scheduler {
+  readonly keys: SchedulerKeys;
+  /** Picks the least-loaded live worker and reserves a slot on it; undefined when none is alive. */
+  reserve(token: string): Promise<string | undefined>;
+  markStarted(token: string, workerId: string): Promise<boolean>;
+  markRequeued(token: string): Promise<boolean>;
+  /** Releases the reservation, whatever its state; a second call is a no-op. */
+  release(token: string): Promise<boolean>;
+  heartbeat(info: WorkerInfo): Promise<void>;
+  /** Takes a worker out of selection at once, instead of waiting for its heartbeat to age. */
+  deregister(workerId: string): Promise<void>;
+  /** Whether a worker with this id has ever registered under this prefix. */
+  isKnownWorker(workerId: string): Promise<boolean>;
+  /** Every reservation, read incrementally so that a large backlog does not block Redis. */
+  reservations(): AsyncIterable<Reservation>;
+  recount(): Promise<number>;
+  /** One consistent read of every known worker with its counters and liveness. */
+  snapshot(): Promise<readonly WorkerLoad[]>;
+}
+
+export interface SchedulerOptions {
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly workerTtlMs: number;
+}
+
+export function createScheduler({ redis, prefix, workerTtlMs }: SchedulerOptions): Scheduler {
+  const keys = schedulerKeys(prefix);
+  const scripts = defineScripts(redis, readScripts(fileURLToPath(LUA_DIRECTORY)));
+  const script = (name: string): ScriptCall => {
+    const call = scripts.get(name);
+    if (!call) throw new Error(`Lua script ${name} is missing from ${fileURLToPath(LUA_DIRECTORY)}`);
+    return call;
+  };
+  const reserveScript = script('reserve');
+  const transitionScript = script('transition');
+  const heartbeatScript = script('heartbeat');
+  const recountScript = script('recount');
+  const ledger = [keys.jobs, keys.queued, keys.active];
+
+  const transition = async (token: string, op: string, workerId = ''): Promise<boolean> =>
+    (await transitionScript(ledger, [token, op, workerId])) === 1;
+
+  return {
+    keys,
+    async reserve(token) {
+      const chosen = await reserveScript(
+        [keys.heartbeats, keys.capacity, keys.jobs, keys.queued, keys.active, keys.cursor],
+        [token, workerTtlMs],
+      );
+      return typeof chosen === 'string' ? chosen : undefined;
+    },
+    markStarted: (token, workerId) => transition(token, 'start', workerId),
+    markRequeued: (token) => transition(token, 'requeue'),
+    release: (token) => transition(token, 'finish'),
+    async heartbeat(info) {
+      await heartbeatScript([keys.heartbeats, keys.capacity], [info.id, info.concurrency]);
+      await redis.hset(keys.workers, info.id, JSON.stringify(info));
+    },
+    async deregister(workerId) {
+      await redis.zrem(keys.heartbeats, workerId);
+    },
+    async isKnownWorker(workerId) {
+      return (await redis.hexists(keys.workers, workerId)) === 1;
+    },
+    async *reservations() {
+      let cursor = '0';
+      do {
+        const [next, flat] = await redis.hscan(keys.jobs, cursor, 'COUNT', 500);
+        cursor = next;
+        for (let i = 0; i + 1 < flat.length; i += 2) {
+          const reservation = parseReservation(flat[i] ?? '', flat[i + 1] ?? '');
+          if (reservation) yield reservation;
+        }
+      } while (cursor !== '0');
+    },
+    async recount() {
+      return Number(await recountScript(ledger, []));
+    },
+    async snapshot() {
+      const results = await redis
+        .multi()
+        .time()
+        .hgetall(keys.workers)
+        .zrange(keys.heartbeats, 0, -1, 'WITHSCORES')
+        .hgetall(keys.capacity)
+        .hgetall(keys.queued)
+        .hgetall(keys.active)
+        .exec();
+      if (!results) throw new Error('snapshot transaction was aborted');
+      for (const [error] of results) if (error) throw error;
+      const [time, workers, beats, capacity, queued, active] = results.map(([, value]) => value) as [
+        [string, string],
+        Record<string, string>,
+        string[],
+        Record<string, string>,
+        Record<string, string>,
+        Record<string, string>,
+      ];
+      const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+      const lastBeat = new Map<string, number>();
+      for (let i = 0; i + 1 < beats.length; i += 2) lastBeat.set(beats[i] ?? '', Number(beats[i + 1]));
+      const ids = new Set([...Object.keys(workers), ...lastBeat.keys(), ...Object.keys(queued), ...Object.keys(active)]);
+      return [...ids].sort().map((id): WorkerLoad => {
+        const info = parseWorkerInfo(id, workers[id]);
+        const beat = lastBeat.get(id);
+        const heartbeatAgeMs = beat === undefined ? undefined : Math.max(0, now - beat);
+        return {
+          ...info,
+          concurrency: Number(capacity[id] ?? info.concurrency),
+          queued: Number(queued[id] ?? 0),
+          active: Number(active[id] ?? 0),
+          alive: heartbeatAgeMs !== undefined && heartbeatAgeMs <= workerTtlMs,
+          heartbeatAgeMs,
+        };
+      });
+    },
+  };
+}
+
+function parseReservation(token: string, value: string): Reservation | undefined {
+  const match = /^(?<worker>.*)\|(?<state>[qa])\|(?<since>\d+)$/.exec(value);
+  if (!match?.groups) return undefined;
+  const { worker, state, since } = match.groups as { worker: string; state: string; since: string };
+  return { token, workerId: worker, state: state === 'a' ? 'active' : 'queued', reservedAt: Number(since) };
+}
+
+function parseWorkerInfo(id: string, json: string | undefined): WorkerInfo {
+  const fallback: WorkerInfo = { id, hostId: '', pid: 0, concurrency: 0, startedAt: 0 };
+  if (json === undefined) return fallback;
+  try {
+    const parsed = JSON.parse(json) as Partial<WorkerInfo>;
+    return { ...fallback, ...parsed, id };
+  } catch {
+    return fallback;
+  }
+}

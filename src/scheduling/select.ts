@@ -1,0 +1,34 @@
+/**
+ * The selection rule, as a pure function. The atomic decision is made in `reserve-6.lua`; this is its
+ * specification in TypeScript, unit-tested on its own and checked against the script in the tests, so
+ * the rule can be read and reasoned about without reading Lua.
+ */
+export interface Candidate {
+  readonly id: string;
+  readonly queued: number;
+  readonly active: number;
+  readonly concurrency: number;
+}
+
+/**
+ * Picks the candidate with the least load (queued + active) relative to its concurrency. Candidates
+ * are considered in id order, starting at `cursor % n`; the first of equally loaded ones wins, so a
+ * cursor that advances on every pick spreads ties over all workers.
+ */
+export function pickLeastLoaded(candidates: readonly Candidate[], cursor: number): Candidate | undefined {
+  const sorted = [...candidates].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const n = sorted.length;
+  let best: Candidate | undefined;
+  for (let step = 0; step < n; step += 1) {
+    const candidate = sorted[(((cursor % n) + n) % n + step) % n];
+    if (candidate === undefined) continue;
+    if (best === undefined || load(candidate) * best.concurrency < load(best) * candidate.concurrency) {
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+function load(candidate: Candidate): number {
+  return candidate.queued + candidate.active;
+}

@@ -1,0 +1,21 @@
+/**
+ * The built-in job body, used for every job name that has no handler file of its own: it waits for
+ * the asked duration, reporting progress as it goes, and returns a small summary.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { threadId } from 'node:worker_threads';
+import type { Handler } from './handler.js';
+
+const PROGRESS_STEPS = 10;
+
+const dummy: Handler = async ({ jobName, durationMs, reportProgress }) => {
+  const startedAt = Date.now();
+  reportProgress(0);
+  for (let step = 1; step <= PROGRESS_STEPS; step += 1) {
+    await sleep(Math.max(0, startedAt + (durationMs * step) / PROGRESS_STEPS - Date.now()));
+    reportProgress((step * 100) / PROGRESS_STEPS);
+  }
+  return { jobName, durationMs, elapsedMs: Date.now() - startedAt, threadId };
+};
+
+export default dummy;
