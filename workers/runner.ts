@@ -4,7 +4,10 @@
  * thread passed along, since a thread cannot touch the BullMQ job itself.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { Handler, HandlerContext } from './handler.js';
+import type { Handler, HandlerContext, JobProgress } from './handler.js';
+
+/** What the thread sends back over the progress port; `done` is always the last message. */
+export type RunnerMessage = { readonly progress: JobProgress } | { readonly done: true };
 
 export interface RunnerTask {
   readonly handlerUrl: string;
@@ -27,10 +30,11 @@ export default async function run(task: RunnerTask): Promise<unknown> {
       jobName: task.jobName,
       data: task.data,
       durationMs: task.durationMs,
-      reportProgress: (progress) => progressPort.postMessage(progress),
+      reportProgress: (progress) => progressPort.postMessage({ progress } satisfies RunnerMessage),
     };
     return await module.default(context);
   } finally {
+    progressPort.postMessage({ done: true } satisfies RunnerMessage);
     progressPort.close();
   }
 }

@@ -10,12 +10,26 @@ export const JOB_NAME_MAX_LENGTH = 128;
 /** Keys that would reach an object's prototype if a handler ever merged `data` into another object. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-function findForbiddenKey(value: unknown, path: readonly (string | number)[]): (string | number)[] | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  for (const [key, child] of Object.entries(value)) {
-    if (FORBIDDEN_KEYS.has(key)) return [...path, key];
-    const found = findForbiddenKey(child, [...path, Array.isArray(value) ? Number(key) : key]);
-    if (found) return found;
+/** Deeper data is refused: it serves no real task and would make every later copy recursive work. */
+export const MAX_DATA_DEPTH = 32;
+
+interface BodyProblem {
+  readonly path: (string | number)[];
+  readonly message: string;
+}
+
+/** Walks the parsed body without recursion, so no nesting can overflow the stack. */
+function findBodyProblem(body: unknown): BodyProblem | undefined {
+  const pending: { value: unknown; path: (string | number)[] }[] = [{ value: body, path: [] }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const { value, path } = next;
+    if (typeof value !== 'object' || value === null) continue;
+    if (path.length > MAX_DATA_DEPTH) return { path, message: `nesting deeper than ${MAX_DATA_DEPTH} levels is not allowed` };
+    for (const [key, child] of Object.entries(value)) {
+      const childPath = [...path, Array.isArray(value) ? Number(key) : key];
+      if (FORBIDDEN_KEYS.has(key)) return { path: childPath, message: 'this key is not allowed' };
+      pending.push({ value: child, path: childPath });
+    }
   }
   return undefined;
 }
@@ -46,12 +60,12 @@ export function createEnqueueSchema({ maxDurationMs }: { maxDurationMs: number }
     })
     .strict();
   // Checked on the raw parsed JSON, before zod copies objects: a copy could turn an own `__proto__`
-  // key into a prototype change and hide it.
+  // key into a prototype change and hide it, and copying deep nesting is the work being refused.
   return z
     .unknown()
     .superRefine((body, context) => {
-      const forbidden = findForbiddenKey(body, []);
-      if (forbidden) context.addIssue({ code: 'custom', path: forbidden, message: 'this key is not allowed' });
+      const problem = findBodyProblem(body);
+      if (problem) context.addIssue({ code: 'custom', path: problem.path, message: problem.message });
     })
     .pipe(task);
 }

@@ -6,7 +6,9 @@
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { JobProgress } from '../../workers/handler.js';
-import type { RunnerTask } from '../../workers/runner.js';
+import type { RunnerMessage, RunnerTask } from '../../workers/runner.js';
+
+const PROGRESS_DRAIN_MS = 1_000;
 
 export interface JobRun {
   readonly handlerUrl: string;
@@ -36,9 +38,20 @@ export function createJobPool({ runnerFile, threads }: { runnerFile: string; thr
   return {
     async run({ onProgress, ...job }) {
       const { port1, port2 } = new MessageChannel();
-      port1.on('message', (progress: JobProgress) => onProgress(progress));
+      // The thread's last message says it is done; waiting for it delivers the final progress before
+      // the job is reported finished. A thread that died never sends it: don't wait long then.
+      let markDrained = () => {};
+      const drained = new Promise<void>((resolveDrained) => (markDrained = resolveDrained));
+      port1.on('message', (message: RunnerMessage) => {
+        if ('done' in message) markDrained();
+        else onProgress(message.progress);
+      });
       try {
-        return await piscina.run({ ...job, progressPort: port2 }, { transferList: [port2] });
+        const result = await piscina.run({ ...job, progressPort: port2 }, { transferList: [port2] });
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([drained, new Promise((resolveLate) => (timer = setTimeout(resolveLate, PROGRESS_DRAIN_MS)))]);
+        clearTimeout(timer);
+        return result;
       } finally {
         port1.close();
       }

@@ -53,6 +53,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       await ledger('start', jobId, () => scheduler.markStarted(token, workerId));
       logger.info({ jobId, jobName: job.name, attempt: job.attemptsMade + 1 }, 'job started');
       const data = isRecord(job.data) ? job.data : {};
+      // Progress writes are chained so they land in order, and awaited so the last one lands before
+      // the job is reported done.
+      let progressWrites: Promise<unknown> = Promise.resolve();
       try {
         const result = await options.pool.run({
           handlerUrl: options.handlers.resolve(job.name),
@@ -61,9 +64,12 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           data,
           durationMs: durationFor(data, options.defaultDurationMs, options.maxDurationMs),
           onProgress: (progress) => {
-            job.updateProgress(progress).catch((error: unknown) => logger.debug({ err: error, jobId }, 'progress not saved'));
+            progressWrites = progressWrites
+              .then(() => job.updateProgress(progress))
+              .catch((error: unknown) => logger.debug({ err: error, jobId }, 'progress not saved'));
           },
         });
+        await progressWrites;
         await ledger('finish', jobId, () => scheduler.release(token));
         return result;
       } catch (error) {

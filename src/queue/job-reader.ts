@@ -39,10 +39,12 @@ export function createJobReader({ queues, isKnownWorker }: JobReaderOptions): Jo
     async read(jobId) {
       const parsed = parseJobId(jobId);
       if (!parsed || !(await isKnownWorker(parsed.workerId))) return undefined;
-      const job: Job | undefined = await queues.forWorker(parsed.workerId).getJob(jobId);
-      if (!job) return undefined;
-      const state = await job.getState();
+      // State first: a job seen finished is then read with its result, never the other way round.
+      const queue = queues.forWorker(parsed.workerId);
+      const state = await queue.getJobState(jobId);
       if (state === 'unknown') return undefined;
+      const job: Job | undefined = await queue.getJob(jobId);
+      if (!job) return undefined;
       return {
         jobId,
         jobName: job.name,

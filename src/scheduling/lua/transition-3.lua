@@ -32,7 +32,7 @@ end
 
 if op == "start" then
   if state == "a" then return 0 end
-  if entry == nil then
+  if not entry then
     local t = redis.call("TIME")
     worker, since = ARGV[3], tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
   else
@@ -48,7 +48,7 @@ elseif op == "requeue" then
   redis.call("HINCRBY", KEYS[2], worker, 1)
   return 1
 elseif op == "finish" then
-  if entry == nil then return 0 end
+  if not entry then return 0 end
   redis.call("HDEL", KEYS[1], ARGV[1])
   redis.call("HINCRBY", counter(state), worker, -1)
   return 1

@@ -1,0 +1,248 @@
+/**
+ * The whole service as users run it: a primary with 4 worker processes at concurrency 8, a real
+ * redis-server, real HTTP. One cluster serves every test in this file, in order.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startService, type Service, type WorkersResponse } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
+
+const WORKERS = 4;
+const CONCURRENCY = 8;
+const DURATION_MS = 1_500;
+const RETENTION_SECONDS = 6;
+
+interface EnqueueBody {
+  readonly message: string;
+  readonly jobId: string;
+  readonly jobName: string;
+  readonly jobData: Record<string, unknown>;
+  readonly assignedWorker: string;
+}
+
+interface JobBody {
+  readonly jobId: string;
+  readonly state: string;
+  readonly assignedWorker: string;
+  readonly progress: unknown;
+  readonly result: { threadId?: number; durationMs?: number } | null;
+  readonly attemptsMade: number;
+  readonly timestamps: { enqueuedAt: string | null; startedAt: string | null; finishedAt: string | null };
+}
+
+interface ErrorBody {
+  readonly error: string;
+  readonly code: string;
+  readonly details?: readonly { path: string; message: string }[];
+}
+
+let redis: TestRedis;
+let service: Service;
+
+/** Every BullMQ job hash of this service's prefix, i.e. everything that was ever enqueued and kept. */
+async function jobKeys(): Promise<string[]> {
+  const keys = await redis.client.keys(`${service.prefix}:tasks.*`);
+  return keys.filter((key) => /:tasks\.[^:]+:[^:]+~[^:]+$/.test(key));
+}
+
+function maxOverlap(intervals: readonly (readonly [number, number])[]): number {
+  const events = intervals.flatMap(([start, end]) => [[start, 1], [end, -1]] as const);
+  // Ends sort before starts at the same instant: a slot freed and reused is not an overlap.
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let current = 0;
+  let peak = 0;
+  for (const [, delta] of events) {
+    current += delta;
+    peak = Math.max(peak, current);
+  }
+  return peak;
+}
+
+describe('the cluster', () => {
+  before(async () => {
+    redis = await startRedis();
+    service = await startService({
+      redisUrl: redis.url,
+      workers: WORKERS,
+      env: {
+        WORKER_CONCURRENCY: String(CONCURRENCY),
+        TASK_DURATION_MS: String(DURATION_MS),
+        COMPLETED_RETENTION_SECONDS: String(RETENTION_SECONDS),
+        RECONCILE_INTERVAL_MS: '500',
+      },
+    });
+  });
+
+  after(async () => {
+    const code = await service?.stop();
+    await redis?.stop();
+    assert.equal(code, 0, 'the primary exits 0 on SIGTERM');
+  });
+
+  test('starts 4 live workers with stable, distinct ids and the configured concurrency', async () => {
+    const state = await service.workers();
+    assert.deepEqual(state.workers.map((worker) => worker.id), ['test-0', 'test-1', 'test-2', 'test-3']);
+    assert.equal(new Set(state.workers.map((worker) => worker.pid)).size, WORKERS);
+    assert.ok(state.workers.every((worker) => worker.alive && worker.concurrency === CONCURRENCY));
+    assert.equal(state.totals.capacity, WORKERS * CONCURRENCY);
+    const health = await service.request<{ status: string }>('GET', '/healthz');
+    assert.equal(health.status, 200);
+    assert.equal(health.body.status, 'ok');
+  });
+
+  test('64 concurrent enqueues spread 16 per worker, run at most 8 per worker and 32 in all, and all complete', async () => {
+    const samples: WorkersResponse[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        samples.push(await service.workers());
+        await sleep(25);
+      }
+    })();
+
+    const responses = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => service.enqueue<EnqueueBody>({ jobName: 'burst', data: { i } })),
+    );
+    for (const [i, response] of responses.entries()) {
+      assert.equal(response.status, 202, response.text);
+      assert.equal(response.body.message, 'Task enqueued successfully');
+      assert.equal(response.body.jobName, 'burst');
+      assert.deepEqual(response.body.jobData, { i });
+      assert.match(response.body.assignedWorker, /^test-[0-3]$/);
+      assert.equal(response.headers.get('location'), `/jobs/${encodeURIComponent(response.body.jobId)}`);
+    }
+    const perWorker = new Map<string, number>();
+    for (const { body } of responses) perWorker.set(body.assignedWorker, (perWorker.get(body.assignedWorker) ?? 0) + 1);
+    assert.deepEqual([...perWorker.entries()].sort(), [['test-0', 16], ['test-1', 16], ['test-2', 16], ['test-3', 16]]);
+
+    const jobs = await waitFor(
+      async () => {
+        const views = await Promise.all(responses.map(({ body }) => service.request<JobBody>('GET', `/jobs/${body.jobId}`)));
+        return views.every((view) => view.body.state === 'completed') ? views.map((view) => view.body) : undefined;
+      },
+      { timeoutMs: 60_000, what: 'all 64 jobs to complete' },
+    );
+    sampling = false;
+    await sampler;
+
+    // What the ledger said while the jobs ran.
+    const totals = samples.map((sample) => sample.totals.active);
+    assert.ok(Math.max(...totals) === 32, `total running reached ${Math.max(...totals)}, expected 32`);
+    assert.ok(samples.every((sample) => sample.totals.active + sample.totals.queued <= 64));
+    for (const sample of samples) {
+      for (const worker of sample.workers) assert.ok(worker.active <= CONCURRENCY, `${worker.id} ran ${worker.active}`);
+    }
+
+    // What really ran, from BullMQ's own start and finish times: an independent check of the ledger.
+    for (const job of jobs) {
+      assert.equal(job.attemptsMade, 1);
+      assert.equal(job.progress, 100);
+      assert.equal(job.result?.durationMs, DURATION_MS);
+      assert.ok((job.result?.threadId ?? 0) >= 1, 'the body ran in a worker thread');
+    }
+    const interval = (job: JobBody): [number, number] => [Date.parse(job.timestamps.startedAt ?? ''), Date.parse(job.timestamps.finishedAt ?? '')];
+    assert.equal(maxOverlap(jobs.map(interval)), 32);
+    for (const id of perWorker.keys()) {
+      assert.equal(maxOverlap(jobs.filter((job) => job.assignedWorker === id).map(interval)), CONCURRENCY);
+    }
+  });
+
+  test('the load counters return to exactly 0', async () => {
+    const state = await waitFor(
+      async () => {
+        const current = await service.workers();
+        return current.totals.active === 0 && current.totals.queued === 0 ? current : undefined;
+      },
+      { what: 'counters to drain' },
+    );
+    assert.ok(state.workers.every((worker) => worker.active === 0 && worker.queued === 0));
+    assert.equal(await redis.client.hlen(`${service.prefix}:sched:jobs`), 0, 'no reservation is left behind');
+  });
+
+  test('completed jobs are removed after their retention', async () => {
+    assert.ok((await jobKeys()).length > 0, 'completed jobs are kept for a while');
+    await waitFor(async () => (await jobKeys()).length === 0, {
+      timeoutMs: (RETENTION_SECONDS + 20) * 1_000,
+      what: 'completed jobs to be cleaned',
+    });
+  });
+
+  describe('bad input gets a JSON error, enqueues nothing, and the process keeps serving', () => {
+    const cases: readonly { name: string; body: string; contentType?: string; status: number; code: string }[] = [
+      { name: 'malformed JSON', body: '{"jobName": "x",', status: 400, code: 'MALFORMED_JSON' },
+      { name: 'missing jobName', body: '{"data": {}}', status: 400, code: 'VALIDATION_FAILED' },
+      { name: 'empty jobName', body: '{"jobName": ""}', status: 400, code: 'VALIDATION_FAILED' },
+      { name: 'over-long jobName', body: JSON.stringify({ jobName: 'x'.repeat(129) }), status: 400, code: 'VALIDATION_FAILED' },
+      { name: 'unsafe jobName', body: '{"jobName": "../etc/passwd"}', status: 400, code: 'VALIDATION_FAILED' },
+      { name: 'data that is an array', body: '{"jobName": "x", "data": [1]}', status: 400, code: 'VALIDATION_FAILED' },
+      { name: 'data that is a string', body: '{"jobName": "x", "data": "s"}', status: 400, code: 'VALIDATION_FAILED' },
+      { name: 'a body that is not an object', body: '42', status: 400, code: 'VALIDATION_FAILED' },
+      { name: 'durationMs out of bounds', body: '{"jobName": "x", "data": {"durationMs": 999999999}}', status: 400, code: 'VALIDATION_FAILED' },
+      { name: 'a prototype-polluting key', body: '{"jobName": "x", "data": {"__proto__": {"admin": true}}}', status: 400, code: 'VALIDATION_FAILED' },
+      { name: 'a body over the size limit', body: JSON.stringify({ jobName: 'x', data: { s: 'y'.repeat(200 * 1024) } }), status: 413, code: 'PAYLOAD_TOO_LARGE' },
+      { name: 'a text/plain body', body: '{"jobName": "x"}', contentType: 'text/plain', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+      { name: 'a form body', body: 'jobName=x', contentType: 'application/x-www-form-urlencoded', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+    ];
+
+    for (const testCase of cases) {
+      test(testCase.name, async () => {
+        const before = await jobKeys();
+        const response = await service.request<ErrorBody>('POST', '/enqueue-task', {
+          body: testCase.body,
+          headers: { 'content-type': testCase.contentType ?? 'application/json' },
+        });
+        assert.equal(response.status, testCase.status, response.text);
+        assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
+        assert.equal(response.body.code, testCase.code);
+        assert.equal(typeof response.body.error, 'string');
+        assert.doesNotMatch(response.text, /at .*\.js:\d+|node_modules|Error:/, 'no stack trace leaks');
+        if (testCase.code === 'VALIDATION_FAILED') assert.ok((response.body.details?.length ?? 0) > 0, 'names what is wrong');
+        assert.deepEqual(await jobKeys(), before, 'nothing was enqueued');
+        const state = await service.workers();
+        assert.equal(state.totals.queued + state.totals.active, 0, 'no load was reserved');
+      });
+    }
+
+    test('still serves a valid request afterwards', async () => {
+      const response = await service.enqueue<EnqueueBody>({ jobName: 'after-bad-input', data: { durationMs: 0 } });
+      assert.equal(response.status, 202);
+      await waitFor(async () => (await service.request<JobBody>('GET', `/jobs/${response.body.jobId}`)).body.state === 'completed');
+    });
+  });
+
+  test('unknown jobs and routes answer 404 JSON', async () => {
+    for (const path of ['/jobs/test-0~00000000-0000-0000-0000-000000000000', '/jobs/nope~abc', '/jobs/garbage', '/no-such-route']) {
+      const response = await service.request<ErrorBody>('GET', path);
+      assert.equal(response.status, 404, path);
+      assert.equal(response.body.code, 'NOT_FOUND');
+    }
+  });
+
+  test('a job reports progress and its result while and after it runs', async () => {
+    const response = await service.enqueue<EnqueueBody>({ jobName: 'watched', data: { durationMs: 2_000 } });
+    const running = await waitFor(async () => {
+      const view = await service.request<JobBody>('GET', `/jobs/${response.body.jobId}`);
+      return view.body.state === 'active' && typeof view.body.progress === 'number' && view.body.progress > 0 ? view.body : undefined;
+    }, { intervalMs: 50, what: 'the job to report progress' });
+    assert.equal(running.assignedWorker, response.body.assignedWorker);
+    assert.ok(running.timestamps.startedAt !== null && running.timestamps.finishedAt === null);
+    const done = await waitFor(async () => {
+      const view = await service.request<JobBody>('GET', `/jobs/${response.body.jobId}`);
+      return view.body.state === 'completed' ? view.body : undefined;
+    });
+    assert.equal(done.progress, 100);
+    assert.equal(done.result?.durationMs, 2_000);
+  });
+
+  test('logs enqueue, start and completion with worker and job ids', async () => {
+    const response = await service.enqueue<EnqueueBody>({ jobName: 'logged', data: { durationMs: 10 } });
+    const { jobId, assignedWorker } = response.body;
+    await waitFor(() => service.logs.some((line) => line.msg === 'job completed' && line.jobId === jobId));
+    const about = service.logs.filter((line) => line.jobId === jobId);
+    assert.ok(about.some((line) => line.msg === 'task enqueued' && typeof line.workerId === 'string'));
+    assert.ok(about.some((line) => line.msg === 'job started' && line.workerId === assignedWorker));
+    assert.ok(about.some((line) => line.msg === 'job completed' && line.workerId === assignedWorker));
+  });
+});

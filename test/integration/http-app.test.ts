@@ -1,0 +1,106 @@
+/**
+ * The HTTP API in-process on port 0 against a real Redis, for the answers that need Redis in a
+ * particular state: no live worker, or no Redis at all.
+ */
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { createApp } from '../../src/http/app.js';
+import { createJobReader } from '../../src/queue/job-reader.js';
+import { jobOptionsFrom } from '../../src/queue/job-options.js';
+import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
+import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
+import { createDispatcher } from '../../src/scheduling/dispatcher.js';
+import { createScheduler, type Scheduler } from '../../src/scheduling/scheduler.js';
+import { loadConfig } from '../../src/config/config.js';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { waitFor } from '../support/wait.js';
+
+const logger = pino({ level: 'silent' });
+const config = loadConfig({ QUEUE_PREFIX: 'app-test' });
+
+let redis: TestRedis;
+let connection: Redis;
+let scheduler: Scheduler;
+let queues: QueueRegistry;
+let server: Server;
+let base: string;
+
+async function post(body: unknown): Promise<{ status: number; body: { code?: string; error?: string; assignedWorker?: string } }> {
+  const response = await fetch(`${base}/enqueue-task`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(20_000),
+  });
+  return { status: response.status, body: (await response.json()) as { code?: string; error?: string } };
+}
+
+describe('HTTP API with Redis in odd states', () => {
+  before(async () => {
+    redis = await startRedis();
+    connection = createRedisConnection(redis.url, 'command', logger);
+    await waitUntilReady(connection, 10_000);
+    scheduler = createScheduler({ redis: connection, prefix: config.prefix, workerTtlMs: config.workerTtlMs });
+    queues = createQueueRegistry({ connection, prefix: config.prefix });
+    const app = createApp({
+      dispatcher: createDispatcher({ scheduler, queues, jobOptions: jobOptionsFrom(config), onReleaseError: () => {} }),
+      jobs: createJobReader({ queues, isKnownWorker: (id) => scheduler.isKnownWorker(id) }),
+      snapshot: () => scheduler.snapshot(),
+      health: async () => ({ redis: await connection.ping().then(() => true, () => false), consumer: true }),
+      logger,
+      bodyLimitBytes: config.bodyLimitBytes,
+      maxDurationMs: config.maxTaskDurationMs,
+    });
+    server = await new Promise<Server>((resolve) => {
+      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+    });
+    const address = server.address();
+    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  });
+
+  after(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    await queues?.close();
+    await closeConnection(connection);
+    await redis?.stop();
+  });
+
+  test('with no live worker, enqueue answers 503 and reserves nothing', async () => {
+    const response = await post({ jobName: 'nobody-home' });
+    assert.equal(response.status, 503);
+    assert.equal(response.body.code, 'NO_LIVE_WORKER');
+    assert.equal(await redis.client.hlen(scheduler.keys.jobs), 0);
+  });
+
+  test('with a live worker, the job lands in that worker\'s queue', async () => {
+    await scheduler.heartbeat({ id: 'solo-0', hostId: 'solo', pid: 1, concurrency: 8, startedAt: Date.now() });
+    const response = await post({ jobName: 'hello' });
+    assert.equal(response.status, 202);
+    assert.equal(response.body.assignedWorker, 'solo-0');
+    assert.equal(await queues.forWorker('solo-0').getWaitingCount(), 1);
+  });
+
+  test('with Redis down, enqueue and healthz answer 503 without internals, and recover when it returns', async () => {
+    await redis.stopServer();
+    try {
+      const response = await post({ jobName: 'during-outage' });
+      assert.equal(response.status, 503);
+      assert.equal(response.body.code, 'QUEUE_UNAVAILABLE');
+      assert.doesNotMatch(JSON.stringify(response.body), /ECONNREFUSED|Connection is closed|stream/i);
+      const health = await fetch(`${base}/healthz`);
+      assert.equal(health.status, 503);
+      assert.deepEqual(await health.json(), { status: 'unavailable', redis: false, consumer: true });
+    } finally {
+      await redis.startServer();
+    }
+    // The restarted Redis kept no data (no AOF here), so the worker announces itself again.
+    await waitFor(async () => {
+      await scheduler.heartbeat({ id: 'solo-0', hostId: 'solo', pid: 1, concurrency: 8, startedAt: Date.now() });
+      return (await post({ jobName: 'after-outage' })).status === 202;
+    }, { what: 'enqueue to work again' });
+  });
+});

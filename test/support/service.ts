@@ -1,0 +1,155 @@
+/**
+ * The real service for integration tests: `node dist/src/main.js` as a child process (primary plus
+ * forked workers) on a free loopback port, with its own key prefix, its JSON log lines captured for
+ * assertions, and helpers for its HTTP API.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { freePort } from './ports.js';
+import { waitFor } from './wait.js';
+
+export interface LogLine {
+  readonly msg?: string;
+  readonly level?: number;
+  readonly role?: string;
+  readonly workerId?: string;
+  readonly jobId?: string;
+  readonly [key: string]: unknown;
+}
+
+export interface WorkerView {
+  readonly id: string;
+  readonly pid: number;
+  readonly alive: boolean;
+  readonly active: number;
+  readonly queued: number;
+  readonly concurrency: number;
+}
+
+export interface WorkersResponse {
+  readonly workers: readonly WorkerView[];
+  readonly totals: { workers: number; alive: number; active: number; queued: number; capacity: number };
+}
+
+export interface HttpResult<T = unknown> {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: T;
+  readonly text: string;
+}
+
+export interface Service {
+  readonly url: string;
+  readonly port: number;
+  readonly prefix: string;
+  readonly child: ChildProcess;
+  readonly logs: LogLine[];
+  request<T = unknown>(method: string, path: string, init?: { body?: string; headers?: Record<string, string> }): Promise<HttpResult<T>>;
+  enqueue<T = unknown>(task: unknown): Promise<HttpResult<T>>;
+  workers(): Promise<WorkersResponse>;
+  waitForAlive(count: number): Promise<WorkersResponse>;
+  /** Sends the signal to the primary and resolves with its exit code. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+}
+
+export interface ServiceOptions {
+  readonly redisUrl: string;
+  readonly workers?: number;
+  readonly env?: Readonly<Record<string, string>>;
+  /** Reuse a prefix (and so the Redis state) of an earlier run. */
+  readonly prefix?: string;
+  /** Wait for every worker to be alive before returning; default true. */
+  readonly waitUntilReady?: boolean;
+}
+
+export async function startService(options: ServiceOptions): Promise<Service> {
+  const port = await freePort();
+  const prefix = options.prefix ?? `t${randomBytes(4).toString('hex')}`;
+  const workers = options.workers ?? 4;
+  const child = spawn(process.execPath, ['dist/src/main.js'], {
+    cwd: process.cwd(),
+    env: {
+      PATH: process.env.PATH ?? '',
+      REDIS_URL: options.redisUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      QUEUE_PREFIX: prefix,
+      HOST_ID: 'test',
+      WORKERS: String(workers),
+      LOG_PRETTY: 'false',
+      LOG_LEVEL: 'info',
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: LogLine[] = [];
+  let buffered = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        logs.push({ msg: line });
+      }
+    }
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const url = `http://127.0.0.1:${port}`;
+  const request = async <T>(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}) => {
+    const response = await fetch(`${url}${path}`, { method, body: init.body, headers: init.headers, signal: AbortSignal.timeout(15_000) });
+    const text = await response.text();
+    let body: unknown = undefined;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    return { status: response.status, headers: response.headers, body: body as T, text };
+  };
+  const service: Service = {
+    url,
+    port,
+    prefix,
+    child,
+    logs,
+    request,
+    enqueue: (task) => request('POST', '/enqueue-task', { body: JSON.stringify(task), headers: { 'content-type': 'application/json' } }),
+    async workers() {
+      const result = await request<WorkersResponse>('GET', '/workers');
+      if (result.status !== 200) throw new Error(`GET /workers answered ${result.status}`);
+      return result.body;
+    },
+    waitForAlive: (count) =>
+      waitFor(
+        async () => {
+          if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}: ${stderr}`);
+          const state = await service.workers();
+          return state.workers.filter((worker) => worker.alive).length === count ? state : undefined;
+        },
+        { timeoutMs: 60_000, what: `${count} live workers` },
+      ),
+    async stop(signal = 'SIGTERM', timeoutMs = 60_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+  if (options.waitUntilReady ?? true) {
+    try {
+      await service.waitForAlive(workers);
+    } catch (error) {
+      await service.stop('SIGKILL');
+      throw error;
+    }
+  }
+  return service;
+}

@@ -1,0 +1,286 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../src/config/config.js';
+
+/** Asserts that `env` is rejected with a ConfigError whose message names every variable in `names`. */
+function assertRejects(env: Record<string, string | undefined>, ...names: string[]): ConfigError {
+  let caught: unknown;
+  try {
+    loadConfig(env);
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof ConfigError, `expected a ConfigError for ${JSON.stringify(env)}`);
+  assert.equal(caught.name, 'ConfigError');
+  for (const name of names) {
+    assert.match(caught.message, new RegExp(`\\b${name}: `), `message should name ${name}: ${caught.message}`);
+  }
+  return caught;
+}
+
+describe('loadConfig defaults', () => {
+  test('an empty environment gives the documented defaults', () => {
+    const config = loadConfig({});
+    assert.equal(config.port, 3000);
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.redisUrl, undefined);
+    assert.equal(config.workers, 4);
+    assert.equal(config.concurrency, 8);
+    assert.equal(config.taskDurationMs, 12_000);
+    assert.equal(config.maxTaskDurationMs, 600_000);
+    assert.equal(config.prefix, 'bullpen');
+    assert.equal(config.shutdownTimeoutMs, 30_000);
+    assert.equal(config.heartbeatIntervalMs, 1_000);
+    assert.equal(config.workerTtlMs, 5_000);
+    assert.equal(config.reconcileIntervalMs, 10_000);
+    assert.equal(config.reservationGraceMs, 60_000);
+    assert.equal(config.lockDurationMs, 30_000);
+    assert.equal(config.jobAttempts, 3);
+    assert.equal(config.jobBackoffMs, 1_000);
+    assert.deepEqual(config.retention, {
+      completed: { ageSeconds: 3_600, count: 1_000 },
+      failed: { ageSeconds: 7 * 24 * 3_600, count: 10_000 },
+    });
+    assert.equal(config.bodyLimitBytes, 100 * 1024);
+    assert.equal(config.redisDataDir, '.data/redis');
+    assert.equal(config.logLevel, 'info');
+    assert.equal(config.logPretty, undefined);
+    assert.equal(config.workerIndex, undefined);
+  });
+
+  test('hostId defaults to a key-safe name derived from the host name', () => {
+    const { hostId } = loadConfig({});
+    assert.match(hostId, /^[A-Za-z0-9_.-]{1,64}$/);
+    // Deterministic: the same environment gives the same id.
+    assert.equal(loadConfig({}).hostId, hostId);
+  });
+
+  test('empty strings are treated as unset', () => {
+    const config = loadConfig({ PORT: '', WORKERS: '', QUEUE_PREFIX: '', HOST_ID: '', REDIS_URL: '', LOG_PRETTY: '' });
+    assert.equal(config.port, 3000);
+    assert.equal(config.workers, 4);
+    assert.equal(config.prefix, 'bullpen');
+    assert.equal(config.redisUrl, undefined);
+    assert.equal(config.logPretty, undefined);
+    assert.equal(config.hostId, loadConfig({}).hostId);
+  });
+
+  test('undefined values are treated as unset', () => {
+    assert.equal(loadConfig({ WORKERS: undefined }).workers, 4);
+  });
+
+  test('unknown variables are ignored', () => {
+    assert.equal(loadConfig({ PATH: '/usr/bin', SOMETHING_ELSE: 'x' }).workers, 4);
+  });
+});
+
+describe('loadConfig values', () => {
+  test('numeric strings are coerced to numbers', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      WORKERS: '2',
+      WORKER_CONCURRENCY: '16',
+      TASK_DURATION_MS: '500',
+      MAX_TASK_DURATION_MS: '1000',
+      HEARTBEAT_INTERVAL_MS: '200',
+      WORKER_TTL_MS: '1000',
+      JOB_ATTEMPTS: '5',
+      JOB_BACKOFF_MS: '250',
+      COMPLETED_RETENTION_SECONDS: '60',
+      COMPLETED_RETENTION_COUNT: '10',
+      FAILED_RETENTION_SECONDS: '120',
+      FAILED_RETENTION_COUNT: '20',
+      BULLPEN_WORKER_INDEX: '3',
+    });
+    assert.equal(config.port, 8080);
+    assert.equal(config.workers, 2);
+    assert.equal(config.concurrency, 16);
+    assert.equal(config.taskDurationMs, 500);
+    assert.equal(config.maxTaskDurationMs, 1000);
+    assert.equal(config.heartbeatIntervalMs, 200);
+    assert.equal(config.workerTtlMs, 1000);
+    assert.equal(config.jobAttempts, 5);
+    assert.equal(config.jobBackoffMs, 250);
+    assert.deepEqual(config.retention, {
+      completed: { ageSeconds: 60, count: 10 },
+      failed: { ageSeconds: 120, count: 20 },
+    });
+    assert.equal(config.workerIndex, 3);
+    assert.equal(typeof config.port, 'number');
+  });
+
+  test('string settings are passed through', () => {
+    const config = loadConfig({
+      HOST: '0.0.0.0',
+      REDIS_URL: 'rediss://user:pw@redis.example:6380/2',
+      QUEUE_PREFIX: '{bullpen}',
+      HOST_ID: 'node_1.a-b',
+      REDIS_DATA_DIR: '/var/lib/bullpen',
+      LOG_LEVEL: 'debug',
+    });
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.redisUrl, 'rediss://user:pw@redis.example:6380/2');
+    assert.equal(config.prefix, '{bullpen}');
+    assert.equal(config.hostId, 'node_1.a-b');
+    assert.equal(config.redisDataDir, '/var/lib/bullpen');
+    assert.equal(config.logLevel, 'debug');
+  });
+
+  test('redis:// URLs are accepted', () => {
+    assert.equal(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).redisUrl, 'redis://127.0.0.1:6379');
+  });
+
+  test('LOG_PRETTY accepts true/false/1/0', () => {
+    assert.equal(loadConfig({ LOG_PRETTY: 'true' }).logPretty, true);
+    assert.equal(loadConfig({ LOG_PRETTY: '1' }).logPretty, true);
+    assert.equal(loadConfig({ LOG_PRETTY: 'false' }).logPretty, false);
+    assert.equal(loadConfig({ LOG_PRETTY: '0' }).logPretty, false);
+  });
+
+  test('bounds are inclusive', () => {
+    assert.equal(loadConfig({ PORT: '0' }).port, 0);
+    assert.equal(loadConfig({ PORT: '65535' }).port, 65535);
+    assert.equal(loadConfig({ WORKERS: '1' }).workers, 1);
+    assert.equal(loadConfig({ WORKERS: '256' }).workers, 256);
+    assert.equal(loadConfig({ TASK_DURATION_MS: '0' }).taskDurationMs, 0);
+  });
+
+  test('the result is frozen, including the retention objects', () => {
+    const config = loadConfig({});
+    assert.ok(Object.isFrozen(config));
+    assert.ok(Object.isFrozen(config.retention));
+    assert.ok(Object.isFrozen(config.retention.completed));
+    assert.ok(Object.isFrozen(config.retention.failed));
+    assert.throws(() => {
+      (config as { workers: number }).workers = 99;
+    }, TypeError);
+    assert.equal(config.workers, 4);
+  });
+
+  test('the input environment is not modified', () => {
+    const env = { WORKERS: '2', PORT: '' };
+    loadConfig(env);
+    assert.deepEqual(env, { WORKERS: '2', PORT: '' });
+  });
+});
+
+describe('loadConfig errors', () => {
+  const invalid: [string, string][] = [
+    ['WORKERS', '0'],
+    ['WORKERS', 'abc'],
+    ['WORKERS', '2.5'],
+    ['WORKERS', '257'],
+    ['WORKERS', '-1'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['WORKER_CONCURRENCY', '0'],
+    ['TASK_DURATION_MS', '-5'],
+    ['REDIS_URL', 'http://x'],
+    ['REDIS_URL', 'localhost:6379'],
+    ['QUEUE_PREFIX', 'a:b'],
+    ['QUEUE_PREFIX', 'has space'],
+    ['QUEUE_PREFIX', 'x'.repeat(65)],
+    ['HOST_ID', 'has space'],
+    ['HOST_ID', 'a:b'],
+    ['HOST_ID', '{tag}'],
+    ['HOST_ID', 'h'.repeat(65)],
+    ['LOG_PRETTY', 'maybe'],
+    ['LOG_PRETTY', 'yes'],
+    ['LOG_LEVEL', 'verbose'],
+    ['HEARTBEAT_INTERVAL_MS', '10'],
+    ['LOCK_DURATION_MS', '999'],
+    ['JOB_ATTEMPTS', '0'],
+    ['BODY_LIMIT_BYTES', '63'],
+    ['BULLPEN_WORKER_INDEX', '256'],
+  ];
+  for (const [name, value] of invalid) {
+    test(`${name}=${value.length > 20 ? `${value.slice(0, 10)}...` : value} is rejected naming ${name}`, () => {
+      const error = assertRejects({ [name]: value }, name);
+      assert.match(error.message, /^Invalid configuration:/);
+    });
+  }
+
+  test('a message names only the offending variable', () => {
+    const error = assertRejects({ WORKERS: '0', PORT: '8080' }, 'WORKERS');
+    assert.doesNotMatch(error.message, /PORT/);
+  });
+
+  test('WORKER_TTL_MS must exceed HEARTBEAT_INTERVAL_MS', () => {
+    assertRejects({ HEARTBEAT_INTERVAL_MS: '1000', WORKER_TTL_MS: '1000' }, 'WORKER_TTL_MS');
+    assertRejects({ HEARTBEAT_INTERVAL_MS: '2000', WORKER_TTL_MS: '1000' }, 'WORKER_TTL_MS');
+    // Against the default heartbeat of 1000 ms.
+    assertRejects({ WORKER_TTL_MS: '500' }, 'WORKER_TTL_MS');
+    assert.equal(loadConfig({ HEARTBEAT_INTERVAL_MS: '1000', WORKER_TTL_MS: '1001' }).workerTtlMs, 1001);
+  });
+
+  test('TASK_DURATION_MS may not exceed MAX_TASK_DURATION_MS', () => {
+    assertRejects({ TASK_DURATION_MS: '2000', MAX_TASK_DURATION_MS: '1000' }, 'TASK_DURATION_MS');
+    // The default task duration (12 s) against a smaller maximum.
+    assertRejects({ MAX_TASK_DURATION_MS: '5000' }, 'TASK_DURATION_MS');
+    const equal = loadConfig({ TASK_DURATION_MS: '1000', MAX_TASK_DURATION_MS: '1000' });
+    assert.equal(equal.taskDurationMs, 1000);
+    assert.equal(equal.maxTaskDurationMs, 1000);
+  });
+
+  test('several errors are reported at once', () => {
+    assertRejects({ WORKERS: '0', PORT: '70000', QUEUE_PREFIX: 'a:b', LOG_PRETTY: 'maybe' }, 'WORKERS', 'PORT', 'QUEUE_PREFIX', 'LOG_PRETTY');
+  });
+
+  test('both cross-field errors are reported together', () => {
+    assertRejects(
+      { HEARTBEAT_INTERVAL_MS: '1000', WORKER_TTL_MS: '500', TASK_DURATION_MS: '2000', MAX_TASK_DURATION_MS: '1000' },
+      'WORKER_TTL_MS',
+      'TASK_DURATION_MS',
+    );
+  });
+
+  test('each error is on its own line', () => {
+    const error = assertRejects({ WORKERS: '0', PORT: '70000' }, 'WORKERS', 'PORT');
+    const lines = error.message.split('\n');
+    assert.equal(lines[0], 'Invalid configuration:');
+    assert.equal(lines.length, 3);
+  });
+});
+
+describe('CONFIG_VARIABLES', () => {
+  test('lists the understood variable names', () => {
+    for (const name of [
+      'PORT',
+      'HOST',
+      'REDIS_URL',
+      'WORKERS',
+      'WORKER_CONCURRENCY',
+      'TASK_DURATION_MS',
+      'MAX_TASK_DURATION_MS',
+      'QUEUE_PREFIX',
+      'HOST_ID',
+      'HEARTBEAT_INTERVAL_MS',
+      'WORKER_TTL_MS',
+      'JOB_ATTEMPTS',
+      'COMPLETED_RETENTION_SECONDS',
+      'FAILED_RETENTION_COUNT',
+      'LOG_LEVEL',
+      'LOG_PRETTY',
+      'BULLPEN_WORKER_INDEX',
+    ]) {
+      assert.ok(CONFIG_VARIABLES.includes(name), `${name} should be listed`);
+    }
+    assert.equal(new Set(CONFIG_VARIABLES).size, CONFIG_VARIABLES.length);
+    for (const name of CONFIG_VARIABLES) assert.match(name, /^[A-Z][A-Z0-9_]*$/);
+  });
+
+  test('is frozen', () => {
+    assert.ok(Object.isFrozen(CONFIG_VARIABLES));
+  });
+
+  test('every listed variable is actually read: an invalid value for it is rejected', () => {
+    for (const name of CONFIG_VARIABLES) {
+      // Not a number, a redis URL, an enum member or a key-safe name, so every typed setting refuses it.
+      // HOST and REDIS_DATA_DIR accept any non-empty string, so they are checked separately below.
+      if (name === 'HOST' || name === 'REDIS_DATA_DIR') continue;
+      assertRejects({ [name]: 'not valid\u0000' }, name);
+    }
+    assert.equal(loadConfig({ HOST: 'example.internal' }).host, 'example.internal');
+    assert.equal(loadConfig({ REDIS_DATA_DIR: 'tmp/r' }).redisDataDir, 'tmp/r');
+  });
+});

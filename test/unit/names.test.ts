@@ -1,0 +1,68 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { jobIdFor, parseJobId, queueNameFor, workerIdFor } from '../../src/queue/names.js';
+
+describe('workerIdFor / queueNameFor', () => {
+  test('a worker id is the host id and the index joined by a dash', () => {
+    assert.equal(workerIdFor('host-a', 0), 'host-a-0');
+    assert.equal(workerIdFor('node_1.local', 12), 'node_1.local-12');
+  });
+
+  test('different indexes give different worker ids', () => {
+    const ids = new Set(Array.from({ length: 16 }, (_, i) => workerIdFor('h', i)));
+    assert.equal(ids.size, 16);
+  });
+
+  test('a queue name is tasks.<workerId> and holds no colon', () => {
+    assert.equal(queueNameFor('host-a-3'), 'tasks.host-a-3');
+    assert.ok(!queueNameFor(workerIdFor('h.x', 1)).includes(':'));
+  });
+});
+
+describe('jobIdFor / parseJobId', () => {
+  test('a job id is <workerId>~<token>', () => {
+    assert.equal(jobIdFor('host-a-1', 'abc'), 'host-a-1~abc');
+  });
+
+  test('round trip with a UUID token', () => {
+    for (const hostId of ['vm', 'node_1.example-com', 'H'.repeat(64)]) {
+      for (const index of [0, 7, 255]) {
+        const workerId = workerIdFor(hostId, index);
+        const token = randomUUID();
+        assert.deepEqual(parseJobId(jobIdFor(workerId, token)), { workerId, token });
+      }
+    }
+  });
+
+  test('accepts the longest allowed parts', () => {
+    const workerId = 'w'.repeat(80);
+    const token = 't'.repeat(64);
+    assert.deepEqual(parseJobId(jobIdFor(workerId, token)), { workerId, token });
+  });
+
+  const rejected: [string, string][] = [
+    ['no ~', 'host-a-1abc'],
+    ['empty string', ''],
+    ['only ~', '~'],
+    ['empty worker id', '~abc'],
+    ['empty token', 'host-a-1~'],
+    ['two ~', 'host~a~abc'],
+    ['a colon in the worker id', 'host:a-1~abc'],
+    ['a colon in the token', 'host-a-1~ab:c'],
+    ['a slash', 'host/a-1~abc'],
+    ['a slash in the token', 'host-a-1~../etc'],
+    ['a backslash', 'host\\a~abc'],
+    ['a percent escape', 'host%2Fa~abc'],
+    ['a space', 'host a~abc'],
+    ['a newline at the end', 'host-a-1~abc\n'],
+    ['a dot in the token', 'host-a-1~a.b'],
+    ['a worker id over 80 characters', `${'w'.repeat(81)}~abc`],
+    ['a token over 64 characters', `host-a-1~${'t'.repeat(65)}`],
+  ];
+  for (const [why, jobId] of rejected) {
+    test(`rejects an id with ${why}`, () => {
+      assert.equal(parseJobId(jobId), undefined);
+    });
+  }
+});
