@@ -6,6 +6,7 @@
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
+import { createClusterMetricsPrimary } from '../metrics/cluster-metrics.js';
 import { workerIdFor } from '../queue/names.js';
 import { resolveRedis } from '../redis/local-server.js';
 import { SHUTDOWN_MESSAGE } from './messages.js';
@@ -13,6 +14,8 @@ import { restartDelay } from './restart-policy.js';
 
 /** Beyond the workers' own shutdown timeout, how long the primary waits before killing them. */
 const SHUTDOWN_MARGIN_MS = 5_000;
+/** How long a scrape waits for a worker before using that worker's last report. */
+const METRICS_COLLECT_TIMEOUT_MS = 2_000;
 
 export interface PrimaryEnvironment {
   readonly path: string | undefined;
@@ -30,6 +33,7 @@ export async function runPrimary(config: Config, environment: PrimaryEnvironment
     logger,
   });
 
+  const metrics = createClusterMetricsPrimary({ timeoutMs: METRICS_COLLECT_TIMEOUT_MS });
   const byWorker = new Map<ClusterWorker, number>();
   const crashes = new Map<number, number[]>();
   const pendingRestarts = new Set<NodeJS.Timeout>();
@@ -38,13 +42,16 @@ export async function runPrimary(config: Config, environment: PrimaryEnvironment
   const fork = (index: number) => {
     const worker = cluster.fork({ BULLPEN_WORKER_INDEX: String(index), REDIS_URL: redis.url });
     byWorker.set(worker, index);
+    metrics.attach(worker, index);
     logger.info({ workerId: workerIdFor(config.hostId, index), pid: worker.process.pid }, 'worker forked');
   };
 
   cluster.on('exit', (worker, code, signal) => {
     const index = byWorker.get(worker);
     byWorker.delete(worker);
-    if (index === undefined || shuttingDown) return;
+    if (index === undefined) return;
+    void metrics.detach(worker, index).catch((error: unknown) => logger.warn({ err: error }, 'could not carry metrics over'));
+    if (shuttingDown) return;
     const now = Date.now();
     const history = crashes.get(index) ?? [];
     const delayMs = restartDelay(history, now);

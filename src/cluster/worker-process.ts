@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/config.js';
 import { createApp } from '../http/app.js';
 import { createHandlerRegistry } from '../jobs/handlers.js';
+import { createClusterMetricsClient } from '../metrics/cluster-metrics.js';
+import { createProcessMetrics } from '../metrics/process-metrics.js';
+import { createScrape } from '../metrics/scrape.js';
 import { createJobPool } from '../jobs/pool.js';
 import type { Logger } from '../logging/logger.js';
 import { createConsumer } from '../queue/consumer.js';
@@ -24,6 +27,8 @@ import { SHUTDOWN_MESSAGE } from './messages.js';
 
 const WORKERS_DIRECTORY = new URL('../../workers/', import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
+/** Longer than the primary's own wait for the slowest worker, so that it answers first. */
+const METRICS_TIMEOUT_MS = 5_000;
 
 export async function runWorkerProcess(config: Config, redisUrl: string, index: number, baseLogger: Logger): Promise<void> {
   const workerId = workerIdFor(config.hostId, index);
@@ -40,6 +45,8 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
     fallback: fileURLToPath(new URL('dummy.js', WORKERS_DIRECTORY)),
   });
   const pool = createJobPool({ runnerFile: fileURLToPath(new URL('runner.js', WORKERS_DIRECTORY)), threads: config.concurrency });
+  const metrics = createProcessMetrics({ workerId, knownJobNames: handlers.names, pool });
+  const clusterMetrics = createClusterMetricsClient({ registry: metrics.registry, timeoutMs: METRICS_TIMEOUT_MS, channel: process });
   const info: WorkerInfo = {
     id: workerId,
     hostId: config.hostId,
@@ -77,6 +84,7 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
     handlers,
     scheduler,
     logger,
+    metrics,
     running: consumerRunning,
   });
   await consumer.waitUntilReady();
@@ -98,6 +106,8 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
     }),
     jobs: createJobReader({ queues, isKnownWorker: (id) => scheduler.isKnownWorker(id) }),
     snapshot: () => scheduler.snapshot(),
+    metrics,
+    scrape: createScrape({ cluster: clusterMetrics, snapshot: () => scheduler.snapshot(), queues }),
     health: async () => ({
       redis: await commands.ping().then(() => true, () => false),
       consumer: consumer.isRunning(),
@@ -129,6 +139,7 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
         logger.info({ drained }, 'consumer closed');
       });
       await step('thread pool', () => pool.close());
+      clusterMetrics.close();
       await step('queues', () => queues.close());
       await step('redis', () => Promise.all([closeConnection(commands), closeConnection(consumerConnection)]));
       logger.info('worker stopped');

@@ -9,7 +9,14 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** Decimal digits only: `" "` or `0x10` are mistakes, not 0 and 16. */
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
 
 /**
  * Both end up inside Redis keys and BullMQ queue names, which may not hold `:`. Braces are allowed in

@@ -7,7 +7,9 @@ import type { Logger } from '../logging/logger.js';
 import type { JobReader } from '../queue/job-reader.js';
 import type { Dispatcher } from '../scheduling/dispatcher.js';
 import { errorHandler, notFound } from './errors.js';
+import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { jobsRouter } from './routes/jobs.js';
+import { metricsRouter, requestTimer } from './routes/metrics.js';
 import { statusRouter, type StatusRouteOptions } from './routes/status.js';
 import { tasksRouter } from './routes/tasks.js';
 
@@ -17,6 +19,8 @@ export interface AppOptions extends StatusRouteOptions {
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
   readonly maxDurationMs: number;
+  readonly metrics: Pick<ProcessMetrics, 'httpRequest' | 'jobEnqueued'>;
+  readonly scrape: () => Promise<string>;
 }
 
 export function createApp(options: AppOptions): Express {
@@ -24,10 +28,14 @@ export function createApp(options: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(requestTimer(options.metrics));
   app.use(express.json({ limit: bodyLimitBytes, strict: false }));
-  app.use(tasksRouter({ dispatcher: options.dispatcher, maxDurationMs: options.maxDurationMs, logger }));
+  app.use(
+    tasksRouter({ dispatcher: options.dispatcher, maxDurationMs: options.maxDurationMs, logger, onEnqueued: options.metrics.jobEnqueued }),
+  );
   app.use(jobsRouter({ jobs: options.jobs }));
   app.use(statusRouter({ snapshot: options.snapshot, health: options.health }));
+  app.use(metricsRouter({ scrape: options.scrape }));
   app.use(notFound);
   app.use(errorHandler({ logger, bodyLimitBytes }));
   return app;

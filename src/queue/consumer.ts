@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import type { HandlerRegistry } from '../jobs/handlers.js';
 import type { JobPool } from '../jobs/pool.js';
+import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import type { Scheduler } from '../scheduling/scheduler.js';
 import { parseJobId, queueNameFor } from './names.js';
 
@@ -23,6 +24,7 @@ export interface ConsumerOptions {
   readonly handlers: Pick<HandlerRegistry, 'resolve'>;
   readonly scheduler: Pick<Scheduler, 'markStarted' | 'markRequeued' | 'release'>;
   readonly logger: Logger;
+  readonly metrics: Pick<ProcessMetrics, 'jobStarted' | 'jobFinished'>;
   /** Filled with the tokens of the jobs running in this process; shared with the reconciler. */
   readonly running: Set<string>;
 }
@@ -35,7 +37,7 @@ export interface Consumer {
 }
 
 export function createConsumer(options: ConsumerOptions): Consumer {
-  const { workerId, scheduler, logger, running } = options;
+  const { workerId, scheduler, logger, running, metrics } = options;
 
   const ledger = async (what: string, jobId: string, update: () => Promise<unknown>): Promise<void> => {
     try {
@@ -52,6 +54,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     try {
       await ledger('start', jobId, () => scheduler.markStarted(token, workerId));
       logger.info({ jobId, jobName: job.name, attempt: job.attemptsMade + 1 }, 'job started');
+      const firstStart = job.attemptsMade === 0 && job.processedOn !== undefined;
+      metrics.jobStarted(job.name, firstStart ? ((job.processedOn ?? 0) - job.timestamp) / 1000 : undefined);
+      const startedAt = performance.now();
+      const seconds = () => (performance.now() - startedAt) / 1000;
       const data = isRecord(job.data) ? job.data : {};
       // Progress writes are chained so they land in order, and awaited so the last one lands before
       // the job is reported done.
@@ -71,8 +77,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         });
         await progressWrites;
         await ledger('finish', jobId, () => scheduler.release(token));
+        metrics.jobFinished(job.name, 'completed', seconds());
         return result;
       } catch (error) {
+        metrics.jobFinished(job.name, 'failed', seconds());
         const retries = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
         await ledger(retries ? 'requeue' : 'finish', jobId, () =>
           retries ? scheduler.markRequeued(token) : scheduler.release(token),

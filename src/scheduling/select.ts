@@ -18,9 +18,10 @@ export interface Candidate {
 export function pickLeastLoaded(candidates: readonly Candidate[], cursor: number): Candidate | undefined {
   const sorted = [...candidates].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const n = sorted.length;
+  const start = Number.isFinite(cursor) ? ((Math.trunc(cursor) % n) + n) % n : 0;
   let best: Candidate | undefined;
   for (let step = 0; step < n; step += 1) {
-    const candidate = sorted[(((cursor % n) + n) % n + step) % n];
+    const candidate = sorted[(start + step) % n];
     if (candidate === undefined) continue;
     if (best === undefined || load(candidate) * best.concurrency < load(best) * candidate.concurrency) {
       best = candidate;

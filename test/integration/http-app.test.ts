@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createApp } from '../../src/http/app.js';
 import { createJobReader } from '../../src/queue/job-reader.js';
@@ -51,6 +51,8 @@ describe('HTTP API with Redis in odd states', () => {
       snapshot: () => scheduler.snapshot(),
       health: async () => ({ redis: await connection.ping().then(() => true, () => false), consumer: true }),
       logger,
+      metrics: { httpRequest: () => {}, jobEnqueued: () => {} },
+      scrape: () => Promise.resolve(''),
       bodyLimitBytes: config.bodyLimitBytes,
       maxDurationMs: config.maxTaskDurationMs,
     });

@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
 import { durationFor } from '../../src/queue/consumer.js';
 
 const DEFAULT = 12_000;
@@ -13,7 +14,7 @@ describe('durationFor', () => {
 
   test('uses the default when durationMs is not a finite non-negative number', () => {
     for (const durationMs of ['500', null, undefined, true, {}, [], -1, -0.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
-      assert.equal(durationFor({ durationMs }, DEFAULT, MAX), DEFAULT, `durationMs ${String(durationMs)}`);
+      assert.equal(durationFor({ durationMs }, DEFAULT, MAX), DEFAULT, `durationMs ${inspect(durationMs)}`);
     }
   });
 

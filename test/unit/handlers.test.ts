@@ -21,7 +21,7 @@ describe('createHandlerRegistry', () => {
     root = mkdtempSync(join(tmpdir(), 'bullpen-handlers-'));
     directory = join(root, 'handlers');
     mkdirSync(directory);
-    // Written in reverse order, to check that names come out sorted.
+    // Written in reverse order (libuv lists directories sorted anyway; the registry promises sorted names).
     writeFileSync(join(directory, 'b.js'), 'export default () => "b";\n');
     writeFileSync(join(directory, 'a.js'), 'export default () => "a";\n');
     writeFileSync(join(directory, 'notes.txt'), 'not a handler\n');

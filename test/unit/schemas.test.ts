@@ -1,6 +1,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createEnqueueSchema, describeIssues, JOB_NAME_MAX_LENGTH, type ValidationIssue } from '../../src/http/schemas.js';
+import {
+  createEnqueueSchema,
+  describeIssues,
+  JOB_NAME_MAX_LENGTH,
+  MAX_DATA_DEPTH,
+  type ValidationIssue,
+} from '../../src/http/schemas.js';
 
 const MAX = 60_000;
 const schema = createEnqueueSchema({ maxDurationMs: MAX });
@@ -166,21 +172,43 @@ describe('createEnqueueSchema: prototype keys', () => {
     schema.safeParse(input);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });
+});
 
-  test(
-    'deeply nested data is answered with a result, not a thrown RangeError',
-    { todo: 'src bug: findForbiddenKey recurses once per level, so ~10k levels (20 KB, under the body limit) overflow the stack' },
-    () => {
-      const depth = 20_000;
-      const body = `{"jobName":"a","data":{"x":${'['.repeat(depth)}${']'.repeat(depth)}}}`;
-      const input: unknown = JSON.parse(body);
-      let result: unknown;
-      assert.doesNotThrow(() => {
-        result = schema.safeParse(input);
-      });
-      assert.equal(typeof (result as { success?: unknown } | undefined)?.success, 'boolean');
-    },
-  );
+describe('createEnqueueSchema: nesting depth', () => {
+  /** A body whose data.x holds `levels` nested arrays: the innermost one sits at a path of levels + 1 segments. */
+  const nested = (levels: number): unknown =>
+    JSON.parse(`{"jobName":"a","data":{"x":${'['.repeat(levels)}${']'.repeat(levels)}}}`);
+
+  test(`containers at paths of up to ${MAX_DATA_DEPTH} segments are accepted`, () => {
+    accepts(nested(MAX_DATA_DEPTH - 1));
+  });
+
+  test(`a container at a path of more than ${MAX_DATA_DEPTH} segments is rejected`, () => {
+    const issues = issuesFor(nested(MAX_DATA_DEPTH));
+    assert.equal(issues.length, 1);
+    assert.match(issues[0]?.message ?? '', new RegExp(`deeper than ${MAX_DATA_DEPTH}`));
+    assert.equal(issues[0]?.path.split('.').length, MAX_DATA_DEPTH + 1);
+    assert.ok(issues[0]?.path.startsWith('data.x.0.0'));
+  });
+
+  test('very deep nesting (20 000 levels, within the body limit) is rejected, not a thrown RangeError', () => {
+    let result: { success: boolean } | undefined;
+    assert.doesNotThrow(() => {
+      result = schema.safeParse(nested(20_000));
+    });
+    assert.equal(result?.success, false);
+  });
+
+  test('deep objects are measured like deep arrays', () => {
+    // `levels` nested objects as data: the outermost is at path "data", the innermost at `levels` segments.
+    const objects = (levels: number): unknown => {
+      let body = '1';
+      for (let level = 0; level < levels; level += 1) body = `{"k":${body}}`;
+      return JSON.parse(`{"jobName":"a","data":${body}}`);
+    };
+    accepts(objects(MAX_DATA_DEPTH));
+    assert.equal(paths(objects(MAX_DATA_DEPTH + 1))[0]?.split('.').length, MAX_DATA_DEPTH + 1);
+  });
 });
 
 describe('describeIssues', () => {

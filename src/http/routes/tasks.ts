@@ -11,9 +11,10 @@ export interface TasksRouteOptions {
   readonly dispatcher: Dispatcher;
   readonly maxDurationMs: number;
   readonly logger: Logger;
+  readonly onEnqueued: (assignedWorker: string, jobName: string) => void;
 }
 
-export function tasksRouter({ dispatcher, maxDurationMs, logger }: TasksRouteOptions): Router {
+export function tasksRouter({ dispatcher, maxDurationMs, logger, onEnqueued }: TasksRouteOptions): Router {
   const schema = createEnqueueSchema({ maxDurationMs });
   const router = Router();
   router.post('/enqueue-task', async (req: Request, res) => {
@@ -24,6 +25,7 @@ export function tasksRouter({ dispatcher, maxDurationMs, logger }: TasksRouteOpt
     }
     const { jobName, data } = parsed.data;
     const { jobId, workerId } = await dispatcher.dispatch({ jobName, data });
+    onEnqueued(workerId, jobName);
     logger.info({ jobId, jobName, assignedWorker: workerId }, 'task enqueued');
     res
       .status(202)

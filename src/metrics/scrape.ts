@@ -1,0 +1,26 @@
+/**
+ * What `GET /metrics` answers: the processes' summed metrics from the primary, followed by the load
+ * gauges read from Redis at the moment of the scrape.
+ */
+import type { QueueRegistry } from '../queue/queues.js';
+import type { WorkerLoad } from '../scheduling/scheduler.js';
+import type { ClusterMetricsClient } from './cluster-metrics.js';
+import { QUEUE_STATES, renderLoadMetrics, type QueueCounts } from './load-metrics.js';
+
+export interface ScrapeOptions {
+  readonly cluster: Pick<ClusterMetricsClient, 'scrape'>;
+  readonly snapshot: () => Promise<readonly WorkerLoad[]>;
+  readonly queues: Pick<QueueRegistry, 'forWorker'>;
+}
+
+export function createScrape({ cluster, snapshot, queues }: ScrapeOptions): () => Promise<string> {
+  return async () => {
+    const [processes, workers] = await Promise.all([cluster.scrape(), snapshot()]);
+    const counts = new Map<string, QueueCounts>(
+      await Promise.all(
+        workers.map(async (worker) => [worker.id, await queues.forWorker(worker.id).getJobCounts(...QUEUE_STATES)] as const),
+      ),
+    );
+    return `${processes.trimEnd()}\n\n${await renderLoadMetrics(workers, counts)}`;
+  };
+}
