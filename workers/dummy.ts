@@ -1,6 +1,8 @@
 /**
  * The built-in job body, used for every job name that has no handler file of its own: it waits for
- * the asked duration, reporting progress as it goes, and returns a small summary.
+ * the asked duration, reporting progress as it goes, and returns a small summary. With `data.fail`
+ * (true or a message) it throws at the end instead, so that retries, failures and their metrics can
+ * be seen without writing a handler.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
@@ -8,12 +10,15 @@ import type { Handler } from './handler.js';
 
 const PROGRESS_STEPS = 10;
 
-const dummy: Handler = async ({ jobName, durationMs, reportProgress }) => {
+const dummy: Handler = async ({ jobName, data, durationMs, reportProgress }) => {
   const startedAt = Date.now();
   reportProgress(0);
   for (let step = 1; step <= PROGRESS_STEPS; step += 1) {
     await sleep(Math.max(0, startedAt + (durationMs * step) / PROGRESS_STEPS - Date.now()));
     reportProgress((step * 100) / PROGRESS_STEPS);
+  }
+  if (data.fail !== undefined && data.fail !== false) {
+    throw new Error(typeof data.fail === 'string' ? data.fail : 'the task was asked to fail');
   }
   return { jobName, durationMs, elapsedMs: Date.now() - startedAt, threadId };
 };

@@ -58,6 +58,10 @@ export function createClusterMetricsPrimary({ timeoutMs }: { timeoutMs: number }
 
   const askWorker = (worker: ClusterWorker, id: number): Promise<MetricsJson | undefined> =>
     new Promise((resolve) => {
+      if (!worker.isConnected()) {
+        resolve(lastReport.get(worker));
+        return;
+      }
       const key = `${worker.id}:${id}`;
       const timer = setTimeout(() => {
         waiting.delete(key);
@@ -78,8 +82,7 @@ export function createClusterMetricsPrimary({ timeoutMs }: { timeoutMs: number }
 
   const collect = async (): Promise<string> => {
     const id = (nextId += 1);
-    const live = [...workers.keys()].filter((worker) => worker.isConnected());
-    const reports = await Promise.all(live.map((worker) => askWorker(worker, id)));
+    const reports = await Promise.all([...workers.keys()].map((worker) => askWorker(worker, id)));
     const parts = [...carried.values(), ...reports.filter((report): report is MetricsJson => report !== undefined)];
     return AggregatorRegistry.aggregate(parts).metrics();
   };
@@ -102,13 +105,15 @@ export function createClusterMetricsPrimary({ timeoutMs }: { timeoutMs: number }
       });
     },
     async detach(worker, index) {
-      workers.delete(worker);
+      // Until the carried totals are updated, scrapes keep using the dead worker's last report.
       const last = lastReport.get(worker);
+      if (last) {
+        const cumulative = last.filter((metric) => CUMULATIVE.has(String(metric.type)));
+        const previous = carried.get(index);
+        carried.set(index, previous ? await aggregate([previous, cumulative]) : cumulative);
+      }
+      workers.delete(worker);
       lastReport.delete(worker);
-      if (!last) return;
-      const cumulative = last.filter((metric) => CUMULATIVE.has(String(metric.type)));
-      const previous = carried.get(index);
-      carried.set(index, previous ? await aggregate([previous, cumulative]) : cumulative);
     },
     collect,
   };

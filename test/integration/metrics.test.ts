@@ -1,0 +1,149 @@
+/**
+ * `GET /metrics` against the real cluster: one cluster-wide view whichever process answers, counters
+ * that add up and never go backwards (not even across a worker's re-fork), and load gauges that agree
+ * with `GET /workers` and the Redis ledger.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startService, type Service } from '../support/service.js';
+import { cumulativeNames, parseMetrics, seriesKey, total, type Sample } from '../support/prom-text.js';
+import { waitFor } from '../support/wait.js';
+
+const WORKERS = 4;
+const CONCURRENCY = 4;
+
+let redis: TestRedis;
+let service: Service;
+
+interface Enqueued {
+  readonly jobId: string;
+  readonly assignedWorker: string;
+}
+
+async function scrape(): Promise<{ text: string; samples: Sample[] }> {
+  const response = await service.request('GET', '/metrics');
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+  return { text: response.text, samples: parseMetrics(response.text) };
+}
+
+async function enqueue(count: number, data: Record<string, unknown>, jobName = 'metered'): Promise<Enqueued[]> {
+  const responses = await Promise.all(Array.from({ length: count }, () => service.enqueue<Enqueued>({ jobName, data })));
+  for (const response of responses) assert.equal(response.status, 202, response.text);
+  return responses.map((response) => response.body);
+}
+
+async function waitForState(jobs: readonly Enqueued[], state: string): Promise<void> {
+  await waitFor(async () => {
+    const views = await Promise.all(jobs.map((job) => service.request<{ state: string }>('GET', `/jobs/${job.jobId}`)));
+    return views.every((view) => view.body.state === state);
+  }, { timeoutMs: 60_000, intervalMs: 200, what: `${jobs.length} jobs to be ${state}` });
+}
+
+describe('/metrics', () => {
+  before(async () => {
+    redis = await startRedis();
+    service = await startService({
+      redisUrl: redis.url,
+      workers: WORKERS,
+      env: { WORKER_CONCURRENCY: String(CONCURRENCY), JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '10' },
+    });
+  });
+  after(async () => {
+    await service?.stop();
+    await redis?.stop();
+  });
+
+  test('every scrape shows all workers, whichever process answers it', async () => {
+    for (let i = 0; i < 8; i += 1) {
+      const { samples } = await scrape();
+      const workers = new Set(samples.filter((sample) => sample.name === 'bullpen_process_resident_memory_bytes').map((s) => s.labels.worker));
+      assert.deepEqual([...workers].sort(), ['test-0', 'test-1', 'test-2', 'test-3']);
+      const up = samples.filter((sample) => sample.name === 'bullpen_worker_up');
+      assert.deepEqual(up.map((sample) => [sample.labels.worker, sample.value]).sort(), [
+        ['test-0', 1], ['test-1', 1], ['test-2', 1], ['test-3', 1],
+      ]);
+    }
+  });
+
+  test('after N jobs the completed counter has grown by exactly N', async () => {
+    const before = total((await scrape()).samples, 'bullpen_jobs_completed_total');
+    const jobs = await enqueue(25, { durationMs: 20 });
+    await waitForState(jobs, 'completed');
+    const { samples } = await scrape();
+    assert.equal(total(samples, 'bullpen_jobs_completed_total') - before, 25);
+    assert.ok(total(samples, 'bullpen_jobs_enqueued_total') >= 25);
+    assert.ok(total(samples, 'bullpen_job_duration_seconds_count') >= 25);
+    assert.ok(total(samples, 'bullpen_job_wait_seconds_count') >= 25);
+    assert.ok(total(samples, 'bullpen_http_request_duration_seconds_count', { route: '/enqueue-task', status_code: '202' }) >= 25);
+  });
+
+  test('a failing job counts each failed attempt and keeps its final reason', async () => {
+    const before = total((await scrape()).samples, 'bullpen_jobs_failed_total');
+    const [job] = await enqueue(1, { durationMs: 10, fail: 'boom' });
+    assert.ok(job);
+    await waitForState([job], 'failed');
+    const view = await service.request<{ failedReason: string; attemptsMade: number }>('GET', `/jobs/${job.jobId}`);
+    assert.equal(view.body.failedReason, 'boom');
+    assert.equal(view.body.attemptsMade, 2);
+    assert.equal(total((await scrape()).samples, 'bullpen_jobs_failed_total') - before, 2);
+  });
+
+  test('per-worker gauges equal GET /workers and the Redis counters while jobs run', async () => {
+    // 20 long jobs over 16 slots: 16 run and 4 wait, and nothing moves while the three are read.
+    const jobs = await enqueue(20, { durationMs: 5_000 }, 'steady');
+    await waitFor(async () => (await service.workers()).totals.active === WORKERS * CONCURRENCY, { what: 'all slots busy' });
+    const [{ samples }, workers, active, queued] = await Promise.all([
+      scrape(),
+      service.workers(),
+      redis.client.hgetall(`${service.prefix}:sched:active`),
+      redis.client.hgetall(`${service.prefix}:sched:queued`),
+    ]);
+    for (const worker of workers.workers) {
+      const gauge = (name: string) => total(samples, name, { worker: worker.id });
+      assert.equal(gauge('bullpen_worker_active_jobs'), worker.active, `${worker.id} active`);
+      assert.equal(gauge('bullpen_worker_queued_jobs'), worker.queued, `${worker.id} queued`);
+      assert.equal(gauge('bullpen_worker_concurrency'), worker.concurrency);
+      assert.equal(Number(active[worker.id] ?? 0), worker.active);
+      assert.equal(Number(queued[worker.id] ?? 0), worker.queued);
+      assert.equal(gauge('bullpen_worker_active_jobs'), CONCURRENCY);
+    }
+    assert.equal(total(samples, 'bullpen_worker_queued_jobs'), 4);
+    assert.equal(total(samples, 'bullpen_queue_jobs', { state: 'active' }), WORKERS * CONCURRENCY);
+    await waitForState(jobs, 'completed');
+  });
+
+  test('consecutive scrapes never go backwards, even across a killed and re-forked worker', async () => {
+    const jobs = await enqueue(24, { durationMs: 300 });
+    const victim = (await service.workers()).workers[2];
+    assert.ok(victim);
+    const scrapes: { text: string; samples: Sample[] }[] = [await scrape()];
+    process.kill(victim.pid, 'SIGKILL');
+    for (let i = 0; i < 20; i += 1) scrapes.push(await scrape());
+    await waitFor(async () => (await service.workers()).workers.find((w) => w.id === victim.id)?.pid !== victim.pid);
+    await waitForState(jobs, 'completed');
+    scrapes.push(await scrape());
+
+    const cumulative = cumulativeNames(scrapes[0]?.text ?? '');
+    assert.ok(cumulative.has('bullpen_jobs_completed_total') && cumulative.has('bullpen_job_duration_seconds_bucket'));
+    for (let i = 1; i < scrapes.length; i += 1) {
+      const previous = new Map((scrapes[i - 1]?.samples ?? []).map((sample) => [seriesKey(sample), sample.value]));
+      for (const sample of scrapes[i]?.samples ?? []) {
+        if (!cumulative.has(sample.name)) continue;
+        const earlier = previous.get(seriesKey(sample));
+        if (earlier !== undefined) assert.ok(sample.value >= earlier, `${seriesKey(sample)} went from ${earlier} to ${sample.value}`);
+      }
+    }
+  });
+
+  test('labels stay bounded: no job ids, unknown job names folded into "other"', async () => {
+    const jobs = await enqueue(3, { durationMs: 1 }, 'some-unlisted-name');
+    await waitForState(jobs, 'completed');
+    const { samples } = await scrape();
+    const jobNames = new Set(samples.map((sample) => sample.labels.job_name).filter((name) => name !== undefined));
+    assert.ok(!jobNames.has('some-unlisted-name'));
+    assert.ok(jobNames.has('other'));
+    assert.ok(samples.every((sample) => !Object.values(sample.labels).some((value) => value.includes('~'))), 'no job id in any label');
+  });
+});
