@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { CONFIG_VARIABLES, loadConfig } from '../../src/config/config.js';
 
 const ROOT = process.cwd();
 const repoPath = (...parts: string[]): string => path.join(ROOT, ...parts);
@@ -389,4 +390,21 @@ test('grafana: provisioning and dashboards folders are mounted where Grafana rea
   const provisioningMount = mountFor('grafana/provisioning');
   assert.ok(provisioningMount !== undefined, 'grafana/provisioning should be bind-mounted into grafana');
   assert.equal(path.posix.normalize(provisioningMount.target), '/etc/grafana/provisioning');
+});
+
+test("compose: the app's environment is valid for the config schema and names only known variables", () => {
+  const app = service('app');
+  const env = Object.fromEntries(environmentOf(app));
+  for (const name of Object.keys(env)) {
+    assert.ok(CONFIG_VARIABLES.includes(name), `app sets ${name}, which the config does not read`);
+  }
+  const config = loadConfig(env);
+  assert.equal(config.host, '0.0.0.0', 'inside a container the app must listen on every interface');
+  assert.ok(config.redisUrl?.includes('//redis:'), 'the app talks to the redis service');
+  const redisPort = Number(new URL(config.redisUrl ?? '').port || 6379);
+  assert.equal(redisPort, 6379);
+  assert.ok(containerPorts(app).includes(config.port), `the app listens on ${config.port}, which compose does not publish`);
+  const grace = String(app['stop_grace_period'] ?? '10s');
+  const graceSeconds = Number(/^(\d+)s$/.exec(grace)?.[1] ?? NaN);
+  assert.ok(graceSeconds * 1000 > config.shutdownTimeoutMs, `stop_grace_period ${grace} must exceed SHUTDOWN_TIMEOUT_MS`);
 });
