@@ -69,3 +69,21 @@ export class QueueUnavailableError extends BullpenError {
     super('The queue store is unavailable; try again shortly', { cause });
   }
 }
+
+export class BacklogFullError extends BullpenError {
+  override readonly name = 'BacklogFullError';
+  readonly code = 'BACKLOG_FULL';
+  readonly status = 429;
+  constructor(readonly retryAfterSeconds: number) {
+    super('Too many tasks are waiting; try again later', { details: { retryAfterSeconds } });
+  }
+}
+
+export class UnauthorizedError extends BullpenError {
+  override readonly name = 'UnauthorizedError';
+  readonly code = 'UNAUTHORIZED';
+  readonly status = 401;
+  constructor() {
+    super('A valid API key is required: Authorization: Bearer <key>');
+  }
+}

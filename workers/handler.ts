@@ -8,6 +8,8 @@ export type JobProgress = number | Record<string, unknown>;
 export interface HandlerContext {
   readonly jobId: string;
   readonly jobName: string;
+  /** 1 for the first attempt; retries and re-runs after a crash count up. */
+  readonly attempt: number;
   readonly data: Readonly<Record<string, unknown>>;
   /** The run time asked for: `data.durationMs` when given (bounded), otherwise TASK_DURATION_MS. */
   readonly durationMs: number;

@@ -13,6 +13,7 @@ export interface RunnerTask {
   readonly handlerUrl: string;
   readonly jobId: string;
   readonly jobName: string;
+  readonly attempt: number;
   readonly data: Readonly<Record<string, unknown>>;
   readonly durationMs: number;
   readonly progressPort: MessagePort;
@@ -28,6 +29,7 @@ export default async function run(task: RunnerTask): Promise<unknown> {
     const context: HandlerContext = {
       jobId: task.jobId,
       jobName: task.jobName,
+      attempt: task.attempt,
       data: task.data,
       durationMs: task.durationMs,
       reportProgress: (progress) => progressPort.postMessage({ progress } satisfies RunnerMessage),

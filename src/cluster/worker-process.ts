@@ -34,17 +34,25 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
   const workerId = workerIdFor(config.hostId, index);
   const logger = baseLogger.child({ workerId });
 
-  const commands = createRedisConnection(redisUrl, 'command', logger);
+  const commands = createRedisConnection(redisUrl, 'command', logger, { commandTimeoutMs: config.commandTimeoutMs });
   const consumerConnection = createRedisConnection(redisUrl, 'consumer', logger);
   await Promise.all([waitUntilReady(commands, READY_TIMEOUT_MS), waitUntilReady(consumerConnection, READY_TIMEOUT_MS)]);
 
-  const scheduler = createScheduler({ redis: commands, prefix: config.prefix, workerTtlMs: config.workerTtlMs });
+  const schedulerOptions = { prefix: config.prefix, workerTtlMs: config.workerTtlMs, maxBacklog: config.maxBacklog };
+  // Requests reserve through the fail-fast connection; running jobs record their moves, and the
+  // worker its heartbeat, through the consumer's, which waits out an outage instead of losing them.
+  const scheduler = createScheduler({ redis: commands, ...schedulerOptions });
+  const ledger = createScheduler({ redis: consumerConnection, ...schedulerOptions });
   const queues = createQueueRegistry({ connection: commands, prefix: config.prefix });
   const handlers = createHandlerRegistry({
-    directory: fileURLToPath(new URL('handlers/', WORKERS_DIRECTORY)),
+    directory: config.handlersDir ?? fileURLToPath(new URL('handlers/', WORKERS_DIRECTORY)),
     fallback: fileURLToPath(new URL('dummy.js', WORKERS_DIRECTORY)),
   });
-  const pool = createJobPool({ runnerFile: fileURLToPath(new URL('runner.js', WORKERS_DIRECTORY)), threads: config.concurrency });
+  const pool = createJobPool({
+    runnerFile: fileURLToPath(new URL('runner.js', WORKERS_DIRECTORY)),
+    threads: config.concurrency,
+    memoryLimitMb: config.threadMemoryLimitMb,
+  });
   const metrics = createProcessMetrics({ workerId, knownJobNames: handlers.names, pool });
   const clusterMetrics = createClusterMetricsClient({ registry: metrics.registry, timeoutMs: METRICS_TIMEOUT_MS, channel: process });
   const info: WorkerInfo = {
@@ -80,9 +88,10 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
     lockDurationMs: config.lockDurationMs,
     defaultDurationMs: config.taskDurationMs,
     maxDurationMs: config.maxTaskDurationMs,
+    jobTimeoutMs: config.jobTimeoutMs,
     pool,
     handlers,
-    scheduler,
+    scheduler: ledger,
     logger,
     metrics,
     running: consumerRunning,
@@ -90,7 +99,7 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
   await consumer.waitUntilReady();
 
   const heartbeat = every(config.heartbeatIntervalMs, async () => {
-    if (consumer.isRunning()) await scheduler.heartbeat(info);
+    if (consumer.isRunning()) await ledger.heartbeat(info);
   }, (error) => logger.warn({ err: error }, 'heartbeat failed'));
   await heartbeat.runNow();
   const reconciling = every(config.reconcileIntervalMs, () => reconciler.reconcile(), (error) =>
@@ -103,6 +112,7 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
       queues,
       jobOptions: jobOptionsFrom(config),
       onReleaseError: (error, token) => logger.warn({ err: error, token }, 'could not release a reservation'),
+      retryAfterSeconds: Math.max(1, Math.ceil(config.taskDurationMs / 1000)),
     }),
     jobs: createJobReader({ queues, isKnownWorker: (id) => scheduler.isKnownWorker(id) }),
     snapshot: () => scheduler.snapshot(),
@@ -114,7 +124,9 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
     }),
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
-    maxDurationMs: config.maxTaskDurationMs,
+    limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
+    apiKey: config.apiKey,
+    metricsPublic: config.metricsPublic,
   });
   const server = await listen(app.listen.bind(app), config.port, config.host);
   logger.info({ port: config.port, host: config.host, concurrency: config.concurrency, handlers: handlers.names }, 'worker ready');
@@ -134,11 +146,12 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
       reconciling.stop();
       await step('stop routing here', () => scheduler.deregister(workerId));
       await step('http', () => closeServer(server));
+      let drained = false;
       await step('consumer', async () => {
-        const { drained } = await consumer.close(config.shutdownTimeoutMs);
+        ({ drained } = await consumer.close(config.shutdownTimeoutMs));
         logger.info({ drained }, 'consumer closed');
       });
-      await step('thread pool', () => pool.close());
+      await step('thread pool', () => (drained ? pool.close() : pool.destroy()));
       clusterMetrics.close();
       await step('queues', () => queues.close());
       await step('redis', () => Promise.all([closeConnection(commands), closeConnection(consumerConnection)]));

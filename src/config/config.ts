@@ -64,6 +64,13 @@ const schema = z
     FAILED_RETENTION_SECONDS: int(0, 31_536_000).default(7 * 24 * 3_600),
     FAILED_RETENTION_COUNT: int(0, 1_000_000).default(10_000),
     BODY_LIMIT_BYTES: int(64, 16 * 1024 * 1024).default(100 * 1024),
+    JOB_TIMEOUT_MS: int(1, 86_400_000).default(900_000),
+    THREAD_MEMORY_LIMIT_MB: int(16, 65_536).default(512),
+    MAX_BACKLOG: int(1, 100_000_000).default(100_000),
+    COMMAND_TIMEOUT_MS: int(50, 60_000).default(500),
+    API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+    METRICS_PUBLIC: booleanFlag.default(false),
+    HANDLERS_DIR: z.string().min(1).optional(),
     REDIS_DATA_DIR: z.string().min(1).default('.data/redis'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     LOG_PRETTY: booleanFlag.optional(),
@@ -73,6 +80,10 @@ const schema = z
   .refine((env) => env.WORKER_TTL_MS > env.HEARTBEAT_INTERVAL_MS, {
     message: 'must be greater than HEARTBEAT_INTERVAL_MS',
     path: ['WORKER_TTL_MS'],
+  })
+  .refine((env) => env.MAX_TASK_DURATION_MS < env.JOB_TIMEOUT_MS, {
+    message: 'must be greater than MAX_TASK_DURATION_MS, or the longest allowed task could never finish',
+    path: ['JOB_TIMEOUT_MS'],
   })
   .refine((env) => env.TASK_DURATION_MS <= env.MAX_TASK_DURATION_MS, {
     message: 'must not exceed MAX_TASK_DURATION_MS',
@@ -103,6 +114,17 @@ export interface Config {
     readonly failed: { readonly ageSeconds: number; readonly count: number };
   };
   readonly bodyLimitBytes: number;
+  /** Longest a job attempt may run before its thread is stopped; a request may ask for less. */
+  readonly jobTimeoutMs: number;
+  readonly threadMemoryLimitMb: number;
+  /** Jobs assigned but not started, across live workers, beyond which enqueue answers 429. */
+  readonly maxBacklog: number;
+  /** How long an HTTP request waits for Redis before answering 503. */
+  readonly commandTimeoutMs: number;
+  readonly apiKey: string | undefined;
+  readonly metricsPublic: boolean;
+  /** Folder of handler files; undefined means the built-in `workers/handlers/`. */
+  readonly handlersDir: string | undefined;
   readonly redisDataDir: string;
   readonly logLevel: string;
   /** Undefined means: pretty when stdout is a terminal. */
@@ -152,6 +174,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       failed: Object.freeze({ ageSeconds: e.FAILED_RETENTION_SECONDS, count: e.FAILED_RETENTION_COUNT }),
     }),
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    jobTimeoutMs: e.JOB_TIMEOUT_MS,
+    threadMemoryLimitMb: e.THREAD_MEMORY_LIMIT_MB,
+    maxBacklog: e.MAX_BACKLOG,
+    commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
+    apiKey: e.API_KEY,
+    metricsPublic: e.METRICS_PUBLIC,
+    handlersDir: e.HANDLERS_DIR,
     redisDataDir: e.REDIS_DATA_DIR,
     logLevel: e.LOG_LEVEL,
     logPretty: e.LOG_PRETTY,

@@ -6,7 +6,9 @@ import express, { type Express } from 'express';
 import type { Logger } from '../logging/logger.js';
 import type { JobReader } from '../queue/job-reader.js';
 import type { Dispatcher } from '../scheduling/dispatcher.js';
+import { requireApiKey } from './auth.js';
 import { errorHandler, notFound } from './errors.js';
+import type { TaskLimits } from './schemas.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { jobsRouter } from './routes/jobs.js';
 import { metricsRouter, requestTimer } from './routes/metrics.js';
@@ -18,7 +20,10 @@ export interface AppOptions extends StatusRouteOptions {
   readonly jobs: JobReader;
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
-  readonly maxDurationMs: number;
+  readonly limits: TaskLimits;
+  /** When set, every route but /healthz (and /metrics when public) needs `Authorization: Bearer`. */
+  readonly apiKey: string | undefined;
+  readonly metricsPublic: boolean;
   readonly metrics: Pick<ProcessMetrics, 'httpRequest' | 'jobEnqueued'>;
   readonly scrape: () => Promise<string>;
 }
@@ -29,9 +34,11 @@ export function createApp(options: AppOptions): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestTimer(options.metrics));
+  const publicPaths = ['/healthz', ...(options.metricsPublic ? ['/metrics'] : [])];
+  if (options.apiKey !== undefined) app.use(requireApiKey(options.apiKey, publicPaths));
   app.use(express.json({ limit: bodyLimitBytes, strict: false }));
   app.use(
-    tasksRouter({ dispatcher: options.dispatcher, maxDurationMs: options.maxDurationMs, logger, onEnqueued: options.metrics.jobEnqueued }),
+    tasksRouter({ dispatcher: options.dispatcher, limits: options.limits, logger, onEnqueued: options.metrics.jobEnqueued }),
   );
   app.use(jobsRouter({ jobs: options.jobs }));
   app.use(statusRouter({ snapshot: options.snapshot, health: options.health }));

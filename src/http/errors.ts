@@ -6,10 +6,12 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../logging/logger.js';
 import {
+  BacklogFullError,
   BullpenError,
   MalformedJsonError,
   NotFoundError,
   PayloadTooLargeError,
+  UnauthorizedError,
   UnsupportedMediaTypeError,
 } from '../errors.js';
 
@@ -54,6 +56,8 @@ export function errorHandler({ logger, bodyLimitBytes }: { logger: Logger; bodyL
       return;
     }
     if (known.status >= 500) logger.warn({ err: known.cause ?? known, path: req.path }, known.message);
+    if (known instanceof BacklogFullError) res.set('Retry-After', String(known.retryAfterSeconds));
+    if (known instanceof UnauthorizedError) res.set('WWW-Authenticate', 'Bearer');
     res.status(known.status).json({
       error: known.message,
       code: known.code,

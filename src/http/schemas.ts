@@ -34,7 +34,14 @@ function findBodyProblem(body: unknown): BodyProblem | undefined {
   return undefined;
 }
 
-export function createEnqueueSchema({ maxDurationMs }: { maxDurationMs: number }) {
+export interface TaskLimits {
+  /** Largest `data.durationMs` (MAX_TASK_DURATION_MS). */
+  readonly maxDurationMs: number;
+  /** Largest `data.timeoutMs` (JOB_TIMEOUT_MS). */
+  readonly maxTimeoutMs: number;
+}
+
+export function createEnqueueSchema({ maxDurationMs, maxTimeoutMs }: TaskLimits) {
   const task = z
     .object({
       jobName: z
@@ -46,14 +53,15 @@ export function createEnqueueSchema({ maxDurationMs }: { maxDurationMs: number }
         .record(z.string(), z.unknown())
         .default({})
         .superRefine((data, context) => {
-          if ('durationMs' in data) {
-            const duration = data.durationMs;
-            if (typeof duration !== 'number' || !Number.isInteger(duration) || duration < 0 || duration > maxDurationMs) {
-              context.addIssue({
-                code: 'custom',
-                path: ['durationMs'],
-                message: `must be an integer from 0 to ${maxDurationMs}`,
-              });
+          const bounds: readonly [string, number, number][] = [
+            ['durationMs', 0, maxDurationMs],
+            ['timeoutMs', 1, maxTimeoutMs],
+          ];
+          for (const [key, min, max] of bounds) {
+            if (!(key in data)) continue;
+            const value = data[key];
+            if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+              context.addIssue({ code: 'custom', path: [key], message: `must be an integer from ${min} to ${max}` });
             }
           }
         }),

@@ -6,11 +6,15 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
+import { throttled } from '../logging/throttle.js';
 import type { HandlerRegistry } from '../jobs/handlers.js';
 import type { JobPool } from '../jobs/pool.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import type { Scheduler } from '../scheduling/scheduler.js';
 import { parseJobId, queueNameFor } from './names.js';
+
+/** While Redis is away the worker reports every reconnect attempt; one line per interval will do. */
+const ERROR_LOG_INTERVAL_MS = 5_000;
 
 export interface ConsumerOptions {
   readonly workerId: string;
@@ -20,6 +24,8 @@ export interface ConsumerOptions {
   readonly lockDurationMs: number;
   readonly defaultDurationMs: number;
   readonly maxDurationMs: number;
+  /** The longest an attempt may run; `data.timeoutMs` may ask for less. */
+  readonly jobTimeoutMs: number;
   readonly pool: Pick<JobPool, 'run'>;
   readonly handlers: Pick<HandlerRegistry, 'resolve'>;
   readonly scheduler: Pick<Scheduler, 'markStarted' | 'markRequeued' | 'release'>;
@@ -62,11 +68,14 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       // Progress writes are chained so they land in order, and awaited so the last one lands before
       // the job is reported done.
       let progressWrites: Promise<unknown> = Promise.resolve();
+      const timeoutMs = timeoutFor(data, options.jobTimeoutMs);
       try {
         const result = await options.pool.run({
+          signal: AbortSignal.timeout(timeoutMs),
           handlerUrl: options.handlers.resolve(job.name),
           jobId,
           jobName: job.name,
+          attempt: Math.max(1, job.attemptsStarted),
           data,
           durationMs: durationFor(data, options.defaultDurationMs, options.maxDurationMs),
           onProgress: (progress) => {
@@ -79,7 +88,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         await ledger('finish', jobId, () => scheduler.release(token));
         metrics.jobFinished(job.name, 'completed', seconds());
         return result;
-      } catch (error) {
+      } catch (caught) {
+        const error = isAbort(caught) ? new JobTimeoutError(timeoutMs) : caught;
         metrics.jobFinished(job.name, 'failed', seconds());
         const retries = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
         await ledger(retries ? 'requeue' : 'finish', jobId, () =>
@@ -109,7 +119,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       final ? 'job failed' : 'job attempt failed; it will be retried',
     );
   });
-  worker.on('error', (error) => logger.error({ err: error }, 'queue consumer error'));
+  worker.on(
+    'error',
+    throttled(ERROR_LOG_INTERVAL_MS, (error: Error, { suppressed }) => logger.error({ err: error, suppressed }, 'queue consumer error')),
+  );
 
   let closing: Promise<{ drained: boolean }> | undefined;
   return {
@@ -134,6 +147,25 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       return closing;
     },
   };
+}
+
+/** The attempt took longer than it may: its thread was stopped. Counts as a failed attempt. */
+export class JobTimeoutError extends Error {
+  override readonly name = 'JobTimeoutError';
+  constructor(timeoutMs: number) {
+    super(`the job exceeded its time limit of ${timeoutMs} ms and was stopped`);
+  }
+}
+
+function isAbort(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
+}
+
+/** `data.timeoutMs` when it is a usable number below the limit; the limit otherwise. */
+export function timeoutFor(data: Readonly<Record<string, unknown>>, limitMs: number): number {
+  const asked = data.timeoutMs;
+  if (typeof asked !== 'number' || !Number.isInteger(asked) || asked < 1) return limitMs;
+  return Math.min(asked, limitMs);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

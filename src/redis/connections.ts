@@ -1,12 +1,17 @@
 /**
  * Redis connections, made by their owner and closed by it. Two kinds with different needs:
  *
- * - `command`: requests from HTTP (reserve, add, read). Fails at once while Redis is away
- *   (no offline queue, one retry), so a client gets a 503 instead of a hung request.
- * - `consumer`: BullMQ's Worker, which must wait out outages itself (`maxRetriesPerRequest: null`).
+ * - `command`: requests from HTTP (reserve, add, read). Fails at once while Redis is away (no
+ *   offline queue, one retry) and gives up on a hung Redis after a time-out, so a client gets a 503
+ *   instead of a hung request. A timed-out command may still run later: everything it can reserve
+ *   is keyed by a token and released by the reconciler.
+ * - `consumer`: BullMQ's Worker and the ledger updates of running jobs. It queues commands while
+ *   Redis is away and sends them when it returns (`maxRetriesPerRequest: null`), so a job that ends
+ *   during an outage is still recorded, in order, when Redis comes back.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
+import { throttled } from '../logging/throttle.js';
 
 export type ConnectionRole = 'command' | 'consumer';
 
@@ -18,19 +23,24 @@ const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
 /** Logs a connection's errors without flooding the log while Redis stays down. */
 const ERROR_LOG_INTERVAL_MS = 5_000;
 
-export function createRedisConnection(url: string, role: ConnectionRole, logger: Logger): Redis {
+export function createRedisConnection(
+  url: string,
+  role: ConnectionRole,
+  logger: Logger,
+  { commandTimeoutMs }: { commandTimeoutMs?: number } = {},
+): Redis {
   const redis = new Redis(url, {
     ...ROLE_OPTIONS[role],
+    ...(role === 'command' && commandTimeoutMs !== undefined ? { commandTimeout: commandTimeoutMs } : {}),
     connectionName: `bullpen-${role}`,
     retryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
   });
-  let lastLogged = 0;
-  redis.on('error', (error: Error) => {
-    const now = Date.now();
-    if (now - lastLogged < ERROR_LOG_INTERVAL_MS) return;
-    lastLogged = now;
-    logger.warn({ err: error, connection: role }, 'redis connection error');
-  });
+  redis.on(
+    'error',
+    throttled(ERROR_LOG_INTERVAL_MS, (error: Error, { suppressed }) =>
+      logger.warn({ err: error, connection: role, suppressed }, 'redis connection error'),
+    ),
+  );
   return redis;
 }
 

@@ -1,13 +1,17 @@
 /**
  * Accepting a task: reserve a slot on the least-loaded live worker, then add the job to that worker's
- * queue. If the add fails the reservation is released, so a refused task leaves no load behind.
+ * queue. A refused task leaves nothing behind: if a step fails, what it may have done is undone.
+ *
+ * A command that timed out on a stalled Redis can still run when Redis resumes. The undo is sent on
+ * the same connection, so Redis runs it after the command it undoes; while Redis is unreachable,
+ * neither runs.
  */
 import { randomUUID } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
 import { jobIdFor } from '../queue/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import type { Scheduler } from './scheduler.js';
-import { NoLiveWorkerError, QueueUnavailableError } from '../errors.js';
+import { BacklogFullError, NoLiveWorkerError, QueueUnavailableError } from '../errors.js';
 
 export interface DispatchRequest {
   readonly jobName: string;
@@ -28,22 +32,30 @@ export interface DispatcherOptions {
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
   readonly jobOptions: JobsOptions;
   readonly onReleaseError: (error: unknown, token: string) => void;
+  /** Told to clients refused for a full backlog: about when a slot should free up. */
+  readonly retryAfterSeconds: number;
 }
 
-export function createDispatcher({ scheduler, queues, jobOptions, onReleaseError }: DispatcherOptions): Dispatcher {
+export function createDispatcher({ scheduler, queues, jobOptions, onReleaseError, retryAfterSeconds }: DispatcherOptions): Dispatcher {
   return {
     async dispatch({ jobName, data }) {
       const token = randomUUID();
-      const workerId = await scheduler.reserve(token).catch((error: unknown) => {
+      const outcome = await scheduler.reserve(token).catch((error: unknown) => {
+        scheduler.release(token).catch(() => {});
         throw new QueueUnavailableError(error);
       });
-      if (workerId === undefined) throw new NoLiveWorkerError();
+      if (outcome.kind === 'no-live-worker') throw new NoLiveWorkerError();
+      if (outcome.kind === 'backlog-full') throw new BacklogFullError(retryAfterSeconds);
+      const { workerId } = outcome;
       const jobId = jobIdFor(workerId, token);
+      const queue = queues.forWorker(workerId);
       try {
-        await queues.forWorker(workerId).add(jobName, data, { ...jobOptions, jobId });
+        await queue.add(jobName, data, { ...jobOptions, jobId });
       } catch (error) {
-        // If this release fails too, the reconciler frees the slot once the reservation is older than
-        // its grace period and no job with this id exists.
+        // Best effort: a job already taken by its worker cannot be removed, and then runs although
+        // its client was told 503 (delivery is at-least-once). If the release fails too, the
+        // reconciler frees the slot once the reservation is older than its grace period.
+        queue.remove(jobId).catch(() => {});
         await scheduler.release(token).catch((releaseError: unknown) => onReleaseError(releaseError, token));
         throw new QueueUnavailableError(error);
       }

@@ -20,6 +20,11 @@ export interface Reservation {
   readonly reservedAt: number;
 }
 
+export type ReserveOutcome =
+  | { readonly kind: 'reserved'; readonly workerId: string }
+  | { readonly kind: 'no-live-worker' }
+  | { readonly kind: 'backlog-full' };
+
 export interface WorkerInfo {
   readonly id: string;
   readonly hostId: string;
@@ -38,8 +43,8 @@ export interface WorkerLoad extends WorkerInfo {
 
 export interface Scheduler {
   readonly keys: SchedulerKeys;
-  /** Picks the least-loaded live worker and reserves a slot on it; undefined when none is alive. */
-  reserve(token: string): Promise<string | undefined>;
+  /** Picks the least-loaded live worker and reserves a slot on it. */
+  reserve(token: string): Promise<ReserveOutcome>;
   markStarted(token: string, workerId: string): Promise<boolean>;
   markRequeued(token: string): Promise<boolean>;
   /** Releases the reservation, whatever its state; a second call is a no-op. */
@@ -60,9 +65,11 @@ export interface SchedulerOptions {
   readonly redis: Redis;
   readonly prefix: string;
   readonly workerTtlMs: number;
+  /** Jobs assigned but not started, over all workers, beyond which nothing more is reserved. */
+  readonly maxBacklog?: number;
 }
 
-export function createScheduler({ redis, prefix, workerTtlMs }: SchedulerOptions): Scheduler {
+export function createScheduler({ redis, prefix, workerTtlMs, maxBacklog = Number.MAX_SAFE_INTEGER }: SchedulerOptions): Scheduler {
   const keys = schedulerKeys(prefix);
   const scripts = defineScripts(redis, readScripts(fileURLToPath(LUA_DIRECTORY)));
   const script = (name: string): ScriptCall => {
@@ -84,9 +91,10 @@ export function createScheduler({ redis, prefix, workerTtlMs }: SchedulerOptions
     async reserve(token) {
       const chosen = await reserveScript(
         [keys.heartbeats, keys.capacity, keys.jobs, keys.queued, keys.active, keys.cursor],
-        [token, workerTtlMs],
+        [token, workerTtlMs, maxBacklog],
       );
-      return typeof chosen === 'string' ? chosen : undefined;
+      if (typeof chosen === 'string') return { kind: 'reserved', workerId: chosen };
+      return chosen === -1 ? { kind: 'backlog-full' } : { kind: 'no-live-worker' };
     },
     markStarted: (token, workerId) => transition(token, 'start', workerId),
     markRequeued: (token) => transition(token, 'requeue'),

@@ -46,7 +46,7 @@ describe('HTTP API with Redis in odd states', () => {
     scheduler = createScheduler({ redis: connection, prefix: config.prefix, workerTtlMs: config.workerTtlMs });
     queues = createQueueRegistry({ connection, prefix: config.prefix });
     const app = createApp({
-      dispatcher: createDispatcher({ scheduler, queues, jobOptions: jobOptionsFrom(config), onReleaseError: () => {} }),
+      dispatcher: createDispatcher({ scheduler, queues, jobOptions: jobOptionsFrom(config), onReleaseError: () => {}, retryAfterSeconds: 1 }),
       jobs: createJobReader({ queues, isKnownWorker: (id) => scheduler.isKnownWorker(id) }),
       snapshot: () => scheduler.snapshot(),
       health: async () => ({ redis: await connection.ping().then(() => true, () => false), consumer: true }),
@@ -54,7 +54,9 @@ describe('HTTP API with Redis in odd states', () => {
       metrics: { httpRequest: () => {}, jobEnqueued: () => {} },
       scrape: () => Promise.resolve(''),
       bodyLimitBytes: config.bodyLimitBytes,
-      maxDurationMs: config.maxTaskDurationMs,
+      limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
+      apiKey: undefined,
+      metricsPublic: false,
     });
     server = await new Promise<Server>((resolve) => {
       const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

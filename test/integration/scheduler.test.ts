@@ -17,6 +17,12 @@ let redis: TestRedis;
 let connection: Redis;
 let scheduler: Scheduler;
 
+/** The reserved worker's id, or undefined when nothing was reserved. */
+async function reserveId(token: string): Promise<string | undefined> {
+  const outcome = await scheduler.reserve(token);
+  return outcome.kind === 'reserved' ? outcome.workerId : undefined;
+}
+
 function info(id: string, concurrency = 8) {
   return { id, hostId: 'h', pid: 1, concurrency, startedAt: Date.now() };
 }
@@ -50,8 +56,8 @@ describe('scheduler scripts', () => {
     scheduler = createScheduler({ redis: connection, prefix: `s${randomUUID().slice(0, 8)}`, workerTtlMs: TTL_MS });
   });
 
-  test('no live worker: reserve returns undefined and reserves nothing', async () => {
-    assert.equal(await scheduler.reserve('t1'), undefined);
+  test('no live worker: nothing is reserved', async () => {
+    assert.deepEqual(await scheduler.reserve('t1'), { kind: 'no-live-worker' });
     assert.equal(await connection.hlen(scheduler.keys.jobs), 0);
   });
 
@@ -59,7 +65,7 @@ describe('scheduler scripts', () => {
     await scheduler.heartbeat(info('w-live'));
     await scheduler.heartbeat(info('w-dead'));
     await connection.zadd(scheduler.keys.heartbeats, Date.now() - TTL_MS - 1_000, 'w-dead');
-    for (let i = 0; i < 20; i += 1) assert.equal(await scheduler.reserve(`t${i}`), 'w-live');
+    for (let i = 0; i < 20; i += 1) assert.equal(await reserveId(`t${i}`), 'w-live');
     const snapshot = await scheduler.snapshot();
     assert.deepEqual(snapshot.map((worker) => [worker.id, worker.alive, worker.queued]), [
       ['w-dead', false, 0],
@@ -71,7 +77,7 @@ describe('scheduler scripts', () => {
     await scheduler.heartbeat(info('a'));
     await scheduler.heartbeat(info('b'));
     await scheduler.deregister('a');
-    for (let i = 0; i < 5; i += 1) assert.equal(await scheduler.reserve(`t${i}`), 'b');
+    for (let i = 0; i < 5; i += 1) assert.equal(await reserveId(`t${i}`), 'b');
   });
 
   test('the script chooses what the TypeScript rule specifies, over random states', async () => {
@@ -93,7 +99,7 @@ describe('scheduler scripts', () => {
       }));
       const expected = pickLeastLoaded(candidates, Number(cursorText ?? 0) + 1)?.id;
       const token = `t${round}`;
-      assert.equal(await scheduler.reserve(token), expected, `round ${round}`);
+      assert.equal(await reserveId(token), expected, `round ${round}`);
       // Move the state around: start some jobs, finish some.
       if (random() < 0.5) await scheduler.markStarted(token, expected ?? '');
       if (random() < 0.3) await scheduler.release(`t${Math.floor(random() * (round + 1))}`);
@@ -102,18 +108,29 @@ describe('scheduler scripts', () => {
 
   test('200 concurrent reservations over 4 idle workers spread 50 each', async () => {
     for (const id of ['a', 'b', 'c', 'd']) await scheduler.heartbeat(info(id));
-    const chosen = await Promise.all(Array.from({ length: 200 }, (_, i) => scheduler.reserve(`t${i}`)));
+    const chosen = await Promise.all(Array.from({ length: 200 }, (_, i) => reserveId(`t${i}`)));
     const counts = new Map<string, number>();
     for (const id of chosen) counts.set(id ?? '', (counts.get(id ?? '') ?? 0) + 1);
     assert.deepEqual([...counts.values()], [50, 50, 50, 50]);
     assert.deepEqual((await counters()).queued, { a: '50', b: '50', c: '50', d: '50' });
   });
 
+  test('a full backlog refuses new reservations until a job starts or ends', async () => {
+    const limited = createScheduler({ redis: connection, prefix: `b${randomUUID().slice(0, 8)}`, workerTtlMs: TTL_MS, maxBacklog: 3 });
+    await limited.heartbeat(info('a'));
+    await limited.heartbeat(info('b'));
+    for (const token of ['t1', 't2', 't3']) assert.equal((await limited.reserve(token)).kind, 'reserved');
+    assert.deepEqual(await limited.reserve('t4'), { kind: 'backlog-full' });
+    assert.equal(await connection.hlen(limited.keys.jobs), 3, 'the refused job reserved nothing');
+    await limited.markStarted('t1', '');
+    assert.equal((await limited.reserve('t4')).kind, 'reserved', 'a started job leaves the backlog');
+  });
+
   test('reserving the same token twice reserves once', async () => {
     await scheduler.heartbeat(info('a'));
     await scheduler.heartbeat(info('b'));
-    const first = await scheduler.reserve('same');
-    assert.equal(await scheduler.reserve('same'), first);
+    const first = await reserveId('same');
+    assert.equal(await reserveId('same'), first);
     assert.equal(await connection.hlen(scheduler.keys.jobs), 1);
     const { queued } = await counters();
     assert.equal(Object.values(queued).reduce((sum, n) => sum + Number(n), 0), 1);
@@ -121,7 +138,7 @@ describe('scheduler scripts', () => {
 
   test('transitions move load between queued and active exactly once each', async () => {
     await scheduler.heartbeat(info('a'));
-    await scheduler.reserve('t');
+    await reserveId('t');
     assert.deepEqual(await counters(), { queued: { a: '1' }, active: {} });
     assert.equal(await scheduler.markStarted('t', 'a'), true);
     assert.equal(await scheduler.markStarted('t', 'a'), false, 'a repeated start changes nothing');
@@ -146,7 +163,7 @@ describe('scheduler scripts', () => {
   test('recount rebuilds the counters from the reservations', async () => {
     await scheduler.heartbeat(info('a'));
     await scheduler.heartbeat(info('b'));
-    for (let i = 0; i < 6; i += 1) await scheduler.reserve(`t${i}`);
+    for (let i = 0; i < 6; i += 1) await reserveId(`t${i}`);
     await scheduler.markStarted('t0', '');
     const before = await counters();
     // Simulate drift written by something else.
@@ -163,7 +180,7 @@ describe('scheduler scripts', () => {
 
   test('reservations() lists every reservation with its worker and state', async () => {
     await scheduler.heartbeat(info('a'));
-    for (let i = 0; i < 1_200; i += 1) await scheduler.reserve(`t${i}`);
+    for (let i = 0; i < 1_200; i += 1) await reserveId(`t${i}`);
     await scheduler.markStarted('t7', 'a');
     const seen = new Map<string, string>();
     for await (const reservation of scheduler.reservations()) seen.set(reservation.token, `${reservation.workerId}/${reservation.state}`);

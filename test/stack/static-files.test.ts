@@ -404,7 +404,7 @@ test("compose: the app's environment is valid for the config schema and names on
   const redisPort = Number(new URL(config.redisUrl ?? '').port || 6379);
   assert.equal(redisPort, 6379);
   assert.ok(containerPorts(app).includes(config.port), `the app listens on ${config.port}, which compose does not publish`);
-  const grace = String(app['stop_grace_period'] ?? '10s');
+  const grace = typeof app['stop_grace_period'] === 'string' ? app['stop_grace_period'] : '10s';
   const graceSeconds = Number(/^(\d+)s$/.exec(grace)?.[1] ?? NaN);
   assert.ok(graceSeconds * 1000 > config.shutdownTimeoutMs, `stop_grace_period ${grace} must exceed SHUTDOWN_TIMEOUT_MS`);
 });

@@ -9,7 +9,8 @@ import {
 } from '../../src/http/schemas.js';
 
 const MAX = 60_000;
-const schema = createEnqueueSchema({ maxDurationMs: MAX });
+const MAX_TIMEOUT = 120_000;
+const schema = createEnqueueSchema({ maxDurationMs: MAX, maxTimeoutMs: MAX_TIMEOUT });
 
 /** The issues for an input the schema must reject. */
 function issuesFor(input: unknown): ValidationIssue[] {
@@ -52,7 +53,7 @@ describe('createEnqueueSchema: valid input', () => {
   });
 
   test('the maximum comes from the options', () => {
-    const strict = createEnqueueSchema({ maxDurationMs: 10 });
+    const strict = createEnqueueSchema({ maxDurationMs: 10, maxTimeoutMs: 20 });
     assert.equal(strict.safeParse({ jobName: 'a', data: { durationMs: 10 } }).success, true);
     assert.equal(strict.safeParse({ jobName: 'a', data: { durationMs: 11 } }).success, false);
   });
@@ -234,5 +235,20 @@ describe('describeIssues', () => {
   test('numeric path segments are joined as text', () => {
     const issues = issuesFor({ jobName: 'a', data: { items: [{}, {}, { nested: [{ prototype: 1 }] }] } });
     assert.deepEqual(issues, [{ path: 'data.items.2.nested.0.prototype', message: 'this key is not allowed' }]);
+  });
+});
+
+describe('data.timeoutMs', () => {
+  test('accepts 1 and exactly the maximum', () => {
+    assert.equal(schema.safeParse({ jobName: 'a', data: { timeoutMs: 1 } }).success, true);
+    assert.equal(schema.safeParse({ jobName: 'a', data: { timeoutMs: MAX_TIMEOUT } }).success, true);
+  });
+
+  test('rejects 0, negatives, fractions, strings and values over the maximum, naming the path', () => {
+    for (const timeoutMs of [0, -5, 1.5, '100', MAX_TIMEOUT + 1]) {
+      const result = schema.safeParse({ jobName: 'a', data: { timeoutMs } });
+      assert.equal(result.success, false, `timeoutMs ${String(timeoutMs)}`);
+      assert.deepEqual(result.error?.issues[0]?.path, ['data', 'timeoutMs']);
+    }
   });
 });

@@ -5,17 +5,17 @@ import { Router, type Request } from 'express';
 import type { Logger } from '../../logging/logger.js';
 import type { Dispatcher } from '../../scheduling/dispatcher.js';
 import { UnsupportedMediaTypeError, ValidationError } from '../../errors.js';
-import { createEnqueueSchema, describeIssues } from '../schemas.js';
+import { createEnqueueSchema, describeIssues, type TaskLimits } from '../schemas.js';
 
 export interface TasksRouteOptions {
   readonly dispatcher: Dispatcher;
-  readonly maxDurationMs: number;
+  readonly limits: TaskLimits;
   readonly logger: Logger;
   readonly onEnqueued: (assignedWorker: string, jobName: string) => void;
 }
 
-export function tasksRouter({ dispatcher, maxDurationMs, logger, onEnqueued }: TasksRouteOptions): Router {
-  const schema = createEnqueueSchema({ maxDurationMs });
+export function tasksRouter({ dispatcher, limits, logger, onEnqueued }: TasksRouteOptions): Router {
+  const schema = createEnqueueSchema(limits);
   const router = Router();
   router.post('/enqueue-task', async (req: Request, res) => {
     if (!req.is('application/json')) throw new UnsupportedMediaTypeError();

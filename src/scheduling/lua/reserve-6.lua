@@ -5,7 +5,8 @@
   Load is jobs assigned but not started plus jobs running. Workers are compared by load relative to
   their concurrency (cross-multiplied, so no floats); ties are broken by a rotating cursor so that an
   idle cluster fills its workers evenly. The reservation is keyed by a token: calling again with the
-  same token returns the same worker and reserves nothing more.
+  same token returns the same worker and reserves nothing more. When the jobs assigned but not started,
+  over all workers, already reach the backlog limit, nothing is reserved.
 
   Input:
     KEYS[1] heartbeats key   (zset: worker id -> last heartbeat, ms)
@@ -17,9 +18,12 @@
 
     ARGV[1] token
     ARGV[2] liveness ttl, ms
+    ARGV[3] backlog limit
 
   Output:
-    the chosen worker id, or false when no worker is alive
+    the chosen worker id
+    0   no worker is alive
+    -1  the backlog is full
 ]]
 local existing = redis.call("HGET", KEYS[3], ARGV[1])
 if existing then
@@ -31,9 +35,17 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local live = redis.call("ZRANGEBYSCORE", KEYS[1], now - tonumber(ARGV[2]), "+inf")
 local n = #live
 if n == 0 then
-  return false
+  return 0
 end
 table.sort(live)
+
+local backlog = 0
+for _, count in ipairs(redis.call("HVALS", KEYS[4])) do
+  backlog = backlog + tonumber(count)
+end
+if backlog >= tonumber(ARGV[3]) then
+  return -1
+end
 
 local capacities = redis.call("HMGET", KEYS[2], unpack(live))
 local queued = redis.call("HMGET", KEYS[4], unpack(live))
