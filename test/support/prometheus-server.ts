@@ -163,7 +163,7 @@ export async function startPrometheus({ targets, scrapeIntervalSeconds = 1, jobN
   const url = `http://127.0.0.1:${port}`;
   const getJson = async (path: string): Promise<unknown> => {
     const response = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(10_000) });
-    return (await response.json()) as unknown;
+    return (await response.json());
   };
 
   const stop = async () => {
@@ -205,15 +205,27 @@ export async function startPrometheus({ targets, scrapeIntervalSeconds = 1, jobN
   };
 
   try {
-    await waitFor(
+    let starting = true;
+    // Fails at once when prometheus dies during start-up (a bad flag or config, a taken port). Both
+    // promises are subscribed by the race, so the loser's outcome is never an unhandled rejection.
+    const died = exited.then(() => {
+      if (!starting) return;
+      if (spawnFailure !== undefined) throw new Error(`could not start ${binary}: ${spawnFailure.message}`);
+      throw new Error(`prometheus exited during start-up with ${child.exitCode ?? child.signalCode}: ${stderr}`);
+    });
+    const ready = waitFor(
       async () => {
-        if (spawnFailure !== undefined) throw new Error(`could not start ${binary}: ${spawnFailure.message}`);
-        if (hasExited()) throw new Error(`prometheus exited with ${child.exitCode ?? child.signalCode}: ${stderr}`);
+        if (!starting) return true; // start-up failed already: stop polling
         const response = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) });
         return response.status === 200;
       },
       { timeoutMs: 30_000, intervalMs: 100, what: `prometheus to be ready on port ${port}` },
     );
+    try {
+      await Promise.race([ready, died]);
+    } finally {
+      starting = false;
+    }
   } catch (error) {
     await stop();
     throw error;
