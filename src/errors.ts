@@ -70,6 +70,15 @@ export class QueueUnavailableError extends BullpenError {
   }
 }
 
+/** Runs a read of Redis-backed state; a failure means the store is away, answered as 503. */
+export async function fromStore<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    throw error instanceof BullpenError ? error : new QueueUnavailableError(error);
+  }
+}
+
 export class BacklogFullError extends BullpenError {
   override readonly name = 'BacklogFullError';
   readonly code = 'BACKLOG_FULL';

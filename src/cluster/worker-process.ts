@@ -151,10 +151,17 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
         ({ drained } = await consumer.close(config.shutdownTimeoutMs));
         logger.info({ drained }, 'consumer closed');
       });
-      await step('thread pool', () => (drained ? pool.close() : pool.destroy()));
       clusterMetrics.close();
-      await step('queues', () => queues.close());
-      await step('redis', () => Promise.all([closeConnection(commands), closeConnection(consumerConnection)]));
+      if (drained) {
+        await step('thread pool', () => pool.close());
+        await step('queues', () => queues.close());
+        await step('redis', () => Promise.all([closeConnection(commands), closeConnection(consumerConnection)]));
+      } else {
+        // Cut Redis first: the jobs stopped next must stay active there, not be marked failed.
+        commands.disconnect();
+        consumerConnection.disconnect();
+        await step('thread pool', () => pool.destroy());
+      }
       logger.info('worker stopped');
     })();
     return stopping;

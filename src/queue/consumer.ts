@@ -38,7 +38,11 @@ export interface ConsumerOptions {
 export interface Consumer {
   isRunning(): boolean;
   waitUntilReady(): Promise<void>;
-  /** Stops taking jobs and waits for running ones; after `timeoutMs`, abandons them to recovery. */
+  /**
+   * Stops taking jobs and waits for running ones. After `timeoutMs` it gives up waiting and says so:
+   * the caller must then cut the Redis connections before stopping the threads, so that the cut
+   * jobs are not recorded as failed.
+   */
   close(timeoutMs: number): Promise<{ readonly drained: boolean }>;
 }
 
@@ -136,11 +140,13 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         const timedOut = new Promise<'timeout'>((resolve) => {
           timer = setTimeout(() => resolve('timeout'), timeoutMs);
         });
+        // BullMQ cannot turn a graceful close into a forced one, so on time-out the close is left to
+        // run on: the caller cuts the connections, and the jobs stay active in Redis, to be recovered
+        // by this worker id's next start.
         const outcome = await Promise.race([worker.close().then(() => 'drained' as const), timedOut]);
         clearTimeout(timer);
         if (outcome === 'timeout') {
           logger.warn({ running: running.size }, 'shutdown timeout: leaving running jobs to be recovered at next start');
-          await worker.close(true);
         }
         return { drained: outcome === 'drained' };
       })();

@@ -18,6 +18,8 @@ export interface TestRedis {
   /** A plain client for assertions, closed by `stop`. */
   readonly client: Redis;
   stopServer(): Promise<void>;
+  /** SIGSTOP / SIGCONT simulate a Redis that hangs and then resumes. */
+  signal(signal: NodeJS.Signals): void;
   startServer(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -56,6 +58,9 @@ export async function startRedis({ appendOnly = false }: { appendOnly?: boolean 
     client,
     stopServer,
     startServer,
+    signal: (signal) => {
+      child?.kill(signal);
+    },
     async stop() {
       client.disconnect();
       await stopServer();

@@ -2,6 +2,7 @@
  * `GET /metrics`: the cluster-wide Prometheus exposition, and the middleware that times every request.
  */
 import { Router, type RequestHandler } from 'express';
+import { fromStore } from '../../errors.js';
 import type { ProcessMetrics } from '../../metrics/process-metrics.js';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -9,7 +10,7 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 export function metricsRouter({ scrape }: { scrape: () => Promise<string> }): Router {
   const router = Router();
   router.get('/metrics', async (_req, res) => {
-    res.type(PROMETHEUS_CONTENT_TYPE).send(await scrape());
+    res.type(PROMETHEUS_CONTENT_TYPE).send(await fromStore(scrape));
   });
   return router;
 }

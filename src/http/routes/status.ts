@@ -2,6 +2,7 @@
  * `GET /workers` and `GET /healthz`: what the cluster is doing, and whether this process can serve.
  */
 import { Router } from 'express';
+import { fromStore } from '../../errors.js';
 import type { WorkerLoad } from '../../scheduling/scheduler.js';
 
 export interface HealthReport {
@@ -17,7 +18,7 @@ export interface StatusRouteOptions {
 export function statusRouter({ snapshot, health }: StatusRouteOptions): Router {
   const router = Router();
   router.get('/workers', async (_req, res) => {
-    const workers = await snapshot();
+    const workers = await fromStore(snapshot);
     const alive = workers.filter((worker) => worker.alive);
     const sum = (pick: (worker: WorkerLoad) => number, of: readonly WorkerLoad[]) =>
       of.reduce((total, worker) => total + pick(worker), 0);

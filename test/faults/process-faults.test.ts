@@ -1,0 +1,94 @@
+/**
+ * Process faults against the real cluster: a worker killed mid-job comes back under the same id at
+ * once and its interrupted jobs run again within seconds, not after BullMQ's 30 s lock; a worker that
+ * keeps dying is restarted with growing delays; workers never outlive their primary.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { enqueueMany, isAlive, readJob, startsPerJob, waitForIdle, waitForJobs } from '../support/jobs.js';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startService, type Service } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
+
+/** The issue's bound from kill to the interrupted jobs running again. */
+const RECOVERY_BOUND_MS = 5_000;
+
+describe('worker crash', () => {
+  let redis: TestRedis;
+  let service: Service;
+  before(async () => {
+    redis = await startRedis();
+    service = await startService({ redisUrl: redis.url, workers: 2, env: { WORKER_CONCURRENCY: '4' } });
+  });
+  after(async () => {
+    await service?.stop();
+    await redis?.stop();
+  });
+
+  test('kill -9 mid-job: same id back, interrupted jobs re-run within 5 s and complete, counters exact', async () => {
+    const jobs = await enqueueMany(service, 8, 'crash', { durationMs: 3_000 });
+    const victimJobs = jobs.filter((job) => job.assignedWorker === 'test-0');
+    assert.equal(victimJobs.length, 4);
+    await waitFor(async () => (await service.workers()).workers.find((worker) => worker.id === 'test-0')?.active === 4, {
+      what: 'the victim to run its 4 jobs',
+    });
+    const victim = (await service.workers()).workers.find((worker) => worker.id === 'test-0');
+    assert.ok(victim);
+
+    const killedAt = Date.now();
+    process.kill(victim.pid, 'SIGKILL');
+
+    const restarted = await waitFor(async () => {
+      const views = await Promise.all(victimJobs.map((job) => readJob(service, job.jobId)));
+      const startedAgain = views.every((view) => view.state === 'active' && Date.parse(view.timestamps.startedAt ?? '') >= killedAt);
+      return startedAgain ? views : undefined;
+    }, { intervalMs: 50, what: 'the interrupted jobs to run again' });
+    const rerunAfterMs = Math.max(...restarted.map((view) => Date.parse(view.timestamps.startedAt ?? '') - killedAt));
+    assert.ok(rerunAfterMs < RECOVERY_BOUND_MS, `interrupted jobs ran again ${rerunAfterMs} ms after the kill`);
+
+    const revived = (await service.workers()).workers.find((worker) => worker.id === 'test-0');
+    assert.ok(revived?.alive && revived.pid !== victim.pid, 'test-0 is back in a new process');
+    assert.equal((await service.workers()).workers.length, 2, 'no new id was invented');
+
+    const done = await waitForJobs(service, jobs);
+    assert.ok(done.every((job) => job.failedReason === null), 'interrupted jobs were re-run, not failed');
+    const starts = startsPerJob(service);
+    for (const job of jobs) assert.equal(starts.get(job.jobId), job.assignedWorker === 'test-0' ? 2 : 1, job.jobId);
+    await waitForIdle(service);
+  });
+
+  test('a worker that keeps dying is restarted with growing delays', async () => {
+    const delays: number[] = [];
+    for (let round = 0; round < 3; round += 1) {
+      const victim = (await service.workers()).workers.find((worker) => worker.id === 'test-1' && worker.alive);
+      assert.ok(victim);
+      process.kill(victim.pid, 'SIGKILL');
+      const line = await waitFor(
+        () => service.logs.find((entry) => entry.msg === 'worker died; forking it again' && entry.pid === victim.pid),
+        { what: 'the primary to notice the death' },
+      );
+      delays.push(Number(line.restartInMs));
+      await waitFor(async () => {
+        const worker = (await service.workers()).workers.find((candidate) => candidate.id === 'test-1');
+        return worker !== undefined && worker.pid !== victim.pid && worker.alive;
+      }, { what: 'test-1 to come back' });
+    }
+    assert.ok(delays[0] !== undefined && delays[1] !== undefined && delays[2] !== undefined);
+    assert.ok(delays[1] > delays[0] && delays[2] > delays[1], `restart delays ${delays.join(', ')} should grow`);
+  });
+});
+
+describe('primary crash', () => {
+  test('worker processes do not outlive a killed primary', async () => {
+    const redis = await startRedis();
+    try {
+      const service = await startService({ redisUrl: redis.url, workers: 2 });
+      const pids = (await service.workers()).workers.map((worker) => worker.pid);
+      assert.equal(pids.length, 2);
+      await service.stop('SIGKILL');
+      await waitFor(() => pids.every((pid) => !isAlive(pid)), { what: 'orphaned workers to exit' });
+    } finally {
+      await redis.stop();
+    }
+  });
+});

@@ -1,0 +1,302 @@
+/**
+ * The Grafana dashboard against a real Prometheus. Debian's `prometheus` binary scrapes the running
+ * cluster (4 workers at concurrency 8, a real redis-server) on loopback every second while the test
+ * keeps a mix of short, long and failing jobs flowing. Then every panel's expression, with Grafana's
+ * variables substituted, is evaluated through Prometheus's HTTP API: it must succeed and return
+ * series with values, one per worker on per-worker panels, each one telling its legend apart.
+ *
+ * Needs `prometheus` on PATH (CI installs it with apt-get); without it the test fails and says so.
+ * Paths are resolved from process.cwd(): tests run from the repository root.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { seriesOf, startPrometheus, type QueryResponse, type Series, type TestPrometheus } from '../support/prometheus-server.js';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startService, type Service } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
+
+const DASHBOARD_FILE = join(process.cwd(), 'grafana', 'dashboards', 'bullpen-worker-load.json');
+
+const WORKERS = 4;
+const WORKER_IDS = Array.from({ length: WORKERS }, (_, index) => `test-${index}`);
+const CONCURRENCY = 8;
+const SCRAPE_INTERVAL_SECONDS = 1;
+/** How long all panels together may take to show data once Prometheus scrapes the service. */
+const PANELS_DEADLINE_MS = 60_000;
+
+/**
+ * What Grafana would put in place of its variables for this scrape interval. `$__rate_interval` is
+ * at least 4 scrape intervals (Grafana: max($__interval + scrape interval, 4 × scrape interval)); 15 s
+ * leaves rate() several samples per window. `$__interval` and `$__range` are not expected in the
+ * dashboard but get plausible values should a panel use them.
+ */
+const GRAFANA_VARIABLES: Readonly<Record<string, string>> = {
+  __rate_interval: '15s',
+  __interval: '1s',
+  __interval_ms: '1000',
+  __range: '5m',
+  __range_s: '300',
+  __range_ms: '300000',
+};
+
+// ---------------------------------------------------------------------------------------------
+// The dashboard's queries
+
+const target = z.object({
+  refId: z.string(),
+  expr: z.string().optional(),
+  legendFormat: z.string().optional(),
+});
+const panel = z.object({
+  id: z.number(),
+  title: z.string(),
+  type: z.string(),
+  targets: z.array(target).optional(),
+  panels: z.array(z.unknown()).optional(),
+});
+
+interface PanelQuery {
+  /** `panel 5 "Running jobs per worker" A`: how assertion messages name the query. */
+  readonly name: string;
+  readonly expr: string;
+  readonly query: string;
+  readonly legendFormat: string;
+  /** The legend names the worker: Grafana draws one line (or stat) per worker. */
+  readonly perWorker: boolean;
+}
+
+function substituteGrafanaVariables(expr: string): string {
+  return expr.replace(/\$(?:\{(\w+)\}|(\w+))/g, (whole, braced: string | undefined, plain: string | undefined) => {
+    const name = braced ?? plain ?? '';
+    return GRAFANA_VARIABLES[name] ?? whole;
+  });
+}
+
+/** The label names a legend template uses, such as `worker` in `{{worker}} threads`. */
+function legendLabels(legendFormat: string): string[] {
+  return [...legendFormat.matchAll(/\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g)].map((match) => match[1] ?? '');
+}
+
+function renderLegend(legendFormat: string, metric: Readonly<Record<string, string>>): string {
+  return legendFormat.replace(/\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g, (_, label: string) => metric[label] ?? '');
+}
+
+function dashboardQueries(): PanelQuery[] {
+  const dashboard = z.object({ panels: z.array(z.unknown()) }).parse(JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')));
+  const queries: PanelQuery[] = [];
+  const visit = (list: readonly unknown[]) => {
+    for (const raw of list) {
+      const { id, title, type, targets, panels } = panel.parse(raw);
+      if (panels !== undefined) visit(panels); // panels inside a (collapsed) row
+      if (type === 'row') continue;
+      for (const { refId, expr, legendFormat = '' } of targets ?? []) {
+        if (expr === undefined || expr.trim() === '') continue;
+        queries.push({
+          name: `panel ${id} "${title}" ${refId}`,
+          expr,
+          query: substituteGrafanaVariables(expr),
+          legendFormat,
+          perWorker: legendLabels(legendFormat).includes('worker'),
+        });
+      }
+    }
+  };
+  visit(dashboard.panels);
+  return queries;
+}
+
+const QUERIES = dashboardQueries();
+
+// ---------------------------------------------------------------------------------------------
+// Checking one answer
+
+function describeSeries(series: readonly Series[]): string {
+  const shown = series.slice(0, 8).map(({ metric, values }) => `${JSON.stringify(metric)} = ${values.join(',')}`);
+  return `${series.length} series${shown.length > 0 ? `: ${shown.join('; ')}` : ''}${series.length > shown.length ? '; …' : ''}`;
+}
+
+/** What is wrong with a panel's answer right now, or undefined when the panel shows what it should. */
+function problemWith(query: PanelQuery, response: QueryResponse): string | undefined {
+  if (response.status !== 'success') return `Prometheus answered ${response.errorType}: ${response.error}`;
+  const series = seriesOf(response);
+  if (series.length === 0) return 'no series (the panel would show "No data")';
+  if (!series.some(({ values }) => values.some(Number.isFinite))) {
+    return `no series has a finite value (the panel would show nothing): ${describeSeries(series)}`;
+  }
+  const labels = legendLabels(query.legendFormat);
+  for (const { metric } of series) {
+    const missing = labels.filter((label) => metric[label] === undefined);
+    if (missing.length > 0) return `a series lacks the legend's label(s) ${missing.join(', ')}: ${describeSeries(series)}`;
+  }
+  const legends = series.map(({ metric }) => renderLegend(query.legendFormat, metric));
+  if (new Set(legends).size !== legends.length) {
+    return `series share a legend ("${query.legendFormat}"), so the panel cannot tell them apart: ${describeSeries(series)}`;
+  }
+  if (query.perWorker) {
+    const workers = series.map(({ metric }) => metric.worker ?? '').sort();
+    if (JSON.stringify(workers) !== JSON.stringify(WORKER_IDS)) {
+      return `expected exactly one series per worker ${WORKER_IDS.join(', ')}, got workers [${workers.join(', ')}]: ${describeSeries(series)}`;
+    }
+    const blank = series.filter(({ values }) => !values.every(Number.isFinite));
+    if (blank.length > 0) return `worker(s) without a finite value: ${describeSeries(blank)}`;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traffic
+
+const DURATIONS_MS = [200, 500, 1_000, 2_000];
+
+interface Traffic {
+  readonly enqueued: () => number;
+  readonly failures: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Keeps jobs flowing until stopped: an opening burst of a few dozen jobs of mixed durations, then a
+ * steady trickle, always with some that throw (`data.fail`) so that failures are counted too. Jobs
+ * without `durationMs` run for TASK_DURATION_MS.
+ */
+function startTraffic(service: Service): Traffic {
+  let stopped = false;
+  let count = 0;
+  const failures: string[] = [];
+  const enqueue = async (task: { jobName: string; data: Record<string, unknown> }) => {
+    try {
+      const response = await service.enqueue(task);
+      if (response.status === 202) count += 1;
+      else failures.push(`${response.status} ${response.text}`);
+    } catch (error) {
+      if (!stopped) failures.push(String(error));
+    }
+  };
+  const batch = (round: number, size: number) =>
+    Array.from({ length: size }, (_, i) => {
+      const n = round * size + i;
+      if (n % 7 === 3) return { jobName: 'flaky', data: { durationMs: 100, fail: 'asked to fail by the prometheus test' } };
+      if (n % 11 === 5) return { jobName: 'defaulted', data: {} };
+      if (n % 13 === 0) return { jobName: 'sha256', data: { text: `job ${n}`, rounds: 1_000 } };
+      return { jobName: 'x', data: { durationMs: DURATIONS_MS[n % DURATIONS_MS.length] } };
+    });
+  const loop = (async () => {
+    await Promise.all(batch(0, 40).map(enqueue));
+    for (let round = 1; !stopped; round += 1) {
+      await Promise.all(batch(round, 4).map(enqueue));
+      await sleep(400);
+    }
+  })();
+  return {
+    enqueued: () => count,
+    failures,
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+let redis: TestRedis | undefined;
+let service: Service | undefined;
+let prometheus: TestPrometheus | undefined;
+let traffic: Traffic | undefined;
+let trafficStartedAt = 0;
+let panelsDeadline = 0;
+
+describe('the Grafana dashboard against a real Prometheus scraping the cluster', { timeout: 150_000 }, () => {
+  before(async () => {
+    redis = await startRedis();
+    service = await startService({
+      redisUrl: redis.url,
+      workers: WORKERS,
+      env: {
+        WORKER_CONCURRENCY: String(CONCURRENCY),
+        TASK_DURATION_MS: '1500',
+        JOB_BACKOFF_MS: '200',
+        SHUTDOWN_TIMEOUT_MS: '10000',
+        LOG_LEVEL: 'warn',
+      },
+    });
+    prometheus = await startPrometheus({ targets: [`127.0.0.1:${service.port}`], scrapeIntervalSeconds: SCRAPE_INTERVAL_SECONDS });
+    trafficStartedAt = Date.now() / 1000;
+    traffic = startTraffic(service);
+  });
+
+  after(async () => {
+    await traffic?.stop();
+    await prometheus?.stop();
+    const code = await service?.stop();
+    await redis?.stop();
+    if (service !== undefined) assert.equal(code, 0, 'the primary exits 0 on SIGTERM');
+  });
+
+  test('the dashboard has queries to check', () => {
+    assert.ok(QUERIES.length > 0, `no panel queries found in ${DASHBOARD_FILE}`);
+    assert.ok(QUERIES.some((query) => query.perWorker), 'some panels are per worker');
+    for (const query of QUERIES) {
+      assert.doesNotMatch(query.query, /\$/, `${query.name}: an unknown Grafana variable is left in ${query.expr}`);
+    }
+  });
+
+  test('prometheus scrapes the service /metrics on loopback', async () => {
+    assert.ok(prometheus !== undefined && service !== undefined);
+    const [scraped] = await prometheus.waitForTargetsUp();
+    assert.equal(scraped?.scrapeUrl, `${service.url}/metrics`);
+    assert.equal(scraped?.health, 'up');
+    panelsDeadline = Date.now() + PANELS_DEADLINE_MS;
+  });
+
+  for (const query of QUERIES) {
+    test(`${query.name} returns data: ${query.expr}`, async () => {
+      const server = prometheus;
+      assert.ok(server !== undefined);
+      let problem = 'not evaluated yet';
+      let last: QueryResponse | undefined;
+      try {
+        await waitFor(
+          async () => {
+            last = await server.query(query.query);
+            if (last.status === 'error' && last.errorType === 'bad_data') return true; // will not get better
+            const found = problemWith(query, last);
+            problem = found ?? '';
+            return found === undefined;
+          },
+          { timeoutMs: Math.max(1_000, panelsDeadline - Date.now()), intervalMs: 500, what: query.name },
+        );
+      } catch (error) {
+        const cause = error instanceof Error && error.cause instanceof Error ? ` (last error: ${error.cause.message})` : '';
+        assert.fail(`${query.name} with expression ${query.query} never showed data within the deadline: ${problem}${cause}`);
+      }
+      assert.ok(last !== undefined);
+      assert.equal(last.status, 'success', `${query.name}: ${query.query} failed: ${last.status === 'error' ? last.error : ''}`);
+      assert.equal(problemWith(query, last), undefined, `${query.name}: ${query.query}`);
+    });
+  }
+
+  test('running jobs were non-zero on every worker while prometheus scraped', async () => {
+    assert.ok(prometheus !== undefined);
+    const response = await prometheus.queryRange('bullpen_worker_active_jobs', Math.floor(trafficStartedAt), Math.ceil(Date.now() / 1000), 1);
+    assert.equal(response.status, 'success');
+    const peaks = new Map(seriesOf(response).map(({ metric, values }) => [metric.worker ?? '', Math.max(...values)]));
+    for (const worker of WORKER_IDS) {
+      assert.ok((peaks.get(worker) ?? 0) > 0, `bullpen_worker_active_jobs{worker="${worker}"} was never above 0: ${JSON.stringify([...peaks])}`);
+      assert.ok((peaks.get(worker) ?? 0) <= CONCURRENCY, `${worker} ran more than ${CONCURRENCY} jobs at once`);
+    }
+  });
+
+  test('failed attempts were counted, and the traffic was accepted', async () => {
+    assert.ok(prometheus !== undefined && traffic !== undefined);
+    const response = await prometheus.query('sum(bullpen_jobs_failed_total)');
+    const failed = seriesOf(response)[0]?.values[0] ?? 0;
+    assert.ok(failed > 0, `no failed attempt was counted: ${JSON.stringify(response)}`);
+    assert.ok(traffic.enqueued() >= 40, `only ${traffic.enqueued()} tasks were accepted`);
+    assert.deepEqual(traffic.failures, [], 'every enqueue was accepted');
+  });
+});

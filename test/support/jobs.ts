@@ -1,0 +1,74 @@
+/** Enqueue-and-watch helpers shared by the tests that drive the real cluster. */
+import assert from 'node:assert/strict';
+import type { Service } from './service.js';
+import { waitFor } from './wait.js';
+
+export interface Enqueued {
+  readonly jobId: string;
+  readonly assignedWorker: string;
+}
+
+export interface JobView {
+  readonly jobId: string;
+  readonly jobName: string;
+  readonly state: string;
+  readonly assignedWorker: string;
+  readonly attemptsMade: number;
+  readonly failedReason: string | null;
+  readonly progress: unknown;
+  readonly result: Record<string, unknown> | null;
+  readonly timestamps: { enqueuedAt: string | null; startedAt: string | null; finishedAt: string | null };
+}
+
+export async function enqueueMany(service: Service, count: number, jobName: string, data: Record<string, unknown>): Promise<Enqueued[]> {
+  const responses = await Promise.all(Array.from({ length: count }, (_, i) => service.enqueue<Enqueued>({ jobName, data: { i, ...data } })));
+  for (const response of responses) assert.equal(response.status, 202, response.text);
+  return responses.map((response) => response.body);
+}
+
+export async function readJob(service: Service, jobId: string): Promise<JobView> {
+  const response = await service.request<JobView>('GET', `/jobs/${jobId}`);
+  assert.equal(response.status, 200, response.text);
+  return response.body;
+}
+
+/** Waits until every job is in one of `states`; a job failing on the way fails the wait at once. */
+export async function waitForJobs(
+  service: Service,
+  jobs: readonly Enqueued[],
+  { state = 'completed', timeoutMs = 90_000 }: { state?: 'completed' | 'failed'; timeoutMs?: number } = {},
+): Promise<JobView[]> {
+  return waitFor(
+    async () => {
+      const views = await Promise.all(jobs.map((job) => readJob(service, job.jobId)));
+      if (state === 'completed') for (const view of views) assert.notEqual(view.state, 'failed', `a job failed: ${JSON.stringify(view)}`);
+      return views.every((view) => view.state === state) ? views : undefined;
+    },
+    { timeoutMs, intervalMs: 200, what: `${jobs.length} jobs to be ${state}` },
+  );
+}
+
+export async function waitForIdle(service: Service): Promise<void> {
+  await waitFor(async () => {
+    const { totals } = await service.workers();
+    return totals.active === 0 && totals.queued === 0;
+  }, { what: 'load counters to return to 0' });
+}
+
+/** How many times each job started, from the service's own log lines. */
+export function startsPerJob(service: Service): Map<string, number> {
+  const starts = new Map<string, number>();
+  for (const line of service.logs) {
+    if (line.msg === 'job started' && typeof line.jobId === 'string') starts.set(line.jobId, (starts.get(line.jobId) ?? 0) + 1);
+  }
+  return starts;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
