@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { seriesOf, startPrometheus, type QueryResponse, type Series, type TestPrometheus } from '../support/prometheus-server.js';
+import { requirePrometheus, seriesOf, startPrometheus, type QueryResponse, type Series, type TestPrometheus } from '../support/prometheus-server.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
@@ -212,6 +212,7 @@ let panelsDeadline = 0;
 
 describe('the Grafana dashboard against a real Prometheus scraping the cluster', { timeout: 150_000 }, () => {
   before(async () => {
+    requirePrometheus(); // before starting anything: fail at once, and say how to install it
     redis = await startRedis();
     service = await startService({
       redisUrl: redis.url,

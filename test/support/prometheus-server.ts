@@ -107,14 +107,20 @@ export function findPrometheus(): string | undefined {
   return undefined;
 }
 
-export async function startPrometheus({ targets, scrapeIntervalSeconds = 1, jobName = 'bullpen' }: PrometheusOptions): Promise<TestPrometheus> {
+/** The path of `prometheus`, or an error that says how to install it: tests that need it never skip. */
+export function requirePrometheus(): string {
   const binary = findPrometheus();
   if (binary === undefined) {
     throw new Error(
-      'the `prometheus` binary is not on PATH; this test needs a real Prometheus. ' +
+      'the `prometheus` binary is not on PATH, and this test needs a real Prometheus. ' +
         'Install it with `sudo apt-get install prometheus` (CI does so in .ci/run).',
     );
   }
+  return binary;
+}
+
+export async function startPrometheus({ targets, scrapeIntervalSeconds = 1, jobName = 'bullpen' }: PrometheusOptions): Promise<TestPrometheus> {
+  const binary = requirePrometheus();
   for (const target of targets) {
     if (!/^127\.0\.0\.1:\d+$/.test(target)) throw new Error(`only loopback targets are scraped in tests, not ${target}`);
   }

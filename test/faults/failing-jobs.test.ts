@@ -1,0 +1,84 @@
+/**
+ * Job bodies that fail in every way a real one can: throwing (retried with back-off, the final reason
+ * kept), running past their time limit (the thread is stopped), killing their thread, or running out
+ * of thread memory. Each fails that job alone: the process and its other jobs carry on.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { enqueueMany, readJob, waitForIdle, waitForJobs } from '../support/jobs.js';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startService, type Service } from '../support/service.js';
+
+const BACKOFF_MS = 200;
+
+describe('failing jobs', () => {
+  let redis: TestRedis;
+  let service: Service;
+  let pids: number[];
+  before(async () => {
+    redis = await startRedis();
+    service = await startService({
+      redisUrl: redis.url,
+      workers: 2,
+      env: {
+        WORKER_CONCURRENCY: '4',
+        HANDLERS_DIR: 'dist/test/fixtures/handlers',
+        JOB_ATTEMPTS: '3',
+        JOB_BACKOFF_MS: String(BACKOFF_MS),
+        THREAD_MEMORY_LIMIT_MB: '64',
+      },
+    });
+    pids = (await service.workers()).workers.map((worker) => worker.pid);
+  });
+  after(async () => {
+    const stillSame = (await service.workers()).workers.map((worker) => worker.pid);
+    await service?.stop();
+    await redis?.stop();
+    assert.deepEqual(stillSame, pids, 'no worker process died along the way');
+  });
+
+  test('a handler that throws is retried with exponential back-off and succeeds', async () => {
+    const [job] = await enqueueMany(service, 1, 'flaky', {});
+    assert.ok(job);
+    const [done] = await waitForJobs(service, [job]);
+    assert.equal(done?.result?.attempt, 2);
+    assert.equal(done?.attemptsMade, 2);
+    const enqueued = Date.parse(done?.timestamps.enqueuedAt ?? '');
+    const started = Date.parse(done?.timestamps.startedAt ?? '');
+    assert.ok(started - enqueued >= BACKOFF_MS, 'the retry waited for its back-off');
+  });
+
+  test('a job that keeps failing fails after JOB_ATTEMPTS, keeping its reason', async () => {
+    const [job] = await enqueueMany(service, 1, 'doomed', { fail: 'disk on fire', durationMs: 1 });
+    assert.ok(job);
+    const [failed] = await waitForJobs(service, [job], { state: 'failed' });
+    assert.equal(failed?.failedReason, 'disk on fire');
+    assert.equal(failed?.attemptsMade, 3);
+    // Exponential: 200 ms then 400 ms between the three attempts.
+    const span = Date.parse(failed?.timestamps.finishedAt ?? '') - Date.parse(failed?.timestamps.enqueuedAt ?? '');
+    assert.ok(span >= BACKOFF_MS * 3, `three attempts took ${span} ms`);
+  });
+
+  test('time limit, dead thread and memory limit each fail only their own job', async () => {
+    const healthy = await enqueueMany(service, 4, 'healthy', { durationMs: 1_500 });
+    const [hang] = await enqueueMany(service, 1, 'hang', { timeoutMs: 300 });
+    const [exit] = await enqueueMany(service, 1, 'exit-thread', {});
+    const [hog] = await enqueueMany(service, 1, 'memory-hog', {});
+    assert.ok(hang && exit && hog);
+
+    const failed = await waitForJobs(service, [hang, exit, hog], { state: 'failed', timeoutMs: 120_000 });
+    const reasons = new Map(failed.map((job) => [job.jobName, job.failedReason ?? '']));
+    assert.match(reasons.get('hang') ?? '', /time limit of 300 ms/);
+    assert.match(reasons.get('exit-thread') ?? '', /exited with code: 3/);
+    assert.match(reasons.get('memory-hog') ?? '', /memory limit/);
+    assert.ok(failed.every((job) => job.attemptsMade === 3), 'each failure counted as a failed attempt');
+
+    await waitForJobs(service, healthy);
+    const after = await enqueueMany(service, 8, 'after', { durationMs: 50 });
+    await waitForJobs(service, after);
+    const threads = await service.request('GET', '/metrics');
+    assert.match(threads.text, /bullpen_pool_threads\{worker="test-0"\} 4/, 'lost threads were replaced');
+    await waitForIdle(service);
+    assert.equal((await readJob(service, hang.jobId)).state, 'failed');
+  });
+});
