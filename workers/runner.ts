@@ -9,29 +9,21 @@ import type { Handler, HandlerContext, JobProgress } from './handler.js';
 /** What the thread sends back over the progress port; `done` is always the last message. */
 export type RunnerMessage = { readonly progress: JobProgress } | { readonly done: true };
 
-export interface RunnerTask {
+/** The handler's context as data (progress travels over the port), plus which module to load. */
+export interface RunnerTask extends Omit<HandlerContext, 'reportProgress'> {
   readonly handlerUrl: string;
-  readonly jobId: string;
-  readonly jobName: string;
-  readonly attempt: number;
-  readonly data: Readonly<Record<string, unknown>>;
-  readonly durationMs: number;
   readonly progressPort: MessagePort;
 }
 
 export default async function run(task: RunnerTask): Promise<unknown> {
-  const { progressPort } = task;
+  const { progressPort, handlerUrl, ...fields } = task;
   try {
-    const module = (await import(task.handlerUrl)) as { default?: Handler };
+    const module = (await import(handlerUrl)) as { default?: Handler };
     if (typeof module.default !== 'function') {
-      throw new TypeError(`${task.handlerUrl} has no default export function`);
+      throw new TypeError(`${handlerUrl} has no default export function`);
     }
     const context: HandlerContext = {
-      jobId: task.jobId,
-      jobName: task.jobName,
-      attempt: task.attempt,
-      data: task.data,
-      durationMs: task.durationMs,
+      ...fields,
       reportProgress: (progress) => progressPort.postMessage({ progress } satisfies RunnerMessage),
     };
     return await module.default(context);

@@ -10,15 +10,9 @@ import type { RunnerMessage, RunnerTask } from '../../workers/runner.js';
 
 const PROGRESS_DRAIN_MS = 1_000;
 
-export interface JobRun {
+export interface JobRun extends Omit<RunnerTask, 'progressPort'> {
   /** Stops the job: its thread is terminated and replaced, and the run rejects. */
   readonly signal: AbortSignal;
-  readonly handlerUrl: string;
-  readonly jobId: string;
-  readonly jobName: string;
-  readonly attempt: number;
-  readonly data: Readonly<Record<string, unknown>>;
-  readonly durationMs: number;
   readonly onProgress: (progress: JobProgress) => void;
 }
 

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { cumulativeNames, parseMetrics, seriesKey, total, type Sample } from '../support/prom-text.js';
+import { enqueueMany, waitForJobs } from '../support/jobs.js';
 import { waitFor } from '../support/wait.js';
 
 const WORKERS = 4;
@@ -16,11 +17,6 @@ const CONCURRENCY = 4;
 let redis: TestRedis;
 let service: Service;
 
-interface Enqueued {
-  readonly jobId: string;
-  readonly assignedWorker: string;
-}
-
 async function scrape(): Promise<{ text: string; samples: Sample[] }> {
   const response = await service.request('GET', '/metrics');
   assert.equal(response.status, 200);
@@ -28,18 +24,6 @@ async function scrape(): Promise<{ text: string; samples: Sample[] }> {
   return { text: response.text, samples: parseMetrics(response.text) };
 }
 
-async function enqueue(count: number, data: Record<string, unknown>, jobName = 'metered'): Promise<Enqueued[]> {
-  const responses = await Promise.all(Array.from({ length: count }, () => service.enqueue<Enqueued>({ jobName, data })));
-  for (const response of responses) assert.equal(response.status, 202, response.text);
-  return responses.map((response) => response.body);
-}
-
-async function waitForState(jobs: readonly Enqueued[], state: string): Promise<void> {
-  await waitFor(async () => {
-    const views = await Promise.all(jobs.map((job) => service.request<{ state: string }>('GET', `/jobs/${job.jobId}`)));
-    return views.every((view) => view.body.state === state);
-  }, { timeoutMs: 60_000, intervalMs: 200, what: `${jobs.length} jobs to be ${state}` });
-}
 
 describe('/metrics', () => {
   before(async () => {
@@ -69,8 +53,8 @@ describe('/metrics', () => {
 
   test('after N jobs the completed counter has grown by exactly N', async () => {
     const before = total((await scrape()).samples, 'bullpen_jobs_completed_total');
-    const jobs = await enqueue(25, { durationMs: 20 });
-    await waitForState(jobs, 'completed');
+    const jobs = await enqueueMany(service, 25, 'metered', { durationMs: 20 });
+    await waitForJobs(service, jobs);
     const { samples } = await scrape();
     assert.equal(total(samples, 'bullpen_jobs_completed_total') - before, 25);
     assert.ok(total(samples, 'bullpen_jobs_enqueued_total') >= 25);
@@ -81,9 +65,9 @@ describe('/metrics', () => {
 
   test('a failing job counts each failed attempt and keeps its final reason', async () => {
     const before = total((await scrape()).samples, 'bullpen_jobs_failed_total');
-    const [job] = await enqueue(1, { durationMs: 10, fail: 'boom' });
+    const [job] = await enqueueMany(service, 1, 'metered', { durationMs: 10, fail: 'boom' });
     assert.ok(job);
-    await waitForState([job], 'failed');
+    await waitForJobs(service, [job], { state: 'failed' });
     const view = await service.request<{ failedReason: string; attemptsMade: number }>('GET', `/jobs/${job.jobId}`);
     assert.equal(view.body.failedReason, 'boom');
     assert.equal(view.body.attemptsMade, 2);
@@ -92,7 +76,7 @@ describe('/metrics', () => {
 
   test('per-worker gauges equal GET /workers and the Redis counters while jobs run', async () => {
     // 20 long jobs over 16 slots: 16 run and 4 wait, and nothing moves while the three are read.
-    const jobs = await enqueue(20, { durationMs: 5_000 }, 'steady');
+    const jobs = await enqueueMany(service, 20, 'steady', { durationMs: 5_000 });
     await waitFor(async () => (await service.workers()).totals.active === WORKERS * CONCURRENCY, { what: 'all slots busy' });
     const [{ samples }, workers, active, queued] = await Promise.all([
       scrape(),
@@ -111,18 +95,18 @@ describe('/metrics', () => {
     }
     assert.equal(total(samples, 'bullpen_worker_queued_jobs'), 4);
     assert.equal(total(samples, 'bullpen_queue_jobs', { state: 'active' }), WORKERS * CONCURRENCY);
-    await waitForState(jobs, 'completed');
+    await waitForJobs(service, jobs);
   });
 
   test('consecutive scrapes never go backwards, even across a killed and re-forked worker', async () => {
-    const jobs = await enqueue(24, { durationMs: 300 });
+    const jobs = await enqueueMany(service, 24, 'metered', { durationMs: 300 });
     const victim = (await service.workers()).workers[2];
     assert.ok(victim);
     const scrapes: { text: string; samples: Sample[] }[] = [await scrape()];
     process.kill(victim.pid, 'SIGKILL');
     for (let i = 0; i < 20; i += 1) scrapes.push(await scrape());
     await waitFor(async () => (await service.workers()).workers.find((w) => w.id === victim.id)?.pid !== victim.pid);
-    await waitForState(jobs, 'completed');
+    await waitForJobs(service, jobs);
     scrapes.push(await scrape());
 
     const cumulative = cumulativeNames(scrapes[0]?.text ?? '');
@@ -138,8 +122,8 @@ describe('/metrics', () => {
   });
 
   test('labels stay bounded: no job ids, unknown job names folded into "other"', async () => {
-    const jobs = await enqueue(3, { durationMs: 1 }, 'some-unlisted-name');
-    await waitForState(jobs, 'completed');
+    const jobs = await enqueueMany(service, 3, 'some-unlisted-name', { durationMs: 1 });
+    await waitForJobs(service, jobs);
     const { samples } = await scrape();
     const jobNames = new Set(samples.map((sample) => sample.labels.job_name).filter((name) => name !== undefined));
     assert.ok(!jobNames.has('some-unlisted-name'));

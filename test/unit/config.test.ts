@@ -276,11 +276,37 @@ describe('CONFIG_VARIABLES', () => {
   test('every listed variable is actually read: an invalid value for it is rejected', () => {
     for (const name of CONFIG_VARIABLES) {
       // Not a number, a redis URL, an enum member or a key-safe name, so every typed setting refuses it.
-      // HOST and REDIS_DATA_DIR accept any non-empty string, so they are checked separately below.
-      if (name === 'HOST' || name === 'REDIS_DATA_DIR') continue;
+      // HOST, REDIS_DATA_DIR and HANDLERS_DIR accept any non-empty string: checked separately below.
+      if (name === 'HOST' || name === 'REDIS_DATA_DIR' || name === 'HANDLERS_DIR') continue;
       assertRejects({ [name]: 'not valid\u0000' }, name);
     }
     assert.equal(loadConfig({ HOST: 'example.internal' }).host, 'example.internal');
     assert.equal(loadConfig({ REDIS_DATA_DIR: 'tmp/r' }).redisDataDir, 'tmp/r');
+    assert.equal(loadConfig({ HANDLERS_DIR: 'dist/h' }).handlersDir, 'dist/h');
+  });
+});
+
+describe('reliability and security settings', () => {
+  test('defaults', () => {
+    const config = loadConfig({});
+    assert.equal(config.jobTimeoutMs, 900_000);
+    assert.equal(config.threadMemoryLimitMb, 512);
+    assert.equal(config.maxBacklog, 100_000);
+    assert.equal(config.commandTimeoutMs, 500);
+    assert.equal(config.apiKey, undefined);
+    assert.equal(config.metricsPublic, false);
+    assert.equal(config.handlersDir, undefined);
+  });
+
+  test('JOB_TIMEOUT_MS must exceed MAX_TASK_DURATION_MS', () => {
+    assertRejects({ JOB_TIMEOUT_MS: '600000' }, 'JOB_TIMEOUT_MS');
+    assert.equal(loadConfig({ JOB_TIMEOUT_MS: '1000', MAX_TASK_DURATION_MS: '999', TASK_DURATION_MS: '10' }).jobTimeoutMs, 1000);
+  });
+
+  test('API_KEY must be at least 16 characters; METRICS_PUBLIC is a boolean', () => {
+    assertRejects({ API_KEY: 'short' }, 'API_KEY');
+    assert.equal(loadConfig({ API_KEY: 'x'.repeat(16) }).apiKey, 'x'.repeat(16));
+    assert.equal(loadConfig({ METRICS_PUBLIC: 'true' }).metricsPublic, true);
+    assertRejects({ METRICS_PUBLIC: 'yes' }, 'METRICS_PUBLIC');
   });
 });

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
-import { durationFor } from '../../src/queue/consumer.js';
+import { durationFor, timeoutFor } from '../../src/queue/consumer.js';
 
 const DEFAULT = 12_000;
 const MAX = 60_000;
@@ -37,5 +37,20 @@ describe('durationFor', () => {
   test('the default is returned as given, even above the maximum', () => {
     // Config validation keeps TASK_DURATION_MS <= MAX_TASK_DURATION_MS; this function does not re-check it.
     assert.equal(durationFor({}, 5, 2), 5);
+  });
+});
+
+describe('timeoutFor', () => {
+  const LIMIT = 10_000;
+
+  test('the limit when data asks for nothing usable', () => {
+    for (const timeoutMs of [undefined, 0, -1, 1.5, '500', Number.NaN, null]) {
+      assert.equal(timeoutFor({ timeoutMs }, LIMIT), LIMIT, String(timeoutMs));
+    }
+  });
+
+  test('a shorter asked limit wins; a longer one is capped', () => {
+    assert.equal(timeoutFor({ timeoutMs: 250 }, LIMIT), 250);
+    assert.equal(timeoutFor({ timeoutMs: LIMIT * 2 }, LIMIT), LIMIT);
   });
 });
