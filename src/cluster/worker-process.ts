@@ -77,7 +77,7 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
     logger,
   });
   await reconciler.recoverOrphans();
-  await scheduler.recount();
+  await scheduler.recount(workerId);
   await reconciler.reconcile();
 
   const consumer = createConsumer({

@@ -62,7 +62,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     const token = parseJobId(jobId)?.token ?? jobId;
     running.add(token);
     try {
-      await ledger('start', jobId, () => scheduler.markStarted(token, workerId));
+      await ledger('start', jobId, () => scheduler.markStarted(workerId, token));
       logger.info({ jobId, jobName: job.name, attempt: job.attemptsMade + 1 }, 'job started');
       const firstStart = job.attemptsMade === 0 && job.processedOn !== undefined;
       metrics.jobStarted(job.name, firstStart ? ((job.processedOn ?? 0) - job.timestamp) / 1000 : undefined);
@@ -89,7 +89,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           },
         });
         await progressWrites;
-        await ledger('finish', jobId, () => scheduler.release(token));
+        await ledger('finish', jobId, () => scheduler.release(workerId, token));
         metrics.jobFinished(job.name, 'completed', seconds());
         return result;
       } catch (caught) {
@@ -97,7 +97,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         metrics.jobFinished(job.name, 'failed', seconds());
         const retries = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
         await ledger(retries ? 'requeue' : 'finish', jobId, () =>
-          retries ? scheduler.markRequeued(token) : scheduler.release(token),
+          retries ? scheduler.markRequeued(workerId, token) : scheduler.release(workerId, token),
         );
         throw error;
       }

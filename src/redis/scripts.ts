@@ -16,7 +16,7 @@ export interface ScriptDefinition {
 const FILE_NAME = /^(?<name>[a-z][a-z-]*)-(?<keys>\d+)\.lua$/;
 
 export function readScripts(directory: string): readonly ScriptDefinition[] {
-  return readdirSync(directory)
+  const scripts = readdirSync(directory)
     .sort()
     .flatMap((file) => {
       const match = FILE_NAME.exec(file);
@@ -24,6 +24,10 @@ export function readScripts(directory: string): readonly ScriptDefinition[] {
       const { name, keys } = match.groups as { name: string; keys: string };
       return [{ name, numberOfKeys: Number(keys), lua: readFileSync(join(directory, file), 'utf8') }];
     });
+  const names = scripts.map((script) => script.name);
+  const twice = names.find((name, index) => names.indexOf(name) !== index);
+  if (twice !== undefined) throw new Error(`two Lua scripts are named ${twice} in ${directory}`);
+  return scripts;
 }
 
 /** A registered script: keys first, then arguments, as in EVALSHA. */

@@ -28,7 +28,7 @@ export interface Dispatcher {
 }
 
 export interface DispatcherOptions {
-  readonly scheduler: Pick<Scheduler, 'reserve' | 'release'>;
+  readonly scheduler: Pick<Scheduler, 'reserve' | 'release' | 'cancel'>;
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
   readonly jobOptions: JobsOptions;
   readonly onReleaseError: (error: unknown, token: string) => void;
@@ -41,7 +41,7 @@ export function createDispatcher({ scheduler, queues, jobOptions, onReleaseError
     async dispatch({ jobName, data }) {
       const token = randomUUID();
       const outcome = await scheduler.reserve(token).catch((error: unknown) => {
-        scheduler.release(token).catch(() => {});
+        scheduler.cancel(token).catch(() => {});
         throw new QueueUnavailableError(error);
       });
       if (outcome.kind === 'no-live-worker') throw new NoLiveWorkerError();
@@ -56,7 +56,7 @@ export function createDispatcher({ scheduler, queues, jobOptions, onReleaseError
         // its client was told 503 (delivery is at-least-once). If the release fails too, the
         // reconciler frees the slot once the reservation is older than its grace period.
         queue.remove(jobId).catch(() => {});
-        await scheduler.release(token).catch((releaseError: unknown) => onReleaseError(releaseError, token));
+        await scheduler.release(workerId, token).catch((releaseError: unknown) => onReleaseError(releaseError, token));
         throw new QueueUnavailableError(error);
       }
       return { jobId, workerId };

@@ -6,7 +6,9 @@ export interface SchedulerKeys {
   readonly heartbeats: string;
   readonly capacity: string;
   readonly workers: string;
-  readonly jobs: string;
+  /** Prefix of the per-worker reservation hashes: `${jobsPrefix}${workerId}`. */
+  readonly jobsPrefix: string;
+  jobs(workerId: string): string;
   readonly queued: string;
   readonly active: string;
   readonly cursor: string;
@@ -18,7 +20,8 @@ export function schedulerKeys(prefix: string): SchedulerKeys {
     heartbeats: key('heartbeats'),
     capacity: key('capacity'),
     workers: key('workers'),
-    jobs: key('jobs'),
+    jobsPrefix: key('jobs:'),
+    jobs: (workerId: string) => key(`jobs:${workerId}`),
     queued: key('queued'),
     active: key('active'),
     cursor: key('cursor'),

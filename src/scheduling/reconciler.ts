@@ -7,7 +7,8 @@
  * - at start-up, jobs left active in its queue by a dead predecessor go straight back to waiting
  *   (instead of waiting out BullMQ's lock duration) and their ledger entries back to queued;
  * - periodically, entries marked running that this process is not running are requeued, and entries
- *   older than the grace period whose job is finished or was never added are released;
+ *   older than the grace period whose job is finished or was never added are released (a cheap
+ *   pipelined read per entry, and only this worker's entries are read);
  * - finished jobs past their retention age are cleaned even when no new job completes.
  */
 import type { Queue } from 'bullmq';
@@ -42,9 +43,8 @@ export interface Reconciler {
   reconcile(): Promise<ReconcileReport>;
 }
 
-const FINISHED_OR_MISSING = new Set(['completed', 'failed', 'unknown']);
 const CLEAN_BATCH = 1_000;
-const STATE_BATCH = 100;
+const STATE_BATCH = 1_000;
 
 export function createReconciler(options: ReconcilerOptions): Reconciler {
   const { workerId, redis, queue, scheduler, running, logger } = options;
@@ -66,20 +66,25 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
       let requeued = 0;
       const old: string[] = [];
-      for await (const reservation of scheduler.reservations()) {
-        if (reservation.workerId !== workerId || running.has(reservation.token)) continue;
-        if (reservation.state === 'active' && (await scheduler.markRequeued(reservation.token))) requeued += 1;
+      for await (const reservation of scheduler.reservations(workerId)) {
+        if (running.has(reservation.token)) continue;
+        if (reservation.state === 'active' && (await scheduler.markRequeued(workerId, reservation.token))) requeued += 1;
         if (now - reservation.reservedAt > options.graceMs) old.push(reservation.token);
       }
 
+      // Old reservations whose job finished, or was never added: one pipelined HMGET per batch
+      // reads both from the job hash (no timestamp: no job; finishedOn: done for good).
       let released = 0;
       for (let i = 0; i < old.length; i += STATE_BATCH) {
         const batch = old.slice(i, i + STATE_BATCH);
-        const states = await Promise.all(batch.map((token) => queue.getJobState(jobIdFor(workerId, token))));
-        for (const [index, state] of states.entries()) {
+        const pipeline = redis.pipeline();
+        for (const token of batch) pipeline.hmget(queue.toKey(jobIdFor(workerId, token)), 'timestamp', 'finishedOn');
+        const replies = (await pipeline.exec()) ?? [];
+        for (const [index, [error, fields]] of replies.entries()) {
           const token = batch[index];
-          if (token === undefined || !FINISHED_OR_MISSING.has(state) || running.has(token)) continue;
-          if (await scheduler.release(token)) released += 1;
+          if (error || token === undefined || running.has(token)) continue;
+          const [timestamp, finishedOn] = fields as [string | null, string | null];
+          if ((timestamp === null || finishedOn !== null) && (await scheduler.release(workerId, token))) released += 1;
         }
       }
 

@@ -1,6 +1,6 @@
 /**
- * The load ledger in Redis: which worker each job is assigned to, and whether it is waiting or
- * running. Selection, reservation and every state change are single Lua scripts, keyed by the job's
+ * The load ledger in Redis: for each worker, the jobs assigned to it and whether each is waiting or
+ * running, with per-worker counters of both. Selection, reservation and every state change are single Lua scripts, keyed by the job's
  * token, so concurrent callers on any host see one consistent picture and the counters cannot drift
  * from the reservations they count.
  */
@@ -15,7 +15,6 @@ export type ReservationState = 'queued' | 'active';
 
 export interface Reservation {
   readonly token: string;
-  readonly workerId: string;
   readonly state: ReservationState;
   readonly reservedAt: number;
 }
@@ -45,18 +44,21 @@ export interface Scheduler {
   readonly keys: SchedulerKeys;
   /** Picks the least-loaded live worker and reserves a slot on it. */
   reserve(token: string): Promise<ReserveOutcome>;
-  markStarted(token: string, workerId: string): Promise<boolean>;
-  markRequeued(token: string): Promise<boolean>;
+  markStarted(workerId: string, token: string): Promise<boolean>;
+  markRequeued(workerId: string, token: string): Promise<boolean>;
   /** Releases the reservation, whatever its state; a second call is a no-op. */
-  release(token: string): Promise<boolean>;
+  release(workerId: string, token: string): Promise<boolean>;
+  /** Releases a reservation wherever it is: for a reserve whose answer was lost. */
+  cancel(token: string): Promise<boolean>;
   heartbeat(info: WorkerInfo): Promise<void>;
   /** Takes a worker out of selection at once, instead of waiting for its heartbeat to age. */
   deregister(workerId: string): Promise<void>;
   /** Whether a worker with this id has ever registered under this prefix. */
   isKnownWorker(workerId: string): Promise<boolean>;
-  /** Every reservation, read incrementally so that a large backlog does not block Redis. */
-  reservations(): AsyncIterable<Reservation>;
-  recount(): Promise<number>;
+  /** One worker's reservations, read incrementally so that a large backlog does not block Redis. */
+  reservations(workerId: string): AsyncIterable<Reservation>;
+  /** Rebuilds one worker's counters from its reservations. */
+  recount(workerId: string): Promise<number>;
   /** One consistent read of every known worker with its counters and liveness. */
   snapshot(): Promise<readonly WorkerLoad[]>;
 }
@@ -81,24 +83,28 @@ export function createScheduler({ redis, prefix, workerTtlMs, maxBacklog = Numbe
   const transitionScript = script('transition');
   const heartbeatScript = script('heartbeat');
   const recountScript = script('recount');
-  const ledger = [keys.jobs, keys.queued, keys.active];
+  const cancelScript = script('cancel');
+  const ledger = (workerId: string) => [keys.jobs(workerId), keys.queued, keys.active];
 
-  const transition = async (token: string, op: string, workerId = ''): Promise<boolean> =>
-    (await transitionScript(ledger, [token, op, workerId])) === 1;
+  const transition = async (workerId: string, token: string, op: string): Promise<boolean> =>
+    (await transitionScript(ledger(workerId), [workerId, token, op])) === 1;
 
   return {
     keys,
     async reserve(token) {
       const chosen = await reserveScript(
-        [keys.heartbeats, keys.capacity, keys.jobs, keys.queued, keys.active, keys.cursor],
-        [token, workerTtlMs, maxBacklog],
+        [keys.heartbeats, keys.capacity, keys.queued, keys.active, keys.cursor],
+        [token, workerTtlMs, maxBacklog, keys.jobsPrefix],
       );
       if (typeof chosen === 'string') return { kind: 'reserved', workerId: chosen };
       return chosen === -1 ? { kind: 'backlog-full' } : { kind: 'no-live-worker' };
     },
-    markStarted: (token, workerId) => transition(token, 'start', workerId),
-    markRequeued: (token) => transition(token, 'requeue'),
-    release: (token) => transition(token, 'finish'),
+    markStarted: (workerId, token) => transition(workerId, token, 'start'),
+    markRequeued: (workerId, token) => transition(workerId, token, 'requeue'),
+    release: (workerId, token) => transition(workerId, token, 'finish'),
+    async cancel(token) {
+      return (await cancelScript([keys.heartbeats, keys.queued, keys.active], [token, keys.jobsPrefix])) === 1;
+    },
     async heartbeat(info) {
       await heartbeatScript([keys.heartbeats, keys.capacity], [info.id, info.concurrency]);
       await redis.hset(keys.workers, info.id, JSON.stringify(info));
@@ -109,10 +115,10 @@ export function createScheduler({ redis, prefix, workerTtlMs, maxBacklog = Numbe
     async isKnownWorker(workerId) {
       return (await redis.hexists(keys.workers, workerId)) === 1;
     },
-    async *reservations() {
+    async *reservations(workerId) {
       let cursor = '0';
       do {
-        const [next, flat] = await redis.hscan(keys.jobs, cursor, 'COUNT', 500);
+        const [next, flat] = await redis.hscan(keys.jobs(workerId), cursor, 'COUNT', 500);
         cursor = next;
         for (let i = 0; i + 1 < flat.length; i += 2) {
           const reservation = parseReservation(flat[i] ?? '', flat[i + 1] ?? '');
@@ -120,8 +126,8 @@ export function createScheduler({ redis, prefix, workerTtlMs, maxBacklog = Numbe
         }
       } while (cursor !== '0');
     },
-    async recount() {
-      return Number(await recountScript(ledger, []));
+    async recount(workerId) {
+      return Number(await recountScript(ledger(workerId), [workerId]));
     },
     async snapshot() {
       const results = await redis
@@ -165,10 +171,10 @@ export function createScheduler({ redis, prefix, workerTtlMs, maxBacklog = Numbe
 }
 
 function parseReservation(token: string, value: string): Reservation | undefined {
-  const match = /^(?<worker>.*)\|(?<state>[qa])\|(?<since>\d+)$/.exec(value);
+  const match = /^(?<state>[qa])\|(?<since>\d+)$/.exec(value);
   if (!match?.groups) return undefined;
-  const { worker, state, since } = match.groups as { worker: string; state: string; since: string };
-  return { token, workerId: worker, state: state === 'a' ? 'active' : 'queued', reservedAt: Number(since) };
+  const { state, since } = match.groups as { state: string; since: string };
+  return { token, state: state === 'a' ? 'active' : 'queued', reservedAt: Number(since) };
 }
 
 function parseWorkerInfo(id: string, json: string | undefined): WorkerInfo {

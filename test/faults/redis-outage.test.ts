@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { enqueueMany, startsPerJob, waitForIdle, waitForJobs } from '../support/jobs.js';
+import { enqueueMany, reservationsLeft, startsPerJob, waitForIdle, waitForJobs } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
@@ -80,7 +80,7 @@ describe('Redis outage', () => {
     await waitForJobs(service, jobs);
     // Reservations made by the timed-out requests ran late and were undone behind them.
     await waitForIdle(service);
-    assert.equal(await redis.client.hlen(`${service.prefix}:sched:jobs`), 0, 'no reservation is left behind');
+    assert.equal(await reservationsLeft(redis.client, service.prefix), 0, 'no reservation is left behind');
     const queued = await Promise.all(['test-0', 'test-1'].map((id) => redis.client.llen(`${service.prefix}:tasks.${id}:wait`)));
     assert.deepEqual(queued, [0, 0], 'no refused task was enqueued');
   });

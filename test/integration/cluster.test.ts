@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { reservationsLeft } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service, type WorkersResponse } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
@@ -158,7 +159,7 @@ describe('the cluster', () => {
       { what: 'counters to drain' },
     );
     assert.ok(state.workers.every((worker) => worker.active === 0 && worker.queued === 0));
-    assert.equal(await redis.client.hlen(`${service.prefix}:sched:jobs`), 0, 'no reservation is left behind');
+    assert.equal(await reservationsLeft(redis.client, service.prefix), 0, 'no reservation is left behind');
   });
 
   test('completed jobs are removed after their retention', async () => {

@@ -77,7 +77,7 @@ describe('HTTP API with Redis in odd states', () => {
     const response = await post({ jobName: 'nobody-home' });
     assert.equal(response.status, 503);
     assert.equal(response.body.code, 'NO_LIVE_WORKER');
-    assert.equal(await redis.client.hlen(scheduler.keys.jobs), 0);
+    assert.deepEqual(await redis.client.keys(`${scheduler.keys.jobsPrefix}*`), []);
   });
 
   test('with a live worker, the job lands in that worker\'s queue', async () => {

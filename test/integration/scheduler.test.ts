@@ -27,6 +27,13 @@ function info(id: string, concurrency = 8) {
   return { id, hostId: 'h', pid: 1, concurrency, startedAt: Date.now() };
 }
 
+/** Reservations over every worker's hash. */
+async function reservationCount(): Promise<number> {
+  const keys = await connection.keys(`${scheduler.keys.jobsPrefix}*`);
+  const sizes = await Promise.all(keys.map((key) => connection.hlen(key)));
+  return sizes.reduce((sum, size) => sum + size, 0);
+}
+
 async function counters(): Promise<{ queued: Record<string, string>; active: Record<string, string> }> {
   return {
     queued: await connection.hgetall(scheduler.keys.queued),
@@ -58,7 +65,7 @@ describe('scheduler scripts', () => {
 
   test('no live worker: nothing is reserved', async () => {
     assert.deepEqual(await scheduler.reserve('t1'), { kind: 'no-live-worker' });
-    assert.equal(await connection.hlen(scheduler.keys.jobs), 0);
+    assert.equal(await reservationCount(), 0);
   });
 
   test('a worker whose heartbeat is older than the ttl is never chosen', async () => {
@@ -84,6 +91,7 @@ describe('scheduler scripts', () => {
     const random = prng(42);
     const ids = ['w0', 'w1', 'w2', 'w3', 'w4'];
     for (const id of ids) await scheduler.heartbeat(info(id, 1 + Math.floor(random() * 16)));
+    const owner = new Map<string, string>();
     for (let round = 0; round < 300; round += 1) {
       const [capacity, queued, active, cursorText] = await Promise.all([
         connection.hgetall(scheduler.keys.capacity),
@@ -100,9 +108,11 @@ describe('scheduler scripts', () => {
       const expected = pickLeastLoaded(candidates, Number(cursorText ?? 0) + 1)?.id;
       const token = `t${round}`;
       assert.equal(await reserveId(token), expected, `round ${round}`);
+      owner.set(token, expected ?? '');
       // Move the state around: start some jobs, finish some.
-      if (random() < 0.5) await scheduler.markStarted(token, expected ?? '');
-      if (random() < 0.3) await scheduler.release(`t${Math.floor(random() * (round + 1))}`);
+      if (random() < 0.5) await scheduler.markStarted(expected ?? '', token);
+      const finished = `t${Math.floor(random() * (round + 1))}`;
+      if (random() < 0.3) await scheduler.release(owner.get(finished) ?? '', finished);
     }
   });
 
@@ -121,8 +131,8 @@ describe('scheduler scripts', () => {
     await limited.heartbeat(info('b'));
     for (const token of ['t1', 't2', 't3']) assert.equal((await limited.reserve(token)).kind, 'reserved');
     assert.deepEqual(await limited.reserve('t4'), { kind: 'backlog-full' });
-    assert.equal(await connection.hlen(limited.keys.jobs), 3, 'the refused job reserved nothing');
-    await limited.markStarted('t1', '');
+    assert.equal(await connection.hlen(limited.keys.jobs('a')) + (await connection.hlen(limited.keys.jobs('b'))), 3, 'the refused job reserved nothing');
+    await limited.markStarted((await connection.hexists(limited.keys.jobs('a'), 't1')) ? 'a' : 'b', 't1');
     assert.equal((await limited.reserve('t4')).kind, 'reserved', 'a started job leaves the backlog');
   });
 
@@ -131,7 +141,7 @@ describe('scheduler scripts', () => {
     await scheduler.heartbeat(info('b'));
     const first = await reserveId('same');
     assert.equal(await reserveId('same'), first);
-    assert.equal(await connection.hlen(scheduler.keys.jobs), 1);
+    assert.equal(await reservationCount(), 1);
     const { queued } = await counters();
     assert.equal(Object.values(queued).reduce((sum, n) => sum + Number(n), 0), 1);
   });
@@ -140,52 +150,58 @@ describe('scheduler scripts', () => {
     await scheduler.heartbeat(info('a'));
     await reserveId('t');
     assert.deepEqual(await counters(), { queued: { a: '1' }, active: {} });
-    assert.equal(await scheduler.markStarted('t', 'a'), true);
-    assert.equal(await scheduler.markStarted('t', 'a'), false, 'a repeated start changes nothing');
+    assert.equal(await scheduler.markStarted('a', 't'), true);
+    assert.equal(await scheduler.markStarted('a', 't'), false, 'a repeated start changes nothing');
     assert.deepEqual(await counters(), { queued: { a: '0' }, active: { a: '1' } });
-    assert.equal(await scheduler.markRequeued('t'), true);
-    assert.equal(await scheduler.markRequeued('t'), false);
+    assert.equal(await scheduler.markRequeued('a', 't'), true);
+    assert.equal(await scheduler.markRequeued('a', 't'), false);
     assert.deepEqual(await counters(), { queued: { a: '1' }, active: { a: '0' } });
-    assert.equal(await scheduler.markStarted('t', 'a'), true);
-    assert.equal(await scheduler.release('t'), true);
-    assert.equal(await scheduler.release('t'), false, 'a late or repeated release changes nothing');
+    assert.equal(await scheduler.markStarted('a', 't'), true);
+    assert.equal(await scheduler.release('a', 't'), true);
+    assert.equal(await scheduler.release('a', 't'), false, 'a late or repeated release changes nothing');
     assert.deepEqual(await counters(), { queued: { a: '0' }, active: { a: '0' } });
-    assert.equal(await connection.hlen(scheduler.keys.jobs), 0);
+    assert.equal(await reservationCount(), 0);
   });
 
   test('a job that starts without a reservation is counted, and released again', async () => {
-    assert.equal(await scheduler.markStarted('orphan', 'a'), true);
+    assert.equal(await scheduler.markStarted('a', 'orphan'), true);
     assert.deepEqual((await counters()).active, { a: '1' });
-    assert.equal(await scheduler.release('orphan'), true);
+    assert.equal(await scheduler.release('a', 'orphan'), true);
     assert.deepEqual((await counters()).active, { a: '0' });
   });
 
-  test('recount rebuilds the counters from the reservations', async () => {
+  test('recount rebuilds a worker\'s counters from its reservations', async () => {
     await scheduler.heartbeat(info('a'));
-    await scheduler.heartbeat(info('b'));
-    for (let i = 0; i < 6; i += 1) await reserveId(`t${i}`);
-    await scheduler.markStarted('t0', '');
-    const before = await counters();
+    for (let i = 0; i < 5; i += 1) await reserveId(`t${i}`);
+    await scheduler.markStarted('a', 't0');
+    assert.deepEqual(await counters(), { queued: { a: '4' }, active: { a: '1' } });
     // Simulate drift written by something else.
-    await connection.hset(scheduler.keys.queued, 'a', 99, 'ghost', 5);
-    await connection.hset(scheduler.keys.active, 'b', 42);
-    assert.equal(await scheduler.recount(), 6);
-    const after = await counters();
-    const total = (hash: Record<string, string>) => Object.values(hash).reduce((sum, n) => sum + Number(n), 0);
-    assert.equal(total(after.queued), 5);
-    assert.equal(total(after.active), 1);
-    assert.equal(after.queued.ghost, undefined);
-    assert.equal(total(before.queued) + total(before.active), 6);
+    await connection.hset(scheduler.keys.queued, 'a', 99);
+    await connection.hset(scheduler.keys.active, 'a', 42);
+    assert.equal(await scheduler.recount('a'), 5);
+    assert.deepEqual(await counters(), { queued: { a: '4' }, active: { a: '1' } });
   });
 
-  test('reservations() lists every reservation with its worker and state', async () => {
+  test('cancel finds and undoes a reservation on whichever worker holds it, once', async () => {
+    for (const id of ['a', 'b', 'c']) await scheduler.heartbeat(info(id));
+    const chosen = await reserveId('lost-answer');
+    assert.ok(chosen);
+    assert.equal(await scheduler.cancel('lost-answer'), true);
+    assert.equal(await scheduler.cancel('lost-answer'), false);
+    assert.equal(await reservationCount(), 0);
+    assert.equal((await counters()).queued[chosen], '0');
+  });
+
+  test('reservations(worker) lists that worker\'s reservations with their state', async () => {
     await scheduler.heartbeat(info('a'));
     for (let i = 0; i < 1_200; i += 1) await reserveId(`t${i}`);
-    await scheduler.markStarted('t7', 'a');
+    await scheduler.heartbeat(info('b'));
+    await reserveId('on-b');
+    await scheduler.markStarted('a', 't7');
     const seen = new Map<string, string>();
-    for await (const reservation of scheduler.reservations()) seen.set(reservation.token, `${reservation.workerId}/${reservation.state}`);
-    assert.equal(seen.size, 1_200);
-    assert.equal(seen.get('t7'), 'a/active');
-    assert.equal(seen.get('t8'), 'a/queued');
+    for await (const reservation of scheduler.reservations('a')) seen.set(reservation.token, reservation.state);
+    assert.equal(seen.size, 1_200, 'only worker a\'s reservations');
+    assert.equal(seen.get('t7'), 'active');
+    assert.equal(seen.get('t8'), 'queued');
   });
 });

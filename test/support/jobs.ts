@@ -1,5 +1,6 @@
 /** Enqueue-and-watch helpers shared by the tests that drive the real cluster. */
 import assert from 'node:assert/strict';
+import type { Redis } from 'ioredis';
 import type { Service } from './service.js';
 import { waitFor } from './wait.js';
 
@@ -71,4 +72,11 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Reservations left in the load ledger, over every worker of the service. */
+export async function reservationsLeft(client: Redis, prefix: string): Promise<number> {
+  const keys = await client.keys(`${prefix}:sched:jobs:*`);
+  const sizes = await Promise.all(keys.map((key) => client.hlen(key)));
+  return sizes.reduce((sum, size) => sum + size, 0);
 }

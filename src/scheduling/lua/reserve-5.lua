@@ -8,28 +8,26 @@
   same token returns the same worker and reserves nothing more. When the jobs assigned but not started,
   over all workers, already reach the backlog limit, nothing is reserved.
 
+  Each worker's reservations live in their own hash, `<jobs key prefix><worker id>`, built here from
+  the chosen id; on Redis Cluster the deployment prefix carries a hash tag so they share the slot.
+
   Input:
     KEYS[1] heartbeats key   (zset: worker id -> last heartbeat, ms)
     KEYS[2] capacity key     (hash: worker id -> concurrency)
-    KEYS[3] jobs key         (hash: token -> "worker|state|reservedAtMs", state q or a)
-    KEYS[4] queued key       (hash: worker id -> jobs assigned, not started)
-    KEYS[5] active key       (hash: worker id -> jobs running)
-    KEYS[6] cursor key       (string: tie-break rotation)
+    KEYS[3] queued key       (hash: worker id -> jobs assigned, not started)
+    KEYS[4] active key       (hash: worker id -> jobs running)
+    KEYS[5] cursor key       (string: tie-break rotation)
 
     ARGV[1] token
     ARGV[2] liveness ttl, ms
     ARGV[3] backlog limit
+    ARGV[4] jobs key prefix  (hash per worker: token -> "state|reservedAtMs", state q or a)
 
   Output:
     the chosen worker id
     0   no worker is alive
     -1  the backlog is full
 ]]
-local existing = redis.call("HGET", KEYS[3], ARGV[1])
-if existing then
-  return string.match(existing, "^(.*)|[qa]|%d+$")
-end
-
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local live = redis.call("ZRANGEBYSCORE", KEYS[1], now - tonumber(ARGV[2]), "+inf")
@@ -39,8 +37,14 @@ if n == 0 then
 end
 table.sort(live)
 
+for i = 1, n do
+  if redis.call("HEXISTS", ARGV[4] .. live[i], ARGV[1]) == 1 then
+    return live[i]
+  end
+end
+
 local backlog = 0
-for _, count in ipairs(redis.call("HVALS", KEYS[4])) do
+for _, count in ipairs(redis.call("HVALS", KEYS[3])) do
   backlog = backlog + tonumber(count)
 end
 if backlog >= tonumber(ARGV[3]) then
@@ -48,9 +52,9 @@ if backlog >= tonumber(ARGV[3]) then
 end
 
 local capacities = redis.call("HMGET", KEYS[2], unpack(live))
-local queued = redis.call("HMGET", KEYS[4], unpack(live))
-local active = redis.call("HMGET", KEYS[5], unpack(live))
-local start = redis.call("INCR", KEYS[6]) % n
+local queued = redis.call("HMGET", KEYS[3], unpack(live))
+local active = redis.call("HMGET", KEYS[4], unpack(live))
+local start = redis.call("INCR", KEYS[5]) % n
 
 local best, bestLoad, bestCapacity
 for step = 0, n - 1 do
@@ -62,6 +66,6 @@ for step = 0, n - 1 do
   end
 end
 
-redis.call("HSET", KEYS[3], ARGV[1], best .. "|q|" .. now)
-redis.call("HINCRBY", KEYS[4], best, 1)
+redis.call("HSET", ARGV[4] .. best, ARGV[1], "q|" .. now)
+redis.call("HINCRBY", KEYS[3], best, 1)
 return best
