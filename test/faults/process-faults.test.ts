@@ -82,11 +82,16 @@ describe('primary crash', () => {
   test('worker processes do not outlive a killed primary', async () => {
     const redis = await startRedis();
     try {
-      const service = await startService({ redisUrl: redis.url, workers: 2 });
+      const service = await startService({ redisUrl: redis.url, workers: 2, env: { SHUTDOWN_TIMEOUT_MS: '5000' } });
       const pids = (await service.workers()).workers.map((worker) => worker.pid);
       assert.equal(pids.length, 2);
       await service.stop('SIGKILL');
-      await waitFor(() => pids.every((pid) => !isAlive(pid)), { what: 'orphaned workers to exit' });
+      try {
+        await waitFor(() => pids.every((pid) => !isAlive(pid)), { timeoutMs: 60_000, what: 'orphaned workers to exit' });
+      } catch (error) {
+        const last = service.logs.filter((line) => pids.includes(Number(line.pid))).slice(-10);
+        assert.fail(`${String(error)}; still alive: ${pids.filter(isAlive).join(', ')}; last lines: ${JSON.stringify(last)}`);
+      }
     } finally {
       await redis.stop();
     }
