@@ -33,6 +33,10 @@ const METRICS_TIMEOUT_MS = 5_000;
 export async function runWorkerProcess(config: Config, redisUrl: string, index: number, baseLogger: Logger): Promise<void> {
   const workerId = workerIdFor(config.hostId, index);
   const logger = baseLogger.child({ workerId });
+  // Until start-up completes there is nothing to drain: a lost primary or a SIGTERM ends us at once.
+  const exitEarly = () => process.exit(0);
+  process.once('disconnect', exitEarly);
+  process.once('SIGTERM', exitEarly);
 
   const commands = createRedisConnection(redisUrl, 'command', logger, { commandTimeoutMs: config.commandTimeoutMs });
   const consumerConnection = createRedisConnection(redisUrl, 'consumer', logger);
@@ -170,6 +174,8 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
   const exitAfter = (reason: string) => {
     void shutdown(reason).finally(() => process.exit(0));
   };
+  process.off('disconnect', exitEarly);
+  process.off('SIGTERM', exitEarly);
   process.on('message', (message) => {
     if (message === SHUTDOWN_MESSAGE) exitAfter('primary asked');
   });

@@ -63,8 +63,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     running.add(token);
     try {
       await ledger('start', jobId, () => scheduler.markStarted(workerId, token));
-      logger.info({ jobId, jobName: job.name, attempt: job.attemptsMade + 1 }, 'job started');
-      const firstStart = job.attemptsMade === 0 && job.processedOn !== undefined;
+      // Counts every start, retries and re-runs after a crash alike.
+      const attempt = Math.max(1, job.attemptsStarted);
+      logger.info({ jobId, jobName: job.name, attempt }, 'job started');
+      const firstStart = attempt === 1 && job.processedOn !== undefined;
       metrics.jobStarted(job.name, firstStart ? ((job.processedOn ?? 0) - job.timestamp) / 1000 : undefined);
       const startedAt = performance.now();
       const seconds = () => (performance.now() - startedAt) / 1000;
@@ -79,7 +81,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           handlerUrl: options.handlers.resolve(job.name),
           jobId,
           jobName: job.name,
-          attempt: Math.max(1, job.attemptsStarted),
+          attempt,
           data,
           durationMs: durationFor(data, options.defaultDurationMs, options.maxDurationMs),
           onProgress: (progress) => {
