@@ -17,6 +17,8 @@ export interface JobView {
   readonly result: unknown;
   readonly failedReason: string | null;
   readonly attemptsMade: number;
+  /** How many times the job started: retries, and re-runs after a crash, included. */
+  readonly attemptsStarted: number;
   readonly attempts: number;
   readonly timestamps: {
     readonly enqueuedAt: string | null;
@@ -55,6 +57,7 @@ export function createJobReader({ queues, isKnownWorker }: JobReaderOptions): Jo
         result: job.returnvalue ?? null,
         failedReason: job.failedReason || null,
         attemptsMade: job.attemptsMade,
+        attemptsStarted: job.attemptsStarted,
         attempts: job.opts.attempts ?? 1,
         timestamps: {
           enqueuedAt: iso(job.timestamp),

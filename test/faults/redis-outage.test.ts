@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { enqueueMany, reservationsLeft, startsPerJob, waitForIdle, waitForJobs } from '../support/jobs.js';
+import { enqueueMany, reservationsLeft, waitForIdle, waitForJobs } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
@@ -56,9 +56,8 @@ describe('Redis outage', () => {
     const after = await service.enqueue<{ jobId: string; assignedWorker: string }>({ jobName: 'after-outage', data: { durationMs: 10 } });
     assert.equal(after.status, 202, 'enqueue works again without a restart');
 
-    await waitForJobs(service, [...jobs, after.body]);
-    const starts = startsPerJob(service);
-    for (const job of jobs) assert.equal(starts.get(job.jobId), 1, `${job.jobId} ran exactly once`);
+    const done = await waitForJobs(service, [...jobs, after.body]);
+    for (const job of done) assert.equal(job.attemptsStarted, 1, `${job.jobId} ran exactly once`);
     await waitForIdle(service);
   });
 

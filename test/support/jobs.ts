@@ -15,6 +15,7 @@ export interface JobView {
   readonly state: string;
   readonly assignedWorker: string;
   readonly attemptsMade: number;
+  readonly attemptsStarted: number;
   readonly failedReason: string | null;
   readonly progress: unknown;
   readonly result: Record<string, unknown> | null;
@@ -56,14 +57,6 @@ export async function waitForIdle(service: Service): Promise<void> {
   }, { what: 'load counters to return to 0' });
 }
 
-/** How many times each job started, from the service's own log lines. */
-export function startsPerJob(service: Service): Map<string, number> {
-  const starts = new Map<string, number>();
-  for (const line of service.logs) {
-    if (line.msg === 'job started' && typeof line.jobId === 'string') starts.set(line.jobId, (starts.get(line.jobId) ?? 0) + 1);
-  }
-  return starts;
-}
 
 export function isAlive(pid: number): boolean {
   try {

@@ -32,8 +32,8 @@ describe('loadConfig defaults', () => {
     assert.equal(config.shutdownTimeoutMs, 30_000);
     assert.equal(config.heartbeatIntervalMs, 1_000);
     assert.equal(config.workerTtlMs, 5_000);
-    assert.equal(config.reconcileIntervalMs, 10_000);
-    assert.equal(config.reservationGraceMs, 60_000);
+    assert.equal(config.reconcileIntervalMs, 5_000);
+    assert.equal(config.reservationGraceMs, 5_000);
     assert.equal(config.lockDurationMs, 30_000);
     assert.equal(config.jobAttempts, 3);
     assert.equal(config.jobBackoffMs, 1_000);
