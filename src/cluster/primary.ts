@@ -8,6 +8,7 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { createClusterMetricsPrimary } from '../metrics/cluster-metrics.js';
 import { workerIdFor } from '../queue/names.js';
+import { redactUrl } from '../redis/connections.js';
 import { resolveRedis } from '../redis/local-server.js';
 import { SHUTDOWN_MESSAGE } from './messages.js';
 import { restartDelay } from './restart-policy.js';
@@ -65,7 +66,7 @@ export async function runPrimary(config: Config, environment: PrimaryEnvironment
   });
 
   for (let index = 0; index < config.workers; index += 1) fork(index);
-  logger.info({ workers: config.workers, concurrency: config.concurrency, port: config.port, redis: redis.url }, 'primary started');
+  logger.info({ workers: config.workers, concurrency: config.concurrency, port: config.port, redis: redactUrl(redis.url) }, 'primary started');
 
   let stopping: Promise<void> | undefined;
   const shutdown = (signal: string) => {

@@ -68,3 +68,14 @@ export async function closeConnection(redis: Redis): Promise<void> {
     redis.disconnect();
   }
 }
+
+/** The URL without its password, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'redis://(unparseable)';
+  }
+}

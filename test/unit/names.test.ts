@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { jobIdFor, parseJobId, queueNameFor, workerIdFor } from '../../src/queue/names.js';
+import { redactUrl } from '../../src/redis/connections.js';
 
 describe('workerIdFor / queueNameFor', () => {
   test('a worker id is the host id and the index joined by a dash', () => {
@@ -65,4 +66,16 @@ describe('jobIdFor / parseJobId', () => {
       assert.equal(parseJobId(jobId), undefined);
     });
   }
+});
+
+describe('redactUrl', () => {
+  test('hides a password and keeps the rest', () => {
+    assert.equal(redactUrl('redis://user:s3cret@db.internal:6380/2'), 'redis://user:***@db.internal:6380/2');
+    assert.equal(redactUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379');
+    assert.doesNotMatch(redactUrl('rediss://:p%40ss@host:1'), /p%40ss|p@ss/);
+  });
+
+  test('never echoes an unparseable value', () => {
+    assert.equal(redactUrl('not a url with secret'), 'redis://(unparseable)');
+  });
 });
