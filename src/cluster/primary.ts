@@ -27,12 +27,30 @@ export async function runPrimary(config: Config, environment: PrimaryEnvironment
   // was just killed can hang forever.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
 
+  // A signal may come while Redis is still being found or launched: remember it, and act on it once
+  // there is something to stop.
+  let requested: string | undefined;
+  let shutdown = (signal: string): Promise<void> => {
+    requested ??= signal;
+    return new Promise(() => {});
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      void shutdown(signal).finally(() => process.exit(0));
+    });
+  }
+
   const redis = await resolveRedis({
     configuredUrl: config.redisUrl,
     dataDir: config.redisDataDir,
     searchPath: environment.path,
     logger,
   });
+  if (requested !== undefined) {
+    logger.info({ signal: requested }, 'stopped during start-up');
+    await redis.stop();
+    process.exit(0);
+  }
 
   const metrics = createClusterMetricsPrimary({ timeoutMs: METRICS_COLLECT_TIMEOUT_MS });
   const byWorker = new Map<ClusterWorker, number>();
@@ -69,7 +87,7 @@ export async function runPrimary(config: Config, environment: PrimaryEnvironment
   logger.info({ workers: config.workers, concurrency: config.concurrency, port: config.port, redis: redactUrl(redis.url) }, 'primary started');
 
   let stopping: Promise<void> | undefined;
-  const shutdown = (signal: string) => {
+  shutdown = (signal: string) => {
     stopping ??= (async () => {
       shuttingDown = true;
       logger.info({ signal }, 'shutting down: workers finish their running jobs first');
@@ -80,11 +98,6 @@ export async function runPrimary(config: Config, environment: PrimaryEnvironment
     })();
     return stopping;
   };
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      void shutdown(signal).finally(() => process.exit(0));
-    });
-  }
 }
 
 function stopWorkers(workers: readonly ClusterWorker[], timeoutMs: number, logger: Logger): Promise<void> {
