@@ -62,7 +62,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     const token = parseJobId(jobId)?.token ?? jobId;
     running.add(token);
     try {
-      await ledger('start', jobId, () => scheduler.markStarted(workerId, token));
+      // Not awaited before the body starts: it would add a Redis round trip to every dispatch. Later
+      // ledger updates go on the same connection, so Redis applies them after this one.
+      void ledger('start', jobId, () => scheduler.markStarted(workerId, token));
       // Counts every start, retries and re-runs after a crash alike.
       const attempt = Math.max(1, job.attemptsStarted);
       logger.info({ jobId, jobName: job.name, attempt }, 'job started');
@@ -91,7 +93,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           },
         });
         await progressWrites;
-        await ledger('finish', jobId, () => scheduler.release(workerId, token));
+        // Sent, not awaited: it goes out on the consumer's connection after the start and ahead of
+        // BullMQ's own move to completed (which fetches the next job), so Redis applies them in that
+        // order without this slot waiting a round trip. (Should a script have to be reloaded after a
+        // Redis restart, the order can slip; the reconciler then corrects the entry.)
+        void ledger('finish', jobId, () => scheduler.release(workerId, token));
         metrics.jobFinished(job.name, 'completed', seconds());
         return result;
       } catch (caught) {

@@ -136,16 +136,6 @@ describe('scheduler scripts', () => {
     assert.equal((await limited.reserve('t4')).kind, 'reserved', 'a started job leaves the backlog');
   });
 
-  test('reserving the same token twice reserves once', async () => {
-    await scheduler.heartbeat(info('a'));
-    await scheduler.heartbeat(info('b'));
-    const first = await reserveId('same');
-    assert.equal(await reserveId('same'), first);
-    assert.equal(await reservationCount(), 1);
-    const { queued } = await counters();
-    assert.equal(Object.values(queued).reduce((sum, n) => sum + Number(n), 0), 1);
-  });
-
   test('transitions move load between queued and active exactly once each', async () => {
     await scheduler.heartbeat(info('a'));
     await reserveId('t');

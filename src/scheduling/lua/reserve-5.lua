@@ -4,9 +4,11 @@
 
   Load is jobs assigned but not started plus jobs running. Workers are compared by load relative to
   their concurrency (cross-multiplied, so no floats); ties are broken by a rotating cursor so that an
-  idle cluster fills its workers evenly. The reservation is keyed by a token: calling again with the
-  same token returns the same worker and reserves nothing more. When the jobs assigned but not started,
-  over all workers, already reach the backlog limit, nothing is reserved.
+  idle cluster fills its workers evenly. The reservation is keyed by a token, which the caller makes
+  fresh for each job (a reserve whose answer was lost is undone by cancel). When the jobs assigned but
+  not started, over all workers, already reach the backlog limit, nothing is reserved.
+
+  This runs once per enqueue on the one Redis every host shares, so it keeps to a handful of calls.
 
   Each worker's reservations live in their own hash, `<jobs key prefix><worker id>`, built here from
   the chosen id; on Redis Cluster the deployment prefix carries a hash tag so they share the slot.
@@ -37,29 +39,27 @@ if n == 0 then
 end
 table.sort(live)
 
-for i = 1, n do
-  if redis.call("HEXISTS", ARGV[4] .. live[i], ARGV[1]) == 1 then
-    return live[i]
-  end
-end
-
+-- Every worker's queued count: their sum is the backlog, and the live ones' are part of their load.
+local queuedBy = {}
 local backlog = 0
-for _, count in ipairs(redis.call("HVALS", KEYS[3])) do
-  backlog = backlog + tonumber(count)
+local flat = redis.call("HGETALL", KEYS[3])
+for i = 1, #flat, 2 do
+  local count = tonumber(flat[i + 1])
+  queuedBy[flat[i]] = count
+  backlog = backlog + count
 end
 if backlog >= tonumber(ARGV[3]) then
   return -1
 end
 
 local capacities = redis.call("HMGET", KEYS[2], unpack(live))
-local queued = redis.call("HMGET", KEYS[3], unpack(live))
 local active = redis.call("HMGET", KEYS[4], unpack(live))
 local start = redis.call("INCR", KEYS[5]) % n
 
 local best, bestLoad, bestCapacity
 for step = 0, n - 1 do
   local i = (start + step) % n + 1
-  local load = (tonumber(queued[i]) or 0) + (tonumber(active[i]) or 0)
+  local load = (queuedBy[live[i]] or 0) + (tonumber(active[i]) or 0)
   local capacity = tonumber(capacities[i]) or 1
   if best == nil or load * bestCapacity < bestLoad * capacity then
     best, bestLoad, bestCapacity = live[i], load, capacity

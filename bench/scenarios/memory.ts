@@ -1,0 +1,66 @@
+/**
+ * Scenario 6: memory. Resident memory of every process idle and with 100,000 jobs queued, and the
+ * Redis bytes each waiting job costs (INFO memory before and after), beside the naive baseline's
+ * jobs, which carry no ledger entry.
+ */
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { sendAll } from '../lib/load.js';
+import { table, type Section } from '../lib/report.js';
+import { startPair } from '../lib/services.js';
+import { round } from '../lib/stats.js';
+
+const JOBS = 100_000;
+
+function rssMb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1] ?? 0) / 1024;
+}
+
+async function usedMemory(client: Redis): Promise<number> {
+  const info = await client.info('memory');
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
+}
+
+export async function memory(): Promise<Section> {
+  const pair = await startPair('shared');
+  try {
+    const { service, baseline, redis } = pair;
+    const workers = (await service.workers()).workers;
+    const pids = [service.child.pid ?? 0, ...workers.map((worker) => worker.pid)];
+    const idle = pids.map(rssMb);
+    const task = { jobName: 'queued', data: { durationMs: 600_000 } };
+
+    const before = await usedMemory(redis.client);
+    await sendAll(service.url, Array.from({ length: JOBS }, () => task), 50, 240_000);
+    const loaded = pids.map(rssMb);
+    const afterService = await usedMemory(redis.client);
+    await sendAll(baseline.url, Array.from({ length: JOBS }, () => task), 50, 240_000);
+    const afterBaseline = await usedMemory(redis.client);
+
+    const perJob = (afterService - before) / JOBS;
+    const perBaselineJob = (afterBaseline - afterService) / JOBS;
+    return {
+      title: '6. Memory',
+      body: [
+        `Resident memory (VmRSS) of the primary and each worker, idle and right after ${JOBS.toLocaleString('en')} jobs were queued`,
+        '(10-minute jobs, so 32 run and the rest wait). Redis bytes per waiting job from `INFO memory`',
+        'before and after; the baseline then queues the same number on the same Redis.',
+        '',
+        table(['process', 'idle MB', `after ${JOBS.toLocaleString('en')} queued MB`], pids.map((pid, i) => [
+          i === 0 ? 'primary' : (workers[i - 1]?.id ?? String(pid)),
+          round(idle[i] ?? 0, 1),
+          round(loaded[i] ?? 0, 1),
+        ])),
+        '',
+        table(['', 'Redis bytes per waiting job'], [
+          ['service (job + ledger entry)', round(perJob, 0)],
+          ['naive baseline (job only)', round(perBaselineJob, 0)],
+        ]),
+      ].join('\n'),
+      targets: [],
+    };
+  } finally {
+    await pair.stop();
+  }
+}
