@@ -27,7 +27,7 @@ const FINDINGS = `## Profiling notes
   Redis before starting each body, and for another one before reporting each job done. Both are now
   sent without waiting, on the consumer's connection. They stay ordered with BullMQ's own commands,
   and the reconciler covers the rare case where a reloaded script breaks that order.
-- **Enqueue throughput** (goal 0.9x the naive baseline; this machine gives 0.8x to 0.9x from run to
+- **Enqueue throughput** (goal 0.9x the naive baseline; this machine gives 0.75x to 0.9x from run to
   run, see the table above): the gap is structural. Each
   accepted task costs the service two Redis calls: the reserve script, then BullMQ's add script.
   The baseline makes one. The service also validates with zod, walks the body for forbidden keys,
