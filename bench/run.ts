@@ -27,17 +27,21 @@ const FINDINGS = `## Profiling notes
   Redis before starting each body, and for another one before reporting each job done. Both are now
   sent without waiting, on the consumer's connection. They stay ordered with BullMQ's own commands,
   and the reconciler covers the rare case where a reloaded script breaks that order.
-- **Enqueue throughput** (goal 0.9x the naive baseline; this machine gives 0.75x to 0.9x from run to
-  run, see the table above): the gap is structural. Each
-  accepted task costs the service two Redis calls: the reserve script, then BullMQ's add script.
-  The baseline makes one. The service also validates with zod, walks the body for forbidden keys,
-  times the request for its histogram, and sends a longer answer. A CPU profile of the workers under
-  this load puts the reserve call (ioredis command, timer and socket write) at about 17% of busy
-  time, next to BullMQ's add at about 10%. Redis itself was at about 25% of a core, so it is not the
-  limit. The reserve script was trimmed from 14 Redis calls to 8 (no per-worker idempotency probe;
-  one HGETALL serves both the backlog sum and the loads), which did not close the gap. ioredis
-  auto-pipelining on the request connection made it worse. The next step is to batch reservations:
-  one script call reserving for every request that arrived in the same tick.
+- **Enqueue throughput** (goal 0.9x the naive baseline; see the table above, which moves by about
+  0.1 from run to run on this machine): the gap is structural. Each accepted task costs the service
+  two Redis calls: its reservation, then BullMQ's add script. The baseline makes one. The service
+  also validates with zod, walks the body for forbidden keys, times the request for its histogram,
+  and sends a longer answer. A CPU profile of the workers under this load put the reserve call
+  (ioredis command, timer and socket write) at about 17% of busy time, next to BullMQ's add at about
+  10%. Redis itself stayed at about 25% of a core, so it is not the limit. What helped:
+  - trimming the reserve script from 14 Redis calls to 8 (one HGETALL serves both the backlog sum
+    and the loads);
+  - batching the reservations of one event-loop turn into one script call
+    (\`src/scheduling/reserve-batcher.ts\`), which took the ratio from about 0.8x to about 0.85x.
+
+  What did not help: ioredis auto-pipelining on the request connection, and batching the adds of
+  one turn into BullMQ's \`addBulk\` (a MULTI transaction), which both lowered throughput. The next
+  candidates are a cheaper response body and skipping the forbidden-key walk for flat bodies.
 - **Saturation makespan** (goal 2% over ideal; 2.5% to 3.5% here from run to run): the slots' own idle gap between jobs
   is about 3 ms at p50. Most of the excess is the time to push 160 requests through HTTP from a
   client on the same 2 cores. The shared-queue baseline shows the same excess.

@@ -1,6 +1,6 @@
 /**
- * Accepting a task: reserve a slot on the least-loaded live worker, then add the job to that worker's
- * queue. A refused task leaves nothing behind: if a step fails, what it may have done is undone.
+ * Accepting a task: reserve a slot on the least-loaded live worker (batched with the other requests of
+ * the same event-loop turn), then add the job to that worker's queue. A refused task leaves nothing behind: if a step fails, what it may have done is undone.
  *
  * A command that timed out on a stalled Redis can still run when Redis resumes. The undo is sent on
  * the same connection, so Redis runs it after the command it undoes; while Redis is unreachable,
@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
 import { jobIdFor } from '../queue/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
+import { createReserveBatcher } from './reserve-batcher.js';
 import type { Scheduler } from './scheduler.js';
 import { BacklogFullError, NoLiveWorkerError, QueueUnavailableError } from '../errors.js';
 
@@ -28,7 +29,7 @@ export interface Dispatcher {
 }
 
 export interface DispatcherOptions {
-  readonly scheduler: Pick<Scheduler, 'reserve' | 'release' | 'cancel'>;
+  readonly scheduler: Pick<Scheduler, 'reserveMany' | 'release' | 'cancel'>;
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
   readonly jobOptions: JobsOptions;
   readonly onReleaseError: (error: unknown, token: string) => void;
@@ -37,10 +38,11 @@ export interface DispatcherOptions {
 }
 
 export function createDispatcher({ scheduler, queues, jobOptions, onReleaseError, retryAfterSeconds }: DispatcherOptions): Dispatcher {
+  const reserve = createReserveBatcher((tokens) => scheduler.reserveMany(tokens));
   return {
     async dispatch({ jobName, data }) {
       const token = randomUUID();
-      const outcome = await scheduler.reserve(token).catch((error: unknown) => {
+      const outcome = await reserve(token).catch((error: unknown) => {
         scheduler.cancel(token).catch(() => {});
         throw new QueueUnavailableError(error);
       });

@@ -44,6 +44,8 @@ export interface Scheduler {
   readonly keys: SchedulerKeys;
   /** Picks the least-loaded live worker and reserves a slot on it. */
   reserve(token: string): Promise<ReserveOutcome>;
+  /** The same for several jobs in one Redis call, chosen one after another as separate calls would. */
+  reserveMany(tokens: readonly string[]): Promise<ReserveOutcome[]>;
   markStarted(workerId: string, token: string): Promise<boolean>;
   markRequeued(workerId: string, token: string): Promise<boolean>;
   /** Releases the reservation, whatever its state; a second call is a no-op. */
@@ -86,19 +88,30 @@ export function createScheduler({ redis, prefix, workerTtlMs, maxBacklog = Numbe
   const cancelScript = script('cancel');
   const ledger = (workerId: string) => [keys.jobs(workerId), keys.queued, keys.active];
 
+  const reserveMany = async (tokens: readonly string[]): Promise<ReserveOutcome[]> => {
+    if (tokens.length === 0) return [];
+    const replies = await reserveScript(
+      [keys.heartbeats, keys.capacity, keys.queued, keys.active, keys.cursor],
+      [workerTtlMs, maxBacklog, keys.jobsPrefix, ...tokens],
+    );
+    if (!Array.isArray(replies) || replies.length !== tokens.length) throw new Error('reserve answered the wrong number of outcomes');
+    return replies.map((reply: unknown): ReserveOutcome => {
+      if (typeof reply === 'string') return { kind: 'reserved', workerId: reply };
+      return reply === -1 ? { kind: 'backlog-full' } : { kind: 'no-live-worker' };
+    });
+  };
+
   const transition = async (workerId: string, token: string, op: string): Promise<boolean> =>
     (await transitionScript(ledger(workerId), [workerId, token, op])) === 1;
 
   return {
     keys,
     async reserve(token) {
-      const chosen = await reserveScript(
-        [keys.heartbeats, keys.capacity, keys.queued, keys.active, keys.cursor],
-        [token, workerTtlMs, maxBacklog, keys.jobsPrefix],
-      );
-      if (typeof chosen === 'string') return { kind: 'reserved', workerId: chosen };
-      return chosen === -1 ? { kind: 'backlog-full' } : { kind: 'no-live-worker' };
+      const [outcome] = await reserveMany([token]);
+      if (!outcome) throw new Error('reserve answered nothing');
+      return outcome;
     },
+    reserveMany,
     markStarted: (workerId, token) => transition(workerId, token, 'start'),
     markRequeued: (workerId, token) => transition(workerId, token, 'requeue'),
     release: (workerId, token) => transition(workerId, token, 'finish'),

@@ -125,6 +125,37 @@ describe('scheduler scripts', () => {
     assert.deepEqual((await counters()).queued, { a: '50', b: '50', c: '50', d: '50' });
   });
 
+  test('one batch chooses exactly as the same reserves made one after another', async () => {
+    for (const id of ['a', 'b', 'c', 'd']) await scheduler.heartbeat(info(id, id === 'd' ? 16 : 8));
+    await reserveId('warm');
+    const tokens = Array.from({ length: 23 }, (_, i) => `b${i}`);
+    const cursor = Number(await connection.get(scheduler.keys.cursor));
+    const [capacity, queued, active] = await Promise.all([
+      connection.hgetall(scheduler.keys.capacity),
+      connection.hgetall(scheduler.keys.queued),
+      connection.hgetall(scheduler.keys.active),
+    ]);
+    // What separate reserves would choose, by the TypeScript rule.
+    const state = new Map(['a', 'b', 'c', 'd'].map((id) => [id, { id, concurrency: Number(capacity[id]), queued: Number(queued[id] ?? 0), active: Number(active[id] ?? 0) }]));
+    const expected = tokens.map((_, j) => {
+      const pick = pickLeastLoaded([...state.values()], cursor + j + 1);
+      assert.ok(pick);
+      state.set(pick.id, { ...pick, queued: pick.queued + 1 });
+      return pick.id;
+    });
+    const outcomes = await scheduler.reserveMany(tokens);
+    assert.deepEqual(outcomes.map((outcome) => (outcome.kind === 'reserved' ? outcome.workerId : outcome.kind)), expected);
+    assert.equal(await reservationCount(), 24);
+  });
+
+  test('a batch that reaches the backlog limit reserves up to it and refuses the rest', async () => {
+    const limited = createScheduler({ redis: connection, prefix: `m${randomUUID().slice(0, 8)}`, workerTtlMs: TTL_MS, maxBacklog: 3 });
+    await limited.heartbeat(info('a'));
+    const outcomes = await limited.reserveMany(['t1', 't2', 't3', 't4', 't5']);
+    assert.deepEqual(outcomes.map((outcome) => outcome.kind), ['reserved', 'reserved', 'reserved', 'backlog-full', 'backlog-full']);
+    assert.equal(await connection.hlen(limited.keys.jobs('a')), 3);
+  });
+
   test('a full backlog refuses new reservations until a job starts or ends', async () => {
     const limited = createScheduler({ redis: connection, prefix: `b${randomUUID().slice(0, 8)}`, workerTtlMs: TTL_MS, maxBacklog: 3 });
     await limited.heartbeat(info('a'));

@@ -1,17 +1,18 @@
 --[[
-  Chooses the live worker with the least load and reserves one slot of it for a job, in one step, so
-  that concurrent requests from every process see each other's reservations.
+  Chooses, for each of a batch of jobs in turn, the live worker with the least load, and reserves one
+  slot of it, all in one step, so that concurrent requests from every process see each other's
+  reservations. A batch is what one process received in the same event-loop turn; choosing for its
+  jobs one after another here gives exactly what separate calls in a row would.
 
   Load is jobs assigned but not started plus jobs running. Workers are compared by load relative to
   their concurrency (cross-multiplied, so no floats); ties are broken by a rotating cursor so that an
-  idle cluster fills its workers evenly. The reservation is keyed by a token, which the caller makes
-  fresh for each job (a reserve whose answer was lost is undone by cancel). When the jobs assigned but
-  not started, over all workers, already reach the backlog limit, nothing is reserved.
-
-  This runs once per enqueue on the one Redis every host shares, so it keeps to a handful of calls.
+  idle cluster fills its workers evenly. Each reservation is keyed by a token, which the caller makes
+  fresh for each job (a reserve whose answer was lost is undone by cancel). Once the jobs assigned but
+  not started, over all workers, reach the backlog limit, nothing more is reserved.
 
   Each worker's reservations live in their own hash, `<jobs key prefix><worker id>`, built here from
   the chosen id; on Redis Cluster the deployment prefix carries a hash tag so they share the slot.
+  This runs for every enqueue on the one Redis every host shares, so it keeps to a handful of calls.
 
   Input:
     KEYS[1] heartbeats key   (zset: worker id -> last heartbeat, ms)
@@ -20,22 +21,30 @@
     KEYS[4] active key       (hash: worker id -> jobs running)
     KEYS[5] cursor key       (string: tie-break rotation)
 
-    ARGV[1] token
-    ARGV[2] liveness ttl, ms
-    ARGV[3] backlog limit
-    ARGV[4] jobs key prefix  (hash per worker: token -> "state|reservedAtMs", state q or a)
+    ARGV[1] liveness ttl, ms
+    ARGV[2] backlog limit
+    ARGV[3] jobs key prefix  (hash per worker: token -> "state|reservedAtMs", state q or a)
+    ARGV[4..] tokens
 
-  Output:
+  Output, one entry per token:
     the chosen worker id
     0   no worker is alive
     -1  the backlog is full
 ]]
+local tokens = {}
+for i = 4, #ARGV do
+  tokens[#tokens + 1] = ARGV[i]
+end
+local k = #tokens
+local results = {}
+
 local t = redis.call("TIME")
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local live = redis.call("ZRANGEBYSCORE", KEYS[1], now - tonumber(ARGV[2]), "+inf")
+local live = redis.call("ZRANGEBYSCORE", KEYS[1], now - tonumber(ARGV[1]), "+inf")
 local n = #live
 if n == 0 then
-  return 0
+  for j = 1, k do results[j] = 0 end
+  return results
 end
 table.sort(live)
 
@@ -48,24 +57,35 @@ for i = 1, #flat, 2 do
   queuedBy[flat[i]] = count
   backlog = backlog + count
 end
-if backlog >= tonumber(ARGV[3]) then
-  return -1
-end
+local limit = tonumber(ARGV[2])
 
 local capacities = redis.call("HMGET", KEYS[2], unpack(live))
 local active = redis.call("HMGET", KEYS[4], unpack(live))
-local start = redis.call("INCR", KEYS[5]) % n
-
-local best, bestLoad, bestCapacity
-for step = 0, n - 1 do
-  local i = (start + step) % n + 1
-  local load = (queuedBy[live[i]] or 0) + (tonumber(active[i]) or 0)
-  local capacity = tonumber(capacities[i]) or 1
-  if best == nil or load * bestCapacity < bestLoad * capacity then
-    best, bestLoad, bestCapacity = live[i], load, capacity
-  end
+local load, capacity = {}, {}
+for i = 1, n do
+  load[i] = (queuedBy[live[i]] or 0) + (tonumber(active[i]) or 0)
+  capacity[i] = tonumber(capacities[i]) or 1
 end
 
-redis.call("HSET", ARGV[4] .. best, ARGV[1], "q|" .. now)
-redis.call("HINCRBY", KEYS[3], best, 1)
-return best
+-- The cursor advances once per job, as k separate calls would advance it.
+local last = redis.call("INCRBY", KEYS[5], k)
+for j = 1, k do
+  if backlog >= limit then
+    results[j] = -1
+  else
+    local start = (last - k + j) % n
+    local best
+    for step = 0, n - 1 do
+      local i = (start + step) % n + 1
+      if best == nil or load[i] * capacity[best] < load[best] * capacity[i] then
+        best = i
+      end
+    end
+    redis.call("HSET", ARGV[3] .. live[best], tokens[j], "q|" .. now)
+    redis.call("HINCRBY", KEYS[3], live[best], 1)
+    load[best] = load[best] + 1
+    backlog = backlog + 1
+    results[j] = live[best]
+  end
+end
+return results
