@@ -8,19 +8,6 @@ export function quantile(values: readonly number[], q: number): number {
 
 export const median = (values: readonly number[]): number => quantile(values, 0.5);
 
-/** Most intervals open at once; an end and a start at the same instant do not overlap. */
-export function peakOverlap(intervals: readonly (readonly [number, number])[]): number {
-  const events = intervals.flatMap(([start, end]) => [[start, 1], [end, -1]] as const);
-  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let current = 0;
-  let peak = 0;
-  for (const [, delta] of events) {
-    current += delta;
-    peak = Math.max(peak, current);
-  }
-  return peak;
-}
-
 export function round(value: number, digits = 2): number {
   const factor = 10 ** digits;
   return Math.round(value * factor) / factor;

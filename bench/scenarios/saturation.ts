@@ -6,7 +6,8 @@
 import { sendAll, waitForResults, wallClock } from '../lib/load.js';
 import { table, type Section } from '../lib/report.js';
 import { CONCURRENCY, WORKERS, startPair } from '../lib/services.js';
-import { peakOverlap, quantile, round } from '../lib/stats.js';
+import { peakOverlap } from '../../test/support/intervals.js';
+import { quantile, round } from '../lib/stats.js';
 
 const K = 5;
 const D_MS = 1_000;

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { peakOverlap } from '../support/intervals.js';
 import { reservationsLeft } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service, type WorkersResponse } from '../support/service.js';
@@ -46,19 +47,6 @@ let service: Service;
 async function jobKeys(): Promise<string[]> {
   const keys = await redis.client.keys(`${service.prefix}:tasks.*`);
   return keys.filter((key) => /:tasks\.[^:]+:[^:]+~[^:]+$/.test(key));
-}
-
-function maxOverlap(intervals: readonly (readonly [number, number])[]): number {
-  const events = intervals.flatMap(([start, end]) => [[start, 1], [end, -1]] as const);
-  // Ends sort before starts at the same instant: a slot freed and reused is not an overlap.
-  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let current = 0;
-  let peak = 0;
-  for (const [, delta] of events) {
-    current += delta;
-    peak = Math.max(peak, current);
-  }
-  return peak;
 }
 
 describe('the cluster', () => {
@@ -144,9 +132,9 @@ describe('the cluster', () => {
       assert.ok((job.result?.threadId ?? 0) >= 1, 'the body ran in a worker thread');
     }
     const interval = (job: JobBody): [number, number] => [Date.parse(job.timestamps.startedAt ?? ''), Date.parse(job.timestamps.finishedAt ?? '')];
-    assert.equal(maxOverlap(jobs.map(interval)), 32);
+    assert.equal(peakOverlap(jobs.map(interval)), 32);
     for (const id of perWorker.keys()) {
-      assert.equal(maxOverlap(jobs.filter((job) => job.assignedWorker === id).map(interval)), CONCURRENCY);
+      assert.equal(peakOverlap(jobs.filter((job) => job.assignedWorker === id).map(interval)), CONCURRENCY);
     }
   });
 
