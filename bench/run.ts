@@ -42,9 +42,12 @@ const FINDINGS = `## Profiling notes
   What did not help: ioredis auto-pipelining on the request connection, and batching the adds of
   one turn into BullMQ's \`addBulk\` (a MULTI transaction), which both lowered throughput. The next
   candidates are a cheaper response body and skipping the forbidden-key walk for flat bodies.
-- **Saturation makespan** (goal 2% over ideal; 2.5% to 3.5% here from run to run): the slots' own idle gap between jobs
-  is about 3 ms at p50. Most of the excess is the time to push 160 requests through HTTP from a
-  client on the same 2 cores. The shared-queue baseline shows the same excess.
+- **Saturation makespan** (goal 2% over ideal; 2.4% to 3.5% here from run to run): a slot's own
+  idle gap between jobs is about 3 ms at p50. Most of the excess comes before the first wave starts:
+  the 32 first requests take 50 to 80 ms to be answered while the client, five service processes
+  and Redis share 2 cores. The shared-queue baseline shows the same excess. A lighter client
+  (node:http with kept-alive connections instead of fetch) gave the same figures, so the client
+  library is not the cause.
 `;
 
 async function main(): Promise<void> {
