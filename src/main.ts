@@ -4,13 +4,13 @@
 import cluster from 'node:cluster';
 import { runPrimary } from './cluster/primary.js';
 import { runWorkerProcess } from './cluster/worker-process.js';
-import { loadConfig, type Config } from './config/config.js';
+import { loadConfigFromProcess, type Config } from './config/config.js';
 import { createLogger } from './logging/logger.js';
 
 function start(): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig(process.env);
+    config = loadConfigFromProcess();
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
@@ -18,7 +18,7 @@ function start(): Promise<void> {
   const role = cluster.isPrimary ? 'primary' : 'worker';
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty, bindings: { role } });
   const running = cluster.isPrimary
-    ? runPrimary(config, { path: process.env.PATH }, logger)
+    ? runPrimary(config, logger)
     : runWorkerProcess(config, requireRedisUrl(config), config.workerIndex ?? 0, logger);
   return running.catch((error: unknown) => {
     logger.fatal({ err: error }, error instanceof Error ? error.message : 'start-up failed');

