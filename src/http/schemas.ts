@@ -78,8 +78,6 @@ export function createEnqueueSchema({ maxDurationMs, maxTimeoutMs }: TaskLimits)
     .pipe(task);
 }
 
-export type EnqueueRequest = z.infer<ReturnType<typeof createEnqueueSchema>>;
-
 export interface ValidationIssue {
   readonly path: string;
   readonly message: string;
