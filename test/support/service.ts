@@ -101,8 +101,15 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
   const url = `http://127.0.0.1:${port}`;
+  const send = (method: string, path: string, init: { body?: string; headers?: Record<string, string> }) =>
+    fetch(`${url}${path}`, { method, body: init.body, headers: init.headers, signal: AbortSignal.timeout(15_000) });
   const request = async <T>(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}) => {
-    const response = await fetch(`${url}${path}`, { method, body: init.body, headers: init.headers, signal: AbortSignal.timeout(15_000) });
+    // A kept-alive connection that a killed worker process held is reset under the client, as it
+    // would be for any HTTP client; a read is safe to send again once on a fresh connection.
+    const response = await send(method, path, init).catch((error: unknown) => {
+      if (method !== 'GET') throw error;
+      return send(method, path, { ...init, headers: { ...init.headers, connection: 'close' } });
+    });
     const text = await response.text();
     let body: unknown = undefined;
     try {
