@@ -25,7 +25,7 @@ import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { jobIdFor, parseJobId, queueNameFor } from '../src/queue/names.js';
-import { schedulerKeys } from '../src/scheduling/keys.js';
+import { ledgerKeys } from '../src/ledger/keys.js';
 import { startRedis, type TestRedis } from '../test/support/redis-server.js';
 import { startService, type LogLine, type Service, type WorkersResponse } from '../test/support/service.js';
 
@@ -326,7 +326,7 @@ async function readAttemptsStarted(client: Redis, prefix: string, jobIds: readon
 }
 
 async function reservationsLeft(client: Redis, prefix: string): Promise<number> {
-  const keys = await client.keys(`${schedulerKeys(prefix).jobsPrefix}*`);
+  const keys = await client.keys(`${ledgerKeys(prefix).jobs('')}*`);
   const sizes = await Promise.all(keys.map((key) => client.hlen(key)));
   return sizes.reduce((sum, size) => sum + size, 0);
 }
@@ -336,16 +336,17 @@ async function reservationsLeft(client: Redis, prefix: string): Promise<number> 
  * all done but the counters are not yet 0.
  */
 async function describeReservations(client: Redis, prefix: string, limit: number): Promise<string[]> {
-  const keys = schedulerKeys(prefix);
+  const keys = ledgerKeys(prefix);
   const now = Date.now();
   const lines: string[] = [];
-  for (const key of await client.keys(`${keys.jobsPrefix}*`)) {
-    const workerId = key.slice(keys.jobsPrefix.length);
+  const jobsPrefix = keys.jobs('');
+  for (const key of await client.keys(`${jobsPrefix}*`)) {
+    const workerId = key.slice(jobsPrefix.length);
     for (const [token, value] of Object.entries(await client.hgetall(key))) {
       if (lines.length >= limit) return lines;
-      const jobId = jobIdFor(workerId, token);
+      const [state = '?', since = '0', first = workerId] = value.split('|');
+      const jobId = jobIdFor(first, token);
       const [timestamp, finishedOn] = await client.hmget(`${prefix}:${queueNameFor(workerId)}:${jobId}`, 'timestamp', 'finishedOn');
-      const [state = '?', since = '0'] = value.split('|');
       const job = timestamp === null ? 'no such job (never added)' : finishedOn === null ? 'job not finished' : 'job finished';
       lines.push(`${jobId} ${state === 'a' ? 'active' : 'queued'} for ${seconds(now - Number(since))}: ${job}`);
     }

@@ -1,2 +1,16 @@
-/** The IPC messages between the primary and its workers. */
+/** The IPC messages between the primary and its workers, and the exit codes they agree on. */
 export const SHUTDOWN_MESSAGE = 'bullpen:shutdown';
+
+/** A worker could not take its worker id's lease: another live instance holds it. */
+export const LEASE_REFUSED_MESSAGE = 'bullpen:lease-refused';
+export const EXIT_LEASE_REFUSED = 3;
+
+export interface LeaseRefusedMessage {
+  readonly type: typeof LEASE_REFUSED_MESSAGE;
+  readonly workerId: string;
+  readonly reason: string;
+}
+
+export function isLeaseRefusedMessage(message: unknown): message is LeaseRefusedMessage {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === LEASE_REFUSED_MESSAGE;
+}

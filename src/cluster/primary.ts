@@ -2,15 +2,21 @@
  * The primary: finds Redis, forks one process per worker index, gives each a stable id, forks a dead
  * one again under the same id (with back-off when it keeps dying), and runs the shutdown: workers
  * first, each finishing its running jobs, then the private Redis if it launched one.
+ *
+ * Every process it forks carries this run's instance id, which lets a re-forked process take its
+ * worker id's lease from its dead predecessor at once. A worker refused its lease (another live
+ * instance holds the id) is forked again with back-off; when every index is refused, the primary
+ * exits non-zero with the reason.
  */
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
+import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { createClusterMetricsPrimary } from '../metrics/cluster-metrics.js';
 import { workerIdFor } from '../queue/names.js';
 import { redactUrl } from '../redis/connections.js';
 import { resolveRedis } from '../redis/local-server.js';
-import { SHUTDOWN_MESSAGE } from './messages.js';
+import { EXIT_LEASE_REFUSED, isLeaseRefusedMessage, SHUTDOWN_MESSAGE } from './messages.js';
 import { restartDelay } from './restart-policy.js';
 
 /** Beyond the workers' own shutdown timeout, how long the primary waits before killing them. */
@@ -48,16 +54,23 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     process.exit(0);
   }
 
+  const instance = randomUUID();
   const metrics = createClusterMetricsPrimary({ timeoutMs: METRICS_COLLECT_TIMEOUT_MS });
+  /** Indexes whose last process was refused its lease, with why. */
+  const refused = new Map<number, string>();
   const byWorker = new Map<ClusterWorker, number>();
   const crashes = new Map<number, number[]>();
   const pendingRestarts = new Set<NodeJS.Timeout>();
   let shuttingDown = false;
 
   const fork = (index: number) => {
-    const worker = cluster.fork({ BULLPEN_WORKER_INDEX: String(index), REDIS_URL: redis.url });
+    const worker = cluster.fork({ BULLPEN_WORKER_INDEX: String(index), BULLPEN_INSTANCE_ID: instance, REDIS_URL: redis.url });
     byWorker.set(worker, index);
     metrics.attach(worker, index);
+    worker.on('message', (message: unknown) => {
+      if (isLeaseRefusedMessage(message)) refused.set(index, message.reason);
+    });
+    worker.once('listening', () => refused.delete(index));
     logger.info({ workerId: workerIdFor(config.hostId, index), pid: worker.process.pid }, 'worker forked');
   };
 
@@ -67,6 +80,12 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     if (index === undefined) return;
     void metrics.detach(worker, index).catch((error: unknown) => logger.warn({ err: error }, 'could not carry metrics over'));
     if (shuttingDown) return;
+    if (code === EXIT_LEASE_REFUSED && refused.size === config.workers) {
+      const reasons = [...new Set(refused.values())];
+      logger.fatal({ hostId: config.hostId, reasons }, `none of this instance's worker ids can be taken: ${reasons.join('; ')}`);
+      void shutdown('lease refused').finally(() => process.exit(1));
+      return;
+    }
     const now = Date.now();
     const history = crashes.get(index) ?? [];
     const delayMs = restartDelay(history, now);

@@ -1,178 +1,64 @@
 /**
- * Composition root of one worker process: it makes the connections, the thread pool, the consumer of
- * its own queue and the HTTP server, starts them in order, and shuts them down in reverse order when
- * the primary asks, when it receives SIGTERM, or when the primary goes away.
+ * Composition root of one worker process: build its parts, take its worker id and recover what its
+ * predecessor left, then consume its queue, keep its lease, steal and retire in the background, and
+ * serve HTTP. It stops when the primary asks, on SIGTERM, when the primary goes away, or at once
+ * when its lease is lost.
  */
 import type { Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/config.js';
 import { createApp } from '../http/app.js';
-import { createHandlerRegistry } from '../jobs/handlers.js';
-import { createClusterMetricsClient } from '../metrics/cluster-metrics.js';
-import { createProcessMetrics } from '../metrics/process-metrics.js';
-import { createScrape } from '../metrics/scrape.js';
-import { createJobPool } from '../jobs/pool.js';
 import type { Logger } from '../logging/logger.js';
+import { createScrape } from '../metrics/scrape.js';
+import { createStealer } from '../moves/stealer.js';
 import { createConsumer } from '../queue/consumer.js';
 import { createJobReader } from '../queue/job-reader.js';
 import { jobOptionsFrom } from '../queue/job-options.js';
-import { workerIdFor } from '../queue/names.js';
-import { createQueueRegistry } from '../queue/queues.js';
-import { closeConnection, createRedisConnection, waitUntilReady } from '../redis/connections.js';
+import { createTransfer } from '../queue/transfer.js';
 import { createDispatcher } from '../scheduling/dispatcher.js';
-import { createReconciler } from '../scheduling/reconciler.js';
-import { createScheduler, type WorkerInfo } from '../scheduling/scheduler.js';
+import { EXIT_LEASE_REFUSED, LEASE_REFUSED_MESSAGE, SHUTDOWN_MESSAGE, type LeaseRefusedMessage } from './messages.js';
 import { every } from './timers.js';
-import { SHUTDOWN_MESSAGE } from './messages.js';
+import { buildWorker, type WorkerParts } from './worker/build.js';
+import { keepLease, LeaseRefusedError } from './worker/ownership.js';
+import { recoverOnStart } from './worker/recovery.js';
+import { createShutdown, type Running } from './worker/shutdown.js';
 
-const WORKERS_DIRECTORY = new URL('../../workers/', import.meta.url);
-const READY_TIMEOUT_MS = 30_000;
-/** Longer than the primary's own wait for the slowest worker, so that it answers first. */
-const METRICS_TIMEOUT_MS = 5_000;
+/** The exit code of a process whose lease was lost: the primary forks it again, as after a crash. */
+const EXIT_LEASE_LOST = 4;
 
 export async function runWorkerProcess(config: Config, redisUrl: string, index: number, baseLogger: Logger): Promise<void> {
-  const workerId = workerIdFor(config.hostId, index);
-  const logger = baseLogger.child({ workerId });
   // Until start-up completes there is nothing to drain: a lost primary or a SIGTERM ends us at once.
   const exitEarly = () => process.exit(0);
   process.once('disconnect', exitEarly);
   process.once('SIGTERM', exitEarly);
 
-  const commands = createRedisConnection(redisUrl, 'command', logger, { commandTimeoutMs: config.commandTimeoutMs });
-  const consumerConnection = createRedisConnection(redisUrl, 'consumer', logger);
-  await Promise.all([waitUntilReady(commands, READY_TIMEOUT_MS), waitUntilReady(consumerConnection, READY_TIMEOUT_MS)]);
+  const parts = await buildWorker(config, redisUrl, index, baseLogger);
+  const { logger } = parts;
+  try {
+    await recoverOnStart(parts, config);
+  } catch (error) {
+    if (!(error instanceof LeaseRefusedError)) throw error;
+    logger.error({ hostId: config.hostId, holder: error.holder }, error.message);
+    const message: LeaseRefusedMessage = { type: LEASE_REFUSED_MESSAGE, workerId: parts.workerId, reason: error.message };
+    process.send?.(message, () => process.exit(EXIT_LEASE_REFUSED));
+    setTimeout(() => process.exit(EXIT_LEASE_REFUSED), 1_000).unref();
+    return;
+  }
 
-  const schedulerOptions = { prefix: config.prefix, workerTtlMs: config.workerTtlMs, maxBacklog: config.maxBacklog };
-  // Requests reserve through the fail-fast connection; running jobs record their moves, and the
-  // worker its heartbeat, through the consumer's, which waits out an outage instead of losing them.
-  const scheduler = createScheduler({ redis: commands, ...schedulerOptions });
-  const ledger = createScheduler({ redis: consumerConnection, ...schedulerOptions });
-  const queues = createQueueRegistry({ connection: commands, prefix: config.prefix });
-  const handlers = createHandlerRegistry({
-    directory: config.handlersDir ?? fileURLToPath(new URL('handlers/', WORKERS_DIRECTORY)),
-    fallback: fileURLToPath(new URL('dummy.js', WORKERS_DIRECTORY)),
+  // Filled once start-up completes; a shutdown asked for before then has less to stop.
+  const started: { running?: Running } = {};
+  const shutdown = createShutdown(parts, () => started.running, config.shutdownTimeoutMs);
+  started.running = await start(parts, config, {
+    onLeaseLost: () => {
+      logger.error(
+        { hostId: config.hostId },
+        'the lease of this worker id was lost (another process took the id, or retired it): its jobs were handed over; stopping them and exiting',
+      );
+      void shutdown.abandon('lease lost').finally(() => process.exit(EXIT_LEASE_LOST));
+    },
   });
-  const pool = createJobPool({
-    runnerFile: fileURLToPath(new URL('runner.js', WORKERS_DIRECTORY)),
-    threads: config.concurrency,
-    memoryLimitMb: config.threadMemoryLimitMb,
-  });
-  const metrics = createProcessMetrics({ workerId, knownJobNames: handlers.names, pool });
-  const clusterMetrics = createClusterMetricsClient({ registry: metrics.registry, timeoutMs: METRICS_TIMEOUT_MS, channel: process });
-  const info: WorkerInfo = {
-    id: workerId,
-    hostId: config.hostId,
-    pid: process.pid,
-    concurrency: config.concurrency,
-    startedAt: Date.now(),
-  };
-
-  // Recover before consuming: this process is the only consumer of its queue, so anything active
-  // there now was left by a predecessor that died.
-  const consumerRunning = new Set<string>();
-  const reconciler = createReconciler({
-    workerId,
-    redis: commands,
-    queue: queues.forWorker(workerId),
-    scheduler,
-    running: consumerRunning,
-    graceMs: config.reservationGraceMs,
-    retention: config.retention,
-    logger,
-  });
-  await reconciler.recoverOrphans();
-  await scheduler.recount(workerId);
-  await reconciler.reconcile();
-
-  const consumer = createConsumer({
-    workerId,
-    connection: consumerConnection,
-    prefix: config.prefix,
-    concurrency: config.concurrency,
-    lockDurationMs: config.lockDurationMs,
-    defaultDurationMs: config.taskDurationMs,
-    maxDurationMs: config.maxTaskDurationMs,
-    jobTimeoutMs: config.jobTimeoutMs,
-    pool,
-    handlers,
-    scheduler: ledger,
-    logger,
-    metrics,
-    running: consumerRunning,
-  });
-  await consumer.waitUntilReady();
-
-  const heartbeat = every(config.heartbeatIntervalMs, async () => {
-    if (consumer.isRunning()) await ledger.heartbeat(info);
-  }, (error) => logger.warn({ err: error }, 'heartbeat failed'));
-  await heartbeat.runNow();
-  const reconciling = every(config.reconcileIntervalMs, () => reconciler.reconcile(), (error) =>
-    logger.warn({ err: error }, 'reconcile pass failed'),
-  );
-
-  const app = createApp({
-    dispatcher: createDispatcher({
-      scheduler,
-      queues,
-      jobOptions: jobOptionsFrom(config),
-      onReleaseError: (error, token) => logger.warn({ err: error, token }, 'could not release a reservation'),
-      retryAfterSeconds: Math.max(1, Math.ceil(config.taskDurationMs / 1000)),
-    }),
-    jobs: createJobReader({ queues, isKnownWorker: (id) => scheduler.isKnownWorker(id) }),
-    snapshot: () => scheduler.snapshot(),
-    metrics,
-    scrape: createScrape({ cluster: clusterMetrics, snapshot: () => scheduler.snapshot(), queues }),
-    health: async () => ({
-      redis: await commands.ping().then(() => true, () => false),
-      consumer: consumer.isRunning(),
-    }),
-    logger,
-    bodyLimitBytes: config.bodyLimitBytes,
-    limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
-    apiKey: config.apiKey,
-    metricsPublic: config.metricsPublic,
-  });
-  const server = await listen(app.listen.bind(app), config.port, config.host);
-  logger.info({ port: config.port, host: config.host, concurrency: config.concurrency, handlers: handlers.names }, 'worker ready');
-
-  let stopping: Promise<void> | undefined;
-  const shutdown = (reason: string): Promise<void> => {
-    stopping ??= (async () => {
-      logger.info({ reason }, 'worker shutting down');
-      const step = async (name: string, action: () => Promise<unknown>) => {
-        try {
-          await action();
-        } catch (error) {
-          logger.warn({ err: error, step: name }, 'shutdown step failed');
-        }
-      };
-      heartbeat.stop();
-      reconciling.stop();
-      await step('stop routing here', () => scheduler.deregister(workerId));
-      await step('http', () => closeServer(server));
-      let drained = false;
-      await step('consumer', async () => {
-        ({ drained } = await consumer.close(config.shutdownTimeoutMs));
-        logger.info({ drained }, 'consumer closed');
-      });
-      clusterMetrics.close();
-      if (drained) {
-        await step('thread pool', () => pool.close());
-        await step('queues', () => queues.close());
-        await step('redis', () => Promise.all([closeConnection(commands), closeConnection(consumerConnection)]));
-      } else {
-        // Cut Redis first: the jobs stopped next must stay active there, not be marked failed.
-        commands.disconnect();
-        consumerConnection.disconnect();
-        await step('thread pool', () => pool.destroy());
-      }
-      logger.info('worker stopped');
-    })();
-    return stopping;
-  };
 
   const exitAfter = (reason: string) => {
-    void shutdown(reason).finally(() => process.exit(0));
+    void shutdown.stop(reason).finally(() => process.exit(0));
   };
   process.off('disconnect', exitEarly);
   process.off('SIGTERM', exitEarly);
@@ -186,16 +72,115 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
   process.on('disconnect', () => exitAfter('primary is gone'));
 }
 
+/** Consumes, keeps the lease, steals, retires and reconciles, and serves HTTP. */
+async function start(parts: WorkerParts, config: Config, { onLeaseLost }: { onLeaseLost: () => void }): Promise<Running> {
+  const { workerId, logger, ledger, queues, running } = parts;
+  let draining = false;
+
+  const stealer = createStealer({
+    workerId,
+    ledger: parts.moves,
+    transfer: createTransfer({ redis: parts.consumerConnection, queues: parts.moveQueues }),
+    mover: parts.mover,
+    freeSlots: () => (draining ? 0 : config.concurrency - running.size),
+    logger,
+  });
+  const consumer = createConsumer({
+    workerId,
+    connection: parts.consumerConnection,
+    prefix: config.prefix,
+    concurrency: config.concurrency,
+    lockDurationMs: config.lockDurationMs,
+    defaultDurationMs: config.taskDurationMs,
+    maxDurationMs: config.maxTaskDurationMs,
+    jobTimeoutMs: config.jobTimeoutMs,
+    pool: parts.pool,
+    handlers: parts.handlers,
+    ledger: {
+      started: (token) => parts.jobLedger.markStarted(workerId, token),
+      ended: (token, outcome) =>
+        outcome === 'retrying' ? parts.jobLedger.markRequeued(workerId, token) : parts.jobLedger.release(workerId, token),
+    },
+    logger,
+    metrics: parts.metrics,
+    running,
+    ...(config.workStealing ? { onSlotFree: () => stealer.trigger() } : {}),
+  });
+  await consumer.waitUntilReady();
+
+  // One retirement at a time in this process; ids due again while one runs wait for the next beat.
+  let retiring: Promise<unknown> | undefined;
+  const retire = (ids: readonly string[]) => {
+    retiring ??= (async () => {
+      for (const id of ids) await parts.retirer.retire(id);
+    })()
+      .catch((error: unknown) => logger.warn({ err: error }, 'retirement pass failed; the next one retries'))
+      .finally(() => (retiring = undefined));
+  };
+  const leaseKeeper = keepLease({
+    workerId,
+    concurrency: config.concurrency,
+    leases: parts.leases,
+    intervalMs: config.heartbeatIntervalMs,
+    ttlMs: config.workerTtlMs,
+    routable: () => !draining && consumer.isRunning(),
+    onLost: onLeaseLost,
+    onDue: retire,
+    onBeat: () => config.workStealing && stealer.trigger(),
+    logger,
+  });
+  await leaseKeeper.runNow();
+  const reconciling = every(
+    config.reconcileIntervalMs,
+    async () => {
+      await parts.reconciler.reconcile();
+      await parts.mover.recover();
+      await parts.retirer.purge();
+    },
+    (error) => logger.warn({ err: error }, 'reconcile pass failed'),
+  );
+
+  const app = createApp({
+    dispatcher: createDispatcher({
+      ledger,
+      queues,
+      jobOptions: jobOptionsFrom(config),
+      onReleaseError: (error, token) => logger.warn({ err: error, token }, 'could not release a reservation'),
+      retryAfterSeconds: Math.max(1, Math.ceil(config.taskDurationMs / 1000)),
+    }),
+    jobs: createJobReader({ queues, isKnownWorker: (id) => ledger.isKnownWorker(id), locate: (token) => parts.moves.location(token) }),
+    snapshot: () => ledger.snapshot(),
+    metrics: parts.metrics,
+    scrape: createScrape({ cluster: parts.clusterMetrics, snapshot: () => ledger.snapshot(), queues }),
+    health: async () => ({
+      redis: await parts.commands.ping().then(() => true, () => false),
+      consumer: consumer.isRunning(),
+    }),
+    logger,
+    bodyLimitBytes: config.bodyLimitBytes,
+    limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
+    apiKey: config.apiKey,
+    metricsPublic: config.metricsPublic,
+  });
+  const server = await listen(app.listen.bind(app), config.port, config.host);
+  logger.info({ port: config.port, host: config.host, concurrency: config.concurrency, handlers: parts.handlers.names }, 'worker ready');
+
+  return {
+    server,
+    consumer,
+    leaseKeeper,
+    loops: [
+      { stop: () => (draining = true) },
+      { stop: () => stealer.stop() },
+      reconciling,
+      { stop: () => retiring },
+    ],
+  };
+}
+
 function listen(listenFn: (port: number, host: string, callback: (error?: Error) => void) => Server, port: number, host: string): Promise<Server> {
   return new Promise((resolveListen, rejectListen) => {
     const server = listenFn(port, host, (error) => (error ? rejectListen(error) : resolveListen(server)));
     server.once('error', rejectListen);
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolveClose, rejectClose) => {
-    server.close((error) => (error ? rejectClose(error) : resolveClose()));
-    server.closeIdleConnections();
   });
 }

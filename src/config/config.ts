@@ -54,6 +54,8 @@ const schema = z
     SHUTDOWN_TIMEOUT_MS: int(0, 3_600_000).default(30_000),
     HEARTBEAT_INTERVAL_MS: int(50, 60_000).default(1_000),
     WORKER_TTL_MS: int(100, 600_000).default(5_000),
+    WORKER_RETIRE_MS: int(100, 86_400_000).default(10_000),
+    WORK_STEALING: booleanFlag.default(true),
     RECONCILE_INTERVAL_MS: int(100, 3_600_000).default(5_000),
     RESERVATION_GRACE_MS: int(0, 3_600_000).default(5_000),
     LOCK_DURATION_MS: int(1_000, 3_600_000).default(30_000),
@@ -78,10 +80,18 @@ const schema = z
     LOG_PRETTY: booleanFlag.optional(),
     /** Set by the primary on each fork; absent in the primary itself. */
     BULLPEN_WORKER_INDEX: int(0, 255).optional(),
+    /** Set by the primary on each fork: one id per primary run, shared by the processes it forks. */
+    BULLPEN_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be letters, digits and -').optional(),
+    /** Fault tests only: the worker process kills itself (SIGKILL) right after this step of a move. */
+    BULLPEN_KILL_AFTER_MOVE_STEP: z.enum(['begun', 'detached', 'shifted', 'attached', 'dropped', 'committed']).optional(),
   })
   .refine((env) => env.WORKER_TTL_MS > env.HEARTBEAT_INTERVAL_MS, {
     message: 'must be greater than HEARTBEAT_INTERVAL_MS',
     path: ['WORKER_TTL_MS'],
+  })
+  .refine((env) => env.WORKER_RETIRE_MS > env.WORKER_TTL_MS, {
+    message: 'must be greater than WORKER_TTL_MS: a worker is retired only well after it is seen dead',
+    path: ['WORKER_RETIRE_MS'],
   })
   .refine((env) => env.MAX_TASK_DURATION_MS < env.JOB_TIMEOUT_MS, {
     message: 'must be greater than MAX_TASK_DURATION_MS, or the longest allowed task could never finish',
@@ -106,6 +116,10 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
   readonly workerTtlMs: number;
+  /** How long a worker id's lease stays expired before a live process retires the id. */
+  readonly workerRetireMs: number;
+  /** Whether a worker with a free slot takes waiting jobs from busier workers. */
+  readonly workStealing: boolean;
   readonly reconcileIntervalMs: number;
   readonly reservationGraceMs: number;
   readonly lockDurationMs: number;
@@ -134,6 +148,9 @@ export interface Config {
   /** Undefined means: pretty when stdout is a terminal. */
   readonly logPretty: boolean | undefined;
   readonly workerIndex: number | undefined;
+  readonly instanceId: string | undefined;
+  /** Fault tests only: see BULLPEN_KILL_AFTER_MOVE_STEP. */
+  readonly killAfterMoveStep: 'begun' | 'detached' | 'shifted' | 'attached' | 'dropped' | 'committed' | undefined;
 }
 
 export class ConfigError extends Error {
@@ -168,6 +185,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
     workerTtlMs: e.WORKER_TTL_MS,
+    workerRetireMs: e.WORKER_RETIRE_MS,
+    workStealing: e.WORK_STEALING,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     reservationGraceMs: e.RESERVATION_GRACE_MS,
     lockDurationMs: e.LOCK_DURATION_MS,
@@ -190,6 +209,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     logLevel: e.LOG_LEVEL,
     logPretty: e.LOG_PRETTY,
     workerIndex: e.BULLPEN_WORKER_INDEX,
+    instanceId: e.BULLPEN_INSTANCE_ID,
+    killAfterMoveStep: e.BULLPEN_KILL_AFTER_MOVE_STEP,
   });
 }
 

@@ -1,8 +1,9 @@
 /**
  * The metrics one worker process measures itself: jobs it accepted, ran, finished and failed, how long
- * they waited and ran, its HTTP latencies, its thread pool, and Node's default process metrics. All
- * live on an explicit registry and carry the worker's id, so that the primary can sum the processes'
- * registries without series colliding.
+ * they waited and ran, its HTTP latencies, its thread pool, the jobs it moved between workers' queues
+ * and the dead workers it retired, and Node's default process metrics. All live on an explicit
+ * registry and carry the worker's id and its host's id, so that the primary can sum the processes'
+ * registries without series colliding, and so that several hosts' scrapes stay apart in Prometheus.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -15,24 +16,34 @@ const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
 
 export type JobOutcome = 'completed' | 'failed';
 
+/** Why a job left one worker's queue for another's. */
+export const JOB_MOVE_REASONS = ['stolen', 'retired'] as const;
+export type JobMoveReason = (typeof JOB_MOVE_REASONS)[number];
+
 export interface ProcessMetrics {
   readonly registry: Registry;
   jobEnqueued(assignedWorker: string, jobName: string): void;
   jobStarted(jobName: string, waitSeconds: number | undefined): void;
   jobFinished(jobName: string, outcome: JobOutcome, durationSeconds: number): void;
   httpRequest(route: string, method: string, statusCode: number, seconds: number): void;
+  /** One job moved from another worker's queue by this process. */
+  jobMoved(reason: JobMoveReason): void;
+  /** One dead worker id retired by this process. */
+  workerRetired(): void;
 }
 
 export interface ProcessMetricsOptions {
   readonly workerId: string;
+  /** The host this process runs on (`HOST_ID`); the `host` label of every series. */
+  readonly hostId: string;
   /** Job names become label values only when they have a handler; the rest fold into `other`. */
   readonly knownJobNames: readonly string[];
   readonly pool: { readonly threads: number; readonly queueSize: number };
 }
 
-export function createProcessMetrics({ workerId, knownJobNames, pool }: ProcessMetricsOptions): ProcessMetrics {
+export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: ProcessMetricsOptions): ProcessMetrics {
   const registry = new Registry();
-  registry.setDefaultLabels({ worker: workerId });
+  registry.setDefaultLabels({ worker: workerId, host: hostId });
   const registers = [registry];
   const known = new Set(knownJobNames);
   const jobLabel = (name: string) => (known.has(name) ? name : 'other');
@@ -76,6 +87,22 @@ export function createProcessMetrics({ workerId, knownJobNames, pool }: ProcessM
     buckets: HTTP_BUCKETS,
     registers,
   });
+  const moved = new Counter({
+    name: `${METRIC_PREFIX}jobs_moved_total`,
+    help:
+      "Jobs moved from one worker's queue to another's, by reason (stolen: a worker with a free slot took waiting work; " +
+      'retired: the jobs of a dead worker id went to live workers).',
+    labelNames: ['reason'],
+    registers,
+  });
+  // Both series exist from the start, so that rate() and increase() see the first move.
+  for (const reason of JOB_MOVE_REASONS) moved.inc({ reason }, 0);
+  const retired = new Counter({
+    name: `${METRIC_PREFIX}workers_retired_total`,
+    help:
+      'Dead worker ids retired by this process: their waiting and interrupted jobs moved to live workers and their ledger entries removed.',
+    registers,
+  });
   new Gauge({
     name: `${METRIC_PREFIX}pool_threads`,
     help: 'Threads in the job thread pool.',
@@ -106,5 +133,7 @@ export function createProcessMetrics({ workerId, knownJobNames, pool }: ProcessM
     },
     httpRequest: (route, method, statusCode, seconds) =>
       http.observe({ route, method, status_code: String(statusCode) }, seconds),
+    jobMoved: (reason) => moved.inc({ reason }),
+    workerRetired: () => retired.inc(),
   };
 }

@@ -3,7 +3,7 @@
  * gauges read from Redis at the moment of the scrape.
  */
 import type { QueueRegistry } from '../queue/queues.js';
-import type { WorkerLoad } from '../scheduling/scheduler.js';
+import type { WorkerLoad } from '../ledger/ledger.js';
 import type { ClusterMetricsClient } from './cluster-metrics.js';
 import { QUEUE_STATES, renderLoadMetrics, type QueueCounts } from './load-metrics.js';
 

@@ -10,11 +10,19 @@ import { throttled } from '../logging/throttle.js';
 import type { HandlerRegistry } from '../jobs/handlers.js';
 import type { JobPool } from '../jobs/pool.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
-import type { Scheduler } from '../scheduling/scheduler.js';
 import { parseJobId, queueNameFor } from './names.js';
 
 /** While Redis is away the worker reports every reconnect attempt; one line per interval will do. */
 const ERROR_LOG_INTERVAL_MS = 5_000;
+
+/**
+ * What the consumer tells the load ledger about its jobs, and nothing more: a job started, or an
+ * attempt ended (for good, or to be retried).
+ */
+export interface JobLedger {
+  started(token: string): Promise<unknown>;
+  ended(token: string, outcome: 'finished' | 'retrying'): Promise<unknown>;
+}
 
 export interface ConsumerOptions {
   readonly workerId: string;
@@ -28,11 +36,13 @@ export interface ConsumerOptions {
   readonly jobTimeoutMs: number;
   readonly pool: Pick<JobPool, 'run'>;
   readonly handlers: Pick<HandlerRegistry, 'resolve'>;
-  readonly scheduler: Pick<Scheduler, 'markStarted' | 'markRequeued' | 'release'>;
+  readonly ledger: JobLedger;
   readonly logger: Logger;
   readonly metrics: Pick<ProcessMetrics, 'jobStarted' | 'jobFinished'>;
   /** Filled with the tokens of the jobs running in this process; shared with the reconciler. */
   readonly running: Set<string>;
+  /** Called when a job body ends and its slot frees (work stealing listens). */
+  readonly onSlotFree?: () => void;
 }
 
 export interface Consumer {
@@ -47,7 +57,7 @@ export interface Consumer {
 }
 
 export function createConsumer(options: ConsumerOptions): Consumer {
-  const { workerId, scheduler, logger, running, metrics } = options;
+  const { ledger: jobLedger, logger, running, metrics } = options;
 
   const ledger = async (what: string, jobId: string, update: () => Promise<unknown>): Promise<void> => {
     try {
@@ -64,7 +74,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     try {
       // Not awaited before the body starts: it would add a Redis round trip to every dispatch. Later
       // ledger updates go on the same connection, so Redis applies them after this one.
-      void ledger('start', jobId, () => scheduler.markStarted(workerId, token));
+      void ledger('start', jobId, () => jobLedger.started(token));
       // Counts every start, retries and re-runs after a crash alike.
       const attempt = Math.max(1, job.attemptsStarted);
       logger.info({ jobId, jobName: job.name, attempt }, 'job started');
@@ -97,29 +107,28 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         // BullMQ's own move to completed (which fetches the next job), so Redis applies them in that
         // order without this slot waiting a round trip. (Should a script have to be reloaded after a
         // Redis restart, the order can slip; the reconciler then corrects the entry.)
-        void ledger('finish', jobId, () => scheduler.release(workerId, token));
+        void ledger('finish', jobId, () => jobLedger.ended(token, 'finished'));
         metrics.jobFinished(job.name, 'completed', seconds());
         return result;
       } catch (caught) {
         const error = isAbort(caught) ? new JobTimeoutError(timeoutMs) : caught;
         metrics.jobFinished(job.name, 'failed', seconds());
         const retries = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
-        await ledger(retries ? 'requeue' : 'finish', jobId, () =>
-          retries ? scheduler.markRequeued(workerId, token) : scheduler.release(workerId, token),
-        );
+        await ledger(retries ? 'requeue' : 'finish', jobId, () => jobLedger.ended(token, retries ? 'retrying' : 'finished'));
         throw error;
       }
     } finally {
       running.delete(token);
+      options.onSlotFree?.();
     }
   };
 
-  const worker = new Worker(queueNameFor(workerId), processJob, {
+  const worker = new Worker(queueNameFor(options.workerId), processJob, {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,
     lockDuration: options.lockDurationMs,
-    name: workerId,
+    name: options.workerId,
   });
   worker.on('completed', (job) => {
     logger.info({ jobId: job.id, jobName: job.name, durationMs: elapsed(job) }, 'job completed');

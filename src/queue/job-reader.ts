@@ -1,7 +1,9 @@
 /**
  * Reads one job for `GET /jobs/:id`. The worker it was routed to is part of its id, so one lookup in
- * that worker's queue answers; ids naming a worker that never existed are answered without touching
- * a queue, so made-up ids cannot make the process open handles without bound.
+ * that worker's queue answers, unless the job moved (stolen, or its worker retired): then its
+ * location record names the queue it is in now, and the workers it moved from. Ids naming a worker
+ * that never existed are answered without touching a queue, so made-up ids cannot make the process
+ * open handles without bound.
  */
 import type { Job } from 'bullmq';
 import { parseJobId } from './names.js';
@@ -11,7 +13,10 @@ export interface JobView {
   readonly jobId: string;
   readonly jobName: string;
   readonly state: string;
+  /** The worker whose queue holds the job now. */
   readonly assignedWorker: string;
+  /** The workers the job moved away from, oldest first; empty for a job that never moved. */
+  readonly movedFrom: readonly string[];
   readonly data: unknown;
   readonly progress: unknown;
   readonly result: unknown;
@@ -31,40 +36,60 @@ export interface JobReader {
   read(jobId: string): Promise<JobView | undefined>;
 }
 
+export interface JobLocation {
+  readonly current: string;
+  readonly movedFrom: readonly string[];
+}
+
 export interface JobReaderOptions {
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
   readonly isKnownWorker: (workerId: string) => Promise<boolean>;
+  /** Where a moved job is now; undefined for a job that never moved. */
+  readonly locate: (token: string) => Promise<JobLocation | undefined>;
 }
 
-export function createJobReader({ queues, isKnownWorker }: JobReaderOptions): JobReader {
+export function createJobReader({ queues, isKnownWorker, locate }: JobReaderOptions): JobReader {
   return {
     async read(jobId) {
       const parsed = parseJobId(jobId);
-      if (!parsed || !(await isKnownWorker(parsed.workerId))) return undefined;
-      // State first: a job seen finished is then read with its result, never the other way round.
-      const queue = queues.forWorker(parsed.workerId);
-      const state = await queue.getJobState(jobId);
-      if (state === 'unknown') return undefined;
-      const job: Job | undefined = await queue.getJob(jobId);
-      if (!job) return undefined;
-      return {
-        jobId,
-        jobName: job.name,
-        state,
-        assignedWorker: parsed.workerId,
-        data: job.data,
-        progress: job.progress,
-        result: job.returnvalue ?? null,
-        failedReason: job.failedReason || null,
-        attemptsMade: job.attemptsMade,
-        attemptsStarted: job.attemptsStarted,
-        attempts: job.opts.attempts ?? 1,
-        timestamps: {
-          enqueuedAt: iso(job.timestamp),
-          startedAt: iso(job.processedOn),
-          finishedAt: iso(job.finishedOn),
-        },
-      };
+      if (!parsed) return undefined;
+      const location = await locate(parsed.token);
+      if (!location && !(await isKnownWorker(parsed.workerId))) return undefined;
+      const current = location?.current ?? parsed.workerId;
+      const movedFrom = location?.movedFrom ?? [];
+      // Where it is now first; during a move the job may still be in the queue it is leaving.
+      for (const workerId of [current, ...[...movedFrom].reverse()]) {
+        const queue = queues.forWorker(workerId);
+        // State first: a job seen finished is then read with its result, never the other way round.
+        const state = await queue.getJobState(jobId);
+        const job: Job | undefined = await queue.getJob(jobId);
+        if (!job) continue;
+        // A job between two queues is in no list of either: it waits for its move to end.
+        return view(jobId, job, state === 'unknown' ? 'waiting' : state, current, movedFrom);
+      }
+      return undefined;
+    },
+  };
+}
+
+function view(jobId: string, job: Job, state: string, assignedWorker: string, movedFrom: readonly string[]): JobView {
+  return {
+    jobId,
+    jobName: job.name,
+    state,
+    assignedWorker,
+    movedFrom,
+    data: job.data,
+    progress: job.progress,
+    result: job.returnvalue ?? null,
+    failedReason: job.failedReason || null,
+    attemptsMade: job.attemptsMade,
+    attemptsStarted: job.attemptsStarted,
+    attempts: job.opts.attempts ?? 1,
+    timestamps: {
+      enqueuedAt: iso(job.timestamp),
+      startedAt: iso(job.processedOn),
+      finishedAt: iso(job.finishedOn),
     },
   };
 }

@@ -1,7 +1,8 @@
 /**
  * Loads the Lua scripts that live beside their users as `<name>-<numberOfKeys>.lua` files, and
  * registers each on an ioredis client as a named command (EVALSHA with a fallback to EVAL), the way
- * BullMQ loads its own commands.
+ * BullMQ loads its own commands. A script whose keys depend on the call (one per worker) is named
+ * `<name>-n.lua`; its callers still pass every key it touches.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,11 +10,12 @@ import type { Redis } from 'ioredis';
 
 export interface ScriptDefinition {
   readonly name: string;
-  readonly numberOfKeys: number;
+  /** Undefined for `-n` scripts, whose number of keys is given at each call. */
+  readonly numberOfKeys: number | undefined;
   readonly lua: string;
 }
 
-const FILE_NAME = /^(?<name>[a-z][a-z-]*)-(?<keys>\d+)\.lua$/;
+const FILE_NAME = /^(?<name>[a-z][a-z-]*)-(?<keys>\d+|n)\.lua$/;
 
 export function readScripts(directory: string): readonly ScriptDefinition[] {
   const scripts = readdirSync(directory)
@@ -22,7 +24,7 @@ export function readScripts(directory: string): readonly ScriptDefinition[] {
       const match = FILE_NAME.exec(file);
       if (!match?.groups) return [];
       const { name, keys } = match.groups as { name: string; keys: string };
-      return [{ name, numberOfKeys: Number(keys), lua: readFileSync(join(directory, file), 'utf8') }];
+      return [{ name, numberOfKeys: keys === 'n' ? undefined : Number(keys), lua: readFileSync(join(directory, file), 'utf8') }];
     });
   const names = scripts.map((script) => script.name);
   const twice = names.find((name, index) => names.indexOf(name) !== index);
@@ -37,16 +39,26 @@ export function defineScripts(redis: Redis, scripts: readonly ScriptDefinition[]
   const calls = new Map<string, ScriptCall>();
   for (const script of scripts) {
     const command = `bullpen_${script.name.replace(/-/g, '_')}`;
-    redis.defineCommand(command, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+    redis.defineCommand(command, { ...(script.numberOfKeys === undefined ? {} : { numberOfKeys: script.numberOfKeys }), lua: script.lua });
     calls.set(script.name, (keys, args) => {
-      if (keys.length !== script.numberOfKeys) {
+      if (script.numberOfKeys !== undefined && keys.length !== script.numberOfKeys) {
         return Promise.reject(new Error(`script ${script.name} takes ${script.numberOfKeys} keys, got ${keys.length}`));
       }
       // defineCommand adds the method at run time; ioredis types cannot know its name.
       const fn = (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[command];
       if (!fn) return Promise.reject(new Error(`script ${script.name} is not defined`));
-      return fn.call(redis, ...keys, ...args);
+      return script.numberOfKeys === undefined ? fn.call(redis, keys.length, ...keys, ...args) : fn.call(redis, ...keys, ...args);
     });
   }
   return calls;
+}
+
+/** The scripts of one folder, registered on a connection, looked up by name. */
+export function scriptsIn(redis: Redis, directory: string): (name: string) => ScriptCall {
+  const calls = defineScripts(redis, readScripts(directory));
+  return (name) => {
+    const call = calls.get(name);
+    if (!call) throw new Error(`Lua script ${name} is missing from ${directory}`);
+    return call;
+  };
 }

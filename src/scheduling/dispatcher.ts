@@ -11,7 +11,7 @@ import type { JobsOptions } from 'bullmq';
 import { jobIdFor } from '../queue/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import { createReserveBatcher } from './reserve-batcher.js';
-import type { Scheduler } from './scheduler.js';
+import type { Ledger } from '../ledger/ledger.js';
 import { BacklogFullError, NoLiveWorkerError, QueueUnavailableError } from '../errors.js';
 
 export interface DispatchRequest {
@@ -29,7 +29,7 @@ export interface Dispatcher {
 }
 
 export interface DispatcherOptions {
-  readonly scheduler: Pick<Scheduler, 'reserveMany' | 'release' | 'cancel'>;
+  readonly ledger: Pick<Ledger, 'reserveMany' | 'release' | 'cancel'>;
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
   readonly jobOptions: JobsOptions;
   readonly onReleaseError: (error: unknown, token: string) => void;
@@ -37,13 +37,13 @@ export interface DispatcherOptions {
   readonly retryAfterSeconds: number;
 }
 
-export function createDispatcher({ scheduler, queues, jobOptions, onReleaseError, retryAfterSeconds }: DispatcherOptions): Dispatcher {
-  const reserve = createReserveBatcher((tokens) => scheduler.reserveMany(tokens));
+export function createDispatcher({ ledger, queues, jobOptions, onReleaseError, retryAfterSeconds }: DispatcherOptions): Dispatcher {
+  const reserve = createReserveBatcher((tokens) => ledger.reserveMany(tokens));
   return {
     async dispatch({ jobName, data }) {
       const token = randomUUID();
       const outcome = await reserve(token).catch((error: unknown) => {
-        scheduler.cancel(token).catch(() => {});
+        ledger.cancel(token).catch(() => {});
         throw new QueueUnavailableError(error);
       });
       if (outcome.kind === 'no-live-worker') throw new NoLiveWorkerError();
@@ -58,7 +58,7 @@ export function createDispatcher({ scheduler, queues, jobOptions, onReleaseError
         // its client was told 503 (delivery is at-least-once). If the release fails too, the
         // reconciler frees the slot once the reservation is older than its grace period.
         queue.remove(jobId).catch(() => {});
-        await scheduler.release(workerId, token).catch((releaseError: unknown) => onReleaseError(releaseError, token));
+        await ledger.release(workerId, token).catch((releaseError: unknown) => onReleaseError(releaseError, token));
         throw new QueueUnavailableError(error);
       }
       return { jobId, workerId };

@@ -3,7 +3,7 @@
  * load a process parses several requests per turn; one script call for all of them saves a round
  * trip each, and the script chooses for them one after another, exactly as separate calls would.
  */
-import type { ReserveOutcome } from './scheduler.js';
+import type { ReserveOutcome } from '../ledger/ledger.js';
 
 export type ReserveMany = (tokens: readonly string[]) => Promise<ReserveOutcome[]>;
 

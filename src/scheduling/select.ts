@@ -1,5 +1,5 @@
 /**
- * The selection rule, as a pure function. The atomic decision is made in `reserve-6.lua`; this is its
+ * The selection rule, as a pure function. The atomic decision is made in `reserve-n.lua (src/ledger/lua)`; this is its
  * specification in TypeScript, unit-tested on its own and checked against the script in the tests, so
  * the rule can be read and reasoned about without reading Lua.
  */

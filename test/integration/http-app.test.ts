@@ -13,7 +13,8 @@ import { jobOptionsFrom } from '../../src/queue/job-options.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
 import { createDispatcher } from '../../src/scheduling/dispatcher.js';
-import { createScheduler, type Scheduler } from '../../src/scheduling/scheduler.js';
+import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
+import { joinAsWorker } from '../support/ledger.js';
 import { loadConfig } from '../../src/config/config.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
@@ -23,7 +24,7 @@ const config = loadConfig({ QUEUE_PREFIX: 'app-test' });
 
 let redis: TestRedis;
 let connection: Redis;
-let scheduler: Scheduler;
+let scheduler: Ledger;
 let queues: QueueRegistry;
 let server: Server;
 let base: string;
@@ -43,11 +44,11 @@ describe('HTTP API with Redis in odd states', () => {
     redis = await startRedis();
     connection = createRedisConnection(redis.url, 'command', logger);
     await waitUntilReady(connection, 10_000);
-    scheduler = createScheduler({ redis: connection, prefix: config.prefix, workerTtlMs: config.workerTtlMs });
+    scheduler = createLedger({ redis: connection, prefix: config.prefix, workerTtlMs: config.workerTtlMs });
     queues = createQueueRegistry({ connection, prefix: config.prefix });
     const app = createApp({
-      dispatcher: createDispatcher({ scheduler, queues, jobOptions: jobOptionsFrom(config), onReleaseError: () => {}, retryAfterSeconds: 1 }),
-      jobs: createJobReader({ queues, isKnownWorker: (id) => scheduler.isKnownWorker(id) }),
+      dispatcher: createDispatcher({ ledger: scheduler, queues, jobOptions: jobOptionsFrom(config), onReleaseError: () => {}, retryAfterSeconds: 1 }),
+      jobs: createJobReader({ queues, isKnownWorker: (id) => scheduler.isKnownWorker(id), locate: () => Promise.resolve(undefined) }),
       snapshot: () => scheduler.snapshot(),
       health: async () => ({ redis: await connection.ping().then(() => true, () => false), consumer: true }),
       logger,
@@ -77,11 +78,11 @@ describe('HTTP API with Redis in odd states', () => {
     const response = await post({ jobName: 'nobody-home' });
     assert.equal(response.status, 503);
     assert.equal(response.body.code, 'NO_LIVE_WORKER');
-    assert.deepEqual(await redis.client.keys(`${scheduler.keys.jobsPrefix}*`), []);
+    assert.deepEqual(await redis.client.keys(`${scheduler.keys.jobs('')}*`), []);
   });
 
   test('with a live worker, the job lands in that worker\'s queue', async () => {
-    await scheduler.heartbeat({ id: 'solo-0', hostId: 'solo', pid: 1, concurrency: 8, startedAt: Date.now() });
+    await joinAsWorker(connection, config.prefix, { id: 'solo-0', hostId: 'solo', pid: 1, concurrency: 8, startedAt: Date.now() });
     const response = await post({ jobName: 'hello' });
     assert.equal(response.status, 202);
     assert.equal(response.body.assignedWorker, 'solo-0');
@@ -103,7 +104,7 @@ describe('HTTP API with Redis in odd states', () => {
     }
     // The restarted Redis kept no data (no AOF here), so the worker announces itself again.
     await waitFor(async () => {
-      await scheduler.heartbeat({ id: 'solo-0', hostId: 'solo', pid: 1, concurrency: 8, startedAt: Date.now() });
+      await joinAsWorker(connection, config.prefix, { id: 'solo-0', hostId: 'solo', pid: 1, concurrency: 8, startedAt: Date.now() });
       return (await post({ jobName: 'after-outage' })).status === 202;
     }, { what: 'enqueue to work again' });
   });

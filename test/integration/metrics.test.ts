@@ -1,7 +1,7 @@
 /**
  * `GET /metrics` against the real cluster: one cluster-wide view whichever process answers, counters
  * that add up and never go backwards (not even across a worker's re-fork), and load gauges that agree
- * with `GET /workers` and the Redis ledger.
+ * with `GET /workers` and the Redis ledger. Every series names its worker and its host.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +13,9 @@ import { waitFor } from '../support/wait.js';
 
 const WORKERS = 4;
 const CONCURRENCY = 4;
+const HOST_ID = 'test';
+const WORKER_IDS = Array.from({ length: WORKERS }, (_, index) => `${HOST_ID}-${index}`);
+const LEDGER_GAUGES = ['bullpen_worker_active_jobs', 'bullpen_worker_queued_jobs', 'bullpen_worker_concurrency', 'bullpen_worker_up', 'bullpen_queue_jobs'];
 
 let redis: TestRedis;
 let service: Service;
@@ -31,7 +34,7 @@ describe('/metrics', () => {
     service = await startService({
       redisUrl: redis.url,
       workers: WORKERS,
-      env: { WORKER_CONCURRENCY: String(CONCURRENCY), JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '10' },
+      env: { WORKER_CONCURRENCY: String(CONCURRENCY), JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '10', HOST_ID },
     });
   });
   after(async () => {
@@ -39,15 +42,44 @@ describe('/metrics', () => {
     await redis?.stop();
   });
 
+  test('a fresh service: jobs moved, by both reasons, and workers retired are at 0 for every worker', async () => {
+    const { text, samples } = await scrape();
+    assert.match(text, /^# TYPE bullpen_jobs_moved_total counter$/m);
+    assert.match(text, /^# TYPE bullpen_workers_retired_total counter$/m);
+    const moved = samples.filter((sample) => sample.name === 'bullpen_jobs_moved_total');
+    assert.deepEqual(
+      moved.map((sample) => [sample.labels.worker, sample.labels.host, sample.labels.reason, sample.value]).sort(),
+      WORKER_IDS.flatMap((worker) => [[worker, HOST_ID, 'retired', 0], [worker, HOST_ID, 'stolen', 0]]),
+    );
+    const retired = samples.filter((sample) => sample.name === 'bullpen_workers_retired_total');
+    // No labels of its own: only the worker's and the host's.
+    assert.deepEqual(
+      retired.map((sample) => [Object.keys(sample.labels).sort().join(','), sample.labels.worker, sample.labels.host, sample.value]).sort(),
+      WORKER_IDS.map((worker) => ['host,worker', worker, HOST_ID, 0]),
+    );
+  });
+
+  test('every series names its worker and its host: process metrics and ledger gauges alike', async () => {
+    const { samples } = await scrape();
+    const bullpen = samples.filter((sample) => sample.name.startsWith('bullpen_'));
+    const unlabelled = bullpen.filter((sample) => sample.labels.host !== HOST_ID || !WORKER_IDS.includes(sample.labels.worker ?? ''));
+    assert.deepEqual(unlabelled, [], `series without host="${HOST_ID}" and a known worker`);
+    for (const name of ['bullpen_process_resident_memory_bytes', 'bullpen_pool_threads', ...LEDGER_GAUGES]) {
+      const workers = new Set(bullpen.filter((sample) => sample.name === name).map((sample) => sample.labels.worker));
+      assert.deepEqual([...workers].sort(), WORKER_IDS, `${name} for every worker`);
+    }
+  });
+
   test('every scrape shows all workers, whichever process answers it', async () => {
     for (let i = 0; i < 8; i += 1) {
       const { samples } = await scrape();
       const workers = new Set(samples.filter((sample) => sample.name === 'bullpen_process_resident_memory_bytes').map((s) => s.labels.worker));
-      assert.deepEqual([...workers].sort(), ['test-0', 'test-1', 'test-2', 'test-3']);
+      assert.deepEqual([...workers].sort(), WORKER_IDS);
       const up = samples.filter((sample) => sample.name === 'bullpen_worker_up');
-      assert.deepEqual(up.map((sample) => [sample.labels.worker, sample.value]).sort(), [
-        ['test-0', 1], ['test-1', 1], ['test-2', 1], ['test-3', 1],
-      ]);
+      assert.deepEqual(
+        up.map((sample) => [sample.labels.worker, sample.labels.host, sample.value]).sort(),
+        WORKER_IDS.map((worker) => [worker, HOST_ID, 1]),
+      );
     }
   });
 
@@ -85,7 +117,7 @@ describe('/metrics', () => {
       redis.client.hgetall(`${service.prefix}:sched:queued`),
     ]);
     for (const worker of workers.workers) {
-      const gauge = (name: string) => total(samples, name, { worker: worker.id });
+      const gauge = (name: string) => total(samples, name, { worker: worker.id, host: HOST_ID });
       assert.equal(gauge('bullpen_worker_active_jobs'), worker.active, `${worker.id} active`);
       assert.equal(gauge('bullpen_worker_queued_jobs'), worker.queued, `${worker.id} queued`);
       assert.equal(gauge('bullpen_worker_concurrency'), worker.concurrency);

@@ -9,8 +9,9 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { jobIdFor, queueNameFor } from '../../src/queue/names.js';
-import { createReconciler, type Reconciler } from '../../src/scheduling/reconciler.js';
-import { createScheduler, type Scheduler } from '../../src/scheduling/scheduler.js';
+import { createReconciler, type Reconciler } from '../../src/ledger/reconciler.js';
+import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
+import { joinAsWorker } from '../support/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
 const WORKER = 'h-0';
@@ -20,7 +21,7 @@ let redis: TestRedis;
 let connection: Redis;
 let prefix: string;
 let queue: Queue;
-let scheduler: Scheduler;
+let scheduler: Ledger;
 let running: Set<string>;
 let reconciler: Reconciler;
 
@@ -29,7 +30,7 @@ function reconcilerWith(graceMs: number): Reconciler {
     workerId: WORKER,
     redis: connection,
     queue,
-    scheduler,
+    ledger: scheduler,
     running,
     graceMs,
     retention: { completed: { ageSeconds: 3600 }, failed: { ageSeconds: 3600 } },
@@ -61,8 +62,8 @@ describe('reconciler', () => {
     prefix = `r${randomUUID().slice(0, 8)}`;
     await queue?.close();
     queue = new Queue(queueNameFor(WORKER), { connection, prefix });
-    scheduler = createScheduler({ redis: connection, prefix, workerTtlMs: 60_000 });
-    await scheduler.heartbeat({ id: WORKER, hostId: 'h', pid: 1, concurrency: 4, startedAt: Date.now() });
+    scheduler = createLedger({ redis: connection, prefix, workerTtlMs: 60_000 });
+    await joinAsWorker(connection, prefix, { id: WORKER, hostId: 'h', pid: 1, concurrency: 4, startedAt: Date.now() });
     running = new Set();
     reconciler = reconcilerWith(60_000);
   });

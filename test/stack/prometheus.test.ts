@@ -3,7 +3,10 @@
  * cluster (4 workers at concurrency 8, a real redis-server) on loopback every second while the test
  * keeps a mix of short, long and failing jobs flowing. Then every panel's expression, with Grafana's
  * variables substituted, is evaluated through Prometheus's HTTP API: it must succeed and return
- * series with values, one per worker on per-worker panels, each one telling its legend apart.
+ * series with values, one per worker on per-worker panels and one per host on per-host panels, each
+ * one telling its legend apart. The dashboard's host variable is set to its All value; choosing the
+ * service's host must show the same series, and choosing a host that does not exist must empty every
+ * panel.
  *
  * Needs `prometheus` on PATH (CI installs it with apt-get); without it the test fails and says so.
  * Paths are resolved from process.cwd(): tests run from the repository root.
@@ -22,7 +25,10 @@ import { waitFor } from '../support/wait.js';
 const DASHBOARD_FILE = join(process.cwd(), 'grafana', 'dashboards', 'bullpen-worker-load.json');
 
 const WORKERS = 4;
-const WORKER_IDS = Array.from({ length: WORKERS }, (_, index) => `test-${index}`);
+const HOST_ID = 'test';
+const WORKER_IDS = Array.from({ length: WORKERS }, (_, index) => `${HOST_ID}-${index}`);
+/** What Grafana puts in place of `$host` when All is chosen (the variable's allValue). */
+const ALL_HOSTS = '.*';
 const CONCURRENCY = 8;
 const SCRAPE_INTERVAL_SECONDS = 1;
 /** How long all panels together may take to show data once Prometheus scrapes the service. */
@@ -67,12 +73,16 @@ interface PanelQuery {
   readonly legendFormat: string;
   /** The legend names the worker: Grafana draws one line (or stat) per worker. */
   readonly perWorker: boolean;
+  /** The legend names the host: one line per host. */
+  readonly perHost: boolean;
 }
 
-function substituteGrafanaVariables(expr: string): string {
+/** The expression as Grafana would send it with `host` as the value of the dashboard's host variable. */
+function substituteGrafanaVariables(expr: string, host = ALL_HOSTS): string {
+  const values: Readonly<Record<string, string>> = { ...GRAFANA_VARIABLES, host };
   return expr.replace(/\$(?:\{(\w+)\}|(\w+))/g, (whole, braced: string | undefined, plain: string | undefined) => {
     const name = braced ?? plain ?? '';
-    return GRAFANA_VARIABLES[name] ?? whole;
+    return values[name] ?? whole;
   });
 }
 
@@ -101,6 +111,7 @@ function dashboardQueries(): PanelQuery[] {
           query: substituteGrafanaVariables(expr),
           legendFormat,
           perWorker: legendLabels(legendFormat).includes('worker'),
+          perHost: legendLabels(legendFormat).includes('host'),
         });
       }
     }
@@ -143,6 +154,14 @@ function problemWith(query: PanelQuery, response: QueryResponse): string | undef
     }
     const blank = series.filter(({ values }) => !values.every(Number.isFinite));
     if (blank.length > 0) return `worker(s) without a finite value: ${describeSeries(blank)}`;
+  }
+  if (query.perHost) {
+    // Legends such as "{{host}} running" and "{{host}} capacity" come from separate targets, so each
+    // target has exactly one series per host.
+    const hosts = series.map(({ metric }) => metric.host ?? '');
+    if (JSON.stringify(hosts) !== JSON.stringify([HOST_ID])) {
+      return `expected exactly one series for host ${HOST_ID}, got hosts [${hosts.join(', ')}]: ${describeSeries(series)}`;
+    }
   }
   return undefined;
 }
@@ -209,6 +228,8 @@ let prometheus: TestPrometheus | undefined;
 let traffic: Traffic | undefined;
 let trafficStartedAt = 0;
 let panelsDeadline = 0;
+/** When prometheus had scraped the service successfully for the first time, in seconds. */
+let firstScrapedAt = 0;
 
 describe('the Grafana dashboard against a real Prometheus scraping the cluster', { timeout: 150_000 }, () => {
   before(async () => {
@@ -223,6 +244,7 @@ describe('the Grafana dashboard against a real Prometheus scraping the cluster',
         JOB_BACKOFF_MS: '200',
         SHUTDOWN_TIMEOUT_MS: '10000',
         LOG_LEVEL: 'warn',
+        HOST_ID,
       },
     });
     prometheus = await startPrometheus({ targets: [`127.0.0.1:${service.port}`], scrapeIntervalSeconds: SCRAPE_INTERVAL_SECONDS });
@@ -241,6 +263,7 @@ describe('the Grafana dashboard against a real Prometheus scraping the cluster',
   test('the dashboard has queries to check', () => {
     assert.ok(QUERIES.length > 0, `no panel queries found in ${DASHBOARD_FILE}`);
     assert.ok(QUERIES.some((query) => query.perWorker), 'some panels are per worker');
+    assert.ok(QUERIES.some((query) => query.perHost), 'some panels are per host');
     for (const query of QUERIES) {
       assert.doesNotMatch(query.query, /\$/, `${query.name}: an unknown Grafana variable is left in ${query.expr}`);
     }
@@ -251,6 +274,7 @@ describe('the Grafana dashboard against a real Prometheus scraping the cluster',
     const [scraped] = await prometheus.waitForTargetsUp();
     assert.equal(scraped?.scrapeUrl, `${service.url}/metrics`);
     assert.equal(scraped?.health, 'up');
+    firstScrapedAt = Date.now() / 1000;
     panelsDeadline = Date.now() + PANELS_DEADLINE_MS;
   });
 
@@ -280,6 +304,40 @@ describe('the Grafana dashboard against a real Prometheus scraping the cluster',
       assert.equal(problemWith(query, last), undefined, `${query.name}: ${query.query}`);
     });
   }
+
+  test('every bullpen series carries the worker and host labels', async () => {
+    const server = prometheus;
+    assert.ok(server !== undefined);
+    const names = seriesOf(await server.query('group by (__name__) ({__name__=~"bullpen_.+"})')).map(({ metric }) => metric.__name__ ?? '');
+    for (const name of ['bullpen_worker_up', 'bullpen_queue_jobs', 'bullpen_jobs_completed_total', 'bullpen_jobs_moved_total', 'bullpen_workers_retired_total']) {
+      assert.ok(names.includes(name), `${name} was scraped: ${names.join(', ')}`);
+    }
+    const unlabelled = await server.query(`group by (__name__) ({__name__=~"bullpen_.+", host!="${HOST_ID}"} or {__name__=~"bullpen_.+", worker=""})`);
+    assert.equal(unlabelled.status, 'success', JSON.stringify(unlabelled));
+    assert.deepEqual(seriesOf(unlabelled).map(({ metric }) => metric.__name__), [], `series without host="${HOST_ID}" or without a worker`);
+  });
+
+  test('choosing the host shows the same series as All; choosing another host empties every panel', async () => {
+    const server = prometheus;
+    assert.ok(server !== undefined);
+    // One evaluation time for all three answers, so that they can be compared: a moment whose
+    // scrapes are all stored, late enough for rate() to have two samples.
+    await sleep(Math.max(0, (firstScrapedAt + 4 - Date.now() / 1000) * 1000));
+    const at = Date.now() / 1000 - 1.5;
+    const labelSets = async (expr: string) => {
+      const response = await server.queryRange(expr, at, at, 1);
+      assert.equal(response.status, 'success', `${expr}: ${JSON.stringify(response)}`);
+      return seriesOf(response)
+        .map(({ metric }) => JSON.stringify(Object.entries(metric).sort(([a], [b]) => (a < b ? -1 : 1))))
+        .sort();
+    };
+    for (const query of QUERIES) {
+      const all = await labelSets(substituteGrafanaVariables(query.expr, ALL_HOSTS));
+      assert.ok(all.length > 0, `${query.name}: no series at ${at}`);
+      assert.deepEqual(await labelSets(substituteGrafanaVariables(query.expr, HOST_ID)), all, `${query.name} with host=${HOST_ID}`);
+      assert.deepEqual(await labelSets(substituteGrafanaVariables(query.expr, 'no-such-host')), [], `${query.name} with an unknown host`);
+    }
+  });
 
   test('running jobs were non-zero on every worker while prometheus scraped', async () => {
     const server = prometheus;

@@ -23,6 +23,22 @@ const COMPOSE_FILE = repoPath('docker-compose.yml');
 
 const ALLOWED_PANEL_TYPES = new Set(['timeseries', 'stat']);
 
+/** Grafana's own variables that panels may use, with what promtool gets in their place. */
+const BUILTIN_VARIABLES: Readonly<Record<string, string>> = { __rate_interval: '1m', __range: '1h' };
+
+/** The compose service that runs Bullpen, and the port it listens on inside its container. */
+const APP_SERVICE = 'app';
+const APP_PORT = 3000;
+
+/**
+ * Targets that need not filter by `$host`, each with the reason. Every expression filters today;
+ * an entry here must say why a panel may show hosts the viewer did not choose.
+ */
+const HOST_FILTER_EXEMPT: ReadonlyMap<string, string> = new Map<string, string>();
+
+/** Gauges read from the shared ledger: every host exports every worker's, so they need de-duplicating. */
+const LEDGER_GAUGE = /^bullpen_(worker_(active_jobs|queued_jobs|concurrency|up)|queue_jobs)$/;
+
 // ---------- small typed helpers over unknown data ----------
 
 type Obj = Record<string, unknown>;
@@ -96,6 +112,52 @@ function targetsOf(panel: Obj): Obj[] {
   return arr(panel['targets'], `${panelLabel(panel)} targets`).map((t, i) => obj(t, `${panelLabel(panel)} targets[${i}]`));
 }
 
+/** Names of the dashboard's templating variables. */
+function variableNames(dashboard: Obj): Set<string> {
+  const templating = dashboard['templating'] === undefined ? { list: [] } : obj(dashboard['templating'], 'templating');
+  return new Set(arr(templating['list'], 'templating.list').map((v, i) => str(obj(v, `templating.list[${i}]`)['name'], 'variable name')));
+}
+
+/** `$name`, `${name}` and `${name:format}` references in an expression. */
+function variablesIn(expr: string): string[] {
+  return [...expr.matchAll(/\$(?:\{(\w+)(?::\w+)?\}|(\w+))/g)].map((match) => match[1] ?? match[2] ?? '');
+}
+
+interface Selector {
+  readonly metric: string;
+  readonly matchers: string;
+  /** The expression text before the selector, to check what wraps it. */
+  readonly before: string;
+}
+
+/** Every `bullpen_*` series selector of an expression, with its label matchers (empty when none). */
+function selectorsIn(expr: string): Selector[] {
+  return [...expr.matchAll(/\b(bullpen_[a-zA-Z0-9_]+)\s*(?:\{([^}]*)\})?/g)].map((match) => ({
+    metric: match[1] ?? '',
+    matchers: match[2] ?? '',
+    before: expr.slice(0, match.index),
+  }));
+}
+
+/** Every target of every panel of the main dashboard, with a label for assertion messages. */
+function mainDashboardTargets(): { label: string; panel: Obj; expr: string; legend: string }[] {
+  const dashboard = obj(readJson(MAIN_DASHBOARD), 'dashboard');
+  return allPanels(dashboard).flatMap((panel) =>
+    targetsOf(panel).map((target) => ({
+      label: `${panelLabel(panel)} target ${String(target['refId'])}`,
+      panel,
+      expr: str(target['expr'], 'expr'),
+      legend: typeof target['legendFormat'] === 'string' ? target['legendFormat'] : '',
+    })),
+  );
+}
+
+function panelByTitle(title: string): Obj {
+  const found = allPanels(obj(readJson(MAIN_DASHBOARD), 'dashboard')).filter((panel) => panel['title'] === title);
+  assert.equal(found.length, 1, `the dashboard should have exactly one panel titled "${title}"`);
+  return found[0] as Obj;
+}
+
 function assertDatasource(value: unknown, expectedUid: string, expectedType: string, where: string): void {
   const ds = obj(value, `${where} datasource`);
   assert.equal(ds['uid'], expectedUid, `${where}: datasource uid`);
@@ -142,6 +204,8 @@ test('every dashboard: unique panel ids, allowed panel types, gridPos, provision
     dashboardUids.add(dUid);
 
     const ids = new Set<number>();
+    const variables = variableNames(dashboard);
+    const placed: { label: string; x: number; y: number; w: number; h: number }[] = [];
     for (const panel of allPanels(dashboard)) {
       const label = `${name} ${panelLabel(panel)}`;
       const id = panel['id'];
@@ -155,7 +219,12 @@ test('every dashboard: unique panel ids, allowed panel types, gridPos, provision
       for (const key of ['x', 'y', 'w', 'h']) {
         assert.equal(typeof grid[key], 'number', `${label}: gridPos.${key} should be a number`);
       }
-      assert.ok((grid['x'] as number) + (grid['w'] as number) <= 24, `${label}: gridPos exceeds 24 columns`);
+      const box = { label, x: grid['x'] as number, y: grid['y'] as number, w: grid['w'] as number, h: grid['h'] as number };
+      assert.ok(box.x >= 0 && box.y >= 0 && box.w > 0 && box.h > 0, `${label}: gridPos should be non-negative with a positive size`);
+      assert.ok(box.x + box.w <= 24, `${label}: gridPos exceeds 24 columns`);
+      const overlapping = placed.find((o) => box.x < o.x + o.w && o.x < box.x + box.w && box.y < o.y + o.h && o.y < box.y + box.h);
+      assert.equal(overlapping, undefined, `${label}: gridPos overlaps ${overlapping?.label ?? ''}`);
+      placed.push(box);
 
       assertDatasource(panel['datasource'], uid, type, label);
       const targets = targetsOf(panel);
@@ -168,13 +237,104 @@ test('every dashboard: unique panel ids, allowed panel types, gridPos, provision
         assertDatasource(target['datasource'], uid, type, `${label} target ${refId}`);
         const expr = str(target['expr'], `${label} target ${refId} expr`);
         assert.ok(expr.trim().length > 0, `${label} target ${refId}: empty expr`);
-        assert.ok(
-          !expr.replaceAll('$__rate_interval', '').includes('$'),
-          `${label} target ${refId}: only $__rate_interval may be used as a variable (${expr})`,
-        );
+        for (const name of variablesIn(expr)) {
+          assert.ok(
+            name in BUILTIN_VARIABLES || variables.has(name),
+            `${label} target ${refId}: $${name} is neither one of Grafana's ${Object.keys(BUILTIN_VARIABLES).join(', ')} nor a variable of the dashboard (${expr})`,
+          );
+        }
+        assert.ok(!expr.replace(/\$(?:\{\w+(?::\w+)?\}|\w+)/g, '').includes('$'), `${label} target ${refId}: a stray $ in ${expr}`);
       }
     }
   }
+});
+
+test('dashboard: a multi-select host variable with All, filled from bullpen_worker_up', () => {
+  const dashboard = obj(readJson(MAIN_DASHBOARD), 'dashboard');
+  const list = arr(obj(dashboard['templating'], 'templating')['list'], 'templating.list').map((v) => obj(v, 'variable'));
+  const host = list.find((v) => v['name'] === 'host');
+  assert.ok(host !== undefined, 'the dashboard should have a templating variable named host');
+  const { uid, type } = provisionedDatasource();
+  assert.equal(host['type'], 'query');
+  assertDatasource(host['datasource'], uid, type, 'variable host');
+  const query = host['query'];
+  const queryText = typeof query === 'string' ? query : str(obj(query, 'variable host query')['query'], 'variable host query.query');
+  assert.equal(queryText.replace(/\s+/g, ' ').trim(), 'label_values(bullpen_worker_up, host)');
+  assert.equal(host['multi'], true, 'several hosts can be chosen at once');
+  assert.equal(host['includeAll'], true, 'All is offered');
+  // .* rather than Grafana's default (a|b|c) of the values known at load time, so that All also
+  // covers a host that appears while the dashboard is open.
+  assert.equal(host['allValue'], '.*', 'All matches every host, including ones not listed yet');
+  assert.equal(host['refresh'], 2, 'the host list is refreshed when the time range changes');
+  const current = host['current'] === undefined ? undefined : obj(host['current'], 'variable host current');
+  if (current !== undefined) assert.deepEqual(current['value'], ['$__all'], 'All is selected by default');
+});
+
+test('dashboard: every series selector filters by $host (or is exempt, with a reason)', () => {
+  const targets = mainDashboardTargets();
+  for (const [label, reason] of HOST_FILTER_EXEMPT) {
+    assert.ok(targets.some((t) => t.label === label), `exempt target ${label} does not exist`);
+    assert.ok(reason.trim().length > 0, `exempt target ${label} needs a reason`);
+  }
+  for (const { label, expr } of targets) {
+    if (HOST_FILTER_EXEMPT.has(label)) continue;
+    const selectors = selectorsIn(expr);
+    assert.ok(selectors.length > 0, `${label}: no bullpen_ metric in ${expr}`);
+    assert.ok(variablesIn(expr).includes('host'), `${label}: does not reference $host: ${expr}`);
+    for (const { metric, matchers } of selectors) {
+      assert.match(matchers, /(^|,)\s*host\s*=~\s*"\$host"\s*(,|$)/, `${label}: ${metric} is not filtered by host=~"$host" in ${expr}`);
+    }
+  }
+});
+
+test('dashboard: ledger gauges, exported by every host, are de-duplicated by max by (worker, host)', () => {
+  let seen = 0;
+  for (const { label, expr } of mainDashboardTargets()) {
+    for (const { metric, before } of selectorsIn(expr)) {
+      if (!LEDGER_GAUGE.test(metric)) continue;
+      seen += 1;
+      const wrapper = /max\s+by\s*\(([^)]*)\)\s*\(\s*$/.exec(before);
+      assert.ok(wrapper !== null, `${label}: ${metric} should sit directly inside max by (worker, host) (...): ${expr}`);
+      const labels = (wrapper[1] ?? '').split(',').map((name) => name.trim());
+      assert.ok(labels.includes('worker') && labels.includes('host'), `${label}: ${metric} is taken max by (${wrapper[1] ?? ''}), not by worker and host: ${expr}`);
+    }
+  }
+  assert.ok(seen > 0, 'some panels show ledger gauges');
+});
+
+test('dashboard: per-host panels, jobs moved by reason and workers retired', () => {
+  const perHost = (title: string, metrics: readonly string[]) => {
+    const panel = panelByTitle(title);
+    const targets = targetsOf(panel);
+    for (const metric of metrics) {
+      const target = targets.find((t) => str(t['expr'], 'expr').includes(metric));
+      assert.ok(target !== undefined, `${panelLabel(panel)} should show ${metric}`);
+      assert.match(str(target['expr'], 'expr'), /^sum by \(host\) /, `${panelLabel(panel)}: ${metric} should be summed by host`);
+      assert.match(String(target['legendFormat']), /\{\{\s*host\s*\}\}/, `${panelLabel(panel)}: the legend should name the host`);
+    }
+  };
+  perHost('Running jobs and capacity per host', ['bullpen_worker_active_jobs', 'bullpen_worker_concurrency']);
+  perHost('Completions per host', ['bullpen_jobs_completed_total']);
+  // Capacity per host counts live workers only, as the cluster-wide capacity does.
+  const capacity = targetsOf(panelByTitle('Running jobs and capacity per host')).find((t) => str(t['expr'], 'expr').includes('bullpen_worker_concurrency'));
+  assert.match(str(capacity?.['expr'], 'capacity expr'), /bullpen_worker_up\{[^}]*\}\) == 1/, 'capacity per host counts live workers only');
+
+  const moved = panelByTitle('Jobs moved');
+  assert.equal(moved['type'], 'timeseries');
+  const [movedTarget, ...extraMoved] = targetsOf(moved);
+  assert.equal(extraMoved.length, 0);
+  assert.equal(
+    str(movedTarget?.['expr'], 'Jobs moved expr'),
+    'sum by (reason) (rate(bullpen_jobs_moved_total{host=~"$host"}[$__rate_interval]))',
+  );
+  assert.equal(movedTarget?.['legendFormat'], '{{reason}}');
+
+  const retired = panelByTitle('Workers retired');
+  assert.equal(retired['type'], 'stat');
+  const [retiredTarget, ...extraRetired] = targetsOf(retired);
+  assert.equal(extraRetired.length, 0);
+  assert.equal(str(retiredTarget?.['expr'], 'Workers retired expr'), 'sum(increase(bullpen_workers_retired_total{host=~"$host"}[$__range]))');
+  assert.equal(retiredTarget?.['instant'], true, 'one number for the whole range: an instant query');
 });
 
 function promtoolPath(): string | undefined {
@@ -188,7 +348,12 @@ test('dashboard PromQL expressions parse (needs promtool)', { skip: promtoolPath
   for (const file of dashboardFiles()) {
     for (const panel of allPanels(obj(readJson(file), file))) {
       for (const target of targetsOf(panel)) {
-        exprs.push(str(target['expr'], 'expr').replaceAll('$__rate_interval', '1m'));
+        // What Grafana would put in place of the variables: durations, and the host variable's All value.
+        const expr = str(target['expr'], 'expr').replace(/\$(?:\{(\w+)(?::\w+)?\}|(\w+))/g, (whole, braced: string | undefined, plain: string | undefined) => {
+          const name = braced ?? plain ?? '';
+          return BUILTIN_VARIABLES[name] ?? (name === 'host' ? '.*' : whole);
+        });
+        exprs.push(expr);
       }
     }
   }
@@ -214,10 +379,15 @@ interface Mount {
   bind: boolean;
 }
 
-interface Published {
-  hostPort: number;
+/** One `ports` entry; `hostPort` is undefined when Docker picks an ephemeral host port. */
+interface PortMapping {
+  hostPort: number | undefined;
   containerPort: number;
   protocol: string;
+}
+
+interface Published extends PortMapping {
+  hostPort: number;
 }
 
 function composeServices(): Map<string, Obj> {
@@ -249,35 +419,45 @@ function mountsOf(svc: Obj): Mount[] {
   });
 }
 
-/** Parses compose `ports` entries, expanding ranges. Entries without a host port are skipped. */
-function publishedPorts(svc: Obj): Published[] {
+/**
+ * Parses compose `ports` entries, short (`[IP:][HOST:]CONTAINER[/PROTO]`) or long, expanding ranges.
+ * An entry without a host port maps to an ephemeral host port: `hostPort` is undefined.
+ */
+function portMappings(svc: Obj): PortMapping[] {
   if (svc['ports'] === undefined) return [];
-  const out: Published[] = [];
+  const out: PortMapping[] = [];
   for (const p of arr(svc['ports'], 'ports')) {
     if (typeof p === 'string' || typeof p === 'number') {
       const [spec = '', protocol = 'tcp'] = String(p).split('/');
       const parts = spec.split(':');
-      const containerSpec = parts.at(-1) ?? '';
+      const containerRange = expandRange(parts.at(-1) ?? '');
       const hostSpec = parts.length >= 2 ? (parts.at(-2) ?? '') : '';
-      const containerRange = expandRange(containerSpec);
       if (hostSpec === '') {
-        continue; // container port only: Docker picks an ephemeral host port
+        for (const containerPort of containerRange) out.push({ hostPort: undefined, containerPort, protocol });
+        continue;
       }
-      const hostRange = expandRange(hostSpec);
-      hostRange.forEach((hostPort, i) => {
+      expandRange(hostSpec).forEach((hostPort, i) => {
         out.push({ hostPort, containerPort: containerRange[i] ?? containerRange[0] ?? NaN, protocol });
       });
     } else {
       const long = obj(p, 'ports entry');
-      if (long['published'] === undefined) continue;
       const protocol = typeof long['protocol'] === 'string' ? long['protocol'] : 'tcp';
-      const published = long['published'];
-      const hostRange = expandRange(typeof published === 'number' ? String(published) : typeof published === 'string' ? published : '');
       const containerPort = Number(long['target']);
+      const published = long['published'];
+      if (published === undefined || published === '') {
+        out.push({ hostPort: undefined, containerPort, protocol });
+        continue;
+      }
+      const hostRange = expandRange(typeof published === 'number' ? String(published) : typeof published === 'string' ? published : '');
       for (const hostPort of hostRange) out.push({ hostPort, containerPort, protocol });
     }
   }
   return out;
+}
+
+/** The entries of `ports` that take a fixed host port. */
+function publishedPorts(svc: Obj): Published[] {
+  return portMappings(svc).filter((p): p is Published => p.hostPort !== undefined);
 }
 
 function expandRange(spec: string): number[] {
@@ -290,8 +470,9 @@ function expandRange(spec: string): number[] {
   return ports;
 }
 
+/** Container ports other services (and Docker) can reach: `ports`, with or without a host port, and `expose`. */
 function containerPorts(svc: Obj): number[] {
-  const ports = publishedPorts(svc).map((p) => p.containerPort);
+  const ports = portMappings(svc).map((p) => p.containerPort);
   if (svc['expose'] !== undefined) {
     ports.push(...arr(svc['expose'], 'expose').map((e) => Number(String(e).split('/')[0])));
   }
@@ -343,31 +524,46 @@ test('compose: no host port is published twice, and grafana is not on host port 
   }
   const grafanaHostPorts = publishedPorts(service('grafana')).map((p) => p.hostPort);
   assert.ok(grafanaHostPorts.length > 0, 'grafana should publish a host port');
-  assert.ok(!grafanaHostPorts.includes(3000), 'grafana must not take host port 3000 (the app uses it)');
+  assert.ok(!grafanaHostPorts.includes(3000), 'grafana must not take host port 3000, where people expect the API');
 });
 
-test('prometheus scrapes the app service on its container port at /metrics', () => {
+test('compose: the app scales out (`--scale app=3`): no fixed host port, no fixed name, HOST_ID not pinned', () => {
+  const app = service(APP_SERVICE);
+  assert.deepEqual(
+    publishedPorts(app),
+    [],
+    'the app must not publish a fixed host port: replicas would fight over it (use "3000" for an ephemeral port, or expose)',
+  );
+  assert.ok(containerPorts(app).includes(APP_PORT), `the app's container port ${APP_PORT} is reachable (ports or expose)`);
+  assert.equal(app['container_name'], undefined, 'container_name allows only one container of the service');
+  // Each replica must be its own host: the config derives HOST_ID from the container's hostname.
+  assert.equal(app['hostname'], undefined, 'a fixed hostname would give every replica the same host id');
+  assert.ok(!environmentOf(app).has('HOST_ID'), 'HOST_ID must not be pinned in the environment: every replica would claim the same worker ids');
+  assert.equal(app['env_file'], undefined, 'no env_file: it could pin HOST_ID out of sight of this test');
+});
+
+test('prometheus discovers every app replica through DNS and scrapes its container port at /metrics', () => {
   const config = obj(readYaml(PROMETHEUS_FILE), 'prometheus.yml');
   const jobs = arr(config['scrape_configs'], 'scrape_configs').map((j) => obj(j, 'scrape config'));
   const job = jobs.find((j) => j['job_name'] === 'bullpen');
   assert.ok(job !== undefined, 'scrape job "bullpen" should exist');
   assert.equal(job['metrics_path'] ?? '/metrics', '/metrics');
+  // A static "app:3000" would resolve to one replica only, and scrape the others never.
+  assert.equal(job['static_configs'], undefined, 'the bullpen job discovers its targets; it lists none statically');
 
-  const targets = arr(job['static_configs'], 'static_configs').flatMap((sc) =>
-    arr(obj(sc, 'static_config')['targets'], 'targets').map((t) => str(t, 'target')),
-  );
-  assert.ok(targets.length > 0, 'bullpen job should have a target');
+  const sd = arr(job['dns_sd_configs'], 'bullpen dns_sd_configs').map((c) => obj(c, 'dns_sd_config'));
+  assert.equal(sd.length, 1, 'one DNS service discovery block');
+  const [dns] = sd;
+  assert.ok(dns !== undefined);
+  assert.deepEqual(dns['names'], [APP_SERVICE], 'Docker DNS answers the service name with one A record per replica');
+  assert.equal(dns['type'], 'A', 'type A: compose has no SRV records');
+  assert.equal(dns['port'], APP_PORT, `port ${APP_PORT}, the app's container port`);
+  assert.ok(composeServices().has(APP_SERVICE), `the discovered name ${APP_SERVICE} should be a compose service`);
 
-  const app = service('app');
-  const appContainerPorts = containerPorts(app);
+  const app = service(APP_SERVICE);
+  assert.ok(containerPorts(app).includes(APP_PORT), `port ${APP_PORT} is not a container port of ${APP_SERVICE} (${containerPorts(app).join(', ')})`);
   const appEnvPort = environmentOf(app).get('PORT');
-  for (const target of targets) {
-    const url = new URL(`http://${target}`);
-    assert.equal(url.hostname, 'app', `scrape target ${target} should address the compose service "app"`);
-    const port = Number(url.port);
-    assert.ok(appContainerPorts.includes(port), `scrape target port ${port} is not a container port of app (${appContainerPorts.join(', ')})`);
-    if (appEnvPort !== undefined) assert.equal(String(port), appEnvPort, 'scrape target port should equal the app PORT env');
-  }
+  if (appEnvPort !== undefined) assert.equal(appEnvPort, String(APP_PORT), 'the scraped port should equal the app PORT env');
 });
 
 test('grafana: provisioning and dashboards folders are mounted where Grafana reads them', () => {
@@ -393,7 +589,7 @@ test('grafana: provisioning and dashboards folders are mounted where Grafana rea
 });
 
 test("compose: the app's environment is valid for the config schema and names only known variables", () => {
-  const app = service('app');
+  const app = service(APP_SERVICE);
   const env = Object.fromEntries(environmentOf(app));
   for (const name of Object.keys(env)) {
     assert.ok(CONFIG_VARIABLES.includes(name), `app sets ${name}, which the config does not read`);

@@ -42,11 +42,13 @@ export interface Service {
   readonly url: string;
   readonly port: number;
   readonly prefix: string;
+  readonly hostId: string;
   readonly child: ChildProcess;
   readonly logs: LogLine[];
   request<T = unknown>(method: string, path: string, init?: { body?: string; headers?: Record<string, string> }): Promise<HttpResult<T>>;
   enqueue<T = unknown>(task: unknown): Promise<HttpResult<T>>;
   workers(): Promise<WorkersResponse>;
+  /** Waits until `count` of this service's own workers (by HOST_ID) are alive. */
   waitForAlive(count: number): Promise<WorkersResponse>;
   /** Sends the signal to the primary and resolves with its exit code. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
@@ -66,6 +68,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const port = await freePort();
   const prefix = options.prefix ?? `t${randomBytes(4).toString('hex')}`;
   const workers = options.workers ?? 4;
+  const hostId = options.env?.HOST_ID ?? 'test';
   const child = spawn(process.execPath, ['dist/src/main.js'], {
     cwd: process.cwd(),
     env: {
@@ -74,7 +77,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       PORT: String(port),
       HOST: '127.0.0.1',
       QUEUE_PREFIX: prefix,
-      HOST_ID: 'test',
+      HOST_ID: hostId,
       WORKERS: String(workers),
       LOG_PRETTY: 'false',
       LOG_LEVEL: 'info',
@@ -123,6 +126,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     url,
     port,
     prefix,
+    hostId,
     child,
     logs,
     request,
@@ -137,7 +141,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         async () => {
           if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}: ${stderr}`);
           const state = await service.workers();
-          return state.workers.filter((worker) => worker.alive).length === count ? state : undefined;
+          const own = state.workers.filter((worker) => worker.alive && worker.id.startsWith(`${hostId}-`));
+          return own.length === count ? state : undefined;
         },
         { timeoutMs: 60_000, what: `${count} live workers` },
       ),

@@ -3,7 +3,7 @@
  */
 import { Router } from 'express';
 import { fromStore } from '../../errors.js';
-import type { WorkerLoad } from '../../scheduling/scheduler.js';
+import type { WorkerLoad } from '../../ledger/ledger.js';
 
 export interface HealthReport {
   readonly redis: boolean;
@@ -33,6 +33,15 @@ export function statusRouter({ snapshot, health }: StatusRouteOptions): Router {
         concurrency: worker.concurrency,
         heartbeatAgeMs: worker.heartbeatAgeMs ?? null,
         startedAt: worker.startedAt > 0 ? new Date(worker.startedAt).toISOString() : null,
+        lease:
+          worker.lease === undefined
+            ? null
+            : {
+                holderPid: worker.lease.holderPid ?? null,
+                retiring: worker.lease.retiring,
+                expiresAt: new Date(worker.lease.expiresAt).toISOString(),
+                expiresInMs: worker.lease.expiresInMs,
+              },
       })),
       totals: {
         workers: workers.length,

@@ -4,8 +4,9 @@
  * away. Each worker id is the only consumer of its queue, so its own process can tell for certain
  * which of its jobs are really running and correct everything else:
  *
- * - at start-up, jobs left active in its queue by a dead predecessor go straight back to waiting
- *   (instead of waiting out BullMQ's lock duration) and their ledger entries back to queued;
+ * - at start-up, once it holds the id's lease, jobs left active in its queue by a dead predecessor go
+ *   straight back to waiting (instead of waiting out BullMQ's lock duration) and their ledger
+ *   entries back to queued;
  * - periodically, entries marked running that this process is not running are requeued, and entries
  *   older than the grace period whose job is finished or was never added are released (a cheap
  *   pipelined read per entry, and only this worker's entries are read);
@@ -14,14 +15,14 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
-import { jobIdFor } from '../queue/names.js';
-import type { Scheduler } from './scheduler.js';
+import { requeueInterrupted } from '../queue/interrupted.js';
+import type { Ledger, Reservation } from './ledger.js';
 
 export interface ReconcilerOptions {
   readonly workerId: string;
   readonly redis: Redis;
   readonly queue: Queue;
-  readonly scheduler: Pick<Scheduler, 'reservations' | 'markRequeued' | 'release'>;
+  readonly ledger: Pick<Ledger, 'reservations' | 'markRequeued' | 'release'>;
   readonly running: ReadonlySet<string>;
   readonly graceMs: number;
   readonly retention: {
@@ -38,7 +39,10 @@ export interface ReconcileReport {
 }
 
 export interface Reconciler {
-  /** Puts jobs a dead predecessor left active back to waiting. Call before the consumer starts. */
+  /**
+   * Puts jobs a dead predecessor left active back to waiting. Call with the lease held and before
+   * the consumer starts: nobody else can be running them then.
+   */
   recoverOrphans(): Promise<number>;
   reconcile(): Promise<ReconcileReport>;
 }
@@ -47,16 +51,11 @@ const CLEAN_BATCH = 1_000;
 const STATE_BATCH = 1_000;
 
 export function createReconciler(options: ReconcilerOptions): Reconciler {
-  const { workerId, redis, queue, scheduler, running, logger } = options;
+  const { workerId, redis, queue, ledger, running, logger } = options;
 
   return {
     async recoverOrphans() {
-      const orphans = await queue.getActive();
-      for (const job of orphans) {
-        if (job.id === undefined) continue;
-        const lock = await redis.get(`${queue.toKey(job.id)}:lock`);
-        await job.moveToWait(lock ?? '0');
-      }
+      const orphans = await requeueInterrupted(queue, redis);
       if (orphans.length > 0) logger.warn({ count: orphans.length }, 'requeued jobs interrupted by a previous process');
       return orphans.length;
     },
@@ -65,11 +64,11 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       const [seconds, micros] = await redis.time();
       const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
       let requeued = 0;
-      const old: string[] = [];
-      for await (const reservation of scheduler.reservations(workerId)) {
+      const old: Reservation[] = [];
+      for await (const reservation of ledger.reservations(workerId)) {
         if (running.has(reservation.token)) continue;
-        if (reservation.state === 'active' && (await scheduler.markRequeued(workerId, reservation.token))) requeued += 1;
-        if (now - reservation.reservedAt > options.graceMs) old.push(reservation.token);
+        if (reservation.state === 'active' && (await ledger.markRequeued(workerId, reservation.token))) requeued += 1;
+        if (now - reservation.reservedAt > options.graceMs) old.push(reservation);
       }
 
       // Old reservations whose job finished, or was never added: one pipelined HMGET per batch
@@ -78,13 +77,13 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       for (let i = 0; i < old.length; i += STATE_BATCH) {
         const batch = old.slice(i, i + STATE_BATCH);
         const pipeline = redis.pipeline();
-        for (const token of batch) pipeline.hmget(queue.toKey(jobIdFor(workerId, token)), 'timestamp', 'finishedOn');
+        for (const { jobId } of batch) pipeline.hmget(queue.toKey(jobId), 'timestamp', 'finishedOn');
         const replies = (await pipeline.exec()) ?? [];
         for (const [index, [error, fields]] of replies.entries()) {
-          const token = batch[index];
+          const token = batch[index]?.token;
           if (error || token === undefined || running.has(token)) continue;
           const [timestamp, finishedOn] = fields as [string | null, string | null];
-          if ((timestamp === null || finishedOn !== null) && (await scheduler.release(workerId, token))) released += 1;
+          if ((timestamp === null || finishedOn !== null) && (await ledger.release(workerId, token))) released += 1;
         }
       }
 

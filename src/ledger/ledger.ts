@@ -1,15 +1,14 @@
 /**
  * The load ledger in Redis: for each worker, the jobs assigned to it and whether each is waiting or
- * running, with per-worker counters of both. Selection, reservation and every state change are single Lua scripts, keyed by the job's
- * token, so concurrent callers on any host see one consistent picture and the counters cannot drift
- * from the reservations they count.
+ * running, with per-worker counters of both. Selection, reservation and every state change are single
+ * Lua scripts keyed by the job's token, so concurrent callers on any host see one consistent picture
+ * and the counters cannot drift from the reservations they count.
  */
 import type { Redis } from 'ioredis';
-import { fileURLToPath } from 'node:url';
-import { defineScripts, readScripts, type ScriptCall } from '../redis/scripts.js';
-import { schedulerKeys, type SchedulerKeys } from './keys.js';
-
-const LUA_DIRECTORY = new URL('./lua/', import.meta.url);
+import { jobIdFor } from '../queue/names.js';
+import { ledgerKeys, type LedgerKeys } from './keys.js';
+import { ledgerScripts, redisMillis } from './scripts.js';
+import { parseLease, type LeaseView } from './lease.js';
 
 export type ReservationState = 'queued' | 'active';
 
@@ -17,6 +16,8 @@ export interface Reservation {
   readonly token: string;
   readonly state: ReservationState;
   readonly reservedAt: number;
+  /** The job's public id: it names the worker the job was first routed to, which a move keeps. */
+  readonly jobId: string;
 }
 
 export type ReserveOutcome =
@@ -38,34 +39,40 @@ export interface WorkerLoad extends WorkerInfo {
   readonly alive: boolean;
   /** Milliseconds since the last heartbeat, by the Redis clock; undefined when none was ever seen. */
   readonly heartbeatAgeMs: number | undefined;
+  readonly lease: LeaseView | undefined;
 }
 
-export interface Scheduler {
-  readonly keys: SchedulerKeys;
-  /** Picks the least-loaded live worker and reserves a slot on it. */
-  reserve(token: string): Promise<ReserveOutcome>;
-  /** The same for several jobs in one Redis call, chosen one after another as separate calls would. */
-  reserveMany(tokens: readonly string[]): Promise<ReserveOutcome[]>;
+/** What a running job tells the ledger: the narrow port the consumer sees. */
+export interface JobLedgerPort {
   markStarted(workerId: string, token: string): Promise<boolean>;
   markRequeued(workerId: string, token: string): Promise<boolean>;
   /** Releases the reservation, whatever its state; a second call is a no-op. */
   release(workerId: string, token: string): Promise<boolean>;
+}
+
+export interface Ledger extends JobLedgerPort {
+  readonly keys: LedgerKeys;
+  /** Picks the least-loaded live worker and reserves a slot on it. */
+  reserve(token: string): Promise<ReserveOutcome>;
+  /** The same for several jobs in one Redis call, chosen one after another as separate calls would. */
+  reserveMany(tokens: readonly string[]): Promise<ReserveOutcome[]>;
   /** Releases a reservation wherever it is: for a reserve whose answer was lost. */
   cancel(token: string): Promise<boolean>;
-  heartbeat(info: WorkerInfo): Promise<void>;
+  /** Records what a worker is (pid, host, capacity) for `/workers`. */
+  register(info: WorkerInfo): Promise<void>;
   /** Takes a worker out of selection at once, instead of waiting for its heartbeat to age. */
   deregister(workerId: string): Promise<void>;
-  /** Whether a worker with this id has ever registered under this prefix. */
+  /** Whether a worker with this id has registered under this prefix (retired ones included). */
   isKnownWorker(workerId: string): Promise<boolean>;
   /** One worker's reservations, read incrementally so that a large backlog does not block Redis. */
   reservations(workerId: string): AsyncIterable<Reservation>;
   /** Rebuilds one worker's counters from its reservations. */
   recount(workerId: string): Promise<number>;
-  /** One consistent read of every known worker with its counters and liveness. */
+  /** One consistent read of every worker with its counters, liveness and lease. */
   snapshot(): Promise<readonly WorkerLoad[]>;
 }
 
-export interface SchedulerOptions {
+export interface LedgerOptions {
   readonly redis: Redis;
   readonly prefix: string;
   readonly workerTtlMs: number;
@@ -73,36 +80,49 @@ export interface SchedulerOptions {
   readonly maxBacklog?: number;
 }
 
-export function createScheduler({ redis, prefix, workerTtlMs, maxBacklog = Number.MAX_SAFE_INTEGER }: SchedulerOptions): Scheduler {
-  const keys = schedulerKeys(prefix);
-  const scripts = defineScripts(redis, readScripts(fileURLToPath(LUA_DIRECTORY)));
-  const script = (name: string): ScriptCall => {
-    const call = scripts.get(name);
-    if (!call) throw new Error(`Lua script ${name} is missing from ${fileURLToPath(LUA_DIRECTORY)}`);
-    return call;
-  };
+/** A reserve that keeps meeting workers it was not told of gives up after this many refreshes. */
+const MAX_MEMBERSHIP_REFRESHES = 3;
+
+export function createLedger({ redis, prefix, workerTtlMs, maxBacklog = Number.MAX_SAFE_INTEGER }: LedgerOptions): Ledger {
+  const keys = ledgerKeys(prefix);
+  const script = ledgerScripts(redis);
   const reserveScript = script('reserve');
   const transitionScript = script('transition');
-  const heartbeatScript = script('heartbeat');
   const recountScript = script('recount');
   const cancelScript = script('cancel');
-  const ledger = (workerId: string) => [keys.jobs(workerId), keys.queued, keys.active];
+  const counters = (workerId: string) => [keys.jobs(workerId), keys.queued, keys.active];
+
+  // The workers whose reservation hashes reserve and cancel are given. It only grows while this
+  // process lives, so a cancel always covers every worker an earlier reserve could have chosen.
+  let members: readonly string[] = [];
+  const refreshMembers = async () => {
+    const current = await redis.zrange(keys.heartbeats, 0, -1);
+    members = [...new Set([...members, ...current])].sort();
+  };
 
   const reserveMany = async (tokens: readonly string[]): Promise<ReserveOutcome[]> => {
     if (tokens.length === 0) return [];
-    const replies = await reserveScript(
-      [keys.heartbeats, keys.capacity, keys.queued, keys.active, keys.cursor],
-      [workerTtlMs, maxBacklog, keys.jobsPrefix, ...tokens],
-    );
-    if (!Array.isArray(replies) || replies.length !== tokens.length) throw new Error('reserve answered the wrong number of outcomes');
-    return replies.map((reply: unknown): ReserveOutcome => {
-      if (typeof reply === 'string') return { kind: 'reserved', workerId: reply };
-      return reply === -1 ? { kind: 'backlog-full' } : { kind: 'no-live-worker' };
-    });
+    for (let attempt = 0; attempt <= MAX_MEMBERSHIP_REFRESHES; attempt += 1) {
+      const ids = members;
+      const replies = await reserveScript(
+        [keys.heartbeats, keys.capacity, keys.queued, keys.active, keys.cursor, ...ids.map((id) => keys.jobs(id))],
+        [workerTtlMs, maxBacklog, ids.length, ...ids, ...tokens],
+      );
+      if (!Array.isArray(replies) || replies.length !== tokens.length) throw new Error('reserve answered the wrong number of outcomes');
+      if (replies[0] === -2) {
+        await refreshMembers();
+        continue;
+      }
+      return replies.map((reply: unknown): ReserveOutcome => {
+        if (typeof reply === 'string') return { kind: 'reserved', workerId: reply };
+        return reply === -1 ? { kind: 'backlog-full' } : { kind: 'no-live-worker' };
+      });
+    }
+    throw new Error('the set of live workers kept changing during reserve');
   };
 
   const transition = async (workerId: string, token: string, op: string): Promise<boolean> =>
-    (await transitionScript(ledger(workerId), [workerId, token, op])) === 1;
+    (await transitionScript(counters(workerId), [workerId, token, op])) === 1;
 
   return {
     keys,
@@ -116,17 +136,18 @@ export function createScheduler({ redis, prefix, workerTtlMs, maxBacklog = Numbe
     markRequeued: (workerId, token) => transition(workerId, token, 'requeue'),
     release: (workerId, token) => transition(workerId, token, 'finish'),
     async cancel(token) {
-      return (await cancelScript([keys.heartbeats, keys.queued, keys.active], [token, keys.jobsPrefix])) === 1;
+      const ids = members;
+      return (await cancelScript([keys.queued, keys.active, ...ids.map((id) => keys.jobs(id))], [token, ...ids])) === 1;
     },
-    async heartbeat(info) {
-      await heartbeatScript([keys.heartbeats, keys.capacity], [info.id, info.concurrency]);
+    async register(info) {
       await redis.hset(keys.workers, info.id, JSON.stringify(info));
     },
     async deregister(workerId) {
       await redis.zrem(keys.heartbeats, workerId);
     },
     async isKnownWorker(workerId) {
-      return (await redis.hexists(keys.workers, workerId)) === 1;
+      const [registered, retired] = await Promise.all([redis.hexists(keys.workers, workerId), redis.hexists(keys.retired, workerId)]);
+      return registered === 1 || retired === 1;
     },
     async *reservations(workerId) {
       let cursor = '0';
@@ -134,13 +155,13 @@ export function createScheduler({ redis, prefix, workerTtlMs, maxBacklog = Numbe
         const [next, flat] = await redis.hscan(keys.jobs(workerId), cursor, 'COUNT', 500);
         cursor = next;
         for (let i = 0; i + 1 < flat.length; i += 2) {
-          const reservation = parseReservation(flat[i] ?? '', flat[i + 1] ?? '');
+          const reservation = parseReservation(workerId, flat[i] ?? '', flat[i + 1] ?? '');
           if (reservation) yield reservation;
         }
       } while (cursor !== '0');
     },
     async recount(workerId) {
-      return Number(await recountScript(ledger(workerId), [workerId]));
+      return Number(await recountScript(counters(workerId), [workerId]));
     },
     async snapshot() {
       const results = await redis
@@ -151,25 +172,28 @@ export function createScheduler({ redis, prefix, workerTtlMs, maxBacklog = Numbe
         .hgetall(keys.capacity)
         .hgetall(keys.queued)
         .hgetall(keys.active)
+        .hgetall(keys.leases)
         .exec();
       if (!results) throw new Error('snapshot transaction was aborted');
       for (const [error] of results) if (error) throw error;
-      const [time, workers, beats, capacity, queued, active] = results.map(([, value]) => value) as [
+      const [time, workers, beats, capacity, queued, active, leases] = results.map(([, value]) => value) as [
         [string, string],
         Record<string, string>,
         string[],
         Record<string, string>,
         Record<string, string>,
         Record<string, string>,
+        Record<string, string>,
       ];
-      const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+      const now = redisMillis(time);
       const lastBeat = new Map<string, number>();
       for (let i = 0; i + 1 < beats.length; i += 2) lastBeat.set(beats[i] ?? '', Number(beats[i + 1]));
-      const ids = new Set([...Object.keys(workers), ...lastBeat.keys(), ...Object.keys(queued), ...Object.keys(active)]);
+      const ids = new Set([...Object.keys(workers), ...lastBeat.keys(), ...Object.keys(queued), ...Object.keys(active), ...Object.keys(leases)]);
       return [...ids].sort().map((id): WorkerLoad => {
         const info = parseWorkerInfo(id, workers[id]);
         const beat = lastBeat.get(id);
         const heartbeatAgeMs = beat === undefined ? undefined : Math.max(0, now - beat);
+        const lease = leases[id];
         return {
           ...info,
           concurrency: Number(capacity[id] ?? info.concurrency),
@@ -177,17 +201,18 @@ export function createScheduler({ redis, prefix, workerTtlMs, maxBacklog = Numbe
           active: Number(active[id] ?? 0),
           alive: heartbeatAgeMs !== undefined && heartbeatAgeMs <= workerTtlMs,
           heartbeatAgeMs,
+          lease: lease === undefined ? undefined : parseLease(lease, now),
         };
       });
     },
   };
 }
 
-function parseReservation(token: string, value: string): Reservation | undefined {
-  const match = /^(?<state>[qa])\|(?<since>\d+)$/.exec(value);
+function parseReservation(workerId: string, token: string, value: string): Reservation | undefined {
+  const match = /^(?<state>[qa])\|(?<since>\d+)(?:\|(?<first>[^|]+))?$/.exec(value);
   if (!match?.groups) return undefined;
-  const { state, since } = match.groups as { state: string; since: string };
-  return { token, state: state === 'a' ? 'active' : 'queued', reservedAt: Number(since) };
+  const { state, since, first } = match.groups as { state: string; since: string; first?: string };
+  return { token, state: state === 'a' ? 'active' : 'queued', reservedAt: Number(since), jobId: jobIdFor(first ?? workerId, token) };
 }
 
 function parseWorkerInfo(id: string, json: string | undefined): WorkerInfo {

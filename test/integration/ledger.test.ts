@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { createScheduler, type Scheduler } from '../../src/scheduling/scheduler.js';
+import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
+import { joinAsWorker } from '../support/ledger.js';
 import { pickLeastLoaded, type Candidate } from '../../src/scheduling/select.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
@@ -15,7 +16,11 @@ const TTL_MS = 5_000;
 
 let redis: TestRedis;
 let connection: Redis;
-let scheduler: Scheduler;
+let scheduler: Ledger;
+let prefix: string;
+
+/** Makes a worker live under the current prefix, as its process would. */
+const join = (worker: ReturnType<typeof info>, under = prefix) => joinAsWorker(connection, under, worker, TTL_MS);
 
 /** The reserved worker's id, or undefined when nothing was reserved. */
 async function reserveId(token: string): Promise<string | undefined> {
@@ -29,7 +34,7 @@ function info(id: string, concurrency = 8) {
 
 /** Reservations over every worker's hash. */
 async function reservationCount(): Promise<number> {
-  const keys = await connection.keys(`${scheduler.keys.jobsPrefix}*`);
+  const keys = await connection.keys(`${scheduler.keys.jobs('')}*`);
   const sizes = await Promise.all(keys.map((key) => connection.hlen(key)));
   return sizes.reduce((sum, size) => sum + size, 0);
 }
@@ -50,7 +55,7 @@ function prng(seed: number): () => number {
   };
 }
 
-describe('scheduler scripts', () => {
+describe('ledger scripts', () => {
   before(async () => {
     redis = await startRedis();
     connection = new Redis(redis.url);
@@ -60,7 +65,8 @@ describe('scheduler scripts', () => {
     await redis.stop();
   });
   beforeEach(() => {
-    scheduler = createScheduler({ redis: connection, prefix: `s${randomUUID().slice(0, 8)}`, workerTtlMs: TTL_MS });
+    prefix = `s${randomUUID().slice(0, 8)}`;
+    scheduler = createLedger({ redis: connection, prefix, workerTtlMs: TTL_MS });
   });
 
   test('no live worker: nothing is reserved', async () => {
@@ -69,8 +75,8 @@ describe('scheduler scripts', () => {
   });
 
   test('a worker whose heartbeat is older than the ttl is never chosen', async () => {
-    await scheduler.heartbeat(info('w-live'));
-    await scheduler.heartbeat(info('w-dead'));
+    await join(info('w-live'));
+    await join(info('w-dead'));
     await connection.zadd(scheduler.keys.heartbeats, Date.now() - TTL_MS - 1_000, 'w-dead');
     for (let i = 0; i < 20; i += 1) assert.equal(await reserveId(`t${i}`), 'w-live');
     const snapshot = await scheduler.snapshot();
@@ -81,8 +87,8 @@ describe('scheduler scripts', () => {
   });
 
   test('deregister takes a worker out of selection at once', async () => {
-    await scheduler.heartbeat(info('a'));
-    await scheduler.heartbeat(info('b'));
+    await join(info('a'));
+    await join(info('b'));
     await scheduler.deregister('a');
     for (let i = 0; i < 5; i += 1) assert.equal(await reserveId(`t${i}`), 'b');
   });
@@ -90,7 +96,7 @@ describe('scheduler scripts', () => {
   test('the script chooses what the TypeScript rule specifies, over random states', async () => {
     const random = prng(42);
     const ids = ['w0', 'w1', 'w2', 'w3', 'w4'];
-    for (const id of ids) await scheduler.heartbeat(info(id, 1 + Math.floor(random() * 16)));
+    for (const id of ids) await join(info(id, 1 + Math.floor(random() * 16)));
     const owner = new Map<string, string>();
     for (let round = 0; round < 300; round += 1) {
       const [capacity, queued, active, cursorText] = await Promise.all([
@@ -117,7 +123,7 @@ describe('scheduler scripts', () => {
   });
 
   test('200 concurrent reservations over 4 idle workers spread 50 each', async () => {
-    for (const id of ['a', 'b', 'c', 'd']) await scheduler.heartbeat(info(id));
+    for (const id of ['a', 'b', 'c', 'd']) await join(info(id));
     const chosen = await Promise.all(Array.from({ length: 200 }, (_, i) => reserveId(`t${i}`)));
     const counts = new Map<string, number>();
     for (const id of chosen) counts.set(id ?? '', (counts.get(id ?? '') ?? 0) + 1);
@@ -126,7 +132,7 @@ describe('scheduler scripts', () => {
   });
 
   test('one batch chooses exactly as the same reserves made one after another', async () => {
-    for (const id of ['a', 'b', 'c', 'd']) await scheduler.heartbeat(info(id, id === 'd' ? 16 : 8));
+    for (const id of ['a', 'b', 'c', 'd']) await join(info(id, id === 'd' ? 16 : 8));
     await reserveId('warm');
     const tokens = Array.from({ length: 23 }, (_, i) => `b${i}`);
     const cursor = Number(await connection.get(scheduler.keys.cursor));
@@ -149,17 +155,19 @@ describe('scheduler scripts', () => {
   });
 
   test('a batch that reaches the backlog limit reserves up to it and refuses the rest', async () => {
-    const limited = createScheduler({ redis: connection, prefix: `m${randomUUID().slice(0, 8)}`, workerTtlMs: TTL_MS, maxBacklog: 3 });
-    await limited.heartbeat(info('a'));
+    const limitedPrefix = `m${randomUUID().slice(0, 8)}`;
+    const limited = createLedger({ redis: connection, prefix: limitedPrefix, workerTtlMs: TTL_MS, maxBacklog: 3 });
+    await join(info('a'), limitedPrefix);
     const outcomes = await limited.reserveMany(['t1', 't2', 't3', 't4', 't5']);
     assert.deepEqual(outcomes.map((outcome) => outcome.kind), ['reserved', 'reserved', 'reserved', 'backlog-full', 'backlog-full']);
     assert.equal(await connection.hlen(limited.keys.jobs('a')), 3);
   });
 
   test('a full backlog refuses new reservations until a job starts or ends', async () => {
-    const limited = createScheduler({ redis: connection, prefix: `b${randomUUID().slice(0, 8)}`, workerTtlMs: TTL_MS, maxBacklog: 3 });
-    await limited.heartbeat(info('a'));
-    await limited.heartbeat(info('b'));
+    const limitedPrefix = `b${randomUUID().slice(0, 8)}`;
+    const limited = createLedger({ redis: connection, prefix: limitedPrefix, workerTtlMs: TTL_MS, maxBacklog: 3 });
+    await join(info('a'), limitedPrefix);
+    await join(info('b'), limitedPrefix);
     for (const token of ['t1', 't2', 't3']) assert.equal((await limited.reserve(token)).kind, 'reserved');
     assert.deepEqual(await limited.reserve('t4'), { kind: 'backlog-full' });
     assert.equal(await connection.hlen(limited.keys.jobs('a')) + (await connection.hlen(limited.keys.jobs('b'))), 3, 'the refused job reserved nothing');
@@ -168,7 +176,7 @@ describe('scheduler scripts', () => {
   });
 
   test('transitions move load between queued and active exactly once each', async () => {
-    await scheduler.heartbeat(info('a'));
+    await join(info('a'));
     await reserveId('t');
     assert.deepEqual(await counters(), { queued: { a: '1' }, active: {} });
     assert.equal(await scheduler.markStarted('a', 't'), true);
@@ -192,7 +200,7 @@ describe('scheduler scripts', () => {
   });
 
   test('recount rebuilds a worker\'s counters from its reservations', async () => {
-    await scheduler.heartbeat(info('a'));
+    await join(info('a'));
     for (let i = 0; i < 5; i += 1) await reserveId(`t${i}`);
     await scheduler.markStarted('a', 't0');
     assert.deepEqual(await counters(), { queued: { a: '4' }, active: { a: '1' } });
@@ -204,7 +212,7 @@ describe('scheduler scripts', () => {
   });
 
   test('cancel finds and undoes a reservation on whichever worker holds it, once', async () => {
-    for (const id of ['a', 'b', 'c']) await scheduler.heartbeat(info(id));
+    for (const id of ['a', 'b', 'c']) await join(info(id));
     const chosen = await reserveId('lost-answer');
     assert.ok(chosen);
     assert.equal(await scheduler.cancel('lost-answer'), true);
@@ -214,9 +222,9 @@ describe('scheduler scripts', () => {
   });
 
   test('reservations(worker) lists that worker\'s reservations with their state', async () => {
-    await scheduler.heartbeat(info('a'));
+    await join(info('a'));
     for (let i = 0; i < 1_200; i += 1) await reserveId(`t${i}`);
-    await scheduler.heartbeat(info('b'));
+    await join(info('b'));
     await reserveId('on-b');
     await scheduler.markStarted('a', 't7');
     const seen = new Map<string, string>();

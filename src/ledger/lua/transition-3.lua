@@ -4,7 +4,8 @@
   or late call (a retry, a command that timed out but still ran) changes nothing twice.
 
   Input:
-    KEYS[1] the worker's jobs key (hash: token -> "state|reservedAtMs", state q or a)
+    KEYS[1] the worker's jobs key (hash: token -> "state|sinceMs[|first worker]", state q or a; a
+            moved job's entry names the worker its id was made for)
     KEYS[2] queued key            (hash: worker id -> jobs assigned, not started)
     KEYS[3] active key            (hash: worker id -> jobs running)
 
@@ -20,10 +21,11 @@
 ]]
 local worker, token, op = ARGV[1], ARGV[2], ARGV[3]
 local entry = redis.call("HGET", KEYS[1], token)
-local state, since
+local state, since, rest
 if entry then
-  state, since = string.match(entry, "^([qa])|(%d+)$")
+  state, since, rest = string.match(entry, "^([qa])|(%d+)(.*)$")
 end
+rest = rest or ""
 
 if op == "start" then
   if state == "a" then return 0 end
@@ -33,12 +35,12 @@ if op == "start" then
     local t = redis.call("TIME")
     since = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
   end
-  redis.call("HSET", KEYS[1], token, "a|" .. since)
+  redis.call("HSET", KEYS[1], token, "a|" .. since .. rest)
   redis.call("HINCRBY", KEYS[3], worker, 1)
   return 1
 elseif op == "requeue" then
   if state ~= "a" then return 0 end
-  redis.call("HSET", KEYS[1], token, "q|" .. since)
+  redis.call("HSET", KEYS[1], token, "q|" .. since .. rest)
   redis.call("HINCRBY", KEYS[3], worker, -1)
   redis.call("HINCRBY", KEYS[2], worker, 1)
   return 1

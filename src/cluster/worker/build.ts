@@ -1,0 +1,154 @@
+/**
+ * Building one worker process: its two Redis connections and everything made on them, its thread
+ * pool and metrics. Nothing here starts consuming or serving; the process's start-up does that once
+ * it holds its worker id's lease and has recovered what its predecessor left.
+ */
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config/config.js';
+import { createHandlerRegistry, type HandlerRegistry } from '../../jobs/handlers.js';
+import { createJobPool, type JobPool } from '../../jobs/pool.js';
+import { createLeases, holderName, type Leases } from '../../ledger/lease.js';
+import { createLedger, type Ledger, type WorkerInfo } from '../../ledger/ledger.js';
+import { createMoveLedger, type MoveLedger } from '../../ledger/moves.js';
+import { createReconciler, type Reconciler } from '../../ledger/reconciler.js';
+import type { Logger } from '../../logging/logger.js';
+import { createClusterMetricsClient, type ClusterMetricsClient } from '../../metrics/cluster-metrics.js';
+import { createProcessMetrics, type ProcessMetrics } from '../../metrics/process-metrics.js';
+import { createMover, type Mover } from '../../moves/mover.js';
+import { createRetirer, type Retirer } from '../../moves/retirer.js';
+import { workerIdFor } from '../../queue/names.js';
+import { createQueueRegistry, type QueueRegistry } from '../../queue/queues.js';
+import { createTransfer } from '../../queue/transfer.js';
+import { createRedisConnection, waitUntilReady } from '../../redis/connections.js';
+
+const WORKERS_DIRECTORY = new URL('../../../workers/', import.meta.url);
+const READY_TIMEOUT_MS = 30_000;
+/** Longer than the primary's own wait for the slowest worker, so that it answers first. */
+const METRICS_TIMEOUT_MS = 5_000;
+/** A moved job's location outlives any job: the longest retention, plus the longest delay. */
+const LOCATION_MARGIN_MS = 30 * 24 * 3_600_000;
+
+export interface WorkerParts {
+  readonly workerId: string;
+  readonly info: WorkerInfo;
+  readonly logger: Logger;
+  /** Fail-fast connection for requests (reserve, add, read). */
+  readonly commands: Redis;
+  /** BullMQ's consumer and every ledger update of running jobs; waits out outages. */
+  readonly consumerConnection: Redis;
+  /** The ledger on the request connection: reserve, cancel, reads. */
+  readonly ledger: Ledger;
+  /** The ledger on the consumer's connection: running jobs' updates stay ordered with BullMQ's. */
+  readonly jobLedger: Ledger;
+  readonly leases: Leases;
+  readonly moves: MoveLedger;
+  readonly mover: Mover;
+  readonly retirer: Retirer;
+  readonly queues: QueueRegistry;
+  /** Queue handles on the consumer's connection, for moves and retirement. */
+  readonly moveQueues: QueueRegistry;
+  readonly handlers: HandlerRegistry;
+  readonly pool: JobPool;
+  readonly metrics: ProcessMetrics;
+  readonly clusterMetrics: ClusterMetricsClient;
+  readonly reconciler: Reconciler;
+  /** Tokens of the jobs running in this process; the consumer fills it, the reconciler reads it. */
+  readonly running: Set<string>;
+}
+
+export async function buildWorker(config: Config, redisUrl: string, index: number, baseLogger: Logger): Promise<WorkerParts> {
+  const workerId = workerIdFor(config.hostId, index);
+  const logger = baseLogger.child({ workerId });
+  const commands = createRedisConnection(redisUrl, 'command', logger, { commandTimeoutMs: config.commandTimeoutMs });
+  const consumerConnection = createRedisConnection(redisUrl, 'consumer', logger);
+  await Promise.all([waitUntilReady(commands, READY_TIMEOUT_MS), waitUntilReady(consumerConnection, READY_TIMEOUT_MS)]);
+
+  const instance = config.instanceId ?? `solo-${process.pid}`;
+  const owner = holderName(instance, process.pid);
+  const ledgerOptions = { prefix: config.prefix, workerTtlMs: config.workerTtlMs, maxBacklog: config.maxBacklog };
+  const ledger = createLedger({ redis: commands, ...ledgerOptions });
+  const jobLedger = createLedger({ redis: consumerConnection, ...ledgerOptions });
+  // Leases and moves go through the consumer's connection: they must not fail for a blip, and each
+  // of their steps can be repeated when one is sent twice.
+  const leases = createLeases({
+    redis: consumerConnection,
+    prefix: config.prefix,
+    instance,
+    owner,
+    ttlMs: config.workerTtlMs,
+    retireMs: config.workerRetireMs,
+  });
+  const retentionMs = Math.max(config.retention.completed.ageSeconds, config.retention.failed.ageSeconds) * 1000;
+  const moves = createMoveLedger({
+    redis: consumerConnection,
+    prefix: config.prefix,
+    workerId,
+    owner,
+    workerTtlMs: config.workerTtlMs,
+    locationTtlMs: retentionMs + LOCATION_MARGIN_MS,
+  });
+  const queues = createQueueRegistry({ connection: commands, prefix: config.prefix });
+  const moveQueues = createQueueRegistry({ connection: consumerConnection, prefix: config.prefix });
+  const transfer = createTransfer({ redis: consumerConnection, queues: moveQueues });
+  const handlers = createHandlerRegistry({
+    directory: config.handlersDir ?? fileURLToPath(new URL('handlers/', WORKERS_DIRECTORY)),
+    fallback: fileURLToPath(new URL('dummy.js', WORKERS_DIRECTORY)),
+  });
+  const pool = createJobPool({
+    runnerFile: fileURLToPath(new URL('runner.js', WORKERS_DIRECTORY)),
+    threads: config.concurrency,
+    memoryLimitMb: config.threadMemoryLimitMb,
+  });
+  const metrics = createProcessMetrics({ workerId, hostId: config.hostId, knownJobNames: handlers.names, pool });
+  const clusterMetrics = createClusterMetricsClient({ registry: metrics.registry, timeoutMs: METRICS_TIMEOUT_MS, channel: process });
+  const killAt = config.killAfterMoveStep;
+  const mover = createMover({
+    ledger: moves,
+    transfer,
+    onMoved: (reason) => metrics.jobMoved(reason),
+    ...(killAt === undefined ? {} : { afterStep: (step) => step === killAt && process.kill(process.pid, 'SIGKILL') }),
+  });
+  const running = new Set<string>();
+  return {
+    workerId,
+    info: { id: workerId, hostId: config.hostId, pid: process.pid, concurrency: config.concurrency, startedAt: Date.now() },
+    logger,
+    commands,
+    consumerConnection,
+    ledger,
+    jobLedger,
+    leases,
+    moves,
+    mover,
+    retirer: createRetirer({
+      redis: consumerConnection,
+      leases,
+      ledger: jobLedger,
+      moves,
+      queues: moveQueues,
+      transfer,
+      mover,
+      retention: config.retention,
+      onRetired: () => metrics.workerRetired(),
+      logger,
+    }),
+    queues,
+    moveQueues,
+    handlers,
+    pool,
+    metrics,
+    clusterMetrics,
+    reconciler: createReconciler({
+      workerId,
+      redis: commands,
+      queue: queues.forWorker(workerId),
+      ledger,
+      running,
+      graceMs: config.reservationGraceMs,
+      retention: config.retention,
+      logger,
+    }),
+    running,
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * Stopping a worker process, in order, safe to call twice (the second call gets the first one's
+ * promise). A clean stop takes the worker out of selection, closes HTTP, lets running jobs finish
+ * (up to SHUTDOWN_TIMEOUT_MS) while the lease is still renewed, then gives the lease up and closes
+ * the rest. Jobs still running at the time-out, or when the lease was lost, are left active in Redis
+ * for the id's next owner (or its retirer) to requeue: the connections are cut before the threads
+ * are stopped, so that they are not recorded as failed.
+ */
+import type { Server } from 'node:http';
+import { closeConnection } from '../../redis/connections.js';
+import type { Consumer } from '../../queue/consumer.js';
+import type { Periodic } from '../timers.js';
+import type { WorkerParts } from './build.js';
+
+export interface Running {
+  readonly server: Server;
+  readonly consumer: Consumer;
+  /** Background loops that stop first: stealing, retirement, reconciling. */
+  readonly loops: readonly { stop(): unknown }[];
+  /** The lease's heartbeat: it runs until the running jobs are done. */
+  readonly leaseKeeper: Periodic;
+}
+
+export interface Shutdown {
+  /** Finishes running jobs (within the time-out), then stops. */
+  stop(reason: string): Promise<void>;
+  /** Stops at once: running jobs are left for whoever owns the id next. */
+  abandon(reason: string): Promise<void>;
+}
+
+export function createShutdown(parts: WorkerParts, running: () => Running | undefined, shutdownTimeoutMs: number): Shutdown {
+  const { logger } = parts;
+  let stopping: Promise<void> | undefined;
+  const step = async (name: string, action: () => Promise<unknown>) => {
+    try {
+      await action();
+    } catch (error) {
+      logger.warn({ err: error, step: name }, 'shutdown step failed');
+    }
+  };
+  const cut = async () => {
+    parts.commands.disconnect();
+    parts.consumerConnection.disconnect();
+    await step('thread pool', () => parts.pool.destroy());
+  };
+
+  const run = (reason: string, graceful: boolean) => {
+    stopping ??= (async () => {
+      logger.info({ reason }, graceful ? 'worker shutting down' : 'worker stopping at once');
+      const started = running();
+      for (const loop of started?.loops ?? []) await step('background loop', () => Promise.resolve(loop.stop()));
+      // Only a holder of the id may take it out of selection: after a lost lease, it is another's.
+      if (graceful) await step('stop routing here', () => parts.ledger.deregister(parts.workerId));
+      if (started) await step('http', () => closeServer(started.server));
+      let drained = false;
+      if (graceful && started) {
+        await step('consumer', async () => {
+          ({ drained } = await started.consumer.close(shutdownTimeoutMs));
+          logger.info({ drained }, 'consumer closed');
+        });
+      }
+      started?.leaseKeeper.stop();
+      parts.clusterMetrics.close();
+      if (drained) {
+        await step('release the lease', () => parts.leases.release(parts.workerId));
+        await step('thread pool', () => parts.pool.close());
+        await step('queues', () => Promise.all([parts.queues.close(), parts.moveQueues.close()]));
+        await step('redis', () => Promise.all([closeConnection(parts.commands), closeConnection(parts.consumerConnection)]));
+      } else {
+        await cut();
+      }
+      logger.info('worker stopped');
+    })();
+    return stopping;
+  };
+
+  return {
+    stop: (reason) => run(reason, true),
+    abandon: (reason) => run(reason, false),
+  };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolveClose, rejectClose) => {
+    server.close((error) => (error ? rejectClose(error) : resolveClose()));
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,46 @@
+/**
+ * The Redis keys of the load ledger, all under the deployment's prefix so that two deployments can
+ * share one Redis. Scripts never build key names themselves: every key they touch is made here and
+ * passed to them in KEYS.
+ */
+export interface LedgerKeys {
+  /** zset: worker id -> last heartbeat of a worker that takes new jobs (ms, Redis clock). */
+  readonly heartbeats: string;
+  /** hash: worker id -> "holder|expiresAtMs", the lease that makes one process the id's owner. */
+  readonly leases: string;
+  /** hash: worker id -> concurrency. */
+  readonly capacity: string;
+  /** hash: worker id -> registration JSON (pid, host, concurrency, start time). */
+  readonly workers: string;
+  /** hash: worker id -> retiredAtMs, for ids retired and not started again. */
+  readonly retired: string;
+  /** hash: worker id -> jobs assigned and not started. */
+  readonly queued: string;
+  /** hash: worker id -> jobs running. */
+  readonly active: string;
+  /** string: tie-break rotation of selection. */
+  readonly cursor: string;
+  /** hash: job token -> intent JSON of a move under way. */
+  readonly moves: string;
+  /** hash per worker: job token -> "state|sinceMs" (state q: assigned, a: running). */
+  jobs(workerId: string): string;
+  /** string per moved job: "current worker|from,from,...". */
+  location(token: string): string;
+}
+
+export function ledgerKeys(prefix: string): LedgerKeys {
+  const key = (name: string) => `${prefix}:sched:${name}`;
+  return Object.freeze({
+    heartbeats: key('heartbeats'),
+    leases: key('leases'),
+    capacity: key('capacity'),
+    workers: key('workers'),
+    retired: key('retired'),
+    queued: key('queued'),
+    active: key('active'),
+    cursor: key('cursor'),
+    moves: key('moves'),
+    jobs: (workerId: string) => key(`jobs:${workerId}`),
+    location: (token: string) => key(`moved:${token}`),
+  });
+}

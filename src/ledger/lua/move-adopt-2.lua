@@ -1,0 +1,33 @@
+--[[
+  Lets a live process take over a move whose executor is gone: its executor's lease is no longer
+  held by the same owner, or has expired. The new executor drives the move on from where the intent
+  says it stopped; every step can be repeated, so a slow old executor that wakes up does no harm.
+
+  Input:
+    KEYS[1] moves key   (hash: token -> intent JSON)
+    KEYS[2] leases key  (hash: worker id -> "holder|expiresAtMs")
+
+    ARGV[1] token
+    ARGV[2] intent id
+    ARGV[3] new executor worker id
+    ARGV[4] new executor owner
+
+  Output:
+    the intent JSON when adopted, nil otherwise
+]]
+local raw = redis.call("HGET", KEYS[1], ARGV[1])
+if not raw then return nil end
+local intent = cjson.decode(raw)
+if intent.id ~= ARGV[2] then return nil end
+local lease = redis.call("HGET", KEYS[2], intent.w)
+if lease then
+  local holder, expires = string.match(lease, "^(.*)|(%d+)$")
+  local t = redis.call("TIME")
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if holder == intent.o and (tonumber(expires) or 0) > now then return nil end
+end
+intent.w = ARGV[3]
+intent.o = ARGV[4]
+raw = cjson.encode(intent)
+redis.call("HSET", KEYS[1], ARGV[1], raw)
+return raw

@@ -1,0 +1,58 @@
+--[[
+  Step 3 of a move, once the job has left the source queue: the job's reservation moves from the
+  source to the target in one step, with both workers' counters, before the job can appear in the
+  target queue (so the target's own start and finish find it there). It also records where the job
+  now is, for reads of its public id. Repeating it changes nothing.
+
+  Input:
+    KEYS[1] moves key        (hash: token -> intent JSON)
+    KEYS[2] the source's reservations key
+    KEYS[3] the target's reservations key
+    KEYS[4] queued key       (hash: worker id -> jobs assigned, not started)
+    KEYS[5] active key       (hash: worker id -> jobs running)
+    KEYS[6] the job's location key (string: "current|from,from,...")
+
+    ARGV[1] token
+    ARGV[2] intent id
+    ARGV[3] location ttl, ms
+
+  Output:
+    1 shifted (now or before), 0 the intent is gone (another process finished the move)
+]]
+local raw = redis.call("HGET", KEYS[1], ARGV[1])
+if not raw then return 0 end
+local intent = cjson.decode(raw)
+if intent.id ~= ARGV[2] then return 0 end
+if intent.p == "shifted" then return 1 end
+
+local entry = redis.call("HGET", KEYS[2], ARGV[1])
+if entry then
+  redis.call("HDEL", KEYS[2], ARGV[1])
+  if string.sub(entry, 1, 1) == "a" then
+    redis.call("HINCRBY", KEYS[5], intent.s, -1)
+  else
+    redis.call("HINCRBY", KEYS[4], intent.s, -1)
+  end
+end
+-- Reserved now on the target: the target's reconciler grants a fresh reservation its grace period
+-- while the job is still on its way into the queue. The entry names the worker the job's id was
+-- made for, so that the target finds the job under its id.
+if redis.call("HEXISTS", KEYS[3], ARGV[1]) == 0 then
+  local t = redis.call("TIME")
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local first = string.match(intent.j, "^(.-)~") or intent.s
+  redis.call("HSET", KEYS[3], ARGV[1], "q|" .. now .. "|" .. first)
+  redis.call("HINCRBY", KEYS[4], intent.t, 1)
+end
+
+local from = intent.s
+local location = redis.call("GET", KEYS[6])
+if location then
+  local earlier = string.match(location, "^[^|]*|(.*)$")
+  if earlier and earlier ~= "" then from = earlier .. "," .. intent.s end
+end
+redis.call("SET", KEYS[6], intent.t .. "|" .. from, "PX", ARGV[3])
+
+intent.p = "shifted"
+redis.call("HSET", KEYS[1], ARGV[1], cjson.encode(intent))
+return 1

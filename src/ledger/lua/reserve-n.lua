@@ -1,0 +1,103 @@
+--[[
+  Picks the least-loaded live worker for each token and reserves a slot on it, in one atomic step.
+
+  Load is (queued + active) / concurrency; ties rotate through the workers by a shared cursor, so a
+  burst spreads evenly. A reservation is a field in the chosen worker's reservations hash, keyed by
+  a token the caller makes fresh for each job (a reserve whose answer was lost is undone by cancel).
+  Once the jobs assigned but not started, over all workers, reach the backlog limit, nothing more is
+  reserved.
+
+  Every key the script touches is passed in KEYS: the caller passes the reservations hash of every
+  worker it knows of. A live worker the caller did not pass (it joined since the caller last looked)
+  makes the script answer -2 for every token, and the caller refreshes its list and calls again.
+
+  Input:
+    KEYS[1]   heartbeats key   (zset: worker id -> last heartbeat, ms)
+    KEYS[2]   capacity key     (hash: worker id -> concurrency)
+    KEYS[3]   queued key       (hash: worker id -> jobs assigned, not started)
+    KEYS[4]   active key       (hash: worker id -> jobs running)
+    KEYS[5]   cursor key       (string: tie-break rotation)
+    KEYS[6..] reservations key of each worker named in ARGV[4..3+n], in the same order
+              (hash: token -> "state|sinceMs", state q or a)
+
+    ARGV[1]   liveness ttl, ms
+    ARGV[2]   backlog limit
+    ARGV[3]   n, the number of workers passed
+    ARGV[4..3+n] worker ids
+    ARGV[4+n..]  tokens
+
+  Output, one entry per token:
+    the chosen worker id
+    0   no worker is alive
+    -1  the backlog is full
+    -2  a live worker was not passed: refresh the worker list and call again
+]]
+local n = tonumber(ARGV[3])
+local keyOf = {}
+for i = 1, n do
+  keyOf[ARGV[3 + i]] = KEYS[5 + i]
+end
+local tokens = {}
+for i = 4 + n, #ARGV do
+  tokens[#tokens + 1] = ARGV[i]
+end
+local k = #tokens
+local results = {}
+
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local live = redis.call("ZRANGEBYSCORE", KEYS[1], now - tonumber(ARGV[1]), "+inf")
+local count = #live
+if count == 0 then
+  for j = 1, k do results[j] = 0 end
+  return results
+end
+for i = 1, count do
+  if keyOf[live[i]] == nil then
+    for j = 1, k do results[j] = -2 end
+    return results
+  end
+end
+table.sort(live)
+
+-- Every worker's queued count: their sum is the backlog, and the live ones' are part of their load.
+local queuedBy = {}
+local backlog = 0
+local flat = redis.call("HGETALL", KEYS[3])
+for i = 1, #flat, 2 do
+  local queued = tonumber(flat[i + 1])
+  queuedBy[flat[i]] = queued
+  backlog = backlog + queued
+end
+local limit = tonumber(ARGV[2])
+
+local capacities = redis.call("HMGET", KEYS[2], unpack(live))
+local active = redis.call("HMGET", KEYS[4], unpack(live))
+local load, capacity = {}, {}
+for i = 1, count do
+  load[i] = (queuedBy[live[i]] or 0) + (tonumber(active[i]) or 0)
+  capacity[i] = tonumber(capacities[i]) or 1
+end
+
+-- The cursor advances once per job, as k separate calls would advance it.
+local last = redis.call("INCRBY", KEYS[5], k)
+for j = 1, k do
+  if backlog >= limit then
+    results[j] = -1
+  else
+    local start = (last - k + j) % count
+    local best
+    for step = 0, count - 1 do
+      local i = (start + step) % count + 1
+      if best == nil or load[i] * capacity[best] < load[best] * capacity[i] then
+        best = i
+      end
+    end
+    redis.call("HSET", keyOf[live[best]], tokens[j], "q|" .. now)
+    redis.call("HINCRBY", KEYS[3], live[best], 1)
+    load[best] = load[best] + 1
+    backlog = backlog + 1
+    results[j] = live[best]
+  end
+end
+return results

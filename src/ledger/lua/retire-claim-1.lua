@@ -1,0 +1,32 @@
+--[[
+  Claims a dead worker id for retirement, or extends this process's claim. The claim is a lease held
+  as "retire:<owner>": while it lives, nobody else retires the id and no process can take the id to
+  consume it, so the retirer alone moves its jobs. An id is claimable once its lease has been expired
+  for the retirement delay, or once an earlier retirer's claim expired.
+
+  Input:
+    KEYS[1] leases key   (hash: worker id -> "holder|expiresAtMs")
+
+    ARGV[1] worker id
+    ARGV[2] claimer      ("retire:<owner>")
+    ARGV[3] retirement delay, ms
+    ARGV[4] claim ttl, ms
+
+  Output:
+    1 when this process holds the claim, 0 otherwise
+]]
+local current = redis.call("HGET", KEYS[1], ARGV[1])
+if not current then return 0 end
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local holder, expires = string.match(current, "^(.*)|(%d+)$")
+expires = tonumber(expires) or 0
+if holder ~= ARGV[2] then
+  if string.sub(holder or "", 1, 7) == "retire:" then
+    if expires > now then return 0 end
+  elseif expires + tonumber(ARGV[3]) > now then
+    return 0
+  end
+end
+redis.call("HSET", KEYS[1], ARGV[1], ARGV[2] .. "|" .. (now + tonumber(ARGV[4])))
+return 1

@@ -1,0 +1,34 @@
+--[[
+  Ends a retirement once the id holds no reservation: its lease, liveness, capacity, counters and
+  registration go, so it counts toward neither capacity nor backlog and leaves /workers and /metrics.
+  The id is remembered as retired (so that its finished jobs stay readable) until it starts again.
+
+  Input:
+    KEYS[1] leases key       (hash: worker id -> "holder|expiresAtMs")
+    KEYS[2] heartbeats key   (zset: worker id -> last heartbeat, ms)
+    KEYS[3] capacity key     (hash: worker id -> concurrency)
+    KEYS[4] queued key       (hash: worker id -> jobs assigned, not started)
+    KEYS[5] active key       (hash: worker id -> jobs running)
+    KEYS[6] workers key      (hash: worker id -> registration JSON)
+    KEYS[7] retired key      (hash: worker id -> retiredAtMs)
+    KEYS[8] the id's reservations key
+
+    ARGV[1] worker id
+    ARGV[2] claimer
+
+  Output:
+    1 retired, 0 reservations are left, -1 the claim is not this process's
+]]
+local current = redis.call("HGET", KEYS[1], ARGV[1])
+if not current or string.match(current, "^(.*)|%d+$") ~= ARGV[2] then return -1 end
+if redis.call("HLEN", KEYS[8]) > 0 then return 0 end
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call("HDEL", KEYS[1], ARGV[1])
+redis.call("ZREM", KEYS[2], ARGV[1])
+redis.call("HDEL", KEYS[3], ARGV[1])
+redis.call("HDEL", KEYS[4], ARGV[1])
+redis.call("HDEL", KEYS[5], ARGV[1])
+redis.call("HDEL", KEYS[6], ARGV[1])
+redis.call("HSET", KEYS[7], ARGV[1], now)
+return 1

@@ -1,0 +1,21 @@
+/**
+ * The ledger's Lua scripts (`src/ledger/lua/`), registered on one connection. Each connection that
+ * runs ledger scripts registers its own: a script belongs to the connection it is sent on, which is
+ * what keeps a request's undo behind the command it undoes.
+ */
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { scriptsIn, type ScriptCall } from '../redis/scripts.js';
+
+const LUA_DIRECTORY = fileURLToPath(new URL('./lua/', import.meta.url));
+
+export type LedgerScripts = (name: string) => ScriptCall;
+
+export function ledgerScripts(redis: Redis): LedgerScripts {
+  return scriptsIn(redis, LUA_DIRECTORY);
+}
+
+/** Milliseconds from a Redis TIME reply: the one clock every host judges time by. */
+export function redisMillis([seconds, micros]: [string, string] | [number, number] | (string | number)[]): number {
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}

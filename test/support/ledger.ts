@@ -1,0 +1,17 @@
+/** Ledger helpers for tests that drive the scripts without worker processes. */
+import type { Redis } from 'ioredis';
+import { createLeases } from '../../src/ledger/lease.js';
+import { createLedger, type WorkerInfo } from '../../src/ledger/ledger.js';
+
+/**
+ * Makes a worker id live as a worker process would: takes its lease, renews it (which marks it
+ * routable with its capacity) and registers it. Each id gets an instance of its own.
+ */
+export async function joinAsWorker(redis: Redis, prefix: string, info: WorkerInfo, ttlMs = 60_000): Promise<void> {
+  const instance = `test-${info.id}`;
+  const leases = createLeases({ redis, prefix, instance, owner: `${instance}/${info.pid}`, ttlMs, retireMs: ttlMs * 2 });
+  const taken = await leases.acquire(info.id);
+  if (!taken.taken) throw new Error(`${info.id} is held by ${taken.holder}`);
+  await leases.renew(info.id, info.concurrency, true);
+  await createLedger({ redis, prefix, workerTtlMs: ttlMs }).register(info);
+}
