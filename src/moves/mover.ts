@@ -45,8 +45,8 @@ export interface MoverOptions {
   readonly transfer: Transfer;
   /** Called once for each move this process commits. */
   readonly onMoved: (reason: MoveReason) => void;
-  /** Test hook: called after each step (the fault tests kill the process there). */
-  readonly afterStep?: (step: MoveStep) => void;
+  /** Test hook: awaited after each step (the fault tests kill the process there). */
+  readonly afterStep?: (step: MoveStep) => Promise<void> | void;
 }
 
 export function createMover({ ledger, transfer, onMoved, afterStep = () => {} }: MoverOptions): Mover {
@@ -60,16 +60,16 @@ export function createMover({ ledger, transfer, onMoved, afterStep = () => {} }:
       // The reservation shifted, so an earlier executor detached the job, attached it and dropped
       // the source copy: only the commit is left.
     } else {
-      afterStep('detached');
+      await afterStep('detached');
       if (!(await ledger.shift(token, id))) return 'moved'; // another executor committed it meanwhile
-      afterStep('shifted');
+      await afterStep('shifted');
       await transfer.attach(source, target, jobId, detached);
-      afterStep('attached');
+      await afterStep('attached');
       await transfer.drop(source, jobId, id);
-      afterStep('dropped');
+      await afterStep('dropped');
     }
     if ((await ledger.end(token, id, 'commit')) === 1) onMoved(intent.reason);
-    afterStep('committed');
+    await afterStep('committed');
     return 'moved';
   };
 
@@ -78,7 +78,7 @@ export function createMover({ ledger, transfer, onMoved, afterStep = () => {} }:
       const id = randomUUID();
       const begun = await ledger.begin({ jobId, token, intentId: id, source, target, reason });
       if (!begun.begun) return begun.why === 'running' ? 'not-movable' : begun.why;
-      afterStep('begun');
+      await afterStep('begun');
       return drive({ token, id, jobId, source, target: begun.target, reason });
     },
 

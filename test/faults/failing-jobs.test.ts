@@ -77,7 +77,7 @@ describe('failing jobs', () => {
     const after = await enqueueMany(service, 8, 'after', { durationMs: 50 });
     await waitForJobs(service, after);
     const threads = await service.request('GET', '/metrics');
-    assert.match(threads.text, /bullpen_pool_threads\{worker="test-0"\} 4/, 'lost threads were replaced');
+    assert.match(threads.text, /bullpen_pool_threads\{worker="test-0",host="test"\} 4/, 'lost threads were replaced');
     await waitForIdle(service);
     assert.equal((await readJob(service, hang.jobId)).state, 'failed');
   });

@@ -14,6 +14,7 @@ export interface JobView {
   readonly jobName: string;
   readonly state: string;
   readonly assignedWorker: string;
+  readonly movedFrom: readonly string[];
   readonly attemptsMade: number;
   readonly attemptsStarted: number;
   readonly failedReason: string | null;

@@ -15,7 +15,7 @@ import { createReconciler, type Reconciler } from '../../ledger/reconciler.js';
 import type { Logger } from '../../logging/logger.js';
 import { createClusterMetricsClient, type ClusterMetricsClient } from '../../metrics/cluster-metrics.js';
 import { createProcessMetrics, type ProcessMetrics } from '../../metrics/process-metrics.js';
-import { createMover, type Mover } from '../../moves/mover.js';
+import { createMover, type Mover, type MoveStep } from '../../moves/mover.js';
 import { createRetirer, type Retirer } from '../../moves/retirer.js';
 import { workerIdFor } from '../../queue/names.js';
 import { createQueueRegistry, type QueueRegistry } from '../../queue/queues.js';
@@ -107,7 +107,7 @@ export async function buildWorker(config: Config, redisUrl: string, index: numbe
     ledger: moves,
     transfer,
     onMoved: (reason) => metrics.jobMoved(reason),
-    ...(killAt === undefined ? {} : { afterStep: (step) => step === killAt && process.kill(process.pid, 'SIGKILL') }),
+    ...(killAt === undefined ? {} : { afterStep: killOnceAfter(killAt, consumerConnection, `${config.prefix}:test:killed`) }),
   });
   const running = new Set<string>();
   return {
@@ -150,5 +150,15 @@ export async function buildWorker(config: Config, redisUrl: string, index: numbe
       logger,
     }),
     running,
+  };
+}
+
+/**
+ * The fault tests' kill -9 after one step of a move: once per deployment (the first process to get
+ * there claims it in Redis), so that the processes that recover the move are not killed in turn.
+ */
+function killOnceAfter(step: MoveStep, redis: Redis, key: string): (reached: MoveStep) => Promise<void> {
+  return async (reached) => {
+    if (reached === step && (await redis.set(key, String(process.pid), 'NX')) === 'OK') process.kill(process.pid, 'SIGKILL');
   };
 }

@@ -34,27 +34,39 @@ export interface TakeLeaseOptions {
   readonly workerId: string;
   readonly hostId: string;
   readonly leases: Pick<Leases, 'acquire'>;
+  /** How long a holder is given to show it is alive: one TTL and a little, as it renews within it. */
+  readonly holderPatienceMs: number;
   /** How long to wait for a retirement of this id, in progress elsewhere, to end. */
   readonly retirementWaitMs: number;
   readonly pollMs: number;
   readonly logger: Logger;
 }
 
-export async function takeLease({ workerId, hostId, leases, retirementWaitMs, pollMs, logger }: TakeLeaseOptions): Promise<void> {
-  const deadline = Date.now() + retirementWaitMs;
-  let said = false;
+/**
+ * Takes the id's lease, waiting out a holder that may be dead (a whole instance killed a moment ago
+ * leaves its leases to expire) and a retirement under way. A holder that keeps renewing past the
+ * patience is alive: the id is refused.
+ */
+export async function takeLease(options: TakeLeaseOptions): Promise<void> {
+  const { workerId, hostId, leases, pollMs, logger } = options;
+  const started = Date.now();
+  let said: string | undefined;
   for (;;) {
     const outcome = await leases.acquire(workerId);
     if (outcome.taken) {
       if (outcome.previousHolder !== '') logger.info({ previousHolder: outcome.previousHolder }, 'took over the lease of this worker id');
       return;
     }
-    if (!outcome.retiring || Date.now() > deadline) {
-      throw new LeaseRefusedError(workerId, hostId, outcome.holder, outcome.expiresInMs);
+    const patience = outcome.retiring ? options.retirementWaitMs : options.holderPatienceMs;
+    if (Date.now() - started > patience) throw new LeaseRefusedError(workerId, hostId, outcome.holder, outcome.expiresInMs);
+    if (said !== outcome.holder) {
+      logger.info(
+        { holder: outcome.holder, expiresInMs: outcome.expiresInMs },
+        outcome.retiring ? 'this worker id is being retired by another process; waiting for it to finish' : 'this worker id is held; waiting to see whether its holder is alive',
+      );
+      said = outcome.holder;
     }
-    if (!said) logger.info({ holder: outcome.holder }, 'this worker id is being retired by another process; waiting for it to finish');
-    said = true;
-    await sleep(pollMs);
+    await sleep(Math.min(pollMs, Math.max(10, outcome.expiresInMs + 10)));
   }
 }
 

@@ -12,6 +12,7 @@ export async function recoverOnStart(parts: WorkerParts, config: Pick<Config, 'h
     workerId: parts.workerId,
     hostId: config.hostId,
     leases: parts.leases,
+    holderPatienceMs: config.workerTtlMs + 2 * config.heartbeatIntervalMs,
     // A retirement claim lives one TTL past its last renewal; a retirer that died is outlived.
     retirementWaitMs: config.workerRetireMs + 2 * config.workerTtlMs,
     pollMs: config.heartbeatIntervalMs,

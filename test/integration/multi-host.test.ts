@@ -1,0 +1,137 @@
+/**
+ * Several hosts as one pool: two and three primaries (each its own PORT and HOST_ID) on one Redis.
+ * A burst spreads over every worker of every host; a host killed for good has all its jobs completed
+ * by the others, its worker ids retired from the ledger; and the same HOST_ID started again later
+ * starts empty and works.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { parseMetrics, total } from '../support/prom-text.js';
+import { isAlive, readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startService, type Service } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
+
+const RETIRE_MS = 4_000;
+/** Short liveness so that a dead host is noticed, and retired, within a test's patience. */
+const FAST = {
+  WORKER_CONCURRENCY: '2',
+  HEARTBEAT_INTERVAL_MS: '250',
+  WORKER_TTL_MS: '2000',
+  WORKER_RETIRE_MS: String(RETIRE_MS),
+  RECONCILE_INTERVAL_MS: '1000',
+  SHUTDOWN_TIMEOUT_MS: '5000',
+} as const;
+
+function startHost(redis: TestRedis, prefix: string, hostId: string): Promise<Service> {
+  return startService({ redisUrl: redis.url, workers: 2, prefix, env: { ...FAST, HOST_ID: hostId } });
+}
+
+/** Sends the tasks round-robin over the hosts' HTTP ports, all at once. */
+async function burst(hosts: readonly Service[], count: number, data: Record<string, unknown>): Promise<Enqueued[]> {
+  const responses = await Promise.all(
+    Array.from({ length: count }, (_, i) => (hosts[i % hosts.length] as Service).enqueue<Enqueued>({ jobName: 'pool', data: { i, ...data } })),
+  );
+  for (const response of responses) assert.equal(response.status, 202, response.text);
+  return responses.map((response) => response.body);
+}
+
+function spread(jobs: readonly Enqueued[], workerIds: readonly string[]): number {
+  const counts = workerIds.map((id) => jobs.filter((job) => job.assignedWorker === id).length);
+  return Math.max(...counts) - Math.min(...counts);
+}
+
+/** Kills a whole host for good: its primary and every worker process, with no chance to clean up. */
+async function killHost(host: Service): Promise<void> {
+  const pids = (await host.workers()).workers.filter((worker) => worker.id.startsWith(`${host.hostId}-`)).map((worker) => worker.pid);
+  host.child.kill('SIGKILL');
+  for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  await waitFor(() => pids.every((pid) => !isAlive(pid)), { what: 'the killed host to be gone' });
+}
+
+describe('three hosts on one Redis', () => {
+  let redis: TestRedis;
+  let hosts: Service[] = [];
+  before(async () => {
+    redis = await startRedis();
+    hosts = await Promise.all(['h1', 'h2', 'h3'].map((id) => startHost(redis, 'three', id)));
+  });
+  after(async () => {
+    await Promise.all(hosts.map((host) => host.stop()));
+    await redis?.stop();
+  });
+
+  test('a burst sent to all three spreads over all six workers with spread <= 1, and completes', async () => {
+    const { workers } = await (hosts[0] as Service).workers();
+    const ids = workers.map((worker) => worker.id);
+    assert.deepEqual(ids, ['h1-0', 'h1-1', 'h2-0', 'h2-1', 'h3-0', 'h3-1']);
+    const jobs = await burst(hosts, 40, { durationMs: 200 });
+    assert.ok(spread(jobs, ids) <= 1, `spread ${spread(jobs, ids)}`);
+    await waitForJobs(hosts[2] as Service, jobs);
+    await waitForIdle(hosts[1] as Service);
+  });
+});
+
+describe('a host killed for good', () => {
+  let redis: TestRedis;
+  let survivor: Service;
+  let doomed: Service;
+  let reborn: Service | undefined;
+  before(async () => {
+    redis = await startRedis();
+    [survivor, doomed] = await Promise.all([startHost(redis, 'pool', 'a'), startHost(redis, 'pool', 'b')]);
+  });
+  after(async () => {
+    await Promise.all([survivor?.stop(), doomed?.stop('SIGKILL'), reborn?.stop()]);
+    await redis?.stop();
+  });
+
+  test('all its jobs, running and waiting, complete elsewhere within WORKER_RETIRE_MS + 5 s + their duration', async () => {
+    const durationMs = 1_000;
+    const jobs = await burst([survivor, doomed], 12, { durationMs });
+    const theirs = jobs.filter((job) => job.assignedWorker.startsWith('b-'));
+    assert.equal(theirs.length, 6);
+    await waitFor(async () => (await survivor.workers()).totals.active === 8, { what: 'every slot to be busy' });
+
+    const killedAt = Date.now();
+    await killHost(doomed);
+    const done = await waitForJobs(survivor, jobs, { timeoutMs: 60_000 });
+    const lastFinish = Math.max(...done.filter((job) => job.jobId.startsWith('b-')).map((job) => Date.parse(job.timestamps.finishedAt ?? '')));
+    const bound = RETIRE_MS + 5_000 + durationMs;
+    assert.ok(lastFinish - killedAt <= bound, `the dead host's jobs finished ${lastFinish - killedAt} ms after the kill (bound ${bound} ms)`);
+
+    for (const job of done.filter((view) => view.jobId.startsWith('b-'))) {
+      assert.match(job.assignedWorker, /^a-/, 'it finished on the surviving host');
+      assert.deepEqual(job.movedFrom.map((id) => id.slice(0, 2)), ['b-']);
+      assert.ok(job.attemptsStarted <= 2, `${job.jobId} started ${job.attemptsStarted} times`);
+    }
+
+    const state = await waitFor(async () => {
+      const workers = await survivor.workers();
+      return workers.workers.length === 2 ? workers : undefined;
+    }, { what: 'the dead ids to leave /workers' });
+    assert.deepEqual(state.workers.map((worker) => worker.id), ['a-0', 'a-1']);
+    assert.equal(state.totals.capacity, 4);
+    await waitForIdle(survivor);
+
+    const samples = parseMetrics((await survivor.request('GET', '/metrics')).text);
+    assert.equal(total(samples, 'bullpen_workers_retired_total'), 2);
+    assert.ok(total(samples, 'bullpen_jobs_moved_total', { reason: 'retired' }) >= 1);
+    assert.equal(samples.filter((sample) => sample.name.startsWith('bullpen_worker_') && sample.labels.host === 'b').length, 0, 'no gauge shows the dead host');
+  });
+
+  test('the same HOST_ID started again later starts empty and works', async () => {
+    reborn = await startHost(redis, 'pool', 'b');
+    const { workers } = await reborn.workers();
+    for (const id of ['b-0', 'b-1']) {
+      const worker = workers.find((candidate) => candidate.id === id);
+      assert.ok(worker?.alive, `${id} is back`);
+      assert.equal(worker.active + worker.queued, 0, `${id} starts empty`);
+    }
+    const jobs = await burst([reborn, survivor], 8, { durationMs: 100 });
+    assert.ok(jobs.some((job) => job.assignedWorker.startsWith('b-')), 'the new host takes work');
+    await waitForJobs(reborn, jobs);
+    for (const job of jobs) assert.equal((await readJob(reborn, job.jobId)).state, 'completed');
+    await waitForIdle(reborn);
+  });
+});
