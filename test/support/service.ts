@@ -62,6 +62,11 @@ export interface ServiceOptions {
   readonly prefix?: string;
   /** Wait for every worker to be alive before returning; default true. */
   readonly waitUntilReady?: boolean;
+  /**
+   * Reuse HTTP connections; default true. Tests that pause a worker process turn it off: a kept-alive
+   * connection that the paused process accepted would hang until it resumes.
+   */
+  readonly keepAlive?: boolean;
 }
 
 export async function startService(options: ServiceOptions): Promise<Service> {
@@ -104,8 +109,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
   const url = `http://127.0.0.1:${port}`;
+  const fresh: Record<string, string> = options.keepAlive === false ? { connection: 'close' } : {};
   const send = (method: string, path: string, init: { body?: string; headers?: Record<string, string> }) =>
-    fetch(`${url}${path}`, { method, body: init.body, headers: init.headers, signal: AbortSignal.timeout(15_000) });
+    fetch(`${url}${path}`, { method, body: init.body, headers: { ...fresh, ...init.headers }, signal: AbortSignal.timeout(15_000) });
   const request = async <T>(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}) => {
     // A kept-alive connection that a killed worker process held is reset under the client, as it
     // would be for any HTTP client; a read is safe to send again once on a fresh connection.

@@ -1,0 +1,52 @@
+/**
+ * Work stealing with real processes: a worker whose own queue is empty takes the waiting jobs of a
+ * worker busy with a long job, instead of leaving them to wait behind it. The 202 answer keeps the
+ * first choice; GET /jobs/:id shows where the job ran and where it came from; the ledger follows.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
+import { parseMetrics, total } from '../support/prom-text.js';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startService, type Service } from '../support/service.js';
+
+async function enqueue(service: Service, durationMs: number): Promise<Enqueued> {
+  const response = await service.enqueue<Enqueued>({ jobName: 'mixed', data: { durationMs } });
+  assert.equal(response.status, 202, response.text);
+  return response.body;
+}
+
+describe('work stealing', () => {
+  let redis: TestRedis;
+  let service: Service;
+  before(async () => {
+    redis = await startRedis();
+    service = await startService({ redisUrl: redis.url, workers: 2, env: { WORKER_CONCURRENCY: '1' } });
+  });
+  after(async () => {
+    await service?.stop();
+    await redis?.stop();
+  });
+
+  test('jobs waiting behind a long one run on the idle worker before the long one ends', async () => {
+    const long = await enqueue(service, 5_000);
+    const shorts: Enqueued[] = [];
+    for (let i = 0; i < 7; i += 1) shorts.push(await enqueue(service, 100));
+    const behindLong = shorts.filter((job) => job.assignedWorker === long.assignedWorker);
+    assert.equal(behindLong.length, 3, 'least-loaded routing still placed jobs behind the long one');
+    const idle = shorts.find((job) => job.assignedWorker !== long.assignedWorker)?.assignedWorker;
+
+    const done = await waitForJobs(service, shorts);
+    assert.equal((await readJob(service, long.jobId)).state, 'active', 'the long job is still running');
+    for (const job of done.filter((view) => behindLong.some((stolen) => stolen.jobId === view.jobId))) {
+      assert.equal(job.assignedWorker, idle, 'it ran on the idle worker');
+      assert.deepEqual(job.movedFrom, [long.assignedWorker]);
+      assert.equal(job.attemptsStarted, 1);
+    }
+    const samples = parseMetrics((await service.request('GET', '/metrics')).text);
+    assert.equal(total(samples, 'bullpen_jobs_moved_total', { reason: 'stolen' }), 3);
+    assert.equal(total(samples, 'bullpen_jobs_moved_total', { reason: 'retired' }), 0);
+    await waitForJobs(service, [long]);
+    await waitForIdle(service);
+  });
+});
