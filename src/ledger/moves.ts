@@ -91,7 +91,7 @@ export function createMoveLedger({ redis, prefix, workerId, owner, workerTtlMs, 
   return {
     async begin({ jobId, token, intentId, source, target, reason }) {
       const reply = (await beginScript(
-        [keys.moves, keys.jobs(source), keys.heartbeats, keys.capacity, keys.queued, keys.active, keys.cursor, keys.leases],
+        [keys.moves, keys.jobs(source), keys.heartbeats, keys.capacity, keys.queued, keys.active, keys.cursor],
         [token, intentId, source, target ?? '', reason, workerId, owner, workerTtlMs, jobId],
       )) as [number, string];
       if (reply[0] === 1) return { begun: true, target: reply[1] };

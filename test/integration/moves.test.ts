@@ -218,3 +218,58 @@ describe('moving a job between worker queues', () => {
     assert.equal(await connection.hlen(ledger.keys.moves), 0);
   });
 });
+
+describe('a move when Redis goes away in the middle', () => {
+  let durable: TestRedis;
+  before(async () => {
+    durable = await startRedis({ appendOnly: true });
+  });
+  after(async () => {
+    await durable?.stop();
+  });
+
+  test('the failed step leaves the intent, and the next recovery pass finishes the move once', async () => {
+    const steady = new Redis(durable.url, { maxRetriesPerRequest: null });
+    const failFast = new Redis(durable.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => 200 });
+    failFast.on('error', () => {});
+    const movePrefix = `o${randomUUID().slice(0, 8)}`;
+    const moveQueues = createQueueRegistry({ connection: steady, prefix: movePrefix });
+    const outageQueues = createQueueRegistry({ connection: failFast, prefix: movePrefix });
+    try {
+      const moveLedger = createLedger({ redis: steady, prefix: movePrefix, workerTtlMs: TTL_MS });
+      await joinAsWorker(steady, movePrefix, { id: 'src', hostId: 'h', pid: 1, concurrency: 1, startedAt: Date.now() }, TTL_MS);
+      const token = randomUUID();
+      assert.deepEqual(await moveLedger.reserve(token), { kind: 'reserved', workerId: 'src' });
+      const jobId = jobIdFor('src', token);
+      await moveQueues.forWorker('src').add('outage', {}, { jobId });
+      await joinAsWorker(steady, movePrefix, { id: 'dst', hostId: 'h', pid: 2, concurrency: 1, startedAt: Date.now() }, TTL_MS);
+
+      const during = createMover({
+        ledger: createMoveLedger({ redis: failFast, prefix: movePrefix, workerId: 'gone', owner: 'gone/1', workerTtlMs: TTL_MS, locationTtlMs: 3_600_000 }),
+        transfer: createTransfer({ redis: failFast, queues: outageQueues }),
+        onMoved: () => {},
+        afterStep: async (step) => {
+          if (step === 'detached') await durable.stopServer();
+        },
+      });
+      await assert.rejects(during.move({ jobId, token, source: 'src', target: 'dst', reason: 'stolen' }));
+      await durable.startServer();
+      await waitFor(async () => (await steady.ping()) === 'PONG', { what: 'Redis to be back' });
+
+      const rescuer = createMover({
+        ledger: createMoveLedger({ redis: steady, prefix: movePrefix, workerId: 'rescuer', owner: 'rescuer/1', workerTtlMs: TTL_MS, locationTtlMs: 3_600_000 }),
+        transfer: createTransfer({ redis: steady, queues: moveQueues }),
+        onMoved: () => {},
+      });
+      assert.equal(await rescuer.recover(), 1);
+      assert.equal(await moveQueues.forWorker('src').getJob(jobId), undefined);
+      assert.equal(await moveQueues.forWorker('dst').getJobState(jobId), 'waiting');
+      assert.deepEqual(await steady.hgetall(moveLedger.keys.queued), { src: '0', dst: '1' });
+      assert.equal(await steady.hlen(moveLedger.keys.moves), 0);
+    } finally {
+      await Promise.allSettled([moveQueues.close(), outageQueues.close()]);
+      steady.disconnect();
+      failFast.disconnect();
+    }
+  });
+});

@@ -310,3 +310,28 @@ describe('reliability and security settings', () => {
     assertRejects({ METRICS_PUBLIC: 'yes' }, 'METRICS_PUBLIC');
   });
 });
+
+describe('ownership settings', () => {
+  test('defaults: retirement after 10 s of an expired lease, stealing on, no instance or fault hook', () => {
+    const config = loadConfig({});
+    assert.equal(config.workerRetireMs, 10_000);
+    assert.equal(config.workStealing, true);
+    assert.equal(config.instanceId, undefined);
+    assert.equal(config.killAfterMoveStep, undefined);
+  });
+
+  test('WORKER_RETIRE_MS must exceed WORKER_TTL_MS', () => {
+    assertRejects({ WORKER_TTL_MS: '5000', WORKER_RETIRE_MS: '5000' }, 'WORKER_RETIRE_MS');
+    assertRejects({ WORKER_TTL_MS: '20000' }, 'WORKER_RETIRE_MS');
+    assert.equal(loadConfig({ WORKER_TTL_MS: '5000', WORKER_RETIRE_MS: '5001' }).workerRetireMs, 5001);
+  });
+
+  test('WORK_STEALING is a boolean; the instance id and the fault hook are checked', () => {
+    assert.equal(loadConfig({ WORK_STEALING: 'false' }).workStealing, false);
+    assertRejects({ WORK_STEALING: 'sometimes' }, 'WORK_STEALING');
+    assert.equal(loadConfig({ BULLPEN_INSTANCE_ID: 'a1b2-c3' }).instanceId, 'a1b2-c3');
+    assertRejects({ BULLPEN_INSTANCE_ID: 'a/b' }, 'BULLPEN_INSTANCE_ID');
+    assert.equal(loadConfig({ BULLPEN_KILL_AFTER_MOVE_STEP: 'shifted' }).killAfterMoveStep, 'shifted');
+    assertRejects({ BULLPEN_KILL_AFTER_MOVE_STEP: 'sometime' }, 'BULLPEN_KILL_AFTER_MOVE_STEP');
+  });
+});

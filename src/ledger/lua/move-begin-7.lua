@@ -14,7 +14,6 @@
     KEYS[5] queued key
     KEYS[6] active key
     KEYS[7] cursor key
-    KEYS[8] leases key       (hash: worker id -> "holder|expiresAtMs")
 
     ARGV[1] token
     ARGV[2] intent id (fresh for each move)
