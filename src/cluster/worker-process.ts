@@ -13,7 +13,6 @@ import { createStealer } from '../moves/stealer.js';
 import { createConsumer } from '../queue/consumer.js';
 import { createJobReader } from '../queue/job-reader.js';
 import { jobOptionsFrom } from '../queue/job-options.js';
-import { createTransfer } from '../queue/transfer.js';
 import { createDispatcher } from '../scheduling/dispatcher.js';
 import { EXIT_LEASE_REFUSED, LEASE_REFUSED_MESSAGE, SHUTDOWN_MESSAGE, type LeaseRefusedMessage } from './messages.js';
 import { every } from './timers.js';
@@ -80,7 +79,7 @@ async function start(parts: WorkerParts, config: Config, { onLeaseLost }: { onLe
   const stealer = createStealer({
     workerId,
     ledger: parts.moves,
-    transfer: createTransfer({ redis: parts.consumerConnection, queues: parts.moveQueues }),
+    transfer: parts.transfer,
     mover: parts.mover,
     freeSlots: () => (draining ? 0 : config.concurrency - running.size),
     logger,
@@ -126,7 +125,9 @@ async function start(parts: WorkerParts, config: Config, { onLeaseLost }: { onLe
     routable: () => !draining && consumer.isRunning(),
     onLost: onLeaseLost,
     onDue: retire,
-    onBeat: () => config.workStealing && stealer.trigger(),
+    onBeat: () => {
+      if (config.workStealing) stealer.trigger();
+    },
     logger,
   });
   await leaseKeeper.runNow();

@@ -8,6 +8,7 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { MOVE_STEPS, type MoveStep } from '../moves/steps.js';
 
 /** Decimal digits only: `" "` or `0x10` are mistakes, not 0 and 16. */
 const int = (min: number, max: number) =>
@@ -83,7 +84,7 @@ const schema = z
     /** Set by the primary on each fork: one id per primary run, shared by the processes it forks. */
     BULLPEN_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be letters, digits and -').optional(),
     /** Fault tests only: the worker process kills itself (SIGKILL) right after this step of a move. */
-    BULLPEN_KILL_AFTER_MOVE_STEP: z.enum(['begun', 'detached', 'shifted', 'attached', 'dropped', 'committed']).optional(),
+    BULLPEN_KILL_AFTER_MOVE_STEP: z.enum(MOVE_STEPS).optional(),
   })
   .refine((env) => env.WORKER_TTL_MS > env.HEARTBEAT_INTERVAL_MS, {
     message: 'must be greater than HEARTBEAT_INTERVAL_MS',
@@ -150,7 +151,7 @@ export interface Config {
   readonly workerIndex: number | undefined;
   readonly instanceId: string | undefined;
   /** Fault tests only: see BULLPEN_KILL_AFTER_MOVE_STEP. */
-  readonly killAfterMoveStep: 'begun' | 'detached' | 'shifted' | 'attached' | 'dropped' | 'committed' | undefined;
+  readonly killAfterMoveStep: MoveStep | undefined;
 }
 
 export class ConfigError extends Error {

@@ -19,8 +19,10 @@
 import { randomUUID } from 'node:crypto';
 import type { MoveIntent, MoveLedger, MoveReason } from '../ledger/moves.js';
 import type { Transfer } from '../queue/transfer.js';
+import type { MoveStep } from './steps.js';
 
-export type MoveStep = 'begun' | 'detached' | 'shifted' | 'attached' | 'dropped' | 'committed';
+export type { MoveStep } from './steps.js';
+
 
 export type MoveOutcome = 'moved' | 'not-movable' | 'busy' | 'no-target';
 

@@ -19,7 +19,7 @@ import { createMover, type Mover, type MoveStep } from '../../moves/mover.js';
 import { createRetirer, type Retirer } from '../../moves/retirer.js';
 import { workerIdFor } from '../../queue/names.js';
 import { createQueueRegistry, type QueueRegistry } from '../../queue/queues.js';
-import { createTransfer } from '../../queue/transfer.js';
+import { createTransfer, type Transfer } from '../../queue/transfer.js';
 import { createRedisConnection, waitUntilReady } from '../../redis/connections.js';
 
 const WORKERS_DIRECTORY = new URL('../../../workers/', import.meta.url);
@@ -48,6 +48,7 @@ export interface WorkerParts {
   readonly queues: QueueRegistry;
   /** Queue handles on the consumer's connection, for moves and retirement. */
   readonly moveQueues: QueueRegistry;
+  readonly transfer: Transfer;
   readonly handlers: HandlerRegistry;
   readonly pool: JobPool;
   readonly metrics: ProcessMetrics;
@@ -135,6 +136,7 @@ export async function buildWorker(config: Config, redisUrl: string, index: numbe
     }),
     queues,
     moveQueues,
+    transfer,
     handlers,
     pool,
     metrics,
