@@ -1,0 +1,181 @@
+/**
+ * Retirement against a real Redis and real BullMQ queues, in one process: two live processes that
+ * both try to retire a dead worker id retire it once, its running and waiting jobs each end up in
+ * exactly one live queue, and a retirement cut short by a Redis outage is finished by the next pass.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { createLeases, holderName } from '../../src/ledger/lease.js';
+import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
+import { createMoveLedger } from '../../src/ledger/moves.js';
+import { createMover } from '../../src/moves/mover.js';
+import { createRetirer, type Retirer } from '../../src/moves/retirer.js';
+import { jobIdFor, queueNameFor } from '../../src/queue/names.js';
+import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
+import { createTransfer } from '../../src/queue/transfer.js';
+import { waitUntilReady } from '../../src/redis/connections.js';
+import { joinAsWorker } from '../support/ledger.js';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+
+const TTL_MS = 300;
+const RETIRE_MS = 400;
+const logger = pino({ level: 'silent' });
+const RETENTION = { completed: { ageSeconds: 3600 }, failed: { ageSeconds: 3600 } };
+
+interface Setup {
+  readonly prefix: string;
+  readonly ledger: Ledger;
+  readonly queues: QueueRegistry;
+  readonly jobIds: readonly string[];
+}
+
+/** A dead worker `dead-0` with one job running (locked, as its process left it) and `waiting` more. */
+async function deadWorkerWithJobs(connection: Redis, waiting: number): Promise<Setup> {
+  const prefix = `r${randomUUID().slice(0, 8)}`;
+  const ledger = createLedger({ redis: connection, prefix, workerTtlMs: TTL_MS });
+  const queues = createQueueRegistry({ connection, prefix });
+  const dead = createLeases({ redis: connection, prefix, instance: 'dead', owner: holderName('dead', 1), ttlMs: TTL_MS, retireMs: RETIRE_MS });
+  await dead.acquire('dead-0');
+  await dead.renew('dead-0', 1, true);
+  await ledger.register({ id: 'dead-0', hostId: 'gone', pid: 1, concurrency: 1, startedAt: Date.now() });
+  const jobIds: string[] = [];
+  for (let i = 0; i <= waiting; i += 1) {
+    const token = randomUUID();
+    assert.deepEqual(await ledger.reserve(token), { kind: 'reserved', workerId: 'dead-0' });
+    const jobId = jobIdFor('dead-0', token);
+    await queues.forWorker('dead-0').add('orphaned', { i }, { jobId });
+    jobIds.push(jobId);
+  }
+  const consumer = new Worker(queueNameFor('dead-0'), null, { connection, prefix, lockDuration: 60_000 });
+  const running = await consumer.getNextJob('dead-lock');
+  assert.ok(running?.id);
+  await ledger.markStarted('dead-0', running.id.split('~')[1] ?? '');
+  await consumer.close(true);
+  for (const id of ['live-0', 'live-1']) {
+    await joinAsWorker(connection, prefix, { id, hostId: 'here', pid: 5, concurrency: 8, startedAt: Date.now() }, 60_000);
+  }
+  await sleep(TTL_MS + RETIRE_MS + 50);
+  return { prefix, ledger, queues, jobIds };
+}
+
+function retirerOf(connection: Redis, { prefix, ledger, queues }: Setup, name: string, retired: string[]): Retirer {
+  const owner = holderName(name, 9);
+  const leases = createLeases({ redis: connection, prefix, instance: name, owner, ttlMs: 60_000, retireMs: RETIRE_MS });
+  const moves = createMoveLedger({ redis: connection, prefix, workerId: name, owner, workerTtlMs: 60_000, locationTtlMs: 3_600_000 });
+  const transfer = createTransfer({ redis: connection, queues });
+  return createRetirer({
+    redis: connection,
+    leases,
+    ledger,
+    moves,
+    queues,
+    transfer,
+    mover: createMover({ ledger: moves, transfer, onMoved: () => {} }),
+    retention: RETENTION,
+    onRetired: () => retired.push(name),
+    logger,
+  });
+}
+
+/** Where each job is now: the live queues holding it, and its state there. */
+async function whereabouts({ queues, jobIds }: Setup): Promise<string[][]> {
+  return Promise.all(
+    jobIds.map(async (jobId) => {
+      const places: string[] = [];
+      for (const id of ['dead-0', 'live-0', 'live-1']) {
+        const state = await queues.forWorker(id).getJobState(jobId);
+        if (state !== 'unknown') places.push(`${id}:${state}`);
+      }
+      return places;
+    }),
+  );
+}
+
+describe('retiring a dead worker id', () => {
+  let redis: TestRedis;
+  let connection: Redis;
+  before(async () => {
+    redis = await startRedis({ appendOnly: true });
+    connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+  });
+  after(async () => {
+    connection.disconnect();
+    await redis.stop();
+  });
+
+  test('two processes retire it at once: exactly one does, and every job is in one live queue', async () => {
+    const setup = await deadWorkerWithJobs(connection, 6);
+    const retired: string[] = [];
+    const outcomes = await Promise.all([retirerOf(connection, setup, 'one', retired).retire('dead-0'), retirerOf(connection, setup, 'two', retired).retire('dead-0')]);
+    assert.equal(outcomes.filter(Boolean).length, 1, `outcomes ${outcomes.join(', ')}`);
+    assert.equal(retired.length, 1);
+    for (const places of await whereabouts(setup)) {
+      assert.equal(places.length, 1, places.join(' '));
+      assert.match(places[0] ?? '', /^live-[01]:waiting$/);
+    }
+    const workers = await setup.ledger.snapshot();
+    assert.deepEqual(workers.map((worker) => worker.id), ['live-0', 'live-1']);
+    assert.equal(workers.reduce((sum, worker) => sum + worker.queued, 0), 7, 'the ledger moved with the jobs');
+    await setup.queues.close();
+  });
+
+  test('a retirement cut short by a Redis outage is finished by the next pass', async () => {
+    const setup = await deadWorkerWithJobs(connection, 4);
+    const retired: string[] = [];
+    const failFast = new Redis(redis.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => 200 });
+    failFast.on('error', () => {});
+    await waitUntilReady(failFast, 5_000);
+    const failFastQueues = createQueueRegistry({ connection: failFast, prefix: setup.prefix });
+    const owner = holderName('cut', 9);
+    const moves = createMoveLedger({ redis: failFast, prefix: setup.prefix, workerId: 'cut', owner, workerTtlMs: 60_000, locationTtlMs: 3_600_000 });
+    const transfer = createTransfer({ redis: failFast, queues: failFastQueues });
+    let moved = 0;
+    const cut = createRetirer({
+      redis: failFast,
+      leases: createLeases({ redis: failFast, prefix: setup.prefix, instance: 'cut', owner, ttlMs: 1_000, retireMs: RETIRE_MS }),
+      ledger: createLedger({ redis: failFast, prefix: setup.prefix, workerTtlMs: TTL_MS }),
+      moves,
+      queues: failFastQueues,
+      transfer,
+      mover: createMover({
+        ledger: moves,
+        transfer,
+        onMoved: () => {},
+        afterStep: async (step) => {
+          if (step === 'shifted' && (moved += 1) === 2) await redis.stopServer();
+        },
+      }),
+      retention: RETENTION,
+      onRetired: () => retired.push('cut'),
+      logger,
+    });
+    await assert.rejects(cut.retire('dead-0'));
+    assert.equal(moved, 2, 'the outage came in the middle of the second move');
+    await redis.startServer();
+    failFast.disconnect();
+    await failFastQueues.close();
+
+    // The cut retirer's claim runs out; the next pass (another process here) claims the id, finishes
+    // the move that was under way, and the rest.
+    await sleep(1_100);
+    const next = retirerOf(connection, setup, 'next', retired);
+    const rescuer = createMover({
+      ledger: createMoveLedger({ redis: connection, prefix: setup.prefix, workerId: 'next', owner: holderName('next', 9), workerTtlMs: 60_000, locationTtlMs: 3_600_000 }),
+      transfer: createTransfer({ redis: connection, queues: setup.queues }),
+      onMoved: () => {},
+    });
+    assert.equal(await rescuer.recover(), 1, 'the move under way is finished');
+    assert.equal(await next.retire('dead-0'), true);
+    assert.deepEqual(retired, ['next']);
+    for (const places of await whereabouts(setup)) {
+      assert.equal(places.length, 1, places.join(' '));
+      assert.match(places[0] ?? '', /^live-[01]:waiting$/);
+    }
+    await setup.queues.close();
+  });
+});
