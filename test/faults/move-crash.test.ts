@@ -9,19 +9,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { readJob, reservationsLeft, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
+import { enqueueOne, readJob, reservationsLeft, waitForIdle, waitForJobs } from '../support/jobs.js';
 import { parseMetrics, total } from '../support/prom-text.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
+import { MOVE_STEPS } from '../../src/moves/steps.js';
 import { waitFor } from '../support/wait.js';
 
-const STEPS = ['begun', 'detached', 'shifted', 'attached', 'dropped'] as const;
+/** Every step after which a move is still under way (after the commit there is nothing to finish). */
+const STEPS = MOVE_STEPS.filter((step) => step !== 'committed');
 
-async function enqueue(service: Service, durationMs: number): Promise<Enqueued> {
-  const response = await service.enqueue<Enqueued>({ jobName: 'steal-me', data: { durationMs } });
-  assert.equal(response.status, 202, response.text);
-  return response.body;
-}
+const enqueue = (service: Service, durationMs: number) => enqueueOne(service, 'steal-me', { durationMs });
 
 describe('kill -9 during a move', () => {
   let redis: TestRedis;

@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createMoveLedger, type MoveLedger } from '../../src/ledger/moves.js';
 import { createMover, type Mover, type MoveStep } from '../../src/moves/mover.js';
+import { MOVE_STEPS } from '../../src/moves/steps.js';
 import { jobIdFor, parseJobId, queueNameFor } from '../../src/queue/names.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { createTransfer, type Transfer } from '../../src/queue/transfer.js';
@@ -20,7 +21,7 @@ import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
 
 const TTL_MS = 60_000;
-const STEPS: readonly MoveStep[] = ['begun', 'detached', 'shifted', 'attached', 'dropped'];
+const STEPS = MOVE_STEPS.filter((step) => step !== 'committed');
 
 class Crash extends Error {}
 

@@ -5,16 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
+import { enqueueOne, readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { parseMetrics, total } from '../support/prom-text.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 
-async function enqueue(service: Service, durationMs: number): Promise<Enqueued> {
-  const response = await service.enqueue<Enqueued>({ jobName: 'mixed', data: { durationMs } });
-  assert.equal(response.status, 202, response.text);
-  return response.body;
-}
+const enqueue = (service: Service, durationMs: number) => enqueueOne(service, 'mixed', { durationMs });
 
 describe('work stealing', () => {
   let redis: TestRedis;

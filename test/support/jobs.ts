@@ -29,6 +29,12 @@ export async function enqueueMany(service: Service, count: number, jobName: stri
   return responses.map((response) => response.body);
 }
 
+export async function enqueueOne(service: Service, jobName: string, data: Record<string, unknown>): Promise<Enqueued> {
+  const response = await service.enqueue<Enqueued>({ jobName, data });
+  assert.equal(response.status, 202, response.text);
+  return response.body;
+}
+
 export async function readJob(service: Service, jobId: string): Promise<JobView> {
   const response = await service.request<JobView>('GET', `/jobs/${jobId}`);
   assert.equal(response.status, 200, response.text);
