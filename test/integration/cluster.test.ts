@@ -76,6 +76,11 @@ describe('the cluster', () => {
     assert.equal(new Set(state.workers.map((worker) => worker.pid)).size, WORKERS);
     assert.ok(state.workers.every((worker) => worker.alive && worker.concurrency === CONCURRENCY));
     assert.equal(state.totals.capacity, WORKERS * CONCURRENCY);
+    for (const worker of state.workers) {
+      assert.equal(worker.lease?.holderPid, worker.pid, `${worker.id} is owned by its own process`);
+      assert.equal(worker.lease.retiring, false);
+      assert.ok(worker.lease.expiresInMs > 0 && Date.parse(worker.lease.expiresAt) > Date.now() - 1_000, 'the lease is live');
+    }
     const health = await service.request<{ status: string }>('GET', '/healthz');
     assert.equal(health.status, 200);
     assert.equal(health.body.status, 'ok');

@@ -24,6 +24,7 @@ export interface WorkerView {
   readonly active: number;
   readonly queued: number;
   readonly concurrency: number;
+  readonly lease: { readonly holderPid: number | null; readonly retiring: boolean; readonly expiresAt: string; readonly expiresInMs: number } | null;
 }
 
 export interface WorkersResponse {
