@@ -42,6 +42,13 @@ const FINDINGS = `## Profiling notes
   What did not help: ioredis auto-pipelining on the request connection, and batching the adds of
   one turn into BullMQ's \`addBulk\` (a MULTI transaction), which both lowered throughput. The next
   candidates are a cheaper response body and skipping the forbidden-key walk for flat bodies.
+- **Mixed durations** (goal 1.02x the shared queue; 1.03x to 1.12x before work stealing): a worker
+  whose own assigned jobs leave a slot free takes the oldest waiting job of the worker with the most
+  jobs beyond its capacity, when a slot frees and on every heartbeat. A steal is about nine Redis
+  round trips (the move protocol's six steps, the pick and the read of the candidate), which is
+  small next to a 250 ms job; the makespan now matches the shared queue's within run-to-run noise.
+  Each finished job costs one extra script call (the pick), which answers at once when no worker has
+  waiting work beyond its capacity.
 - **Saturation makespan** (goal 2% over ideal; 2.4% to 3.5% here from run to run): a slot's own
   idle gap between jobs is about 3 ms at p50. Most of the excess comes before the first wave starts:
   the 32 first requests take 50 to 80 ms to be answered while the client, five service processes
