@@ -89,6 +89,7 @@ describe('a host killed for good', () => {
   test('all its jobs, running and waiting, complete elsewhere within WORKER_RETIRE_MS + 5 s + their duration', async () => {
     const durationMs = 1_000;
     const jobs = await burst([survivor, doomed], 12, { durationMs });
+    assert.ok(spread(jobs, ['a-0', 'a-1', 'b-0', 'b-1']) <= 1, 'the burst spreads over both hosts');
     const theirs = jobs.filter((job) => job.assignedWorker.startsWith('b-'));
     assert.equal(theirs.length, 6);
     await waitFor(async () => (await survivor.workers()).totals.active === 8, { what: 'every slot to be busy' });
