@@ -23,8 +23,47 @@ export class MalformedJsonError extends BullpenError {
   override readonly name = 'MalformedJsonError';
   readonly code = 'MALFORMED_JSON';
   readonly status = 400;
+  constructor(message = 'Request body is not valid JSON') {
+    super(message);
+  }
+}
+
+/** The request could not be read: a body that is not valid compressed data, or the like. */
+export class BadRequestError extends BullpenError {
+  override readonly name = 'BadRequestError';
+  readonly code = 'BAD_REQUEST';
+  readonly status = 400;
+}
+
+/** A path whose percent-encoding does not decode (`/jobs/%zz`). */
+export class MalformedPathError extends BullpenError {
+  override readonly name = 'MalformedPathError';
+  readonly code = 'MALFORMED_PATH';
+  readonly status = 400;
   constructor() {
-    super('Request body is not valid JSON');
+    super('The request path holds malformed percent-encoding');
+  }
+}
+
+/** The client went away before its body arrived: nobody reads the answer, but it is logged. */
+export class RequestAbortedError extends BullpenError {
+  override readonly name = 'RequestAbortedError';
+  readonly code = 'REQUEST_ABORTED';
+  readonly status = 400;
+  constructor() {
+    super('The request was aborted by the client before its body arrived');
+  }
+}
+
+export class MethodNotAllowedError extends BullpenError {
+  override readonly name = 'MethodNotAllowedError';
+  readonly code = 'METHOD_NOT_ALLOWED';
+  readonly status = 405;
+  constructor(
+    method: string,
+    readonly allowed: readonly string[],
+  ) {
+    super(`${method} is not allowed here; allowed: ${allowed.join(', ')}`, { details: { allowed } });
   }
 }
 
@@ -41,8 +80,8 @@ export class UnsupportedMediaTypeError extends BullpenError {
   override readonly name = 'UnsupportedMediaTypeError';
   readonly code = 'UNSUPPORTED_MEDIA_TYPE';
   readonly status = 415;
-  constructor() {
-    super('Content-Type must be application/json');
+  constructor(message = 'Content-Type must be application/json') {
+    super(message);
   }
 }
 

@@ -5,6 +5,9 @@ export const SHUTDOWN_MESSAGE = 'bullpen:shutdown';
 export const LEASE_REFUSED_MESSAGE = 'bullpen:lease-refused';
 export const EXIT_LEASE_REFUSED = 3;
 
+/** A worker could not listen: the port is taken. The primary stops, as forking again would not help. */
+export const EXIT_PORT_IN_USE = 5;
+
 export interface LeaseRefusedMessage {
   readonly type: typeof LEASE_REFUSED_MESSAGE;
   readonly workerId: string;

@@ -10,13 +10,14 @@
  */
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { createClusterMetricsPrimary } from '../metrics/cluster-metrics.js';
 import { workerIdFor } from '../queue/names.js';
 import { redactUrl } from '../redis/connections.js';
 import { resolveRedis } from '../redis/local-server.js';
-import { EXIT_LEASE_REFUSED, isLeaseRefusedMessage, SHUTDOWN_MESSAGE } from './messages.js';
+import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, isLeaseRefusedMessage, SHUTDOWN_MESSAGE } from './messages.js';
 import { restartDelay } from './restart-policy.js';
 
 /** Beyond the workers' own shutdown timeout, how long the primary waits before killing them. */
@@ -42,6 +43,12 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     });
   }
 
+  // A taken port would make every worker fail to listen and be forked again forever: say so and stop.
+  if (!(await portIsFree(config.port, config.host))) {
+    logger.fatal({ port: config.port, host: config.host }, `port ${config.port} on ${config.host} is in use (PORT=${config.port}); choose another PORT`);
+    process.exit(1);
+  }
+
   const redis = await resolveRedis({
     configuredUrl: config.redisUrl,
     dataDir: config.redisDataDir,
@@ -58,6 +65,9 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   const metrics = createClusterMetricsPrimary({ timeoutMs: METRICS_COLLECT_TIMEOUT_MS });
   /** Indexes whose last process was refused its lease, with why. */
   const refused = new Map<number, string>();
+  /** Indexes that have served at least once, for the one "cluster ready" line. */
+  const serving = new Set<number>();
+  let announced = false;
   const byWorker = new Map<ClusterWorker, number>();
   const crashes = new Map<number, number[]>();
   const pendingRestarts = new Set<NodeJS.Timeout>();
@@ -70,8 +80,16 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     worker.on('message', (message: unknown) => {
       if (isLeaseRefusedMessage(message)) refused.set(index, message.reason);
     });
-    worker.once('listening', () => refused.delete(index));
-    logger.info({ workerId: workerIdFor(config.hostId, index), pid: worker.process.pid }, 'worker forked');
+    worker.once('listening', () => {
+      refused.delete(index);
+      serving.add(index);
+      if (serving.size === config.workers && !announced) {
+        announced = true;
+        const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
+        logger.info({ workers: config.workers, url, hostId: config.hostId }, `cluster ready: ${config.workers} workers serving; try ${url}/workers`);
+      }
+    });
+    logger.info({ workerId: workerIdFor(config.hostId, index), childPid: worker.process.pid }, 'worker forked');
   };
 
   cluster.on('exit', (worker, code, signal) => {
@@ -80,6 +98,11 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     if (index === undefined) return;
     void metrics.detach(worker, index).catch((error: unknown) => logger.warn({ err: error }, 'could not carry metrics over'));
     if (shuttingDown) return;
+    if (code === EXIT_PORT_IN_USE) {
+      logger.fatal({ port: config.port }, `port ${config.port} on ${config.host} is in use (PORT=${config.port}); choose another PORT`);
+      void shutdown('port in use').finally(() => process.exit(1));
+      return;
+    }
     if (code === EXIT_LEASE_REFUSED && refused.size === config.workers) {
       const reasons = [...new Set(refused.values())];
       logger.fatal({ hostId: config.hostId, reasons }, `none of this instance's worker ids can be taken: ${reasons.join('; ')}`);
@@ -90,7 +113,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     const history = crashes.get(index) ?? [];
     const delayMs = restartDelay(history, now);
     crashes.set(index, [...history, now].slice(-10));
-    logger.warn({ workerId: workerIdFor(config.hostId, index), pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker died; forking it again');
+    logger.warn({ workerId: workerIdFor(config.hostId, index), childPid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker died; forking it again');
     const timer = setTimeout(() => {
       pendingRestarts.delete(timer);
       if (!shuttingDown) fork(index);
@@ -124,7 +147,7 @@ function stopWorkers(workers: readonly ClusterWorker[], timeoutMs: number, logge
     }
     const timer = setTimeout(() => {
       for (const worker of remaining) {
-        logger.error({ pid: worker.process.pid }, 'worker did not stop in time; killing it');
+        logger.error({ childPid: worker.process.pid }, 'worker did not stop in time; killing it');
         worker.process.kill('SIGKILL');
       }
     }, timeoutMs);
@@ -138,5 +161,14 @@ function stopWorkers(workers: readonly ClusterWorker[], timeoutMs: number, logge
       });
       worker.send(SHUTDOWN_MESSAGE);
     }
+  });
+}
+
+/** Whether the port can be listened on now (port 0 always can). */
+function portIsFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolveFree) => {
+    const probe = createServer();
+    probe.once('error', () => resolveFree(false));
+    probe.listen(port, host, () => probe.close(() => resolveFree(true)));
   });
 }

@@ -7,6 +7,7 @@
 import type { Server } from 'node:http';
 import type { Config } from '../config/config.js';
 import { createApp } from '../http/app.js';
+import { answerClientErrors } from '../http/client-errors.js';
 import type { Logger } from '../logging/logger.js';
 import { createScrape } from '../metrics/scrape.js';
 import { createStealer } from '../moves/stealer.js';
@@ -14,7 +15,7 @@ import { createConsumer } from '../queue/consumer.js';
 import { createJobReader } from '../queue/job-reader.js';
 import { jobOptionsFrom } from '../queue/job-options.js';
 import { createDispatcher } from '../scheduling/dispatcher.js';
-import { EXIT_LEASE_REFUSED, LEASE_REFUSED_MESSAGE, SHUTDOWN_MESSAGE, type LeaseRefusedMessage } from './messages.js';
+import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, LEASE_REFUSED_MESSAGE, SHUTDOWN_MESSAGE, type LeaseRefusedMessage } from './messages.js';
 import { every } from './timers.js';
 import { buildWorker, type WorkerParts } from './worker/build.js';
 import { keepLease, LeaseRefusedError } from './worker/ownership.js';
@@ -163,7 +164,13 @@ async function start(parts: WorkerParts, config: Config, { onLeaseLost }: { onLe
     apiKey: config.apiKey,
     metricsPublic: config.metricsPublic,
   });
-  const server = await listen(app.listen.bind(app), config.port, config.host);
+  const server = await listen(app.listen.bind(app), config.port, config.host).catch((error: unknown) => {
+    if ((error as { code?: unknown }).code !== 'EADDRINUSE') throw error;
+    // Taken since the primary checked it: forking this worker again would not help.
+    logger.fatal({ port: config.port }, `port ${config.port} on ${config.host} is in use (PORT=${config.port})`);
+    process.exit(EXIT_PORT_IN_USE);
+  });
+  answerClientErrors(server, logger);
   logger.info({ port: config.port, host: config.host, concurrency: config.concurrency, handlers: parts.handlers.names }, 'worker ready');
 
   return {

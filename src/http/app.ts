@@ -7,7 +7,7 @@ import type { Logger } from '../logging/logger.js';
 import type { JobReader } from '../queue/job-reader.js';
 import type { Dispatcher } from '../scheduling/dispatcher.js';
 import { requireApiKey } from './auth.js';
-import { errorHandler, notFound } from './errors.js';
+import { errorHandler, notFound, optionsHandler } from './errors.js';
 import type { TaskLimits } from './schemas.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { jobsRouter } from './routes/jobs.js';
@@ -34,6 +34,7 @@ export function createApp(options: AppOptions): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestTimer(options.metrics));
+  app.use(optionsHandler);
   const publicPaths = ['/healthz', ...(options.metricsPublic ? ['/metrics'] : [])];
   if (options.apiKey !== undefined) app.use(requireApiKey(options.apiKey, publicPaths));
   app.use(express.json({ limit: bodyLimitBytes, strict: false }));

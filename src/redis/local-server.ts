@@ -89,7 +89,7 @@ export async function resolveRedis({ configuredUrl, dataDir, searchPath, logger 
     { detached: true, stdio: 'ignore' },
   );
   await waitForServer(child);
-  logger.info({ url, binary, dataDir: directory, pid: child.pid }, 'REDIS_URL is unset; launched a private redis-server (AOF on)');
+  logger.info({ url, binary, dataDir: directory, childPid: child.pid }, 'REDIS_URL is unset; launched a private redis-server (AOF on)');
   return { url, stop: () => stopServer(child, logger) };
 }
 

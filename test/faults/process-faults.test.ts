@@ -63,7 +63,7 @@ describe('worker crash', () => {
       assert.ok(victim);
       process.kill(victim.pid, 'SIGKILL');
       const line = await waitFor(
-        () => service.logs.find((entry) => entry.msg === 'worker died; forking it again' && entry.pid === victim.pid),
+        () => service.logs.find((entry) => entry.msg === 'worker died; forking it again' && entry.childPid === victim.pid),
         { what: 'the primary to notice the death' },
       );
       delays.push(Number(line.restartInMs));

@@ -7,9 +7,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { pingRedis } from '../../src/redis/local-server.js';
+import { startRedis } from '../support/redis-server.js';
 import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
 
@@ -95,5 +97,53 @@ describe('start-up', () => {
     assert.equal(await pingRedis('127.0.0.1', 6379), false, 'the private redis-server was stopped');
     assert.ok(existsSync(dataDir));
     rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('a port already in use stops start-up at once, naming the port and PORT', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const address = blocker.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    try {
+      const started = Date.now();
+      const run = await runMain({ PATH: process.env.PATH ?? '', PORT: String(port), REDIS_URL: 'redis://127.0.0.1:1', LOG_PRETTY: 'false' });
+      assert.equal(run.code, 1);
+      assert.ok(Date.now() - started < 20_000, 'it did not fork workers again and again');
+      assert.match(run.stdout, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use \\(PORT=${port}\\)`));
+      assert.doesNotMatch(run.stdout, /worker forked/);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  test('one line says when the whole cluster serves, with the URL; no log line repeats a key', async () => {
+    const redis = await startRedis();
+    const port = await freePort();
+    const child = spawn(process.execPath, ['dist/src/main.js'], {
+      env: { PATH: process.env.PATH ?? '', PORT: String(port), WORKERS: '2', HOST_ID: 'ready', REDIS_URL: redis.url, LOG_PRETTY: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await waitFor(() => stdout.includes('cluster ready'), { timeoutMs: 30_000, what: 'the ready line' });
+      const lines = stdout.split('\n').filter((line) => line !== '');
+      const ready = lines.filter((line) => line.includes('cluster ready'));
+      assert.equal(ready.length, 1);
+      const parsed = JSON.parse(ready[0] ?? '{}') as { url?: string; workers?: number };
+      assert.equal(parsed.url, `http://127.0.0.1:${port}`);
+      assert.equal(parsed.workers, 2);
+      assert.equal((await fetch(`${parsed.url}/healthz`)).status, 200, 'the URL it gives serves');
+      for (const line of lines) {
+        const keys = [...line.matchAll(/"([A-Za-z_]+)":/g)].map((match) => match[1]);
+        const top = JSON.parse(line) as Record<string, unknown>;
+        assert.equal(keys.filter((key) => key === 'pid').length <= 1 && Object.keys(top).length > 0, true, `a repeated key in ${line}`);
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      await redis.stop();
+    }
   });
 });

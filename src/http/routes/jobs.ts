@@ -4,12 +4,13 @@
 import { Router } from 'express';
 import { fromStore, NotFoundError } from '../../errors.js';
 import type { JobReader } from '../../queue/job-reader.js';
+import { echo } from '../errors.js';
 
 export function jobsRouter({ jobs }: { jobs: JobReader }): Router {
   const router = Router();
   router.get('/jobs/:id', async (req, res) => {
     const view = await fromStore(() => jobs.read(req.params.id));
-    if (!view) throw new NotFoundError(`No job with id ${req.params.id}`);
+    if (!view) throw new NotFoundError(`No job with id ${echo(req.params.id)}`);
     res.json(view);
   });
   return router;

@@ -4,7 +4,7 @@
 import { Router, type Request } from 'express';
 import type { Logger } from '../../logging/logger.js';
 import type { Dispatcher } from '../../scheduling/dispatcher.js';
-import { UnsupportedMediaTypeError, ValidationError } from '../../errors.js';
+import { MalformedJsonError, UnsupportedMediaTypeError, ValidationError } from '../../errors.js';
 import { createEnqueueSchema, describeIssues, type TaskLimits } from '../schemas.js';
 
 export interface TasksRouteOptions {
@@ -18,7 +18,7 @@ export function tasksRouter({ dispatcher, limits, logger, onEnqueued }: TasksRou
   const schema = createEnqueueSchema(limits);
   const router = Router();
   router.post('/enqueue-task', async (req: Request, res) => {
-    if (!req.is('application/json')) throw new UnsupportedMediaTypeError();
+    requireJsonBody(req);
     const parsed = schema.safeParse(req.body);
     if (!parsed.success) {
       throw new ValidationError('Invalid task', { details: describeIssues(parsed.error) });
@@ -33,4 +33,22 @@ export function tasksRouter({ dispatcher, limits, logger, onEnqueued }: TasksRou
       .json({ message: 'Task enqueued successfully', jobId, jobName, jobData: data, assignedWorker: workerId });
   });
   return router;
+}
+
+/**
+ * Says what is really wrong with a body that is not a JSON document: no Content-Type, another
+ * Content-Type, or no body at all. (`req.is` cannot tell the last two apart: it answers null for
+ * any request without a body.) Charsets and encodings the parser refuses are answered by the error
+ * handler with their own messages.
+ */
+function requireJsonBody(req: Request): void {
+  const header = req.get('content-type');
+  if (header === undefined) throw new UnsupportedMediaTypeError('Content-Type is missing; send application/json');
+  const mediaType = header.split(';')[0]?.trim().toLowerCase() ?? '';
+  if (mediaType !== 'application/json') {
+    throw new UnsupportedMediaTypeError(`Content-Type must be application/json, not ${mediaType.slice(0, 80) || 'empty'}`);
+  }
+  const length = req.get('content-length');
+  const chunked = req.get('transfer-encoding') !== undefined;
+  if (length === '0' || (length === undefined && !chunked)) throw new MalformedJsonError('Request body is empty; send a JSON object');
 }
