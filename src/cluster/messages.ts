@@ -1,5 +1,7 @@
 /** The IPC messages between the primary and its workers, and the exit codes they agree on. */
 export const SHUTDOWN_MESSAGE = 'bullpen:shutdown';
+/** A second signal during shutdown: stop now, leaving running jobs for recovery. */
+export const FORCE_STOP_MESSAGE = 'bullpen:force-stop';
 
 /** A worker could not take its worker id's lease: another live instance holds it. */
 export const LEASE_REFUSED_MESSAGE = 'bullpen:lease-refused';

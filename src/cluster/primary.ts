@@ -17,7 +17,7 @@ import { createClusterMetricsPrimary } from '../metrics/cluster-metrics.js';
 import { workerIdFor } from '../queue/names.js';
 import { redactUrl } from '../redis/connections.js';
 import { resolveRedis } from '../redis/local-server.js';
-import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, isLeaseRefusedMessage, SHUTDOWN_MESSAGE } from './messages.js';
+import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, FORCE_STOP_MESSAGE, isLeaseRefusedMessage, SHUTDOWN_MESSAGE } from './messages.js';
 import { restartDelay } from './restart-policy.js';
 
 /** Beyond the workers' own shutdown timeout, how long the primary waits before killing them. */
@@ -126,9 +126,19 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
 
   let stopping: Promise<void> | undefined;
   shutdown = (signal: string) => {
-    stopping ??= (async () => {
+    if (stopping) {
+      // A second Ctrl-C: the workers stop at once; their running jobs stay active in Redis and are
+      // recovered by whoever owns their worker ids next, as after a crash.
+      logger.warn({ signal }, 'second signal: stopping at once; running jobs are left for recovery at the next start');
+      for (const worker of byWorker.keys()) if (worker.isConnected()) worker.send(FORCE_STOP_MESSAGE);
+      return stopping;
+    }
+    stopping = (async () => {
       shuttingDown = true;
-      logger.info({ signal }, 'shutting down: workers finish their running jobs first');
+      logger.info(
+        { signal, timeoutMs: config.shutdownTimeoutMs },
+        `shutting down: workers finish their running jobs first (up to SHUTDOWN_TIMEOUT_MS=${config.shutdownTimeoutMs} ms); signal again to stop at once`,
+      );
       for (const timer of pendingRestarts) clearTimeout(timer);
       await stopWorkers([...byWorker.keys()], config.shutdownTimeoutMs + SHUTDOWN_MARGIN_MS, logger);
       await redis.stop();

@@ -15,7 +15,7 @@ import { createConsumer } from '../queue/consumer.js';
 import { createJobReader } from '../queue/job-reader.js';
 import { jobOptionsFrom } from '../queue/job-options.js';
 import { createDispatcher } from '../scheduling/dispatcher.js';
-import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, LEASE_REFUSED_MESSAGE, SHUTDOWN_MESSAGE, type LeaseRefusedMessage } from './messages.js';
+import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, FORCE_STOP_MESSAGE, LEASE_REFUSED_MESSAGE, SHUTDOWN_MESSAGE, type LeaseRefusedMessage } from './messages.js';
 import { every } from './timers.js';
 import { buildWorker, type WorkerParts } from './worker/build.js';
 import { keepLease, LeaseRefusedError } from './worker/ownership.js';
@@ -64,6 +64,7 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
   process.off('SIGTERM', exitEarly);
   process.on('message', (message) => {
     if (message === SHUTDOWN_MESSAGE) exitAfter('primary asked');
+    if (message === FORCE_STOP_MESSAGE) void shutdown.abandon('a second signal').finally(() => process.exit(0));
   });
   process.on('SIGTERM', () => exitAfter('SIGTERM'));
   // A Ctrl-C reaches every process of the terminal's group; the primary coordinates the shutdown.

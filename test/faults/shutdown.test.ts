@@ -59,3 +59,38 @@ test('a shutdown that outlasts SHUTDOWN_TIMEOUT_MS still exits 0, and the cut jo
     await redis.stop();
   }
 });
+
+test('Ctrl-C says what shutdown waits for; a second Ctrl-C stops at once and the cut jobs run after the next start', async () => {
+  const redis = await startRedis();
+  try {
+    const env = { WORKER_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '60000' };
+    const first = await startService({ redisUrl: redis.url, workers: 1, env });
+    const jobs = await enqueueMany(first, 2, 'interrupted', { durationMs: 20_000 });
+    await waitFor(async () => (await first.workers()).totals.active === 2, { what: '2 running jobs' });
+
+    first.child.kill('SIGINT');
+    const waiting = await waitFor(() => first.logs.find((line) => /^waiting for \d+ running jobs/.test(String(line.msg))), {
+      what: 'the shutdown to say what it waits for',
+    });
+    assert.equal(waiting.running, 2);
+    assert.equal(waiting.timeoutMs, 60_000);
+    assert.ok(first.logs.some((line) => /signal again to stop at once/.test(String(line.msg))));
+
+    const forcedAt = Date.now();
+    assert.equal(await first.stop('SIGINT'), 0);
+    assert.ok(Date.now() - forcedAt < 15_000, 'the second signal did not wait for the 20 s jobs');
+    assert.ok(first.logs.some((line) => /second signal: stopping at once/.test(String(line.msg))));
+    assert.equal(first.logs.filter((line) => line.msg === 'job completed').length, 0);
+
+    const second = await startService({ redisUrl: redis.url, workers: 1, env: { ...env, WORKER_CONCURRENCY: '2' }, prefix: first.prefix });
+    try {
+      const done = await waitForJobs(second, jobs, { timeoutMs: 60_000 });
+      assert.ok(done.every((job) => job.failedReason === null && job.attemptsStarted === 2), 'cut, not failed, and run again');
+      await waitForIdle(second);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await redis.stop();
+  }
+});

@@ -54,6 +54,10 @@ export function createShutdown(parts: WorkerParts, running: () => Running | unde
       if (started) await step('http', () => closeServer(started.server));
       let drained = false;
       if (graceful && started) {
+        logger.info(
+          { running: parts.running.size, timeoutMs: shutdownTimeoutMs },
+          `waiting for ${parts.running.size} running jobs to finish, up to ${shutdownTimeoutMs} ms`,
+        );
         await step('consumer', async () => {
           ({ drained } = await started.consumer.close(shutdownTimeoutMs));
           logger.info({ drained }, 'consumer closed');
@@ -76,7 +80,12 @@ export function createShutdown(parts: WorkerParts, running: () => Running | unde
 
   return {
     stop: (reason) => run(reason, true),
-    abandon: (reason) => run(reason, false),
+    async abandon(reason) {
+      if (!stopping) return run(reason, false);
+      // A graceful stop is under way and waits for running jobs: cut it short.
+      logger.warn({ reason, running: parts.running.size }, 'stopping at once: running jobs are left for recovery');
+      await cut();
+    },
   };
 }
 
