@@ -9,9 +9,19 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export const METRIC_PREFIX = 'bullpen_';
 
-/** From a millisecond job to ten minutes, with detail around the 12 s default. */
-const JOB_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 12.5, 15, 20, 30, 60, 120, 300, 600];
-const JOB_WAIT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+/**
+ * Job run times, in seconds: small buckets for millisecond jobs, then fine steps over the documented
+ * job lengths (the dummy's 12 s default, and the seconds-long jobs of the benchmarks and tests), then
+ * coarse ones up to the ten-minute `MAX_TASK_DURATION_MS`. `histogram_quantile` interpolates inside a
+ * bucket, so a p95 is only as good as the buckets around it.
+ */
+export const JOB_DURATION_BUCKETS: readonly number[] = Object.freeze([
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10, 12.5, 15, 20, 30, 60, 120, 300, 600,
+]);
+/** Enqueue to first start: a free slot starts a job within milliseconds, a busy cluster makes it wait for whole jobs. */
+export const JOB_WAIT_BUCKETS: readonly number[] = Object.freeze([
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10, 12.5, 15, 20, 30, 60, 120, 300, 600,
+]);
 const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 export type JobOutcome = 'completed' | 'failed';
@@ -19,6 +29,19 @@ export type JobOutcome = 'completed' | 'failed';
 /** Why a job left one worker's queue for another's. */
 export const JOB_MOVE_REASONS = ['stolen', 'retired'] as const;
 export type JobMoveReason = (typeof JOB_MOVE_REASONS)[number];
+
+/** The `job_name` label of every job without a handler of its own: labels stay bounded. */
+export const OTHER_JOB_NAME = 'other';
+
+/**
+ * prom-client's default metrics that are left out: gauges whose names end in `_total`, which
+ * `promtool check metrics` rejects (only counters may end in `_total`). Nothing is lost: the same
+ * default metrics export each count by type, without the suffix, and
+ * `sum without (type) (bullpen_nodejs_active_handles)` is the total.
+ */
+export const DROPPED_DEFAULT_METRICS: readonly string[] = Object.freeze(
+  ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'].map((name) => `${METRIC_PREFIX}${name}`),
+);
 
 export interface ProcessMetrics {
   readonly registry: Registry;
@@ -36,7 +59,10 @@ export interface ProcessMetricsOptions {
   readonly workerId: string;
   /** The host this process runs on (`HOST_ID`); the `host` label of every series. */
   readonly hostId: string;
-  /** Job names become label values only when they have a handler; the rest fold into `other`. */
+  /**
+   * Job names become label values only when they have a handler; the rest fold into `other`. The
+   * job counters start at 0 for each of them and for `other`.
+   */
   readonly knownJobNames: readonly string[];
   readonly pool: { readonly threads: number; readonly queueSize: number };
 }
@@ -46,12 +72,15 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
   registry.setDefaultLabels({ worker: workerId, host: hostId });
   const registers = [registry];
   const known = new Set(knownJobNames);
-  const jobLabel = (name: string) => (known.has(name) ? name : 'other');
+  const jobLabel = (name: string) => (known.has(name) ? name : OTHER_JOB_NAME);
+  /** Every value the `job_name` label can take in this process. */
+  const jobLabels = [...new Set([...knownJobNames, OTHER_JOB_NAME])];
 
   const enqueued = new Counter({
     name: `${METRIC_PREFIX}jobs_enqueued_total`,
-    help: 'Tasks accepted by POST /enqueue-task, by the worker they were routed to.',
-    labelNames: ['worker', 'job_name'],
+    help:
+      'Tasks accepted by POST /enqueue-task, by the worker they were routed to (assigned_worker); worker is the process that accepted them.',
+    labelNames: ['assigned_worker', 'job_name'],
     registers,
   });
   const completed = new Counter({
@@ -66,18 +95,26 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
     labelNames: ['job_name'],
     registers,
   });
+  // Every known series exists from the start at 0, so that rate() and increase() have series before
+  // the first event (a failed-jobs panel shows 0, not "No data"). Any worker may be assigned a task,
+  // but this process only knows its own id for sure; the others start at 0 in their own processes.
+  for (const job_name of jobLabels) {
+    enqueued.inc({ assigned_worker: workerId, job_name }, 0);
+    completed.inc({ job_name }, 0);
+    failed.inc({ job_name }, 0);
+  }
   const duration = new Histogram({
     name: `${METRIC_PREFIX}job_duration_seconds`,
     help: 'Run time of job attempts, start to end.',
     labelNames: ['job_name'],
-    buckets: JOB_DURATION_BUCKETS,
+    buckets: [...JOB_DURATION_BUCKETS],
     registers,
   });
   const wait = new Histogram({
     name: `${METRIC_PREFIX}job_wait_seconds`,
     help: 'Time from enqueue to the first start of a job.',
     labelNames: ['job_name'],
-    buckets: JOB_WAIT_BUCKETS,
+    buckets: [...JOB_WAIT_BUCKETS],
     registers,
   });
   const http = new Histogram({
@@ -120,10 +157,11 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
     },
   });
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
 
   return {
     registry,
-    jobEnqueued: (assignedWorker, jobName) => enqueued.inc({ worker: assignedWorker, job_name: jobLabel(jobName) }),
+    jobEnqueued: (assignedWorker, jobName) => enqueued.inc({ assigned_worker: assignedWorker, job_name: jobLabel(jobName) }),
     jobStarted(jobName, waitSeconds) {
       if (waitSeconds !== undefined && waitSeconds >= 0) wait.observe({ job_name: jobLabel(jobName) }, waitSeconds);
     },

@@ -79,7 +79,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       const attempt = Math.max(1, job.attemptsStarted);
       logger.info({ jobId, jobName: job.name, attempt }, 'job started');
       const firstStart = attempt === 1 && job.processedOn !== undefined;
-      metrics.jobStarted(job.name, firstStart ? ((job.processedOn ?? 0) - job.timestamp) / 1000 : undefined);
+      // Both stamps are taken by different processes (BullMQ stamps a job fetched along with the
+      // previous one's completion with the time that completion was sent), so a job added a moment
+      // later can read as started before it was enqueued: that is no wait, not a missing one.
+      metrics.jobStarted(job.name, firstStart ? Math.max(0, (job.processedOn ?? 0) - job.timestamp) / 1000 : undefined);
       const startedAt = performance.now();
       const seconds = () => (performance.now() - startedAt) / 1000;
       const data = isRecord(job.data) ? job.data : {};

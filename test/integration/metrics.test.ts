@@ -1,9 +1,13 @@
 /**
  * `GET /metrics` against the real cluster: one cluster-wide view whichever process answers, counters
  * that add up and never go backwards (not even across a worker's re-fork), and load gauges that agree
- * with `GET /workers` and the Redis ledger. Every series names its worker and its host.
+ * with `GET /workers` and the Redis ledger. Every series names its worker and its host, every labelled
+ * counter exists at 0 before its first event, and the exposition passes `promtool check metrics`
+ * (needs `promtool` on PATH, from Debian's `prometheus` package; CI installs it; without it the test
+ * fails and says so).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
@@ -15,6 +19,8 @@ const WORKERS = 4;
 const CONCURRENCY = 4;
 const HOST_ID = 'test';
 const WORKER_IDS = Array.from({ length: WORKERS }, (_, index) => `${HOST_ID}-${index}`);
+/** The handlers of the built-in handler folder (workers/handlers/), plus `other` for every other name. */
+const JOB_NAMES = ['other', 'sha256'];
 const LEDGER_GAUGES = ['bullpen_worker_active_jobs', 'bullpen_worker_queued_jobs', 'bullpen_worker_concurrency', 'bullpen_worker_up', 'bullpen_queue_jobs'];
 
 let redis: TestRedis;
@@ -27,6 +33,29 @@ async function scrape(): Promise<{ text: string; samples: Sample[] }> {
   return { text: response.text, samples: parseMetrics(response.text) };
 }
 
+/**
+ * `promtool check metrics` on an exposition: its exit code and what it printed (lint problems, one a
+ * line). Fails the test, rather than skipping it, when promtool is not installed.
+ */
+function promtoolCheckMetrics(text: string): { status: number | null; output: string } {
+  const result = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
+  if (result.error !== undefined) {
+    const missing = (result.error as NodeJS.ErrnoException).code === 'ENOENT';
+    assert.fail(
+      missing
+        ? 'promtool is not on PATH: install Prometheus (Debian/Ubuntu: apt-get install prometheus; CI installs it) to check /metrics'
+        : `could not run promtool: ${result.error.message}`,
+    );
+  }
+  return { status: result.status, output: `${result.stdout}${result.stderr}`.trim() };
+}
+
+async function assertPromtoolAccepts(when: string): Promise<void> {
+  const { text } = await scrape();
+  const { status, output } = promtoolCheckMetrics(text);
+  assert.equal(output, '', `promtool check metrics found problems in /metrics ${when}:\n${output}`);
+  assert.equal(status, 0, `promtool check metrics exited ${status} on /metrics ${when}`);
+}
 
 describe('/metrics', () => {
   before(async () => {
@@ -57,6 +86,29 @@ describe('/metrics', () => {
       retired.map((sample) => [Object.keys(sample.labels).sort().join(','), sample.labels.worker, sample.labels.host, sample.value]).sort(),
       WORKER_IDS.map((worker) => ['host,worker', worker, HOST_ID, 0]),
     );
+  });
+
+  test('a fresh service: the job counters exist at 0 for every worker and job name', async () => {
+    const { samples } = await scrape();
+    const zeros = (name: string) =>
+      samples
+        .filter((sample) => sample.name === name)
+        .map((sample) => [sample.labels.worker, sample.labels.job_name, sample.value])
+        .sort();
+    const everyWorkerAndJob = WORKER_IDS.flatMap((worker) => JOB_NAMES.map((job) => [worker, job, 0]));
+    assert.deepEqual(zeros('bullpen_jobs_completed_total'), everyWorkerAndJob);
+    assert.deepEqual(zeros('bullpen_jobs_failed_total'), everyWorkerAndJob);
+    // Each process starts the enqueues routed to its own worker id; its labels are
+    // worker (the reporting process), host, assigned_worker and job_name.
+    const enqueued = samples.filter((sample) => sample.name === 'bullpen_jobs_enqueued_total');
+    assert.deepEqual(
+      enqueued.map((sample) => [Object.keys(sample.labels).sort().join(','), sample.labels.worker, sample.labels.assigned_worker, sample.labels.job_name, sample.value]).sort(),
+      WORKER_IDS.flatMap((worker) => JOB_NAMES.map((job) => ['assigned_worker,host,job_name,worker', worker, worker, job, 0])),
+    );
+  });
+
+  test('a fresh service: promtool check metrics accepts /metrics', async () => {
+    await assertPromtoolAccepts('of a fresh service');
   });
 
   test('every series names its worker and its host: process metrics and ledger gauges alike', async () => {
@@ -90,8 +142,19 @@ describe('/metrics', () => {
     const { samples } = await scrape();
     assert.equal(total(samples, 'bullpen_jobs_completed_total') - before, 25);
     assert.ok(total(samples, 'bullpen_jobs_enqueued_total') >= 25);
-    assert.ok(total(samples, 'bullpen_job_duration_seconds_count') >= 25);
-    assert.ok(total(samples, 'bullpen_job_wait_seconds_count') >= 25);
+    // Enqueues carry the worker a task was routed to as assigned_worker, and the process that accepted
+    // it as worker; the routing spreads 25 tasks over more than one worker.
+    const enqueued = samples.filter((sample) => sample.name === 'bullpen_jobs_enqueued_total');
+    for (const sample of enqueued) {
+      assert.ok(WORKER_IDS.includes(sample.labels.assigned_worker ?? ''), `assigned_worker of ${seriesKey(sample)}`);
+      assert.ok(WORKER_IDS.includes(sample.labels.worker ?? ''), `worker of ${seriesKey(sample)}`);
+    }
+    const assigned = new Set(enqueued.filter((sample) => sample.value > 0).map((sample) => sample.labels.assigned_worker));
+    assert.ok(assigned.size > 1, `25 tasks were all routed to ${[...assigned].join(', ')}`);
+    const durations = total(samples, 'bullpen_job_duration_seconds_count');
+    const waits = total(samples, 'bullpen_job_wait_seconds_count');
+    assert.ok(durations >= 25, `${durations} durations observed`);
+    assert.ok(waits >= 25, `${waits} waits observed (${durations} durations)`);
     assert.ok(total(samples, 'bullpen_http_request_duration_seconds_count', { route: '/enqueue-task', status_code: '202' }) >= 25);
   });
 
@@ -161,5 +224,9 @@ describe('/metrics', () => {
     assert.ok(!jobNames.has('some-unlisted-name'));
     assert.ok(jobNames.has('other'));
     assert.ok(samples.every((sample) => !Object.values(sample.labels).some((value) => value.includes('~'))), 'no job id in any label');
+  });
+
+  test('after completed, failed, retried and re-forked work: promtool check metrics still accepts /metrics', async () => {
+    await assertPromtoolAccepts('after jobs ran, failed and a worker was re-forked');
   });
 });

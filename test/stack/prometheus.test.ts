@@ -1,12 +1,14 @@
 /**
  * The Grafana dashboard against a real Prometheus. Debian's `prometheus` binary scrapes the running
  * cluster (4 workers at concurrency 8, a real redis-server) on loopback every second while the test
- * keeps a mix of short, long and failing jobs flowing. Then every panel's expression, with Grafana's
- * variables substituted, is evaluated through Prometheus's HTTP API: it must succeed and return
- * series with values, one per worker on per-worker panels and one per host on per-host panels, each
- * one telling its legend apart. The dashboard's host variable is set to its All value; choosing the
- * service's host must show the same series, and choosing a host that does not exist must empty every
- * panel.
+ * keeps a mix of short and long jobs flowing, none of which fails at first. Then every panel's
+ * expression, with Grafana's variables substituted, is evaluated through Prometheus's HTTP API on
+ * this service that has seen no failure: it must succeed and return series with values, one per
+ * worker on per-worker panels and one per host on per-host panels, each one telling its legend apart,
+ * and there is no exception: the failed-jobs rate must show 0, not "No data", because every labelled
+ * counter starts at 0. Then failing jobs join the traffic, and the failed-jobs panel must rise above 0.
+ * The dashboard's host variable is set to its All value; choosing the service's host must show the
+ * same series, and choosing a host that does not exist must empty every panel.
  *
  * Needs `prometheus` on PATH (CI installs it with apt-get); without it the test fails and says so.
  * Paths are resolved from process.cwd(): tests run from the repository root.
@@ -33,6 +35,8 @@ const CONCURRENCY = 8;
 const SCRAPE_INTERVAL_SECONDS = 1;
 /** How long all panels together may take to show data once Prometheus scrapes the service. */
 const PANELS_DEADLINE_MS = 60_000;
+/** The panel that shows the rate of failed attempts: 0 before any failure, then above 0. */
+const FAILED_RATE_METRIC = 'bullpen_jobs_failed_total';
 
 /**
  * What Grafana would put in place of its variables for this scrape interval. `$__rate_interval` is
@@ -174,16 +178,19 @@ const DURATIONS_MS = [200, 500, 1_000, 2_000];
 interface Traffic {
   readonly enqueued: () => number;
   readonly failures: string[];
+  /** From now on some jobs throw (`data.fail`), so that failures are counted too. */
+  allowFailingJobs(): void;
   stop(): Promise<void>;
 }
 
 /**
  * Keeps jobs flowing until stopped: an opening burst of a few dozen jobs of mixed durations, then a
- * steady trickle, always with some that throw (`data.fail`) so that failures are counted too. Jobs
+ * steady trickle. Every job succeeds until `allowFailingJobs()`; then some of them throw. Jobs
  * without `durationMs` run for TASK_DURATION_MS.
  */
 function startTraffic(service: Service): Traffic {
   let stopped = false;
+  let failing = false;
   let count = 0;
   const failures: string[] = [];
   const enqueue = async (task: { jobName: string; data: Record<string, unknown> }) => {
@@ -198,7 +205,9 @@ function startTraffic(service: Service): Traffic {
   const batch = (round: number, size: number) =>
     Array.from({ length: size }, (_, i) => {
       const n = round * size + i;
-      if (n % 7 === 3) return { jobName: 'flaky', data: { durationMs: 100, fail: 'asked to fail by the prometheus test' } };
+      if (n % 7 === 3) {
+        return { jobName: 'flaky', data: failing ? { durationMs: 100, fail: 'asked to fail by the prometheus test' } : { durationMs: 100 } };
+      }
       if (n % 11 === 5) return { jobName: 'defaulted', data: {} };
       if (n % 13 === 0) return { jobName: 'sha256', data: { text: `job ${n}`, rounds: 1_000 } };
       return { jobName: 'x', data: { durationMs: DURATIONS_MS[n % DURATIONS_MS.length] } };
@@ -213,11 +222,31 @@ function startTraffic(service: Service): Traffic {
   return {
     enqueued: () => count,
     failures,
+    allowFailingJobs() {
+      failing = true;
+    },
     async stop() {
       stopped = true;
       await loop;
     },
   };
+}
+
+/** Before any job failed: no failed attempt was counted, and the failed-jobs panel shows 0. */
+async function assertNoFailureYet(server: TestPrometheus): Promise<void> {
+  const failedPanels = QUERIES.filter((query) => query.expr.includes(FAILED_RATE_METRIC));
+  assert.ok(failedPanels.length > 0, `some panel shows ${FAILED_RATE_METRIC}`);
+  const now = Math.ceil(Date.now() / 1000);
+  const failed = await server.queryRange(`sum(${FAILED_RATE_METRIC})`, Math.floor(trafficStartedAt), now, 1);
+  const values = seriesOf(failed).flatMap((series) => series.values);
+  assert.ok(values.length > 0, `sum(${FAILED_RATE_METRIC}) had samples since the traffic started: ${JSON.stringify(failed)}`);
+  assert.deepEqual(values.filter((value) => value !== 0), [], 'no attempt failed before failing jobs were sent');
+  for (const query of failedPanels) {
+    const response = await server.query(query.query);
+    const series = seriesOf(response);
+    assert.ok(series.length > 0, `${query.name}: data on a service that has seen no failure: ${JSON.stringify(response)}`);
+    assert.deepEqual(series.map(({ values: [value] }) => value), series.map(() => 0), `${query.name} shows 0`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,7 +260,7 @@ let panelsDeadline = 0;
 /** When prometheus had scraped the service successfully for the first time, in seconds. */
 let firstScrapedAt = 0;
 
-describe('the Grafana dashboard against a real Prometheus scraping the cluster', { timeout: 150_000 }, () => {
+describe('the Grafana dashboard against a real Prometheus scraping the cluster', { timeout: 180_000 }, () => {
   before(async () => {
     requirePrometheus(); // before starting anything: fail at once, and say how to install it
     redis = await startRedis();
@@ -279,7 +308,7 @@ describe('the Grafana dashboard against a real Prometheus scraping the cluster',
   });
 
   for (const query of QUERIES) {
-    test(`${query.name} returns data: ${query.expr}`, async () => {
+    test(`before any failure, ${query.name} returns data: ${query.expr}`, async () => {
       const server = prometheus;
       assert.ok(server !== undefined);
       let problem = 'not evaluated yet';
@@ -304,6 +333,16 @@ describe('the Grafana dashboard against a real Prometheus scraping the cluster',
       assert.equal(problemWith(query, last), undefined, `${query.name}: ${query.query}`);
     });
   }
+
+  test('no job had failed while every panel showed data, and the failed-jobs panel showed 0', async () => {
+    const server = prometheus;
+    assert.ok(server !== undefined && traffic !== undefined);
+    try {
+      await assertNoFailureYet(server);
+    } finally {
+      traffic.allowFailingJobs(); // whatever this test found, the tests after it need failures
+    }
+  });
 
   test('every bullpen series carries the worker and host labels', async () => {
     const server = prometheus;
@@ -358,6 +397,21 @@ describe('the Grafana dashboard against a real Prometheus scraping the cluster',
       const peak = peaks.get(worker) ?? 0;
       assert.ok(peak > 0, `bullpen_worker_active_jobs{worker="${worker}"} was never above 0: ${JSON.stringify([...peaks])}`);
       assert.ok(peak <= CONCURRENCY, `bullpen_worker_active_jobs{worker="${worker}"} reached ${peak}, above the concurrency ${CONCURRENCY}`);
+    }
+  });
+
+  test('once jobs fail, the failed-jobs panel rises above 0', async () => {
+    const server = prometheus;
+    assert.ok(server !== undefined);
+    for (const query of QUERIES.filter(({ expr }) => expr.includes(FAILED_RATE_METRIC))) {
+      let last: QueryResponse | undefined;
+      await waitFor(
+        async () => {
+          last = await server.query(query.query);
+          return seriesOf(last).some(({ values }) => values.some((value) => value > 0));
+        },
+        { timeoutMs: 30_000, intervalMs: 500, what: `${query.name} above 0` },
+      ).catch(() => assert.fail(`${query.name} stayed at 0 after failing jobs were sent: ${JSON.stringify(last)}`));
     }
   });
 
