@@ -10,6 +10,11 @@ export const EXIT_LEASE_REFUSED = 3;
 /** A worker could not listen: the port is taken. The primary stops, as forking again would not help. */
 export const EXIT_PORT_IN_USE = 5;
 
+/** What the primary and a worker say when the port is taken, naming the setting to change. */
+export function portInUse(port: number, host: string): string {
+  return `port ${port} on ${host} is in use (PORT=${port}); choose another PORT`;
+}
+
 export interface LeaseRefusedMessage {
   readonly type: typeof LEASE_REFUSED_MESSAGE;
   readonly workerId: string;

@@ -17,7 +17,7 @@ import { createClusterMetricsPrimary } from '../metrics/cluster-metrics.js';
 import { workerIdFor } from '../queue/names.js';
 import { redactUrl } from '../redis/connections.js';
 import { resolveRedis } from '../redis/local-server.js';
-import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, FORCE_STOP_MESSAGE, isLeaseRefusedMessage, SHUTDOWN_MESSAGE } from './messages.js';
+import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, FORCE_STOP_MESSAGE, isLeaseRefusedMessage, portInUse, SHUTDOWN_MESSAGE } from './messages.js';
 import { restartDelay } from './restart-policy.js';
 
 /** Beyond the workers' own shutdown timeout, how long the primary waits before killing them. */
@@ -45,7 +45,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
 
   // A taken port would make every worker fail to listen and be forked again forever: say so and stop.
   if (!(await portIsFree(config.port, config.host))) {
-    logger.fatal({ port: config.port, host: config.host }, `port ${config.port} on ${config.host} is in use (PORT=${config.port}); choose another PORT`);
+    logger.fatal({ port: config.port, host: config.host }, portInUse(config.port, config.host));
     process.exit(1);
   }
 
@@ -99,7 +99,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     void metrics.detach(worker, index).catch((error: unknown) => logger.warn({ err: error }, 'could not carry metrics over'));
     if (shuttingDown) return;
     if (code === EXIT_PORT_IN_USE) {
-      logger.fatal({ port: config.port }, `port ${config.port} on ${config.host} is in use (PORT=${config.port}); choose another PORT`);
+      logger.fatal({ port: config.port, host: config.host }, portInUse(config.port, config.host));
       void shutdown('port in use').finally(() => process.exit(1));
       return;
     }

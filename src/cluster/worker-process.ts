@@ -15,7 +15,7 @@ import { createConsumer } from '../queue/consumer.js';
 import { createJobReader } from '../queue/job-reader.js';
 import { jobOptionsFrom } from '../queue/job-options.js';
 import { createDispatcher } from '../scheduling/dispatcher.js';
-import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, FORCE_STOP_MESSAGE, LEASE_REFUSED_MESSAGE, SHUTDOWN_MESSAGE, type LeaseRefusedMessage } from './messages.js';
+import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, FORCE_STOP_MESSAGE, LEASE_REFUSED_MESSAGE, portInUse, SHUTDOWN_MESSAGE, type LeaseRefusedMessage } from './messages.js';
 import { every } from './timers.js';
 import { buildWorker, type WorkerParts } from './worker/build.js';
 import { keepLease, LeaseRefusedError } from './worker/ownership.js';
@@ -168,7 +168,7 @@ async function start(parts: WorkerParts, config: Config, { onLeaseLost }: { onLe
   const server = await listen(app.listen.bind(app), config.port, config.host).catch((error: unknown) => {
     if ((error as { code?: unknown }).code !== 'EADDRINUSE') throw error;
     // Taken since the primary checked it: forking this worker again would not help.
-    logger.fatal({ port: config.port }, `port ${config.port} on ${config.host} is in use (PORT=${config.port})`);
+    logger.fatal({ port: config.port, host: config.host }, portInUse(config.port, config.host));
     process.exit(EXIT_PORT_IN_USE);
   });
   answerClientErrors(server, logger);

@@ -17,6 +17,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { requeueInterrupted } from '../queue/interrupted.js';
 import type { Ledger, Reservation } from './ledger.js';
+import { redisMillis } from './scripts.js';
 
 export interface ReconcilerOptions {
   readonly workerId: string;
@@ -61,8 +62,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     },
 
     async reconcile() {
-      const [seconds, micros] = await redis.time();
-      const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      const now = redisMillis(await redis.time());
       let requeued = 0;
       const old: Reservation[] = [];
       for await (const reservation of ledger.reservations(workerId)) {

@@ -16,6 +16,6 @@ export function ledgerScripts(redis: Redis): LedgerScripts {
 }
 
 /** Milliseconds from a Redis TIME reply: the one clock every host judges time by. */
-export function redisMillis([seconds, micros]: [string, string] | [number, number] | (string | number)[]): number {
+export function redisMillis([seconds, micros]: readonly (string | number)[]): number {
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
