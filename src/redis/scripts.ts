@@ -3,15 +3,21 @@
  * registers each on an ioredis client as a named command (EVALSHA with a fallback to EVAL), the way
  * BullMQ loads its own commands. A script whose keys depend on the call (one per worker) is named
  * `<name>-n.lua`; its callers still pass every key it touches.
+ *
+ * Helpers shared by several scripts live in an `includes/` folder beside them and are pasted in by
+ * `--- @include` lines (see lua-includes.ts); only the folder's own `<name>-<keys>.lua` files become
+ * commands, so an include is never registered by itself.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { readLuaScript } from './lua-includes.js';
 
 export interface ScriptDefinition {
   readonly name: string;
   /** Undefined for `-n` scripts, whose number of keys is given at each call. */
   readonly numberOfKeys: number | undefined;
+  /** The text sent to Redis: the script with its includes pasted in. */
   readonly lua: string;
 }
 
@@ -24,7 +30,7 @@ export function readScripts(directory: string): readonly ScriptDefinition[] {
       const match = FILE_NAME.exec(file);
       if (!match?.groups) return [];
       const { name, keys } = match.groups as { name: string; keys: string };
-      return [{ name, numberOfKeys: keys === 'n' ? undefined : Number(keys), lua: readFileSync(join(directory, file), 'utf8') }];
+      return [{ name, numberOfKeys: keys === 'n' ? undefined : Number(keys), lua: readLuaScript(join(directory, file)) }];
     });
   const names = scripts.map((script) => script.name);
   const twice = names.find((name, index) => names.indexOf(name) !== index);

@@ -15,12 +15,13 @@
   Output:
     1 when a reservation was removed, 0 otherwise
 ]]
+--- @include "includes/reservation"
 for i = 2, #ARGV do
   local jobs = KEYS[i + 1]
   local entry = redis.call("HGET", jobs, ARGV[1])
   if entry then
     redis.call("HDEL", jobs, ARGV[1])
-    if string.sub(entry, 1, 1) == "a" then
+    if isRunning(entry) then
       redis.call("HINCRBY", KEYS[2], ARGV[i], -1)
     else
       redis.call("HINCRBY", KEYS[1], ARGV[i], -1)

@@ -20,19 +20,19 @@
     {1, previous holder or ""}         taken
     {0, holder, ms until it expires}   refused
 ]]
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "includes/server-time"
+--- @include "includes/lease"
+local now = serverMillis()
 local current = redis.call("HGET", KEYS[1], ARGV[1])
 local previous = ""
 if current then
-  local holder, expires = string.match(current, "^(.*)|(%d+)$")
-  expires = tonumber(expires) or 0
+  local holder, expires = parseLease(current)
   local sameInstance = holder ~= nil and string.sub(holder, 1, #ARGV[3]) == ARGV[3]
   if holder ~= ARGV[2] and expires > now and not sameInstance then
     return {0, holder or "", expires - now}
   end
   previous = holder or ""
 end
-redis.call("HSET", KEYS[1], ARGV[1], ARGV[2] .. "|" .. (now + tonumber(ARGV[4])))
+redis.call("HSET", KEYS[1], ARGV[1], leaseValue(ARGV[2], now + tonumber(ARGV[4])))
 redis.call("HDEL", KEYS[2], ARGV[1])
 return {1, previous}

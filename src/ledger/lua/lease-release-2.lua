@@ -13,12 +13,13 @@
   Output:
     1 when released, 0 when this process did not hold it
 ]]
+--- @include "includes/server-time"
+--- @include "includes/lease"
 local current = redis.call("HGET", KEYS[1], ARGV[1])
 if not current then return 0 end
-local holder = string.match(current, "^(.*)|%d+$")
+local holder = parseLease(current)
 if holder ~= ARGV[2] then return 0 end
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call("HSET", KEYS[1], ARGV[1], ARGV[2] .. "|" .. now)
+local now = serverMillis()
+redis.call("HSET", KEYS[1], ARGV[1], leaseValue(ARGV[2], now))
 redis.call("ZREM", KEYS[2], ARGV[1])
 return 1

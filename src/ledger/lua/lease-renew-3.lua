@@ -23,14 +23,15 @@
     {0}                                    the lease is lost: another holder, or it was retired
     {1, lapsed (1 or 0), due ids...}       renewed
 ]]
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "includes/server-time"
+--- @include "includes/lease"
+local now = serverMillis()
 local current = redis.call("HGET", KEYS[1], ARGV[1])
 if not current then return {0} end
-local holder, expires = string.match(current, "^(.*)|(%d+)$")
+local holder, expires = parseLease(current)
 if holder ~= ARGV[2] then return {0} end
-local lapsed = (tonumber(expires) or 0) <= now and 1 or 0
-redis.call("HSET", KEYS[1], ARGV[1], ARGV[2] .. "|" .. (now + tonumber(ARGV[3])))
+local lapsed = expires <= now and 1 or 0
+redis.call("HSET", KEYS[1], ARGV[1], leaseValue(ARGV[2], now + tonumber(ARGV[3])))
 if ARGV[5] == "1" then
   redis.call("ZADD", KEYS[2], now, ARGV[1])
   redis.call("HSET", KEYS[3], ARGV[1], ARGV[4])
@@ -40,9 +41,8 @@ local result = {1, lapsed}
 local retireMs = tonumber(ARGV[6])
 local all = redis.call("HGETALL", KEYS[1])
 for i = 1, #all, 2 do
-  local other, expiry = string.match(all[i + 1], "^(.*)|(%d+)$")
-  expiry = tonumber(expiry) or 0
-  if string.sub(other or "", 1, 7) == "retire:" then
+  local other, expiry = parseLease(all[i + 1])
+  if isRetirementClaim(other) then
     if expiry <= now then result[#result + 1] = all[i] end
   elseif expiry + retireMs <= now then
     result[#result + 1] = all[i]

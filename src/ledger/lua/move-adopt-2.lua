@@ -15,19 +15,19 @@
   Output:
     the intent JSON when adopted, nil otherwise
 ]]
-local raw = redis.call("HGET", KEYS[1], ARGV[1])
-if not raw then return nil end
-local intent = cjson.decode(raw)
-if intent.id ~= ARGV[2] then return nil end
+--- @include "includes/server-time"
+--- @include "includes/lease"
+--- @include "includes/move-intent"
+local intent = intentWithId(redis.call("HGET", KEYS[1], ARGV[1]), ARGV[2])
+if not intent then return nil end
 local lease = redis.call("HGET", KEYS[2], intent.w)
 if lease then
-  local holder, expires = string.match(lease, "^(.*)|(%d+)$")
-  local t = redis.call("TIME")
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  if holder == intent.o and (tonumber(expires) or 0) > now then return nil end
+  local holder, expires = parseLease(lease)
+  local now = serverMillis()
+  if holder == intent.o and expires > now then return nil end
 end
 intent.w = ARGV[3]
 intent.o = ARGV[4]
-raw = cjson.encode(intent)
+local raw = cjson.encode(intent)
 redis.call("HSET", KEYS[1], ARGV[1], raw)
 return raw

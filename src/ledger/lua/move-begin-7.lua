@@ -29,13 +29,14 @@
     {1, target}   the intent is written
     {0, why}      busy (a move of this job is under way), running, no-target
 ]]
+--- @include "includes/server-time"
+--- @include "includes/reservation"
 local token, source, target = ARGV[1], ARGV[3], ARGV[4]
 if redis.call("HEXISTS", KEYS[1], token) == 1 then return {0, "busy"} end
 local entry = redis.call("HGET", KEYS[2], token)
-if entry and string.sub(entry, 1, 1) == "a" then return {0, "running"} end
+if entry and isRunning(entry) then return {0, "running"} end
 
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = serverMillis()
 local live = redis.call("ZRANGEBYSCORE", KEYS[3], now - tonumber(ARGV[8]), "+inf")
 if target == "" then
   local candidates = {}

@@ -14,10 +14,9 @@
   Output:
     1 ended by this call, 0 the intent was already gone, -1 abort refused (the reservation shifted)
 ]]
-local raw = redis.call("HGET", KEYS[1], ARGV[1])
-if not raw then return 0 end
-local intent = cjson.decode(raw)
-if intent.id ~= ARGV[2] then return 0 end
+--- @include "includes/move-intent"
+local intent = intentWithId(redis.call("HGET", KEYS[1], ARGV[1]), ARGV[2])
+if not intent then return 0 end
 if ARGV[3] == "abort" and intent.p ~= "begun" then return -1 end
 redis.call("HDEL", KEYS[1], ARGV[1])
 return 1

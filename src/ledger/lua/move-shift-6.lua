@@ -19,16 +19,17 @@
   Output:
     1 shifted (now or before), 0 the intent is gone (another process finished the move)
 ]]
-local raw = redis.call("HGET", KEYS[1], ARGV[1])
-if not raw then return 0 end
-local intent = cjson.decode(raw)
-if intent.id ~= ARGV[2] then return 0 end
+--- @include "includes/server-time"
+--- @include "includes/reservation"
+--- @include "includes/move-intent"
+local intent = intentWithId(redis.call("HGET", KEYS[1], ARGV[1]), ARGV[2])
+if not intent then return 0 end
 if intent.p == "shifted" then return 1 end
 
 local entry = redis.call("HGET", KEYS[2], ARGV[1])
 if entry then
   redis.call("HDEL", KEYS[2], ARGV[1])
-  if string.sub(entry, 1, 1) == "a" then
+  if isRunning(entry) then
     redis.call("HINCRBY", KEYS[5], intent.s, -1)
   else
     redis.call("HINCRBY", KEYS[4], intent.s, -1)
@@ -38,10 +39,8 @@ end
 -- while the job is still on its way into the queue. The entry names the worker the job's id was
 -- made for, so that the target finds the job under its id.
 if redis.call("HEXISTS", KEYS[3], ARGV[1]) == 0 then
-  local t = redis.call("TIME")
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local first = string.match(intent.j, "^(.-)~") or intent.s
-  redis.call("HSET", KEYS[3], ARGV[1], "q|" .. now .. "|" .. first)
+  redis.call("HSET", KEYS[3], ARGV[1], reservationEntry("q", serverMillis(), "|" .. first))
   redis.call("HINCRBY", KEYS[4], intent.t, 1)
 end
 

@@ -14,10 +14,11 @@
   Output:
     the number of reservations counted
 ]]
+--- @include "includes/reservation"
 local entries = redis.call("HGETALL", KEYS[1])
 local queued, active = 0, 0
 for i = 1, #entries, 2 do
-  local state = string.match(entries[i + 1], "^([qa])|%d+")
+  local state = reservationFields(entries[i + 1])
   if state == "q" then
     queued = queued + 1
   elseif state == "a" then

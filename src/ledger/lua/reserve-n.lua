@@ -32,6 +32,8 @@
     -1  the backlog is full
     -2  a live worker was not passed: refresh the worker list and call again
 ]]
+--- @include "includes/server-time"
+--- @include "includes/reservation"
 local n = tonumber(ARGV[3])
 local keyOf = {}
 for i = 1, n do
@@ -44,8 +46,7 @@ end
 local k = #tokens
 local results = {}
 
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = serverMillis()
 local live = redis.call("ZRANGEBYSCORE", KEYS[1], now - tonumber(ARGV[1]), "+inf")
 local count = #live
 if count == 0 then
@@ -93,7 +94,7 @@ for j = 1, k do
         best = i
       end
     end
-    redis.call("HSET", keyOf[live[best]], tokens[j], "q|" .. now)
+    redis.call("HSET", keyOf[live[best]], tokens[j], reservationEntry("q", now))
     redis.call("HINCRBY", KEYS[3], live[best], 1)
     load[best] = load[best] + 1
     backlog = backlog + 1

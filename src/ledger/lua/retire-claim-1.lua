@@ -15,18 +15,18 @@
   Output:
     1 when this process holds the claim, 0 otherwise
 ]]
+--- @include "includes/server-time"
+--- @include "includes/lease"
 local current = redis.call("HGET", KEYS[1], ARGV[1])
 if not current then return 0 end
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local holder, expires = string.match(current, "^(.*)|(%d+)$")
-expires = tonumber(expires) or 0
+local now = serverMillis()
+local holder, expires = parseLease(current)
 if holder ~= ARGV[2] then
-  if string.sub(holder or "", 1, 7) == "retire:" then
+  if isRetirementClaim(holder) then
     if expires > now then return 0 end
   elseif expires + tonumber(ARGV[3]) > now then
     return 0
   end
 end
-redis.call("HSET", KEYS[1], ARGV[1], ARGV[2] .. "|" .. (now + tonumber(ARGV[4])))
+redis.call("HSET", KEYS[1], ARGV[1], leaseValue(ARGV[2], now + tonumber(ARGV[4])))
 return 1

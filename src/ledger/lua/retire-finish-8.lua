@@ -19,11 +19,12 @@
   Output:
     1 retired, 0 reservations are left, -1 the claim is not this process's
 ]]
+--- @include "includes/server-time"
+--- @include "includes/lease"
 local current = redis.call("HGET", KEYS[1], ARGV[1])
-if not current or string.match(current, "^(.*)|%d+$") ~= ARGV[2] then return -1 end
+if not current or parseLease(current) ~= ARGV[2] then return -1 end
 if redis.call("HLEN", KEYS[8]) > 0 then return 0 end
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = serverMillis()
 redis.call("HDEL", KEYS[1], ARGV[1])
 redis.call("ZREM", KEYS[2], ARGV[1])
 redis.call("HDEL", KEYS[3], ARGV[1])

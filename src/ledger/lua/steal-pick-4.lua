@@ -15,8 +15,8 @@
   Output:
     the victim's id, or false
 ]]
-local t = redis.call("TIME")
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+--- @include "includes/server-time"
+local now = serverMillis()
 local live = redis.call("ZRANGEBYSCORE", KEYS[1], now - tonumber(ARGV[2]), "+inf")
 if #live < 2 then return false end
 table.sort(live)

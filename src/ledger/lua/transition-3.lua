@@ -19,11 +19,13 @@
   Output:
     1 when something changed, 0 otherwise
 ]]
+--- @include "includes/server-time"
+--- @include "includes/reservation"
 local worker, token, op = ARGV[1], ARGV[2], ARGV[3]
 local entry = redis.call("HGET", KEYS[1], token)
 local state, since, rest
 if entry then
-  state, since, rest = string.match(entry, "^([qa])|(%d+)(.*)$")
+  state, since, rest = reservationFields(entry)
 end
 rest = rest or ""
 
@@ -32,15 +34,14 @@ if op == "start" then
   if state == "q" then
     redis.call("HINCRBY", KEYS[2], worker, -1)
   else
-    local t = redis.call("TIME")
-    since = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+    since = tostring(serverMillis())
   end
-  redis.call("HSET", KEYS[1], token, "a|" .. since .. rest)
+  redis.call("HSET", KEYS[1], token, reservationEntry("a", since, rest))
   redis.call("HINCRBY", KEYS[3], worker, 1)
   return 1
 elseif op == "requeue" then
   if state ~= "a" then return 0 end
-  redis.call("HSET", KEYS[1], token, "q|" .. since .. rest)
+  redis.call("HSET", KEYS[1], token, reservationEntry("q", since, rest))
   redis.call("HINCRBY", KEYS[3], worker, -1)
   redis.call("HINCRBY", KEYS[2], worker, 1)
   return 1
