@@ -1,6 +1,9 @@
 /**
- * The error catalogue: every error a client can see, with a stable code and its HTTP status. The
- * HTTP layer maps these to JSON; anything else becomes a generic 500 without internals.
+ * The error catalogue: every error the service raises on purpose, one class per code. Those a client
+ * can see extend `BullpenError` and carry their HTTP status; the HTTP layer maps them to JSON, and
+ * anything else becomes a generic 500 without internals. Those that stay inside the service (in
+ * logs, exit messages, a failed job's reason) extend `InternalError`: a code, no status, so that the
+ * HTTP layer can never mistake one for an answer.
  */
 export abstract class BullpenError extends Error {
   abstract readonly code: string;
@@ -10,6 +13,69 @@ export abstract class BullpenError extends Error {
   constructor(message: string, options: { details?: unknown; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.details = options.details;
+  }
+}
+
+/** An error no client sees, with a stable code for logs and exit messages. */
+export abstract class InternalError extends Error {
+  abstract readonly code: string;
+
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  }
+}
+
+/** An environment that does not parse: start-up stops with a message naming each variable. */
+export class ConfigError extends InternalError {
+  override readonly name = 'ConfigError';
+  readonly code = 'CONFIG_INVALID';
+}
+
+/** A job attempt ran past its time limit and its thread was stopped; the attempt counts as failed. */
+export class JobTimeoutError extends InternalError {
+  override readonly name = 'JobTimeoutError';
+  readonly code = 'JOB_TIMEOUT';
+  constructor(readonly timeoutMs: number) {
+    super(`the job exceeded its time limit of ${timeoutMs} ms and was stopped`);
+  }
+}
+
+/** Another live process holds this worker id: the worker process stops and says which HOST_ID clashes. */
+export class LeaseRefusedError extends InternalError {
+  override readonly name = 'LeaseRefusedError';
+  readonly code = 'LEASE_REFUSED';
+  constructor(
+    readonly workerId: string,
+    readonly hostId: string,
+    readonly holder: string,
+    readonly expiresInMs: number,
+  ) {
+    super(
+      `worker id ${workerId} is held by another live process (${holder}, lease renewed until ${expiresInMs} ms from now): ` +
+        `HOST_ID=${hostId} is in use by another running instance; give each instance its own HOST_ID`,
+    );
+  }
+}
+
+/** A request over the cluster's IPC channel got no answer in time. */
+export class IpcTimeoutError extends InternalError {
+  override readonly name = 'IpcTimeoutError';
+  readonly code = 'IPC_TIMEOUT';
+  constructor(
+    what: string,
+    readonly requestId: number,
+    timeoutMs: number,
+  ) {
+    super(`no answer to ${what} #${requestId} within ${timeoutMs} ms`);
+  }
+}
+
+/** The cluster's IPC channel is closed, or refused a message. */
+export class IpcChannelError extends InternalError {
+  override readonly name = 'IpcChannelError';
+  readonly code = 'IPC_CHANNEL_CLOSED';
+  constructor(message: string, cause?: unknown) {
+    super(message, { cause });
   }
 }
 
@@ -109,6 +175,16 @@ export class QueueUnavailableError extends BullpenError {
   }
 }
 
+/** The cluster's metrics could not be gathered: the primary did not answer the scrape, or failed it. */
+export class MetricsUnavailableError extends BullpenError {
+  override readonly name = 'MetricsUnavailableError';
+  readonly code = 'METRICS_UNAVAILABLE';
+  readonly status = 503;
+  constructor(cause: unknown) {
+    super('The cluster metrics are unavailable; try again shortly', { cause });
+  }
+}
+
 /** Runs a read of Redis-backed state; a failure means the store is away, answered as 503. */
 export async function fromStore<T>(read: () => Promise<T>): Promise<T> {
   try {
@@ -133,5 +209,40 @@ export class UnauthorizedError extends BullpenError {
   readonly status = 401;
   constructor() {
     super('A valid API key is required: Authorization: Bearer <key>');
+  }
+}
+
+/** `npm start` without REDIS_URL found no redis-server on PATH to launch a private one. */
+export class RedisNotFoundError extends InternalError {
+  override readonly name = 'RedisNotFoundError';
+  readonly code = 'REDIS_SERVER_NOT_FOUND';
+}
+
+/**
+ * The private redis-server did not start: its port is taken (the message says by what), it exited,
+ * or it never answered. The message ends with redis-server's own last log lines.
+ */
+export class RedisStartError extends InternalError {
+  override readonly name = 'RedisStartError';
+  readonly code = 'REDIS_SERVER_START_FAILED';
+  constructor(
+    message: string,
+    readonly port: number,
+    readonly logTail: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+/** Another running instance owns the private redis-server of this REDIS_DATA_DIR. */
+export class RedisDataDirInUseError extends InternalError {
+  override readonly name = 'RedisDataDirInUseError';
+  readonly code = 'REDIS_DATA_DIR_IN_USE';
+  constructor(
+    message: string,
+    readonly ownerPid: number | undefined,
+    readonly port: number,
+  ) {
+    super(message);
   }
 }

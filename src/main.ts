@@ -1,9 +1,9 @@
 /**
- * Entry point: parse the configuration once, then become the primary or a worker process.
+ * Entry point: parse the configuration once, then become the primary or a worker process. Each role
+ * loads only its own modules: the primary never needs BullMQ, Express or Piscina, and skipping them
+ * makes every start (and every re-fork) cheaper.
  */
 import cluster from 'node:cluster';
-import { runPrimary } from './cluster/primary.js';
-import { runWorkerProcess } from './cluster/worker-process.js';
 import { loadConfigFromProcess, type Config } from './config/config.js';
 import { createLogger } from './logging/logger.js';
 
@@ -18,8 +18,10 @@ function start(): Promise<void> {
   const role = cluster.isPrimary ? 'primary' : 'worker';
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty, bindings: { role } });
   const running = cluster.isPrimary
-    ? runPrimary(config, logger)
-    : runWorkerProcess(config, requireRedisUrl(config), config.workerIndex ?? 0, logger);
+    ? import('./cluster/primary.js').then(({ runPrimary }) => runPrimary(config, logger))
+    : import('./cluster/worker-process.js').then(({ runWorkerProcess }) =>
+        runWorkerProcess(config, requireRedisUrl(config), config.workerIndex ?? 0, logger),
+      );
   return running.catch((error: unknown) => {
     logger.fatal({ err: error }, error instanceof Error ? error.message : 'start-up failed');
     process.exit(1);

@@ -1,5 +1,7 @@
-/** The IPC messages between the primary and its workers, and the exit codes they agree on. */
-export const SHUTDOWN_MESSAGE = 'bullpen:shutdown';
+/**
+ * The IPC messages between the primary and its workers, and the exit codes they agree on. A graceful
+ * stop is not a message: the primary sends SIGTERM, which also reaches a worker still starting up.
+ */
 /** A second signal during shutdown: stop now, leaving running jobs for recovery. */
 export const FORCE_STOP_MESSAGE = 'bullpen:force-stop';
 

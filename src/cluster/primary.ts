@@ -17,7 +17,7 @@ import { createClusterMetricsPrimary } from '../metrics/cluster-metrics.js';
 import { workerIdFor } from '../queue/names.js';
 import { redactUrl } from '../redis/connections.js';
 import { resolveRedis } from '../redis/local-server.js';
-import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, FORCE_STOP_MESSAGE, isLeaseRefusedMessage, portInUse, SHUTDOWN_MESSAGE } from './messages.js';
+import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, FORCE_STOP_MESSAGE, isLeaseRefusedMessage, portInUse } from './messages.js';
 import { restartDelay } from './restart-policy.js';
 
 /** Beyond the workers' own shutdown timeout, how long the primary waits before killing them. */
@@ -62,7 +62,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   }
 
   const instance = randomUUID();
-  const metrics = createClusterMetricsPrimary({ timeoutMs: METRICS_COLLECT_TIMEOUT_MS });
+  const metrics = createClusterMetricsPrimary({ timeoutMs: METRICS_COLLECT_TIMEOUT_MS, hostId: config.hostId, logger });
   /** Indexes whose last process was refused its lease, with why. */
   const refused = new Map<number, string>();
   /** Indexes that have served at least once, for the one "cluster ready" line. */
@@ -169,7 +169,9 @@ function stopWorkers(workers: readonly ClusterWorker[], timeoutMs: number, logge
           resolveStop();
         }
       });
-      worker.send(SHUTDOWN_MESSAGE);
+      // A signal, not a message: a worker forked a moment ago may still be loading its modules, and
+      // a message sent before it listens is dropped, leaving us to wait out the time-out for it.
+      worker.process.kill('SIGTERM');
     }
   });
 }

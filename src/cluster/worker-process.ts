@@ -1,11 +1,12 @@
 /**
  * Composition root of one worker process: build its parts, take its worker id and recover what its
  * predecessor left, then consume its queue, keep its lease, steal and retire in the background, and
- * serve HTTP. It stops when the primary asks, on SIGTERM, when the primary goes away, or at once
- * when its lease is lost.
+ * serve HTTP. It stops gracefully on SIGTERM (which is how the primary asks), when the primary goes
+ * away, and at once when its lease is lost or the primary forwards a second Ctrl-C.
  */
 import type { Server } from 'node:http';
 import type { Config } from '../config/config.js';
+import { LeaseRefusedError } from '../errors.js';
 import { createApp } from '../http/app.js';
 import { answerClientErrors } from '../http/client-errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -15,10 +16,10 @@ import { createConsumer } from '../queue/consumer.js';
 import { createJobReader } from '../queue/job-reader.js';
 import { jobOptionsFrom } from '../queue/job-options.js';
 import { createDispatcher } from '../scheduling/dispatcher.js';
-import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, FORCE_STOP_MESSAGE, LEASE_REFUSED_MESSAGE, portInUse, SHUTDOWN_MESSAGE, type LeaseRefusedMessage } from './messages.js';
+import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, FORCE_STOP_MESSAGE, LEASE_REFUSED_MESSAGE, portInUse, type LeaseRefusedMessage } from './messages.js';
 import { every } from './timers.js';
 import { buildWorker, type WorkerParts } from './worker/build.js';
-import { keepLease, LeaseRefusedError } from './worker/ownership.js';
+import { keepLease } from './worker/ownership.js';
 import { recoverOnStart } from './worker/recovery.js';
 import { createShutdown, type Running } from './worker/shutdown.js';
 
@@ -27,6 +28,8 @@ const EXIT_LEASE_LOST = 4;
 
 export async function runWorkerProcess(config: Config, redisUrl: string, index: number, baseLogger: Logger): Promise<void> {
   // Until start-up completes there is nothing to drain: a lost primary or a SIGTERM ends us at once.
+  // The primary stops its workers with SIGTERM rather than a message because a signal also reaches a
+  // process that is still loading its modules, where a message would be dropped unheard.
   const exitEarly = () => process.exit(0);
   process.once('disconnect', exitEarly);
   process.once('SIGTERM', exitEarly);
@@ -63,7 +66,6 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
   process.off('disconnect', exitEarly);
   process.off('SIGTERM', exitEarly);
   process.on('message', (message) => {
-    if (message === SHUTDOWN_MESSAGE) exitAfter('primary asked');
     if (message === FORCE_STOP_MESSAGE) void shutdown.abandon('a second signal').finally(() => process.exit(0));
   });
   process.on('SIGTERM', () => exitAfter('SIGTERM'));
@@ -148,7 +150,8 @@ async function start(parts: WorkerParts, config: Config, { onLeaseLost }: { onLe
       ledger,
       queues,
       jobOptions: jobOptionsFrom(config),
-      onReleaseError: (error, token) => logger.warn({ err: error, token }, 'could not release a reservation'),
+      logger,
+      metrics: parts.metrics,
       retryAfterSeconds: Math.max(1, Math.ceil(config.taskDurationMs / 1000)),
     }),
     jobs: createJobReader({ queues, isKnownWorker: (id) => ledger.isKnownWorker(id), locate: (token) => parts.moves.location(token) }),

@@ -8,6 +8,7 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { ConfigError } from '../errors.js';
 import { MOVE_STEPS, type MoveStep } from '../moves/steps.js';
 
 /** Decimal digits only: `" "` or `0x10` are mistakes, not 0 and 16. */
@@ -106,7 +107,7 @@ const schema = z
 export interface Config {
   readonly port: number;
   readonly host: string;
-  /** Unset means: use 127.0.0.1:6379 if it answers, otherwise launch a private redis-server. */
+  /** Unset means: run the private redis-server of redisDataDir (see src/redis/local-server.ts). */
   readonly redisUrl: string | undefined;
   readonly workers: number;
   readonly concurrency: number;
@@ -134,7 +135,11 @@ export interface Config {
   /** Longest a job attempt may run before its thread is stopped; a request may ask for less. */
   readonly jobTimeoutMs: number;
   readonly threadMemoryLimitMb: number;
-  /** Jobs assigned but not started, across live workers, beyond which enqueue answers 429. */
+  /**
+   * The most jobs that may wait to start (assigned, not started), summed over every worker id in the
+   * ledger: live ones, and dead ones not yet retired, whose jobs still wait. Once it is reached,
+   * enqueue answers 429.
+   */
   readonly maxBacklog: number;
   /** How long an HTTP request waits for Redis before answering 503. */
   readonly commandTimeoutMs: number;
@@ -152,10 +157,6 @@ export interface Config {
   readonly instanceId: string | undefined;
   /** Fault tests only: see BULLPEN_KILL_AFTER_MOVE_STEP. */
   readonly killAfterMoveStep: MoveStep | undefined;
-}
-
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
 }
 
 /** Host names may hold characters that are not key-safe; keep the readable part. */

@@ -64,6 +64,10 @@ export function createEnqueueSchema({ maxDurationMs, maxTimeoutMs }: TaskLimits)
               context.addIssue({ code: 'custom', path: [key], message: `must be an integer from ${min} to ${max}` });
             }
           }
+          // The dummy fails on `true` or a message; anything else (0, 1, null, "") would be a guess.
+          if ('fail' in data && typeof data.fail !== 'boolean' && !(typeof data.fail === 'string' && data.fail.length > 0)) {
+            context.addIssue({ code: 'custom', path: ['fail'], message: 'must be true, false or a non-empty message' });
+          }
         }),
     })
     .strict();

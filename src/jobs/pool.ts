@@ -8,6 +8,7 @@ import { Piscina } from 'piscina';
 import type { JobProgress } from '../../workers/handler.js';
 import type { RunnerMessage, RunnerTask } from '../../workers/runner.js';
 
+/** How long a settled run waits for its last progress at most, should the port never say it drained. */
 const PROGRESS_DRAIN_MS = 1_000;
 
 export interface JobRun extends Omit<RunnerTask, 'progressPort'> {
@@ -46,21 +47,26 @@ export function createJobPool({ runnerFile, threads, memoryLimitMb }: JobPoolOpt
   return {
     async run({ onProgress, signal, ...job }) {
       const { port1, port2 } = new MessageChannel();
-      // The thread's last message says it is done; waiting for it delivers the final progress before
-      // the job is reported finished. A thread that died never sends it: don't wait long then.
+      // Progress crosses a port of its own, which keeps no order with the run's outcome: the last
+      // progress may still be on its way when the run settles, whether the body returned, threw or
+      // was stopped. So every run waits for its port to drain before it settles: the thread's last
+      // message says it is done, and a thread that dies or is stopped closes the port instead.
       let markDrained = () => {};
       const drained = new Promise<void>((resolveDrained) => (markDrained = resolveDrained));
       port1.on('message', (message: RunnerMessage) => {
         if ('done' in message) markDrained();
         else onProgress(message.progress);
       });
+      port1.once('close', markDrained);
       try {
-        const result = await piscina.run({ ...job, progressPort: port2 }, { transferList: [port2], signal });
+        return await piscina.run({ ...job, progressPort: port2 }, { transferList: [port2], signal });
+      } finally {
+        // A run refused before it reached a thread never handed its port over: closing it here
+        // ends the wait at once (on a port handed over, close does nothing).
+        port2.close();
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([drained, new Promise((resolveLate) => (timer = setTimeout(resolveLate, PROGRESS_DRAIN_MS)))]);
         clearTimeout(timer);
-        return result;
-      } finally {
         port1.close();
       }
     },

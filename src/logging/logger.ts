@@ -3,10 +3,12 @@
  *
  * Every process logs JSON lines through pino, bound to its role and worker id so that lines from four
  * interleaved processes stay attributable. On a terminal the same lines are rendered by pino-pretty,
- * synchronously, so a crash never loses its last words.
+ * synchronously, so a crash never loses its last words. pino-pretty is loaded only then: JSON output
+ * (every process in production and tests) does not pay for it at start-up.
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -21,5 +23,6 @@ export function createLogger(options: LoggerOptions): Logger {
   const usePretty = options.pretty ?? process.stdout.isTTY === true;
   const base = { level: options.level, base: { pid: process.pid, ...options.bindings } };
   if (!usePretty) return pino(base);
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   return pino(base, pretty({ sync: true, colorize: process.stdout.isTTY === true, ignore: 'hostname' }));
 }

@@ -10,9 +10,18 @@
  * Counters must never go backwards, but a re-forked worker starts its counters at 0. So when a worker
  * process exits, the counters and histograms of its last report are carried over and added to its
  * successor's, which carries the same `worker` label.
+ *
+ * A failed exchange is logged at warn with its request id and counted in
+ * `bullpen_metrics_ipc_failures_total`: by the worker when it cannot send its report or its scrape
+ * gets no answer, and by the primary, on that worker's behalf, when a worker does not answer in time
+ * or cannot be answered.
  */
-import type { Worker as ClusterWorker } from 'node:cluster';
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { createIpcRequests, sendOver, type IpcEndpoint, type IpcRequests } from '../cluster/ipc.js';
+import { MetricsUnavailableError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import { workerIdFor } from '../queue/names.js';
+import { METRIC_PREFIX } from './process-metrics.js';
 
 type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -38,70 +47,120 @@ async function aggregate(parts: readonly MetricsJson[]): Promise<MetricsJson> {
   return AggregatorRegistry.aggregate(parts as object[]).getMetricsAsJSON();
 }
 
+/** The exchanges that can fail, by the side that counts them. */
+export const WORKER_IPC_OPERATIONS = ['report', 'scrape'] as const;
+export const PRIMARY_IPC_OPERATIONS = ['collect', 'respond'] as const;
+export type MetricsIpcOperation = (typeof WORKER_IPC_OPERATIONS)[number] | (typeof PRIMARY_IPC_OPERATIONS)[number];
+
+/** One counter, defined alike on both sides so that the primary's sum keeps one help text. */
+function ipcFailureCounter(registry: Registry, labelNames: readonly string[]): Counter {
+  return new Counter({
+    name: `${METRIC_PREFIX}metrics_ipc_failures_total`,
+    help:
+      'Metrics exchanges over IPC that failed, by operation: report (the worker could not send its metrics to the primary), ' +
+      'scrape (the worker got no cluster metrics from the primary; the scrape answered 503), collect (the primary got no ' +
+      "answer from the worker in time and used its last report), respond (the primary could not answer the worker's scrape).",
+    labelNames: [...labelNames],
+    registers: [registry],
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Primary side
 
+/** What the primary needs of a cluster worker; a cluster `Worker` has it. */
+export interface MetricsWorker extends IpcEndpoint {
+  isConnected(): boolean;
+}
+
 export interface ClusterMetricsPrimary {
   /** Starts serving the worker's metrics requests and recording its reports. */
-  attach(worker: ClusterWorker, index: number): void;
+  attach(worker: MetricsWorker, index: number): void;
   /** Carries the exited worker's counters over to its successor. */
-  detach(worker: ClusterWorker, index: number): Promise<void>;
+  detach(worker: MetricsWorker, index: number): Promise<void>;
   collect(): Promise<string>;
 }
 
-export function createClusterMetricsPrimary({ timeoutMs }: { timeoutMs: number }): ClusterMetricsPrimary {
-  const workers = new Map<ClusterWorker, number>();
-  const lastReport = new Map<ClusterWorker, MetricsJson>();
-  const carried = new Map<number, MetricsJson>();
-  const waiting = new Map<string, (metrics: MetricsJson) => void>();
-  let nextId = 0;
+export interface ClusterMetricsPrimaryOptions {
+  /** How long a worker is given to report before its last report stands in. */
+  readonly timeoutMs: number;
+  /** This primary's HOST_ID: with a worker's index, its worker id, for logs and labels. */
+  readonly hostId: string;
+  readonly logger: Logger;
+}
 
-  const askWorker = (worker: ClusterWorker, id: number): Promise<MetricsJson | undefined> =>
-    new Promise((resolve) => {
-      if (!worker.isConnected()) {
-        resolve(lastReport.get(worker));
-        return;
-      }
-      const key = `${worker.id}:${id}`;
-      const timer = setTimeout(() => {
-        waiting.delete(key);
-        resolve(lastReport.get(worker));
-      }, timeoutMs);
-      waiting.set(key, (metrics) => {
-        clearTimeout(timer);
-        waiting.delete(key);
-        lastReport.set(worker, metrics);
-        resolve(metrics);
+interface Attached {
+  readonly workerId: string;
+  readonly requests: IpcRequests<MetricsJson>;
+}
+
+export function createClusterMetricsPrimary({ timeoutMs, hostId, logger }: ClusterMetricsPrimaryOptions): ClusterMetricsPrimary {
+  const workers = new Map<MetricsWorker, Attached>();
+  const lastReport = new Map<MetricsWorker, MetricsJson>();
+  const carried = new Map<number, MetricsJson>();
+  // The primary's own series: failures it saw, labelled with the worker they concern. They live as
+  // long as the primary, so a re-forked worker's count carries on by itself.
+  const own = new Registry();
+  const failures = ipcFailureCounter(own, ['operation', 'worker', 'host']);
+
+  const failed = (operation: MetricsIpcOperation, workerId: string, requestId: number | undefined, error: unknown, message: string) => {
+    failures.inc({ operation, worker: workerId, host: hostId });
+    logger.warn({ err: error, workerId, requestId, operation }, message);
+  };
+
+  const askWorker = async (worker: MetricsWorker, { workerId, requests }: Attached): Promise<MetricsJson | undefined> => {
+    if (!worker.isConnected()) return lastReport.get(worker);
+    let requestId: number | undefined;
+    try {
+      const metrics = await requests.request((id) => {
+        requestId = id;
+        return { channel: MESSAGE, kind: 'collect', id } satisfies MetricsMessage;
       });
-      try {
-        worker.send({ channel: MESSAGE, kind: 'collect', id } satisfies MetricsMessage);
-      } catch {
-        // The channel closed under us: the timer answers with the last report.
+      lastReport.set(worker, metrics);
+      return metrics;
+    } catch (error) {
+      // A worker detached meanwhile has exited: its report is carried over, nothing failed.
+      if (workers.has(worker)) {
+        failed('collect', workerId, requestId, error, "a worker did not report its metrics in time; its last report stands in");
       }
-    });
+      return lastReport.get(worker);
+    }
+  };
 
   const collect = async (): Promise<string> => {
-    const id = (nextId += 1);
-    const reports = await Promise.all([...workers.keys()].map((worker) => askWorker(worker, id)));
-    const parts = [...carried.values(), ...reports.filter((report): report is MetricsJson => report !== undefined)];
+    const reports = await Promise.all([...workers].map(([worker, attached]) => askWorker(worker, attached)));
+    const parts = [
+      ...carried.values(),
+      ...reports.filter((report): report is MetricsJson => report !== undefined),
+      await own.getMetricsAsJSON(),
+    ];
     return AggregatorRegistry.aggregate(parts).metrics();
+  };
+
+  const respond = async (worker: MetricsWorker, workerId: string, id: number): Promise<void> => {
+    let answer: MetricsMessage;
+    try {
+      answer = { channel: MESSAGE, kind: 'response', id, text: await collect() };
+    } catch (error) {
+      failed('respond', workerId, id, error, "could not gather the cluster's metrics for a worker's scrape");
+      answer = { channel: MESSAGE, kind: 'response', id, error: String(error) };
+    }
+    if (!worker.isConnected()) return;
+    await sendOver(worker, answer).catch((error: unknown) =>
+      failed('respond', workerId, id, error, "could not send the cluster's metrics to the worker that asked"),
+    );
   };
 
   return {
     attach(worker, index) {
-      workers.set(worker, index);
+      const workerId = workerIdFor(hostId, index);
+      const requests = createIpcRequests<MetricsJson>({ port: worker, timeoutMs, what: `the metrics of worker ${workerId}` });
+      workers.set(worker, { workerId, requests });
+      for (const operation of PRIMARY_IPC_OPERATIONS) failures.inc({ operation, worker: workerId, host: hostId }, 0);
       worker.on('message', (message: unknown) => {
         if (!isMetricsMessage(message)) return;
-        if (message.kind === 'report' && message.metrics) {
-          waiting.get(`${worker.id}:${message.id}`)?.(message.metrics);
-        } else if (message.kind === 'request') {
-          collect().then(
-            (text) => worker.isConnected() && worker.send({ channel: MESSAGE, kind: 'response', id: message.id, text } satisfies MetricsMessage),
-            (error: unknown) =>
-              worker.isConnected() &&
-              worker.send({ channel: MESSAGE, kind: 'response', id: message.id, error: String(error) } satisfies MetricsMessage),
-          );
-        }
+        if (message.kind === 'report' && message.metrics) requests.answer(message.id, { value: message.metrics });
+        else if (message.kind === 'request') void respond(worker, workerId, message.id);
       });
     },
     async detach(worker, index) {
@@ -112,8 +171,11 @@ export function createClusterMetricsPrimary({ timeoutMs }: { timeoutMs: number }
         const previous = carried.get(index);
         carried.set(index, previous ? await aggregate([previous, cumulative]) : cumulative);
       }
+      const attached = workers.get(worker);
       workers.delete(worker);
       lastReport.delete(worker);
+      // A collection still waiting for the dead worker ends now, rather than at its time-out.
+      attached?.requests.close();
     },
     collect,
   };
@@ -123,69 +185,60 @@ export function createClusterMetricsPrimary({ timeoutMs }: { timeoutMs: number }
 // Worker side
 
 export interface ClusterMetricsClient {
-  /** The whole cluster's metrics in the Prometheus text format. */
+  /** The whole cluster's metrics in the Prometheus text format; rejects with `MetricsUnavailableError`. */
   scrape(): Promise<string>;
   close(): void;
 }
 
 export interface ClusterMetricsClientOptions {
+  /** This process's registry: what it reports, and where it counts its failed exchanges. */
   readonly registry: Registry;
   readonly timeoutMs: number;
   /** The IPC channel to the primary: `process` in a forked worker. */
-  readonly channel: Pick<NodeJS.Process, 'on' | 'off' | 'send'>;
+  readonly channel: IpcEndpoint & { off(event: 'message', listener: (message: unknown) => void): unknown };
+  readonly logger: Logger;
 }
 
-export function createClusterMetricsClient({ registry, timeoutMs, channel }: ClusterMetricsClientOptions): ClusterMetricsClient {
-  const pending = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
-  let nextId = 0;
+export function createClusterMetricsClient({ registry, timeoutMs, channel, logger }: ClusterMetricsClientOptions): ClusterMetricsClient {
+  const failures = ipcFailureCounter(registry, ['operation']);
+  for (const operation of WORKER_IPC_OPERATIONS) failures.inc({ operation }, 0);
+  const requests = createIpcRequests<string>({ port: channel, timeoutMs, what: 'the cluster metrics' });
+
+  const report = async (id: number): Promise<void> => {
+    try {
+      const metrics = await registry.getMetricsAsJSON();
+      await sendOver(channel, { channel: MESSAGE, kind: 'report', id, metrics } satisfies MetricsMessage);
+    } catch (error) {
+      failures.inc({ operation: 'report' });
+      logger.warn({ err: error, requestId: id, operation: 'report' }, "could not report this process's metrics to the primary");
+    }
+  };
 
   const onMessage = (message: unknown) => {
     if (!isMetricsMessage(message)) return;
-    if (message.kind === 'collect') {
-      registry.getMetricsAsJSON().then(
-        (metrics) => channel.send?.({ channel: MESSAGE, kind: 'report', id: message.id, metrics } satisfies MetricsMessage),
-        () => {},
+    if (message.kind === 'collect') void report(message.id);
+    else if (message.kind === 'response') {
+      requests.answer(
+        message.id,
+        message.text !== undefined ? { value: message.text } : { error: new Error(message.error ?? 'the primary failed the metrics collection') },
       );
-    } else if (message.kind === 'response') {
-      const request = pending.get(message.id);
-      pending.delete(message.id);
-      if (message.text !== undefined) request?.resolve(message.text);
-      else request?.reject(new Error(message.error ?? 'metrics collection failed'));
     }
   };
   channel.on('message', onMessage);
 
   return {
-    scrape() {
-      const id = (nextId += 1);
-      return new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          pending.delete(id);
-          reject(new Error('the primary did not answer the metrics request in time'));
-        }, timeoutMs);
-        pending.set(id, {
-          resolve: (text) => {
-            clearTimeout(timer);
-            resolve(text);
-          },
-          reject: (error) => {
-            clearTimeout(timer);
-            reject(error);
-          },
-        });
-        if (!channel.send) {
-          pending.delete(id);
-          clearTimeout(timer);
-          reject(new Error('not a cluster worker: no channel to the primary'));
-          return;
-        }
-        channel.send({ channel: MESSAGE, kind: 'request', id } satisfies MetricsMessage);
-      });
+    async scrape() {
+      try {
+        return await requests.request((id) => ({ channel: MESSAGE, kind: 'request', id }) satisfies MetricsMessage);
+      } catch (error) {
+        // Not logged here: the error answers the scrape, and the HTTP layer logs every 5xx.
+        failures.inc({ operation: 'scrape' });
+        throw new MetricsUnavailableError(error);
+      }
     },
     close() {
       channel.off('message', onMessage);
-      for (const request of pending.values()) request.reject(new Error('closing'));
-      pending.clear();
+      requests.close();
     },
   };
 }

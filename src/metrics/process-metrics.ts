@@ -1,7 +1,8 @@
 /**
  * The metrics one worker process measures itself: jobs it accepted, ran, finished and failed, how long
  * they waited and ran, its HTTP latencies, its thread pool, the jobs it moved between workers' queues
- * and the dead workers it retired, and Node's default process metrics. All live on an explicit
+ * and the dead workers it retired, the undo steps of refused enqueues that failed, and Node's default
+ * process metrics. All live on an explicit
  * registry and carry the worker's id and its host's id, so that the primary can sum the processes'
  * registries without series colliding, and so that several hosts' scrapes stay apart in Prometheus.
  */
@@ -30,6 +31,13 @@ export type JobOutcome = 'completed' | 'failed';
 export const JOB_MOVE_REASONS = ['stolen', 'retired'] as const;
 export type JobMoveReason = (typeof JOB_MOVE_REASONS)[number];
 
+/**
+ * The steps that undo a refused enqueue: cancelling a reservation whose answer was lost, removing a
+ * job whose add failed, releasing the slot reserved for it.
+ */
+export const UNDO_OPERATIONS = ['cancel_reservation', 'remove_job', 'release_reservation'] as const;
+export type UndoOperation = (typeof UNDO_OPERATIONS)[number];
+
 /** The `job_name` label of every job without a handler of its own: labels stay bounded. */
 export const OTHER_JOB_NAME = 'other';
 
@@ -53,6 +61,8 @@ export interface ProcessMetrics {
   jobMoved(reason: JobMoveReason): void;
   /** One dead worker id retired by this process. */
   workerRetired(): void;
+  /** One step undoing a refused enqueue failed: what it would have undone is left to the reconciler. */
+  undoFailed(operation: UndoOperation): void;
 }
 
 export interface ProcessMetricsOptions {
@@ -140,6 +150,15 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
       'Dead worker ids retired by this process: their waiting and interrupted jobs moved to live workers and their ledger entries removed.',
     registers,
   });
+  const undoFailures = new Counter({
+    name: `${METRIC_PREFIX}undo_failures_total`,
+    help:
+      'Steps undoing a refused enqueue that failed, by operation (cancel_reservation, remove_job, release_reservation); ' +
+      'the reconciler frees what they leave behind, and a job that could not be removed may still run.',
+    labelNames: ['operation'],
+    registers,
+  });
+  for (const operation of UNDO_OPERATIONS) undoFailures.inc({ operation }, 0);
   new Gauge({
     name: `${METRIC_PREFIX}pool_threads`,
     help: 'Threads in the job thread pool.',
@@ -173,5 +192,6 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
       http.observe({ route, method, status_code: String(statusCode) }, seconds),
     jobMoved: (reason) => moved.inc({ reason }),
     workerRetired: () => retired.inc(),
+    undoFailed: (operation) => undoFailures.inc({ operation }),
   };
 }

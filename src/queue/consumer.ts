@@ -5,12 +5,14 @@
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { JobTimeoutError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { throttled } from '../logging/throttle.js';
 import type { HandlerRegistry } from '../jobs/handlers.js';
 import type { JobPool } from '../jobs/pool.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { parseJobId, queueNameFor } from './names.js';
+import { createProgressWriter } from './progress.js';
 
 /** While Redis is away the worker reports every reconnect attempt; one line per interval will do. */
 const ERROR_LOG_INTERVAL_MS = 5_000;
@@ -86,9 +88,12 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       const startedAt = performance.now();
       const seconds = () => (performance.now() - startedAt) / 1000;
       const data = isRecord(job.data) ? job.data : {};
-      // Progress writes are chained so they land in order, and awaited so the last one lands before
-      // the job is reported done.
-      let progressWrites: Promise<unknown> = Promise.resolve();
+      // The last progress the body reported is saved before the job ends either way, completed or
+      // failed: the pool delivers it before the run settles, and the flush waits for its write.
+      const progress = createProgressWriter(
+        (value) => job.updateProgress(value),
+        (error) => logger.debug({ err: error, jobId }, 'progress not saved'),
+      );
       const timeoutMs = timeoutFor(data, options.jobTimeoutMs);
       try {
         const result = await options.pool.run({
@@ -99,13 +104,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           attempt,
           data,
           durationMs: durationFor(data, options.defaultDurationMs, options.maxDurationMs),
-          onProgress: (progress) => {
-            progressWrites = progressWrites
-              .then(() => job.updateProgress(progress))
-              .catch((error: unknown) => logger.debug({ err: error, jobId }, 'progress not saved'));
-          },
+          onProgress: (value) => progress.report(value),
         });
-        await progressWrites;
+        await progress.flush();
         // Sent, not awaited: it goes out on the consumer's connection after the start and ahead of
         // BullMQ's own move to completed (which fetches the next job), so Redis applies them in that
         // order without this slot waiting a round trip. (Should a script have to be reloaded after a
@@ -115,6 +116,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         return result;
       } catch (caught) {
         const error = isAbort(caught) ? new JobTimeoutError(timeoutMs) : caught;
+        await progress.flush();
         metrics.jobFinished(job.name, 'failed', seconds());
         const retries = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
         await ledger(retries ? 'requeue' : 'finish', jobId, () => jobLedger.ended(token, retries ? 'retrying' : 'finished'));
@@ -173,14 +175,6 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       return closing;
     },
   };
-}
-
-/** The attempt took longer than it may: its thread was stopped. Counts as a failed attempt. */
-export class JobTimeoutError extends Error {
-  override readonly name = 'JobTimeoutError';
-  constructor(timeoutMs: number) {
-    super(`the job exceeded its time limit of ${timeoutMs} ms and was stopped`);
-  }
 }
 
 function isAbort(error: unknown): boolean {

@@ -1,60 +1,40 @@
 /**
- * Finding a Redis for `npm start` when REDIS_URL is unset: use one already answering on
- * 127.0.0.1:6379, or launch a private `redis-server` from PATH with AOF on and its data under the
- * project, stopped again on shutdown. It runs in its own process group so that a Ctrl-C meant for the
- * service does not take Redis away while running jobs are still finishing.
+ * Finding a Redis for `npm start` when REDIS_URL is unset: the private redis-server of the data
+ * directory (REDIS_DATA_DIR), never whatever happens to answer on the shared default port, so that
+ * two instances cannot end up on one Redis by accident. Set REDIS_URL to use an existing Redis.
+ *
+ * The private server listens on loopback, on a port of its own chosen once and kept in
+ * `server.json` in the data directory (see server-record.ts), with AOF on. It is owned by the
+ * primary that holds an owner connection to it (see private-owner.ts) and watched by a watchdog
+ * process that stops it, with SIGTERM so that the AOF is flushed, when that primary goes away, even
+ * by SIGKILL (see watchdog-process.ts). Server and watchdog run in their own session, so a Ctrl-C for
+ * the service does not take Redis away while running jobs finish.
+ *
+ * At start-up a server already running on the data directory's port is taken over when nobody owns
+ * it (left by an earlier run whose watchdog was killed too), and refused when another live primary
+ * owns it. A server that cannot start says why: what answers on its port, and its last log lines.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { createConnection } from 'node:net';
-import { delimiter, join, resolve } from 'node:path';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RedisDataDirInUseError, RedisNotFoundError, RedisStartError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { findOnPath } from '../platform/find-on-path.js';
+import { HOST, launchServer, LOG_FILE, type Launch } from './launch.js';
+import { describeProbe, probeRedis, type PingResult } from './ping.js';
+import { claimServer, inspectServer, type Claim, type Owner, type ServerIdentity } from './private-owner.js';
+import { createRecord, readRecord, recordPath, writeRecord } from './server-record.js';
+import { terminate } from './terminate.js';
+import { startWatchdog } from './watchdog.js';
+
+// Tests and test support import the ping from here, as before it had a module of its own.
+export { pingRedis, probeRedis, type PingResult } from './ping.js';
 
 export interface ResolvedRedis {
   readonly url: string;
-  /** Stops the private server, if one was launched. */
+  /** Stops the private server, if this primary owns one; resolves once it is gone. */
   stop(): Promise<void>;
-}
-
-export class RedisNotFoundError extends Error {
-  override readonly name = 'RedisNotFoundError';
-}
-
-const DEFAULT_HOST = '127.0.0.1';
-const DEFAULT_PORT = 6379;
-const READY_TIMEOUT_MS = 10_000;
-
-/** Sends PING over a raw socket: true only for a Redis that answers +PONG. */
-export function pingRedis(host: string, port: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolvePing) => {
-    const socket = createConnection({ host, port });
-    let reply = '';
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolvePing(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString('latin1');
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
-    });
-    socket.on('error', () => done(false));
-  });
-}
-
-function findOnPath(command: string, path: string | undefined): string | undefined {
-  for (const directory of (path ?? '').split(delimiter)) {
-    if (directory === '') continue;
-    const candidate = join(directory, command);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here; keep looking
-    }
-  }
-  return undefined;
 }
 
 export interface ResolveRedisOptions {
@@ -65,56 +45,226 @@ export interface ResolveRedisOptions {
   readonly logger: Logger;
 }
 
+/** Where earlier versions ran the private server; one found there on our data directory is replaced. */
+const LEGACY_PORT = 6379;
+/** How long a server owned by another primary may take to be let go (that primary stopping) before start-up refuses. */
+const OWNER_WAIT_MS = 2_000;
+const CLAIM_RETRY_MS = 200;
+/** Rounds of find-or-launch: a server going away, a concurrent start or a port being let go each cost one. */
+const MAX_ROUNDS = 5;
+/** When the port is held but nobody answers on it (a server shutting down), how long to wait before trying again, and how often. */
+const PORT_HELD_RETRY_MS = 1_000;
+const PORT_HELD_RETRIES = 2;
+
 export async function resolveRedis({ configuredUrl, dataDir, searchPath, logger }: ResolveRedisOptions): Promise<ResolvedRedis> {
-  const none = async () => {};
-  if (configuredUrl !== undefined) return { url: configuredUrl, stop: none };
-  const url = `redis://${DEFAULT_HOST}:${DEFAULT_PORT}`;
-  if (await pingRedis(DEFAULT_HOST, DEFAULT_PORT)) {
-    logger.info({ url }, 'REDIS_URL is unset; using the Redis already answering on the default port');
-    return { url, stop: none };
-  }
+  if (configuredUrl !== undefined) return { url: configuredUrl, stop: async () => {} };
   const binary = findOnPath('redis-server', searchPath);
-  if (!binary) {
+  if (binary === undefined) {
     throw new RedisNotFoundError(
-      'REDIS_URL is unset, nothing answers on 127.0.0.1:6379 and no redis-server is on PATH. ' +
-        'Install one (Debian/Ubuntu: `sudo apt-get install redis-server`, macOS: `brew install redis`) ' +
-        'or set REDIS_URL=redis://host:port.',
+      'REDIS_URL is unset and no redis-server is on PATH to launch a private one. ' +
+        'Install it (Debian/Ubuntu: `sudo apt-get install redis-server`, macOS: `brew install redis`) ' +
+        'or set REDIS_URL=redis://host:port to use an existing Redis.',
     );
   }
-  const directory = resolve(dataDir);
-  mkdirSync(directory, { recursive: true });
-  const child = spawn(
-    binary,
-    ['--port', String(DEFAULT_PORT), '--bind', DEFAULT_HOST, '--dir', directory, '--appendonly', 'yes', '--save', ''],
-    { detached: true, stdio: 'ignore' },
-  );
-  await waitForServer(child);
-  logger.info({ url, binary, dataDir: directory, childPid: child.pid }, 'REDIS_URL is unset; launched a private redis-server (AOF on)');
-  return { url, stop: () => stopServer(child, logger) };
-}
+  mkdirSync(resolve(dataDir), { recursive: true });
+  // The path the server reports for itself (CONFIG GET dir), symbolic links resolved.
+  const dir = realpathSync(resolve(dataDir));
+  const port = await recordedPort(dir, logger);
 
-async function waitForServer(child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`redis-server exited during start-up (code ${child.exitCode ?? child.signalCode})`);
+  let raced = false;
+  let heldRetries = 0;
+  for (let round = 1; round <= MAX_ROUNDS; round += 1) {
+    const { identity: running } = await examine(port);
+    if (running?.dir === dir) {
+      const how = raced ? 'took over the private redis-server another start launched a moment ago' : 'reusing the private redis-server left by an earlier run';
+      const owned = await own({ dir, port, serverPid: running.pid, logger, describe: (pid) => `${how} (pid ${pid}, port ${port})` });
+      if (owned !== undefined) return owned;
+      continue; // it went away while we waited for its owner: launch one
     }
-    if (await pingRedis(DEFAULT_HOST, DEFAULT_PORT)) return;
-    await new Promise((r) => setTimeout(r, 100));
+
+    const launch = await launchServer({ binary, dataDir: dir, port });
+    if (launch.ok) {
+      const owned = await own({
+        dir,
+        port,
+        serverPid: launch.pid,
+        logger,
+        describe: (pid) => `REDIS_URL is unset; launched a private redis-server (pid ${pid}) on ${HOST}:${port}, AOF on, data in ${dir}`,
+      });
+      if (owned !== undefined) return owned;
+      continue;
+    }
+
+    const { probe, identity: after } = await examine(port);
+    if (after?.dir === dir) {
+      raced = true; // another start on this directory got the port first: its server is ours to share or wait for
+      continue;
+    }
+    if (probe.state === 'silent' && portHeld(launch) && heldRetries < PORT_HELD_RETRIES && round < MAX_ROUNDS) {
+      heldRetries += 1;
+      await sleep(PORT_HELD_RETRY_MS);
+      continue;
+    }
+    throw startError({ dir, port, launch, probe, foreignDir: after?.dir });
   }
-  child.kill('SIGKILL');
-  throw new Error(`redis-server did not answer within ${READY_TIMEOUT_MS} ms`);
+  throw new RedisStartError(`could not start or reuse the private redis-server on ${HOST}:${port} after ${MAX_ROUNDS} attempts`, port, []);
 }
 
-function stopServer(child: ChildProcess, logger: Logger): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolveStop) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), READY_TIMEOUT_MS);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      logger.info('private redis-server stopped');
-      resolveStop();
+/**
+ * What answers on the port, and when it is an open Redis (or one loading its data), what it says
+ * about itself. The raw probe comes first: it is quick against a port that is silent or not Redis.
+ */
+async function examine(port: number): Promise<{ probe: PingResult; identity: ServerIdentity | undefined }> {
+  const probe = await probeRedis(HOST, port);
+  const askable = probe.state === 'pong' || (probe.state === 'answered' && probe.reply.startsWith('-LOADING'));
+  return { probe, identity: askable ? await inspectServer(HOST, port) : undefined };
+}
+
+/** The data directory's port: recorded, or chosen now (and an earlier version's server on 6379 replaced). */
+async function recordedPort(dir: string, logger: Logger): Promise<number> {
+  const read = readRecord(dir);
+  if (read.state === 'found') return read.record.port;
+  if (read.state === 'invalid') {
+    const port = await freeLoopbackPort();
+    logger.warn({ file: recordPath(dir), problem: read.problem, port }, 'the private redis-server record is unreadable; choosing a new port');
+    writeRecord(dir, { port });
+    return port;
+  }
+  await replaceLegacyServer(dir, logger);
+  return createRecord(dir, await freeLoopbackPort()).port;
+}
+
+/**
+ * Earlier versions ran the private server on 6379 and did not record it. One found there on this
+ * data directory is stopped (SIGTERM: its AOF is flushed) before a server on the new port reads it:
+ * two servers must never write one AOF directory.
+ */
+async function replaceLegacyServer(dir: string, logger: Logger): Promise<void> {
+  const { identity: legacy } = await examine(LEGACY_PORT);
+  if (legacy?.dir !== dir) return;
+  logger.warn(
+    { redisPid: legacy.pid, port: LEGACY_PORT },
+    `replacing the private redis-server an earlier version left on ${HOST}:${LEGACY_PORT} (pid ${legacy.pid}): the private server now has a port of its own`,
+  );
+  const outcome = await terminate(legacy.pid);
+  if (outcome === 'would not die') {
+    throw new RedisStartError(`the earlier private redis-server on ${HOST}:${LEGACY_PORT} (pid ${legacy.pid}) uses ${dir} and would not stop`, LEGACY_PORT, []);
+  }
+}
+
+function portHeld(launch: Launch): boolean {
+  return !launch.ok && launch.logTail.some((line) => /address already in use/i.test(line));
+}
+
+/**
+ * Becomes the server's owner, starts its watchdog and records it. Undefined when the server went
+ * away meanwhile; throws when another live primary keeps owning it.
+ */
+async function own({
+  dir,
+  port,
+  serverPid,
+  logger,
+  describe,
+}: {
+  dir: string;
+  port: number;
+  serverPid: number;
+  logger: Logger;
+  describe: (pid: number) => string;
+}): Promise<ResolvedRedis | undefined> {
+  const deadline = Date.now() + OWNER_WAIT_MS;
+  let holder: Owner | undefined;
+  for (;;) {
+    let claim: Claim;
+    try {
+      claim = await claimServer(HOST, port, process.pid);
+    } catch {
+      return undefined;
+    }
+    if (claim.won) {
+      const connection = claim.connection;
+      const watchdog = await startWatchdog({ serverPid, logFile: join(dir, LOG_FILE), logger });
+      writeRecord(dir, { port, pid: serverPid, ownerPid: process.pid, watchdogPid: watchdog.pid });
+      const url = `redis://${HOST}:${port}`;
+      logger.info(
+        { url, redisPid: serverPid, watchdogPid: watchdog.pid, dataDir: dir },
+        `${describe(serverPid)}; it stops when this primary stops or dies. Set REDIS_URL to use an existing Redis instead`,
+      );
+      let stopping = false;
+      connection.once('end', () => {
+        if (!stopping) logger.error({ redisPid: serverPid, port }, 'the private redis-server went away; the workers retry until a Redis answers again');
+      });
+      return {
+        url,
+        async stop() {
+          stopping = true;
+          await watchdog.stop();
+          connection.disconnect();
+          logger.info({ redisPid: serverPid, port }, 'private redis-server stopped');
+        },
+      };
+    }
+    holder = claim.holder;
+    if (Date.now() > deadline) break;
+    await sleep(CLAIM_RETRY_MS);
+  }
+  const who = holder !== undefined ? `another bullpen (pid ${holder.pid})` : 'another bullpen';
+  throw new RedisDataDirInUseError(
+    `${who} is using the private redis-server of ${dir} (pid ${serverPid}, port ${port}). ` +
+      'Wait for it to stop, give this instance its own REDIS_DATA_DIR, ' +
+      `or set REDIS_URL=redis://${HOST}:${port} to share that Redis on purpose.`,
+    holder?.pid,
+    port,
+  );
+}
+
+function startError({
+  dir,
+  port,
+  launch,
+  probe,
+  foreignDir,
+}: {
+  dir: string;
+  port: number;
+  launch: Launch & { ok: false };
+  probe: PingResult;
+  foreignDir: string | undefined;
+}): RedisStartError {
+  let cause: string;
+  switch (probe.state) {
+    case 'pong':
+      cause = `the port is taken by another Redis${foreignDir !== undefined ? `, whose data directory is ${foreignDir}` : ''} (${launch.what})`;
+      break;
+    case 'answered':
+      cause = `the port is taken: ${describeProbe(probe)} (${launch.what})`;
+      break;
+    case 'silent':
+      cause = portHeld(launch) ? `the port is taken by a process that does not answer PING (${launch.what})` : launch.what;
+  }
+  const advice =
+    probe.state !== 'silent' || portHeld(launch)
+      ? `Free the port, delete ${recordPath(dir)} so that the next start picks a new one, or set REDIS_URL to use an existing Redis.`
+      : 'Set REDIS_URL to use an existing Redis instead.';
+  const lines = launch.logTail.length > 0 ? launch.logTail.map((line) => `  ${line}`).join('\n') : '  (nothing)';
+  return new RedisStartError(
+    `could not start the private redis-server on ${HOST}:${port}, the port recorded in ${recordPath(dir)}: ${cause}. ${advice}\n` +
+      `redis-server's last lines (${join(dir, LOG_FILE)}):\n${lines}`,
+    port,
+    launch.logTail,
+  );
+}
+
+/** A port nothing listens on now; the server binds it a moment later (a race lost to another program is reported as a taken port). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, HOST, () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      probe.close(() => resolvePort(port));
     });
-    child.kill('SIGTERM');
   });
 }

@@ -48,15 +48,19 @@ describe('failing jobs', () => {
     assert.ok(started - enqueued >= BACKOFF_MS, 'the retry waited for its back-off');
   });
 
-  test('a job that keeps failing fails after JOB_ATTEMPTS, keeping its reason', async () => {
-    const [job] = await enqueueMany(service, 1, 'doomed', { fail: 'disk on fire', durationMs: 1 });
-    assert.ok(job);
-    const [failed] = await waitForJobs(service, [job], { state: 'failed' });
-    assert.equal(failed?.failedReason, 'disk on fire');
-    assert.equal(failed?.attemptsMade, 3);
-    // Exponential: 200 ms then 400 ms between the three attempts.
-    const span = Date.parse(failed?.timestamps.finishedAt ?? '') - Date.parse(failed?.timestamps.enqueuedAt ?? '');
-    assert.ok(span >= BACKOFF_MS * 3, `three attempts took ${span} ms`);
+  test('a job that keeps failing fails after JOB_ATTEMPTS, keeping its reason and its last progress', async () => {
+    // Several at once, on both workers: the progress the dummy reports just before it throws (100)
+    // must be saved before the failure is, for every one of them, not only when the timing is kind.
+    const jobs = await enqueueMany(service, 8, 'doomed', { fail: 'disk on fire', durationMs: 1 });
+    const failed = await waitForJobs(service, jobs, { state: 'failed' });
+    for (const job of failed) {
+      assert.equal(job.failedReason, 'disk on fire');
+      assert.equal(job.attemptsMade, 3);
+      assert.equal(job.progress, 100, `${job.jobId} failed with the progress its last step reported`);
+      // Exponential: 200 ms then 400 ms between the three attempts.
+      const span = Date.parse(job.timestamps.finishedAt ?? '') - Date.parse(job.timestamps.enqueuedAt ?? '');
+      assert.ok(span >= BACKOFF_MS * 3, `three attempts took ${span} ms`);
+    }
   });
 
   test('time limit, dead thread and memory limit each fail only their own job', async () => {

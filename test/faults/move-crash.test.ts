@@ -63,12 +63,15 @@ describe('kill -9 during a move', () => {
         assert.equal(stolen?.failedReason, null);
         const about = (msg: string) => service.logs.filter((line) => line.msg === msg && line.jobId === stolen?.jobId);
         assert.equal(about('job completed').length, 1, 'the stolen job completed exactly once');
+        // BullMQ's own count of starts is the truth: a process killed by SIGKILL may die before its
+        // last log line is written.
         const starts = about('job started');
-        assert.equal(stolen?.attemptsStarted, starts.length);
+        const started = stolen?.attemptsStarted ?? 0;
+        assert.ok(starts.length >= 1 && starts.length <= started, `${starts.length} logged starts, ${started} counted`);
         if (step === 'begun' || step === 'detached' || step === 'shifted') {
-          assert.equal(starts.length, 1, 'the stolen job ran exactly once');
+          assert.equal(started, 1, 'the stolen job ran exactly once');
         } else {
-          assert.ok(starts.length <= 2, `${starts.length} starts`);
+          assert.ok(started <= 2, `${started} starts`);
           for (const start of starts.slice(0, -1)) assert.equal(start.pid, death.childPid, 'an earlier start was the killed thief\'s own');
         }
         assert.equal(stolen?.assignedWorker, thief, 'it ran where it was moved');

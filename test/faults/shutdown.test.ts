@@ -1,9 +1,11 @@
 /**
  * Graceful shutdown under load: SIGTERM while jobs run starts no new job, lets the running ones
- * finish, exits 0, and the jobs still waiting run after the next start.
+ * finish, exits 0, and the jobs still waiting run after the next start. Jobs are gate jobs: they run
+ * until the test opens their gate, so "still running at the signal" holds by construction.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
 import { enqueueMany, isAlive, waitForIdle, waitForJobs } from '../support/jobs.js';
 import { startRedis } from '../support/redis-server.js';
 import { startService } from '../support/service.js';
@@ -12,14 +14,21 @@ import { waitFor } from '../support/wait.js';
 test('SIGTERM lets running jobs finish, exits 0, and waiting jobs run after the next start', async () => {
   const redis = await startRedis();
   try {
-    const env = { WORKER_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '30000' };
+    const env = { WORKER_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '60000', HANDLERS_DIR: FIXTURE_HANDLERS };
     const first = await startService({ redisUrl: redis.url, workers: 2, env });
+    const gate = createGate(redis.client, redis.url);
     // 4 slots: 4 jobs run, 4 wait.
-    const jobs = await enqueueMany(first, 8, 'shutdown', { durationMs: 2_000 });
+    const jobs = await enqueueMany(first, 8, GATE_JOB, gate.data());
+    await gate.waitStarted(4);
     await waitFor(async () => (await first.workers()).totals.active === 4, { what: '4 running jobs' });
     const workerPids = (await first.workers()).workers.map((worker) => worker.pid);
 
-    assert.equal(await first.stop('SIGTERM'), 0);
+    const stopped = first.stop('SIGTERM');
+    await waitFor(() => first.logs.filter((line) => /^waiting for \d+ running jobs/.test(String(line.msg))).length === 2, {
+      what: 'both workers to wait for their running jobs',
+    });
+    await gate.open();
+    assert.equal(await stopped, 0);
     assert.ok(workerPids.every((pid) => !isAlive(pid)), 'every worker process exited');
     assert.equal(first.logs.filter((line) => line.msg === 'job started').length, 4, 'no waiting job was started');
     assert.equal(first.logs.filter((line) => line.msg === 'job completed').length, 4, 'the running jobs finished');
@@ -40,13 +49,15 @@ test('SIGTERM lets running jobs finish, exits 0, and waiting jobs run after the 
 test('a shutdown that outlasts SHUTDOWN_TIMEOUT_MS still exits 0, and the cut jobs run after the next start', async () => {
   const redis = await startRedis();
   try {
-    const env = { WORKER_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '500' };
+    const env = { WORKER_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '500', HANDLERS_DIR: FIXTURE_HANDLERS };
     const first = await startService({ redisUrl: redis.url, workers: 1, env });
-    const jobs = await enqueueMany(first, 2, 'long', { durationMs: 4_000 });
-    await waitFor(async () => (await first.workers()).totals.active === 2, { what: '2 running jobs' });
+    const gate = createGate(redis.client, redis.url);
+    const jobs = await enqueueMany(first, 2, GATE_JOB, gate.data());
+    await gate.waitStarted(2);
     assert.equal(await first.stop('SIGTERM'), 0);
     assert.equal(first.logs.filter((line) => line.msg === 'job completed').length, 0, 'the jobs were cut');
 
+    await gate.open();
     const second = await startService({ redisUrl: redis.url, workers: 1, env, prefix: first.prefix });
     try {
       const done = await waitForJobs(second, jobs);
@@ -63,9 +74,11 @@ test('a shutdown that outlasts SHUTDOWN_TIMEOUT_MS still exits 0, and the cut jo
 test('Ctrl-C says what shutdown waits for; a second Ctrl-C stops at once and the cut jobs run after the next start', async () => {
   const redis = await startRedis();
   try {
-    const env = { WORKER_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '60000' };
+    const env = { WORKER_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '60000', HANDLERS_DIR: FIXTURE_HANDLERS };
     const first = await startService({ redisUrl: redis.url, workers: 1, env });
-    const jobs = await enqueueMany(first, 2, 'interrupted', { durationMs: 20_000 });
+    const gate = createGate(redis.client, redis.url);
+    const jobs = await enqueueMany(first, 2, GATE_JOB, gate.data());
+    await gate.waitStarted(2);
     await waitFor(async () => (await first.workers()).totals.active === 2, { what: '2 running jobs' });
 
     first.child.kill('SIGINT');
@@ -78,11 +91,12 @@ test('Ctrl-C says what shutdown waits for; a second Ctrl-C stops at once and the
 
     const forcedAt = Date.now();
     assert.equal(await first.stop('SIGINT'), 0);
-    assert.ok(Date.now() - forcedAt < 15_000, 'the second signal did not wait for the 20 s jobs');
+    assert.ok(Date.now() - forcedAt < 15_000, 'the second signal did not wait out SHUTDOWN_TIMEOUT_MS (60 s)');
     assert.ok(first.logs.some((line) => /second signal: stopping at once/.test(String(line.msg))));
     assert.equal(first.logs.filter((line) => line.msg === 'job completed').length, 0);
 
-    const second = await startService({ redisUrl: redis.url, workers: 1, env: { ...env, WORKER_CONCURRENCY: '2' }, prefix: first.prefix });
+    await gate.open();
+    const second = await startService({ redisUrl: redis.url, workers: 1, env, prefix: first.prefix });
     try {
       const done = await waitForJobs(second, jobs, { timeoutMs: 60_000 });
       assert.ok(done.every((job) => job.failedReason === null && job.attemptsStarted === 2), 'cut, not failed, and run again');

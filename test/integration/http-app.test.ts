@@ -3,17 +3,13 @@
  * particular state: no live worker, or no Redis at all.
  */
 import assert from 'node:assert/strict';
-import type { Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { createApp } from '../../src/http/app.js';
-import { createJobReader } from '../../src/queue/job-reader.js';
-import { jobOptionsFrom } from '../../src/queue/job-options.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
-import { createDispatcher } from '../../src/scheduling/dispatcher.js';
-import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
+import { serveApp, type InProcessApp } from '../support/in-process-app.js';
 import { joinAsWorker } from '../support/ledger.js';
 import { loadConfig } from '../../src/config/config.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
@@ -26,7 +22,7 @@ let redis: TestRedis;
 let connection: Redis;
 let scheduler: Ledger;
 let queues: QueueRegistry;
-let server: Server;
+let app: InProcessApp;
 let base: string;
 
 async function post(body: unknown): Promise<{ status: number; body: { code?: string; error?: string; assignedWorker?: string } }> {
@@ -44,31 +40,20 @@ describe('HTTP API with Redis in odd states', () => {
     redis = await startRedis();
     connection = createRedisConnection(redis.url, 'command', logger);
     await waitUntilReady(connection, 10_000);
-    scheduler = createLedger({ redis: connection, prefix: config.prefix, workerTtlMs: config.workerTtlMs });
     queues = createQueueRegistry({ connection, prefix: config.prefix });
-    const app = createApp({
-      dispatcher: createDispatcher({ ledger: scheduler, queues, jobOptions: jobOptionsFrom(config), onReleaseError: () => {}, retryAfterSeconds: 1 }),
-      jobs: createJobReader({ queues, isKnownWorker: (id) => scheduler.isKnownWorker(id), locate: () => Promise.resolve(undefined) }),
-      snapshot: () => scheduler.snapshot(),
-      health: async () => ({ redis: await connection.ping().then(() => true, () => false), consumer: true }),
+    app = await serveApp({
+      connection,
+      queues,
+      prefix: config.prefix,
       logger,
-      metrics: { httpRequest: () => {}, jobEnqueued: () => {} },
-      scrape: () => Promise.resolve(''),
-      bodyLimitBytes: config.bodyLimitBytes,
-      limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
-      apiKey: undefined,
-      metricsPublic: false,
+      health: async () => ({ redis: await connection.ping().then(() => true, () => false), consumer: true }),
     });
-    server = await new Promise<Server>((resolve) => {
-      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-    });
-    const address = server.address();
-    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    scheduler = app.ledger;
+    base = app.url;
   });
 
   after(async () => {
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
+    await app?.close();
     await queues?.close();
     await closeConnection(connection);
     await redis?.stop();

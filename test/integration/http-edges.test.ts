@@ -5,7 +5,6 @@
  * enqueued, and nothing is logged above `info`.
  */
 import assert from 'node:assert/strict';
-import type { Server } from 'node:http';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
@@ -13,15 +12,10 @@ import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
-import { createApp } from '../../src/http/app.js';
-import { answerClientErrors } from '../../src/http/client-errors.js';
 import { ROUTES } from '../../src/http/route-table.js';
-import { createLedger } from '../../src/ledger/ledger.js';
-import { createJobReader } from '../../src/queue/job-reader.js';
-import { jobOptionsFrom } from '../../src/queue/job-options.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
-import { createDispatcher } from '../../src/scheduling/dispatcher.js';
+import { serveApp, type InProcessApp } from '../support/in-process-app.js';
 import { joinAsWorker } from '../support/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
@@ -43,7 +37,7 @@ interface Answer {
 let redis: TestRedis;
 let connection: Redis;
 let queues: QueueRegistry;
-const servers: Server[] = [];
+const apps: InProcessApp[] = [];
 const logs: LogLine[] = [];
 
 async function serve(apiKey: string | undefined): Promise<string> {
@@ -56,27 +50,9 @@ async function serve(apiKey: string | undefined): Promise<string> {
       },
     }),
   );
-  const ledger = createLedger({ redis: connection, prefix: config.prefix, workerTtlMs: config.workerTtlMs });
-  const app = createApp({
-    dispatcher: createDispatcher({ ledger, queues, jobOptions: jobOptionsFrom(config), onReleaseError: () => {}, retryAfterSeconds: 1 }),
-    jobs: createJobReader({ queues, isKnownWorker: (id) => ledger.isKnownWorker(id), locate: () => Promise.resolve(undefined) }),
-    snapshot: () => ledger.snapshot(),
-    health: () => Promise.resolve({ redis: true, consumer: true }),
-    logger,
-    metrics: { httpRequest: () => {}, jobEnqueued: () => {} },
-    scrape: () => Promise.resolve(''),
-    bodyLimitBytes: config.bodyLimitBytes,
-    limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
-    apiKey,
-    metricsPublic: false,
-  });
-  const server = await new Promise<Server>((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-  });
-  answerClientErrors(server, logger);
-  servers.push(server);
-  const address = server.address();
-  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const app = await serveApp({ connection, queues, prefix: config.prefix, logger, ...(apiKey === undefined ? {} : { apiKey }) });
+  apps.push(app);
+  return app.url;
 }
 
 async function call(base: string, method: string, path: string, init: { body?: string | Buffer; headers?: Record<string, string> } = {}): Promise<Answer> {
@@ -127,10 +103,7 @@ describe('HTTP edges', () => {
     base = await serve(undefined);
   });
   after(async () => {
-    for (const server of servers) {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    for (const app of apps) await app.close();
     await queues?.close();
     if (connection) await closeConnection(connection);
     await redis?.stop();

@@ -13,8 +13,8 @@ import { createLeases, holderName, type Leases } from '../../src/ledger/lease.js
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
-const TTL_MS = 300;
-const RETIRE_MS = 400;
+const TTL_MS = 1_000;
+const RETIRE_MS = 1_000;
 
 let redis: TestRedis;
 let connection: Redis;

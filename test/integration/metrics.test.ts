@@ -3,8 +3,8 @@
  * that add up and never go backwards (not even across a worker's re-fork), and load gauges that agree
  * with `GET /workers` and the Redis ledger. Every series names its worker and its host, every labelled
  * counter exists at 0 before its first event, and the exposition passes `promtool check metrics`
- * (needs `promtool` on PATH, from Debian's `prometheus` package; CI installs it; without it the test
- * fails and says so).
+ * (needs `promtool` on PATH, from Debian's `prometheus` package; CI installs it; without it those
+ * tests are skipped, saying how to install it, except in CI (`CI` set), where they fail instead).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -12,15 +12,17 @@ import { after, before, describe, test } from 'node:test';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { cumulativeNames, parseMetrics, seriesKey, total, type Sample } from '../support/prom-text.js';
+import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
 import { enqueueMany, waitForJobs } from '../support/jobs.js';
+import { skipUnlessInstalled } from '../support/prometheus-server.js';
 import { waitFor } from '../support/wait.js';
 
 const WORKERS = 4;
 const CONCURRENCY = 4;
 const HOST_ID = 'test';
 const WORKER_IDS = Array.from({ length: WORKERS }, (_, index) => `${HOST_ID}-${index}`);
-/** The handlers of the built-in handler folder (workers/handlers/), plus `other` for every other name. */
-const JOB_NAMES = ['other', 'sha256'];
+/** The handlers of the fixture handler folder (test/fixtures/handlers/), plus `other` for every other name. */
+const JOB_NAMES = ['exit-thread', 'flaky', 'gate', 'hang', 'memory-hog', 'other'];
 const LEDGER_GAUGES = ['bullpen_worker_active_jobs', 'bullpen_worker_queued_jobs', 'bullpen_worker_concurrency', 'bullpen_worker_up', 'bullpen_queue_jobs'];
 
 let redis: TestRedis;
@@ -35,7 +37,7 @@ async function scrape(): Promise<{ text: string; samples: Sample[] }> {
 
 /**
  * `promtool check metrics` on an exposition: its exit code and what it printed (lint problems, one a
- * line). Fails the test, rather than skipping it, when promtool is not installed.
+ * line). In CI, where a missing promtool does not skip the tests, fails saying how to install it.
  */
 function promtoolCheckMetrics(text: string): { status: number | null; output: string } {
   const result = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 30_000 });
@@ -63,7 +65,7 @@ describe('/metrics', () => {
     service = await startService({
       redisUrl: redis.url,
       workers: WORKERS,
-      env: { WORKER_CONCURRENCY: String(CONCURRENCY), JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '10', HOST_ID },
+      env: { WORKER_CONCURRENCY: String(CONCURRENCY), JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '10', HOST_ID, HANDLERS_DIR: FIXTURE_HANDLERS },
     });
   });
   after(async () => {
@@ -107,7 +109,7 @@ describe('/metrics', () => {
     );
   });
 
-  test('a fresh service: promtool check metrics accepts /metrics', async () => {
+  test('a fresh service: promtool check metrics accepts /metrics', { skip: skipUnlessInstalled('promtool') }, async () => {
     await assertPromtoolAccepts('of a fresh service');
   });
 
@@ -170,8 +172,10 @@ describe('/metrics', () => {
   });
 
   test('per-worker gauges equal GET /workers and the Redis counters while jobs run', async () => {
-    // 20 long jobs over 16 slots: 16 run and 4 wait, and nothing moves while the three are read.
-    const jobs = await enqueueMany(service, 20, 'steady', { durationMs: 5_000 });
+    // 20 gate jobs over 16 slots: 16 run and 4 wait, and nothing moves while the three are read.
+    const gate = createGate(redis.client, redis.url);
+    const jobs = await enqueueMany(service, 20, GATE_JOB, gate.data());
+    await gate.waitStarted(WORKERS * CONCURRENCY);
     await waitFor(async () => (await service.workers()).totals.active === WORKERS * CONCURRENCY, { what: 'all slots busy' });
     const [{ samples }, workers, active, queued] = await Promise.all([
       scrape(),
@@ -190,6 +194,7 @@ describe('/metrics', () => {
     }
     assert.equal(total(samples, 'bullpen_worker_queued_jobs'), 4);
     assert.equal(total(samples, 'bullpen_queue_jobs', { state: 'active' }), WORKERS * CONCURRENCY);
+    await gate.open();
     await waitForJobs(service, jobs);
   });
 
@@ -226,7 +231,7 @@ describe('/metrics', () => {
     assert.ok(samples.every((sample) => !Object.values(sample.labels).some((value) => value.includes('~'))), 'no job id in any label');
   });
 
-  test('after completed, failed, retried and re-forked work: promtool check metrics still accepts /metrics', async () => {
+  test('after completed, failed, retried and re-forked work: promtool check metrics still accepts /metrics', { skip: skipUnlessInstalled('promtool') }, async () => {
     await assertPromtoolAccepts('after jobs ran, failed and a worker was re-forked');
   });
 });

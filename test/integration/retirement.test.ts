@@ -43,10 +43,13 @@ async function deadWorkerWithJobs(connection: Redis, waiting: number): Promise<S
   await dead.acquire('dead-0');
   await dead.renew('dead-0', 1, true);
   await ledger.register({ id: 'dead-0', hostId: 'gone', pid: 1, concurrency: 1, startedAt: Date.now() });
+  // One reservation call right after registering: the short TTL must not lapse in between, however
+  // loaded the machine is.
+  const tokens = Array.from({ length: waiting + 1 }, () => randomUUID());
+  const outcomes = await ledger.reserveMany(tokens);
+  assert.deepEqual(outcomes, tokens.map(() => ({ kind: 'reserved', workerId: 'dead-0' })));
   const jobIds: string[] = [];
-  for (let i = 0; i <= waiting; i += 1) {
-    const token = randomUUID();
-    assert.deepEqual(await ledger.reserve(token), { kind: 'reserved', workerId: 'dead-0' });
+  for (const [i, token] of tokens.entries()) {
     const jobId = jobIdFor('dead-0', token);
     await queues.forWorker('dead-0').add('orphaned', { i }, { jobId });
     jobIds.push(jobId);

@@ -1,27 +1,52 @@
 /**
- * The optional API key and the response hygiene around it: every route but /healthz (and /metrics
- * when METRICS_PUBLIC) needs `Authorization: Bearer <key>`; a refused request enqueues nothing.
+ * The optional API key and the response hygiene around it, in-process against a real Redis: every
+ * route but /healthz (and /metrics when METRICS_PUBLIC) needs `Authorization: Bearer <key>`; a
+ * refused request enqueues nothing.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
+import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
+import { serveApp, type InProcessApp } from '../support/in-process-app.js';
+import { joinAsWorker } from '../support/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
-import { startService, type Service } from '../support/service.js';
-import { waitFor } from '../support/wait.js';
 
 const KEY = 'a-long-enough-test-key-0123456789';
+const PREFIX = 'secure';
+const logger = pino({ level: 'silent' });
+
+let redis: TestRedis;
+let connection: Redis;
+let queues: QueueRegistry;
+
+async function call(app: InProcessApp, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
+  const response = await fetch(`${app.url}${path}`, { method, headers, body, signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: (text.startsWith('{') ? JSON.parse(text) : undefined) as { code?: string; jobId?: string } | undefined };
+}
+
+before(async () => {
+  redis = await startRedis();
+  connection = createRedisConnection(redis.url, 'command', logger);
+  await waitUntilReady(connection, 10_000);
+  queues = createQueueRegistry({ connection, prefix: PREFIX });
+  await joinAsWorker(connection, PREFIX, { id: 'secure-0', hostId: 'secure', pid: 1, concurrency: 8, startedAt: Date.now() });
+});
+after(async () => {
+  await queues?.close();
+  if (connection) await closeConnection(connection);
+  await redis?.stop();
+});
 
 describe('API key', () => {
-  let redis: TestRedis;
-  let service: Service;
+  let app: InProcessApp;
   before(async () => {
-    redis = await startRedis();
-    // The harness polls /workers to see readiness, which needs the key: wait by hand.
-    service = await startService({ redisUrl: redis.url, workers: 1, env: { API_KEY: KEY }, waitUntilReady: false });
-    await waitFor(async () => (await service.request('GET', '/healthz')).status === 200, { timeoutMs: 60_000, what: 'the service' });
+    app = await serveApp({ connection, queues, prefix: PREFIX, logger, apiKey: KEY });
   });
   after(async () => {
-    await service?.stop();
-    await redis?.stop();
+    await app?.close();
   });
 
   const task = JSON.stringify({ jobName: 'secret', data: { durationMs: 1 } });
@@ -35,50 +60,40 @@ describe('API key', () => {
     test(`${name}: 401 with WWW-Authenticate, nothing enqueued`, async () => {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (header !== undefined) headers.authorization = header;
-      const response = await service.request<{ code: string }>('POST', '/enqueue-task', { body: task, headers });
+      const response = await call(app, 'POST', '/enqueue-task', headers, task);
       assert.equal(response.status, 401);
-      assert.equal(response.body.code, 'UNAUTHORIZED');
+      assert.equal(response.body?.code, 'UNAUTHORIZED');
       assert.equal(response.headers.get('www-authenticate'), 'Bearer');
-      assert.deepEqual(await redis.client.keys(`${service.prefix}:tasks.*:wait`), []);
+      assert.equal(await queues.forWorker('secure-0').count(), 0);
     });
   }
 
   test('the right key is accepted on every route', async () => {
     const authorization = `Bearer ${KEY}`;
-    const enqueued = await service.request<{ jobId: string }>('POST', '/enqueue-task', {
-      body: task,
-      headers: { 'content-type': 'application/json', authorization },
-    });
+    const enqueued = await call(app, 'POST', '/enqueue-task', { 'content-type': 'application/json', authorization }, task);
     assert.equal(enqueued.status, 202);
-    for (const path of ['/workers', `/jobs/${enqueued.body.jobId}`, '/metrics']) {
-      assert.equal((await service.request('GET', path, { headers: { authorization } })).status, 200, path);
-      assert.equal((await service.request('GET', path)).status, 401, `${path} without the key`);
+    for (const path of ['/workers', `/jobs/${enqueued.body?.jobId ?? ''}`, '/metrics']) {
+      assert.equal((await call(app, 'GET', path, { authorization })).status, 200, path);
+      assert.equal((await call(app, 'GET', path)).status, 401, `${path} without the key`);
     }
   });
 
   test('/healthz stays open, and no response advertises the framework', async () => {
-    const health = await service.request('GET', '/healthz');
+    const health = await call(app, 'GET', '/healthz');
     assert.equal(health.status, 200);
     assert.equal(health.headers.get('x-powered-by'), null);
-    assert.equal((await service.request('GET', '/workers')).headers.get('x-powered-by'), null);
+    assert.equal((await call(app, 'GET', '/workers')).headers.get('x-powered-by'), null);
   });
 });
 
 describe('API key with public metrics', () => {
   test('METRICS_PUBLIC=true opens /metrics and nothing else', async () => {
-    const redis = await startRedis();
-    const service = await startService({
-      redisUrl: redis.url,
-      workers: 1,
-      env: { API_KEY: KEY, METRICS_PUBLIC: 'true' },
-      waitUntilReady: false,
-    });
+    const app = await serveApp({ connection, queues, prefix: PREFIX, logger, apiKey: KEY, metricsPublic: true });
     try {
-        await waitFor(async () => (await service.request('GET', '/metrics')).status === 200, { timeoutMs: 60_000, what: 'public metrics' });
-      assert.equal((await service.request('GET', '/workers')).status, 401);
+      assert.equal((await call(app, 'GET', '/metrics')).status, 200);
+      assert.equal((await call(app, 'GET', '/workers')).status, 401);
     } finally {
-      await service.stop();
-      await redis.stop();
+      await app.close();
     }
   });
 });

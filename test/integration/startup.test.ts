@@ -1,16 +1,12 @@
 /**
  * Starting the service as `npm start` does: configuration errors stop start-up with a message naming
- * the variable; with REDIS_URL unset, a private redis-server is launched (or its absence explained).
- * The Redis-discovery cases need 127.0.0.1:6379 to be free and are skipped when it is not.
+ * the variable; with REDIS_URL unset and no redis-server on PATH, the absence is explained. The private
+ * redis-server itself is tested in local-redis.test.ts.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { pingRedis } from '../../src/redis/local-server.js';
 import { startRedis } from '../support/redis-server.js';
 import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
@@ -36,9 +32,6 @@ function runMain(env: Record<string, string>, timeoutMs = 30_000): Promise<Run> 
   });
 }
 
-const defaultPortTaken = await pingRedis('127.0.0.1', 6379);
-const skipReason = defaultPortTaken ? 'a Redis already answers on 127.0.0.1:6379' : false;
-
 describe('start-up', () => {
   test('an invalid variable stops start-up with a message naming it', async () => {
     const run = await runMain({ PATH: process.env.PATH ?? '', WORKERS: 'many', REDIS_URL: 'redis://127.0.0.1:1' });
@@ -47,56 +40,13 @@ describe('start-up', () => {
     assert.doesNotMatch(run.stderr, /at .*\.js:\d+/, 'no stack trace');
   });
 
-  test('without REDIS_URL and without redis-server on PATH, it exits saying how to get one', { skip: skipReason }, async () => {
+  test('without REDIS_URL and without redis-server on PATH, it exits saying how to get one', async () => {
     const run = await runMain({ PATH: '/nonexistent', PORT: String(await freePort()), LOG_PRETTY: 'false' });
     assert.equal(run.code, 1);
     const output = run.stdout + run.stderr;
     assert.match(output, /redis-server/);
     assert.match(output, /apt-get install redis-server/);
     assert.match(output, /REDIS_URL/);
-  });
-
-  test('without REDIS_URL it launches a private redis-server with AOF and stops it on shutdown', { skip: skipReason }, async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'bullpen-private-redis-'));
-    const port = await freePort();
-    const child = spawn(process.execPath, ['dist/src/main.js'], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        PORT: String(port),
-        WORKERS: '1',
-        HOST_ID: 'private',
-        QUEUE_PREFIX: `p${port}`,
-        REDIS_DATA_DIR: dataDir,
-        LOG_PRETTY: 'false',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    try {
-      await waitFor(async () => {
-        const response = await fetch(`http://127.0.0.1:${port}/healthz`);
-        return response.status === 200;
-      }, { timeoutMs: 30_000, what: 'the service on a private redis' });
-      assert.match(stdout, /launched a private redis-server/);
-      assert.equal(await pingRedis('127.0.0.1', 6379), true);
-      const enqueued = await fetch(`http://127.0.0.1:${port}/enqueue-task`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ jobName: 'private', data: { durationMs: 10 } }),
-      });
-      assert.equal(enqueued.status, 202);
-      await waitFor(() => readdirSync(dataDir, { recursive: true }).some((name) => String(name).includes('.aof')), {
-        what: 'an AOF file in the data directory',
-      });
-    } finally {
-      child.kill('SIGTERM');
-    }
-    assert.equal(await exited, 0);
-    assert.equal(await pingRedis('127.0.0.1', 6379), false, 'the private redis-server was stopped');
-    assert.ok(existsSync(dataDir));
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   test('a port already in use stops start-up at once, naming the port and PORT', async () => {

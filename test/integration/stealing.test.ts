@@ -2,22 +2,24 @@
  * Work stealing with real processes: a worker whose own queue is empty takes the waiting jobs of a
  * worker busy with a long job, instead of leaving them to wait behind it. The 202 answer keeps the
  * first choice; GET /jobs/:id shows where the job ran and where it came from; the ledger follows.
+ * Every job is a gate job, so the order of events is fixed by the test, not by durations.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { createGate, FIXTURE_HANDLERS, GATE_JOB, type Gate } from '../support/gate.js';
 import { enqueueOne, readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { parseMetrics, total } from '../support/prom-text.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 
-const enqueue = (service: Service, durationMs: number) => enqueueOne(service, 'mixed', { durationMs });
+const enqueue = (service: Service, gate: Gate) => enqueueOne(service, GATE_JOB, gate.data());
 
 describe('work stealing', () => {
   let redis: TestRedis;
   let service: Service;
   before(async () => {
     redis = await startRedis();
-    service = await startService({ redisUrl: redis.url, workers: 2, env: { WORKER_CONCURRENCY: '1' } });
+    service = await startService({ redisUrl: redis.url, workers: 2, env: { WORKER_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS } });
   });
   after(async () => {
     await service?.stop();
@@ -25,13 +27,19 @@ describe('work stealing', () => {
   });
 
   test('jobs waiting behind a long one run on the idle worker before the long one ends', async () => {
-    const long = await enqueue(service, 5_000);
+    // The long job holds its worker's only slot until the end; the short ones are held until all are
+    // placed, so that the routing sees the same load whatever the machine's speed.
+    const longGate = createGate(redis.client, redis.url);
+    const shortGate = createGate(redis.client, redis.url);
+    const long = await enqueue(service, longGate);
+    await longGate.waitStarted(1);
     const shorts: Enqueued[] = [];
-    for (let i = 0; i < 7; i += 1) shorts.push(await enqueue(service, 100));
+    for (let i = 0; i < 7; i += 1) shorts.push(await enqueue(service, shortGate));
     const behindLong = shorts.filter((job) => job.assignedWorker === long.assignedWorker);
     assert.equal(behindLong.length, 3, 'least-loaded routing still placed jobs behind the long one');
     const idle = shorts.find((job) => job.assignedWorker !== long.assignedWorker)?.assignedWorker;
 
+    await shortGate.open();
     const done = await waitForJobs(service, shorts);
     assert.equal((await readJob(service, long.jobId)).state, 'active', 'the long job is still running');
     for (const job of done.filter((view) => behindLong.some((stolen) => stolen.jobId === view.jobId))) {
@@ -42,6 +50,7 @@ describe('work stealing', () => {
     const samples = parseMetrics((await service.request('GET', '/metrics')).text);
     assert.equal(total(samples, 'bullpen_jobs_moved_total', { reason: 'stolen' }), 3);
     assert.equal(total(samples, 'bullpen_jobs_moved_total', { reason: 'retired' }), 0);
+    await longGate.open();
     await waitForJobs(service, [long]);
     await waitForIdle(service);
   });

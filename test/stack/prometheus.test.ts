@@ -10,7 +10,8 @@
  * The dashboard's host variable is set to its All value; choosing the service's host must show the
  * same series, and choosing a host that does not exist must empty every panel.
  *
- * Needs `prometheus` on PATH (CI installs it with apt-get); without it the test fails and says so.
+ * Needs `prometheus` on PATH (CI installs it with apt-get). Without it the tests are skipped, saying
+ * how to install it, except in CI (`CI` set), where they fail instead.
  * Paths are resolved from process.cwd(): tests run from the repository root.
  */
 import assert from 'node:assert/strict';
@@ -19,7 +20,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { requirePrometheus, seriesOf, startPrometheus, type QueryResponse, type Series, type TestPrometheus } from '../support/prometheus-server.js';
+import {
+  requirePrometheus,
+  seriesOf,
+  skipUnlessInstalled,
+  startPrometheus,
+  type QueryResponse,
+  type Series,
+  type TestPrometheus,
+} from '../support/prometheus-server.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
@@ -260,7 +269,7 @@ let panelsDeadline = 0;
 /** When prometheus had scraped the service successfully for the first time, in seconds. */
 let firstScrapedAt = 0;
 
-describe('the Grafana dashboard against a real Prometheus scraping the cluster', { timeout: 180_000 }, () => {
+describe('the Grafana dashboard against a real Prometheus scraping the cluster', { timeout: 180_000, skip: skipUnlessInstalled('prometheus') }, () => {
   before(async () => {
     requirePrometheus(); // before starting anything: fail at once, and say how to install it
     redis = await startRedis();

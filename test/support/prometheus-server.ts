@@ -4,10 +4,11 @@
  * targets. Its HTTP API answers are validated with zod, so tests work with typed results.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
+import { findOnPath } from '../../src/platform/find-on-path.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
@@ -94,20 +95,21 @@ export interface PrometheusOptions {
 
 /** The absolute path of `prometheus` on PATH, or undefined. */
 export function findPrometheus(): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, 'prometheus');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findOnPath('prometheus', process.env.PATH);
 }
 
-/** The path of `prometheus`, or an error that says how to install it: tests that need it never skip. */
+/**
+ * The `skip` option of tests that need a binary of Debian's `prometheus` package (`prometheus` or
+ * `promtool`). Outside CI a missing binary skips them and says how to install it; in CI (`CI` set,
+ * as .ci/run does) they run and fail instead, so that CI never passes without them.
+ */
+export function skipUnlessInstalled(command: 'prometheus' | 'promtool'): string | false {
+  if (findOnPath(command, process.env.PATH) !== undefined) return false;
+  if ((process.env.CI ?? '') !== '') return false;
+  return `${command} is not installed; apt-get install prometheus`;
+}
+
+/** The path of `prometheus`, or an error that says how to install it (in CI, where its tests do not skip). */
 export function requirePrometheus(): string {
   const binary = findPrometheus();
   if (binary === undefined) {

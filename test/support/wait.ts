@@ -1,4 +1,8 @@
-/** Polling with a generous deadline: tests wait for behaviour, they never assert on timing. */
+/**
+ * Polling with a generous deadline: tests wait for behaviour instead of sleeping a fixed time. The
+ * few that assert on elapsed time do so only where the time is the behaviour under test (a back-off
+ * that must be waited out, a request or a forced stop that must not hang), with a wide margin.
+ */
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export async function waitFor<T>(

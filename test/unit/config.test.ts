@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../src/config/config.js';
+import { CONFIG_VARIABLES, loadConfig } from '../../src/config/config.js';
+import { ConfigError } from '../../src/errors.js';
 
 /** Asserts that `env` is rejected with a ConfigError whose message names every variable in `names`. */
 function assertRejects(env: Record<string, string | undefined>, ...names: string[]): ConfigError {
@@ -12,6 +13,7 @@ function assertRejects(env: Record<string, string | undefined>, ...names: string
   }
   assert.ok(caught instanceof ConfigError, `expected a ConfigError for ${JSON.stringify(env)}`);
   assert.equal(caught.name, 'ConfigError');
+  assert.equal(caught.code, 'CONFIG_INVALID');
   for (const name of names) {
     assert.match(caught.message, new RegExp(`\\b${name}: `), `message should name ${name}: ${caught.message}`);
   }

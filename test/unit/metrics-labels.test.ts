@@ -13,6 +13,7 @@ import {
   DROPPED_DEFAULT_METRICS,
   JOB_DURATION_BUCKETS,
   JOB_WAIT_BUCKETS,
+  UNDO_OPERATIONS,
   createProcessMetrics,
   type ProcessMetrics,
 } from '../../src/metrics/process-metrics.js';
@@ -127,6 +128,23 @@ describe('process metrics', () => {
     assert.equal(total(samples, 'bullpen_jobs_moved_total', { reason: 'stolen' }), 2);
     assert.equal(total(samples, 'bullpen_jobs_moved_total', { reason: 'retired' }), 1);
     assert.equal(total(samples, 'bullpen_workers_retired_total'), 1);
+  });
+
+  test('undo failures exist for every operation at 0 from the start, and count by operation', async () => {
+    const metrics = processMetrics('alpha-1', 'alpha');
+    const series = async () =>
+      (await samplesOf(metrics)).filter((sample) => sample.name === 'bullpen_undo_failures_total').map((sample) => [sample.labels, sample.value]);
+    assert.deepEqual(
+      await series(),
+      UNDO_OPERATIONS.map((operation) => [{ operation, worker: 'alpha-1', host: 'alpha' }, 0]),
+    );
+    metrics.undoFailed('remove_job');
+    metrics.undoFailed('remove_job');
+    metrics.undoFailed('cancel_reservation');
+    const samples = await samplesOf(metrics);
+    assert.equal(total(samples, 'bullpen_undo_failures_total', { operation: 'remove_job' }), 2);
+    assert.equal(total(samples, 'bullpen_undo_failures_total', { operation: 'cancel_reservation' }), 1);
+    assert.equal(total(samples, 'bullpen_undo_failures_total', { operation: 'release_reservation' }), 0);
   });
 
   test('help texts say what moved and retired mean', async () => {

@@ -252,3 +252,20 @@ describe('data.timeoutMs', () => {
     }
   });
 });
+
+describe('data.fail', () => {
+  test('accepts true, false and a message', () => {
+    for (const fail of [true, false, 'disk on fire']) {
+      assert.equal(schema.safeParse({ jobName: 'a', data: { fail } }).success, true, `fail ${String(fail)}`);
+    }
+  });
+
+  test('refuses what would only be a guess: 0, 1, null, an empty message, objects', () => {
+    for (const fail of [0, 1, null, '', {}, ['x']]) {
+      const result = schema.safeParse({ jobName: 'a', data: { fail } });
+      assert.equal(result.success, false, `fail ${JSON.stringify(fail)}`);
+      assert.deepEqual(result.error?.issues[0]?.path, ['data', 'fail']);
+      assert.equal(result.error?.issues[0]?.message, 'must be true, false or a non-empty message');
+    }
+  });
+});

@@ -102,7 +102,7 @@ export async function buildWorker(config: Config, redisUrl: string, index: numbe
     memoryLimitMb: config.threadMemoryLimitMb,
   });
   const metrics = createProcessMetrics({ workerId, hostId: config.hostId, knownJobNames: handlers.names, pool });
-  const clusterMetrics = createClusterMetricsClient({ registry: metrics.registry, timeoutMs: METRICS_TIMEOUT_MS, channel: process });
+  const clusterMetrics = createClusterMetricsClient({ registry: metrics.registry, timeoutMs: METRICS_TIMEOUT_MS, channel: process, logger });
   const killAt = config.killAfterMoveStep;
   const mover = createMover({
     ledger: moves,

@@ -11,24 +11,10 @@
  *   nobody retires a live worker that simply has not renewed yet.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LeaseRefusedError } from '../../errors.js';
 import type { Leases } from '../../ledger/lease.js';
 import type { Logger } from '../../logging/logger.js';
 import { every, type Periodic } from '../timers.js';
-
-export class LeaseRefusedError extends Error {
-  override readonly name = 'LeaseRefusedError';
-  constructor(
-    readonly workerId: string,
-    readonly hostId: string,
-    readonly holder: string,
-    readonly expiresInMs: number,
-  ) {
-    super(
-      `worker id ${workerId} is held by another live process (${holder}, lease renewed until ${expiresInMs} ms from now): ` +
-        `HOST_ID=${hostId} is in use by another running instance; give each instance its own HOST_ID`,
-    );
-  }
-}
 
 export interface TakeLeaseOptions {
   readonly workerId: string;

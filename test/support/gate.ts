@@ -1,0 +1,46 @@
+/**
+ * The test side of the gate fixture (test/fixtures/handlers/gate.ts): jobs named `gate` start, report
+ * themselves in Redis, and hold their slots until the test opens the gate. A service that runs them
+ * needs `HANDLERS_DIR: FIXTURE_HANDLERS`.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { waitFor } from './wait.js';
+
+export const FIXTURE_HANDLERS = 'dist/test/fixtures/handlers';
+export const GATE_JOB = 'gate';
+
+export interface Gate {
+  readonly key: string;
+  /** Job data that makes a `gate` job wait on this gate; `extra` is merged in. */
+  data(extra?: Record<string, unknown>): Record<string, unknown>;
+  /** Ids of the jobs that have started so far, in start order (retries and re-runs count again). */
+  started(): Promise<string[]>;
+  /** Waits until at least `count` starts have been reported. */
+  waitStarted(count: number, timeoutMs?: number): Promise<string[]>;
+  /** Lets every held job, and every later one, end successfully. */
+  open(): Promise<void>;
+  /** Makes every held job, and every later one, throw. */
+  fail(): Promise<void>;
+}
+
+export function createGate(client: Redis, redisUrl: string): Gate {
+  const key = `gate:${randomBytes(4).toString('hex')}`;
+  const started = () => client.lrange(`${key}:started`, 0, -1);
+  return {
+    key,
+    data: (extra = {}) => ({ ...extra, gate: { redisUrl, key } }),
+    started,
+    waitStarted: (count, timeoutMs = 60_000) =>
+      waitFor(async () => {
+        const ids = await started();
+        return ids.length >= count ? ids : undefined;
+      }, { timeoutMs, intervalMs: 50, what: `${count} gate jobs to start` }),
+    open: async () => {
+      await client.set(`${key}:open`, '1');
+    },
+    fail: async () => {
+      await client.set(`${key}:fail`, '1');
+    },
+  };
+}

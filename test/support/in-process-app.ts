@@ -1,0 +1,67 @@
+/**
+ * The HTTP app in-process on port 0 against a real Redis, for contract tests (bad input, API key,
+ * Redis in odd states) that need no worker processes: the real app, ledger, dispatcher and queues,
+ * with the cluster-only parts (metrics IPC, consumer health) replaced by plain values.
+ */
+import type { Server } from 'node:http';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { loadConfig } from '../../src/config/config.js';
+import { createApp } from '../../src/http/app.js';
+import { answerClientErrors } from '../../src/http/client-errors.js';
+import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
+import { jobOptionsFrom } from '../../src/queue/job-options.js';
+import { createJobReader } from '../../src/queue/job-reader.js';
+import type { QueueRegistry } from '../../src/queue/queues.js';
+import { createDispatcher } from '../../src/scheduling/dispatcher.js';
+
+export interface InProcessAppOptions {
+  readonly connection: Redis;
+  readonly queues: QueueRegistry;
+  readonly prefix: string;
+  readonly logger: Logger;
+  readonly apiKey?: string;
+  readonly metricsPublic?: boolean;
+  /** Defaults to a healthy Redis and consumer. */
+  readonly health?: () => Promise<{ redis: boolean; consumer: boolean }>;
+}
+
+export interface InProcessApp {
+  readonly url: string;
+  readonly server: Server;
+  readonly ledger: Ledger;
+  close(): Promise<void>;
+}
+
+export async function serveApp(options: InProcessAppOptions): Promise<InProcessApp> {
+  const { connection, queues, prefix, logger } = options;
+  const config = loadConfig({ QUEUE_PREFIX: prefix });
+  const ledger = createLedger({ redis: connection, prefix, workerTtlMs: config.workerTtlMs });
+  const app = createApp({
+    dispatcher: createDispatcher({ ledger, queues, jobOptions: jobOptionsFrom(config), logger, metrics: { undoFailed: () => {} }, retryAfterSeconds: 1 }),
+    jobs: createJobReader({ queues, isKnownWorker: (id) => ledger.isKnownWorker(id), locate: () => Promise.resolve(undefined) }),
+    snapshot: () => ledger.snapshot(),
+    health: options.health ?? (() => Promise.resolve({ redis: true, consumer: true })),
+    logger,
+    metrics: { httpRequest: () => {}, jobEnqueued: () => {} },
+    scrape: () => Promise.resolve('# no metrics in-process\n'),
+    bodyLimitBytes: config.bodyLimitBytes,
+    limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
+    apiKey: options.apiKey,
+    metricsPublic: options.metricsPublic ?? false,
+  });
+  const server = await new Promise<Server>((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  answerClientErrors(server, logger);
+  const address = server.address();
+  return {
+    url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+    server,
+    ledger,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
