@@ -73,7 +73,8 @@ async function main(): Promise<void> {
     say(`bench: ${name}...`);
     const section = await scenario();
     say(`bench: ${name} done in ${Math.round((Date.now() - t0) / 1000)} s`);
-    for (const target of section.targets) say(`  ${target.met ? 'met   ' : 'MISSED'} ${target.name}: ${target.measured} (goal ${target.goal})`);
+    for (const target of section.targets)
+      say(`  ${target.met ? 'met   ' : 'MISSED'} ${target.name}: ${target.measured} (goal ${target.goal})`);
     sections.push(section);
   }
   clearTimeout(deadline);
@@ -102,7 +103,10 @@ function render(sections: readonly Section[], elapsedSeconds: number): string {
     '',
     '## Targets',
     '',
-    table(['target', 'goal', 'measured', 'met'], targets.map((t) => [t.name, t.goal, t.measured, t.met ? 'yes' : '**no**'])),
+    table(
+      ['target', 'goal', 'measured', 'met'],
+      targets.map((t) => [t.name, t.goal, t.measured, t.met ? 'yes' : '**no**']),
+    ),
     '',
     ...sections.flatMap((section) => [`## ${section.title}`, '', section.body, '']),
     FINDINGS,

@@ -60,7 +60,13 @@ const SETTINGS: Record<keyof Settings, { env: string; arg: string; fallback: num
   minDurationMs: { env: 'SOAK_MIN_DURATION_MS', arg: 'min-duration-ms', fallback: 20, min: 0, max: 60_000 },
   maxDurationMs: { env: 'SOAK_MAX_DURATION_MS', arg: 'max-duration-ms', fallback: 100, min: 0, max: 60_000 },
   enqueueTries: { env: 'SOAK_ENQUEUE_TRIES', arg: 'enqueue-tries', fallback: 5, min: 1, max: 100 },
-  drainTimeoutMs: { env: 'SOAK_DRAIN_TIMEOUT_MS', arg: 'drain-timeout-ms', fallback: 300_000, min: 1_000, max: 3_600_000 },
+  drainTimeoutMs: {
+    env: 'SOAK_DRAIN_TIMEOUT_MS',
+    arg: 'drain-timeout-ms',
+    fallback: 300_000,
+    min: 1_000,
+    max: 3_600_000,
+  },
   deadlineMs: { env: 'SOAK_DEADLINE_MS', arg: 'deadline-ms', fallback: 570_000, min: 10_000, max: 3_600_000 },
   apiSample: { env: 'SOAK_API_SAMPLE', arg: 'api-sample', fallback: 200, min: 0, max: 1_000_000 },
 };
@@ -98,15 +104,19 @@ function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): Settings
       result[key] = setting.fallback;
       continue;
     }
-    if (!/^\d+$/.test(raw.trim())) throw new UsageError(`${setting.env} / --${setting.arg} must be a whole number, got ${raw}`);
+    if (!/^\d+$/.test(raw.trim()))
+      throw new UsageError(`${setting.env} / --${setting.arg} must be a whole number, got ${raw}`);
     const value = Number(raw.trim());
     if (value < setting.min || value > setting.max) {
-      throw new UsageError(`${setting.env} / --${setting.arg} must be between ${setting.min} and ${setting.max}, got ${value}`);
+      throw new UsageError(
+        `${setting.env} / --${setting.arg} must be between ${setting.min} and ${setting.max}, got ${value}`,
+      );
     }
     result[key] = value;
   }
   const settings = result as Settings;
-  if (settings.maxDurationMs < settings.minDurationMs) throw new UsageError('SOAK_MAX_DURATION_MS must not be below SOAK_MIN_DURATION_MS');
+  if (settings.maxDurationMs < settings.minDurationMs)
+    throw new UsageError('SOAK_MAX_DURATION_MS must not be below SOAK_MIN_DURATION_MS');
   return settings;
 }
 
@@ -178,7 +188,10 @@ async function enqueueAll(service: Service, settings: Settings, state: RunState,
         try {
           const response = await service.enqueue<Accepted>(task);
           if (response.status === 202 && typeof response.body?.jobId === 'string') {
-            state.accepted.set(response.body.jobId, { jobId: response.body.jobId, assignedWorker: response.body.assignedWorker });
+            state.accepted.set(response.body.jobId, {
+              jobId: response.body.jobId,
+              assignedWorker: response.body.assignedWorker,
+            });
             done = true;
             break;
           }
@@ -273,7 +286,18 @@ function logCounts(logs: readonly LogLine[]) {
         break;
     }
   }
-  return { started, completed, enqueued, attemptFailures, finalFailures, orphansRequeued, restarts, ledgerRequeued, ledgerReleased, unparsed };
+  return {
+    started,
+    completed,
+    enqueued,
+    attemptFailures,
+    finalFailures,
+    orphansRequeued,
+    restarts,
+    ledgerRequeued,
+    ledgerReleased,
+    unparsed,
+  };
 }
 
 interface RedisView {
@@ -286,7 +310,11 @@ interface RedisView {
   readonly reservations: number;
 }
 
-async function readFinished(client: Redis, prefix: string, workerIds: readonly string[]): Promise<Pick<RedisView, 'finished' | 'unfinished'>> {
+async function readFinished(
+  client: Redis,
+  prefix: string,
+  workerIds: readonly string[],
+): Promise<Pick<RedisView, 'finished' | 'unfinished'>> {
   const finished = new Map<string, 'completed' | 'failed'>();
   let unfinished = 0;
   for (const workerId of workerIds) {
@@ -307,7 +335,11 @@ async function readFinished(client: Redis, prefix: string, workerIds: readonly s
   return { finished, unfinished };
 }
 
-async function readAttemptsStarted(client: Redis, prefix: string, jobIds: readonly string[]): Promise<Map<string, number>> {
+async function readAttemptsStarted(
+  client: Redis,
+  prefix: string,
+  jobIds: readonly string[],
+): Promise<Map<string, number>> {
   const result = new Map<string, number>();
   for (let i = 0; i < jobIds.length; i += REDIS_BATCH) {
     const batch = jobIds.slice(i, i + REDIS_BATCH);
@@ -346,8 +378,13 @@ async function describeReservations(client: Redis, prefix: string, limit: number
       if (lines.length >= limit) return lines;
       const [state = '?', since = '0', first = workerId] = value.split('|');
       const jobId = jobIdFor(first, token);
-      const [timestamp, finishedOn] = await client.hmget(`${prefix}:${queueNameFor(workerId)}:${jobId}`, 'timestamp', 'finishedOn');
-      const job = timestamp === null ? 'no such job (never added)' : finishedOn === null ? 'job not finished' : 'job finished';
+      const [timestamp, finishedOn] = await client.hmget(
+        `${prefix}:${queueNameFor(workerId)}:${jobId}`,
+        'timestamp',
+        'finishedOn',
+      );
+      const job =
+        timestamp === null ? 'no such job (never added)' : finishedOn === null ? 'job not finished' : 'job finished';
       lines.push(`${jobId} ${state === 'a' ? 'active' : 'queued'} for ${seconds(now - Number(since))}: ${job}`);
     }
   }
@@ -387,9 +424,16 @@ async function apiSample(service: Service, jobIds: readonly string[], size: numb
 // ---------------------------------------------------------------------------------------------
 // The soak
 
-async function soak(settings: Settings, state: RunState, deadline: AbortSignal, resources: { redis?: TestRedis; service?: Service }): Promise<number> {
+async function soak(
+  settings: Settings,
+  state: RunState,
+  deadline: AbortSignal,
+  resources: { redis?: TestRedis; service?: Service },
+): Promise<number> {
   const { startedAt } = state;
-  out(`${stamp(startedAt)} starting redis-server (AOF) and the cluster: ${settings.workers} workers × concurrency ${settings.concurrency}`);
+  out(
+    `${stamp(startedAt)} starting redis-server (AOF) and the cluster: ${settings.workers} workers × concurrency ${settings.concurrency}`,
+  );
   const redis = await startRedis({ appendOnly: true });
   resources.redis = redis;
   const service = await startService({
@@ -410,7 +454,9 @@ async function soak(settings: Settings, state: RunState, deadline: AbortSignal, 
   out(`${stamp(startedAt)} cluster up on ${service.url}, prefix ${service.prefix}, workers ${workerIds.join(', ')}`);
   out(
     `${stamp(startedAt)} enqueueing ${settings.jobs} jobs (${settings.inFlight} in flight, ${settings.minDurationMs}–${settings.maxDurationMs} ms each), ` +
-      (settings.killIntervalMs > 0 ? `SIGKILL of a random worker every ${seconds(settings.killIntervalMs)}` : 'no kills'),
+      (settings.killIntervalMs > 0
+        ? `SIGKILL of a random worker every ${seconds(settings.killIntervalMs)}`
+        : 'no kills'),
   );
 
   const stopKilling = new AbortController();
@@ -428,15 +474,22 @@ async function soak(settings: Settings, state: RunState, deadline: AbortSignal, 
   try {
     await enqueueAll(service, settings, state, deadline);
     state.enqueueFinishedAt = Date.now();
-    out(`${stamp(startedAt)} enqueue finished: ${state.accepted.size} accepted; kills go on for ${seconds(settings.killTailMs)}`);
+    out(
+      `${stamp(startedAt)} enqueue finished: ${state.accepted.size} accepted; kills go on for ${seconds(settings.killTailMs)}`,
+    );
     await sleep(settings.killTailMs, undefined, { signal: deadline }).catch(() => undefined);
     stopKilling.abort();
     await killing;
-    out(`${stamp(startedAt)} kills stopped after ${state.kills.length}; waiting for the jobs to finish (at most ${seconds(settings.drainTimeoutMs)})`);
+    out(
+      `${stamp(startedAt)} kills stopped after ${state.kills.length}; waiting for the jobs to finish (at most ${seconds(settings.drainTimeoutMs)})`,
+    );
 
     // Drain: every accepted job finished in Redis, nothing left in any queue, counters at 0.
     const drainDeadline = Date.now() + settings.drainTimeoutMs;
-    let last: { finished: number; unfinished: number; totals?: WorkersResponse['totals'] } = { finished: 0, unfinished: -1 };
+    let last: { finished: number; unfinished: number; totals?: WorkersResponse['totals'] } = {
+      finished: 0,
+      unfinished: -1,
+    };
     for (;;) {
       if (deadline.aborted) break;
       try {
@@ -448,7 +501,9 @@ async function soak(settings: Settings, state: RunState, deadline: AbortSignal, 
         if (jobsDone && state.jobsDoneAt === undefined) {
           state.jobsDoneAt = Date.now();
           const left = await describeReservations(redis.client, service.prefix, 10);
-          out(`${stamp(startedAt)} every accepted job is finished; ${left.length === 0 ? 'no reservation is left in the ledger' : 'reservations still in the ledger (first 10):'}`);
+          out(
+            `${stamp(startedAt)} every accepted job is finished; ${left.length === 0 ? 'no reservation is left in the ledger' : 'reservations still in the ledger (first 10):'}`,
+          );
           for (const line of left) out(`             ${line}`);
         }
         state.drainStatus =
@@ -486,7 +541,12 @@ async function soak(settings: Settings, state: RunState, deadline: AbortSignal, 
   const attemptsStarted = await readAttemptsStarted(redis.client, service.prefix, acceptedIds);
   const workersView = await service.workers();
   const reservations = await reservationsLeft(redis.client, service.prefix);
-  const api = await apiSample(service, acceptedIds.filter((jobId) => view.finished.get(jobId) === 'completed'), settings.apiSample, deadline);
+  const api = await apiSample(
+    service,
+    acceptedIds.filter((jobId) => view.finished.get(jobId) === 'completed'),
+    settings.apiSample,
+    deadline,
+  );
 
   const completedIds = acceptedIds.filter((jobId) => view.finished.get(jobId) === 'completed');
   const failedIds = acceptedIds.filter((jobId) => view.finished.get(jobId) === 'failed');
@@ -525,41 +585,76 @@ async function soak(settings: Settings, state: RunState, deadline: AbortSignal, 
   out(`jobs requested            ${settings.jobs}`);
   out(`jobs accepted (202)       ${state.accepted.size}`);
   out(`  given up after ${settings.enqueueTries} tries  ${state.givenUp}`);
-  out(`  jobs that needed a retry ${state.retriedJobs}  (non-202 answers: ${refused}; requests with no answer: ${state.networkErrors})`);
+  out(
+    `  jobs that needed a retry ${state.retriedJobs}  (non-202 answers: ${refused}; requests with no answer: ${state.networkErrors})`,
+  );
   out(`completed                 ${completedIds.length}`);
-  out(`failed                    ${failedIds.length}${failedIds.length > 0 ? `  e.g. ${failedIds.slice(0, 5).join(', ')}` : ''}`);
-  out(`lost (accepted, not finished) ${lostIds.length}${lostIds.length > 0 ? `  e.g. ${lostIds.slice(0, 5).join(', ')}` : ''}`);
-  out(`completed more than once (log) ${completedTwice.length}${completedTwice.length > 0 ? `  e.g. ${completedTwice.slice(0, 5).map(([id, n]) => `${id}×${n}`).join(', ')}` : ''}`);
+  out(
+    `failed                    ${failedIds.length}${failedIds.length > 0 ? `  e.g. ${failedIds.slice(0, 5).join(', ')}` : ''}`,
+  );
+  out(
+    `lost (accepted, not finished) ${lostIds.length}${lostIds.length > 0 ? `  e.g. ${lostIds.slice(0, 5).join(', ')}` : ''}`,
+  );
+  out(
+    `completed more than once (log) ${completedTwice.length}${
+      completedTwice.length > 0
+        ? `  e.g. ${completedTwice
+            .slice(0, 5)
+            .map(([id, n]) => `${id}×${n}`)
+            .join(', ')}`
+        : ''
+    }`,
+  );
   out(`re-ran (at-least-once), from 'job started' log lines:`);
   out(`  jobs started more than once ${byLog.jobs}, extra runs ${byLog.extra}, most starts of one job ${byLog.most}`);
   out(`re-ran, from BullMQ's start counter (ats):`);
-  out(`  jobs started more than once ${byBull.jobs}, extra runs ${byBull.extra}, most starts of one job ${byBull.most}`);
+  out(
+    `  jobs started more than once ${byBull.jobs}, extra runs ${byBull.extra}, most starts of one job ${byBull.most}`,
+  );
   const enqueuedUnanswered = [...counts.enqueued].filter((jobId) => !state.accepted.has(jobId)).length;
   out(
     `unacknowledged jobs (in Redis, 202 lost to a kill) ${unacknowledged.length} (${unacknowledged.length - unacknowledgedFailed} completed, ` +
       `${unacknowledgedFailed} failed; ${enqueuedUnanswered} with a 'task enqueued' line)`,
   );
-  out(`kills (SIGKILL)           ${state.kills.length}  by worker: ${[...restartsByWorker.entries()].map(([id, n]) => `${id}×${n}`).join(', ') || 'none'}`);
-  out(`  primary saw deaths      ${counts.restarts}; jobs requeued at restart ${counts.orphansRequeued}; kill rounds skipped on error ${state.killErrors}`);
+  out(
+    `kills (SIGKILL)           ${state.kills.length}  by worker: ${[...restartsByWorker.entries()].map(([id, n]) => `${id}×${n}`).join(', ') || 'none'}`,
+  );
+  out(
+    `  primary saw deaths      ${counts.restarts}; jobs requeued at restart ${counts.orphansRequeued}; kill rounds skipped on error ${state.killErrors}`,
+  );
   out(`attempt failures (log)    ${counts.attemptFailures} retried, ${counts.finalFailures} final`);
-  out(`ledger corrections (log)  ${counts.ledgerRequeued} requeued, ${counts.ledgerReleased} reservations released by the reconciler`);
-  out(`log lines                 ${service.logs.length} (${counts.unparsed} unparsed; ${completedNoLog} completed jobs without a 'job completed' line)`);
-  out(`API sample GET /jobs/:id  ${api.checked} checked, ${api.mismatches.length} not 'completed'${api.mismatches.length > 0 ? `: ${api.mismatches.slice(0, 5).join('; ')}` : ''}`);
-  out(`final counters            active ${totals.active}, queued ${totals.queued}, alive ${totals.alive}/${totals.workers}, capacity ${totals.capacity}; reservations in ledger ${reservations}; unfinished in queues ${view.unfinished}`);
+  out(
+    `ledger corrections (log)  ${counts.ledgerRequeued} requeued, ${counts.ledgerReleased} reservations released by the reconciler`,
+  );
+  out(
+    `log lines                 ${service.logs.length} (${counts.unparsed} unparsed; ${completedNoLog} completed jobs without a 'job completed' line)`,
+  );
+  out(
+    `API sample GET /jobs/:id  ${api.checked} checked, ${api.mismatches.length} not 'completed'${api.mismatches.length > 0 ? `: ${api.mismatches.slice(0, 5).join('; ')}` : ''}`,
+  );
+  out(
+    `final counters            active ${totals.active}, queued ${totals.queued}, alive ${totals.alive}/${totals.workers}, capacity ${totals.capacity}; reservations in ledger ${reservations}; unfinished in queues ${view.unfinished}`,
+  );
   out(
     `elapsed                   ${seconds(end - startedAt)} total` +
       (state.enqueueFinishedAt !== undefined ? `; enqueue ${seconds(state.enqueueFinishedAt - startedAt)}` : '') +
-      (state.jobsDoneAt !== undefined ? `; every job finished at ${seconds(state.jobsDoneAt - startedAt)}` : '; jobs never all finished') +
-      (state.drainedAt !== undefined ? `; counters 0 at ${seconds(state.drainedAt - startedAt)}` : '; counters never 0'),
+      (state.jobsDoneAt !== undefined
+        ? `; every job finished at ${seconds(state.jobsDoneAt - startedAt)}`
+        : '; jobs never all finished') +
+      (state.drainedAt !== undefined
+        ? `; counters 0 at ${seconds(state.drainedAt - startedAt)}`
+        : '; counters never 0'),
   );
 
   const problems: string[] = [];
   if (deadline.aborted) problems.push('hard deadline reached');
   if (state.drainedAt === undefined) problems.push('did not drain in time');
   if (lostIds.length > 0) problems.push(`${lostIds.length} lost`);
-  if (failedIds.length > 0 || unacknowledgedFailed > 0) problems.push(`${failedIds.length + unacknowledgedFailed} failed`);
+  if (failedIds.length > 0 || unacknowledgedFailed > 0)
+    problems.push(`${failedIds.length + unacknowledgedFailed} failed`);
   if (completedTwice.length > 0) problems.push(`${completedTwice.length} completed more than once`);
-  if (totals.active !== 0 || totals.queued !== 0) problems.push(`counters not 0 (active ${totals.active}, queued ${totals.queued})`);
+  if (totals.active !== 0 || totals.queued !== 0)
+    problems.push(`counters not 0 (active ${totals.active}, queued ${totals.queued})`);
   if (reservations !== 0) problems.push(`${reservations} reservations left in the ledger`);
   if (view.unfinished !== 0) problems.push(`${view.unfinished} jobs unfinished in the queues`);
   if (api.mismatches.length > 0) problems.push(`${api.mismatches.length} API answers disagree with Redis`);
@@ -600,7 +695,9 @@ async function main(): Promise<number> {
 
   // Last resort: whatever hangs, the process ends.
   const forcedExit = setTimeout(() => {
-    process.stderr.write(`soak: clean-up did not finish ${seconds(CLEANUP_ALLOWANCE_MS)} after the deadline; exiting\n`);
+    process.stderr.write(
+      `soak: clean-up did not finish ${seconds(CLEANUP_ALLOWANCE_MS)} after the deadline; exiting\n`,
+    );
     try {
       resources.service?.child.kill('SIGKILL');
     } catch {

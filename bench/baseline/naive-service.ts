@@ -43,12 +43,19 @@ if (cluster.isPrimary) {
   const index = Number(env.WORKER_INDEX ?? 0);
   const commands = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const consumerConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-  const queues = Array.from({ length: mode === 'shared' ? 1 : workers }, (_, i) => new Queue(queueName(i), { connection: commands, prefix }));
+  const queues = Array.from(
+    { length: mode === 'shared' ? 1 : workers },
+    (_, i) => new Queue(queueName(i), { connection: commands, prefix }),
+  );
   const handlers = createHandlerRegistry({
     directory: env.HANDLERS_DIR ?? fileURLToPath(new URL('handlers/', workersDirectory)),
     fallback: fileURLToPath(new URL('dummy.js', workersDirectory)),
   });
-  const pool = createJobPool({ runnerFile: fileURLToPath(new URL('runner.js', workersDirectory)), threads: concurrency, memoryLimitMb: 512 });
+  const pool = createJobPool({
+    runnerFile: fileURLToPath(new URL('runner.js', workersDirectory)),
+    threads: concurrency,
+    memoryLimitMb: 512,
+  });
 
   const consumer = new Worker(
     queueName(index),

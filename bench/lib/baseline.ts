@@ -36,14 +36,17 @@ export async function startBaseline(options: {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   // Every process must answer once: ask more times than there are processes.
-  await waitFor(async () => {
-    const pids = new Set<number>();
-    for (let i = 0; i < 40; i += 1) {
-      const response = await fetch(`${url}/ready`, { headers: { connection: 'close' } });
-      pids.add(((await response.json()) as { pid: number }).pid);
-    }
-    return pids.size === (options.workers ?? 4);
-  }, { timeoutMs: 30_000, what: 'the baseline cluster' });
+  await waitFor(
+    async () => {
+      const pids = new Set<number>();
+      for (let i = 0; i < 40; i += 1) {
+        const response = await fetch(`${url}/ready`, { headers: { connection: 'close' } });
+        pids.add(((await response.json()) as { pid: number }).pid);
+      }
+      return pids.size === (options.workers ?? 4);
+    },
+    { timeoutMs: 30_000, what: 'the baseline cluster' },
+  );
   return {
     url,
     prefix,

@@ -11,7 +11,12 @@ export interface Sent<T> {
 
 export const wallClock = () => performance.timeOrigin + performance.now();
 
-export async function sendAll<T>(url: string, tasks: readonly unknown[], concurrency: number, timeoutMs = 120_000): Promise<Sent<T>[]> {
+export async function sendAll<T>(
+  url: string,
+  tasks: readonly unknown[],
+  concurrency: number,
+  timeoutMs = 120_000,
+): Promise<Sent<T>[]> {
   const results: Sent<T>[] = new Array<Sent<T>>(tasks.length);
   const deadline = Date.now() + timeoutMs;
   let next = 0;

@@ -28,7 +28,13 @@ export interface Pair {
 export async function startPair(mode: 'shared' | 'running', env: Record<string, string> = {}): Promise<Pair> {
   const redis = await startRedis();
   const service = await startService({ redisUrl: redis.url, workers: WORKERS, env: { ...SERVICE_ENV, ...env } });
-  const baseline = await startBaseline({ redisUrl: redis.url, mode, workers: WORKERS, concurrency: CONCURRENCY, handlersDir: HANDLERS_DIR });
+  const baseline = await startBaseline({
+    redisUrl: redis.url,
+    mode,
+    workers: WORKERS,
+    concurrency: CONCURRENCY,
+    handlersDir: HANDLERS_DIR,
+  });
   return {
     redis,
     service,

@@ -16,8 +16,16 @@ interface Stamp {
 
 async function measure(url: string): Promise<{ fromAnswer: number[]; fromRequest: number[] }> {
   // One request at a time: capacity is always free, and nothing else competes for the CPU.
-  const sent: Sent<{ jobId: string }>[] = await sendAll(url, Array.from({ length: JOBS }, () => ({ jobName: 'stamp', data: { durationMs: 0 } })), 1);
-  const stamps = await waitForResults<Stamp>(url, sent.map((s) => s.body.jobId), 60_000);
+  const sent: Sent<{ jobId: string }>[] = await sendAll(
+    url,
+    Array.from({ length: JOBS }, () => ({ jobName: 'stamp', data: { durationMs: 0 } })),
+    1,
+  );
+  const stamps = await waitForResults<Stamp>(
+    url,
+    sent.map((s) => s.body.jobId),
+    60_000,
+  );
   return {
     // A body may start before its answer reaches the client: that is no wait at all.
     fromAnswer: stamps.map((stamp, i) => Math.max(0, stamp.startedAt - (sent[i]?.answeredAt ?? 0))),
@@ -46,10 +54,10 @@ export async function dispatch(): Promise<Section> {
         'moment the client has the 202 (or sent the request) to the moment the body starts in its thread,',
         'stamped by the body itself on the shared wall clock. Milliseconds.',
         '',
-        table(['', 'answer to start p50', 'answer to start p99', 'request to start p50', 'request to start p99'], [
-          row('service', ours),
-          row('naive baseline', theirs),
-        ]),
+        table(
+          ['', 'answer to start p50', 'answer to start p99', 'request to start p50', 'request to start p99'],
+          [row('service', ours), row('naive baseline', theirs)],
+        ),
       ].join('\n'),
       targets: [{ name: 'Dispatch latency', goal: 'p99 <= 10 ms', measured: `p99 ${round(p99)} ms`, met: p99 <= 10 }],
     };

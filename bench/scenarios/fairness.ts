@@ -11,7 +11,11 @@ import { startPair } from '../lib/services.js';
 const JOBS = 10_000;
 
 async function spread(url: string): Promise<{ counts: number[]; refused: number }> {
-  const sent = await sendAll<{ assignedWorker: string }>(url, Array.from({ length: JOBS }, () => ({ jobName: 'burst', data: { durationMs: 600_000 } })), 50);
+  const sent = await sendAll<{ assignedWorker: string }>(
+    url,
+    Array.from({ length: JOBS }, () => ({ jobName: 'burst', data: { durationMs: 600_000 } })),
+    50,
+  );
   const counts = new Map<string, number>();
   let refused = 0;
   for (const answer of sent) {
@@ -34,10 +38,13 @@ export async function fairness(): Promise<Section> {
         `${JOBS} enqueues from 50 connections; every job lasts 10 minutes, so none finishes during the burst.`,
         'Spread is the largest minus the smallest per-worker count (a worker that got nothing counts 0).',
         '',
-        table(['', 'per-worker assignments', 'spread', 'refused'], [
-          ['service (least running + waiting, atomic)', ours.counts.join(' / '), oursSpread, ours.refused],
-          ['selection by running jobs only', theirs.counts.join(' / '), range(theirs.counts), theirs.refused],
-        ]),
+        table(
+          ['', 'per-worker assignments', 'spread', 'refused'],
+          [
+            ['service (least running + waiting, atomic)', ours.counts.join(' / '), oursSpread, ours.refused],
+            ['selection by running jobs only', theirs.counts.join(' / '), range(theirs.counts), theirs.refused],
+          ],
+        ),
       ].join('\n'),
       targets: [{ name: 'Burst spread', goal: '<= 1', measured: String(oursSpread), met: oursSpread <= 1 }],
     };

@@ -32,10 +32,20 @@ export async function memory(): Promise<Section> {
     const task = { jobName: 'queued', data: { durationMs: 600_000 } };
 
     const before = await usedMemory(redis.client);
-    await sendAll(service.url, Array.from({ length: JOBS }, () => task), 50, 240_000);
+    await sendAll(
+      service.url,
+      Array.from({ length: JOBS }, () => task),
+      50,
+      240_000,
+    );
     const loaded = pids.map(rssMb);
     const afterService = await usedMemory(redis.client);
-    await sendAll(baseline.url, Array.from({ length: JOBS }, () => task), 50, 240_000);
+    await sendAll(
+      baseline.url,
+      Array.from({ length: JOBS }, () => task),
+      50,
+      240_000,
+    );
     const afterBaseline = await usedMemory(redis.client);
 
     const perJob = (afterService - before) / JOBS;
@@ -47,16 +57,22 @@ export async function memory(): Promise<Section> {
         '(10-minute jobs, so 32 run and the rest wait). Redis bytes per waiting job from `INFO memory`',
         'before and after; the baseline then queues the same number on the same Redis.',
         '',
-        table(['process', 'idle MB', `after ${JOBS.toLocaleString('en')} queued MB`], pids.map((pid, i) => [
-          i === 0 ? 'primary' : (workers[i - 1]?.id ?? String(pid)),
-          round(idle[i] ?? 0, 1),
-          round(loaded[i] ?? 0, 1),
-        ])),
+        table(
+          ['process', 'idle MB', `after ${JOBS.toLocaleString('en')} queued MB`],
+          pids.map((pid, i) => [
+            i === 0 ? 'primary' : (workers[i - 1]?.id ?? String(pid)),
+            round(idle[i] ?? 0, 1),
+            round(loaded[i] ?? 0, 1),
+          ]),
+        ),
         '',
-        table(['', 'Redis bytes per waiting job'], [
-          ['service (job + ledger entry)', round(perJob, 0)],
-          ['naive baseline (job only)', round(perBaselineJob, 0)],
-        ]),
+        table(
+          ['', 'Redis bytes per waiting job'],
+          [
+            ['service (job + ledger entry)', round(perJob, 0)],
+            ['naive baseline (job only)', round(perBaselineJob, 0)],
+          ],
+        ),
       ].join('\n'),
       targets: [],
     };

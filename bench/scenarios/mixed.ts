@@ -17,13 +17,20 @@ const ROUNDS = 3;
 
 function workload(): { jobName: string; data: { durationMs: number } }[] {
   const random = prng(7);
-  return Array.from({ length: JOBS }, () => ({ jobName: 'stamp', data: { durationMs: random() < LONG_SHARE ? LONG_MS : SHORT_MS } }));
+  return Array.from({ length: JOBS }, () => ({
+    jobName: 'stamp',
+    data: { durationMs: random() < LONG_SHARE ? LONG_MS : SHORT_MS },
+  }));
 }
 
 async function makespan(url: string): Promise<number> {
   const began = wallClock();
   const sent = await sendAll<{ jobId: string }>(url, workload(), 50);
-  const stamps = await waitForResults<{ finishedAt: number }>(url, sent.map((s) => s.body.jobId), 120_000);
+  const stamps = await waitForResults<{ finishedAt: number }>(
+    url,
+    sent.map((s) => s.body.jobId),
+    120_000,
+  );
   return Math.max(...stamps.map((s) => s.finishedAt)) - began;
 }
 
@@ -44,13 +51,27 @@ export async function mixed(): Promise<Section> {
         `${JOBS} jobs in one burst, ${LONG_SHARE * 100}% of ${LONG_MS} ms and the rest of ${SHORT_MS} ms (seeded, the same for both);`,
         `${round(total / 1000, 1)} s of work over 32 slots, so at best ${round(total / 32, 0)} ms. Median of ${ROUNDS} alternating rounds.`,
         '',
-        table(['', 'makespan ms (median)', 'rounds'], [
-          ['service (least-loaded at enqueue, work stealing)', round(median(ours), 0), ours.map((m) => round(m, 0)).join(', ')],
-          ['one shared queue', round(median(theirs), 0), theirs.map((m) => round(m, 0)).join(', ')],
-          ['ratio', round(ratio, 3), ''],
-        ]),
+        table(
+          ['', 'makespan ms (median)', 'rounds'],
+          [
+            [
+              'service (least-loaded at enqueue, work stealing)',
+              round(median(ours), 0),
+              ours.map((m) => round(m, 0)).join(', '),
+            ],
+            ['one shared queue', round(median(theirs), 0), theirs.map((m) => round(m, 0)).join(', ')],
+            ['ratio', round(ratio, 3), ''],
+          ],
+        ),
       ].join('\n'),
-      targets: [{ name: 'Mixed-duration makespan', goal: '<= 1.02x shared queue', measured: `${round(ratio, 3)}x`, met: ratio <= 1.02 }],
+      targets: [
+        {
+          name: 'Mixed-duration makespan',
+          goal: '<= 1.02x shared queue',
+          measured: `${round(ratio, 3)}x`,
+          met: ratio <= 1.02,
+        },
+      ],
     };
   } finally {
     await pair.stop();

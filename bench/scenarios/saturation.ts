@@ -29,11 +29,27 @@ interface Outcome {
 async function run(url: string): Promise<Outcome> {
   // Warm up: open the client's 50 connections and the service's threads, so the burst measures the
   // service rather than TCP handshakes.
-  const warm = await sendAll<{ jobId: string }>(url, Array.from({ length: 50 }, () => ({ jobName: 'stamp', data: { durationMs: 0 } })), 50);
-  await waitForResults<Stamp>(url, warm.map((s) => s.body.jobId), 60_000);
+  const warm = await sendAll<{ jobId: string }>(
+    url,
+    Array.from({ length: 50 }, () => ({ jobName: 'stamp', data: { durationMs: 0 } })),
+    50,
+  );
+  await waitForResults<Stamp>(
+    url,
+    warm.map((s) => s.body.jobId),
+    60_000,
+  );
   const began = wallClock();
-  const sent = await sendAll<{ jobId: string }>(url, Array.from({ length: K * CAPACITY }, () => ({ jobName: 'stamp', data: { durationMs: D_MS } })), 50);
-  const stamps = await waitForResults<Stamp>(url, sent.map((s) => s.body.jobId), 120_000);
+  const sent = await sendAll<{ jobId: string }>(
+    url,
+    Array.from({ length: K * CAPACITY }, () => ({ jobName: 'stamp', data: { durationMs: D_MS } })),
+    50,
+  );
+  const stamps = await waitForResults<Stamp>(
+    url,
+    sent.map((s) => s.body.jobId),
+    120_000,
+  );
   const makespan = Math.max(...stamps.map((s) => s.finishedAt)) - began;
   const bySlot = new Map<string, Stamp[]>();
   for (const stamp of stamps) {
@@ -70,14 +86,24 @@ export async function saturation(): Promise<Section> {
         'Makespan runs from the first request to the last body end. Peak and slot gaps come from the',
         "bodies' own start and end stamps. A slot is one thread of one process.",
         '',
-        table(['', 'makespan ms', 'x ideal', 'peak running', 'slot idle gap p50 ms', 'slot idle gap p99 ms'], [
-          row('service', ours),
-          row('shared-queue baseline', theirs),
-        ]),
+        table(
+          ['', 'makespan ms', 'x ideal', 'peak running', 'slot idle gap p50 ms', 'slot idle gap p99 ms'],
+          [row('service', ours), row('shared-queue baseline', theirs)],
+        ),
       ].join('\n'),
       targets: [
-        { name: 'Saturation makespan', goal: 'within 2% of K x D', measured: `${round((within - 1) * 100, 1)}% over`, met: within <= 1.02 },
-        { name: 'Saturation peak', goal: 'exactly 32 running', measured: String(ours.peak), met: ours.peak === CAPACITY },
+        {
+          name: 'Saturation makespan',
+          goal: 'within 2% of K x D',
+          measured: `${round((within - 1) * 100, 1)}% over`,
+          met: within <= 1.02,
+        },
+        {
+          name: 'Saturation peak',
+          goal: 'exactly 32 running',
+          measured: String(ours.peak),
+          met: ours.peak === CAPACITY,
+        },
       ],
     };
   } finally {

@@ -29,7 +29,12 @@ async function load(url: string, seconds: number): Promise<Round> {
     connections: CONNECTIONS,
     duration: seconds,
   });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx + result.errors };
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx + result.errors,
+  };
 }
 
 export async function throughput(): Promise<Section> {
@@ -78,7 +83,14 @@ export async function throughput(): Promise<Section> {
         '',
         `Per-round requests/s, service / baseline: ${ours.map((r, i) => `${round(r.rps, 0)} / ${round(theirs[i]?.rps ?? 0, 0)}`).join(', ')}.`,
       ].join('\n'),
-      targets: [{ name: 'Enqueue throughput', goal: '>= 0.9x baseline requests/s', measured: `${round(ratio)}x`, met: ratio >= 0.9 }],
+      targets: [
+        {
+          name: 'Enqueue throughput',
+          goal: '>= 0.9x baseline requests/s',
+          measured: `${round(ratio)}x`,
+          met: ratio >= 0.9,
+        },
+      ],
     };
   } finally {
     await pair.stop();

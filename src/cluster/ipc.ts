@@ -28,7 +28,9 @@ export function sendOver(port: IpcPort, message: Serializable): Promise<void> {
       return;
     }
     try {
-      port.send(message, (error) => (error ? reject(new IpcChannelError('the IPC channel refused a message', error)) : resolve()));
+      port.send(message, (error) =>
+        error ? reject(new IpcChannelError('the IPC channel refused a message', error)) : resolve(),
+      );
     } catch (error) {
       reject(new IpcChannelError('the IPC channel refused a message', error));
     }
@@ -95,7 +97,8 @@ export function createIpcRequests<T>({ port, timeoutMs, what }: IpcRequestsOptio
     },
     close() {
       closed = true;
-      for (const [id, settle] of [...waiting]) settle({ error: new IpcChannelError(`${what} #${id} was given up: the requests were closed`) });
+      for (const [id, settle] of [...waiting])
+        settle({ error: new IpcChannelError(`${what} #${id} was given up: the requests were closed`) });
     },
   };
 }

@@ -24,5 +24,7 @@ export interface LeaseRefusedMessage {
 }
 
 export function isLeaseRefusedMessage(message: unknown): message is LeaseRefusedMessage {
-  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === LEASE_REFUSED_MESSAGE;
+  return (
+    typeof message === 'object' && message !== null && (message as { type?: unknown }).type === LEASE_REFUSED_MESSAGE
+  );
 }

@@ -17,7 +17,13 @@ import { createClusterMetricsPrimary } from '../metrics/cluster-metrics.js';
 import { workerIdFor } from '../queue/names.js';
 import { redactUrl } from '../redis/connections.js';
 import { resolveRedis } from '../redis/local-server.js';
-import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, FORCE_STOP_MESSAGE, isLeaseRefusedMessage, portInUse } from './messages.js';
+import {
+  EXIT_LEASE_REFUSED,
+  EXIT_PORT_IN_USE,
+  FORCE_STOP_MESSAGE,
+  isLeaseRefusedMessage,
+  portInUse,
+} from './messages.js';
 import { restartDelay } from './restart-policy.js';
 
 /** Beyond the workers' own shutdown timeout, how long the primary waits before killing them. */
@@ -74,7 +80,11 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   let shuttingDown = false;
 
   const fork = (index: number) => {
-    const worker = cluster.fork({ BULLPEN_WORKER_INDEX: String(index), BULLPEN_INSTANCE_ID: instance, REDIS_URL: redis.url });
+    const worker = cluster.fork({
+      BULLPEN_WORKER_INDEX: String(index),
+      BULLPEN_INSTANCE_ID: instance,
+      REDIS_URL: redis.url,
+    });
     byWorker.set(worker, index);
     metrics.attach(worker, index);
     worker.on('message', (message: unknown) => {
@@ -86,7 +96,10 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
       if (serving.size === config.workers && !announced) {
         announced = true;
         const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
-        logger.info({ workers: config.workers, url, hostId: config.hostId }, `cluster ready: ${config.workers} workers serving; try ${url}/workers`);
+        logger.info(
+          { workers: config.workers, url, hostId: config.hostId },
+          `cluster ready: ${config.workers} workers serving; try ${url}/workers`,
+        );
       }
     });
     logger.info({ workerId: workerIdFor(config.hostId, index), childPid: worker.process.pid }, 'worker forked');
@@ -96,7 +109,9 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     const index = byWorker.get(worker);
     byWorker.delete(worker);
     if (index === undefined) return;
-    void metrics.detach(worker, index).catch((error: unknown) => logger.warn({ err: error }, 'could not carry metrics over'));
+    void metrics
+      .detach(worker, index)
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not carry metrics over'));
     if (shuttingDown) return;
     if (code === EXIT_PORT_IN_USE) {
       logger.fatal({ port: config.port, host: config.host }, portInUse(config.port, config.host));
@@ -105,7 +120,10 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     }
     if (code === EXIT_LEASE_REFUSED && refused.size === config.workers) {
       const reasons = [...new Set(refused.values())];
-      logger.fatal({ hostId: config.hostId, reasons }, `none of this instance's worker ids can be taken: ${reasons.join('; ')}`);
+      logger.fatal(
+        { hostId: config.hostId, reasons },
+        `none of this instance's worker ids can be taken: ${reasons.join('; ')}`,
+      );
       void shutdown('lease refused').finally(() => process.exit(1));
       return;
     }
@@ -113,7 +131,10 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     const history = crashes.get(index) ?? [];
     const delayMs = restartDelay(history, now);
     crashes.set(index, [...history, now].slice(-10));
-    logger.warn({ workerId: workerIdFor(config.hostId, index), childPid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker died; forking it again');
+    logger.warn(
+      { workerId: workerIdFor(config.hostId, index), childPid: worker.process.pid, code, signal, restartInMs: delayMs },
+      'worker died; forking it again',
+    );
     const timer = setTimeout(() => {
       pendingRestarts.delete(timer);
       if (!shuttingDown) fork(index);
@@ -122,7 +143,10 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   });
 
   for (let index = 0; index < config.workers; index += 1) fork(index);
-  logger.info({ workers: config.workers, concurrency: config.concurrency, port: config.port, redis: redactUrl(redis.url) }, 'primary started');
+  logger.info(
+    { workers: config.workers, concurrency: config.concurrency, port: config.port, redis: redactUrl(redis.url) },
+    'primary started',
+  );
 
   let stopping: Promise<void> | undefined;
   shutdown = (signal: string) => {

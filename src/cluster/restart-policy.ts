@@ -9,10 +9,18 @@ export interface RestartPolicy {
   readonly maxDelayMs: number;
 }
 
-export const DEFAULT_RESTART_POLICY: RestartPolicy = Object.freeze({ windowMs: 60_000, baseDelayMs: 250, maxDelayMs: 30_000 });
+export const DEFAULT_RESTART_POLICY: RestartPolicy = Object.freeze({
+  windowMs: 60_000,
+  baseDelayMs: 250,
+  maxDelayMs: 30_000,
+});
 
 /** `crashes` are the times of this worker's earlier crashes, oldest first; `now` is the new one. */
-export function restartDelay(crashes: readonly number[], now: number, policy: RestartPolicy = DEFAULT_RESTART_POLICY): number {
+export function restartDelay(
+  crashes: readonly number[],
+  now: number,
+  policy: RestartPolicy = DEFAULT_RESTART_POLICY,
+): number {
   const recent = crashes.filter((time) => now - time < policy.windowMs).length;
   if (recent === 0) return 0;
   return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (recent - 1));

@@ -16,7 +16,14 @@ import { createConsumer } from '../queue/consumer.js';
 import { createJobReader } from '../queue/job-reader.js';
 import { jobOptionsFrom } from '../queue/job-options.js';
 import { createDispatcher } from '../scheduling/dispatcher.js';
-import { EXIT_LEASE_REFUSED, EXIT_PORT_IN_USE, FORCE_STOP_MESSAGE, LEASE_REFUSED_MESSAGE, portInUse, type LeaseRefusedMessage } from './messages.js';
+import {
+  EXIT_LEASE_REFUSED,
+  EXIT_PORT_IN_USE,
+  FORCE_STOP_MESSAGE,
+  LEASE_REFUSED_MESSAGE,
+  portInUse,
+  type LeaseRefusedMessage,
+} from './messages.js';
 import { every } from './timers.js';
 import { buildWorker, type WorkerParts } from './worker/build.js';
 import { keepLease } from './worker/ownership.js';
@@ -26,7 +33,12 @@ import { createShutdown, type Running } from './worker/shutdown.js';
 /** The exit code of a process whose lease was lost: the primary forks it again, as after a crash. */
 const EXIT_LEASE_LOST = 4;
 
-export async function runWorkerProcess(config: Config, redisUrl: string, index: number, baseLogger: Logger): Promise<void> {
+export async function runWorkerProcess(
+  config: Config,
+  redisUrl: string,
+  index: number,
+  baseLogger: Logger,
+): Promise<void> {
   // Until start-up completes there is nothing to drain: a lost primary or a SIGTERM ends us at once.
   // The primary stops its workers with SIGTERM rather than a message because a signal also reaches a
   // process that is still loading its modules, where a message would be dropped unheard.
@@ -41,7 +53,11 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
   } catch (error) {
     if (!(error instanceof LeaseRefusedError)) throw error;
     logger.error({ hostId: config.hostId, holder: error.holder }, error.message);
-    const message: LeaseRefusedMessage = { type: LEASE_REFUSED_MESSAGE, workerId: parts.workerId, reason: error.message };
+    const message: LeaseRefusedMessage = {
+      type: LEASE_REFUSED_MESSAGE,
+      workerId: parts.workerId,
+      reason: error.message,
+    };
     process.send?.(message, () => process.exit(EXIT_LEASE_REFUSED));
     setTimeout(() => process.exit(EXIT_LEASE_REFUSED), 1_000).unref();
     return;
@@ -76,7 +92,11 @@ export async function runWorkerProcess(config: Config, redisUrl: string, index: 
 }
 
 /** Consumes, keeps the lease, steals, retires and reconciles, and serves HTTP. */
-async function start(parts: WorkerParts, config: Config, { onLeaseLost }: { onLeaseLost: () => void }): Promise<Running> {
+async function start(
+  parts: WorkerParts,
+  config: Config,
+  { onLeaseLost }: { onLeaseLost: () => void },
+): Promise<Running> {
   const { workerId, logger, ledger, queues, running } = parts;
   let draining = false;
 
@@ -102,7 +122,9 @@ async function start(parts: WorkerParts, config: Config, { onLeaseLost }: { onLe
     ledger: {
       started: (token) => parts.jobLedger.markStarted(workerId, token),
       ended: (token, outcome) =>
-        outcome === 'retrying' ? parts.jobLedger.markRequeued(workerId, token) : parts.jobLedger.release(workerId, token),
+        outcome === 'retrying'
+          ? parts.jobLedger.markRequeued(workerId, token)
+          : parts.jobLedger.release(workerId, token),
     },
     logger,
     metrics: parts.metrics,
@@ -154,12 +176,19 @@ async function start(parts: WorkerParts, config: Config, { onLeaseLost }: { onLe
       metrics: parts.metrics,
       retryAfterSeconds: Math.max(1, Math.ceil(config.taskDurationMs / 1000)),
     }),
-    jobs: createJobReader({ queues, isKnownWorker: (id) => ledger.isKnownWorker(id), locate: (token) => parts.moves.location(token) }),
+    jobs: createJobReader({
+      queues,
+      isKnownWorker: (id) => ledger.isKnownWorker(id),
+      locate: (token) => parts.moves.location(token),
+    }),
     snapshot: () => ledger.snapshot(),
     metrics: parts.metrics,
     scrape: createScrape({ cluster: parts.clusterMetrics, snapshot: () => ledger.snapshot(), queues }),
     health: async () => ({
-      redis: await parts.commands.ping().then(() => true, () => false),
+      redis: await parts.commands.ping().then(
+        () => true,
+        () => false,
+      ),
       consumer: consumer.isRunning(),
     }),
     logger,
@@ -175,22 +204,24 @@ async function start(parts: WorkerParts, config: Config, { onLeaseLost }: { onLe
     process.exit(EXIT_PORT_IN_USE);
   });
   answerClientErrors(server, logger);
-  logger.info({ port: config.port, host: config.host, concurrency: config.concurrency, handlers: parts.handlers.names }, 'worker ready');
+  logger.info(
+    { port: config.port, host: config.host, concurrency: config.concurrency, handlers: parts.handlers.names },
+    'worker ready',
+  );
 
   return {
     server,
     consumer,
     leaseKeeper,
-    loops: [
-      { stop: () => (draining = true) },
-      { stop: () => stealer.stop() },
-      reconciling,
-      { stop: () => retiring },
-    ],
+    loops: [{ stop: () => (draining = true) }, { stop: () => stealer.stop() }, reconciling, { stop: () => retiring }],
   };
 }
 
-function listen(listenFn: (port: number, host: string, callback: (error?: Error) => void) => Server, port: number, host: string): Promise<Server> {
+function listen(
+  listenFn: (port: number, host: string, callback: (error?: Error) => void) => Server,
+  port: number,
+  host: string,
+): Promise<Server> {
   return new Promise((resolveListen, rejectListen) => {
     const server = listenFn(port, host, (error) => (error ? rejectListen(error) : resolveListen(server)));
     server.once('error', rejectListen);

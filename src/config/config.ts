@@ -35,9 +35,7 @@ const hostIdSchema = z
   .max(64)
   .regex(/^[A-Za-z0-9_.-]+$/, 'may contain only letters, digits and _ . -');
 
-const booleanFlag = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((value) => value === 'true' || value === '1');
+const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 const schema = z
   .object({
@@ -83,7 +81,10 @@ const schema = z
     /** Set by the primary on each fork; absent in the primary itself. */
     BULLPEN_WORKER_INDEX: int(0, 255).optional(),
     /** Set by the primary on each fork: one id per primary run, shared by the processes it forks. */
-    BULLPEN_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be letters, digits and -').optional(),
+    BULLPEN_INSTANCE_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be letters, digits and -')
+      .optional(),
     /** Fault tests only: the worker process kills itself (SIGKILL) right after this step of a move. */
     BULLPEN_KILL_AFTER_MOVE_STEP: z.enum(MOVE_STEPS).optional(),
   })
@@ -161,7 +162,9 @@ export interface Config {
 
 /** Host names may hold characters that are not key-safe; keep the readable part. */
 function defaultHostId(): string {
-  const cleaned = hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64);
+  const cleaned = hostname()
+    .replace(/[^A-Za-z0-9_.-]/g, '-')
+    .slice(0, 64);
   return cleaned.length > 0 ? cleaned : 'host';
 }
 

@@ -39,7 +39,12 @@ export function createApp(options: AppOptions): Express {
   if (options.apiKey !== undefined) app.use(requireApiKey(options.apiKey, publicPaths));
   app.use(express.json({ limit: bodyLimitBytes, strict: false }));
   app.use(
-    tasksRouter({ dispatcher: options.dispatcher, limits: options.limits, logger, onEnqueued: options.metrics.jobEnqueued }),
+    tasksRouter({
+      dispatcher: options.dispatcher,
+      limits: options.limits,
+      logger,
+      onEnqueued: options.metrics.jobEnqueued,
+    }),
   );
   app.use(jobsRouter({ jobs: options.jobs }));
   app.use(statusRouter({ snapshot: options.snapshot, health: options.health }));

@@ -53,7 +53,9 @@ function fromClientError(error: ClientError, limitBytes: number): BullpenError {
         `Content-Encoding ${echo(String(error.encoding ?? ''))} is not supported; send the body as is, or gzip, deflate or br`,
       );
     case 'charset.unsupported':
-      return new UnsupportedMediaTypeError(`charset ${echo(String(error.charset ?? '').toLowerCase())} is not supported; send utf-8`);
+      return new UnsupportedMediaTypeError(
+        `charset ${echo(String(error.charset ?? '').toLowerCase())} is not supported; send utf-8`,
+      );
     case 'request.aborted':
       return new RequestAbortedError();
     default:
@@ -83,7 +85,13 @@ export const notFound: RequestHandler = (req, res, next) => {
   next(new NotFoundError(`No route for ${req.method} ${echo(req.path)}`));
 };
 
-export function errorHandler({ logger, bodyLimitBytes }: { logger: Logger; bodyLimitBytes: number }): ErrorRequestHandler {
+export function errorHandler({
+  logger,
+  bodyLimitBytes,
+}: {
+  logger: Logger;
+  bodyLimitBytes: number;
+}): ErrorRequestHandler {
   return (error: unknown, req, res, next) => {
     if (res.headersSent) {
       next(error);
@@ -103,7 +111,8 @@ export function errorHandler({ logger, bodyLimitBytes }: { logger: Logger; bodyL
       return;
     }
     if (known.status >= 500) logger.warn({ err: known.cause ?? known, path: echo(req.path) }, known.message);
-    else if (known instanceof RequestAbortedError) logger.info({ method: req.method, path: echo(req.path) }, known.message);
+    else if (known instanceof RequestAbortedError)
+      logger.info({ method: req.method, path: echo(req.path) }, known.message);
     if (known instanceof BacklogFullError) res.set('Retry-After', String(known.retryAfterSeconds));
     if (known instanceof UnauthorizedError) res.set('WWW-Authenticate', 'Bearer');
     res.status(known.status).json({

@@ -24,7 +24,8 @@ function findBodyProblem(body: unknown): BodyProblem | undefined {
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const { value, path } = next;
     if (typeof value !== 'object' || value === null) continue;
-    if (path.length > MAX_DATA_DEPTH) return { path, message: `nesting deeper than ${MAX_DATA_DEPTH} levels is not allowed` };
+    if (path.length > MAX_DATA_DEPTH)
+      return { path, message: `nesting deeper than ${MAX_DATA_DEPTH} levels is not allowed` };
     for (const [key, child] of Object.entries(value)) {
       const childPath = [...path, Array.isArray(value) ? Number(key) : key];
       if (FORBIDDEN_KEYS.has(key)) return { path: childPath, message: 'this key is not allowed' };
@@ -65,7 +66,11 @@ export function createEnqueueSchema({ maxDurationMs, maxTimeoutMs }: TaskLimits)
             }
           }
           // The dummy fails on `true` or a message; anything else (0, 1, null, "") would be a guess.
-          if ('fail' in data && typeof data.fail !== 'boolean' && !(typeof data.fail === 'string' && data.fail.length > 0)) {
+          if (
+            'fail' in data &&
+            typeof data.fail !== 'boolean' &&
+            !(typeof data.fail === 'string' && data.fail.length > 0)
+          ) {
             context.addIssue({ code: 'custom', path: ['fail'], message: 'must be true, false or a non-empty message' });
           }
         }),

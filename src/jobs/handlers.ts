@@ -13,7 +13,13 @@ export interface HandlerRegistry {
   readonly names: readonly string[];
 }
 
-export function createHandlerRegistry({ directory, fallback }: { directory: string; fallback: string }): HandlerRegistry {
+export function createHandlerRegistry({
+  directory,
+  fallback,
+}: {
+  directory: string;
+  fallback: string;
+}): HandlerRegistry {
   const files = new Map<string, string>();
   for (const file of readdirSync(directory)) {
     if (file.endsWith('.js')) files.set(basename(file, '.js'), pathToFileURL(join(directory, file)).href);

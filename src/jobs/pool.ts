@@ -65,7 +65,10 @@ export function createJobPool({ runnerFile, threads, memoryLimitMb }: JobPoolOpt
         // ends the wait at once (on a port handed over, close does nothing).
         port2.close();
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([drained, new Promise((resolveLate) => (timer = setTimeout(resolveLate, PROGRESS_DRAIN_MS)))]);
+        await Promise.race([
+          drained,
+          new Promise((resolveLate) => (timer = setTimeout(resolveLate, PROGRESS_DRAIN_MS))),
+        ]);
         clearTimeout(timer);
         port1.close();
       }

@@ -74,9 +74,18 @@ export function createLeases({ redis, prefix, instance, owner, ttlMs, retireMs }
 
   return {
     async acquire(workerId) {
-      const reply = (await acquireScript([keys.leases, keys.retired], [workerId, owner, `${instance}/`, ttlMs])) as [number, string, number?];
+      const reply = (await acquireScript([keys.leases, keys.retired], [workerId, owner, `${instance}/`, ttlMs])) as [
+        number,
+        string,
+        number?,
+      ];
       if (reply[0] === 1) return { taken: true, previousHolder: reply[1] };
-      return { taken: false, holder: reply[1], expiresInMs: Number(reply[2] ?? 0), retiring: reply[1].startsWith(RETIRE_CLAIM_PREFIX) };
+      return {
+        taken: false,
+        holder: reply[1],
+        expiresInMs: Number(reply[2] ?? 0),
+        retiring: reply[1].startsWith(RETIRE_CLAIM_PREFIX),
+      };
     },
     async renew(workerId, concurrency, routable) {
       const reply = (await renewScript(
@@ -94,7 +103,16 @@ export function createLeases({ redis, prefix, instance, owner, ttlMs, retireMs }
     },
     async finishRetirement(workerId) {
       const reply = await finishScript(
-        [keys.leases, keys.heartbeats, keys.capacity, keys.queued, keys.active, keys.workers, keys.retired, keys.jobs(workerId)],
+        [
+          keys.leases,
+          keys.heartbeats,
+          keys.capacity,
+          keys.queued,
+          keys.active,
+          keys.workers,
+          keys.retired,
+          keys.jobs(workerId),
+        ],
         [workerId, claimer],
       );
       return reply === 1 ? 'retired' : reply === 0 ? 'reservations-left' : 'claim-lost';

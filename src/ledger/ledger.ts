@@ -83,7 +83,12 @@ export interface LedgerOptions {
 /** A reserve that keeps meeting workers it was not told of gives up after this many refreshes. */
 const MAX_MEMBERSHIP_REFRESHES = 3;
 
-export function createLedger({ redis, prefix, workerTtlMs, maxBacklog = Number.MAX_SAFE_INTEGER }: LedgerOptions): Ledger {
+export function createLedger({
+  redis,
+  prefix,
+  workerTtlMs,
+  maxBacklog = Number.MAX_SAFE_INTEGER,
+}: LedgerOptions): Ledger {
   const keys = ledgerKeys(prefix);
   const script = ledgerScripts(redis);
   const reserveScript = script('reserve');
@@ -108,7 +113,8 @@ export function createLedger({ redis, prefix, workerTtlMs, maxBacklog = Number.M
         [keys.heartbeats, keys.capacity, keys.queued, keys.active, keys.cursor, ...ids.map((id) => keys.jobs(id))],
         [workerTtlMs, maxBacklog, ids.length, ...ids, ...tokens],
       );
-      if (!Array.isArray(replies) || replies.length !== tokens.length) throw new Error('reserve answered the wrong number of outcomes');
+      if (!Array.isArray(replies) || replies.length !== tokens.length)
+        throw new Error('reserve answered the wrong number of outcomes');
       if (replies[0] === -2) {
         await refreshMembers();
         continue;
@@ -146,7 +152,10 @@ export function createLedger({ redis, prefix, workerTtlMs, maxBacklog = Number.M
       await redis.zrem(keys.heartbeats, workerId);
     },
     async isKnownWorker(workerId) {
-      const [registered, retired] = await Promise.all([redis.hexists(keys.workers, workerId), redis.hexists(keys.retired, workerId)]);
+      const [registered, retired] = await Promise.all([
+        redis.hexists(keys.workers, workerId),
+        redis.hexists(keys.retired, workerId),
+      ]);
       return registered === 1 || retired === 1;
     },
     async *reservations(workerId) {
@@ -188,7 +197,13 @@ export function createLedger({ redis, prefix, workerTtlMs, maxBacklog = Number.M
       const now = redisMillis(time);
       const lastBeat = new Map<string, number>();
       for (let i = 0; i + 1 < beats.length; i += 2) lastBeat.set(beats[i] ?? '', Number(beats[i + 1]));
-      const ids = new Set([...Object.keys(workers), ...lastBeat.keys(), ...Object.keys(queued), ...Object.keys(active), ...Object.keys(leases)]);
+      const ids = new Set([
+        ...Object.keys(workers),
+        ...lastBeat.keys(),
+        ...Object.keys(queued),
+        ...Object.keys(active),
+        ...Object.keys(leases),
+      ]);
       return [...ids].sort().map((id): WorkerLoad => {
         const info = parseWorkerInfo(id, workers[id]);
         const beat = lastBeat.get(id);
@@ -212,7 +227,12 @@ function parseReservation(workerId: string, token: string, value: string): Reser
   const match = /^(?<state>[qa])\|(?<since>\d+)(?:\|(?<first>[^|]+))?$/.exec(value);
   if (!match?.groups) return undefined;
   const { state, since, first } = match.groups as { state: string; since: string; first?: string };
-  return { token, state: state === 'a' ? 'active' : 'queued', reservedAt: Number(since), jobId: jobIdFor(first ?? workerId, token) };
+  return {
+    token,
+    state: state === 'a' ? 'active' : 'queued',
+    reservedAt: Number(since),
+    jobId: jobIdFor(first ?? workerId, token),
+  };
 }
 
 function parseWorkerInfo(id: string, json: string | undefined): WorkerInfo {

@@ -79,7 +79,14 @@ interface IntentJson {
   readonly p: MovePhase;
 }
 
-export function createMoveLedger({ redis, prefix, workerId, owner, workerTtlMs, locationTtlMs }: MoveLedgerOptions): MoveLedger {
+export function createMoveLedger({
+  redis,
+  prefix,
+  workerId,
+  owner,
+  workerTtlMs,
+  locationTtlMs,
+}: MoveLedgerOptions): MoveLedger {
   const keys = ledgerKeys(prefix);
   const script = ledgerScripts(redis);
   const beginScript = script('move-begin');
@@ -102,7 +109,14 @@ export function createMoveLedger({ redis, prefix, workerId, owner, workerTtlMs, 
       const intent = raw === null ? undefined : parseIntent(token, raw);
       if (!intent || intent.id !== intentId) return false;
       const reply = await shiftScript(
-        [keys.moves, keys.jobs(intent.source), keys.jobs(intent.target), keys.queued, keys.active, keys.location(token)],
+        [
+          keys.moves,
+          keys.jobs(intent.source),
+          keys.jobs(intent.target),
+          keys.queued,
+          keys.active,
+          keys.location(token),
+        ],
         [token, intentId, locationTtlMs],
       );
       return reply === 1;
@@ -119,7 +133,10 @@ export function createMoveLedger({ redis, prefix, workerId, owner, workerTtlMs, 
       return Object.entries(all).flatMap(([token, raw]) => parseIntent(token, raw) ?? []);
     },
     async pickVictim(thiefId) {
-      const reply = await pickScript([keys.heartbeats, keys.capacity, keys.queued, keys.active], [thiefId, workerTtlMs]);
+      const reply = await pickScript(
+        [keys.heartbeats, keys.capacity, keys.queued, keys.active],
+        [thiefId, workerTtlMs],
+      );
       return typeof reply === 'string' ? reply : undefined;
     },
     async location(token) {
@@ -134,7 +151,17 @@ export function createMoveLedger({ redis, prefix, workerId, owner, workerTtlMs, 
 function parseIntent(token: string, raw: string): MoveIntent | undefined {
   try {
     const json = JSON.parse(raw) as IntentJson;
-    return { token, id: json.id, jobId: json.j, source: json.s, target: json.t, reason: json.r, executor: json.w, at: json.at, phase: json.p };
+    return {
+      token,
+      id: json.id,
+      jobId: json.j,
+      source: json.s,
+      target: json.t,
+      reason: json.r,
+      executor: json.w,
+      at: json.at,
+      phase: json.p,
+    };
   } catch {
     return undefined;
   }

@@ -2,7 +2,10 @@
  * Rate-limits one kind of log line. While Redis is down, every connection and the BullMQ worker
  * report an error on each reconnect attempt; one line per interval says the same.
  */
-export function throttled<A extends unknown[]>(intervalMs: number, log: (...args: [...A, { suppressed: number }]) => void): (...args: A) => void {
+export function throttled<A extends unknown[]>(
+  intervalMs: number,
+  log: (...args: [...A, { suppressed: number }]) => void,
+): (...args: A) => void {
   let last = Number.NEGATIVE_INFINITY;
   let suppressed = 0;
   return (...args) => {

@@ -94,7 +94,11 @@ interface Attached {
   readonly requests: IpcRequests<MetricsJson>;
 }
 
-export function createClusterMetricsPrimary({ timeoutMs, hostId, logger }: ClusterMetricsPrimaryOptions): ClusterMetricsPrimary {
+export function createClusterMetricsPrimary({
+  timeoutMs,
+  hostId,
+  logger,
+}: ClusterMetricsPrimaryOptions): ClusterMetricsPrimary {
   const workers = new Map<MetricsWorker, Attached>();
   const lastReport = new Map<MetricsWorker, MetricsJson>();
   const carried = new Map<number, MetricsJson>();
@@ -103,12 +107,21 @@ export function createClusterMetricsPrimary({ timeoutMs, hostId, logger }: Clust
   const own = new Registry();
   const failures = ipcFailureCounter(own, ['operation', 'worker', 'host']);
 
-  const failed = (operation: MetricsIpcOperation, workerId: string, requestId: number | undefined, error: unknown, message: string) => {
+  const failed = (
+    operation: MetricsIpcOperation,
+    workerId: string,
+    requestId: number | undefined,
+    error: unknown,
+    message: string,
+  ) => {
     failures.inc({ operation, worker: workerId, host: hostId });
     logger.warn({ err: error, workerId, requestId, operation }, message);
   };
 
-  const askWorker = async (worker: MetricsWorker, { workerId, requests }: Attached): Promise<MetricsJson | undefined> => {
+  const askWorker = async (
+    worker: MetricsWorker,
+    { workerId, requests }: Attached,
+  ): Promise<MetricsJson | undefined> => {
     if (!worker.isConnected()) return lastReport.get(worker);
     let requestId: number | undefined;
     try {
@@ -121,7 +134,13 @@ export function createClusterMetricsPrimary({ timeoutMs, hostId, logger }: Clust
     } catch (error) {
       // A worker detached meanwhile has exited: its report is carried over, nothing failed.
       if (workers.has(worker)) {
-        failed('collect', workerId, requestId, error, "a worker did not report its metrics in time; its last report stands in");
+        failed(
+          'collect',
+          workerId,
+          requestId,
+          error,
+          'a worker did not report its metrics in time; its last report stands in',
+        );
       }
       return lastReport.get(worker);
     }
@@ -154,7 +173,11 @@ export function createClusterMetricsPrimary({ timeoutMs, hostId, logger }: Clust
   return {
     attach(worker, index) {
       const workerId = workerIdFor(hostId, index);
-      const requests = createIpcRequests<MetricsJson>({ port: worker, timeoutMs, what: `the metrics of worker ${workerId}` });
+      const requests = createIpcRequests<MetricsJson>({
+        port: worker,
+        timeoutMs,
+        what: `the metrics of worker ${workerId}`,
+      });
       workers.set(worker, { workerId, requests });
       for (const operation of PRIMARY_IPC_OPERATIONS) failures.inc({ operation, worker: workerId, host: hostId }, 0);
       worker.on('message', (message: unknown) => {
@@ -199,7 +222,12 @@ export interface ClusterMetricsClientOptions {
   readonly logger: Logger;
 }
 
-export function createClusterMetricsClient({ registry, timeoutMs, channel, logger }: ClusterMetricsClientOptions): ClusterMetricsClient {
+export function createClusterMetricsClient({
+  registry,
+  timeoutMs,
+  channel,
+  logger,
+}: ClusterMetricsClientOptions): ClusterMetricsClient {
   const failures = ipcFailureCounter(registry, ['operation']);
   for (const operation of WORKER_IPC_OPERATIONS) failures.inc({ operation }, 0);
   const requests = createIpcRequests<string>({ port: channel, timeoutMs, what: 'the cluster metrics' });
@@ -210,7 +238,10 @@ export function createClusterMetricsClient({ registry, timeoutMs, channel, logge
       await sendOver(channel, { channel: MESSAGE, kind: 'report', id, metrics } satisfies MetricsMessage);
     } catch (error) {
       failures.inc({ operation: 'report' });
-      logger.warn({ err: error, requestId: id, operation: 'report' }, "could not report this process's metrics to the primary");
+      logger.warn(
+        { err: error, requestId: id, operation: 'report' },
+        "could not report this process's metrics to the primary",
+      );
     }
   };
 
@@ -220,7 +251,9 @@ export function createClusterMetricsClient({ registry, timeoutMs, channel, logge
     else if (message.kind === 'response') {
       requests.answer(
         message.id,
-        message.text !== undefined ? { value: message.text } : { error: new Error(message.error ?? 'the primary failed the metrics collection') },
+        message.text !== undefined
+          ? { value: message.text }
+          : { error: new Error(message.error ?? 'the primary failed the metrics collection') },
       );
     }
   };

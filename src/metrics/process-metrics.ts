@@ -19,7 +19,10 @@ export const METRIC_PREFIX = 'bullpen_';
 export const JOB_DURATION_BUCKETS: readonly number[] = Object.freeze([
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10, 12.5, 15, 20, 30, 60, 120, 300, 600,
 ]);
-/** Enqueue to first start: a free slot starts a job within milliseconds, a busy cluster makes it wait for whole jobs. */
+/**
+ * Enqueue to first start: a free slot starts a job within milliseconds, a busy cluster makes it wait for
+ * whole jobs.
+ */
 export const JOB_WAIT_BUCKETS: readonly number[] = Object.freeze([
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10, 12.5, 15, 20, 30, 60, 120, 300, 600,
 ]);
@@ -48,7 +51,9 @@ export const OTHER_JOB_NAME = 'other';
  * `sum without (type) (bullpen_nodejs_active_handles)` is the total.
  */
 export const DROPPED_DEFAULT_METRICS: readonly string[] = Object.freeze(
-  ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'].map((name) => `${METRIC_PREFIX}${name}`),
+  ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'].map(
+    (name) => `${METRIC_PREFIX}${name}`,
+  ),
 );
 
 export interface ProcessMetrics {
@@ -88,8 +93,7 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
 
   const enqueued = new Counter({
     name: `${METRIC_PREFIX}jobs_enqueued_total`,
-    help:
-      'Tasks accepted by POST /enqueue-task, by the worker they were routed to (assigned_worker); worker is the process that accepted them.',
+    help: 'Tasks accepted by POST /enqueue-task, by the worker they were routed to (assigned_worker); worker is the process that accepted them.',
     labelNames: ['assigned_worker', 'job_name'],
     registers,
   });
@@ -146,8 +150,7 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
   for (const reason of JOB_MOVE_REASONS) moved.inc({ reason }, 0);
   const retired = new Counter({
     name: `${METRIC_PREFIX}workers_retired_total`,
-    help:
-      'Dead worker ids retired by this process: their waiting and interrupted jobs moved to live workers and their ledger entries removed.',
+    help: 'Dead worker ids retired by this process: their waiting and interrupted jobs moved to live workers and their ledger entries removed.',
     registers,
   });
   const undoFailures = new Counter({
@@ -180,7 +183,8 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
 
   return {
     registry,
-    jobEnqueued: (assignedWorker, jobName) => enqueued.inc({ assigned_worker: assignedWorker, job_name: jobLabel(jobName) }),
+    jobEnqueued: (assignedWorker, jobName) =>
+      enqueued.inc({ assigned_worker: assignedWorker, job_name: jobLabel(jobName) }),
     jobStarted(jobName, waitSeconds) {
       if (waitSeconds !== undefined && waitSeconds >= 0) wait.observe({ job_name: jobLabel(jobName) }, waitSeconds);
     },

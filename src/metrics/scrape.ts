@@ -18,7 +18,9 @@ export function createScrape({ cluster, snapshot, queues }: ScrapeOptions): () =
     const [processes, workers] = await Promise.all([cluster.scrape(), snapshot()]);
     const counts = new Map<string, QueueCounts>(
       await Promise.all(
-        workers.map(async (worker) => [worker.id, await queues.forWorker(worker.id).getJobCounts(...QUEUE_STATES)] as const),
+        workers.map(
+          async (worker) => [worker.id, await queues.forWorker(worker.id).getJobCounts(...QUEUE_STATES)] as const,
+        ),
       ),
     );
     return `${processes.trimEnd()}\n\n${await renderLoadMetrics(workers, counts)}`;

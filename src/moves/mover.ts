@@ -23,7 +23,6 @@ import type { MoveStep } from './steps.js';
 
 export type { MoveStep } from './steps.js';
 
-
 export type MoveOutcome = 'moved' | 'not-movable' | 'busy' | 'no-target';
 
 export interface MoveRequest {
@@ -53,7 +52,9 @@ export interface MoverOptions {
 
 export function createMover({ ledger, transfer, onMoved, afterStep = () => {} }: MoverOptions): Mover {
   /** Steps 2 to 6 of one intent, from wherever it stands. */
-  const drive = async (intent: Pick<MoveIntent, 'token' | 'id' | 'jobId' | 'source' | 'target' | 'reason'>): Promise<MoveOutcome> => {
+  const drive = async (
+    intent: Pick<MoveIntent, 'token' | 'id' | 'jobId' | 'source' | 'target' | 'reason'>,
+  ): Promise<MoveOutcome> => {
     const { token, id, jobId, source, target } = intent;
     const detached = await transfer.detach(source, jobId, id);
     if (!detached) {

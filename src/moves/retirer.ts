@@ -39,7 +39,10 @@ export interface RetirerOptions {
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
   readonly transfer: Pick<Transfer, 'notStarted'>;
   readonly mover: Pick<Mover, 'move'>;
-  readonly retention: { readonly completed: { readonly ageSeconds: number }; readonly failed: { readonly ageSeconds: number } };
+  readonly retention: {
+    readonly completed: { readonly ageSeconds: number };
+    readonly failed: { readonly ageSeconds: number };
+  };
   readonly onRetired: () => void;
   readonly logger: Logger;
 }

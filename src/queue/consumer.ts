@@ -119,7 +119,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         await progress.flush();
         metrics.jobFinished(job.name, 'failed', seconds());
         const retries = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
-        await ledger(retries ? 'requeue' : 'finish', jobId, () => jobLedger.ended(token, retries ? 'retrying' : 'finished'));
+        await ledger(retries ? 'requeue' : 'finish', jobId, () =>
+          jobLedger.ended(token, retries ? 'retrying' : 'finished'),
+        );
         throw error;
       }
     } finally {
@@ -147,7 +149,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   });
   worker.on(
     'error',
-    throttled(ERROR_LOG_INTERVAL_MS, (error: Error, { suppressed }) => logger.error({ err: error, suppressed }, 'queue consumer error')),
+    throttled(ERROR_LOG_INTERVAL_MS, (error: Error, { suppressed }) =>
+      logger.error({ err: error, suppressed }, 'queue consumer error'),
+    ),
   );
 
   let closing: Promise<{ drained: boolean }> | undefined;
@@ -168,7 +172,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         const outcome = await Promise.race([worker.close().then(() => 'drained' as const), timedOut]);
         clearTimeout(timer);
         if (outcome === 'timeout') {
-          logger.warn({ running: running.size }, 'shutdown timeout: leaving running jobs to be recovered at next start');
+          logger.warn(
+            { running: running.size },
+            'shutdown timeout: leaving running jobs to be recovered at next start',
+          );
         }
         return { drained: outcome === 'drained' };
       })();

@@ -52,9 +52,10 @@ export function createTransfer({ redis, queues }: TransferOptions): Transfer {
       const queue = queues.forWorker(source);
       const { wait, paused, prioritized, delayed } = queue.keys;
       const jobKey = queue.toKey(jobId);
-      const reply = (await detachScript([wait, paused, prioritized, delayed, jobKey, `${jobKey}:lock`].map(String), [jobId, intentId])) as
-        | [string, number]
-        | null;
+      const reply = (await detachScript([wait, paused, prioritized, delayed, jobKey, `${jobKey}:lock`].map(String), [
+        jobId,
+        intentId,
+      ])) as [string, number] | null;
       if (!reply) return undefined;
       const from = reply[0] === 'prioritized' || reply[0] === 'delayed' ? reply[0] : 'wait';
       return { from, dueAt: Number(reply[1]) };
@@ -68,7 +69,12 @@ export function createTransfer({ redis, queues }: TransferOptions): Transfer {
       const carry = job.attemptsMade > 0 || job.attemptsStarted > 0 || job.stalledCounter > 0;
       let present = await Job.fromId(to, jobId);
       if (!present) {
-        const opts: JobsOptions = { ...job.opts, jobId, timestamp: job.timestamp, delay: carry ? PARK_DELAY_MS : delay };
+        const opts: JobsOptions = {
+          ...job.opts,
+          jobId,
+          timestamp: job.timestamp,
+          delay: carry ? PARK_DELAY_MS : delay,
+        };
         await to.add(job.name, job.data as unknown, opts);
         present = await Job.fromId(to, jobId);
       }

@@ -63,7 +63,10 @@ export function waitUntilReady(redis: Redis, timeoutMs: number): Promise<void> {
 export async function closeConnection(redis: Redis): Promise<void> {
   if (redis.status === 'end') return;
   try {
-    await Promise.race([redis.quit(), new Promise((_, reject) => setTimeout(() => reject(new Error('quit timed out')), 1_000))]);
+    await Promise.race([
+      redis.quit(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('quit timed out')), 1_000)),
+    ]);
   } catch {
     redis.disconnect();
   }

@@ -38,13 +38,25 @@ function fileSize(file: string): number {
 export function logTail(logFile: string, offset = 0, lines = TAIL_LINES): string[] {
   try {
     const text = readFileSync(logFile).subarray(offset).toString('utf8');
-    return text.split('\n').map((line) => line.trimEnd()).filter((line) => line !== '').slice(-lines);
+    return text
+      .split('\n')
+      .map((line) => line.trimEnd())
+      .filter((line) => line !== '')
+      .slice(-lines);
   } catch {
     return [];
   }
 }
 
-export async function launchServer({ binary, dataDir, port }: { binary: string; dataDir: string; port: number }): Promise<Launch> {
+export async function launchServer({
+  binary,
+  dataDir,
+  port,
+}: {
+  binary: string;
+  dataDir: string;
+  port: number;
+}): Promise<Launch> {
   const logFile = join(dataDir, LOG_FILE);
   if (fileSize(logFile) > LOG_LIMIT_BYTES) truncateSync(logFile, 0);
   const offset = fileSize(logFile);
@@ -53,7 +65,20 @@ export async function launchServer({ binary, dataDir, port }: { binary: string; 
     try {
       return spawn(
         binary,
-        ['--port', String(port), '--bind', HOST, '--dir', dataDir, '--appendonly', 'yes', '--save', '', '--daemonize', 'no'],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          HOST,
+          '--dir',
+          dataDir,
+          '--appendonly',
+          'yes',
+          '--save',
+          '',
+          '--daemonize',
+          'no',
+        ],
         { detached: true, stdio: ['ignore', log, log] },
       );
     } finally {
@@ -70,7 +95,9 @@ export async function launchServer({ binary, dataDir, port }: { binary: string; 
     await sleep(POLL_MS);
     if (spawnError !== undefined) return failed(`${binary} could not be started: ${spawnError.message}`);
     if (child.exitCode !== null || child.signalCode !== null) {
-      return failed(`redis-server exited during start-up (${child.exitCode !== null ? `code ${child.exitCode}` : child.signalCode})`);
+      return failed(
+        `redis-server exited during start-up (${child.exitCode !== null ? `code ${child.exitCode}` : child.signalCode})`,
+      );
     }
     const probe = await probeRedis(HOST, port);
     if (probe.state === 'pong') {

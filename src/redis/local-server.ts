@@ -52,11 +52,19 @@ const OWNER_WAIT_MS = 2_000;
 const CLAIM_RETRY_MS = 200;
 /** Rounds of find-or-launch: a server going away, a concurrent start or a port being let go each cost one. */
 const MAX_ROUNDS = 5;
-/** When the port is held but nobody answers on it (a server shutting down), how long to wait before trying again, and how often. */
+/**
+ * When the port is held but nobody answers on it (a server shutting down), how long to wait before trying
+ * again, and how often.
+ */
 const PORT_HELD_RETRY_MS = 1_000;
 const PORT_HELD_RETRIES = 2;
 
-export async function resolveRedis({ configuredUrl, dataDir, searchPath, logger }: ResolveRedisOptions): Promise<ResolvedRedis> {
+export async function resolveRedis({
+  configuredUrl,
+  dataDir,
+  searchPath,
+  logger,
+}: ResolveRedisOptions): Promise<ResolvedRedis> {
   if (configuredUrl !== undefined) return { url: configuredUrl, stop: async () => {} };
   const binary = findOnPath('redis-server', searchPath);
   if (binary === undefined) {
@@ -76,8 +84,16 @@ export async function resolveRedis({ configuredUrl, dataDir, searchPath, logger 
   for (let round = 1; round <= MAX_ROUNDS; round += 1) {
     const { identity: running } = await examine(port);
     if (running?.dir === dir) {
-      const how = raced ? 'took over the private redis-server another start launched a moment ago' : 'reusing the private redis-server left by an earlier run';
-      const owned = await own({ dir, port, serverPid: running.pid, logger, describe: (pid) => `${how} (pid ${pid}, port ${port})` });
+      const how = raced
+        ? 'took over the private redis-server another start launched a moment ago'
+        : 'reusing the private redis-server left by an earlier run';
+      const owned = await own({
+        dir,
+        port,
+        serverPid: running.pid,
+        logger,
+        describe: (pid) => `${how} (pid ${pid}, port ${port})`,
+      });
       if (owned !== undefined) return owned;
       continue; // it went away while we waited for its owner: launch one
     }
@@ -89,7 +105,8 @@ export async function resolveRedis({ configuredUrl, dataDir, searchPath, logger 
         port,
         serverPid: launch.pid,
         logger,
-        describe: (pid) => `REDIS_URL is unset; launched a private redis-server (pid ${pid}) on ${HOST}:${port}, AOF on, data in ${dir}`,
+        describe: (pid) =>
+          `REDIS_URL is unset; launched a private redis-server (pid ${pid}) on ${HOST}:${port}, AOF on, data in ${dir}`,
       });
       if (owned !== undefined) return owned;
       continue;
@@ -107,7 +124,11 @@ export async function resolveRedis({ configuredUrl, dataDir, searchPath, logger 
     }
     throw startError({ dir, port, launch, probe, foreignDir: after?.dir });
   }
-  throw new RedisStartError(`could not start or reuse the private redis-server on ${HOST}:${port} after ${MAX_ROUNDS} attempts`, port, []);
+  throw new RedisStartError(
+    `could not start or reuse the private redis-server on ${HOST}:${port} after ${MAX_ROUNDS} attempts`,
+    port,
+    [],
+  );
 }
 
 /**
@@ -126,7 +147,10 @@ async function recordedPort(dir: string, logger: Logger): Promise<number> {
   if (read.state === 'found') return read.record.port;
   if (read.state === 'invalid') {
     const port = await freeLoopbackPort();
-    logger.warn({ file: recordPath(dir), problem: read.problem, port }, 'the private redis-server record is unreadable; choosing a new port');
+    logger.warn(
+      { file: recordPath(dir), problem: read.problem, port },
+      'the private redis-server record is unreadable; choosing a new port',
+    );
     writeRecord(dir, { port });
     return port;
   }
@@ -148,7 +172,11 @@ async function replaceLegacyServer(dir: string, logger: Logger): Promise<void> {
   );
   const outcome = await terminate(legacy.pid);
   if (outcome === 'would not die') {
-    throw new RedisStartError(`the earlier private redis-server on ${HOST}:${LEGACY_PORT} (pid ${legacy.pid}) uses ${dir} and would not stop`, LEGACY_PORT, []);
+    throw new RedisStartError(
+      `the earlier private redis-server on ${HOST}:${LEGACY_PORT} (pid ${legacy.pid}) uses ${dir} and would not stop`,
+      LEGACY_PORT,
+      [],
+    );
   }
 }
 
@@ -193,7 +221,11 @@ async function own({
       );
       let stopping = false;
       connection.once('end', () => {
-        if (!stopping) logger.error({ redisPid: serverPid, port }, 'the private redis-server went away; the workers retry until a Redis answers again');
+        if (!stopping)
+          logger.error(
+            { redisPid: serverPid, port },
+            'the private redis-server went away; the workers retry until a Redis answers again',
+          );
       });
       return {
         url,
@@ -241,7 +273,9 @@ function startError({
       cause = `the port is taken: ${describeProbe(probe)} (${launch.what})`;
       break;
     case 'silent':
-      cause = portHeld(launch) ? `the port is taken by a process that does not answer PING (${launch.what})` : launch.what;
+      cause = portHeld(launch)
+        ? `the port is taken by a process that does not answer PING (${launch.what})`
+        : launch.what;
   }
   const advice =
     probe.state !== 'silent' || portHeld(launch)
@@ -256,7 +290,10 @@ function startError({
   );
 }
 
-/** A port nothing listens on now; the server binds it a moment later (a race lost to another program is reported as a taken port). */
+/**
+ * A port nothing listens on now; the server binds it a moment later (a race lost to another program is
+ * reported as a taken port).
+ */
 function freeLoopbackPort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const probe = createServer();

@@ -33,15 +33,21 @@ export function probeRedis(host: string, port: number, timeoutMs = 500): Promise
       if (line.startsWith('+PONG')) done({ state: 'pong' });
       else done({ state: 'answered', reply: line.slice(0, REPLY_LIMIT) });
     };
-    socket.setTimeout(timeoutMs, () => (reply === '' ? done({ state: 'silent', reason: `no answer within ${timeoutMs} ms` }) : answered()));
+    socket.setTimeout(timeoutMs, () =>
+      reply === '' ? done({ state: 'silent', reason: `no answer within ${timeoutMs} ms` }) : answered(),
+    );
     socket.on('connect', () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => {
       reply += chunk.toString('latin1');
       if (reply.includes('\n') || reply.length >= REPLY_LIMIT) answered();
     });
     // A server that says something and hangs up without a line break still answered.
-    socket.on('end', () => (reply === '' ? done({ state: 'silent', reason: 'the connection was closed without an answer' }) : answered()));
-    socket.on('error', (error: NodeJS.ErrnoException) => done({ state: 'silent', reason: error.code ?? error.message }));
+    socket.on('end', () =>
+      reply === '' ? done({ state: 'silent', reason: 'the connection was closed without an answer' }) : answered(),
+    );
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      done({ state: 'silent', reason: error.code ?? error.message }),
+    );
   });
 }
 

@@ -58,7 +58,11 @@ export async function inspectServer(host: string, port: number): Promise<ServerI
   client.on('error', () => {}); // the outcome is the answer below; a refused connection is not news here
   try {
     await client.connect();
-    const [config, info, clients] = await Promise.all([client.config('GET', 'dir'), client.info('server'), client.client('LIST')]);
+    const [config, info, clients] = await Promise.all([
+      client.config('GET', 'dir'),
+      client.info('server'),
+      client.client('LIST'),
+    ]);
     const dir: unknown = Array.isArray(config) ? (config as unknown[])[1] : undefined;
     const pid = /^process_id:(\d+)/m.exec(info)?.[1];
     if (typeof dir !== 'string' || pid === undefined) return undefined;
@@ -72,8 +76,7 @@ export async function inspectServer(host: string, port: number): Promise<ServerI
 
 export type Claim =
   /** `connection` is the ownership: keep it open for as long as this primary owns the server. */
-  | { readonly won: true; readonly connection: Redis }
-  | { readonly won: false; readonly holder: Owner | undefined };
+  { readonly won: true; readonly connection: Redis } | { readonly won: false; readonly holder: Owner | undefined };
 
 /**
  * Tries to become the server's owner: wins when no other owner is connected. Throws when the server
@@ -84,10 +87,17 @@ export async function claimServer(host: string, port: number, ownerPid: number):
   connection.on('error', () => {}); // a failed claim throws below; the owner's own handler replaces this one
   try {
     await connection.connect();
-    const replies = await connection.multi().client('ID').client('SETNAME', `${OWNER_PREFIX}${ownerPid}`).client('LIST').exec();
+    const replies = await connection
+      .multi()
+      .client('ID')
+      .client('SETNAME', `${OWNER_PREFIX}${ownerPid}`)
+      .client('LIST')
+      .exec();
     const [idReply, , listReply] = replies ?? [];
     if (idReply?.[0] || listReply?.[0] || idReply === undefined || listReply === undefined) {
-      throw new Error(`the claim on 127.0.0.1:${port} failed: ${String(idReply?.[0] ?? listReply?.[0] ?? 'no answer')}`);
+      throw new Error(
+        `the claim on 127.0.0.1:${port} failed: ${String(idReply?.[0] ?? listReply?.[0] ?? 'no answer')}`,
+      );
     }
     const ownId = Number(idReply[1]);
     const others = ownersIn(String(listReply[1])).filter((owner) => owner.clientId !== ownId);

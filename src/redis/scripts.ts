@@ -30,7 +30,9 @@ export function readScripts(directory: string): readonly ScriptDefinition[] {
       const match = FILE_NAME.exec(file);
       if (!match?.groups) return [];
       const { name, keys } = match.groups as { name: string; keys: string };
-      return [{ name, numberOfKeys: keys === 'n' ? undefined : Number(keys), lua: readLuaScript(join(directory, file)) }];
+      return [
+        { name, numberOfKeys: keys === 'n' ? undefined : Number(keys), lua: readLuaScript(join(directory, file)) },
+      ];
     });
   const names = scripts.map((script) => script.name);
   const twice = names.find((name, index) => names.indexOf(name) !== index);
@@ -45,7 +47,10 @@ export function defineScripts(redis: Redis, scripts: readonly ScriptDefinition[]
   const calls = new Map<string, ScriptCall>();
   for (const script of scripts) {
     const command = `bullpen_${script.name.replace(/-/g, '_')}`;
-    redis.defineCommand(command, { ...(script.numberOfKeys === undefined ? {} : { numberOfKeys: script.numberOfKeys }), lua: script.lua });
+    redis.defineCommand(command, {
+      ...(script.numberOfKeys === undefined ? {} : { numberOfKeys: script.numberOfKeys }),
+      lua: script.lua,
+    });
     calls.set(script.name, (keys, args) => {
       if (script.numberOfKeys !== undefined && keys.length !== script.numberOfKeys) {
         return Promise.reject(new Error(`script ${script.name} takes ${script.numberOfKeys} keys, got ${keys.length}`));
@@ -53,7 +58,9 @@ export function defineScripts(redis: Redis, scripts: readonly ScriptDefinition[]
       // defineCommand adds the method at run time; ioredis types cannot know its name.
       const fn = (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[command];
       if (!fn) return Promise.reject(new Error(`script ${script.name} is not defined`));
-      return script.numberOfKeys === undefined ? fn.call(redis, keys.length, ...keys, ...args) : fn.call(redis, ...keys, ...args);
+      return script.numberOfKeys === undefined
+        ? fn.call(redis, keys.length, ...keys, ...args)
+        : fn.call(redis, ...keys, ...args);
     });
   }
   return calls;

@@ -27,7 +27,10 @@ export function recordPath(dataDir: string): string {
   return join(dataDir, RECORD_FILE);
 }
 
-export type RecordRead = { readonly state: 'missing' } | { readonly state: 'invalid'; readonly problem: string } | { readonly state: 'found'; readonly record: ServerRecord };
+export type RecordRead =
+  | { readonly state: 'missing' }
+  | { readonly state: 'invalid'; readonly problem: string }
+  | { readonly state: 'found'; readonly record: ServerRecord };
 
 export function readRecord(dataDir: string): RecordRead {
   let text: string;
@@ -40,7 +43,10 @@ export function readRecord(dataDir: string): RecordRead {
   try {
     const parsed = recordSchema.safeParse(JSON.parse(text));
     if (parsed.success) return { state: 'found', record: parsed.data };
-    return { state: 'invalid', problem: parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ') };
+    return {
+      state: 'invalid',
+      problem: parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '),
+    };
   } catch (error) {
     return { state: 'invalid', problem: error instanceof Error ? error.message : String(error) };
   }
@@ -66,7 +72,10 @@ export function createRecord(dataDir: string, port: number): ServerRecord {
     rmSync(file, { force: true });
   }
   const read = readRecord(dataDir);
-  if (read.state !== 'found') throw new Error(`${recordPath(dataDir)} could not be read back: ${read.state === 'invalid' ? read.problem : 'missing'}`);
+  if (read.state !== 'found')
+    throw new Error(
+      `${recordPath(dataDir)} could not be read back: ${read.state === 'invalid' ? read.problem : 'missing'}`,
+    );
   return read.record;
 }
 

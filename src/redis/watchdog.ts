@@ -18,12 +18,23 @@ export interface Watchdog {
   stop(): Promise<void>;
 }
 
-export async function startWatchdog({ serverPid, logFile, logger }: { serverPid: number; logFile: string; logger: Logger }): Promise<Watchdog> {
+export async function startWatchdog({
+  serverPid,
+  logFile,
+  logger,
+}: {
+  serverPid: number;
+  logFile: string;
+  logger: Logger;
+}): Promise<Watchdog> {
   const log = openSync(logFile, 'a');
   const watchdog = (() => {
     try {
       // Its own session (detached), so that a Ctrl-C for the service does not reach it.
-      return spawn(process.execPath, [WATCHDOG_SCRIPT, String(serverPid), String(process.pid)], { detached: true, stdio: ['pipe', log, log] });
+      return spawn(process.execPath, [WATCHDOG_SCRIPT, String(serverPid), String(process.pid)], {
+        detached: true,
+        stdio: ['pipe', log, log],
+      });
     } finally {
       closeSync(log);
     }
@@ -41,7 +52,10 @@ export async function startWatchdog({ serverPid, logFile, logger }: { serverPid:
   const exited = new Promise<void>((resolveExit) => watchdog.once('exit', () => resolveExit()));
   watchdog.once('exit', (code, signal) => {
     if (!stopping) {
-      logger.warn({ watchdogPid: pid, code, signal, redisPid: serverPid }, 'the watchdog of the private redis-server exited; the server is not stopped if this primary is killed');
+      logger.warn(
+        { watchdogPid: pid, code, signal, redisPid: serverPid },
+        'the watchdog of the private redis-server exited; the server is not stopped if this primary is killed',
+      );
     }
   });
 
@@ -58,7 +72,8 @@ export async function startWatchdog({ serverPid, logFile, logger }: { serverPid:
       }
       // No watchdog (it died, or was stuck): stop the server here.
       const outcome = await terminate(serverPid);
-      if (outcome !== 'already gone' && outcome !== 'stopped') logger.error({ redisPid: serverPid, outcome }, 'the private redis-server did not stop on SIGTERM');
+      if (outcome !== 'already gone' && outcome !== 'stopped')
+        logger.error({ redisPid: serverPid, outcome }, 'the private redis-server did not stop on SIGTERM');
     },
   };
 }

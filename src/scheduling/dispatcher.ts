@@ -45,15 +45,29 @@ export interface DispatcherOptions {
 
 /** What is left behind when each undo fails, for the log line. */
 const UNDO_FAILED: Record<UndoOperation, string> = {
-  cancel_reservation: 'could not cancel the reservation of a refused task; the reconciler frees it after its grace period',
-  remove_job: 'could not remove the job of a refused task; if its worker takes it, it runs although its client was told 503',
-  release_reservation: 'could not release the reservation of a refused task; the reconciler frees it after its grace period',
+  cancel_reservation:
+    'could not cancel the reservation of a refused task; the reconciler frees it after its grace period',
+  remove_job:
+    'could not remove the job of a refused task; if its worker takes it, it runs although its client was told 503',
+  release_reservation:
+    'could not release the reservation of a refused task; the reconciler frees it after its grace period',
 };
 
-export function createDispatcher({ ledger, queues, jobOptions, logger, metrics, retryAfterSeconds }: DispatcherOptions): Dispatcher {
+export function createDispatcher({
+  ledger,
+  queues,
+  jobOptions,
+  logger,
+  metrics,
+  retryAfterSeconds,
+}: DispatcherOptions): Dispatcher {
   const reserve = createReserveBatcher((tokens) => ledger.reserveMany(tokens));
   /** Runs one undo step; its failure is logged and counted, never thrown. */
-  const undo = async (operation: UndoOperation, ids: { token: string; jobId?: string; workerId?: string }, step: () => Promise<unknown>) => {
+  const undo = async (
+    operation: UndoOperation,
+    ids: { token: string; jobId?: string; workerId?: string },
+    step: () => Promise<unknown>,
+  ) => {
     try {
       await step();
     } catch (error) {

@@ -23,11 +23,12 @@ export function createReserveBatcher(reserveMany: ReserveMany): (token: string) 
     const batch = waiting.splice(0, MAX_BATCH);
     if (waiting.length > 0) setImmediate(flush);
     reserveMany(batch.map((entry) => entry.token)).then(
-      (outcomes) => batch.forEach((entry, i) => {
-        const outcome = outcomes[i];
-        if (outcome) entry.resolve(outcome);
-        else entry.reject(new Error('reserve answered too few outcomes'));
-      }),
+      (outcomes) =>
+        batch.forEach((entry, i) => {
+          const outcome = outcomes[i];
+          if (outcome) entry.resolve(outcome);
+          else entry.reject(new Error('reserve answered too few outcomes'));
+        }),
       (error: unknown) => batch.forEach((entry) => entry.reject(error)),
     );
   };

@@ -28,17 +28,26 @@ test('a full backlog answers 429 with Retry-After until jobs start', async () =>
       accepted.push(response.body);
     }
 
-    const refused = await service.enqueue<{ code: string; details: { retryAfterSeconds: number } }>({ jobName: 'too-many' });
+    const refused = await service.enqueue<{ code: string; details: { retryAfterSeconds: number } }>({
+      jobName: 'too-many',
+    });
     assert.equal(refused.status, 429);
     assert.equal(refused.body.code, 'BACKLOG_FULL');
     assert.equal(refused.headers.get('retry-after'), '2');
     assert.equal(refused.body.details.retryAfterSeconds, 2);
-    assert.equal(await redis.client.llen(`${service.prefix}:tasks.test-0:wait`), 3, 'the refused task was not enqueued');
+    assert.equal(
+      await redis.client.llen(`${service.prefix}:tasks.test-0:wait`),
+      3,
+      'the refused task was not enqueued',
+    );
     assert.equal((await service.workers()).totals.queued, 3);
 
-    await waitFor(async () => (await service.enqueue<Enqueued>({ jobName: 'later', data: { durationMs: 10 } })).status === 202, {
-      what: 'room in the backlog once jobs start',
-    });
+    await waitFor(
+      async () => (await service.enqueue<Enqueued>({ jobName: 'later', data: { durationMs: 10 } })).status === 202,
+      {
+        what: 'room in the backlog once jobs start',
+      },
+    );
     await waitForJobs(service, accepted);
     await waitForIdle(service);
   } finally {

@@ -75,7 +75,10 @@ describe('failing jobs', () => {
     assert.match(reasons.get('hang') ?? '', /time limit of 300 ms/);
     assert.match(reasons.get('exit-thread') ?? '', /exited with code: 3/);
     assert.match(reasons.get('memory-hog') ?? '', /memory limit/);
-    assert.ok(failed.every((job) => job.attemptsMade === 3), 'each failure counted as a failed attempt');
+    assert.ok(
+      failed.every((job) => job.attemptsMade === 3),
+      'each failure counted as a failed attempt',
+    );
 
     await waitForJobs(service, healthy);
     const after = await enqueueMany(service, 8, 'after', { durationMs: 50 });

@@ -72,17 +72,25 @@ describe('kill -9 during a move', () => {
           assert.equal(started, 1, 'the stolen job ran exactly once');
         } else {
           assert.ok(started <= 2, `${started} starts`);
-          for (const start of starts.slice(0, -1)) assert.equal(start.pid, death.childPid, 'an earlier start was the killed thief\'s own');
+          for (const start of starts.slice(0, -1))
+            assert.equal(start.pid, death.childPid, "an earlier start was the killed thief's own");
         }
         assert.equal(stolen?.assignedWorker, thief, 'it ran where it was moved');
         assert.deepEqual(stolen?.movedFrom, [long.assignedWorker]);
         assert.equal((await readJob(service, long.jobId)).attemptsStarted, 1, 'the long job was never interrupted');
 
-        await waitFor(async () => (await redis.client.hlen(`${service.prefix}:sched:moves`)) === 0, { what: 'no move left under way' });
+        await waitFor(async () => (await redis.client.hlen(`${service.prefix}:sched:moves`)) === 0, {
+          what: 'no move left under way',
+        });
         await waitForIdle(service);
-        await waitFor(async () => (await reservationsLeft(redis.client, service.prefix)) === 0, { what: 'no reservation left' });
+        await waitFor(async () => (await reservationsLeft(redis.client, service.prefix)) === 0, {
+          what: 'no reservation left',
+        });
         const samples = parseMetrics((await service.request('GET', '/metrics')).text);
-        assert.ok(total(samples, 'bullpen_jobs_moved_total', { reason: 'stolen' }) >= 1, 'the finished move was counted');
+        assert.ok(
+          total(samples, 'bullpen_jobs_moved_total', { reason: 'stolen' }) >= 1,
+          'the finished move was counted',
+        );
       } finally {
         await service.stop();
       }

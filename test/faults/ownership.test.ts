@@ -34,7 +34,11 @@ describe('a second instance with a HOST_ID in use', () => {
   let first: Service;
   before(async () => {
     redis = await startRedis();
-    first = await startService({ redisUrl: redis.url, workers: 2, env: { ...FAST, WORKER_CONCURRENCY: '2', HOST_ID: 'dup' } });
+    first = await startService({
+      redisUrl: redis.url,
+      workers: 2,
+      env: { ...FAST, WORKER_CONCURRENCY: '2', HOST_ID: 'dup' },
+    });
   });
   after(async () => {
     await first?.stop();
@@ -51,14 +55,25 @@ describe('a second instance with a HOST_ID in use', () => {
       waitUntilReady: false,
       env: { ...FAST, WORKER_CONCURRENCY: '2', HOST_ID: 'dup' },
     });
-    const code = await new Promise<number | null>((resolve) => second.child.once('exit', (exitCode) => resolve(exitCode)));
+    const code = await new Promise<number | null>((resolve) =>
+      second.child.once('exit', (exitCode) => resolve(exitCode)),
+    );
     assert.notEqual(code, 0);
     const fatal = second.logs.find((line) => line.level === 60);
     assert.match(String(fatal?.msg), /worker id dup-[01] is held by another live process/);
     assert.match(String(fatal?.msg), /HOST_ID=dup/);
-    const refusals = second.logs.filter((line) => line.level === 50 && /is held by another live process/.test(String(line.msg)));
-    assert.deepEqual([...new Set(refusals.map((line) => line.workerId))].sort(), ['dup-0', 'dup-1'], 'each refused id says why');
-    assert.ok(!second.logs.some((line) => line.msg === 'requeued jobs interrupted by a previous process'), 'it recovered nothing');
+    const refusals = second.logs.filter(
+      (line) => line.level === 50 && /is held by another live process/.test(String(line.msg)),
+    );
+    assert.deepEqual(
+      [...new Set(refusals.map((line) => line.workerId))].sort(),
+      ['dup-0', 'dup-1'],
+      'each refused id says why',
+    );
+    assert.ok(
+      !second.logs.some((line) => line.msg === 'requeued jobs interrupted by a previous process'),
+      'it recovered nothing',
+    );
     assert.ok(!second.logs.some((line) => line.msg === 'job started'), 'it consumed nothing');
 
     const done = await waitForJobs(first, jobs);
@@ -96,7 +111,11 @@ describe('a worker paused past its lease', () => {
 
     const done = await waitForJobs(service, jobs);
     for (const job of done) assert.equal(job.attemptsStarted, 1, `${job.jobId} ran once`);
-    assert.ok(service.logs.some((line) => line.workerId === 'test-0' && /lapsed and nobody took it: re-acquired/.test(String(line.msg))));
+    assert.ok(
+      service.logs.some(
+        (line) => line.workerId === 'test-0' && /lapsed and nobody took it: re-acquired/.test(String(line.msg)),
+      ),
+    );
     const back = await worker(service, 'test-0');
     assert.equal(back.pid, paused.pid, 'the same process carries on');
     assert.equal(back.alive, true);
@@ -123,14 +142,25 @@ describe('a worker paused past its lease', () => {
       process.kill(paused.pid, 'SIGCONT');
     }
     await waitFor(() => !isAlive(paused.pid), { what: 'the paused process to exit' });
-    assert.ok(service.logs.some((line) => line.pid === paused.pid && /lease of this worker id was lost/.test(String(line.msg))));
-    const completedBy = service.logs.filter((line) => line.msg === 'job completed' && theirs.some((job) => job.jobId === line.jobId));
-    assert.deepEqual([...new Set(completedBy.map((line) => line.workerId))], ['test-1'], 'only the new owner completed them');
+    assert.ok(
+      service.logs.some((line) => line.pid === paused.pid && /lease of this worker id was lost/.test(String(line.msg))),
+    );
+    const completedBy = service.logs.filter(
+      (line) => line.msg === 'job completed' && theirs.some((job) => job.jobId === line.jobId),
+    );
+    assert.deepEqual(
+      [...new Set(completedBy.map((line) => line.workerId))],
+      ['test-1'],
+      'only the new owner completed them',
+    );
 
-    const reborn = await waitFor(async () => {
-      const found = (await service.workers()).workers.find((candidate) => candidate.id === 'test-0');
-      return found?.alive && found.pid !== paused.pid ? found : undefined;
-    }, { what: 'test-0 to come back in a new process' });
+    const reborn = await waitFor(
+      async () => {
+        const found = (await service.workers()).workers.find((candidate) => candidate.id === 'test-0');
+        return found?.alive && found.pid !== paused.pid ? found : undefined;
+      },
+      { what: 'test-0 to come back in a new process' },
+    );
     assert.equal(reborn.active + reborn.queued, 0, 'it starts empty');
     await waitForJobs(service, jobs);
     await waitForIdle(service);

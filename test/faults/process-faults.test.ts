@@ -23,7 +23,11 @@ describe('worker crash', () => {
   let service: Service;
   before(async () => {
     redis = await startRedis();
-    service = await startService({ redisUrl: redis.url, workers: 2, env: { WORKER_CONCURRENCY: '4', HANDLERS_DIR: FIXTURE_HANDLERS } });
+    service = await startService({
+      redisUrl: redis.url,
+      workers: 2,
+      env: { WORKER_CONCURRENCY: '4', HANDLERS_DIR: FIXTURE_HANDLERS },
+    });
   });
   after(async () => {
     await service?.stop();
@@ -36,20 +40,28 @@ describe('worker crash', () => {
     const victimJobs = jobs.filter((job) => job.assignedWorker === 'test-0');
     assert.equal(victimJobs.length, 4);
     await gate.waitStarted(8);
-    await waitFor(async () => (await service.workers()).workers.find((worker) => worker.id === 'test-0')?.active === 4, {
-      what: 'the victim to run its 4 jobs',
-    });
+    await waitFor(
+      async () => (await service.workers()).workers.find((worker) => worker.id === 'test-0')?.active === 4,
+      {
+        what: 'the victim to run its 4 jobs',
+      },
+    );
     const victim = (await service.workers()).workers.find((worker) => worker.id === 'test-0');
     assert.ok(victim);
 
     const killedAt = Date.now();
     process.kill(victim.pid, 'SIGKILL');
 
-    const restarted = await waitFor(async () => {
-      const views = await Promise.all(victimJobs.map((job) => readJob(service, job.jobId)));
-      const startedAgain = views.every((view) => view.state === 'active' && Date.parse(view.timestamps.startedAt ?? '') >= killedAt);
-      return startedAgain ? views : undefined;
-    }, { intervalMs: 50, what: 'the interrupted jobs to run again' });
+    const restarted = await waitFor(
+      async () => {
+        const views = await Promise.all(victimJobs.map((job) => readJob(service, job.jobId)));
+        const startedAgain = views.every(
+          (view) => view.state === 'active' && Date.parse(view.timestamps.startedAt ?? '') >= killedAt,
+        );
+        return startedAgain ? views : undefined;
+      },
+      { intervalMs: 50, what: 'the interrupted jobs to run again' },
+    );
     const rerunAfterMs = Math.max(...restarted.map((view) => Date.parse(view.timestamps.startedAt ?? '') - killedAt));
     assert.ok(rerunAfterMs < RECOVERY_BOUND_MS, `interrupted jobs ran again ${rerunAfterMs} ms after the kill`);
 
@@ -59,7 +71,10 @@ describe('worker crash', () => {
 
     await gate.open();
     const done = await waitForJobs(service, jobs);
-    assert.ok(done.every((job) => job.failedReason === null), 'interrupted jobs were re-run, not failed');
+    assert.ok(
+      done.every((job) => job.failedReason === null),
+      'interrupted jobs were re-run, not failed',
+    );
     for (const job of done) assert.equal(job.attemptsStarted, job.assignedWorker === 'test-0' ? 2 : 1, job.jobId);
     await waitForIdle(service);
   });
@@ -71,14 +86,18 @@ describe('worker crash', () => {
       assert.ok(victim);
       process.kill(victim.pid, 'SIGKILL');
       const line = await waitFor(
-        () => service.logs.find((entry) => entry.msg === 'worker died; forking it again' && entry.childPid === victim.pid),
+        () =>
+          service.logs.find((entry) => entry.msg === 'worker died; forking it again' && entry.childPid === victim.pid),
         { what: 'the primary to notice the death' },
       );
       delays.push(Number(line.restartInMs));
-      await waitFor(async () => {
-        const worker = (await service.workers()).workers.find((candidate) => candidate.id === 'test-1');
-        return worker !== undefined && worker.pid !== victim.pid && worker.alive;
-      }, { what: 'test-1 to come back' });
+      await waitFor(
+        async () => {
+          const worker = (await service.workers()).workers.find((candidate) => candidate.id === 'test-1');
+          return worker !== undefined && worker.pid !== victim.pid && worker.alive;
+        },
+        { what: 'test-1 to come back' },
+      );
     }
     assert.ok(delays[0] !== undefined && delays[1] !== undefined && delays[2] !== undefined);
     assert.ok(delays[1] > delays[0] && delays[2] > delays[1], `restart delays ${delays.join(', ')} should grow`);
@@ -94,10 +113,15 @@ describe('primary crash', () => {
       assert.equal(pids.length, 2);
       await service.stop('SIGKILL');
       try {
-        await waitFor(() => pids.every((pid) => !isAlive(pid)), { timeoutMs: 60_000, what: 'orphaned workers to exit' });
+        await waitFor(() => pids.every((pid) => !isAlive(pid)), {
+          timeoutMs: 60_000,
+          what: 'orphaned workers to exit',
+        });
       } catch (error) {
         const last = service.logs.filter((line) => pids.includes(Number(line.pid))).slice(-10);
-        assert.fail(`${String(error)}; still alive: ${pids.filter(isAlive).join(', ')}; last lines: ${JSON.stringify(last)}`);
+        assert.fail(
+          `${String(error)}; still alive: ${pids.filter(isAlive).join(', ')}; last lines: ${JSON.stringify(last)}`,
+        );
       }
     } finally {
       await redis.stop();
@@ -114,13 +138,19 @@ describe('stopping while a worker restarts', () => {
       assert.ok(victim);
       process.kill(victim.pid, 'SIGKILL');
       const forked = await waitFor(
-        () => service.logs.find((line) => line.msg === 'worker forked' && line.workerId === victim.id && line.childPid !== victim.pid),
+        () =>
+          service.logs.find(
+            (line) => line.msg === 'worker forked' && line.workerId === victim.id && line.childPid !== victim.pid,
+          ),
         { what: 'the primary to fork the worker again' },
       );
       // The new process is still starting: it has not taken its lease or opened its port yet.
       const stoppedAt = Date.now();
       assert.equal(await service.stop('SIGTERM'), 0);
-      assert.ok(Date.now() - stoppedAt < 30_000, `the stop took ${Date.now() - stoppedAt} ms, SHUTDOWN_TIMEOUT_MS is 60000`);
+      assert.ok(
+        Date.now() - stoppedAt < 30_000,
+        `the stop took ${Date.now() - stoppedAt} ms, SHUTDOWN_TIMEOUT_MS is 60000`,
+      );
       assert.ok(!service.logs.some((line) => line.msg === 'worker did not stop in time; killing it'));
       assert.ok(!isAlive(Number(forked.childPid)), 'the new worker exited');
     } finally {

@@ -52,8 +52,13 @@ describe('Redis outage', () => {
       await redis.startServer();
     }
 
-    await waitFor(async () => (await service.request('GET', '/healthz')).status === 200, { what: 'healthz to recover' });
-    const after = await service.enqueue<{ jobId: string; assignedWorker: string }>({ jobName: 'after-outage', data: { durationMs: 10 } });
+    await waitFor(async () => (await service.request('GET', '/healthz')).status === 200, {
+      what: 'healthz to recover',
+    });
+    const after = await service.enqueue<{ jobId: string; assignedWorker: string }>({
+      jobName: 'after-outage',
+      data: { durationMs: 10 },
+    });
     assert.equal(after.status, 202, 'enqueue works again without a restart');
 
     const done = await waitForJobs(service, [...jobs, after.body]);
@@ -80,7 +85,9 @@ describe('Redis outage', () => {
     // Reservations made by the timed-out requests ran late and were undone behind them.
     await waitForIdle(service);
     assert.equal(await reservationsLeft(redis.client, service.prefix), 0, 'no reservation is left behind');
-    const queued = await Promise.all(['test-0', 'test-1'].map((id) => redis.client.llen(`${service.prefix}:tasks.${id}:wait`)));
+    const queued = await Promise.all(
+      ['test-0', 'test-1'].map((id) => redis.client.llen(`${service.prefix}:tasks.${id}:wait`)),
+    );
     assert.deepEqual(queued, [0, 0], 'no refused task was enqueued');
   });
 });

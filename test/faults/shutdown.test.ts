@@ -24,19 +24,29 @@ test('SIGTERM lets running jobs finish, exits 0, and waiting jobs run after the 
     const workerPids = (await first.workers()).workers.map((worker) => worker.pid);
 
     const stopped = first.stop('SIGTERM');
-    await waitFor(() => first.logs.filter((line) => /^waiting for \d+ running jobs/.test(String(line.msg))).length === 2, {
-      what: 'both workers to wait for their running jobs',
-    });
+    await waitFor(
+      () => first.logs.filter((line) => /^waiting for \d+ running jobs/.test(String(line.msg))).length === 2,
+      {
+        what: 'both workers to wait for their running jobs',
+      },
+    );
     await gate.open();
     assert.equal(await stopped, 0);
-    assert.ok(workerPids.every((pid) => !isAlive(pid)), 'every worker process exited');
+    assert.ok(
+      workerPids.every((pid) => !isAlive(pid)),
+      'every worker process exited',
+    );
     assert.equal(first.logs.filter((line) => line.msg === 'job started').length, 4, 'no waiting job was started');
     assert.equal(first.logs.filter((line) => line.msg === 'job completed').length, 4, 'the running jobs finished');
 
     const second = await startService({ redisUrl: redis.url, workers: 2, env, prefix: first.prefix });
     try {
       await waitForJobs(second, jobs);
-      assert.equal(second.logs.filter((line) => line.msg === 'job completed').length, 4, 'the waiting jobs ran after restart');
+      assert.equal(
+        second.logs.filter((line) => line.msg === 'job completed').length,
+        4,
+        'the waiting jobs ran after restart',
+      );
       await waitForIdle(second);
     } finally {
       assert.equal(await second.stop(), 0);
@@ -82,9 +92,12 @@ test('Ctrl-C says what shutdown waits for; a second Ctrl-C stops at once and the
     await waitFor(async () => (await first.workers()).totals.active === 2, { what: '2 running jobs' });
 
     first.child.kill('SIGINT');
-    const waiting = await waitFor(() => first.logs.find((line) => /^waiting for \d+ running jobs/.test(String(line.msg))), {
-      what: 'the shutdown to say what it waits for',
-    });
+    const waiting = await waitFor(
+      () => first.logs.find((line) => /^waiting for \d+ running jobs/.test(String(line.msg))),
+      {
+        what: 'the shutdown to say what it waits for',
+      },
+    );
     assert.equal(waiting.running, 2);
     assert.equal(waiting.timeoutMs, 60_000);
     assert.ok(first.logs.some((line) => /signal again to stop at once/.test(String(line.msg))));
@@ -99,7 +112,10 @@ test('Ctrl-C says what shutdown waits for; a second Ctrl-C stops at once and the
     const second = await startService({ redisUrl: redis.url, workers: 1, env, prefix: first.prefix });
     try {
       const done = await waitForJobs(second, jobs, { timeoutMs: 60_000 });
-      assert.ok(done.every((job) => job.failedReason === null && job.attemptsStarted === 2), 'cut, not failed, and run again');
+      assert.ok(
+        done.every((job) => job.failedReason === null && job.attemptsStarted === 2),
+        'cut, not failed, and run again',
+      );
       await waitForIdle(second);
     } finally {
       await second.stop();

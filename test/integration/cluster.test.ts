@@ -72,14 +72,20 @@ describe('the cluster', () => {
 
   test('starts 4 live workers with stable, distinct ids and the configured concurrency', async () => {
     const state = await service.workers();
-    assert.deepEqual(state.workers.map((worker) => worker.id), ['test-0', 'test-1', 'test-2', 'test-3']);
+    assert.deepEqual(
+      state.workers.map((worker) => worker.id),
+      ['test-0', 'test-1', 'test-2', 'test-3'],
+    );
     assert.equal(new Set(state.workers.map((worker) => worker.pid)).size, WORKERS);
     assert.ok(state.workers.every((worker) => worker.alive && worker.concurrency === CONCURRENCY));
     assert.equal(state.totals.capacity, WORKERS * CONCURRENCY);
     for (const worker of state.workers) {
       assert.equal(worker.lease?.holderPid, worker.pid, `${worker.id} is owned by its own process`);
       assert.equal(worker.lease.retiring, false);
-      assert.ok(worker.lease.expiresInMs > 0 && Date.parse(worker.lease.expiresAt) > Date.now() - 1_000, 'the lease is live');
+      assert.ok(
+        worker.lease.expiresInMs > 0 && Date.parse(worker.lease.expiresAt) > Date.now() - 1_000,
+        'the lease is live',
+      );
     }
     const health = await service.request<{ status: string }>('GET', '/healthz');
     assert.equal(health.status, 200);
@@ -109,11 +115,18 @@ describe('the cluster', () => {
     }
     const perWorker = new Map<string, number>();
     for (const { body } of responses) perWorker.set(body.assignedWorker, (perWorker.get(body.assignedWorker) ?? 0) + 1);
-    assert.deepEqual([...perWorker.entries()].sort(), [['test-0', 16], ['test-1', 16], ['test-2', 16], ['test-3', 16]]);
+    assert.deepEqual([...perWorker.entries()].sort(), [
+      ['test-0', 16],
+      ['test-1', 16],
+      ['test-2', 16],
+      ['test-3', 16],
+    ]);
 
     const jobs = await waitFor(
       async () => {
-        const views = await Promise.all(responses.map(({ body }) => service.request<JobBody>('GET', `/jobs/${body.jobId}`)));
+        const views = await Promise.all(
+          responses.map(({ body }) => service.request<JobBody>('GET', `/jobs/${body.jobId}`)),
+        );
         return views.every((view) => view.body.state === 'completed') ? views.map((view) => view.body) : undefined;
       },
       { timeoutMs: 60_000, what: 'all 64 jobs to complete' },
@@ -136,7 +149,10 @@ describe('the cluster', () => {
       assert.equal(job.result?.durationMs, DURATION_MS);
       assert.ok((job.result?.threadId ?? 0) >= 1, 'the body ran in a worker thread');
     }
-    const interval = (job: JobBody): [number, number] => [Date.parse(job.timestamps.startedAt ?? ''), Date.parse(job.timestamps.finishedAt ?? '')];
+    const interval = (job: JobBody): [number, number] => [
+      Date.parse(job.timestamps.startedAt ?? ''),
+      Date.parse(job.timestamps.finishedAt ?? ''),
+    ];
     assert.equal(peakOverlap(jobs.map(interval)), 32);
     for (const id of perWorker.keys()) {
       assert.equal(peakOverlap(jobs.filter((job) => job.assignedWorker === id).map(interval)), CONCURRENCY);
@@ -168,16 +184,48 @@ describe('the cluster', () => {
       { name: 'malformed JSON', body: '{"jobName": "x",', status: 400, code: 'MALFORMED_JSON' },
       { name: 'missing jobName', body: '{"data": {}}', status: 400, code: 'VALIDATION_FAILED' },
       { name: 'empty jobName', body: '{"jobName": ""}', status: 400, code: 'VALIDATION_FAILED' },
-      { name: 'over-long jobName', body: JSON.stringify({ jobName: 'x'.repeat(129) }), status: 400, code: 'VALIDATION_FAILED' },
+      {
+        name: 'over-long jobName',
+        body: JSON.stringify({ jobName: 'x'.repeat(129) }),
+        status: 400,
+        code: 'VALIDATION_FAILED',
+      },
       { name: 'unsafe jobName', body: '{"jobName": "../etc/passwd"}', status: 400, code: 'VALIDATION_FAILED' },
       { name: 'data that is an array', body: '{"jobName": "x", "data": [1]}', status: 400, code: 'VALIDATION_FAILED' },
       { name: 'data that is a string', body: '{"jobName": "x", "data": "s"}', status: 400, code: 'VALIDATION_FAILED' },
       { name: 'a body that is not an object', body: '42', status: 400, code: 'VALIDATION_FAILED' },
-      { name: 'durationMs out of bounds', body: '{"jobName": "x", "data": {"durationMs": 999999999}}', status: 400, code: 'VALIDATION_FAILED' },
-      { name: 'a prototype-polluting key', body: '{"jobName": "x", "data": {"__proto__": {"admin": true}}}', status: 400, code: 'VALIDATION_FAILED' },
-      { name: 'a body over the size limit', body: JSON.stringify({ jobName: 'x', data: { s: 'y'.repeat(200 * 1024) } }), status: 413, code: 'PAYLOAD_TOO_LARGE' },
-      { name: 'a text/plain body', body: '{"jobName": "x"}', contentType: 'text/plain', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-      { name: 'a form body', body: 'jobName=x', contentType: 'application/x-www-form-urlencoded', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+      {
+        name: 'durationMs out of bounds',
+        body: '{"jobName": "x", "data": {"durationMs": 999999999}}',
+        status: 400,
+        code: 'VALIDATION_FAILED',
+      },
+      {
+        name: 'a prototype-polluting key',
+        body: '{"jobName": "x", "data": {"__proto__": {"admin": true}}}',
+        status: 400,
+        code: 'VALIDATION_FAILED',
+      },
+      {
+        name: 'a body over the size limit',
+        body: JSON.stringify({ jobName: 'x', data: { s: 'y'.repeat(200 * 1024) } }),
+        status: 413,
+        code: 'PAYLOAD_TOO_LARGE',
+      },
+      {
+        name: 'a text/plain body',
+        body: '{"jobName": "x"}',
+        contentType: 'text/plain',
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+      },
+      {
+        name: 'a form body',
+        body: 'jobName=x',
+        contentType: 'application/x-www-form-urlencoded',
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+      },
     ];
 
     for (const testCase of cases) {
@@ -192,7 +240,8 @@ describe('the cluster', () => {
         assert.equal(response.body.code, testCase.code);
         assert.equal(typeof response.body.error, 'string');
         assert.doesNotMatch(response.text, /at .*\.js:\d+|node_modules|Error:/, 'no stack trace leaks');
-        if (testCase.code === 'VALIDATION_FAILED') assert.ok((response.body.details?.length ?? 0) > 0, 'names what is wrong');
+        if (testCase.code === 'VALIDATION_FAILED')
+          assert.ok((response.body.details?.length ?? 0) > 0, 'names what is wrong');
         assert.deepEqual(await jobKeys(), before, 'nothing was enqueued');
         const state = await service.workers();
         assert.equal(state.totals.queued + state.totals.active, 0, 'no load was reserved');
@@ -202,12 +251,19 @@ describe('the cluster', () => {
     test('still serves a valid request afterwards', async () => {
       const response = await service.enqueue<EnqueueBody>({ jobName: 'after-bad-input', data: { durationMs: 0 } });
       assert.equal(response.status, 202);
-      await waitFor(async () => (await service.request<JobBody>('GET', `/jobs/${response.body.jobId}`)).body.state === 'completed');
+      await waitFor(
+        async () => (await service.request<JobBody>('GET', `/jobs/${response.body.jobId}`)).body.state === 'completed',
+      );
     });
   });
 
   test('unknown jobs and routes answer 404 JSON', async () => {
-    for (const path of ['/jobs/test-0~00000000-0000-0000-0000-000000000000', '/jobs/nope~abc', '/jobs/garbage', '/no-such-route']) {
+    for (const path of [
+      '/jobs/test-0~00000000-0000-0000-0000-000000000000',
+      '/jobs/nope~abc',
+      '/jobs/garbage',
+      '/no-such-route',
+    ]) {
       const response = await service.request<ErrorBody>('GET', path);
       assert.equal(response.status, 404, path);
       assert.equal(response.body.code, 'NOT_FOUND');
@@ -216,10 +272,15 @@ describe('the cluster', () => {
 
   test('a job reports progress and its result while and after it runs', async () => {
     const response = await service.enqueue<EnqueueBody>({ jobName: 'watched', data: { durationMs: 2_000 } });
-    const running = await waitFor(async () => {
-      const view = await service.request<JobBody>('GET', `/jobs/${response.body.jobId}`);
-      return view.body.state === 'active' && typeof view.body.progress === 'number' && view.body.progress > 0 ? view.body : undefined;
-    }, { intervalMs: 50, what: 'the job to report progress' });
+    const running = await waitFor(
+      async () => {
+        const view = await service.request<JobBody>('GET', `/jobs/${response.body.jobId}`);
+        return view.body.state === 'active' && typeof view.body.progress === 'number' && view.body.progress > 0
+          ? view.body
+          : undefined;
+      },
+      { intervalMs: 50, what: 'the job to report progress' },
+    );
     assert.equal(running.assignedWorker, response.body.assignedWorker);
     assert.ok(running.timestamps.startedAt !== null && running.timestamps.finishedAt === null);
     const done = await waitFor(async () => {

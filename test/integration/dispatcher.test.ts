@@ -45,7 +45,9 @@ let logs: LogLine[];
 let metrics: ProcessMetrics;
 
 async function connect(): Promise<Redis> {
-  const connection = createRedisConnection(redis.url, 'command', pino({ level: 'silent' }), { commandTimeoutMs: 2_000 });
+  const connection = createRedisConnection(redis.url, 'command', pino({ level: 'silent' }), {
+    commandTimeoutMs: 2_000,
+  });
   connections.push(connection);
   await waitUntilReady(connection, 10_000);
   return connection;
@@ -77,12 +79,21 @@ function dispatcherWith(ledger: DispatcherOptions['ledger'], queues: DispatcherO
       },
     }),
   );
-  return createDispatcher({ ledger, queues, jobOptions: jobOptionsFrom(config), logger, metrics, retryAfterSeconds: 1 });
+  return createDispatcher({
+    ledger,
+    queues,
+    jobOptions: jobOptionsFrom(config),
+    logger,
+    metrics,
+    retryAfterSeconds: 1,
+  });
 }
 
 async function undoFailures(): Promise<Record<string, number>> {
   const samples = parseMetrics(await metrics.registry.metrics());
-  return Object.fromEntries(UNDO_OPERATIONS.map((operation) => [operation, total(samples, 'bullpen_undo_failures_total', { operation })]));
+  return Object.fromEntries(
+    UNDO_OPERATIONS.map((operation) => [operation, total(samples, 'bullpen_undo_failures_total', { operation })]),
+  );
 }
 
 const warnings = (operation: string) => logs.filter((line) => line.level === WARN && line.operation === operation);
@@ -90,11 +101,22 @@ const warnings = (operation: string) => logs.filter((line) => line.level === WAR
 describe('dispatcher: undoing a refused enqueue', () => {
   before(async () => {
     redis = await startRedis();
-    await joinAsWorker(await connect(), config.prefix, { id: WORKER, hostId: 'undo', pid: 1, concurrency: 4, startedAt: Date.now() });
+    await joinAsWorker(await connect(), config.prefix, {
+      id: WORKER,
+      hostId: 'undo',
+      pid: 1,
+      concurrency: 4,
+      startedAt: Date.now(),
+    });
   });
   beforeEach(() => {
     logs = [];
-    metrics = createProcessMetrics({ workerId: WORKER, hostId: 'undo', knownJobNames: [], pool: { threads: 1, queueSize: 0 } });
+    metrics = createProcessMetrics({
+      workerId: WORKER,
+      hostId: 'undo',
+      knownJobNames: [],
+      pool: { threads: 1, queueSize: 0 },
+    });
   });
   after(async () => {
     for (const queues of registries) await queues.close();
@@ -111,9 +133,12 @@ describe('dispatcher: undoing a refused enqueue', () => {
     const ledger = createLedger({ redis: dead, prefix: config.prefix, workerTtlMs: config.workerTtlMs });
     const dispatcher = dispatcherWith(ledger, queuesOn(await connect()));
     await assert.rejects(dispatcher.dispatch({ jobName: 'refused', data: {} }), QueueUnavailableError);
-    const [warning] = await waitFor(() => (warnings('cancel_reservation').length > 0 ? warnings('cancel_reservation') : undefined), {
-      what: 'the failed cancel to be logged',
-    });
+    const [warning] = await waitFor(
+      () => (warnings('cancel_reservation').length > 0 ? warnings('cancel_reservation') : undefined),
+      {
+        what: 'the failed cancel to be logged',
+      },
+    );
     assert.match(warning?.token ?? '', /^[0-9a-f-]{36}$/, 'the line names the token');
     assert.match(warning?.err?.message ?? '', /Connection is closed/);
     assert.deepEqual(await undoFailures(), { cancel_reservation: 1, remove_job: 0, release_reservation: 0 });

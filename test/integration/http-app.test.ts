@@ -25,7 +25,9 @@ let queues: QueueRegistry;
 let app: InProcessApp;
 let base: string;
 
-async function post(body: unknown): Promise<{ status: number; body: { code?: string; error?: string; assignedWorker?: string } }> {
+async function post(
+  body: unknown,
+): Promise<{ status: number; body: { code?: string; error?: string; assignedWorker?: string } }> {
   const response = await fetch(`${base}/enqueue-task`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -46,7 +48,13 @@ describe('HTTP API with Redis in odd states', () => {
       queues,
       prefix: config.prefix,
       logger,
-      health: async () => ({ redis: await connection.ping().then(() => true, () => false), consumer: true }),
+      health: async () => ({
+        redis: await connection.ping().then(
+          () => true,
+          () => false,
+        ),
+        consumer: true,
+      }),
     });
     scheduler = app.ledger;
     base = app.url;
@@ -66,8 +74,14 @@ describe('HTTP API with Redis in odd states', () => {
     assert.deepEqual(await redis.client.keys(`${scheduler.keys.jobs('')}*`), []);
   });
 
-  test('with a live worker, the job lands in that worker\'s queue', async () => {
-    await joinAsWorker(connection, config.prefix, { id: 'solo-0', hostId: 'solo', pid: 1, concurrency: 8, startedAt: Date.now() });
+  test("with a live worker, the job lands in that worker's queue", async () => {
+    await joinAsWorker(connection, config.prefix, {
+      id: 'solo-0',
+      hostId: 'solo',
+      pid: 1,
+      concurrency: 8,
+      startedAt: Date.now(),
+    });
     const response = await post({ jobName: 'hello' });
     assert.equal(response.status, 202);
     assert.equal(response.body.assignedWorker, 'solo-0');
@@ -88,9 +102,18 @@ describe('HTTP API with Redis in odd states', () => {
       await redis.startServer();
     }
     // The restarted Redis kept no data (no AOF here), so the worker announces itself again.
-    await waitFor(async () => {
-      await joinAsWorker(connection, config.prefix, { id: 'solo-0', hostId: 'solo', pid: 1, concurrency: 8, startedAt: Date.now() });
-      return (await post({ jobName: 'after-outage' })).status === 202;
-    }, { what: 'enqueue to work again' });
+    await waitFor(
+      async () => {
+        await joinAsWorker(connection, config.prefix, {
+          id: 'solo-0',
+          hostId: 'solo',
+          pid: 1,
+          concurrency: 8,
+          startedAt: Date.now(),
+        });
+        return (await post({ jobName: 'after-outage' })).status === 202;
+      },
+      { what: 'enqueue to work again' },
+    );
   });
 });

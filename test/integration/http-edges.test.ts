@@ -50,13 +50,29 @@ async function serve(apiKey: string | undefined): Promise<string> {
       },
     }),
   );
-  const app = await serveApp({ connection, queues, prefix: config.prefix, logger, ...(apiKey === undefined ? {} : { apiKey }) });
+  const app = await serveApp({
+    connection,
+    queues,
+    prefix: config.prefix,
+    logger,
+    ...(apiKey === undefined ? {} : { apiKey }),
+  });
   apps.push(app);
   return app.url;
 }
 
-async function call(base: string, method: string, path: string, init: { body?: string | Buffer; headers?: Record<string, string> } = {}): Promise<Answer> {
-  const response = await fetch(`${base}${path}`, { method, body: init.body, headers: init.headers, signal: AbortSignal.timeout(10_000) });
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  init: { body?: string | Buffer; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    body: init.body,
+    headers: init.headers,
+    signal: AbortSignal.timeout(10_000),
+  });
   const text = await response.text();
   let body: Answer['body'];
   try {
@@ -99,7 +115,13 @@ describe('HTTP edges', () => {
     connection = createRedisConnection(redis.url, 'command', pino({ level: 'silent' }));
     await waitUntilReady(connection, 10_000);
     queues = createQueueRegistry({ connection, prefix: config.prefix });
-    await joinAsWorker(connection, config.prefix, { id: 'edge-0', hostId: 'edge', pid: 1, concurrency: 8, startedAt: Date.now() });
+    await joinAsWorker(connection, config.prefix, {
+      id: 'edge-0',
+      hostId: 'edge',
+      pid: 1,
+      concurrency: 8,
+      startedAt: Date.now(),
+    });
     base = await serve(undefined);
   });
   after(async () => {
@@ -112,7 +134,8 @@ describe('HTTP edges', () => {
   });
 
   test('malformed percent-encoding in a path answers 400 MALFORMED_PATH', async () => {
-    for (const path of ['/jobs/%zz', '/jobs/%E0%A4%A']) assertJsonError(await call(base, 'GET', path), 400, 'MALFORMED_PATH');
+    for (const path of ['/jobs/%zz', '/jobs/%E0%A4%A'])
+      assertJsonError(await call(base, 'GET', path), 400, 'MALFORMED_PATH');
   });
 
   test('a compressed body that is not valid compressed data answers 400; valid gzip is accepted', async () => {
@@ -135,20 +158,54 @@ describe('HTTP edges', () => {
   test('each refused body says what is really wrong', async () => {
     const before = await enqueuedJobs();
     const cases: { headers: Record<string, string>; body?: string; status: number; code: string; says: RegExp }[] = [
-      { headers: { 'content-type': 'text/plain' }, body: '{"jobName":"x"}', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', says: /not text\/plain/ },
+      {
+        headers: { 'content-type': 'text/plain' },
+        body: '{"jobName":"x"}',
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        says: /not text\/plain/,
+      },
       { headers: { 'content-type': 'application/json' }, status: 400, code: 'MALFORMED_JSON', says: /empty/ },
-      { headers: { 'content-type': 'application/json', 'content-length': '0' }, body: '', status: 400, code: 'MALFORMED_JSON', says: /empty/ },
-      { headers: { 'content-type': 'application/json; charset=latin1' }, body: '{"jobName":"x"}', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', says: /charset latin1/ },
-      { headers: { 'content-type': 'application/json', 'content-encoding': 'compress' }, body: '{"jobName":"x"}', status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', says: /Content-Encoding compress/ },
+      {
+        headers: { 'content-type': 'application/json', 'content-length': '0' },
+        body: '',
+        status: 400,
+        code: 'MALFORMED_JSON',
+        says: /empty/,
+      },
+      {
+        headers: { 'content-type': 'application/json; charset=latin1' },
+        body: '{"jobName":"x"}',
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        says: /charset latin1/,
+      },
+      {
+        headers: { 'content-type': 'application/json', 'content-encoding': 'compress' },
+        body: '{"jobName":"x"}',
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        says: /Content-Encoding compress/,
+      },
     ];
     for (const testCase of cases) {
-      const answer = await call(base, 'POST', '/enqueue-task', { headers: testCase.headers, ...(testCase.body === undefined ? {} : { body: testCase.body }) });
+      const answer = await call(base, 'POST', '/enqueue-task', {
+        headers: testCase.headers,
+        ...(testCase.body === undefined ? {} : { body: testCase.body }),
+      });
       assertJsonError(answer, testCase.status, testCase.code);
       assert.match(answer.body?.error ?? '', testCase.says);
-      assert.doesNotMatch(answer.body?.error ?? '', /Content-Type must be application\/json$/, 'not the old catch-all message');
+      assert.doesNotMatch(
+        answer.body?.error ?? '',
+        /Content-Type must be application\/json$/,
+        'not the old catch-all message',
+      );
     }
     // fetch adds a text/plain type to a string body, so the body without any type goes out raw.
-    const untyped = await raw(base, 'POST /enqueue-task HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 15\r\n\r\n{"jobName":"x"}');
+    const untyped = await raw(
+      base,
+      'POST /enqueue-task HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 15\r\n\r\n{"jobName":"x"}',
+    );
     assert.match(untyped, /^HTTP\/1\.1 415 /);
     assert.match(untyped.split('\r\n\r\n')[1] ?? '', /Content-Type is missing/);
     assert.equal(await enqueuedJobs(), before, 'nothing was enqueued');
@@ -189,7 +246,9 @@ describe('HTTP edges', () => {
       `POST /enqueue-task HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 100)}`,
       { closeAfterMs: 100 },
     );
-    const line = await waitFor(() => logs.find((entry) => /aborted by the client/.test(entry.msg)), { what: 'the aborted request to be logged' });
+    const line = await waitFor(() => logs.find((entry) => /aborted by the client/.test(entry.msg)), {
+      what: 'the aborted request to be logged',
+    });
     assert.equal(line.level, 30);
   });
 
@@ -203,7 +262,8 @@ describe('HTTP edges', () => {
 
   test('the API key exemption follows routing: every spelling that reaches /healthz is open', async () => {
     const keyed = await serve(KEY);
-    for (const path of ['/healthz', '/healthz/', '/HEALTHZ', '/Healthz/']) assert.equal((await call(keyed, 'GET', path)).status, 200, path);
+    for (const path of ['/healthz', '/healthz/', '/HEALTHZ', '/Healthz/'])
+      assert.equal((await call(keyed, 'GET', path)).status, 200, path);
     assertJsonError(await call(keyed, 'GET', '/workers'), 401, 'UNAUTHORIZED');
     assertJsonError(await call(keyed, 'GET', '/healthz/x'), 401, 'UNAUTHORIZED');
   });

@@ -24,7 +24,9 @@ describe('IPC requests to a forked child', () => {
 
   test('answers come back by id', async () => {
     const requests = createIpcRequests<string>({ port: child, timeoutMs: HOUR_MS, what: 'an echo' });
-    child.on('message', (message: { id: number; echo: string }) => requests.answer(message.id, { value: message.echo }));
+    child.on('message', (message: { id: number; echo: string }) =>
+      requests.answer(message.id, { value: message.echo }),
+    );
     const answers = await Promise.all(['one', 'two', 'three'].map((ask) => requests.request((id) => ({ id, ask }))));
     assert.deepEqual(answers, ['ONE', 'TWO', 'THREE']);
   });
@@ -34,10 +36,12 @@ describe('IPC requests to a forked child', () => {
     const exited = once(child, 'exit');
     child.kill();
     await exited;
-    const error = await requests.request((id) => ({ id, ask: 'anyone?' })).then(
-      () => assert.fail('answered'),
-      (caught: unknown) => caught,
-    );
+    const error = await requests
+      .request((id) => ({ id, ask: 'anyone?' }))
+      .then(
+        () => assert.fail('answered'),
+        (caught: unknown) => caught,
+      );
     assert.ok(error instanceof IpcChannelError);
     assert.equal(error.code, 'IPC_CHANNEL_CLOSED');
     assert.equal(requests.pending, 0);

@@ -22,7 +22,14 @@ let prefix: string;
 let ledger: Ledger;
 
 function leasesOf(instance: string, pid: number, ttlMs = TTL_MS): Leases {
-  return createLeases({ redis: connection, prefix, instance, owner: holderName(instance, pid), ttlMs, retireMs: RETIRE_MS });
+  return createLeases({
+    redis: connection,
+    prefix,
+    instance,
+    owner: holderName(instance, pid),
+    ttlMs,
+    retireMs: RETIRE_MS,
+  });
 }
 
 describe('worker id leases', () => {

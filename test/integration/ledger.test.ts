@@ -80,10 +80,13 @@ describe('ledger scripts', () => {
     await connection.zadd(scheduler.keys.heartbeats, Date.now() - TTL_MS - 1_000, 'w-dead');
     for (let i = 0; i < 20; i += 1) assert.equal(await reserveId(`t${i}`), 'w-live');
     const snapshot = await scheduler.snapshot();
-    assert.deepEqual(snapshot.map((worker) => [worker.id, worker.alive, worker.queued]), [
-      ['w-dead', false, 0],
-      ['w-live', true, 20],
-    ]);
+    assert.deepEqual(
+      snapshot.map((worker) => [worker.id, worker.alive, worker.queued]),
+      [
+        ['w-dead', false, 0],
+        ['w-live', true, 20],
+      ],
+    );
   });
 
   test('deregister takes a worker out of selection at once', async () => {
@@ -142,7 +145,12 @@ describe('ledger scripts', () => {
       connection.hgetall(scheduler.keys.active),
     ]);
     // What separate reserves would choose, by the TypeScript rule.
-    const state = new Map(['a', 'b', 'c', 'd'].map((id) => [id, { id, concurrency: Number(capacity[id]), queued: Number(queued[id] ?? 0), active: Number(active[id] ?? 0) }]));
+    const state = new Map(
+      ['a', 'b', 'c', 'd'].map((id) => [
+        id,
+        { id, concurrency: Number(capacity[id]), queued: Number(queued[id] ?? 0), active: Number(active[id] ?? 0) },
+      ]),
+    );
     const expected = tokens.map((_, j) => {
       const pick = pickLeastLoaded([...state.values()], cursor + j + 1);
       assert.ok(pick);
@@ -150,7 +158,10 @@ describe('ledger scripts', () => {
       return pick.id;
     });
     const outcomes = await scheduler.reserveMany(tokens);
-    assert.deepEqual(outcomes.map((outcome) => (outcome.kind === 'reserved' ? outcome.workerId : outcome.kind)), expected);
+    assert.deepEqual(
+      outcomes.map((outcome) => (outcome.kind === 'reserved' ? outcome.workerId : outcome.kind)),
+      expected,
+    );
     assert.equal(await reservationCount(), 24);
   });
 
@@ -159,7 +170,10 @@ describe('ledger scripts', () => {
     const limited = createLedger({ redis: connection, prefix: limitedPrefix, workerTtlMs: TTL_MS, maxBacklog: 3 });
     await join(info('a'), limitedPrefix);
     const outcomes = await limited.reserveMany(['t1', 't2', 't3', 't4', 't5']);
-    assert.deepEqual(outcomes.map((outcome) => outcome.kind), ['reserved', 'reserved', 'reserved', 'backlog-full', 'backlog-full']);
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.kind),
+      ['reserved', 'reserved', 'reserved', 'backlog-full', 'backlog-full'],
+    );
     assert.equal(await connection.hlen(limited.keys.jobs('a')), 3);
   });
 
@@ -170,7 +184,11 @@ describe('ledger scripts', () => {
     await join(info('b'), limitedPrefix);
     for (const token of ['t1', 't2', 't3']) assert.equal((await limited.reserve(token)).kind, 'reserved');
     assert.deepEqual(await limited.reserve('t4'), { kind: 'backlog-full' });
-    assert.equal(await connection.hlen(limited.keys.jobs('a')) + (await connection.hlen(limited.keys.jobs('b'))), 3, 'the refused job reserved nothing');
+    assert.equal(
+      (await connection.hlen(limited.keys.jobs('a'))) + (await connection.hlen(limited.keys.jobs('b'))),
+      3,
+      'the refused job reserved nothing',
+    );
     await limited.markStarted((await connection.hexists(limited.keys.jobs('a'), 't1')) ? 'a' : 'b', 't1');
     assert.equal((await limited.reserve('t4')).kind, 'reserved', 'a started job leaves the backlog');
   });
@@ -199,7 +217,7 @@ describe('ledger scripts', () => {
     assert.deepEqual((await counters()).active, { a: '0' });
   });
 
-  test('recount rebuilds a worker\'s counters from its reservations', async () => {
+  test("recount rebuilds a worker's counters from its reservations", async () => {
     await join(info('a'));
     for (let i = 0; i < 5; i += 1) await reserveId(`t${i}`);
     await scheduler.markStarted('a', 't0');
@@ -221,7 +239,7 @@ describe('ledger scripts', () => {
     assert.equal((await counters()).queued[chosen], '0');
   });
 
-  test('reservations(worker) lists that worker\'s reservations with their state', async () => {
+  test("reservations(worker) lists that worker's reservations with their state", async () => {
     await join(info('a'));
     for (let i = 0; i < 1_200; i += 1) await reserveId(`t${i}`);
     await join(info('b'));
@@ -229,7 +247,7 @@ describe('ledger scripts', () => {
     await scheduler.markStarted('a', 't7');
     const seen = new Map<string, string>();
     for await (const reservation of scheduler.reservations('a')) seen.set(reservation.token, reservation.state);
-    assert.equal(seen.size, 1_200, 'only worker a\'s reservations');
+    assert.equal(seen.size, 1_200, "only worker a's reservations");
     assert.equal(seen.get('t7'), 'active');
     assert.equal(seen.get('t8'), 'queued');
   });

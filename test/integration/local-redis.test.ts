@@ -48,7 +48,9 @@ const children: ChildProcess[] = [];
 after(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   // Only what still runs one of our programs: a pid that ended early may belong to someone else now.
-  const ours = [...pids].filter((pid) => isRunning(pid) && /redis-server|main\.js|watchdog-process/.test(commandLine(pid)));
+  const ours = [...pids].filter(
+    (pid) => isRunning(pid) && /redis-server|main\.js|watchdog-process/.test(commandLine(pid)),
+  );
   for (const pid of ours) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -57,7 +59,10 @@ after(async () => {
     }
   }
   for (const server of servers) server.close();
-  await waitFor(() => ours.every((pid) => !isRunning(pid)), { timeoutMs: 10_000, what: 'every process this file started to be gone' });
+  await waitFor(() => ours.every((pid) => !isRunning(pid)), {
+    timeoutMs: 10_000,
+    what: 'every process this file started to be gone',
+  });
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -87,7 +92,10 @@ function remember(service: Service): Service {
 }
 
 /** The service as `npm start` runs it: REDIS_URL unset (empty means unset), one worker. */
-async function startPrivate(dir: string, options: { waitUntilReady?: boolean; prefix?: string; hostId?: string } = {}): Promise<Service> {
+async function startPrivate(
+  dir: string,
+  options: { waitUntilReady?: boolean; prefix?: string; hostId?: string } = {},
+): Promise<Service> {
   const service = await startService({
     redisUrl: '',
     workers: 1,
@@ -125,7 +133,10 @@ async function killHard(service: Service): Promise<void> {
 }
 
 async function waitUntilGone(pid: number, port: number, what: string): Promise<void> {
-  await waitFor(async () => !isRunning(pid) && (await probeRedis('127.0.0.1', port)).state === 'silent', { timeoutMs: 45_000, what });
+  await waitFor(async () => !isRunning(pid) && (await probeRedis('127.0.0.1', port)).state === 'silent', {
+    timeoutMs: 45_000,
+    what,
+  });
 }
 
 function messages(logs: readonly LogLine[]): string {
@@ -148,12 +159,19 @@ async function listener(reply: string | undefined): Promise<number> {
 async function passwordRedis(): Promise<number> {
   const port = await freePort();
   const dir = dataDir();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--requirepass', 'secret-password', '--save', '', '--dir', dir], {
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--requirepass', 'secret-password', '--save', '', '--dir', dir],
+    {
+      stdio: 'ignore',
+    },
+  );
   children.push(child);
   if (child.pid !== undefined) pids.add(child.pid);
-  await waitFor(async () => (await probeRedis('127.0.0.1', port)).state === 'answered', { timeoutMs: 10_000, what: 'the password-protected redis-server' });
+  await waitFor(async () => (await probeRedis('127.0.0.1', port)).state === 'answered', {
+    timeoutMs: 10_000,
+    what: 'the password-protected redis-server',
+  });
   return port;
 }
 
@@ -182,16 +200,30 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
     let stdout = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr?.resume();
-    const lines = (): LogLine[] => stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as LogLine);
+    const lines = (): LogLine[] =>
+      stdout
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as LogLine);
     try {
-      await waitFor(() => stdout.includes('cluster ready'), { timeoutMs: 60_000, what: 'the service on its private redis-server' });
+      await waitFor(() => stdout.includes('cluster ready'), {
+        timeoutMs: 60_000,
+        what: 'the service on its private redis-server',
+      });
       const record = readRecord(dir);
       assert.notEqual(record.port, 6379, 'not the shared default port');
       assert.equal(record.ownerPid, child.pid);
       const identity = await inspectServer('127.0.0.1', record.port);
-      assert.equal(identity?.dir, realpathSync(dir), 'the server on the recorded port is the one of this data directory');
+      assert.equal(
+        identity?.dir,
+        realpathSync(dir),
+        'the server on the recorded port is the one of this data directory',
+      );
       assert.equal(identity?.pid, record.pid);
-      assert.match(messages(lines()), new RegExp(`launched a private redis-server \\(pid ${record.pid}\\) on 127\\.0\\.0\\.1:${record.port}`));
+      assert.match(
+        messages(lines()),
+        new RegExp(`launched a private redis-server \\(pid ${record.pid}\\) on 127\\.0\\.0\\.1:${record.port}`),
+      );
 
       const url = `http://127.0.0.1:${httpPort}`;
       assert.equal((await fetch(`${url}/workers`)).status, 200);
@@ -202,19 +234,28 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
       });
       assert.equal(enqueued.status, 202);
       const { jobId } = (await enqueued.json()) as { jobId: string };
-      await waitFor(async () => ((await (await fetch(`${url}/jobs/${jobId}`)).json()) as { state: string }).state === 'active', {
-        what: 'the job to be running',
-      });
+      await waitFor(
+        async () => ((await (await fetch(`${url}/jobs/${jobId}`)).json()) as { state: string }).state === 'active',
+        {
+          what: 'the job to be running',
+        },
+      );
 
       process.kill(-groupId, 'SIGINT'); // Ctrl-C at the terminal
       assert.equal(await exitOf(child), 0);
       const log = messages(lines());
-      assert.ok(log.indexOf('worker stopped') < log.indexOf('private redis-server stopped'), `Redis stopped after the worker:\n${log}`);
+      assert.ok(
+        log.indexOf('worker stopped') < log.indexOf('private redis-server stopped'),
+        `Redis stopped after the worker:\n${log}`,
+      );
       await waitUntilGone(record.pid, record.port, 'the private redis-server to stop with its primary');
       const redisLog = readFileSync(join(dir, 'redis.log'), 'utf8');
       assert.match(redisLog, /is shutting down; stopping redis-server/);
       assert.match(redisLog, /Redis is now ready to exit/, 'a clean shutdown, AOF flushed');
-      assert.ok(readdirSync(dir, { recursive: true }).some((name) => String(name).includes('.aof')), 'an AOF in the data directory');
+      assert.ok(
+        readdirSync(dir, { recursive: true }).some((name) => String(name).includes('.aof')),
+        'an AOF in the data directory',
+      );
 
       // The next start launches it again on the recorded port, and the job finished during the
       // drain is there: Redis stayed up for it, and its AOF kept it.
@@ -242,9 +283,17 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
     await killHard(service);
     await waitUntilGone(record.pid, record.port, 'the private redis-server to stop after its primary was killed');
     const redisLog = readFileSync(join(dir, 'redis.log'), 'utf8');
-    assert.match(redisLog, new RegExp(`the primary \\(pid ${service.child.pid}\\) went away; stopping redis-server \\(pid ${record.pid}\\) with SIGTERM`));
+    assert.match(
+      redisLog,
+      new RegExp(
+        `the primary \\(pid ${service.child.pid}\\) went away; stopping redis-server \\(pid ${record.pid}\\) with SIGTERM`,
+      ),
+    );
     assert.match(redisLog, /Redis is now ready to exit/, 'SIGTERM, not SIGKILL: the AOF was flushed');
-    await waitFor(() => !isRunning(record.watchdogPid), { timeoutMs: 10_000, what: 'the watchdog to exit once the server is gone' });
+    await waitFor(() => !isRunning(record.watchdogPid), {
+      timeoutMs: 10_000,
+      what: 'the watchdog to exit once the server is gone',
+    });
   });
 
   test('a server left by an earlier run is reused, the log says so, and the new primary watches it', async () => {
@@ -259,7 +308,10 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
 
     const second = await startPrivate(dir);
     const reused = readRecord(dir);
-    assert.match(messages(second.logs), new RegExp(`reusing the private redis-server left by an earlier run \\(pid ${left.pid}, port ${left.port}\\)`));
+    assert.match(
+      messages(second.logs),
+      new RegExp(`reusing the private redis-server left by an earlier run \\(pid ${left.pid}, port ${left.port}\\)`),
+    );
     assert.doesNotMatch(messages(second.logs), /launched a private redis-server/);
     assert.equal(reused.pid, left.pid);
     assert.equal(reused.ownerPid, second.child.pid);
@@ -273,10 +325,15 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
 
   test('two starts at once on one data directory: one serves, the other is refused, and one server runs', async () => {
     const dir = dataDir();
-    const [a, b] = await Promise.all([startPrivate(dir, { waitUntilReady: false }), startPrivate(dir, { waitUntilReady: false })]);
+    const [a, b] = await Promise.all([
+      startPrivate(dir, { waitUntilReady: false }),
+      startPrivate(dir, { waitUntilReady: false }),
+    ]);
     const serving = await waitFor(
       () => {
-        for (const service of [a, b]) if (service.logs.some((line) => typeof line.msg === 'string' && line.msg.startsWith('cluster ready'))) return service;
+        for (const service of [a, b])
+          if (service.logs.some((line) => typeof line.msg === 'string' && line.msg.startsWith('cluster ready')))
+            return service;
         return undefined;
       },
       { timeoutMs: 60_000, what: 'one of the two to serve' },
@@ -285,17 +342,30 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
     assert.equal(await exitOf(refused.child), 1, messages(refused.logs));
     const record = readRecord(dir);
     const refusal = messages(refused.logs);
-    assert.match(refusal, new RegExp(`another bullpen \\(pid ${serving.child.pid}\\) is using the private redis-server of .* \\(pid ${record.pid}, port ${record.port}\\)`));
-    assert.match(refusal, new RegExp(`REDIS_URL=redis://127\\.0\\.0\\.1:${record.port}`), 'it says how to share that Redis on purpose');
+    assert.match(
+      refusal,
+      new RegExp(
+        `another bullpen \\(pid ${serving.child.pid}\\) is using the private redis-server of .* \\(pid ${record.pid}, port ${record.port}\\)`,
+      ),
+    );
+    assert.match(
+      refusal,
+      new RegExp(`REDIS_URL=redis://127\\.0\\.0\\.1:${record.port}`),
+      'it says how to share that Redis on purpose',
+    );
     assert.equal(record.ownerPid, serving.child.pid);
     assert.equal((await serving.request('GET', '/workers')).status, 200);
     const redisLog = readFileSync(join(dir, 'redis.log'), 'utf8');
-    assert.equal(redisLog.match(/Ready to accept connections/g)?.length, 1, `one server took the data directory:\n${redisLog}`);
+    assert.equal(
+      redisLog.match(/Ready to accept connections/g)?.length,
+      1,
+      `one server took the data directory:\n${redisLog}`,
+    );
     assert.equal(await serving.stop(), 0);
     await waitUntilGone(record.pid, record.port, 'the server to stop');
   });
 
-  test('a password-protected Redis on the recorded port: start-up says so, with redis-server\'s last lines, and exits 1', async () => {
+  test("a password-protected Redis on the recorded port: start-up says so, with redis-server's last lines, and exits 1", async () => {
     const dir = dataDir();
     const port = await passwordRedis();
     writeFileSync(join(dir, 'server.json'), JSON.stringify({ port }));
@@ -306,7 +376,10 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
     assert.match(message, new RegExp(`could not start the private redis-server on 127\\.0\\.0\\.1:${port}`));
     assert.match(message, /password-protected Redis answers PING with "-NOAUTH/);
     assert.match(message, /redis-server's last lines/);
-    assert.match(message, new RegExp(`Could not create server TCP listening socket 127\\.0\\.0\\.1:${port}: bind: Address already in use`));
+    assert.match(
+      message,
+      new RegExp(`Could not create server TCP listening socket 127\\.0\\.0\\.1:${port}: bind: Address already in use`),
+    );
     assert.equal((fatal?.err as { code?: string } | undefined)?.code, 'REDIS_SERVER_START_FAILED');
     assert.equal(existsSync(join(dir, 'appendonlydir')), false, 'the failed server wrote no AOF');
   });
@@ -318,7 +391,12 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
     const service = await startPrivate(dir, { waitUntilReady: false });
     assert.equal(await exitOf(service.child), 1);
     const message = String(service.logs.find((line) => line.level === 60)?.msg);
-    assert.match(message, new RegExp(`127\\.0\\.0\\.1:${port}, the port recorded in .*server\\.json: the port is taken: something that is not an open Redis answers PING with "HTTP/1.1 400 Bad Request"`));
+    assert.match(
+      message,
+      new RegExp(
+        `127\\.0\\.0\\.1:${port}, the port recorded in .*server\\.json: the port is taken: something that is not an open Redis answers PING with "HTTP/1.1 400 Bad Request"`,
+      ),
+    );
     assert.match(message, /Address already in use/);
     assert.match(message, /delete .*server\.json so that the next start picks a new one/);
   });
@@ -332,8 +410,14 @@ describe('probeRedis: the three answers to PING', () => {
     } finally {
       await open.stop();
     }
-    assert.deepEqual(await probeRedis('127.0.0.1', await passwordRedis()), { state: 'answered', reply: '-NOAUTH Authentication required.' });
-    assert.deepEqual(await probeRedis('127.0.0.1', await listener('SSH-2.0-OpenSSH_9.6\r\n')), { state: 'answered', reply: 'SSH-2.0-OpenSSH_9.6' });
+    assert.deepEqual(await probeRedis('127.0.0.1', await passwordRedis()), {
+      state: 'answered',
+      reply: '-NOAUTH Authentication required.',
+    });
+    assert.deepEqual(await probeRedis('127.0.0.1', await listener('SSH-2.0-OpenSSH_9.6\r\n')), {
+      state: 'answered',
+      reply: 'SSH-2.0-OpenSSH_9.6',
+    });
     const silent = await probeRedis('127.0.0.1', await listener(undefined), 300);
     assert.equal(silent.state, 'silent');
     const closed = await probeRedis('127.0.0.1', await freePort());

@@ -23,7 +23,13 @@ const HOST_ID = 'test';
 const WORKER_IDS = Array.from({ length: WORKERS }, (_, index) => `${HOST_ID}-${index}`);
 /** The handlers of the fixture handler folder (test/fixtures/handlers/), plus `other` for every other name. */
 const JOB_NAMES = ['exit-thread', 'flaky', 'gate', 'hang', 'memory-hog', 'other'];
-const LEDGER_GAUGES = ['bullpen_worker_active_jobs', 'bullpen_worker_queued_jobs', 'bullpen_worker_concurrency', 'bullpen_worker_up', 'bullpen_queue_jobs'];
+const LEDGER_GAUGES = [
+  'bullpen_worker_active_jobs',
+  'bullpen_worker_queued_jobs',
+  'bullpen_worker_concurrency',
+  'bullpen_worker_up',
+  'bullpen_queue_jobs',
+];
 
 let redis: TestRedis;
 let service: Service;
@@ -65,7 +71,13 @@ describe('/metrics', () => {
     service = await startService({
       redisUrl: redis.url,
       workers: WORKERS,
-      env: { WORKER_CONCURRENCY: String(CONCURRENCY), JOB_ATTEMPTS: '2', JOB_BACKOFF_MS: '10', HOST_ID, HANDLERS_DIR: FIXTURE_HANDLERS },
+      env: {
+        WORKER_CONCURRENCY: String(CONCURRENCY),
+        JOB_ATTEMPTS: '2',
+        JOB_BACKOFF_MS: '10',
+        HOST_ID,
+        HANDLERS_DIR: FIXTURE_HANDLERS,
+      },
     });
   });
   after(async () => {
@@ -80,12 +92,22 @@ describe('/metrics', () => {
     const moved = samples.filter((sample) => sample.name === 'bullpen_jobs_moved_total');
     assert.deepEqual(
       moved.map((sample) => [sample.labels.worker, sample.labels.host, sample.labels.reason, sample.value]).sort(),
-      WORKER_IDS.flatMap((worker) => [[worker, HOST_ID, 'retired', 0], [worker, HOST_ID, 'stolen', 0]]),
+      WORKER_IDS.flatMap((worker) => [
+        [worker, HOST_ID, 'retired', 0],
+        [worker, HOST_ID, 'stolen', 0],
+      ]),
     );
     const retired = samples.filter((sample) => sample.name === 'bullpen_workers_retired_total');
     // No labels of its own: only the worker's and the host's.
     assert.deepEqual(
-      retired.map((sample) => [Object.keys(sample.labels).sort().join(','), sample.labels.worker, sample.labels.host, sample.value]).sort(),
+      retired
+        .map((sample) => [
+          Object.keys(sample.labels).sort().join(','),
+          sample.labels.worker,
+          sample.labels.host,
+          sample.value,
+        ])
+        .sort(),
       WORKER_IDS.map((worker) => ['host,worker', worker, HOST_ID, 0]),
     );
   });
@@ -104,19 +126,35 @@ describe('/metrics', () => {
     // worker (the reporting process), host, assigned_worker and job_name.
     const enqueued = samples.filter((sample) => sample.name === 'bullpen_jobs_enqueued_total');
     assert.deepEqual(
-      enqueued.map((sample) => [Object.keys(sample.labels).sort().join(','), sample.labels.worker, sample.labels.assigned_worker, sample.labels.job_name, sample.value]).sort(),
-      WORKER_IDS.flatMap((worker) => JOB_NAMES.map((job) => ['assigned_worker,host,job_name,worker', worker, worker, job, 0])),
+      enqueued
+        .map((sample) => [
+          Object.keys(sample.labels).sort().join(','),
+          sample.labels.worker,
+          sample.labels.assigned_worker,
+          sample.labels.job_name,
+          sample.value,
+        ])
+        .sort(),
+      WORKER_IDS.flatMap((worker) =>
+        JOB_NAMES.map((job) => ['assigned_worker,host,job_name,worker', worker, worker, job, 0]),
+      ),
     );
   });
 
-  test('a fresh service: promtool check metrics accepts /metrics', { skip: skipUnlessInstalled('promtool') }, async () => {
-    await assertPromtoolAccepts('of a fresh service');
-  });
+  test(
+    'a fresh service: promtool check metrics accepts /metrics',
+    { skip: skipUnlessInstalled('promtool') },
+    async () => {
+      await assertPromtoolAccepts('of a fresh service');
+    },
+  );
 
   test('every series names its worker and its host: process metrics and ledger gauges alike', async () => {
     const { samples } = await scrape();
     const bullpen = samples.filter((sample) => sample.name.startsWith('bullpen_'));
-    const unlabelled = bullpen.filter((sample) => sample.labels.host !== HOST_ID || !WORKER_IDS.includes(sample.labels.worker ?? ''));
+    const unlabelled = bullpen.filter(
+      (sample) => sample.labels.host !== HOST_ID || !WORKER_IDS.includes(sample.labels.worker ?? ''),
+    );
     assert.deepEqual(unlabelled, [], `series without host="${HOST_ID}" and a known worker`);
     for (const name of ['bullpen_process_resident_memory_bytes', 'bullpen_pool_threads', ...LEDGER_GAUGES]) {
       const workers = new Set(bullpen.filter((sample) => sample.name === name).map((sample) => sample.labels.worker));
@@ -127,7 +165,9 @@ describe('/metrics', () => {
   test('every scrape shows all workers, whichever process answers it', async () => {
     for (let i = 0; i < 8; i += 1) {
       const { samples } = await scrape();
-      const workers = new Set(samples.filter((sample) => sample.name === 'bullpen_process_resident_memory_bytes').map((s) => s.labels.worker));
+      const workers = new Set(
+        samples.filter((sample) => sample.name === 'bullpen_process_resident_memory_bytes').map((s) => s.labels.worker),
+      );
       assert.deepEqual([...workers].sort(), WORKER_IDS);
       const up = samples.filter((sample) => sample.name === 'bullpen_worker_up');
       assert.deepEqual(
@@ -151,13 +191,18 @@ describe('/metrics', () => {
       assert.ok(WORKER_IDS.includes(sample.labels.assigned_worker ?? ''), `assigned_worker of ${seriesKey(sample)}`);
       assert.ok(WORKER_IDS.includes(sample.labels.worker ?? ''), `worker of ${seriesKey(sample)}`);
     }
-    const assigned = new Set(enqueued.filter((sample) => sample.value > 0).map((sample) => sample.labels.assigned_worker));
+    const assigned = new Set(
+      enqueued.filter((sample) => sample.value > 0).map((sample) => sample.labels.assigned_worker),
+    );
     assert.ok(assigned.size > 1, `25 tasks were all routed to ${[...assigned].join(', ')}`);
     const durations = total(samples, 'bullpen_job_duration_seconds_count');
     const waits = total(samples, 'bullpen_job_wait_seconds_count');
     assert.ok(durations >= 25, `${durations} durations observed`);
     assert.ok(waits >= 25, `${waits} waits observed (${durations} durations)`);
-    assert.ok(total(samples, 'bullpen_http_request_duration_seconds_count', { route: '/enqueue-task', status_code: '202' }) >= 25);
+    assert.ok(
+      total(samples, 'bullpen_http_request_duration_seconds_count', { route: '/enqueue-task', status_code: '202' }) >=
+        25,
+    );
   });
 
   test('a failing job counts each failed attempt and keeps its final reason', async () => {
@@ -176,7 +221,9 @@ describe('/metrics', () => {
     const gate = createGate(redis.client, redis.url);
     const jobs = await enqueueMany(service, 20, GATE_JOB, gate.data());
     await gate.waitStarted(WORKERS * CONCURRENCY);
-    await waitFor(async () => (await service.workers()).totals.active === WORKERS * CONCURRENCY, { what: 'all slots busy' });
+    await waitFor(async () => (await service.workers()).totals.active === WORKERS * CONCURRENCY, {
+      what: 'all slots busy',
+    });
     const [{ samples }, workers, active, queued] = await Promise.all([
       scrape(),
       service.workers(),
@@ -216,7 +263,8 @@ describe('/metrics', () => {
       for (const sample of scrapes[i]?.samples ?? []) {
         if (!cumulative.has(sample.name)) continue;
         const earlier = previous.get(seriesKey(sample));
-        if (earlier !== undefined) assert.ok(sample.value >= earlier, `${seriesKey(sample)} went from ${earlier} to ${sample.value}`);
+        if (earlier !== undefined)
+          assert.ok(sample.value >= earlier, `${seriesKey(sample)} went from ${earlier} to ${sample.value}`);
       }
     }
   });
@@ -228,10 +276,17 @@ describe('/metrics', () => {
     const jobNames = new Set(samples.map((sample) => sample.labels.job_name).filter((name) => name !== undefined));
     assert.ok(!jobNames.has('some-unlisted-name'));
     assert.ok(jobNames.has('other'));
-    assert.ok(samples.every((sample) => !Object.values(sample.labels).some((value) => value.includes('~'))), 'no job id in any label');
+    assert.ok(
+      samples.every((sample) => !Object.values(sample.labels).some((value) => value.includes('~'))),
+      'no job id in any label',
+    );
   });
 
-  test('after completed, failed, retried and re-forked work: promtool check metrics still accepts /metrics', { skip: skipUnlessInstalled('promtool') }, async () => {
-    await assertPromtoolAccepts('after jobs ran, failed and a worker was re-forked');
-  });
+  test(
+    'after completed, failed, retried and re-forked work: promtool check metrics still accepts /metrics',
+    { skip: skipUnlessInstalled('promtool') },
+    async () => {
+      await assertPromtoolAccepts('after jobs ran, failed and a worker was re-forked');
+    },
+  );
 });

@@ -33,7 +33,14 @@ let queues: QueueRegistry;
 let transfer: Transfer;
 
 function moveLedgerOf(executor: string): MoveLedger {
-  return createMoveLedger({ redis: connection, prefix, workerId: executor, owner: `${executor}-owner/1`, workerTtlMs: TTL_MS, locationTtlMs: 3_600_000 });
+  return createMoveLedger({
+    redis: connection,
+    prefix,
+    workerId: executor,
+    owner: `${executor}-owner/1`,
+    workerTtlMs: TTL_MS,
+    locationTtlMs: 3_600_000,
+  });
 }
 
 function moverOf(executor: string, options: { crashAfter?: MoveStep; moved?: string[] } = {}): Mover {
@@ -48,7 +55,11 @@ function moverOf(executor: string, options: { crashAfter?: MoveStep; moved?: str
 }
 
 /** Reserves on `worker` (the only live one at that moment) and adds the job to its queue. */
-async function enqueueOn(worker: string, data: Record<string, unknown> = {}, delay = 0): Promise<{ jobId: string; token: string }> {
+async function enqueueOn(
+  worker: string,
+  data: Record<string, unknown> = {},
+  delay = 0,
+): Promise<{ jobId: string; token: string }> {
   const token = randomUUID();
   const outcome = await ledger.reserve(token);
   assert.deepEqual(outcome, { kind: 'reserved', workerId: worker });
@@ -81,14 +92,30 @@ describe('moving a job between worker queues', () => {
     ledger = createLedger({ redis: connection, prefix, workerTtlMs: TTL_MS });
     queues = createQueueRegistry({ connection, prefix });
     transfer = createTransfer({ redis: connection, queues });
-    await joinAsWorker(connection, prefix, { id: 'src', hostId: 'h', pid: 1, concurrency: 1, startedAt: Date.now() }, TTL_MS);
+    await joinAsWorker(
+      connection,
+      prefix,
+      { id: 'src', hostId: 'h', pid: 1, concurrency: 1, startedAt: Date.now() },
+      TTL_MS,
+    );
   });
 
   test('a waiting job moves with its reservation; its id still finds it, with where it came from', async () => {
     const { jobId, token } = await enqueueOn('src', { n: 1 });
-    await joinAsWorker(connection, prefix, { id: 'dst', hostId: 'h', pid: 2, concurrency: 1, startedAt: Date.now() }, TTL_MS);
+    await joinAsWorker(
+      connection,
+      prefix,
+      { id: 'dst', hostId: 'h', pid: 2, concurrency: 1, startedAt: Date.now() },
+      TTL_MS,
+    );
     const moved: string[] = [];
-    const outcome = await moverOf('dst', { moved }).move({ jobId, token, source: 'src', target: 'dst', reason: 'stolen' });
+    const outcome = await moverOf('dst', { moved }).move({
+      jobId,
+      token,
+      source: 'src',
+      target: 'dst',
+      reason: 'stolen',
+    });
     assert.equal(outcome, 'moved');
     assert.deepEqual(moved, ['stolen']);
     assert.equal(await queues.forWorker('src').getJob(jobId), undefined, 'the source copy is gone');
@@ -108,9 +135,16 @@ describe('moving a job between worker queues', () => {
 
   test('without a target, the least-loaded live worker other than the source is chosen', async () => {
     const jobs = [await enqueueOn('src'), await enqueueOn('src'), await enqueueOn('src')];
-    for (const id of ['a', 'b']) await joinAsWorker(connection, prefix, { id, hostId: 'h', pid: 3, concurrency: 1, startedAt: Date.now() }, TTL_MS);
+    for (const id of ['a', 'b'])
+      await joinAsWorker(
+        connection,
+        prefix,
+        { id, hostId: 'h', pid: 3, concurrency: 1, startedAt: Date.now() },
+        TTL_MS,
+      );
     const mover = moverOf('a');
-    for (const { jobId, token } of jobs) assert.equal(await mover.move({ jobId, token, source: 'src', target: undefined, reason: 'retired' }), 'moved');
+    for (const { jobId, token } of jobs)
+      assert.equal(await mover.move({ jobId, token, source: 'src', target: undefined, reason: 'retired' }), 'moved');
     const { queued } = await counts();
     assert.deepEqual([Number(queued.a), Number(queued.b), Number(queued.src)].sort(), [0, 1, 2]);
     assert.equal(Number(queued.a) + Number(queued.b), 3);
@@ -118,12 +152,20 @@ describe('moving a job between worker queues', () => {
 
   test('a job its consumer already started does not move, and the ledger is left as it was', async () => {
     const { jobId, token } = await enqueueOn('src');
-    await joinAsWorker(connection, prefix, { id: 'dst', hostId: 'h', pid: 2, concurrency: 1, startedAt: Date.now() }, TTL_MS);
+    await joinAsWorker(
+      connection,
+      prefix,
+      { id: 'dst', hostId: 'h', pid: 2, concurrency: 1, startedAt: Date.now() },
+      TTL_MS,
+    );
     const consumer = new Worker(queueNameFor('src'), null, { connection, prefix, lockDuration: 60_000 });
     const taken = await consumer.getNextJob('consumer-token');
     assert.equal(taken?.id, jobId);
     const before = { entries: await entries('src'), counts: await counts() };
-    assert.equal(await moverOf('dst').move({ jobId, token, source: 'src', target: 'dst', reason: 'stolen' }), 'not-movable');
+    assert.equal(
+      await moverOf('dst').move({ jobId, token, source: 'src', target: 'dst', reason: 'stolen' }),
+      'not-movable',
+    );
     assert.deepEqual({ entries: await entries('src'), counts: await counts() }, before);
     assert.equal(await queues.forWorker('src').getJobState(jobId), 'active');
     assert.equal(await queues.forWorker('dst').getJob(jobId), undefined);
@@ -133,21 +175,37 @@ describe('moving a job between worker queues', () => {
 
   test('two movers of the same job: exactly one moves it', async () => {
     const { jobId, token } = await enqueueOn('src');
-    for (const id of ['a', 'b']) await joinAsWorker(connection, prefix, { id, hostId: 'h', pid: 3, concurrency: 1, startedAt: Date.now() }, TTL_MS);
+    for (const id of ['a', 'b'])
+      await joinAsWorker(
+        connection,
+        prefix,
+        { id, hostId: 'h', pid: 3, concurrency: 1, startedAt: Date.now() },
+        TTL_MS,
+      );
     const outcomes = await Promise.all([
       moverOf('a').move({ jobId, token, source: 'src', target: 'a', reason: 'stolen' }),
       moverOf('b').move({ jobId, token, source: 'src', target: 'b', reason: 'stolen' }),
     ]);
     assert.equal(outcomes.filter((outcome) => outcome === 'moved').length, 1, outcomes.join(', '));
-    const holders = await Promise.all(['src', 'a', 'b'].map(async (id) => ((await queues.forWorker(id).getJob(jobId)) ? id : undefined)));
+    const holders = await Promise.all(
+      ['src', 'a', 'b'].map(async (id) => ((await queues.forWorker(id).getJob(jobId)) ? id : undefined)),
+    );
     assert.equal(holders.filter(Boolean).length, 1, 'the job is in exactly one queue');
   });
 
   for (const step of STEPS) {
     test(`a move abandoned after "${step}" is finished by another process, once`, async () => {
       const { jobId, token } = await enqueueOn('src', { step });
-      await joinAsWorker(connection, prefix, { id: 'dst', hostId: 'h', pid: 2, concurrency: 1, startedAt: Date.now() }, TTL_MS);
-      await assert.rejects(moverOf('dst', { crashAfter: step }).move({ jobId, token, source: 'src', target: 'dst', reason: 'stolen' }), Crash);
+      await joinAsWorker(
+        connection,
+        prefix,
+        { id: 'dst', hostId: 'h', pid: 2, concurrency: 1, startedAt: Date.now() },
+        TTL_MS,
+      );
+      await assert.rejects(
+        moverOf('dst', { crashAfter: step }).move({ jobId, token, source: 'src', target: 'dst', reason: 'stolen' }),
+        Crash,
+      );
       assert.equal(await connection.hlen(ledger.keys.moves), 1, 'the intent survives the crash');
 
       const moved: string[] = [];
@@ -165,10 +223,22 @@ describe('moving a job between worker queues', () => {
 
   test('a move whose executor still holds its lease is not adopted', async () => {
     const { jobId, token } = await enqueueOn('src');
-    await joinAsWorker(connection, prefix, { id: 'dst', hostId: 'h', pid: 7, concurrency: 1, startedAt: Date.now() }, TTL_MS);
+    await joinAsWorker(
+      connection,
+      prefix,
+      { id: 'dst', hostId: 'h', pid: 7, concurrency: 1, startedAt: Date.now() },
+      TTL_MS,
+    );
     // The executor is dst itself, whose lease (taken by joinAsWorker) is live under this owner.
     const live = createMover({
-      ledger: createMoveLedger({ redis: connection, prefix, workerId: 'dst', owner: 'test-dst/7', workerTtlMs: TTL_MS, locationTtlMs: 3_600_000 }),
+      ledger: createMoveLedger({
+        redis: connection,
+        prefix,
+        workerId: 'dst',
+        owner: 'test-dst/7',
+        workerTtlMs: TTL_MS,
+        locationTtlMs: 3_600_000,
+      }),
       transfer,
       onMoved: () => {},
       afterStep: (step) => {
@@ -185,7 +255,12 @@ describe('moving a job between worker queues', () => {
     await connection.hset(queues.forWorker('src').toKey(jobId), { atm: 1, ats: 2 });
     const delayed = await enqueueOn('src', {}, 60_000);
     assert.equal(await queues.forWorker('src').getJobState(delayed.jobId), 'delayed');
-    await joinAsWorker(connection, prefix, { id: 'dst', hostId: 'h', pid: 2, concurrency: 1, startedAt: Date.now() }, TTL_MS);
+    await joinAsWorker(
+      connection,
+      prefix,
+      { id: 'dst', hostId: 'h', pid: 2, concurrency: 1, startedAt: Date.now() },
+      TTL_MS,
+    );
     const mover = moverOf('dst');
     assert.equal(await mover.move({ jobId, token, source: 'src', target: 'dst', reason: 'retired' }), 'moved');
     assert.equal(await mover.move({ ...delayed, source: 'src', target: 'dst', reason: 'retired' }), 'moved');
@@ -199,11 +274,17 @@ describe('moving a job between worker queues', () => {
   test('steals racing the source consumer: every job runs exactly once', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 60; i += 1) ids.push((await enqueueOn('src', { i })).jobId);
-    await joinAsWorker(connection, prefix, { id: 'dst', hostId: 'h', pid: 2, concurrency: 8, startedAt: Date.now() }, TTL_MS);
+    await joinAsWorker(
+      connection,
+      prefix,
+      { id: 'dst', hostId: 'h', pid: 2, concurrency: 8, startedAt: Date.now() },
+      TTL_MS,
+    );
     const runs = new Map<string, number>();
     const count = (id: string | undefined) => runs.set(id ?? '?', (runs.get(id ?? '?') ?? 0) + 1);
     const consumers = ['src', 'dst'].map(
-      (id) => new Worker(queueNameFor(id), (job) => Promise.resolve(count(job.id)), { connection, prefix, concurrency: 4 }),
+      (id) =>
+        new Worker(queueNameFor(id), (job) => Promise.resolve(count(job.id)), { connection, prefix, concurrency: 4 }),
     );
     const mover = moverOf('dst');
     const stealing = (async () => {
@@ -213,9 +294,14 @@ describe('moving a job between worker queues', () => {
       }
     })();
     await stealing;
-    await waitFor(() => runs.size === ids.length && [...runs.values()].every((n) => n === 1), { what: 'every job to run once' });
+    await waitFor(() => runs.size === ids.length && [...runs.values()].every((n) => n === 1), {
+      what: 'every job to run once',
+    });
     await Promise.all(consumers.map((consumer) => consumer.close()));
-    assert.deepEqual([...runs.values()].filter((n) => n !== 1), []);
+    assert.deepEqual(
+      [...runs.values()].filter((n) => n !== 1),
+      [],
+    );
     assert.equal(await connection.hlen(ledger.keys.moves), 0);
   });
 });
@@ -231,22 +317,43 @@ describe('a move when Redis goes away in the middle', () => {
 
   test('the failed step leaves the intent, and the next recovery pass finishes the move once', async () => {
     const steady = new Redis(durable.url, { maxRetriesPerRequest: null });
-    const failFast = new Redis(durable.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => 200 });
+    const failFast = new Redis(durable.url, {
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => 200,
+    });
     failFast.on('error', () => {});
     const movePrefix = `o${randomUUID().slice(0, 8)}`;
     const moveQueues = createQueueRegistry({ connection: steady, prefix: movePrefix });
     const outageQueues = createQueueRegistry({ connection: failFast, prefix: movePrefix });
     try {
       const moveLedger = createLedger({ redis: steady, prefix: movePrefix, workerTtlMs: TTL_MS });
-      await joinAsWorker(steady, movePrefix, { id: 'src', hostId: 'h', pid: 1, concurrency: 1, startedAt: Date.now() }, TTL_MS);
+      await joinAsWorker(
+        steady,
+        movePrefix,
+        { id: 'src', hostId: 'h', pid: 1, concurrency: 1, startedAt: Date.now() },
+        TTL_MS,
+      );
       const token = randomUUID();
       assert.deepEqual(await moveLedger.reserve(token), { kind: 'reserved', workerId: 'src' });
       const jobId = jobIdFor('src', token);
       await moveQueues.forWorker('src').add('outage', {}, { jobId });
-      await joinAsWorker(steady, movePrefix, { id: 'dst', hostId: 'h', pid: 2, concurrency: 1, startedAt: Date.now() }, TTL_MS);
+      await joinAsWorker(
+        steady,
+        movePrefix,
+        { id: 'dst', hostId: 'h', pid: 2, concurrency: 1, startedAt: Date.now() },
+        TTL_MS,
+      );
 
       const during = createMover({
-        ledger: createMoveLedger({ redis: failFast, prefix: movePrefix, workerId: 'gone', owner: 'gone/1', workerTtlMs: TTL_MS, locationTtlMs: 3_600_000 }),
+        ledger: createMoveLedger({
+          redis: failFast,
+          prefix: movePrefix,
+          workerId: 'gone',
+          owner: 'gone/1',
+          workerTtlMs: TTL_MS,
+          locationTtlMs: 3_600_000,
+        }),
         transfer: createTransfer({ redis: failFast, queues: outageQueues }),
         onMoved: () => {},
         afterStep: async (step) => {
@@ -258,7 +365,14 @@ describe('a move when Redis goes away in the middle', () => {
       await waitFor(async () => (await steady.ping()) === 'PONG', { what: 'Redis to be back' });
 
       const rescuer = createMover({
-        ledger: createMoveLedger({ redis: steady, prefix: movePrefix, workerId: 'rescuer', owner: 'rescuer/1', workerTtlMs: TTL_MS, locationTtlMs: 3_600_000 }),
+        ledger: createMoveLedger({
+          redis: steady,
+          prefix: movePrefix,
+          workerId: 'rescuer',
+          owner: 'rescuer/1',
+          workerTtlMs: TTL_MS,
+          locationTtlMs: 3_600_000,
+        }),
         transfer: createTransfer({ redis: steady, queues: moveQueues }),
         onMoved: () => {},
       });

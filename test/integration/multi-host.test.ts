@@ -30,7 +30,9 @@ function startHost(redis: TestRedis, prefix: string, hostId: string): Promise<Se
 /** Sends the tasks round-robin over the hosts' HTTP ports, all at once. */
 async function burst(hosts: readonly Service[], count: number, data: Record<string, unknown>): Promise<Enqueued[]> {
   const responses = await Promise.all(
-    Array.from({ length: count }, (_, i) => (hosts[i % hosts.length] as Service).enqueue<Enqueued>({ jobName: 'pool', data: { i, ...data } })),
+    Array.from({ length: count }, (_, i) =>
+      (hosts[i % hosts.length] as Service).enqueue<Enqueued>({ jobName: 'pool', data: { i, ...data } }),
+    ),
   );
   for (const response of responses) assert.equal(response.status, 202, response.text);
   return responses.map((response) => response.body);
@@ -43,7 +45,9 @@ function spread(jobs: readonly Enqueued[], workerIds: readonly string[]): number
 
 /** Kills a whole host for good: its primary and every worker process, with no chance to clean up. */
 async function killHost(host: Service): Promise<void> {
-  const pids = (await host.workers()).workers.filter((worker) => worker.id.startsWith(`${host.hostId}-`)).map((worker) => worker.pid);
+  const pids = (await host.workers()).workers
+    .filter((worker) => worker.id.startsWith(`${host.hostId}-`))
+    .map((worker) => worker.pid);
   host.child.kill('SIGKILL');
   for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   await waitFor(() => pids.every((pid) => !isAlive(pid)), { what: 'the killed host to be gone' });
@@ -97,28 +101,46 @@ describe('a host killed for good', () => {
     const killedAt = Date.now();
     await killHost(doomed);
     const done = await waitForJobs(survivor, jobs, { timeoutMs: 60_000 });
-    const lastFinish = Math.max(...done.filter((job) => job.jobId.startsWith('b-')).map((job) => Date.parse(job.timestamps.finishedAt ?? '')));
+    const lastFinish = Math.max(
+      ...done.filter((job) => job.jobId.startsWith('b-')).map((job) => Date.parse(job.timestamps.finishedAt ?? '')),
+    );
     const bound = RETIRE_MS + 5_000 + durationMs;
-    assert.ok(lastFinish - killedAt <= bound, `the dead host's jobs finished ${lastFinish - killedAt} ms after the kill (bound ${bound} ms)`);
+    assert.ok(
+      lastFinish - killedAt <= bound,
+      `the dead host's jobs finished ${lastFinish - killedAt} ms after the kill (bound ${bound} ms)`,
+    );
 
     for (const job of done.filter((view) => view.jobId.startsWith('b-'))) {
       assert.match(job.assignedWorker, /^a-/, 'it finished on the surviving host');
-      assert.deepEqual(job.movedFrom.map((id) => id.slice(0, 2)), ['b-']);
+      assert.deepEqual(
+        job.movedFrom.map((id) => id.slice(0, 2)),
+        ['b-'],
+      );
       assert.ok(job.attemptsStarted <= 2, `${job.jobId} started ${job.attemptsStarted} times`);
     }
 
-    const state = await waitFor(async () => {
-      const workers = await survivor.workers();
-      return workers.workers.length === 2 ? workers : undefined;
-    }, { what: 'the dead ids to leave /workers' });
-    assert.deepEqual(state.workers.map((worker) => worker.id), ['a-0', 'a-1']);
+    const state = await waitFor(
+      async () => {
+        const workers = await survivor.workers();
+        return workers.workers.length === 2 ? workers : undefined;
+      },
+      { what: 'the dead ids to leave /workers' },
+    );
+    assert.deepEqual(
+      state.workers.map((worker) => worker.id),
+      ['a-0', 'a-1'],
+    );
     assert.equal(state.totals.capacity, 4);
     await waitForIdle(survivor);
 
     const samples = parseMetrics((await survivor.request('GET', '/metrics')).text);
     assert.equal(total(samples, 'bullpen_workers_retired_total'), 2);
     assert.ok(total(samples, 'bullpen_jobs_moved_total', { reason: 'retired' }) >= 1);
-    assert.equal(samples.filter((sample) => sample.name.startsWith('bullpen_worker_') && sample.labels.host === 'b').length, 0, 'no gauge shows the dead host');
+    assert.equal(
+      samples.filter((sample) => sample.name.startsWith('bullpen_worker_') && sample.labels.host === 'b').length,
+      0,
+      'no gauge shows the dead host',
+    );
   });
 
   test('the same HOST_ID started again later starts empty and works', async () => {
@@ -130,7 +152,10 @@ describe('a host killed for good', () => {
       assert.equal(worker.active + worker.queued, 0, `${id} starts empty`);
     }
     const jobs = await burst([reborn, survivor], 8, { durationMs: 100 });
-    assert.ok(jobs.some((job) => job.assignedWorker.startsWith('b-')), 'the new host takes work');
+    assert.ok(
+      jobs.some((job) => job.assignedWorker.startsWith('b-')),
+      'the new host takes work',
+    );
     await waitForJobs(reborn, jobs);
     for (const job of jobs) assert.equal((await readJob(reborn, job.jobId)).state, 'completed');
     await waitForIdle(reborn);

@@ -39,7 +39,14 @@ async function deadWorkerWithJobs(connection: Redis, waiting: number): Promise<S
   const prefix = `r${randomUUID().slice(0, 8)}`;
   const ledger = createLedger({ redis: connection, prefix, workerTtlMs: TTL_MS });
   const queues = createQueueRegistry({ connection, prefix });
-  const dead = createLeases({ redis: connection, prefix, instance: 'dead', owner: holderName('dead', 1), ttlMs: TTL_MS, retireMs: RETIRE_MS });
+  const dead = createLeases({
+    redis: connection,
+    prefix,
+    instance: 'dead',
+    owner: holderName('dead', 1),
+    ttlMs: TTL_MS,
+    retireMs: RETIRE_MS,
+  });
   await dead.acquire('dead-0');
   await dead.renew('dead-0', 1, true);
   await ledger.register({ id: 'dead-0', hostId: 'gone', pid: 1, concurrency: 1, startedAt: Date.now() });
@@ -47,7 +54,10 @@ async function deadWorkerWithJobs(connection: Redis, waiting: number): Promise<S
   // loaded the machine is.
   const tokens = Array.from({ length: waiting + 1 }, () => randomUUID());
   const outcomes = await ledger.reserveMany(tokens);
-  assert.deepEqual(outcomes, tokens.map(() => ({ kind: 'reserved', workerId: 'dead-0' })));
+  assert.deepEqual(
+    outcomes,
+    tokens.map(() => ({ kind: 'reserved', workerId: 'dead-0' })),
+  );
   const jobIds: string[] = [];
   for (const [i, token] of tokens.entries()) {
     const jobId = jobIdFor('dead-0', token);
@@ -60,7 +70,12 @@ async function deadWorkerWithJobs(connection: Redis, waiting: number): Promise<S
   await ledger.markStarted('dead-0', running.id.split('~')[1] ?? '');
   await consumer.close(true);
   for (const id of ['live-0', 'live-1']) {
-    await joinAsWorker(connection, prefix, { id, hostId: 'here', pid: 5, concurrency: 8, startedAt: Date.now() }, 60_000);
+    await joinAsWorker(
+      connection,
+      prefix,
+      { id, hostId: 'here', pid: 5, concurrency: 8, startedAt: Date.now() },
+      60_000,
+    );
   }
   await sleep(TTL_MS + RETIRE_MS + 50);
   return { prefix, ledger, queues, jobIds };
@@ -69,7 +84,14 @@ async function deadWorkerWithJobs(connection: Redis, waiting: number): Promise<S
 function retirerOf(connection: Redis, { prefix, ledger, queues }: Setup, name: string, retired: string[]): Retirer {
   const owner = holderName(name, 9);
   const leases = createLeases({ redis: connection, prefix, instance: name, owner, ttlMs: 60_000, retireMs: RETIRE_MS });
-  const moves = createMoveLedger({ redis: connection, prefix, workerId: name, owner, workerTtlMs: 60_000, locationTtlMs: 3_600_000 });
+  const moves = createMoveLedger({
+    redis: connection,
+    prefix,
+    workerId: name,
+    owner,
+    workerTtlMs: 60_000,
+    locationTtlMs: 3_600_000,
+  });
   const transfer = createTransfer({ redis: connection, queues });
   return createRetirer({
     redis: connection,
@@ -114,7 +136,10 @@ describe('retiring a dead worker id', () => {
   test('two processes retire it at once: exactly one does, and every job is in one live queue', async () => {
     const setup = await deadWorkerWithJobs(connection, 6);
     const retired: string[] = [];
-    const outcomes = await Promise.all([retirerOf(connection, setup, 'one', retired).retire('dead-0'), retirerOf(connection, setup, 'two', retired).retire('dead-0')]);
+    const outcomes = await Promise.all([
+      retirerOf(connection, setup, 'one', retired).retire('dead-0'),
+      retirerOf(connection, setup, 'two', retired).retire('dead-0'),
+    ]);
     assert.equal(outcomes.filter(Boolean).length, 1, `outcomes ${outcomes.join(', ')}`);
     assert.equal(retired.length, 1);
     for (const places of await whereabouts(setup)) {
@@ -122,25 +147,50 @@ describe('retiring a dead worker id', () => {
       assert.match(places[0] ?? '', /^live-[01]:waiting$/);
     }
     const workers = await setup.ledger.snapshot();
-    assert.deepEqual(workers.map((worker) => worker.id), ['live-0', 'live-1']);
-    assert.equal(workers.reduce((sum, worker) => sum + worker.queued, 0), 7, 'the ledger moved with the jobs');
+    assert.deepEqual(
+      workers.map((worker) => worker.id),
+      ['live-0', 'live-1'],
+    );
+    assert.equal(
+      workers.reduce((sum, worker) => sum + worker.queued, 0),
+      7,
+      'the ledger moved with the jobs',
+    );
     await setup.queues.close();
   });
 
   test('a retirement cut short by a Redis outage is finished by the next pass', async () => {
     const setup = await deadWorkerWithJobs(connection, 4);
     const retired: string[] = [];
-    const failFast = new Redis(redis.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => 200 });
+    const failFast = new Redis(redis.url, {
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => 200,
+    });
     failFast.on('error', () => {});
     await waitUntilReady(failFast, 5_000);
     const failFastQueues = createQueueRegistry({ connection: failFast, prefix: setup.prefix });
     const owner = holderName('cut', 9);
-    const moves = createMoveLedger({ redis: failFast, prefix: setup.prefix, workerId: 'cut', owner, workerTtlMs: 60_000, locationTtlMs: 3_600_000 });
+    const moves = createMoveLedger({
+      redis: failFast,
+      prefix: setup.prefix,
+      workerId: 'cut',
+      owner,
+      workerTtlMs: 60_000,
+      locationTtlMs: 3_600_000,
+    });
     const transfer = createTransfer({ redis: failFast, queues: failFastQueues });
     let moved = 0;
     const cut = createRetirer({
       redis: failFast,
-      leases: createLeases({ redis: failFast, prefix: setup.prefix, instance: 'cut', owner, ttlMs: 1_000, retireMs: RETIRE_MS }),
+      leases: createLeases({
+        redis: failFast,
+        prefix: setup.prefix,
+        instance: 'cut',
+        owner,
+        ttlMs: 1_000,
+        retireMs: RETIRE_MS,
+      }),
       ledger: createLedger({ redis: failFast, prefix: setup.prefix, workerTtlMs: TTL_MS }),
       moves,
       queues: failFastQueues,
@@ -168,7 +218,14 @@ describe('retiring a dead worker id', () => {
     await sleep(1_100);
     const next = retirerOf(connection, setup, 'next', retired);
     const rescuer = createMover({
-      ledger: createMoveLedger({ redis: connection, prefix: setup.prefix, workerId: 'next', owner: holderName('next', 9), workerTtlMs: 60_000, locationTtlMs: 3_600_000 }),
+      ledger: createMoveLedger({
+        redis: connection,
+        prefix: setup.prefix,
+        workerId: 'next',
+        owner: holderName('next', 9),
+        workerTtlMs: 60_000,
+        locationTtlMs: 3_600_000,
+      }),
       transfer: createTransfer({ redis: connection, queues: setup.queues }),
       onMoved: () => {},
     });

@@ -21,10 +21,20 @@ let redis: TestRedis;
 let connection: Redis;
 let queues: QueueRegistry;
 
-async function call(app: InProcessApp, method: string, path: string, headers: Record<string, string> = {}, body?: string) {
+async function call(
+  app: InProcessApp,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+) {
   const response = await fetch(`${app.url}${path}`, { method, headers, body, signal: AbortSignal.timeout(10_000) });
   const text = await response.text();
-  return { status: response.status, headers: response.headers, body: (text.startsWith('{') ? JSON.parse(text) : undefined) as { code?: string; jobId?: string } | undefined };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: (text.startsWith('{') ? JSON.parse(text) : undefined) as { code?: string; jobId?: string } | undefined,
+  };
 }
 
 before(async () => {
@@ -32,7 +42,13 @@ before(async () => {
   connection = createRedisConnection(redis.url, 'command', logger);
   await waitUntilReady(connection, 10_000);
   queues = createQueueRegistry({ connection, prefix: PREFIX });
-  await joinAsWorker(connection, PREFIX, { id: 'secure-0', hostId: 'secure', pid: 1, concurrency: 8, startedAt: Date.now() });
+  await joinAsWorker(connection, PREFIX, {
+    id: 'secure-0',
+    hostId: 'secure',
+    pid: 1,
+    concurrency: 8,
+    startedAt: Date.now(),
+  });
 });
 after(async () => {
   await queues?.close();
@@ -70,7 +86,13 @@ describe('API key', () => {
 
   test('the right key is accepted on every route', async () => {
     const authorization = `Bearer ${KEY}`;
-    const enqueued = await call(app, 'POST', '/enqueue-task', { 'content-type': 'application/json', authorization }, task);
+    const enqueued = await call(
+      app,
+      'POST',
+      '/enqueue-task',
+      { 'content-type': 'application/json', authorization },
+      task,
+    );
     assert.equal(enqueued.status, 202);
     for (const path of ['/workers', `/jobs/${enqueued.body?.jobId ?? ''}`, '/metrics']) {
       assert.equal((await call(app, 'GET', path, { authorization })).status, 200, path);

@@ -56,7 +56,12 @@ describe('start-up', () => {
     const port = typeof address === 'object' && address !== null ? address.port : 0;
     try {
       const started = Date.now();
-      const run = await runMain({ PATH: process.env.PATH ?? '', PORT: String(port), REDIS_URL: 'redis://127.0.0.1:1', LOG_PRETTY: 'false' });
+      const run = await runMain({
+        PATH: process.env.PATH ?? '',
+        PORT: String(port),
+        REDIS_URL: 'redis://127.0.0.1:1',
+        LOG_PRETTY: 'false',
+      });
       assert.equal(run.code, 1);
       assert.ok(Date.now() - started < 20_000, 'it did not fork workers again and again');
       assert.match(run.stdout, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use \\(PORT=${port}\\)`));
@@ -70,7 +75,14 @@ describe('start-up', () => {
     const redis = await startRedis();
     const port = await freePort();
     const child = spawn(process.execPath, ['dist/src/main.js'], {
-      env: { PATH: process.env.PATH ?? '', PORT: String(port), WORKERS: '2', HOST_ID: 'ready', REDIS_URL: redis.url, LOG_PRETTY: 'false' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: String(port),
+        WORKERS: '2',
+        HOST_ID: 'ready',
+        REDIS_URL: redis.url,
+        LOG_PRETTY: 'false',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -88,7 +100,11 @@ describe('start-up', () => {
       for (const line of lines) {
         const keys = [...line.matchAll(/"([A-Za-z_]+)":/g)].map((match) => match[1]);
         const top = JSON.parse(line) as Record<string, unknown>;
-        assert.equal(keys.filter((key) => key === 'pid').length <= 1 && Object.keys(top).length > 0, true, `a repeated key in ${line}`);
+        assert.equal(
+          keys.filter((key) => key === 'pid').length <= 1 && Object.keys(top).length > 0,
+          true,
+          `a repeated key in ${line}`,
+        );
       }
     } finally {
       child.kill('SIGTERM');

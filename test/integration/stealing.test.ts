@@ -19,7 +19,11 @@ describe('work stealing', () => {
   let service: Service;
   before(async () => {
     redis = await startRedis();
-    service = await startService({ redisUrl: redis.url, workers: 2, env: { WORKER_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS } });
+    service = await startService({
+      redisUrl: redis.url,
+      workers: 2,
+      env: { WORKER_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS },
+    });
   });
   after(async () => {
     await service?.stop();

@@ -154,7 +154,8 @@ function problemWith(query: PanelQuery, response: QueryResponse): string | undef
   const labels = legendLabels(query.legendFormat);
   for (const { metric } of series) {
     const missing = labels.filter((label) => metric[label] === undefined);
-    if (missing.length > 0) return `a series lacks the legend's label(s) ${missing.join(', ')}: ${describeSeries(series)}`;
+    if (missing.length > 0)
+      return `a series lacks the legend's label(s) ${missing.join(', ')}: ${describeSeries(series)}`;
   }
   const legends = series.map(({ metric }) => renderLegend(query.legendFormat, metric));
   if (new Set(legends).size !== legends.length) {
@@ -215,7 +216,10 @@ function startTraffic(service: Service): Traffic {
     Array.from({ length: size }, (_, i) => {
       const n = round * size + i;
       if (n % 7 === 3) {
-        return { jobName: 'flaky', data: failing ? { durationMs: 100, fail: 'asked to fail by the prometheus test' } : { durationMs: 100 } };
+        return {
+          jobName: 'flaky',
+          data: failing ? { durationMs: 100, fail: 'asked to fail by the prometheus test' } : { durationMs: 100 },
+        };
       }
       if (n % 11 === 5) return { jobName: 'defaulted', data: {} };
       if (n % 13 === 0) return { jobName: 'sha256', data: { text: `job ${n}`, rounds: 1_000 } };
@@ -248,13 +252,27 @@ async function assertNoFailureYet(server: TestPrometheus): Promise<void> {
   const now = Math.ceil(Date.now() / 1000);
   const failed = await server.queryRange(`sum(${FAILED_RATE_METRIC})`, Math.floor(trafficStartedAt), now, 1);
   const values = seriesOf(failed).flatMap((series) => series.values);
-  assert.ok(values.length > 0, `sum(${FAILED_RATE_METRIC}) had samples since the traffic started: ${JSON.stringify(failed)}`);
-  assert.deepEqual(values.filter((value) => value !== 0), [], 'no attempt failed before failing jobs were sent');
+  assert.ok(
+    values.length > 0,
+    `sum(${FAILED_RATE_METRIC}) had samples since the traffic started: ${JSON.stringify(failed)}`,
+  );
+  assert.deepEqual(
+    values.filter((value) => value !== 0),
+    [],
+    'no attempt failed before failing jobs were sent',
+  );
   for (const query of failedPanels) {
     const response = await server.query(query.query);
     const series = seriesOf(response);
-    assert.ok(series.length > 0, `${query.name}: data on a service that has seen no failure: ${JSON.stringify(response)}`);
-    assert.deepEqual(series.map(({ values: [value] }) => value), series.map(() => 0), `${query.name} shows 0`);
+    assert.ok(
+      series.length > 0,
+      `${query.name}: data on a service that has seen no failure: ${JSON.stringify(response)}`,
+    );
+    assert.deepEqual(
+      series.map(({ values: [value] }) => value),
+      series.map(() => 0),
+      `${query.name} shows 0`,
+    );
   }
 }
 
@@ -269,167 +287,220 @@ let panelsDeadline = 0;
 /** When prometheus had scraped the service successfully for the first time, in seconds. */
 let firstScrapedAt = 0;
 
-describe('the Grafana dashboard against a real Prometheus scraping the cluster', { timeout: 180_000, skip: skipUnlessInstalled('prometheus') }, () => {
-  before(async () => {
-    requirePrometheus(); // before starting anything: fail at once, and say how to install it
-    redis = await startRedis();
-    service = await startService({
-      redisUrl: redis.url,
-      workers: WORKERS,
-      env: {
-        WORKER_CONCURRENCY: String(CONCURRENCY),
-        TASK_DURATION_MS: '1500',
-        JOB_BACKOFF_MS: '200',
-        SHUTDOWN_TIMEOUT_MS: '10000',
-        LOG_LEVEL: 'warn',
-        HOST_ID,
-      },
+describe(
+  'the Grafana dashboard against a real Prometheus scraping the cluster',
+  { timeout: 180_000, skip: skipUnlessInstalled('prometheus') },
+  () => {
+    before(async () => {
+      requirePrometheus(); // before starting anything: fail at once, and say how to install it
+      redis = await startRedis();
+      service = await startService({
+        redisUrl: redis.url,
+        workers: WORKERS,
+        env: {
+          WORKER_CONCURRENCY: String(CONCURRENCY),
+          TASK_DURATION_MS: '1500',
+          JOB_BACKOFF_MS: '200',
+          SHUTDOWN_TIMEOUT_MS: '10000',
+          LOG_LEVEL: 'warn',
+          HOST_ID,
+        },
+      });
+      prometheus = await startPrometheus({
+        targets: [`127.0.0.1:${service.port}`],
+        scrapeIntervalSeconds: SCRAPE_INTERVAL_SECONDS,
+      });
+      trafficStartedAt = Date.now() / 1000;
+      traffic = startTraffic(service);
     });
-    prometheus = await startPrometheus({ targets: [`127.0.0.1:${service.port}`], scrapeIntervalSeconds: SCRAPE_INTERVAL_SECONDS });
-    trafficStartedAt = Date.now() / 1000;
-    traffic = startTraffic(service);
-  });
 
-  after(async () => {
-    await traffic?.stop();
-    await prometheus?.stop();
-    const code = await service?.stop();
-    await redis?.stop();
-    if (service !== undefined) assert.equal(code, 0, 'the primary exits 0 on SIGTERM');
-  });
+    after(async () => {
+      await traffic?.stop();
+      await prometheus?.stop();
+      const code = await service?.stop();
+      await redis?.stop();
+      if (service !== undefined) assert.equal(code, 0, 'the primary exits 0 on SIGTERM');
+    });
 
-  test('the dashboard has queries to check', () => {
-    assert.ok(QUERIES.length > 0, `no panel queries found in ${DASHBOARD_FILE}`);
-    assert.ok(QUERIES.some((query) => query.perWorker), 'some panels are per worker');
-    assert.ok(QUERIES.some((query) => query.perHost), 'some panels are per host');
+    test('the dashboard has queries to check', () => {
+      assert.ok(QUERIES.length > 0, `no panel queries found in ${DASHBOARD_FILE}`);
+      assert.ok(
+        QUERIES.some((query) => query.perWorker),
+        'some panels are per worker',
+      );
+      assert.ok(
+        QUERIES.some((query) => query.perHost),
+        'some panels are per host',
+      );
+      for (const query of QUERIES) {
+        assert.doesNotMatch(query.query, /\$/, `${query.name}: an unknown Grafana variable is left in ${query.expr}`);
+      }
+    });
+
+    test('prometheus scrapes the service /metrics on loopback', async () => {
+      assert.ok(prometheus !== undefined && service !== undefined);
+      const [scraped] = await prometheus.waitForTargetsUp();
+      assert.equal(scraped?.scrapeUrl, `${service.url}/metrics`);
+      assert.equal(scraped?.health, 'up');
+      firstScrapedAt = Date.now() / 1000;
+      panelsDeadline = Date.now() + PANELS_DEADLINE_MS;
+    });
+
     for (const query of QUERIES) {
-      assert.doesNotMatch(query.query, /\$/, `${query.name}: an unknown Grafana variable is left in ${query.expr}`);
+      test(`before any failure, ${query.name} returns data: ${query.expr}`, async () => {
+        const server = prometheus;
+        assert.ok(server !== undefined);
+        let problem = 'not evaluated yet';
+        let last: QueryResponse | undefined;
+        try {
+          await waitFor(
+            async () => {
+              last = await server.query(query.query);
+              if (last.status === 'error' && last.errorType === 'bad_data') return true; // will not get better
+              const found = problemWith(query, last);
+              problem = found ?? '';
+              return found === undefined;
+            },
+            { timeoutMs: Math.max(1_000, panelsDeadline - Date.now()), intervalMs: 500, what: query.name },
+          );
+        } catch (error) {
+          const cause =
+            error instanceof Error && error.cause instanceof Error ? ` (last error: ${error.cause.message})` : '';
+          assert.fail(
+            `${query.name} with expression ${query.query} never showed data within the deadline: ${problem}${cause}`,
+          );
+        }
+        assert.ok(last !== undefined);
+        assert.equal(
+          last.status,
+          'success',
+          `${query.name}: ${query.query} failed: ${last.status === 'error' ? last.error : ''}`,
+        );
+        assert.equal(problemWith(query, last), undefined, `${query.name}: ${query.query}`);
+      });
     }
-  });
 
-  test('prometheus scrapes the service /metrics on loopback', async () => {
-    assert.ok(prometheus !== undefined && service !== undefined);
-    const [scraped] = await prometheus.waitForTargetsUp();
-    assert.equal(scraped?.scrapeUrl, `${service.url}/metrics`);
-    assert.equal(scraped?.health, 'up');
-    firstScrapedAt = Date.now() / 1000;
-    panelsDeadline = Date.now() + PANELS_DEADLINE_MS;
-  });
+    test('no job had failed while every panel showed data, and the failed-jobs panel showed 0', async () => {
+      const server = prometheus;
+      assert.ok(server !== undefined && traffic !== undefined);
+      try {
+        await assertNoFailureYet(server);
+      } finally {
+        traffic.allowFailingJobs(); // whatever this test found, the tests after it need failures
+      }
+    });
 
-  for (const query of QUERIES) {
-    test(`before any failure, ${query.name} returns data: ${query.expr}`, async () => {
+    test('every bullpen series carries the worker and host labels', async () => {
       const server = prometheus;
       assert.ok(server !== undefined);
-      let problem = 'not evaluated yet';
-      let last: QueryResponse | undefined;
-      try {
+      const names = seriesOf(await server.query('group by (__name__) ({__name__=~"bullpen_.+"})')).map(
+        ({ metric }) => metric.__name__ ?? '',
+      );
+      for (const name of [
+        'bullpen_worker_up',
+        'bullpen_queue_jobs',
+        'bullpen_jobs_completed_total',
+        'bullpen_jobs_moved_total',
+        'bullpen_workers_retired_total',
+      ]) {
+        assert.ok(names.includes(name), `${name} was scraped: ${names.join(', ')}`);
+      }
+      const unlabelled = await server.query(
+        `group by (__name__) ({__name__=~"bullpen_.+", host!="${HOST_ID}"} or {__name__=~"bullpen_.+", worker=""})`,
+      );
+      assert.equal(unlabelled.status, 'success', JSON.stringify(unlabelled));
+      assert.deepEqual(
+        seriesOf(unlabelled).map(({ metric }) => metric.__name__),
+        [],
+        `series without host="${HOST_ID}" or without a worker`,
+      );
+    });
+
+    test('choosing the host shows the same series as All; choosing another host empties every panel', async () => {
+      const server = prometheus;
+      assert.ok(server !== undefined);
+      // One evaluation time for all three answers, so that they can be compared: a moment whose
+      // scrapes are all stored, late enough for rate() to have two samples.
+      await sleep(Math.max(0, (firstScrapedAt + 4 - Date.now() / 1000) * 1000));
+      const at = Date.now() / 1000 - 1.5;
+      const labelSets = async (expr: string) => {
+        const response = await server.queryRange(expr, at, at, 1);
+        assert.equal(response.status, 'success', `${expr}: ${JSON.stringify(response)}`);
+        return seriesOf(response)
+          .map(({ metric }) => JSON.stringify(Object.entries(metric).sort(([a], [b]) => (a < b ? -1 : 1))))
+          .sort();
+      };
+      for (const query of QUERIES) {
+        const all = await labelSets(substituteGrafanaVariables(query.expr, ALL_HOSTS));
+        assert.ok(all.length > 0, `${query.name}: no series at ${at}`);
+        assert.deepEqual(
+          await labelSets(substituteGrafanaVariables(query.expr, HOST_ID)),
+          all,
+          `${query.name} with host=${HOST_ID}`,
+        );
+        assert.deepEqual(
+          await labelSets(substituteGrafanaVariables(query.expr, 'no-such-host')),
+          [],
+          `${query.name} with an unknown host`,
+        );
+      }
+    });
+
+    test('running jobs were non-zero on every worker while prometheus scraped', async () => {
+      const server = prometheus;
+      assert.ok(server !== undefined);
+      let peaks = new Map<string, number>();
+      const allBusy = () => WORKER_IDS.every((worker) => (peaks.get(worker) ?? 0) > 0);
+      // Jobs keep flowing, so every worker is seen running some within a few scrapes.
+      await waitFor(
+        async () => {
+          const response = await server.queryRange(
+            'bullpen_worker_active_jobs',
+            Math.floor(trafficStartedAt),
+            Math.ceil(Date.now() / 1000),
+            1,
+          );
+          assert.equal(response.status, 'success', JSON.stringify(response));
+          peaks = new Map(seriesOf(response).map(({ metric, values }) => [metric.worker ?? '', Math.max(...values)]));
+          return allBusy();
+        },
+        { timeoutMs: 30_000, intervalMs: 1_000, what: 'every worker to be seen running jobs' },
+      ).catch(() => undefined);
+      for (const worker of WORKER_IDS) {
+        const peak = peaks.get(worker) ?? 0;
+        assert.ok(
+          peak > 0,
+          `bullpen_worker_active_jobs{worker="${worker}"} was never above 0: ${JSON.stringify([...peaks])}`,
+        );
+        assert.ok(
+          peak <= CONCURRENCY,
+          `bullpen_worker_active_jobs{worker="${worker}"} reached ${peak}, above the concurrency ${CONCURRENCY}`,
+        );
+      }
+    });
+
+    test('once jobs fail, the failed-jobs panel rises above 0', async () => {
+      const server = prometheus;
+      assert.ok(server !== undefined);
+      for (const query of QUERIES.filter(({ expr }) => expr.includes(FAILED_RATE_METRIC))) {
+        let last: QueryResponse | undefined;
         await waitFor(
           async () => {
             last = await server.query(query.query);
-            if (last.status === 'error' && last.errorType === 'bad_data') return true; // will not get better
-            const found = problemWith(query, last);
-            problem = found ?? '';
-            return found === undefined;
+            return seriesOf(last).some(({ values }) => values.some((value) => value > 0));
           },
-          { timeoutMs: Math.max(1_000, panelsDeadline - Date.now()), intervalMs: 500, what: query.name },
-        );
-      } catch (error) {
-        const cause = error instanceof Error && error.cause instanceof Error ? ` (last error: ${error.cause.message})` : '';
-        assert.fail(`${query.name} with expression ${query.query} never showed data within the deadline: ${problem}${cause}`);
+          { timeoutMs: 30_000, intervalMs: 500, what: `${query.name} above 0` },
+        ).catch(() => assert.fail(`${query.name} stayed at 0 after failing jobs were sent: ${JSON.stringify(last)}`));
       }
-      assert.ok(last !== undefined);
-      assert.equal(last.status, 'success', `${query.name}: ${query.query} failed: ${last.status === 'error' ? last.error : ''}`);
-      assert.equal(problemWith(query, last), undefined, `${query.name}: ${query.query}`);
     });
-  }
 
-  test('no job had failed while every panel showed data, and the failed-jobs panel showed 0', async () => {
-    const server = prometheus;
-    assert.ok(server !== undefined && traffic !== undefined);
-    try {
-      await assertNoFailureYet(server);
-    } finally {
-      traffic.allowFailingJobs(); // whatever this test found, the tests after it need failures
-    }
-  });
-
-  test('every bullpen series carries the worker and host labels', async () => {
-    const server = prometheus;
-    assert.ok(server !== undefined);
-    const names = seriesOf(await server.query('group by (__name__) ({__name__=~"bullpen_.+"})')).map(({ metric }) => metric.__name__ ?? '');
-    for (const name of ['bullpen_worker_up', 'bullpen_queue_jobs', 'bullpen_jobs_completed_total', 'bullpen_jobs_moved_total', 'bullpen_workers_retired_total']) {
-      assert.ok(names.includes(name), `${name} was scraped: ${names.join(', ')}`);
-    }
-    const unlabelled = await server.query(`group by (__name__) ({__name__=~"bullpen_.+", host!="${HOST_ID}"} or {__name__=~"bullpen_.+", worker=""})`);
-    assert.equal(unlabelled.status, 'success', JSON.stringify(unlabelled));
-    assert.deepEqual(seriesOf(unlabelled).map(({ metric }) => metric.__name__), [], `series without host="${HOST_ID}" or without a worker`);
-  });
-
-  test('choosing the host shows the same series as All; choosing another host empties every panel', async () => {
-    const server = prometheus;
-    assert.ok(server !== undefined);
-    // One evaluation time for all three answers, so that they can be compared: a moment whose
-    // scrapes are all stored, late enough for rate() to have two samples.
-    await sleep(Math.max(0, (firstScrapedAt + 4 - Date.now() / 1000) * 1000));
-    const at = Date.now() / 1000 - 1.5;
-    const labelSets = async (expr: string) => {
-      const response = await server.queryRange(expr, at, at, 1);
-      assert.equal(response.status, 'success', `${expr}: ${JSON.stringify(response)}`);
-      return seriesOf(response)
-        .map(({ metric }) => JSON.stringify(Object.entries(metric).sort(([a], [b]) => (a < b ? -1 : 1))))
-        .sort();
-    };
-    for (const query of QUERIES) {
-      const all = await labelSets(substituteGrafanaVariables(query.expr, ALL_HOSTS));
-      assert.ok(all.length > 0, `${query.name}: no series at ${at}`);
-      assert.deepEqual(await labelSets(substituteGrafanaVariables(query.expr, HOST_ID)), all, `${query.name} with host=${HOST_ID}`);
-      assert.deepEqual(await labelSets(substituteGrafanaVariables(query.expr, 'no-such-host')), [], `${query.name} with an unknown host`);
-    }
-  });
-
-  test('running jobs were non-zero on every worker while prometheus scraped', async () => {
-    const server = prometheus;
-    assert.ok(server !== undefined);
-    let peaks = new Map<string, number>();
-    const allBusy = () => WORKER_IDS.every((worker) => (peaks.get(worker) ?? 0) > 0);
-    // Jobs keep flowing, so every worker is seen running some within a few scrapes.
-    await waitFor(
-      async () => {
-        const response = await server.queryRange('bullpen_worker_active_jobs', Math.floor(trafficStartedAt), Math.ceil(Date.now() / 1000), 1);
-        assert.equal(response.status, 'success', JSON.stringify(response));
-        peaks = new Map(seriesOf(response).map(({ metric, values }) => [metric.worker ?? '', Math.max(...values)]));
-        return allBusy();
-      },
-      { timeoutMs: 30_000, intervalMs: 1_000, what: 'every worker to be seen running jobs' },
-    ).catch(() => undefined);
-    for (const worker of WORKER_IDS) {
-      const peak = peaks.get(worker) ?? 0;
-      assert.ok(peak > 0, `bullpen_worker_active_jobs{worker="${worker}"} was never above 0: ${JSON.stringify([...peaks])}`);
-      assert.ok(peak <= CONCURRENCY, `bullpen_worker_active_jobs{worker="${worker}"} reached ${peak}, above the concurrency ${CONCURRENCY}`);
-    }
-  });
-
-  test('once jobs fail, the failed-jobs panel rises above 0', async () => {
-    const server = prometheus;
-    assert.ok(server !== undefined);
-    for (const query of QUERIES.filter(({ expr }) => expr.includes(FAILED_RATE_METRIC))) {
-      let last: QueryResponse | undefined;
-      await waitFor(
-        async () => {
-          last = await server.query(query.query);
-          return seriesOf(last).some(({ values }) => values.some((value) => value > 0));
-        },
-        { timeoutMs: 30_000, intervalMs: 500, what: `${query.name} above 0` },
-      ).catch(() => assert.fail(`${query.name} stayed at 0 after failing jobs were sent: ${JSON.stringify(last)}`));
-    }
-  });
-
-  test('failed attempts were counted, and the traffic was accepted', async () => {
-    assert.ok(prometheus !== undefined && traffic !== undefined);
-    const response = await prometheus.query('sum(bullpen_jobs_failed_total)');
-    const failed = seriesOf(response)[0]?.values[0] ?? 0;
-    assert.ok(failed > 0, `no failed attempt was counted: ${JSON.stringify(response)}`);
-    assert.ok(traffic.enqueued() >= 40, `only ${traffic.enqueued()} tasks were accepted`);
-    assert.deepEqual(traffic.failures, [], 'every enqueue was accepted');
-  });
-});
+    test('failed attempts were counted, and the traffic was accepted', async () => {
+      assert.ok(prometheus !== undefined && traffic !== undefined);
+      const response = await prometheus.query('sum(bullpen_jobs_failed_total)');
+      const failed = seriesOf(response)[0]?.values[0] ?? 0;
+      assert.ok(failed > 0, `no failed attempt was counted: ${JSON.stringify(response)}`);
+      assert.ok(traffic.enqueued() >= 40, `only ${traffic.enqueued()} tasks were accepted`);
+      assert.deepEqual(traffic.failures, [], 'every enqueue was accepted');
+    });
+  },
+);

@@ -109,13 +109,19 @@ function panelLabel(panel: Obj): string {
 }
 
 function targetsOf(panel: Obj): Obj[] {
-  return arr(panel['targets'], `${panelLabel(panel)} targets`).map((t, i) => obj(t, `${panelLabel(panel)} targets[${i}]`));
+  return arr(panel['targets'], `${panelLabel(panel)} targets`).map((t, i) =>
+    obj(t, `${panelLabel(panel)} targets[${i}]`),
+  );
 }
 
 /** Names of the dashboard's templating variables. */
 function variableNames(dashboard: Obj): Set<string> {
   const templating = dashboard['templating'] === undefined ? { list: [] } : obj(dashboard['templating'], 'templating');
-  return new Set(arr(templating['list'], 'templating.list').map((v, i) => str(obj(v, `templating.list[${i}]`)['name'], 'variable name')));
+  return new Set(
+    arr(templating['list'], 'templating.list').map((v, i) =>
+      str(obj(v, `templating.list[${i}]`)['name'], 'variable name'),
+    ),
+  );
 }
 
 /** `$name`, `${name}` and `${name:format}` references in an expression. */
@@ -219,10 +225,21 @@ test('every dashboard: unique panel ids, allowed panel types, gridPos, provision
       for (const key of ['x', 'y', 'w', 'h']) {
         assert.equal(typeof grid[key], 'number', `${label}: gridPos.${key} should be a number`);
       }
-      const box = { label, x: grid['x'] as number, y: grid['y'] as number, w: grid['w'] as number, h: grid['h'] as number };
-      assert.ok(box.x >= 0 && box.y >= 0 && box.w > 0 && box.h > 0, `${label}: gridPos should be non-negative with a positive size`);
+      const box = {
+        label,
+        x: grid['x'] as number,
+        y: grid['y'] as number,
+        w: grid['w'] as number,
+        h: grid['h'] as number,
+      };
+      assert.ok(
+        box.x >= 0 && box.y >= 0 && box.w > 0 && box.h > 0,
+        `${label}: gridPos should be non-negative with a positive size`,
+      );
       assert.ok(box.x + box.w <= 24, `${label}: gridPos exceeds 24 columns`);
-      const overlapping = placed.find((o) => box.x < o.x + o.w && o.x < box.x + box.w && box.y < o.y + o.h && o.y < box.y + box.h);
+      const overlapping = placed.find(
+        (o) => box.x < o.x + o.w && o.x < box.x + box.w && box.y < o.y + o.h && o.y < box.y + box.h,
+      );
       assert.equal(overlapping, undefined, `${label}: gridPos overlaps ${overlapping?.label ?? ''}`);
       placed.push(box);
 
@@ -243,7 +260,10 @@ test('every dashboard: unique panel ids, allowed panel types, gridPos, provision
             `${label} target ${refId}: $${name} is neither one of Grafana's ${Object.keys(BUILTIN_VARIABLES).join(', ')} nor a variable of the dashboard (${expr})`,
           );
         }
-        assert.ok(!expr.replace(/\$(?:\{\w+(?::\w+)?\}|\w+)/g, '').includes('$'), `${label} target ${refId}: a stray $ in ${expr}`);
+        assert.ok(
+          !expr.replace(/\$(?:\{\w+(?::\w+)?\}|\w+)/g, '').includes('$'),
+          `${label} target ${refId}: a stray $ in ${expr}`,
+        );
       }
     }
   }
@@ -251,14 +271,17 @@ test('every dashboard: unique panel ids, allowed panel types, gridPos, provision
 
 test('dashboard: a multi-select host variable with All, filled from bullpen_worker_up', () => {
   const dashboard = obj(readJson(MAIN_DASHBOARD), 'dashboard');
-  const list = arr(obj(dashboard['templating'], 'templating')['list'], 'templating.list').map((v) => obj(v, 'variable'));
+  const list = arr(obj(dashboard['templating'], 'templating')['list'], 'templating.list').map((v) =>
+    obj(v, 'variable'),
+  );
   const host = list.find((v) => v['name'] === 'host');
   assert.ok(host !== undefined, 'the dashboard should have a templating variable named host');
   const { uid, type } = provisionedDatasource();
   assert.equal(host['type'], 'query');
   assertDatasource(host['datasource'], uid, type, 'variable host');
   const query = host['query'];
-  const queryText = typeof query === 'string' ? query : str(obj(query, 'variable host query')['query'], 'variable host query.query');
+  const queryText =
+    typeof query === 'string' ? query : str(obj(query, 'variable host query')['query'], 'variable host query.query');
   assert.equal(queryText.replace(/\s+/g, ' ').trim(), 'label_values(bullpen_worker_up, host)');
   assert.equal(host['multi'], true, 'several hosts can be chosen at once');
   assert.equal(host['includeAll'], true, 'All is offered');
@@ -273,7 +296,10 @@ test('dashboard: a multi-select host variable with All, filled from bullpen_work
 test('dashboard: every series selector filters by $host (or is exempt, with a reason)', () => {
   const targets = mainDashboardTargets();
   for (const [label, reason] of HOST_FILTER_EXEMPT) {
-    assert.ok(targets.some((t) => t.label === label), `exempt target ${label} does not exist`);
+    assert.ok(
+      targets.some((t) => t.label === label),
+      `exempt target ${label} does not exist`,
+    );
     assert.ok(reason.trim().length > 0, `exempt target ${label} needs a reason`);
   }
   for (const { label, expr } of targets) {
@@ -282,7 +308,11 @@ test('dashboard: every series selector filters by $host (or is exempt, with a re
     assert.ok(selectors.length > 0, `${label}: no bullpen_ metric in ${expr}`);
     assert.ok(variablesIn(expr).includes('host'), `${label}: does not reference $host: ${expr}`);
     for (const { metric, matchers } of selectors) {
-      assert.match(matchers, /(^|,)\s*host\s*=~\s*"\$host"\s*(,|$)/, `${label}: ${metric} is not filtered by host=~"$host" in ${expr}`);
+      assert.match(
+        matchers,
+        /(^|,)\s*host\s*=~\s*"\$host"\s*(,|$)/,
+        `${label}: ${metric} is not filtered by host=~"$host" in ${expr}`,
+      );
     }
   }
 });
@@ -294,9 +324,15 @@ test('dashboard: ledger gauges, exported by every host, are de-duplicated by max
       if (!LEDGER_GAUGE.test(metric)) continue;
       seen += 1;
       const wrapper = /max\s+by\s*\(([^)]*)\)\s*\(\s*$/.exec(before);
-      assert.ok(wrapper !== null, `${label}: ${metric} should sit directly inside max by (worker, host) (...): ${expr}`);
+      assert.ok(
+        wrapper !== null,
+        `${label}: ${metric} should sit directly inside max by (worker, host) (...): ${expr}`,
+      );
       const labels = (wrapper[1] ?? '').split(',').map((name) => name.trim());
-      assert.ok(labels.includes('worker') && labels.includes('host'), `${label}: ${metric} is taken max by (${wrapper[1] ?? ''}), not by worker and host: ${expr}`);
+      assert.ok(
+        labels.includes('worker') && labels.includes('host'),
+        `${label}: ${metric} is taken max by (${wrapper[1] ?? ''}), not by worker and host: ${expr}`,
+      );
     }
   }
   assert.ok(seen > 0, 'some panels show ledger gauges');
@@ -309,15 +345,29 @@ test('dashboard: per-host panels, jobs moved by reason and workers retired', () 
     for (const metric of metrics) {
       const target = targets.find((t) => str(t['expr'], 'expr').includes(metric));
       assert.ok(target !== undefined, `${panelLabel(panel)} should show ${metric}`);
-      assert.match(str(target['expr'], 'expr'), /^sum by \(host\) /, `${panelLabel(panel)}: ${metric} should be summed by host`);
-      assert.match(String(target['legendFormat']), /\{\{\s*host\s*\}\}/, `${panelLabel(panel)}: the legend should name the host`);
+      assert.match(
+        str(target['expr'], 'expr'),
+        /^sum by \(host\) /,
+        `${panelLabel(panel)}: ${metric} should be summed by host`,
+      );
+      assert.match(
+        String(target['legendFormat']),
+        /\{\{\s*host\s*\}\}/,
+        `${panelLabel(panel)}: the legend should name the host`,
+      );
     }
   };
   perHost('Running jobs and capacity per host', ['bullpen_worker_active_jobs', 'bullpen_worker_concurrency']);
   perHost('Completions per host', ['bullpen_jobs_completed_total']);
   // Capacity per host counts live workers only, as the cluster-wide capacity does.
-  const capacity = targetsOf(panelByTitle('Running jobs and capacity per host')).find((t) => str(t['expr'], 'expr').includes('bullpen_worker_concurrency'));
-  assert.match(str(capacity?.['expr'], 'capacity expr'), /bullpen_worker_up\{[^}]*\}\) == 1/, 'capacity per host counts live workers only');
+  const capacity = targetsOf(panelByTitle('Running jobs and capacity per host')).find((t) =>
+    str(t['expr'], 'expr').includes('bullpen_worker_concurrency'),
+  );
+  assert.match(
+    str(capacity?.['expr'], 'capacity expr'),
+    /bullpen_worker_up\{[^}]*\}\) == 1/,
+    'capacity per host counts live workers only',
+  );
 
   const moved = panelByTitle('Jobs moved');
   assert.equal(moved['type'], 'timeseries');
@@ -333,7 +383,10 @@ test('dashboard: per-host panels, jobs moved by reason and workers retired', () 
   assert.equal(retired['type'], 'stat');
   const [retiredTarget, ...extraRetired] = targetsOf(retired);
   assert.equal(extraRetired.length, 0);
-  assert.equal(str(retiredTarget?.['expr'], 'Workers retired expr'), 'sum(increase(bullpen_workers_retired_total{host=~"$host"}[$__range]))');
+  assert.equal(
+    str(retiredTarget?.['expr'], 'Workers retired expr'),
+    'sum(increase(bullpen_workers_retired_total{host=~"$host"}[$__range]))',
+  );
   assert.equal(retiredTarget?.['instant'], true, 'one number for the whole range: an instant query');
 });
 
@@ -342,34 +395,41 @@ function promtoolPath(): string | undefined {
   return result.status === 0 ? 'promtool' : undefined;
 }
 
-test('dashboard PromQL expressions parse (needs promtool)', { skip: promtoolPath() === undefined ? 'promtool not installed' : false }, () => {
-  // Wrap every expression in a recording rule and let promtool parse it.
-  const exprs: string[] = [];
-  for (const file of dashboardFiles()) {
-    for (const panel of allPanels(obj(readJson(file), file))) {
-      for (const target of targetsOf(panel)) {
-        // What Grafana would put in place of the variables: durations, and the host variable's All value.
-        const expr = str(target['expr'], 'expr').replace(/\$(?:\{(\w+)(?::\w+)?\}|(\w+))/g, (whole, braced: string | undefined, plain: string | undefined) => {
-          const name = braced ?? plain ?? '';
-          return BUILTIN_VARIABLES[name] ?? (name === 'host' ? '.*' : whole);
-        });
-        exprs.push(expr);
+test(
+  'dashboard PromQL expressions parse (needs promtool)',
+  { skip: promtoolPath() === undefined ? 'promtool not installed' : false },
+  () => {
+    // Wrap every expression in a recording rule and let promtool parse it.
+    const exprs: string[] = [];
+    for (const file of dashboardFiles()) {
+      for (const panel of allPanels(obj(readJson(file), file))) {
+        for (const target of targetsOf(panel)) {
+          // What Grafana would put in place of the variables: durations, and the host variable's All value.
+          const expr = str(target['expr'], 'expr').replace(
+            /\$(?:\{(\w+)(?::\w+)?\}|(\w+))/g,
+            (whole, braced: string | undefined, plain: string | undefined) => {
+              const name = braced ?? plain ?? '';
+              return BUILTIN_VARIABLES[name] ?? (name === 'host' ? '.*' : whole);
+            },
+          );
+          exprs.push(expr);
+        }
       }
     }
-  }
-  const rules = {
-    groups: [{ name: 'dashboard-exprs', rules: exprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr })) }],
-  };
-  const dir = mkdtempSync(path.join(tmpdir(), 'bullpen-promql-'));
-  try {
-    const file = path.join(dir, 'rules.json'); // JSON is valid YAML
-    writeFileSync(file, JSON.stringify(rules));
-    const result = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
-    assert.equal(result.status, 0, `promtool rejected a dashboard expression:\n${result.stdout}\n${result.stderr}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+    const rules = {
+      groups: [{ name: 'dashboard-exprs', rules: exprs.map((expr, i) => ({ record: `dashboard:expr_${i}`, expr })) }],
+    };
+    const dir = mkdtempSync(path.join(tmpdir(), 'bullpen-promql-'));
+    try {
+      const file = path.join(dir, 'rules.json'); // JSON is valid YAML
+      writeFileSync(file, JSON.stringify(rules));
+      const result = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
+      assert.equal(result.status, 0, `promtool rejected a dashboard expression:\n${result.stdout}\n${result.stderr}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 // ---------- docker-compose ----------
 
@@ -448,7 +508,9 @@ function portMappings(svc: Obj): PortMapping[] {
         out.push({ hostPort: undefined, containerPort, protocol });
         continue;
       }
-      const hostRange = expandRange(typeof published === 'number' ? String(published) : typeof published === 'string' ? published : '');
+      const hostRange = expandRange(
+        typeof published === 'number' ? String(published) : typeof published === 'string' ? published : '',
+      );
       for (const hostPort of hostRange) out.push({ hostPort, containerPort, protocol });
     }
   }
@@ -489,7 +551,10 @@ function environmentOf(svc: Obj): Map<string, string> {
     }
   } else if (isObj(env)) {
     for (const [key, value] of Object.entries(env)) {
-      out.set(key, typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : '');
+      out.set(
+        key,
+        typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : '',
+      );
     }
   }
   return out;
@@ -499,7 +564,10 @@ test('compose: every bind-mounted host path and build context exists in the repo
   for (const [name, svc] of composeServices()) {
     for (const mount of mountsOf(svc)) {
       if (!mount.bind) continue;
-      assert.ok(mount.source.startsWith('./'), `service ${name}: bind mount ${mount.source} should be repo-relative (./...)`);
+      assert.ok(
+        mount.source.startsWith('./'),
+        `service ${name}: bind mount ${mount.source} should be repo-relative (./...)`,
+      );
       assert.ok(existsSync(repoPath(mount.source)), `service ${name}: bind-mounted ${mount.source} does not exist`);
     }
     const build = svc['build'];
@@ -534,11 +602,17 @@ test('compose: the app scales out (`--scale app=3`): no fixed host port, no fixe
     [],
     'the app must not publish a fixed host port: replicas would fight over it (use "3000" for an ephemeral port, or expose)',
   );
-  assert.ok(containerPorts(app).includes(APP_PORT), `the app's container port ${APP_PORT} is reachable (ports or expose)`);
+  assert.ok(
+    containerPorts(app).includes(APP_PORT),
+    `the app's container port ${APP_PORT} is reachable (ports or expose)`,
+  );
   assert.equal(app['container_name'], undefined, 'container_name allows only one container of the service');
   // Each replica must be its own host: the config derives HOST_ID from the container's hostname.
   assert.equal(app['hostname'], undefined, 'a fixed hostname would give every replica the same host id');
-  assert.ok(!environmentOf(app).has('HOST_ID'), 'HOST_ID must not be pinned in the environment: every replica would claim the same worker ids');
+  assert.ok(
+    !environmentOf(app).has('HOST_ID'),
+    'HOST_ID must not be pinned in the environment: every replica would claim the same worker ids',
+  );
   assert.equal(app['env_file'], undefined, 'no env_file: it could pin HOST_ID out of sight of this test');
 });
 
@@ -561,9 +635,13 @@ test('prometheus discovers every app replica through DNS and scrapes its contain
   assert.ok(composeServices().has(APP_SERVICE), `the discovered name ${APP_SERVICE} should be a compose service`);
 
   const app = service(APP_SERVICE);
-  assert.ok(containerPorts(app).includes(APP_PORT), `port ${APP_PORT} is not a container port of ${APP_SERVICE} (${containerPorts(app).join(', ')})`);
+  assert.ok(
+    containerPorts(app).includes(APP_PORT),
+    `port ${APP_PORT} is not a container port of ${APP_SERVICE} (${containerPorts(app).join(', ')})`,
+  );
   const appEnvPort = environmentOf(app).get('PORT');
-  if (appEnvPort !== undefined) assert.equal(appEnvPort, String(APP_PORT), 'the scraped port should equal the app PORT env');
+  if (appEnvPort !== undefined)
+    assert.equal(appEnvPort, String(APP_PORT), 'the scraped port should equal the app PORT env');
 });
 
 test('grafana: provisioning and dashboards folders are mounted where Grafana reads them', () => {
@@ -580,7 +658,11 @@ test('grafana: provisioning and dashboards folders are mounted where Grafana rea
   for (const p of providers) {
     assert.equal(p['type'] ?? 'file', 'file');
     const providerPath = str(obj(p['options'], 'provider options')['path'], 'provider options.path');
-    assert.equal(path.posix.normalize(providerPath), path.posix.normalize(dashboardsMount.target), 'provider path vs dashboards mount target');
+    assert.equal(
+      path.posix.normalize(providerPath),
+      path.posix.normalize(dashboardsMount.target),
+      'provider path vs dashboards mount target',
+    );
   }
 
   const provisioningMount = mountFor('grafana/provisioning');
@@ -599,8 +681,14 @@ test("compose: the app's environment is valid for the config schema and names on
   assert.ok(config.redisUrl?.includes('//redis:'), 'the app talks to the redis service');
   const redisPort = Number(new URL(config.redisUrl ?? '').port || 6379);
   assert.equal(redisPort, 6379);
-  assert.ok(containerPorts(app).includes(config.port), `the app listens on ${config.port}, which compose does not publish`);
+  assert.ok(
+    containerPorts(app).includes(config.port),
+    `the app listens on ${config.port}, which compose does not publish`,
+  );
   const grace = typeof app['stop_grace_period'] === 'string' ? app['stop_grace_period'] : '10s';
   const graceSeconds = Number(/^(\d+)s$/.exec(grace)?.[1] ?? NaN);
-  assert.ok(graceSeconds * 1000 > config.shutdownTimeoutMs, `stop_grace_period ${grace} must exceed SHUTDOWN_TIMEOUT_MS`);
+  assert.ok(
+    graceSeconds * 1000 > config.shutdownTimeoutMs,
+    `stop_grace_period ${grace} must exceed SHUTDOWN_TIMEOUT_MS`,
+  );
 });

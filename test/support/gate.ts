@@ -32,10 +32,13 @@ export function createGate(client: Redis, redisUrl: string): Gate {
     data: (extra = {}) => ({ ...extra, gate: { redisUrl, key } }),
     started,
     waitStarted: (count, timeoutMs = 60_000) =>
-      waitFor(async () => {
-        const ids = await started();
-        return ids.length >= count ? ids : undefined;
-      }, { timeoutMs, intervalMs: 50, what: `${count} gate jobs to start` }),
+      waitFor(
+        async () => {
+          const ids = await started();
+          return ids.length >= count ? ids : undefined;
+        },
+        { timeoutMs, intervalMs: 50, what: `${count} gate jobs to start` },
+      ),
     open: async () => {
       await client.set(`${key}:open`, '1');
     },

@@ -38,8 +38,19 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
   const config = loadConfig({ QUEUE_PREFIX: prefix });
   const ledger = createLedger({ redis: connection, prefix, workerTtlMs: config.workerTtlMs });
   const app = createApp({
-    dispatcher: createDispatcher({ ledger, queues, jobOptions: jobOptionsFrom(config), logger, metrics: { undoFailed: () => {} }, retryAfterSeconds: 1 }),
-    jobs: createJobReader({ queues, isKnownWorker: (id) => ledger.isKnownWorker(id), locate: () => Promise.resolve(undefined) }),
+    dispatcher: createDispatcher({
+      ledger,
+      queues,
+      jobOptions: jobOptionsFrom(config),
+      logger,
+      metrics: { undoFailed: () => {} },
+      retryAfterSeconds: 1,
+    }),
+    jobs: createJobReader({
+      queues,
+      isKnownWorker: (id) => ledger.isKnownWorker(id),
+      locate: () => Promise.resolve(undefined),
+    }),
     snapshot: () => ledger.snapshot(),
     health: options.health ?? (() => Promise.resolve({ redis: true, consumer: true })),
     logger,

@@ -23,8 +23,15 @@ export interface JobView {
   readonly timestamps: { enqueuedAt: string | null; startedAt: string | null; finishedAt: string | null };
 }
 
-export async function enqueueMany(service: Service, count: number, jobName: string, data: Record<string, unknown>): Promise<Enqueued[]> {
-  const responses = await Promise.all(Array.from({ length: count }, (_, i) => service.enqueue<Enqueued>({ jobName, data: { i, ...data } })));
+export async function enqueueMany(
+  service: Service,
+  count: number,
+  jobName: string,
+  data: Record<string, unknown>,
+): Promise<Enqueued[]> {
+  const responses = await Promise.all(
+    Array.from({ length: count }, (_, i) => service.enqueue<Enqueued>({ jobName, data: { i, ...data } })),
+  );
   for (const response of responses) assert.equal(response.status, 202, response.text);
   return responses.map((response) => response.body);
 }
@@ -50,7 +57,8 @@ export async function waitForJobs(
   return waitFor(
     async () => {
       const views = await Promise.all(jobs.map((job) => readJob(service, job.jobId)));
-      if (state === 'completed') for (const view of views) assert.notEqual(view.state, 'failed', `a job failed: ${JSON.stringify(view)}`);
+      if (state === 'completed')
+        for (const view of views) assert.notEqual(view.state, 'failed', `a job failed: ${JSON.stringify(view)}`);
       return views.every((view) => view.state === state) ? views : undefined;
     },
     { timeoutMs, intervalMs: 200, what: `${jobs.length} jobs to be ${state}` },
@@ -58,12 +66,14 @@ export async function waitForJobs(
 }
 
 export async function waitForIdle(service: Service): Promise<void> {
-  await waitFor(async () => {
-    const { totals } = await service.workers();
-    return totals.active === 0 && totals.queued === 0;
-  }, { what: 'load counters to return to 0' });
+  await waitFor(
+    async () => {
+      const { totals } = await service.workers();
+      return totals.active === 0 && totals.queued === 0;
+    },
+    { what: 'load counters to return to 0' },
+  );
 }
-
 
 export function isAlive(pid: number): boolean {
   try {

@@ -9,7 +9,14 @@ import { createLedger, type WorkerInfo } from '../../src/ledger/ledger.js';
  */
 export async function joinAsWorker(redis: Redis, prefix: string, info: WorkerInfo, ttlMs = 60_000): Promise<void> {
   const instance = `test-${info.id}`;
-  const leases = createLeases({ redis, prefix, instance, owner: `${instance}/${info.pid}`, ttlMs, retireMs: ttlMs * 2 });
+  const leases = createLeases({
+    redis,
+    prefix,
+    instance,
+    owner: `${instance}/${info.pid}`,
+    ttlMs,
+    retireMs: ttlMs * 2,
+  });
   const taken = await leases.acquire(info.id);
   if (!taken.taken) throw new Error(`${info.id} is held by ${taken.holder}`);
   await leases.renew(info.id, info.concurrency, true);

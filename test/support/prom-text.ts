@@ -42,6 +42,8 @@ export function seriesKey(sample: Sample): string {
 
 export function total(samples: readonly Sample[], name: string, where: Readonly<Record<string, string>> = {}): number {
   return samples
-    .filter((sample) => sample.name === name && Object.entries(where).every(([key, value]) => sample.labels[key] === value))
+    .filter(
+      (sample) => sample.name === name && Object.entries(where).every(([key, value]) => sample.labels[key] === value),
+    )
     .reduce((sum, sample) => sum + sample.value, 0);
 }

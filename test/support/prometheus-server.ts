@@ -121,10 +121,15 @@ export function requirePrometheus(): string {
   return binary;
 }
 
-export async function startPrometheus({ targets, scrapeIntervalSeconds = 1, jobName = 'bullpen' }: PrometheusOptions): Promise<TestPrometheus> {
+export async function startPrometheus({
+  targets,
+  scrapeIntervalSeconds = 1,
+  jobName = 'bullpen',
+}: PrometheusOptions): Promise<TestPrometheus> {
   const binary = requirePrometheus();
   for (const target of targets) {
-    if (!/^127\.0\.0\.1:\d+$/.test(target)) throw new Error(`only loopback targets are scraped in tests, not ${target}`);
+    if (!/^127\.0\.0\.1:\d+$/.test(target))
+      throw new Error(`only loopback targets are scraped in tests, not ${target}`);
   }
 
   const port = await freePort();
@@ -132,7 +137,11 @@ export async function startPrometheus({ targets, scrapeIntervalSeconds = 1, jobN
   const configFile = join(dir, 'prometheus.yml');
   // JSON is valid YAML, and needs no quoting rules of its own.
   const config = {
-    global: { scrape_interval: `${scrapeIntervalSeconds}s`, scrape_timeout: `${scrapeIntervalSeconds}s`, evaluation_interval: `${scrapeIntervalSeconds}s` },
+    global: {
+      scrape_interval: `${scrapeIntervalSeconds}s`,
+      scrape_timeout: `${scrapeIntervalSeconds}s`,
+      evaluation_interval: `${scrapeIntervalSeconds}s`,
+    },
     scrape_configs: [{ job_name: jobName, metrics_path: '/metrics', scheme: 'http', static_configs: [{ targets }] }],
   };
   writeFileSync(configFile, JSON.stringify(config, null, 2));
@@ -171,7 +180,7 @@ export async function startPrometheus({ targets, scrapeIntervalSeconds = 1, jobN
   const url = `http://127.0.0.1:${port}`;
   const getJson = async (path: string): Promise<unknown> => {
     const response = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(10_000) });
-    return (await response.json());
+    return await response.json();
   };
 
   const stop = async () => {
@@ -189,7 +198,8 @@ export async function startPrometheus({ targets, scrapeIntervalSeconds = 1, jobN
     port,
     dir,
     stderr: () => stderr,
-    query: async (expr) => queryResponse.parse(await getJson(`/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`)),
+    query: async (expr) =>
+      queryResponse.parse(await getJson(`/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`)),
     queryRange: async (expr, start, end, stepSeconds) =>
       queryResponse.parse(
         await getJson(
@@ -202,9 +212,13 @@ export async function startPrometheus({ targets, scrapeIntervalSeconds = 1, jobN
         async () => {
           if (hasExited()) throw new Error(`prometheus exited: ${stderr}`);
           const active = await prometheus.targets();
-          if (active.length !== targets.length) throw new Error(`${active.length} active targets, expected ${targets.length}`);
+          if (active.length !== targets.length)
+            throw new Error(`${active.length} active targets, expected ${targets.length}`);
           const down = active.filter((target) => target.health !== 'up');
-          if (down.length > 0) throw new Error(down.map((target) => `${target.scrapeUrl}: ${target.health} ${target.lastError}`).join('; '));
+          if (down.length > 0)
+            throw new Error(
+              down.map((target) => `${target.scrapeUrl}: ${target.health} ${target.lastError}`).join('; '),
+            );
           return active;
         },
         { timeoutMs, intervalMs: 250, what: `prometheus to scrape ${targets.join(', ')} successfully` },

@@ -32,14 +32,28 @@ export async function startRedis({ appendOnly = false }: { appendOnly?: boolean 
   const startServer = async () => {
     child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', appendOnly ? 'yes' : 'no'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        appendOnly ? 'yes' : 'no',
+      ],
       { stdio: 'ignore' },
     );
     const started = child;
-    await waitFor(async () => {
-      if (started.exitCode !== null) throw new Error(`redis-server exited with ${started.exitCode}`);
-      return pingRedis('127.0.0.1', port);
-    }, { timeoutMs: 10_000, what: `redis-server on port ${port}` });
+    await waitFor(
+      async () => {
+        if (started.exitCode !== null) throw new Error(`redis-server exited with ${started.exitCode}`);
+        return pingRedis('127.0.0.1', port);
+      },
+      { timeoutMs: 10_000, what: `redis-server on port ${port}` },
+    );
   };
   const stopServer = async () => {
     const running = child;

@@ -24,7 +24,12 @@ export interface WorkerView {
   readonly active: number;
   readonly queued: number;
   readonly concurrency: number;
-  readonly lease: { readonly holderPid: number | null; readonly retiring: boolean; readonly expiresAt: string; readonly expiresInMs: number } | null;
+  readonly lease: {
+    readonly holderPid: number | null;
+    readonly retiring: boolean;
+    readonly expiresAt: string;
+    readonly expiresInMs: number;
+  } | null;
 }
 
 export interface WorkersResponse {
@@ -46,7 +51,11 @@ export interface Service {
   readonly hostId: string;
   readonly child: ChildProcess;
   readonly logs: LogLine[];
-  request<T = unknown>(method: string, path: string, init?: { body?: string; headers?: Record<string, string> }): Promise<HttpResult<T>>;
+  request<T = unknown>(
+    method: string,
+    path: string,
+    init?: { body?: string; headers?: Record<string, string> },
+  ): Promise<HttpResult<T>>;
   enqueue<T = unknown>(task: unknown): Promise<HttpResult<T>>;
   workers(): Promise<WorkersResponse>;
   /** Waits until `count` of this service's own workers (by HOST_ID) are alive. */
@@ -112,8 +121,17 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const url = `http://127.0.0.1:${port}`;
   const fresh: Record<string, string> = options.keepAlive === false ? { connection: 'close' } : {};
   const send = (method: string, path: string, init: { body?: string; headers?: Record<string, string> }) =>
-    fetch(`${url}${path}`, { method, body: init.body, headers: { ...fresh, ...init.headers }, signal: AbortSignal.timeout(15_000) });
-  const request = async <T>(method: string, path: string, init: { body?: string; headers?: Record<string, string> } = {}) => {
+    fetch(`${url}${path}`, {
+      method,
+      body: init.body,
+      headers: { ...fresh, ...init.headers },
+      signal: AbortSignal.timeout(15_000),
+    });
+  const request = async <T>(
+    method: string,
+    path: string,
+    init: { body?: string; headers?: Record<string, string> } = {},
+  ) => {
     // A kept-alive connection that a killed worker process held is reset under the client, as it
     // would be for any HTTP client; a read is safe to send again once on a fresh connection.
     const response = await send(method, path, init).catch((error: unknown) => {
@@ -137,7 +155,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     child,
     logs,
     request,
-    enqueue: (task) => request('POST', '/enqueue-task', { body: JSON.stringify(task), headers: { 'content-type': 'application/json' } }),
+    enqueue: (task) =>
+      request('POST', '/enqueue-task', { body: JSON.stringify(task), headers: { 'content-type': 'application/json' } }),
     async workers() {
       const result = await request<WorkersResponse>('GET', '/workers');
       if (result.status !== 200) throw new Error(`GET /workers answered ${result.status}`);

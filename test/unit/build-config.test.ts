@@ -14,7 +14,11 @@ const tsc = createRequire(`${ROOT}/package.json`).resolve('typescript/bin/tsc');
 
 /** The project's own files a tsconfig compiles, relative to the repo root, with `/` separators. */
 function ownFiles(project: string): string[] {
-  const result = spawnSync(process.execPath, [tsc, '-p', project, '--listFilesOnly'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const result = spawnSync(process.execPath, [tsc, '-p', project, '--listFilesOnly'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   assert.equal(result.status, 0, `tsc -p ${project} --listFilesOnly: ${result.stdout}${result.stderr}`);
   return result.stdout
     .split('\n')
@@ -25,7 +29,10 @@ function ownFiles(project: string): string[] {
 test('the build compiles src/ and workers/ only', () => {
   const files = ownFiles('tsconfig.build.json');
   assert.ok(files.includes('src/main.ts') && files.includes('workers/runner.ts'), files.join(', '));
-  assert.deepEqual(files.filter((file) => !file.startsWith('src/') && !file.startsWith('workers/')), []);
+  assert.deepEqual(
+    files.filter((file) => !file.startsWith('src/') && !file.startsWith('workers/')),
+    [],
+  );
 });
 
 test('typechecking covers tests and benchmarks too', () => {
@@ -34,7 +41,8 @@ test('typechecking covers tests and benchmarks too', () => {
 });
 
 test('npm run build, which the Docker image runs, uses the build config', () => {
-  const scripts = (JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const scripts = (JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { scripts: Record<string, string> })
+    .scripts;
   assert.match(scripts.build ?? '', /tsc -p tsconfig\.build\.json/);
   assert.match(readFileSync(`${ROOT}/Dockerfile`, 'utf8'), /^RUN npm run build$/m);
 });

@@ -17,7 +17,11 @@ import { Gauge, Registry } from 'prom-client';
 import { IpcTimeoutError, MetricsUnavailableError } from '../../src/errors.js';
 import { errorHandler } from '../../src/http/errors.js';
 import { metricsRouter } from '../../src/http/routes/metrics.js';
-import { createClusterMetricsClient, createClusterMetricsPrimary, type ClusterMetricsClient } from '../../src/metrics/cluster-metrics.js';
+import {
+  createClusterMetricsClient,
+  createClusterMetricsPrimary,
+  type ClusterMetricsClient,
+} from '../../src/metrics/cluster-metrics.js';
 import { createProcessMetrics } from '../../src/metrics/process-metrics.js';
 import { createScrape } from '../../src/metrics/scrape.js';
 import { parseMetrics, total, type Sample } from '../support/prom-text.js';
@@ -72,7 +76,8 @@ function channelPair() {
   const channel = {
     on: (event: 'message', listener: (message: unknown) => void) => atWorker.on(event, listener),
     off: (event: 'message', listener: (message: unknown) => void) => atWorker.off(event, listener),
-    send: (message: unknown, callback: (error: Error | null) => void) => (state.muted ? true : deliver(atPrimary, message, callback)),
+    send: (message: unknown, callback: (error: Error | null) => void) =>
+      state.muted ? true : deliver(atPrimary, message, callback),
   };
   return { worker, channel, state };
 }
@@ -87,15 +92,26 @@ function cluster(count: number, collectTimeoutMs: number) {
   const primary = createClusterMetricsPrimary({ timeoutMs: collectTimeoutMs, hostId: HOST, logger: primaryLog.logger });
   const workers = Array.from({ length: count }, (_, index) => {
     const pair = channelPair();
-    const metrics = createProcessMetrics({ workerId: `${HOST}-${index}`, hostId: HOST, knownJobNames: [], pool: { threads: 1, queueSize: 0 } });
-    const client = createClusterMetricsClient({ registry: metrics.registry, timeoutMs: 30_000, channel: pair.channel, logger: workerLog.logger });
+    const metrics = createProcessMetrics({
+      workerId: `${HOST}-${index}`,
+      hostId: HOST,
+      knownJobNames: [],
+      pool: { threads: 1, queueSize: 0 },
+    });
+    const client = createClusterMetricsClient({
+      registry: metrics.registry,
+      timeoutMs: 30_000,
+      channel: pair.channel,
+      logger: workerLog.logger,
+    });
     primary.attach(pair.worker, index);
     return { ...pair, metrics, client };
   });
   return { primary, workers, primaryLog, workerLog, close: () => workers.forEach((worker) => worker.client.close()) };
 }
 
-const failures = (samples: readonly Sample[], worker: string, operation: string) => total(samples, FAILURES, { worker, operation });
+const failures = (samples: readonly Sample[], worker: string, operation: string) =>
+  total(samples, FAILURES, { worker, operation });
 
 describe('cluster metrics over IPC', () => {
   test('a scrape sums every worker, and every failure series starts at 0 for every worker', async () => {
@@ -105,10 +121,14 @@ describe('cluster metrics over IPC', () => {
       workers[1]?.metrics.jobFinished('any', 'completed', 0.1);
       const samples = parseMetrics((await workers[0]?.client.scrape()) ?? '');
       assert.equal(total(samples, 'bullpen_jobs_completed_total'), 2);
-      const series = samples.filter((sample) => sample.name === FAILURES).map((s) => [s.labels.worker, s.labels.host, s.labels.operation, s.value]);
+      const series = samples
+        .filter((sample) => sample.name === FAILURES)
+        .map((s) => [s.labels.worker, s.labels.host, s.labels.operation, s.value]);
       assert.deepEqual(
         series.sort(),
-        ['unit-0', 'unit-1'].flatMap((worker) => ['collect', 'report', 'respond', 'scrape'].map((operation) => [worker, HOST, operation, 0])),
+        ['unit-0', 'unit-1'].flatMap((worker) =>
+          ['collect', 'report', 'respond', 'scrape'].map((operation) => [worker, HOST, operation, 0]),
+        ),
       );
     } finally {
       close();
@@ -122,7 +142,11 @@ describe('cluster metrics over IPC', () => {
       await workers[0]?.client.scrape();
       if (workers[1]) workers[1].state.muted = true;
       const samples = parseMetrics((await workers[0]?.client.scrape()) ?? '');
-      assert.equal(total(samples, 'bullpen_jobs_completed_total', { worker: 'unit-1' }), 1, "the silent worker's last report");
+      assert.equal(
+        total(samples, 'bullpen_jobs_completed_total', { worker: 'unit-1' }),
+        1,
+        "the silent worker's last report",
+      );
       assert.equal(failures(samples, 'unit-1', 'collect'), 1);
       assert.equal(failures(samples, 'unit-0', 'collect'), 0);
       const warned = primaryLog.lines.filter((line) => line.level === WARN && line.operation === 'collect');
@@ -169,9 +193,21 @@ describe('cluster metrics over IPC', () => {
     });
 
     test('the scrape fails with METRICS_UNAVAILABLE, counted, and GET /metrics answers it as 503 with that code', async () => {
-      const metrics = createProcessMetrics({ workerId: `${HOST}-0`, hostId: HOST, knownJobNames: [], pool: { threads: 1, queueSize: 0 } });
+      const metrics = createProcessMetrics({
+        workerId: `${HOST}-0`,
+        hostId: HOST,
+        knownJobNames: [],
+        pool: { threads: 1, queueSize: 0 },
+      });
       // A channel whose other end takes every message and answers none.
-      const nowhere = { on: () => undefined, off: () => undefined, send: (_message: unknown, callback: (error: Error | null) => void) => (setImmediate(() => callback(null)), true) };
+      const nowhere = {
+        on: () => undefined,
+        off: () => undefined,
+        send: (_message: unknown, callback: (error: Error | null) => void) => (
+          setImmediate(() => callback(null)),
+          true
+        ),
+      };
       const { logger, lines } = capturingLogger();
       client = createClusterMetricsClient({ registry: metrics.registry, timeoutMs: 50, channel: nowhere, logger });
 
@@ -186,16 +222,34 @@ describe('cluster metrics over IPC', () => {
       assert.equal(total(parseMetrics(await metrics.registry.metrics()), FAILURES, { operation: 'scrape' }), 1);
 
       const app = express();
-      app.use(metricsRouter({ scrape: createScrape({ cluster: client, snapshot: () => Promise.resolve([]), queues: { forWorker: () => assert.fail('no worker to read') } }) }));
+      app.use(
+        metricsRouter({
+          scrape: createScrape({
+            cluster: client,
+            snapshot: () => Promise.resolve([]),
+            queues: { forWorker: () => assert.fail('no worker to read') },
+          }),
+        }),
+      );
       app.use(errorHandler({ logger, bodyLimitBytes: 1024 }));
       server = await new Promise<Server>((resolve) => {
         const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
       });
       const address = server.address();
-      const response = await fetch(`http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/metrics`);
+      const response = await fetch(
+        `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/metrics`,
+      );
       assert.equal(response.status, 503);
-      assert.deepEqual(await response.json(), { error: 'The cluster metrics are unavailable; try again shortly', code: 'METRICS_UNAVAILABLE' });
-      assert.ok(lines.some((line) => line.level === WARN && line.msg === 'The cluster metrics are unavailable; try again shortly'), 'the 503 is logged');
+      assert.deepEqual(await response.json(), {
+        error: 'The cluster metrics are unavailable; try again shortly',
+        code: 'METRICS_UNAVAILABLE',
+      });
+      assert.ok(
+        lines.some(
+          (line) => line.level === WARN && line.msg === 'The cluster metrics are unavailable; try again shortly',
+        ),
+        'the 503 is logged',
+      );
     });
   });
 });

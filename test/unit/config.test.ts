@@ -225,7 +225,13 @@ describe('loadConfig errors', () => {
   });
 
   test('several errors are reported at once', () => {
-    assertRejects({ WORKERS: '0', PORT: '70000', QUEUE_PREFIX: 'a:b', LOG_PRETTY: 'maybe' }, 'WORKERS', 'PORT', 'QUEUE_PREFIX', 'LOG_PRETTY');
+    assertRejects(
+      { WORKERS: '0', PORT: '70000', QUEUE_PREFIX: 'a:b', LOG_PRETTY: 'maybe' },
+      'WORKERS',
+      'PORT',
+      'QUEUE_PREFIX',
+      'LOG_PRETTY',
+    );
   });
 
   test('both cross-field errors are reported together', () => {
@@ -302,7 +308,10 @@ describe('reliability and security settings', () => {
 
   test('JOB_TIMEOUT_MS must exceed MAX_TASK_DURATION_MS', () => {
     assertRejects({ JOB_TIMEOUT_MS: '600000' }, 'JOB_TIMEOUT_MS');
-    assert.equal(loadConfig({ JOB_TIMEOUT_MS: '1000', MAX_TASK_DURATION_MS: '999', TASK_DURATION_MS: '10' }).jobTimeoutMs, 1000);
+    assert.equal(
+      loadConfig({ JOB_TIMEOUT_MS: '1000', MAX_TASK_DURATION_MS: '999', TASK_DURATION_MS: '10' }).jobTimeoutMs,
+      1000,
+    );
   });
 
   test('API_KEY must be at least 16 characters; METRICS_PUBLIC is a boolean', () => {

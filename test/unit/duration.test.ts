@@ -13,7 +13,19 @@ describe('durationFor', () => {
   });
 
   test('uses the default when durationMs is not a finite non-negative number', () => {
-    for (const durationMs of ['500', null, undefined, true, {}, [], -1, -0.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+    for (const durationMs of [
+      '500',
+      null,
+      undefined,
+      true,
+      {},
+      [],
+      -1,
+      -0.5,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+    ]) {
       assert.equal(durationFor({ durationMs }, DEFAULT, MAX), DEFAULT, `durationMs ${inspect(durationMs)}`);
     }
   });

@@ -58,7 +58,17 @@ describe('createHandlerRegistry', () => {
 
   test('traversal-looking and odd names resolve to the fallback', () => {
     const fallbackUrl = pathToFileURL(fallback).href;
-    for (const name of ['../a', './a', 'a.js', '', `${directory}/a`, join(directory, 'a.js'), '__proto__', 'constructor', 'toString']) {
+    for (const name of [
+      '../a',
+      './a',
+      'a.js',
+      '',
+      `${directory}/a`,
+      join(directory, 'a.js'),
+      '__proto__',
+      'constructor',
+      'toString',
+    ]) {
       assert.equal(get().resolve(name), fallbackUrl, JSON.stringify(name));
     }
   });

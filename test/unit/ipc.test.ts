@@ -53,10 +53,12 @@ describe('IPC requests', () => {
   test('no answer in time: IPC_TIMEOUT naming the request, and the late answer is dropped', async () => {
     const port = recordingPort();
     const requests = createIpcRequests<string>({ port, timeoutMs: 20, what: 'the cluster metrics' });
-    const error = await requests.request((id) => ({ id })).then(
-      () => assert.fail('answered'),
-      (caught: unknown) => caught,
-    );
+    const error = await requests
+      .request((id) => ({ id }))
+      .then(
+        () => assert.fail('answered'),
+        (caught: unknown) => caught,
+      );
     assert.ok(error instanceof IpcTimeoutError);
     assert.equal(error.code, 'IPC_TIMEOUT');
     assert.equal(error.requestId, port.sent[0]?.id);
@@ -69,10 +71,12 @@ describe('IPC requests', () => {
     const port = recordingPort();
     port.refuse = Object.assign(new Error('Channel closed'), { code: 'ERR_IPC_CHANNEL_CLOSED' });
     const requests = createIpcRequests<string>({ port, timeoutMs: HOUR_MS, what: 'a test' });
-    const error = await requests.request((id) => ({ id })).then(
-      () => assert.fail('answered'),
-      (caught: unknown) => caught,
-    );
+    const error = await requests
+      .request((id) => ({ id }))
+      .then(
+        () => assert.fail('answered'),
+        (caught: unknown) => caught,
+      );
     assert.ok(error instanceof IpcChannelError);
     assert.equal(error.code, 'IPC_CHANNEL_CLOSED');
     assert.equal((error.cause as Error).message, 'Channel closed');
@@ -80,9 +84,15 @@ describe('IPC requests', () => {
   });
 
   test('a process without a channel cannot send', async () => {
-    await assert.rejects(sendOver({}, { id: 1 }), (error: unknown) => error instanceof IpcChannelError && /no IPC channel/.test(error.message));
+    await assert.rejects(
+      sendOver({}, { id: 1 }),
+      (error: unknown) => error instanceof IpcChannelError && /no IPC channel/.test(error.message),
+    );
     const requests = createIpcRequests<string>({ port: {}, timeoutMs: HOUR_MS, what: 'a test' });
-    await assert.rejects(requests.request((id) => ({ id })), IpcChannelError);
+    await assert.rejects(
+      requests.request((id) => ({ id })),
+      IpcChannelError,
+    );
   });
 
   test('close gives up every waiting request, and refuses later ones', async () => {
@@ -91,7 +101,10 @@ describe('IPC requests', () => {
     const waiting = [requests.request((id) => ({ id })), requests.request((id) => ({ id }))];
     requests.close();
     for (const asked of waiting) await assert.rejects(asked, IpcChannelError);
-    await assert.rejects(requests.request((id) => ({ id })), IpcChannelError);
+    await assert.rejects(
+      requests.request((id) => ({ id })),
+      IpcChannelError,
+    );
     assert.equal(port.sent.length, 2, 'nothing sent once closed');
   });
 });

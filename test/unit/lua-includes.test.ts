@@ -28,7 +28,10 @@ test('an include line is replaced by the included file, in place', (t) => {
     'main-1.lua': '-- head\n--- @include "includes/clock"\nreturn clock()\n',
     'includes/clock.lua': 'local function clock()\n  return 1\nend\n',
   });
-  assert.equal(readLuaScript(join(root, 'main-1.lua')), '-- head\nlocal function clock()\n  return 1\nend\nreturn clock()\n');
+  assert.equal(
+    readLuaScript(join(root, 'main-1.lua')),
+    '-- head\nlocal function clock()\n  return 1\nend\nreturn clock()\n',
+  );
 });
 
 test('includes may include others, by a path relative to their own file', (t) => {
@@ -74,8 +77,14 @@ test('a missing include is an error naming the script and the include', (t) => {
     'includes/a.lua': '--- @include "gone"\n',
     'other-1.lua': '--- @include "includes/nothing"\nreturn 0\n',
   });
-  assert.throws(() => readLuaScript(join(root, 'other-1.lua')), /^Error: Lua include "includes\/nothing" in other-1\.lua is missing/);
-  assert.throws(() => readLuaScript(join(root, 'main-1.lua')), /^Error: Lua include "gone" in main-1\.lua -> includes\/a\.lua is missing/);
+  assert.throws(
+    () => readLuaScript(join(root, 'other-1.lua')),
+    /^Error: Lua include "includes\/nothing" in other-1\.lua is missing/,
+  );
+  assert.throws(
+    () => readLuaScript(join(root, 'main-1.lua')),
+    /^Error: Lua include "gone" in main-1\.lua -> includes\/a\.lua is missing/,
+  );
 });
 
 test('the loader registers the expanded scripts and never an include file', (t) => {
@@ -84,7 +93,9 @@ test('the loader registers the expanded scripts and never an include file', (t) 
     'includes/clock-1.lua': 'local function clock() return 1 end\n',
   });
   const scripts = readScripts(root);
-  assert.deepEqual(scripts, [{ name: 'pick', numberOfKeys: 2, lua: 'local function clock() return 1 end\nreturn clock()\n' }]);
+  assert.deepEqual(scripts, [
+    { name: 'pick', numberOfKeys: 2, lua: 'local function clock() return 1 end\nreturn clock()\n' },
+  ]);
   // A script that cannot be expanded stops the load instead of reaching Redis half-built.
   writeFileSync(join(root, 'broken-1.lua'), '--- @include "includes/none"\n');
   assert.throws(() => readScripts(root), /Lua include "includes\/none" in broken-1\.lua is missing/);

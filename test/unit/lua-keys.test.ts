@@ -25,7 +25,11 @@ interface LoadedScript {
 /** The scripts as the loader reads them: one per command, includes resolved. */
 function scripts(): LoadedScript[] {
   return FOLDERS.flatMap((folder) =>
-    readScripts(folder).map(({ name, numberOfKeys, lua }) => ({ file: join(folder, `${name}-${numberOfKeys ?? 'n'}.lua`), numberOfKeys, lua })),
+    readScripts(folder).map(({ name, numberOfKeys, lua }) => ({
+      file: join(folder, `${name}-${numberOfKeys ?? 'n'}.lua`),
+      numberOfKeys,
+      lua,
+    })),
   );
 }
 
@@ -46,7 +50,12 @@ test('the scripts are where the loader expects them, named <name>-<numberOfKeys>
   assert.ok(files.length >= 15, `found ${files.length} scripts`);
   for (const file of files) assert.match(file, /\/[a-z][a-z-]*-(\d+|n)\.lua$/);
   // The loader registers exactly these files, each once: nothing from includes/, nothing left out.
-  assert.deepEqual(scripts().map((script) => script.file).sort(), files.sort());
+  assert.deepEqual(
+    scripts()
+      .map((script) => script.file)
+      .sort(),
+    files.sort(),
+  );
 });
 
 test('every include is pasted into a script that uses it, and no include line is left for Redis', () => {

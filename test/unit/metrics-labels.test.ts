@@ -66,7 +66,9 @@ describe('process metrics', () => {
   });
 
   test('the job counters exist at 0 from the start for every known job name and "other"', async () => {
-    const samples = await samplesOf(createProcessMetrics({ workerId: 'alpha-2', hostId: 'alpha', knownJobNames: ['sha256', 'resize'], pool }));
+    const samples = await samplesOf(
+      createProcessMetrics({ workerId: 'alpha-2', hostId: 'alpha', knownJobNames: ['sha256', 'resize'], pool }),
+    );
     const series = (name: string) =>
       samples
         .filter((sample) => sample.name === name)
@@ -81,22 +83,33 @@ describe('process metrics', () => {
     }
     assert.deepEqual(
       series('bullpen_jobs_enqueued_total'),
-      ['other', 'resize', 'sha256'].map((job_name) => [{ assigned_worker: 'alpha-2', job_name, worker: 'alpha-2', host: 'alpha' }, 0]),
-      'enqueues to this process\'s own worker id',
+      ['other', 'resize', 'sha256'].map((job_name) => [
+        { assigned_worker: 'alpha-2', job_name, worker: 'alpha-2', host: 'alpha' },
+        0,
+      ]),
+      "enqueues to this process's own worker id",
     );
   });
 
   test('a handler named "other" does not give the job counters a second "other" series', async () => {
-    const samples = await samplesOf(createProcessMetrics({ workerId: 'alpha-2', hostId: 'alpha', knownJobNames: ['other'], pool }));
+    const samples = await samplesOf(
+      createProcessMetrics({ workerId: 'alpha-2', hostId: 'alpha', knownJobNames: ['other'], pool }),
+    );
     assert.equal(samples.filter((sample) => sample.name === 'bullpen_jobs_failed_total').length, 1);
   });
 
   test('no gauge ends in _total: the three default *_total gauges are dropped, their by-type gauges kept', async () => {
     const text = await processMetrics('alpha-0', 'alpha').registry.metrics();
-    const gaugesNamedTotal = [...text.matchAll(/^# TYPE (\S+_total) (\S+)$/gm)].filter((match) => match[2] !== 'counter').map((match) => match[1]);
+    const gaugesNamedTotal = [...text.matchAll(/^# TYPE (\S+_total) (\S+)$/gm)]
+      .filter((match) => match[2] !== 'counter')
+      .map((match) => match[1]);
     assert.deepEqual(gaugesNamedTotal, []);
     for (const name of DROPPED_DEFAULT_METRICS) assert.doesNotMatch(text, new RegExp(`^# TYPE ${name} `, 'm'));
-    for (const name of ['bullpen_nodejs_active_handles', 'bullpen_nodejs_active_requests', 'bullpen_nodejs_active_resources']) {
+    for (const name of [
+      'bullpen_nodejs_active_handles',
+      'bullpen_nodejs_active_requests',
+      'bullpen_nodejs_active_resources',
+    ]) {
       assert.match(text, new RegExp(`^# TYPE ${name} gauge$`, 'm'), `${name} (by type) stays`);
     }
   });
@@ -133,7 +146,9 @@ describe('process metrics', () => {
   test('undo failures exist for every operation at 0 from the start, and count by operation', async () => {
     const metrics = processMetrics('alpha-1', 'alpha');
     const series = async () =>
-      (await samplesOf(metrics)).filter((sample) => sample.name === 'bullpen_undo_failures_total').map((sample) => [sample.labels, sample.value]);
+      (await samplesOf(metrics))
+        .filter((sample) => sample.name === 'bullpen_undo_failures_total')
+        .map((sample) => [sample.labels, sample.value]);
     assert.deepEqual(
       await series(),
       UNDO_OPERATIONS.map((operation) => [{ operation, worker: 'alpha-1', host: 'alpha' }, 0]),
@@ -149,7 +164,10 @@ describe('process metrics', () => {
 
   test('help texts say what moved and retired mean', async () => {
     const text = await processMetrics('alpha-0', 'alpha').registry.metrics();
-    assert.match(text, /^# HELP bullpen_jobs_moved_total Jobs moved from one worker's queue to another's, by reason \(stolen: .*; retired: .*\)\.$/m);
+    assert.match(
+      text,
+      /^# HELP bullpen_jobs_moved_total Jobs moved from one worker's queue to another's, by reason \(stolen: .*; retired: .*\)\.$/m,
+    );
     assert.match(text, /^# TYPE bullpen_jobs_moved_total counter$/m);
     assert.match(text, /^# HELP bullpen_workers_retired_total Dead worker ids retired by this process: .*\.$/m);
     assert.match(text, /^# TYPE bullpen_workers_retired_total counter$/m);
@@ -165,15 +183,22 @@ describe('process metrics', () => {
     const other = processMetrics('alpha-1', 'alpha');
     other.workerRetired();
     other.workerRetired();
-    const reports = await Promise.all([predecessor, successor, other].map((metrics) => metrics.registry.getMetricsAsJSON()));
+    const reports = await Promise.all(
+      [predecessor, successor, other].map((metrics) => metrics.registry.getMetricsAsJSON()),
+    );
     const samples = await aggregate(...reports);
 
-    const moved = (worker: string, reason: string) => total(samples, 'bullpen_jobs_moved_total', { worker, host: 'alpha', reason });
+    const moved = (worker: string, reason: string) =>
+      total(samples, 'bullpen_jobs_moved_total', { worker, host: 'alpha', reason });
     assert.equal(moved('alpha-0', 'stolen'), 2);
     assert.equal(moved('alpha-0', 'retired'), 1);
     assert.equal(moved('alpha-1', 'stolen'), 0);
     assert.equal(moved('alpha-1', 'retired'), 0);
-    assert.equal(samples.filter((sample) => sample.name === 'bullpen_jobs_moved_total').length, 4, 'one series per worker and reason');
+    assert.equal(
+      samples.filter((sample) => sample.name === 'bullpen_jobs_moved_total').length,
+      4,
+      'one series per worker and reason',
+    );
     assert.equal(total(samples, 'bullpen_workers_retired_total', { worker: 'alpha-0', host: 'alpha' }), 1);
     assert.equal(total(samples, 'bullpen_workers_retired_total', { worker: 'alpha-1', host: 'alpha' }), 2);
   });
@@ -190,7 +215,10 @@ describe('job duration and wait buckets', () => {
     test(`${name}: the documented job lengths, small buckets for short jobs, and up to ten minutes`, () => {
       const missing = REQUIRED.filter((le) => !buckets.includes(le));
       assert.deepEqual(missing, [], `${name} lacks buckets`);
-      assert.ok(buckets.every((le, i) => i === 0 || le > (buckets[i - 1] ?? Infinity)), `${name}: buckets strictly increase: ${buckets.join(', ')}`);
+      assert.ok(
+        buckets.every((le, i) => i === 0 || le > (buckets[i - 1] ?? Infinity)),
+        `${name}: buckets strictly increase: ${buckets.join(', ')}`,
+      );
       assert.ok((buckets[0] ?? Infinity) <= 0.005, `${name}: a bucket of 5 ms or less for millisecond jobs`);
       assert.ok(buckets.filter((le) => le < 1).length >= 5, `${name}: several buckets under a second`);
       assert.equal(buckets.at(-1), 600, `${name}: the last finite bucket is ten minutes, MAX_TASK_DURATION_MS`);
@@ -201,7 +229,9 @@ describe('job duration and wait buckets', () => {
       metrics.jobStarted('sha256', 7);
       metrics.jobFinished('sha256', 'completed', 7);
       const samples = await samplesOf(metrics);
-      const exported = samples.filter((sample) => sample.name === `${name}_bucket` && sample.labels.job_name === 'sha256');
+      const exported = samples.filter(
+        (sample) => sample.name === `${name}_bucket` && sample.labels.job_name === 'sha256',
+      );
       assert.deepEqual(
         exported.map((sample) => sample.labels.le),
         [...buckets.map(String), '+Inf'],
@@ -232,7 +262,13 @@ describe('ledger gauges', () => {
     ];
     const counts = new Map([['alpha-0', { waiting: 1, active: 3 }]]);
     const samples = parseMetrics(await renderLoadMetrics(workers, counts));
-    const names = ['bullpen_worker_active_jobs', 'bullpen_worker_queued_jobs', 'bullpen_worker_concurrency', 'bullpen_worker_up', 'bullpen_queue_jobs'];
+    const names = [
+      'bullpen_worker_active_jobs',
+      'bullpen_worker_queued_jobs',
+      'bullpen_worker_concurrency',
+      'bullpen_worker_up',
+      'bullpen_queue_jobs',
+    ];
     for (const name of names) {
       const series = samples.filter((sample) => sample.name === name);
       assert.ok(series.length >= workers.length, `${name} for every worker`);

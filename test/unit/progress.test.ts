@@ -17,7 +17,9 @@ interface HeldWrite {
 function heldWrites() {
   const writes: HeldWrite[] = [];
   const write = (progress: JobProgress) =>
-    new Promise<void>((resolve, reject) => writes.push({ progress, end: (error) => (error ? reject(error) : resolve()) }));
+    new Promise<void>((resolve, reject) =>
+      writes.push({ progress, end: (error) => (error ? reject(error) : resolve()) }),
+    );
   return { writes, write };
 }
 
@@ -33,10 +35,17 @@ describe('progress writer', () => {
     void progress.flush().then(() => (flushed = true));
     progress.report(20);
     await settle();
-    assert.deepEqual(writes.map((w) => w.progress), [10], 'one write at a time');
+    assert.deepEqual(
+      writes.map((w) => w.progress),
+      [10],
+      'one write at a time',
+    );
     writes[0]?.end();
     await settle();
-    assert.deepEqual(writes.map((w) => w.progress), [10, 20]);
+    assert.deepEqual(
+      writes.map((w) => w.progress),
+      [10, 20],
+    );
     assert.equal(flushed, false, 'not flushed while the last value is in flight');
     writes[1]?.end();
     await settle();
@@ -53,7 +62,10 @@ describe('progress writer', () => {
     await settle();
     writes[1]?.end();
     await flushed;
-    assert.deepEqual(writes.map((w) => w.progress), [0, 100]);
+    assert.deepEqual(
+      writes.map((w) => w.progress),
+      [0, 100],
+    );
   });
 
   test('a failed write is reported, and the values after it are still written', async () => {
@@ -67,12 +79,21 @@ describe('progress writer', () => {
     await settle();
     writes[1]?.end();
     await progress.flush();
-    assert.deepEqual(writes.map((w) => w.progress), [50, { step: 'last' }]);
-    assert.deepEqual(errors.map((error) => (error as Error).message), ['redis went away']);
+    assert.deepEqual(
+      writes.map((w) => w.progress),
+      [50, { step: 'last' }],
+    );
+    assert.deepEqual(
+      errors.map((error) => (error as Error).message),
+      ['redis went away'],
+    );
   });
 
   test('flush without any report settles at once', async () => {
-    const progress = createProgressWriter(() => assert.fail('nothing to write'), () => {});
+    const progress = createProgressWriter(
+      () => assert.fail('nothing to write'),
+      () => {},
+    );
     await progress.flush();
   });
 });

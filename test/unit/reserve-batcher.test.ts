@@ -44,7 +44,10 @@ describe('createReserveBatcher', () => {
     const reserve = createReserveBatcher(reserveMany);
     const tokens = Array.from({ length: 150 }, (_, i) => `t${i}`);
     const outcomes = await Promise.all(tokens.map((token) => reserve(token)));
-    assert.deepEqual(batches.map((batch) => batch.length), [64, 64, 22]);
+    assert.deepEqual(
+      batches.map((batch) => batch.length),
+      [64, 64, 22],
+    );
     assert.deepEqual(batches.flat(), tokens);
     assert.equal(outcomes.length, 150);
   });
@@ -53,6 +56,9 @@ describe('createReserveBatcher', () => {
     const { reserveMany } = recording(true);
     const reserve = createReserveBatcher(reserveMany);
     const results = await Promise.allSettled([reserve('a'), reserve('b')]);
-    assert.deepEqual(results.map((result) => result.status), ['rejected', 'rejected']);
+    assert.deepEqual(
+      results.map((result) => result.status),
+      ['rejected', 'rejected'],
+    );
   });
 });

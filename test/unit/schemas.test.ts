@@ -22,7 +22,10 @@ function issuesFor(input: unknown): ValidationIssue[] {
 
 function accepts(input: unknown): { jobName: string; data: Record<string, unknown> } {
   const result = schema.safeParse(input);
-  assert.ok(result.success, `expected ${JSON.stringify(input)} to be accepted: ${result.success ? '' : JSON.stringify(describeIssues(result.error))}`);
+  assert.ok(
+    result.success,
+    `expected ${JSON.stringify(input)} to be accepted: ${result.success ? '' : JSON.stringify(describeIssues(result.error))}`,
+  );
   return result.data;
 }
 
@@ -71,7 +74,10 @@ describe('createEnqueueSchema: jobName', () => {
   test('empty jobName is rejected', () => {
     const found = paths({ jobName: '' });
     assert.ok(found.length >= 1);
-    assert.ok(found.every((path) => path === 'jobName'), found.join(','));
+    assert.ok(
+      found.every((path) => path === 'jobName'),
+      found.join(','),
+    );
   });
 
   test(`jobName over ${JOB_NAME_MAX_LENGTH} characters is rejected`, () => {
@@ -79,7 +85,19 @@ describe('createEnqueueSchema: jobName', () => {
   });
 
   test('jobName with disallowed characters is rejected', () => {
-    for (const jobName of ['has space', 'a/b', '../a', '-leading', '.leading', '_leading', ':leading', 'a\\b', 'a\nb', 'é', 'a~b']) {
+    for (const jobName of [
+      'has space',
+      'a/b',
+      '../a',
+      '-leading',
+      '.leading',
+      '_leading',
+      ':leading',
+      'a\\b',
+      'a\nb',
+      'é',
+      'a~b',
+    ]) {
       assert.deepEqual(paths({ jobName }), ['jobName'], `jobName ${JSON.stringify(jobName)}`);
     }
   });
@@ -154,12 +172,18 @@ describe('createEnqueueSchema: prototype keys', () => {
 
   test('forbidden keys are found at any depth', () => {
     assert.deepEqual(paths({ jobName: 'a', data: { a: { b: { c: { prototype: 1 } } } } }), ['data.a.b.c.prototype']);
-    assert.deepEqual(paths(JSON.parse('{"jobName":"a","data":{"deep":{"__proto__":{"x":1}}}}')), ['data.deep.__proto__']);
+    assert.deepEqual(paths(JSON.parse('{"jobName":"a","data":{"deep":{"__proto__":{"x":1}}}}')), [
+      'data.deep.__proto__',
+    ]);
   });
 
   test('forbidden keys inside arrays are found, with indexes in the path', () => {
-    assert.deepEqual(paths({ jobName: 'a', data: { list: [{ ok: 1 }, { constructor: 1 }] } }), ['data.list.1.constructor']);
-    assert.deepEqual(paths(JSON.parse('{"jobName":"a","data":{"list":[[{"__proto__":{}}]]}}')), ['data.list.0.0.__proto__']);
+    assert.deepEqual(paths({ jobName: 'a', data: { list: [{ ok: 1 }, { constructor: 1 }] } }), [
+      'data.list.1.constructor',
+    ]);
+    assert.deepEqual(paths(JSON.parse('{"jobName":"a","data":{"list":[[{"__proto__":{}}]]}}')), [
+      'data.list.0.0.__proto__',
+    ]);
   });
 
   test('an inherited (non-own) __proto__ is not mistaken for a key', () => {

@@ -121,7 +121,13 @@ describe('pickLeastLoaded', () => {
 
   test('input order does not matter', () => {
     const random = prng(42);
-    const list = [candidate('w-3', 2), candidate('w-1', 1), candidate('w-0', 1), candidate('w-2', 1), candidate('w-4', 3)];
+    const list = [
+      candidate('w-3', 2),
+      candidate('w-1', 1),
+      candidate('w-0', 1),
+      candidate('w-2', 1),
+      candidate('w-4', 3),
+    ];
     for (let cursor = 0; cursor < 10; cursor += 1) {
       const expected = pickLeastLoaded(list, cursor)?.id;
       assert.ok(expected !== undefined);

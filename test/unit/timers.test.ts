@@ -106,7 +106,10 @@ describe('every', () => {
     );
     try {
       await waitFor(() => runs >= 2, { what: 'a second run' });
-      assert.deepEqual(errors.map((error) => (error as Error).message), ['redis away']);
+      assert.deepEqual(
+        errors.map((error) => (error as Error).message),
+        ['redis away'],
+      );
     } finally {
       periodic.stop();
     }

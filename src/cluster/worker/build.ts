@@ -58,7 +58,12 @@ export interface WorkerParts {
   readonly running: Set<string>;
 }
 
-export async function buildWorker(config: Config, redisUrl: string, index: number, baseLogger: Logger): Promise<WorkerParts> {
+export async function buildWorker(
+  config: Config,
+  redisUrl: string,
+  index: number,
+  baseLogger: Logger,
+): Promise<WorkerParts> {
   const workerId = workerIdFor(config.hostId, index);
   const logger = baseLogger.child({ workerId });
   const commands = createRedisConnection(redisUrl, 'command', logger, { commandTimeoutMs: config.commandTimeoutMs });
@@ -102,18 +107,31 @@ export async function buildWorker(config: Config, redisUrl: string, index: numbe
     memoryLimitMb: config.threadMemoryLimitMb,
   });
   const metrics = createProcessMetrics({ workerId, hostId: config.hostId, knownJobNames: handlers.names, pool });
-  const clusterMetrics = createClusterMetricsClient({ registry: metrics.registry, timeoutMs: METRICS_TIMEOUT_MS, channel: process, logger });
+  const clusterMetrics = createClusterMetricsClient({
+    registry: metrics.registry,
+    timeoutMs: METRICS_TIMEOUT_MS,
+    channel: process,
+    logger,
+  });
   const killAt = config.killAfterMoveStep;
   const mover = createMover({
     ledger: moves,
     transfer,
     onMoved: (reason) => metrics.jobMoved(reason),
-    ...(killAt === undefined ? {} : { afterStep: killOnceAfter(killAt, consumerConnection, `${config.prefix}:test:killed`) }),
+    ...(killAt === undefined
+      ? {}
+      : { afterStep: killOnceAfter(killAt, consumerConnection, `${config.prefix}:test:killed`) }),
   });
   const running = new Set<string>();
   return {
     workerId,
-    info: { id: workerId, hostId: config.hostId, pid: process.pid, concurrency: config.concurrency, startedAt: Date.now() },
+    info: {
+      id: workerId,
+      hostId: config.hostId,
+      pid: process.pid,
+      concurrency: config.concurrency,
+      startedAt: Date.now(),
+    },
     logger,
     commands,
     consumerConnection,
@@ -161,6 +179,7 @@ export async function buildWorker(config: Config, redisUrl: string, index: numbe
  */
 function killOnceAfter(step: MoveStep, redis: Redis, key: string): (reached: MoveStep) => Promise<void> {
   return async (reached) => {
-    if (reached === step && (await redis.set(key, String(process.pid), 'NX')) === 'OK') process.kill(process.pid, 'SIGKILL');
+    if (reached === step && (await redis.set(key, String(process.pid), 'NX')) === 'OK')
+      process.kill(process.pid, 'SIGKILL');
   };
 }

@@ -40,15 +40,19 @@ export async function takeLease(options: TakeLeaseOptions): Promise<void> {
   for (;;) {
     const outcome = await leases.acquire(workerId);
     if (outcome.taken) {
-      if (outcome.previousHolder !== '') logger.info({ previousHolder: outcome.previousHolder }, 'took over the lease of this worker id');
+      if (outcome.previousHolder !== '')
+        logger.info({ previousHolder: outcome.previousHolder }, 'took over the lease of this worker id');
       return;
     }
     const patience = outcome.retiring ? options.retirementWaitMs : options.holderPatienceMs;
-    if (Date.now() - started > patience) throw new LeaseRefusedError(workerId, hostId, outcome.holder, outcome.expiresInMs);
+    if (Date.now() - started > patience)
+      throw new LeaseRefusedError(workerId, hostId, outcome.holder, outcome.expiresInMs);
     if (said !== outcome.holder) {
       logger.info(
         { holder: outcome.holder, expiresInMs: outcome.expiresInMs },
-        outcome.retiring ? 'this worker id is being retired by another process; waiting for it to finish' : 'this worker id is held; waiting to see whether its holder is alive',
+        outcome.retiring
+          ? 'this worker id is being retired by another process; waiting for it to finish'
+          : 'this worker id is held; waiting to see whether its holder is alive',
       );
       said = outcome.holder;
     }

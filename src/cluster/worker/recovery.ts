@@ -7,7 +7,10 @@ import type { Config } from '../../config/config.js';
 import type { WorkerParts } from './build.js';
 import { takeLease } from './ownership.js';
 
-export async function recoverOnStart(parts: WorkerParts, config: Pick<Config, 'hostId' | 'workerTtlMs' | 'workerRetireMs' | 'heartbeatIntervalMs'>): Promise<void> {
+export async function recoverOnStart(
+  parts: WorkerParts,
+  config: Pick<Config, 'hostId' | 'workerTtlMs' | 'workerRetireMs' | 'heartbeatIntervalMs'>,
+): Promise<void> {
   await takeLease({
     workerId: parts.workerId,
     hostId: config.hostId,

@@ -28,7 +28,11 @@ export interface Shutdown {
   abandon(reason: string): Promise<void>;
 }
 
-export function createShutdown(parts: WorkerParts, running: () => Running | undefined, shutdownTimeoutMs: number): Shutdown {
+export function createShutdown(
+  parts: WorkerParts,
+  running: () => Running | undefined,
+  shutdownTimeoutMs: number,
+): Shutdown {
   const { logger } = parts;
   let stopping: Promise<void> | undefined;
   const step = async (name: string, action: () => Promise<unknown>) => {
@@ -69,7 +73,9 @@ export function createShutdown(parts: WorkerParts, running: () => Running | unde
         await step('release the lease', () => parts.leases.release(parts.workerId));
         await step('thread pool', () => parts.pool.close());
         await step('queues', () => Promise.all([parts.queues.close(), parts.moveQueues.close()]));
-        await step('redis', () => Promise.all([closeConnection(parts.commands), closeConnection(parts.consumerConnection)]));
+        await step('redis', () =>
+          Promise.all([closeConnection(parts.commands), closeConnection(parts.consumerConnection)]),
+        );
       } else {
         await cut();
       }

@@ -46,9 +46,12 @@ function requireJsonBody(req: Request): void {
   if (header === undefined) throw new UnsupportedMediaTypeError('Content-Type is missing; send application/json');
   const mediaType = header.split(';')[0]?.trim().toLowerCase() ?? '';
   if (mediaType !== 'application/json') {
-    throw new UnsupportedMediaTypeError(`Content-Type must be application/json, not ${mediaType.slice(0, 80) || 'empty'}`);
+    throw new UnsupportedMediaTypeError(
+      `Content-Type must be application/json, not ${mediaType.slice(0, 80) || 'empty'}`,
+    );
   }
   const length = req.get('content-length');
   const chunked = req.get('transfer-encoding') !== undefined;
-  if (length === '0' || (length === undefined && !chunked)) throw new MalformedJsonError('Request body is empty; send a JSON object');
+  if (length === '0' || (length === undefined && !chunked))
+    throw new MalformedJsonError('Request body is empty; send a JSON object');
 }
