@@ -9,7 +9,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { MOVE_STEPS, type MoveStep } from '../moves/steps.js';
 
 /** Decimal digits only: `" "` or `0x10` are mistakes, not 0 and 16. */
 const int = (min: number, max: number) =>
@@ -85,8 +84,11 @@ const schema = z
       .string()
       .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be letters, digits and -')
       .optional(),
-    /** Fault tests only: the worker process kills itself (SIGKILL) right after this step of a move. */
-    BULLPEN_KILL_AFTER_MOVE_STEP: z.enum(MOVE_STEPS).optional(),
+    /**
+     * Fault tests only: a worker process kills itself (SIGKILL) right after the move step named in Redis
+     * (`<prefix>:test:kill-after-move-step`, armed by the test and consumed by the first process there).
+     */
+    BULLPEN_MOVE_KILL_HOOK: booleanFlag.default(false),
   })
   .refine((env) => env.WORKER_TTL_MS > env.HEARTBEAT_INTERVAL_MS, {
     message: 'must be greater than HEARTBEAT_INTERVAL_MS',
@@ -156,8 +158,8 @@ export interface Config {
   readonly logPretty: boolean | undefined;
   readonly workerIndex: number | undefined;
   readonly instanceId: string | undefined;
-  /** Fault tests only: see BULLPEN_KILL_AFTER_MOVE_STEP. */
-  readonly killAfterMoveStep: MoveStep | undefined;
+  /** Fault tests only: see BULLPEN_MOVE_KILL_HOOK. */
+  readonly moveKillHook: boolean;
 }
 
 /** Host names may hold characters that are not key-safe; keep the readable part. */
@@ -215,7 +217,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     logPretty: e.LOG_PRETTY,
     workerIndex: e.BULLPEN_WORKER_INDEX,
     instanceId: e.BULLPEN_INSTANCE_ID,
-    killAfterMoveStep: e.BULLPEN_KILL_AFTER_MOVE_STEP,
+    moveKillHook: e.BULLPEN_MOVE_KILL_HOOK,
   });
 }
 

@@ -18,7 +18,7 @@ import { skipUnlessInstalled } from '../support/prometheus-server.js';
 import { waitFor } from '../support/wait.js';
 
 const WORKERS = 4;
-const CONCURRENCY = 4;
+const CONCURRENCY = 2;
 const HOST_ID = 'test';
 const WORKER_IDS = Array.from({ length: WORKERS }, (_, index) => `${HOST_ID}-${index}`);
 /** The handlers of the fixture handler folder (test/fixtures/handlers/), plus `other` for every other name. */
@@ -217,9 +217,10 @@ describe('/metrics', () => {
   });
 
   test('per-worker gauges equal GET /workers and the Redis counters while jobs run', async () => {
-    // 20 gate jobs over 16 slots: 16 run and 4 wait, and nothing moves while the three are read.
+    // One gate job per slot and one more per worker: every slot runs one, every worker has one waiting,
+    // and nothing moves while the three are read.
     const gate = createGate(redis.client, redis.url);
-    const jobs = await enqueueMany(service, 20, GATE_JOB, gate.data());
+    const jobs = await enqueueMany(service, WORKERS * (CONCURRENCY + 1), GATE_JOB, gate.data());
     await gate.waitStarted(WORKERS * CONCURRENCY);
     await waitFor(async () => (await service.workers()).totals.active === WORKERS * CONCURRENCY, {
       what: 'all slots busy',
@@ -239,7 +240,7 @@ describe('/metrics', () => {
       assert.equal(Number(queued[worker.id] ?? 0), worker.queued);
       assert.equal(gauge('bullpen_worker_active_jobs'), CONCURRENCY);
     }
-    assert.equal(total(samples, 'bullpen_worker_queued_jobs'), 4);
+    assert.equal(total(samples, 'bullpen_worker_queued_jobs'), WORKERS);
     assert.equal(total(samples, 'bullpen_queue_jobs', { state: 'active' }), WORKERS * CONCURRENCY);
     await gate.open();
     await waitForJobs(service, jobs);

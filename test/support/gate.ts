@@ -40,10 +40,10 @@ export function createGate(client: Redis, redisUrl: string): Gate {
         { timeoutMs, intervalMs: 50, what: `${count} gate jobs to start` },
       ),
     open: async () => {
-      await client.set(`${key}:open`, '1');
+      await client.set(`${key}:state`, 'open');
     },
     fail: async () => {
-      await client.set(`${key}:fail`, '1');
+      await client.set(`${key}:state`, 'fail');
     },
   };
 }

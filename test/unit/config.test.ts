@@ -328,7 +328,7 @@ describe('ownership settings', () => {
     assert.equal(config.workerRetireMs, 10_000);
     assert.equal(config.workStealing, true);
     assert.equal(config.instanceId, undefined);
-    assert.equal(config.killAfterMoveStep, undefined);
+    assert.equal(config.moveKillHook, false);
   });
 
   test('WORKER_RETIRE_MS must exceed WORKER_TTL_MS', () => {
@@ -342,7 +342,7 @@ describe('ownership settings', () => {
     assertRejects({ WORK_STEALING: 'sometimes' }, 'WORK_STEALING');
     assert.equal(loadConfig({ BULLPEN_INSTANCE_ID: 'a1b2-c3' }).instanceId, 'a1b2-c3');
     assertRejects({ BULLPEN_INSTANCE_ID: 'a/b' }, 'BULLPEN_INSTANCE_ID');
-    assert.equal(loadConfig({ BULLPEN_KILL_AFTER_MOVE_STEP: 'shifted' }).killAfterMoveStep, 'shifted');
-    assertRejects({ BULLPEN_KILL_AFTER_MOVE_STEP: 'sometime' }, 'BULLPEN_KILL_AFTER_MOVE_STEP');
+    assert.equal(loadConfig({ BULLPEN_MOVE_KILL_HOOK: 'true' }).moveKillHook, true);
+    assertRejects({ BULLPEN_MOVE_KILL_HOOK: 'sometime' }, 'BULLPEN_MOVE_KILL_HOOK');
   });
 });

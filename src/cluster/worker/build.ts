@@ -113,14 +113,13 @@ export async function buildWorker(
     channel: process,
     logger,
   });
-  const killAt = config.killAfterMoveStep;
   const mover = createMover({
     ledger: moves,
     transfer,
     onMoved: (reason) => metrics.jobMoved(reason),
-    ...(killAt === undefined
-      ? {}
-      : { afterStep: killOnceAfter(killAt, consumerConnection, `${config.prefix}:test:killed`) }),
+    ...(config.moveKillHook
+      ? { afterStep: killWhenArmed(consumerConnection, `${config.prefix}:test:kill-after-move-step`) }
+      : {}),
   });
   const running = new Set<string>();
   return {
@@ -174,12 +173,16 @@ export async function buildWorker(
 }
 
 /**
- * The fault tests' kill -9 after one step of a move: once per deployment (the first process to get
- * there claims it in Redis), so that the processes that recover the move are not killed in turn.
+ * The fault tests' kill -9 after one step of a move. The test arms it by writing the step to `key`;
+ * the first process to reach that step takes the arming away and dies, so the processes that recover
+ * the move are not killed in turn, and one running service serves every step's scenario. (An arming
+ * read at another step is put back: the tests run one move at a time.)
  */
-function killOnceAfter(step: MoveStep, redis: Redis, key: string): (reached: MoveStep) => Promise<void> {
+function killWhenArmed(redis: Redis, key: string): (reached: MoveStep) => Promise<void> {
   return async (reached) => {
-    if (reached === step && (await redis.set(key, String(process.pid), 'NX')) === 'OK')
-      process.kill(process.pid, 'SIGKILL');
+    const armed = await redis.getdel(key);
+    if (armed === null) return;
+    if (armed === reached) process.kill(process.pid, 'SIGKILL');
+    else await redis.set(key, armed, 'NX');
   };
 }
