@@ -196,6 +196,9 @@ function stopWorkers(workers: readonly ClusterWorker[], timeoutMs: number, logge
       // A signal, not a message: a worker forked a moment ago may still be loading its modules, and
       // a message sent before it listens is dropped, leaving us to wait out the time-out for it.
       worker.process.kill('SIGTERM');
+      // Seen under load: a worker that was still starting carried on and began serving all the same.
+      // Whatever it missed, one that starts serving after the stop began is asked again.
+      worker.once('listening', () => worker.process.kill('SIGTERM'));
     }
   });
 }

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
 import { parseMetrics, total } from '../support/prom-text.js';
 import { isAlive, readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
@@ -21,6 +22,7 @@ const FAST = {
   WORKER_RETIRE_MS: String(RETIRE_MS),
   RECONCILE_INTERVAL_MS: '1000',
   SHUTDOWN_TIMEOUT_MS: '5000',
+  HANDLERS_DIR: FIXTURE_HANDLERS,
 } as const;
 
 function startHost(redis: TestRedis, prefix: string, hostId: string): Promise<Service> {
@@ -28,10 +30,15 @@ function startHost(redis: TestRedis, prefix: string, hostId: string): Promise<Se
 }
 
 /** Sends the tasks round-robin over the hosts' HTTP ports, all at once. */
-async function burst(hosts: readonly Service[], count: number, data: Record<string, unknown>): Promise<Enqueued[]> {
+async function burst(
+  hosts: readonly Service[],
+  count: number,
+  data: Record<string, unknown>,
+  jobName = 'pool',
+): Promise<Enqueued[]> {
   const responses = await Promise.all(
     Array.from({ length: count }, (_, i) =>
-      (hosts[i % hosts.length] as Service).enqueue<Enqueued>({ jobName: 'pool', data: { i, ...data } }),
+      (hosts[i % hosts.length] as Service).enqueue<Enqueued>({ jobName, data: { i, ...data } }),
     ),
   );
   for (const response of responses) assert.equal(response.status, 202, response.text);
@@ -69,8 +76,11 @@ describe('three hosts on one Redis', () => {
     const { workers } = await (hosts[0] as Service).workers();
     const ids = workers.map((worker) => worker.id);
     assert.deepEqual(ids, ['h1-0', 'h1-1', 'h2-0', 'h2-1', 'h3-0', 'h3-1']);
-    const jobs = await burst(hosts, 40, { durationMs: 200 });
+    // Gate jobs: none ends while the burst is placed, so the routing sees only the burst's own load.
+    const gate = createGate(redis.client, redis.url);
+    const jobs = await burst(hosts, 40, gate.data(), GATE_JOB);
     assert.ok(spread(jobs, ids) <= 1, `spread ${spread(jobs, ids)}`);
+    await gate.open();
     await waitForJobs(hosts[2] as Service, jobs);
     await waitForIdle(hosts[1] as Service);
   });

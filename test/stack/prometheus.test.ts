@@ -35,12 +35,12 @@ import { waitFor } from '../support/wait.js';
 
 const DASHBOARD_FILE = join(process.cwd(), 'grafana', 'dashboards', 'bullpen-worker-load.json');
 
-const WORKERS = 4;
+const WORKERS = 2;
 const HOST_ID = 'test';
 const WORKER_IDS = Array.from({ length: WORKERS }, (_, index) => `${HOST_ID}-${index}`);
 /** What Grafana puts in place of `$host` when All is chosen (the variable's allValue). */
 const ALL_HOSTS = '.*';
-const CONCURRENCY = 8;
+const CONCURRENCY = 4;
 const SCRAPE_INTERVAL_SECONDS = 1;
 /** How long all panels together may take to show data once Prometheus scrapes the service. */
 const PANELS_DEADLINE_MS = 60_000;

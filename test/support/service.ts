@@ -8,6 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
+/** A stop slower than this is reported with the log lines written meanwhile. */
+const SLOW_STOP_MS = 10_000;
+
 export interface LogLine {
   readonly msg?: string;
   readonly level?: number;
@@ -174,10 +177,21 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       ),
     async stop(signal = 'SIGTERM', timeoutMs = 60_000) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      const from = logs.length;
+      const startedAt = Date.now();
       child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       const code = await exited;
       clearTimeout(timer);
+      if (Date.now() - startedAt > SLOW_STOP_MS) {
+        // A diagnostic, not a failure: the runner shows it beside the test that was slow.
+        const lines = logs
+          .slice(from)
+          .map((line) => [line.workerId ?? line.role, line.msg, line.childPid ?? line.reason]);
+        process.stdout.write(
+          `service stop (${signal}) took ${Date.now() - startedAt} ms; its lines since: ${JSON.stringify(lines)}\n`,
+        );
+      }
       return code;
     },
   };
