@@ -71,6 +71,7 @@ function ipcFailureCounter(registry: Registry, labelNames: readonly string[]): C
 /** What the primary needs of a cluster worker; a cluster `Worker` has it. */
 export interface MetricsWorker extends IpcEndpoint {
   isConnected(): boolean;
+  once(event: 'disconnect', listener: () => void): unknown;
 }
 
 export interface ClusterMetricsPrimary {
@@ -125,12 +126,12 @@ export function createClusterMetricsPrimary({
     if (!worker.isConnected()) return lastReport.get(worker);
     let requestId: number | undefined;
     try {
-      const metrics = await requests.request((id) => {
+      // The report is recorded as it arrives (see attach), not here: by the time this resumes, the
+      // worker may have exited and been carried over.
+      return await requests.request((id) => {
         requestId = id;
         return { channel: MESSAGE, kind: 'collect', id } satisfies MetricsMessage;
       });
-      lastReport.set(worker, metrics);
-      return metrics;
     } catch (error) {
       // A worker detached meanwhile has exited: its report is carried over, nothing failed.
       if (workers.has(worker)) {
@@ -145,6 +146,18 @@ export function createClusterMetricsPrimary({
       return lastReport.get(worker);
     }
   };
+
+  /** Resolves once no more messages can come from the worker: its channel closed, or the time-out. */
+  const channelClosed = (worker: MetricsWorker): Promise<void> =>
+    worker.isConnected()
+      ? new Promise((resolve) => {
+          const timer = setTimeout(resolve, timeoutMs);
+          worker.once('disconnect', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        })
+      : Promise.resolve();
 
   const collect = async (): Promise<string> => {
     const reports = await Promise.all([...workers].map(([worker, attached]) => askWorker(worker, attached)));
@@ -182,12 +195,17 @@ export function createClusterMetricsPrimary({
       for (const operation of PRIMARY_IPC_OPERATIONS) failures.inc({ operation, worker: workerId, host: hostId }, 0);
       worker.on('message', (message: unknown) => {
         if (!isMetricsMessage(message)) return;
-        if (message.kind === 'report' && message.metrics) requests.answer(message.id, { value: message.metrics });
-        else if (message.kind === 'request') void respond(worker, workerId, message.id);
+        if (message.kind === 'report' && message.metrics) {
+          lastReport.set(worker, message.metrics);
+          requests.answer(message.id, { value: message.metrics });
+        } else if (message.kind === 'request') void respond(worker, workerId, message.id);
       });
     },
     async detach(worker, index) {
-      // Until the carried totals are updated, scrapes keep using the dead worker's last report.
+      // A report the worker sent just before it died may still be in the channel after the exit is
+      // known: carry over only once the channel has closed, when nothing more can arrive. Until the
+      // carried totals are updated, scrapes keep using the dead worker's last report.
+      await channelClosed(worker);
       const last = lastReport.get(worker);
       if (last) {
         const cumulative = last.filter((metric) => CUMULATIVE.has(String(metric.type)));

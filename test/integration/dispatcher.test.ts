@@ -5,7 +5,6 @@
  * steps use are closed at the point where the step must fail.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -20,6 +19,7 @@ import { createDispatcher, type DispatcherOptions } from '../../src/scheduling/d
 import { reservationsLeft } from '../support/jobs.js';
 import { joinAsWorker } from '../support/ledger.js';
 import { parseMetrics, total } from '../support/prom-text.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
 
@@ -70,15 +70,7 @@ function queuesOn(connection: Redis): QueueRegistry {
 }
 
 function dispatcherWith(ledger: DispatcherOptions['ledger'], queues: DispatcherOptions['queues']) {
-  const logger = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as LogLine);
-        done();
-      },
-    }),
-  );
+  const { logger } = captureLogger(logs);
   return createDispatcher({
     ledger,
     queues,

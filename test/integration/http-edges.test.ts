@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
@@ -17,6 +16,7 @@ import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.
 import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
 import { serveApp, type InProcessApp } from '../support/in-process-app.js';
 import { joinAsWorker } from '../support/ledger.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
 
@@ -41,15 +41,7 @@ const apps: InProcessApp[] = [];
 const logs: LogLine[] = [];
 
 async function serve(apiKey: string | undefined): Promise<string> {
-  const logger = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as LogLine);
-        done();
-      },
-    }),
-  );
+  const { logger } = captureLogger(logs);
   const app = await serveApp({
     connection,
     queues,

@@ -9,10 +9,8 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
-import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import express from 'express';
-import { pino, type Logger } from 'pino';
 import { Gauge, Registry } from 'prom-client';
 import { IpcTimeoutError, MetricsUnavailableError } from '../../src/errors.js';
 import { errorHandler } from '../../src/http/errors.js';
@@ -24,7 +22,9 @@ import {
 } from '../../src/metrics/cluster-metrics.js';
 import { createProcessMetrics } from '../../src/metrics/process-metrics.js';
 import { createScrape } from '../../src/metrics/scrape.js';
+import { captureLogger } from '../support/capture-logger.js';
 import { parseMetrics, total, type Sample } from '../support/prom-text.js';
+import { waitFor } from '../support/wait.js';
 
 const HOST = 'unit';
 const FAILURES = 'bullpen_metrics_ipc_failures_total';
@@ -38,19 +38,7 @@ interface LogLine {
   readonly operation?: string;
 }
 
-function capturingLogger(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const logger = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as LogLine);
-        done();
-      },
-    }),
-  );
-  return { logger, lines };
-}
+const capturingLogger = () => captureLogger<LogLine>();
 
 /**
  * The two ends of one primary-to-worker channel. Messages arrive as clones on a later turn, as over
@@ -59,7 +47,9 @@ function capturingLogger(): { logger: Logger; lines: LogLine[] } {
 function channelPair() {
   const atPrimary = new EventEmitter();
   const atWorker = new EventEmitter();
-  const state = { muted: false };
+  /** `held`: what the worker sends waits in the channel until `release`, as under a loaded machine. */
+  const state = { muted: false, held: false, connected: true };
+  const waiting: (() => void)[] = [];
   const deliver = (to: EventEmitter, message: unknown, callback: (error: Error | null) => void) => {
     const copy: unknown = structuredClone(message);
     setImmediate(() => {
@@ -69,17 +59,36 @@ function channelPair() {
     return true;
   };
   const worker = {
-    isConnected: () => true,
+    isConnected: () => state.connected,
     on: (event: 'message', listener: (message: unknown) => void) => atPrimary.on(event, listener),
+    once: (event: 'disconnect', listener: () => void) => atPrimary.once(event, listener),
     send: (message: unknown, callback: (error: Error | null) => void) => deliver(atWorker, message, callback),
   };
   const channel = {
     on: (event: 'message', listener: (message: unknown) => void) => atWorker.on(event, listener),
     off: (event: 'message', listener: (message: unknown) => void) => atWorker.off(event, listener),
-    send: (message: unknown, callback: (error: Error | null) => void) =>
-      state.muted ? true : deliver(atPrimary, message, callback),
+    send: (message: unknown, callback: (error: Error | null) => void) => {
+      if (state.muted) return true;
+      if (state.held) {
+        waiting.push(() => deliver(atPrimary, message, callback));
+        return true;
+      }
+      return deliver(atPrimary, message, callback);
+    },
   };
-  return { worker, channel, state };
+  return {
+    worker,
+    channel,
+    state,
+    waiting: () => waiting.length,
+    release: () => waiting.splice(0).forEach((send) => send()),
+    /** The channel closes after what was already sent through it has arrived, as over IPC. */
+    disconnect: () =>
+      setImmediate(() => {
+        state.connected = false;
+        atPrimary.emit('disconnect');
+      }),
+  };
 }
 
 /**
@@ -90,7 +99,8 @@ function cluster(count: number, collectTimeoutMs: number) {
   const primaryLog = capturingLogger();
   const workerLog = capturingLogger();
   const primary = createClusterMetricsPrimary({ timeoutMs: collectTimeoutMs, hostId: HOST, logger: primaryLog.logger });
-  const workers = Array.from({ length: count }, (_, index) => {
+  /** A worker process for slot `index`, attached to the primary: a first one, or a successor. */
+  const join = (index: number) => {
     const pair = channelPair();
     const metrics = createProcessMetrics({
       workerId: `${HOST}-${index}`,
@@ -106,8 +116,16 @@ function cluster(count: number, collectTimeoutMs: number) {
     });
     primary.attach(pair.worker, index);
     return { ...pair, metrics, client };
-  });
-  return { primary, workers, primaryLog, workerLog, close: () => workers.forEach((worker) => worker.client.close()) };
+  };
+  const workers = Array.from({ length: count }, (_, index) => join(index));
+  return {
+    primary,
+    workers,
+    join,
+    primaryLog,
+    workerLog,
+    close: () => workers.forEach((worker) => worker.client.close()),
+  };
 }
 
 const failures = (samples: readonly Sample[], worker: string, operation: string) =>
@@ -135,11 +153,41 @@ describe('cluster metrics over IPC', () => {
     }
   });
 
+  test('a report still in the channel when its worker exits is carried over to the successor', async () => {
+    const { primary, workers, join, close } = cluster(2, 5_000);
+    const successor = join(1);
+    try {
+      const dying = workers[1];
+      assert.ok(dying);
+      dying.metrics.jobFinished('any', 'completed', 0.1);
+      // The primary asks; the dying worker's answer is still in the channel when its exit is known.
+      dying.state.held = true;
+      const scrape = primary.collect();
+      await waitFor(() => dying.waiting() > 0, { what: 'the report to be sent' });
+      const detached = primary.detach(dying.worker, 1);
+      dying.release();
+      dying.disconnect();
+      await Promise.all([detached, scrape]);
+
+      const samples = parseMetrics(await primary.collect());
+      assert.equal(total(samples, 'bullpen_jobs_completed_total', { worker: 'unit-1' }), 1, 'carried over');
+    } finally {
+      close();
+      successor.client.close();
+    }
+  });
+
   test('a worker that stops answering: its last report stands in, and the primary logs and counts it for that worker', async () => {
-    const { workers, primaryLog, close } = cluster(2, 100);
+    // A collect time-out with room for a loaded machine; the first scrape is repeated until the worker's
+    // report has been seen, and only what happens after that is counted.
+    const { workers, primaryLog, close } = cluster(2, 500);
     try {
       workers[1]?.metrics.jobFinished('any', 'completed', 0.1);
-      await workers[0]?.client.scrape();
+      const seen = await waitFor(async () => {
+        const samples = parseMetrics((await workers[0]?.client.scrape()) ?? '');
+        return total(samples, 'bullpen_jobs_completed_total', { worker: 'unit-1' }) === 1 ? samples : undefined;
+      });
+      const warnedBefore = primaryLog.lines.length;
       if (workers[1]) workers[1].state.muted = true;
       const samples = parseMetrics((await workers[0]?.client.scrape()) ?? '');
       assert.equal(
@@ -147,12 +195,16 @@ describe('cluster metrics over IPC', () => {
         1,
         "the silent worker's last report",
       );
-      assert.equal(failures(samples, 'unit-1', 'collect'), 1);
-      assert.equal(failures(samples, 'unit-0', 'collect'), 0);
-      const warned = primaryLog.lines.filter((line) => line.level === WARN && line.operation === 'collect');
-      assert.equal(warned.length, 1);
-      assert.equal(warned[0]?.workerId, 'unit-1');
-      assert.equal(typeof warned[0]?.requestId, 'number', 'the line names the request');
+      assert.equal(failures(samples, 'unit-1', 'collect') - failures(seen, 'unit-1', 'collect'), 1);
+      const warned = primaryLog.lines
+        .slice(warnedBefore)
+        .filter((line) => line.level === WARN && line.operation === 'collect');
+      assert.ok(warned.length >= 1);
+      assert.ok(warned.some((line) => line.workerId === 'unit-1'));
+      assert.ok(
+        warned.every((line) => typeof line.requestId === 'number'),
+        'each line names the request',
+      );
     } finally {
       close();
     }

@@ -1,0 +1,19 @@
+/** A pino logger at `debug` whose JSON lines land in an array, for tests that assert on what is logged. */
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+
+/** Lines go to `into` (a fresh array by default), which is also returned as `lines`. */
+export function captureLogger<Line extends { readonly level: number; readonly msg: string }>(
+  into: Line[] = [],
+): { logger: Logger; lines: Line[] } {
+  const logger = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') into.push(JSON.parse(line) as Line);
+        done();
+      },
+    }),
+  );
+  return { logger, lines: into };
+}
