@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
-import { createClusterMetricsPrimary } from '../metrics/cluster-metrics.js';
+import { createClusterMetricsPrimary } from '../metrics/cluster-metrics-primary.js';
 import { workerIdFor } from '../queue/names.js';
 import { redactUrl } from '../redis/connections.js';
 import { resolveRedis } from '../redis/local-server.js';

@@ -4,7 +4,7 @@
  */
 import type { QueueRegistry } from '../queue/queues.js';
 import type { WorkerLoad } from '../ledger/ledger.js';
-import type { ClusterMetricsClient } from './cluster-metrics.js';
+import type { ClusterMetricsClient } from './cluster-metrics-client.js';
 import { QUEUE_STATES, renderLoadMetrics, type QueueCounts } from './load-metrics.js';
 
 export interface ScrapeOptions {

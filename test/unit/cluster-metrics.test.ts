@@ -15,11 +15,8 @@ import { Gauge, Registry } from 'prom-client';
 import { IpcTimeoutError, MetricsUnavailableError } from '../../src/errors.js';
 import { errorHandler } from '../../src/http/errors.js';
 import { metricsRouter } from '../../src/http/routes/metrics.js';
-import {
-  createClusterMetricsClient,
-  createClusterMetricsPrimary,
-  type ClusterMetricsClient,
-} from '../../src/metrics/cluster-metrics.js';
+import { createClusterMetricsClient, type ClusterMetricsClient } from '../../src/metrics/cluster-metrics-client.js';
+import { createClusterMetricsPrimary } from '../../src/metrics/cluster-metrics-primary.js';
 import { createProcessMetrics } from '../../src/metrics/process-metrics.js';
 import { createScrape } from '../../src/metrics/scrape.js';
 import { captureLogger } from '../support/capture-logger.js';

@@ -13,7 +13,7 @@ import { createLedger, type Ledger, type WorkerInfo } from '../../ledger/ledger.
 import { createMoveLedger, type MoveLedger } from '../../ledger/moves.js';
 import { createReconciler, type Reconciler } from '../../ledger/reconciler.js';
 import type { Logger } from '../../logging/logger.js';
-import { createClusterMetricsClient, type ClusterMetricsClient } from '../../metrics/cluster-metrics.js';
+import { createClusterMetricsClient, type ClusterMetricsClient } from '../../metrics/cluster-metrics-client.js';
 import { createProcessMetrics, type ProcessMetrics } from '../../metrics/process-metrics.js';
 import { createMover, type Mover, type MoveStep } from '../../moves/mover.js';
 import { createRetirer, type Retirer } from '../../moves/retirer.js';
