@@ -15,8 +15,8 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { createClusterMetricsPrimary } from '../metrics/cluster-metrics-primary.js';
 import { workerIdFor } from '../queue/names.js';
-import { redactUrl } from '../redis/connections.js';
-import { resolveRedis } from '../redis/local-server.js';
+import { redactUrl } from '../redis/redact.js';
+import type { ResolvedRedis } from '../redis/local-server.js';
 import {
   EXIT_LEASE_REFUSED,
   EXIT_PORT_IN_USE,
@@ -55,12 +55,18 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     process.exit(1);
   }
 
-  const redis = await resolveRedis({
-    configuredUrl: config.redisUrl,
-    dataDir: config.redisDataDir,
-    searchPath: config.searchPath,
-    logger,
-  });
+  // The private redis-server's machinery, and the Redis client it needs, load only when it is used.
+  const redis: ResolvedRedis =
+    config.redisUrl !== undefined
+      ? { url: config.redisUrl, stop: () => Promise.resolve() }
+      : await (
+          await import('../redis/local-server.js')
+        ).resolveRedis({
+          configuredUrl: undefined,
+          dataDir: config.redisDataDir,
+          searchPath: config.searchPath,
+          logger,
+        });
   if (requested !== undefined) {
     logger.info({ signal: requested }, 'stopped during start-up');
     await redis.stop();

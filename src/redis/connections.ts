@@ -71,14 +71,3 @@ export async function closeConnection(redis: Redis): Promise<void> {
     redis.disconnect();
   }
 }
-
-/** The URL without its password, for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'redis://(unparseable)';
-  }
-}

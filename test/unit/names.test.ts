@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { jobIdFor, parseJobId, queueNameFor, workerIdFor } from '../../src/queue/names.js';
-import { redactUrl } from '../../src/redis/connections.js';
+import { redactUrl } from '../../src/redis/redact.js';
 
 describe('workerIdFor / queueNameFor', () => {
   test('a worker id is the host id and the index joined by a dash', () => {
