@@ -15,17 +15,16 @@
  * owns it. A server that cannot start says why: what answers on its port, and its last log lines.
  */
 import { mkdirSync, realpathSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisDataDirInUseError, RedisNotFoundError, RedisStartError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { findOnPath } from '../platform/find-on-path.js';
 import { HOST, launchServer, LOG_FILE, type Launch } from './launch.js';
-import { describeProbe, probeRedis, type PingResult } from './ping.js';
-import { claimServer, inspectServer, type Claim, type Owner, type ServerIdentity } from './private-owner.js';
-import { createRecord, readRecord, recordPath, writeRecord } from './server-record.js';
-import { terminate } from './terminate.js';
+import { describeProbe, type PingResult } from './ping.js';
+import { claimServer, type Claim, type Owner } from './private-owner.js';
+import { recordPath, writeRecord } from './server-record.js';
+import { examine, recordedPort } from './server-port.js';
 import { startWatchdog } from './watchdog.js';
 
 // Tests and test support import the ping from here, as before it had a module of its own.
@@ -45,8 +44,6 @@ export interface ResolveRedisOptions {
   readonly logger: Logger;
 }
 
-/** Where earlier versions ran the private server; one found there on our data directory is replaced. */
-const LEGACY_PORT = 6379;
 /** How long a server owned by another primary may take to be let go (that primary stopping) before start-up refuses. */
 const OWNER_WAIT_MS = 2_000;
 const CLAIM_RETRY_MS = 200;
@@ -129,55 +126,6 @@ export async function resolveRedis({
     port,
     [],
   );
-}
-
-/**
- * What answers on the port, and when it is an open Redis (or one loading its data), what it says
- * about itself. The raw probe comes first: it is quick against a port that is silent or not Redis.
- */
-async function examine(port: number): Promise<{ probe: PingResult; identity: ServerIdentity | undefined }> {
-  const probe = await probeRedis(HOST, port);
-  const askable = probe.state === 'pong' || (probe.state === 'answered' && probe.reply.startsWith('-LOADING'));
-  return { probe, identity: askable ? await inspectServer(HOST, port) : undefined };
-}
-
-/** The data directory's port: recorded, or chosen now (and an earlier version's server on 6379 replaced). */
-async function recordedPort(dir: string, logger: Logger): Promise<number> {
-  const read = readRecord(dir);
-  if (read.state === 'found') return read.record.port;
-  if (read.state === 'invalid') {
-    const port = await freeLoopbackPort();
-    logger.warn(
-      { file: recordPath(dir), problem: read.problem, port },
-      'the private redis-server record is unreadable; choosing a new port',
-    );
-    writeRecord(dir, { port });
-    return port;
-  }
-  await replaceLegacyServer(dir, logger);
-  return createRecord(dir, await freeLoopbackPort()).port;
-}
-
-/**
- * Earlier versions ran the private server on 6379 and did not record it. One found there on this
- * data directory is stopped (SIGTERM: its AOF is flushed) before a server on the new port reads it:
- * two servers must never write one AOF directory.
- */
-async function replaceLegacyServer(dir: string, logger: Logger): Promise<void> {
-  const { identity: legacy } = await examine(LEGACY_PORT);
-  if (legacy?.dir !== dir) return;
-  logger.warn(
-    { redisPid: legacy.pid, port: LEGACY_PORT },
-    `replacing the private redis-server an earlier version left on ${HOST}:${LEGACY_PORT} (pid ${legacy.pid}): the private server now has a port of its own`,
-  );
-  const outcome = await terminate(legacy.pid);
-  if (outcome === 'would not die') {
-    throw new RedisStartError(
-      `the earlier private redis-server on ${HOST}:${LEGACY_PORT} (pid ${legacy.pid}) uses ${dir} and would not stop`,
-      LEGACY_PORT,
-      [],
-    );
-  }
 }
 
 function portHeld(launch: Launch): boolean {
@@ -288,20 +236,4 @@ function startError({
     port,
     launch.logTail,
   );
-}
-
-/**
- * A port nothing listens on now; the server binds it a moment later (a race lost to another program is
- * reported as a taken port).
- */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, HOST, () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolvePort(port));
-    });
-  });
 }
