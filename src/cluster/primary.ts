@@ -55,18 +55,14 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     process.exit(1);
   }
 
-  // The private redis-server's machinery, and the Redis client it needs, load only when it is used.
+  // With REDIS_URL unset, the private redis-server; its machinery, and the Redis client it needs, load
+  // only then.
   const redis: ResolvedRedis =
     config.redisUrl !== undefined
       ? { url: config.redisUrl, stop: () => Promise.resolve() }
       : await (
           await import('../redis/local-server.js')
-        ).resolveRedis({
-          configuredUrl: undefined,
-          dataDir: config.redisDataDir,
-          searchPath: config.searchPath,
-          logger,
-        });
+        ).launchPrivateRedis({ dataDir: config.redisDataDir, searchPath: config.searchPath, logger });
   if (requested !== undefined) {
     logger.info({ signal: requested }, 'stopped during start-up');
     await redis.stop();

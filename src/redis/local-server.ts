@@ -36,8 +36,7 @@ export interface ResolvedRedis {
   stop(): Promise<void>;
 }
 
-export interface ResolveRedisOptions {
-  readonly configuredUrl: string | undefined;
+export interface PrivateRedisOptions {
   readonly dataDir: string;
   /** The PATH to search for redis-server; passed in so that nothing here reads the environment. */
   readonly searchPath: string | undefined;
@@ -56,13 +55,8 @@ const MAX_ROUNDS = 5;
 const PORT_HELD_RETRY_MS = 1_000;
 const PORT_HELD_RETRIES = 2;
 
-export async function resolveRedis({
-  configuredUrl,
-  dataDir,
-  searchPath,
-  logger,
-}: ResolveRedisOptions): Promise<ResolvedRedis> {
-  if (configuredUrl !== undefined) return { url: configuredUrl, stop: async () => {} };
+/** Finds or launches the data directory's private redis-server and takes ownership of it. */
+export async function launchPrivateRedis({ dataDir, searchPath, logger }: PrivateRedisOptions): Promise<ResolvedRedis> {
   const binary = findOnPath('redis-server', searchPath);
   if (binary === undefined) {
     throw new RedisNotFoundError(
