@@ -54,6 +54,7 @@ if (cluster.isPrimary) {
   const pool = createJobPool({
     runnerFile: fileURLToPath(new URL('runner.js', workersDirectory)),
     threads: concurrency,
+    warmThreads: concurrency,
     memoryLimitMb: 512,
   });
 

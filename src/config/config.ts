@@ -67,6 +67,7 @@ const schema = z
     BODY_LIMIT_BYTES: int(64, 16 * 1024 * 1024).default(100 * 1024),
     JOB_TIMEOUT_MS: int(1, 86_400_000).default(900_000),
     THREAD_MEMORY_LIMIT_MB: int(16, 65_536).default(512),
+    WARM_THREADS: int(0, 1024).optional(),
     MAX_BACKLOG: int(1, 100_000_000).default(100_000),
     COMMAND_TIMEOUT_MS: int(50, 60_000).default(500),
     API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -105,6 +106,10 @@ const schema = z
   .refine((env) => env.TASK_DURATION_MS <= env.MAX_TASK_DURATION_MS, {
     message: 'must not exceed MAX_TASK_DURATION_MS',
     path: ['TASK_DURATION_MS'],
+  })
+  .refine((env) => env.WARM_THREADS === undefined || env.WARM_THREADS <= env.WORKER_CONCURRENCY, {
+    message: 'must not exceed WORKER_CONCURRENCY, the most threads a worker runs',
+    path: ['WARM_THREADS'],
   });
 
 export interface Config {
@@ -138,6 +143,11 @@ export interface Config {
   /** Longest a job attempt may run before its thread is stopped; a request may ask for less. */
   readonly jobTimeoutMs: number;
   readonly threadMemoryLimitMb: number;
+  /**
+   * Threads each worker starts with and keeps; the rest, up to `concurrency`, start when a job needs
+   * one and stop after a minute idle.
+   */
+  readonly warmThreads: number;
   /**
    * The most jobs that may wait to start (assigned, not started), summed over every worker id in the
    * ledger: live ones, and dead ones not yet retired, whose jobs still wait. Once it is reached,
@@ -206,6 +216,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     jobTimeoutMs: e.JOB_TIMEOUT_MS,
     threadMemoryLimitMb: e.THREAD_MEMORY_LIMIT_MB,
+    warmThreads: e.WARM_THREADS ?? e.WORKER_CONCURRENCY,
     maxBacklog: e.MAX_BACKLOG,
     commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
     apiKey: e.API_KEY,

@@ -1,7 +1,8 @@
 /**
- * The thread pool that runs job bodies. One thread per consumer slot, all started up front and never
- * idled away, so a job never waits for a thread and a long job never blocks the event loop that
- * serves HTTP and renews BullMQ's locks.
+ * The thread pool that runs job bodies. One thread per consumer slot, so a long job never blocks the
+ * event loop that serves HTTP and renews BullMQ's locks. By default every thread is started up front
+ * and never idled away, so a job never waits for a thread to boot; fewer warm threads trade that wait
+ * for a lighter start (each thread is a V8 isolate of its own, tens of milliseconds of CPU).
  */
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
@@ -30,17 +31,19 @@ export interface JobPool {
 export interface JobPoolOptions {
   readonly runnerFile: string;
   readonly threads: number;
+  /** Threads started with the pool and kept; the others start on demand and stop when idle. */
+  readonly warmThreads: number;
   /** Heap limit of each thread: a job that needs more fails alone, its process carries on. */
   readonly memoryLimitMb: number;
 }
 
-export function createJobPool({ runnerFile, threads, memoryLimitMb }: JobPoolOptions): JobPool {
+export function createJobPool({ runnerFile, threads, warmThreads, memoryLimitMb }: JobPoolOptions): JobPool {
   const piscina = new Piscina<RunnerTask, unknown>({
     filename: runnerFile,
-    minThreads: threads,
+    minThreads: warmThreads,
     maxThreads: threads,
     resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb },
-    // Threads are meant to live as long as the pool; the idle timeout only matters if one dies.
+    // Only threads beyond the warm ones ever idle out.
     idleTimeout: 60_000,
     concurrentTasksPerWorker: 1,
   });

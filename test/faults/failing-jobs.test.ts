@@ -26,9 +26,19 @@ describe('failing jobs', () => {
         JOB_ATTEMPTS: '3',
         JOB_BACKOFF_MS: String(BACKOFF_MS),
         THREAD_MEMORY_LIMIT_MB: '64',
+        // Unset: the default, every thread started with its worker.
+        WARM_THREADS: '',
       },
     });
     pids = (await service.workers()).workers.map((worker) => worker.pid);
+    const metrics = await service.request('GET', '/metrics');
+    for (const worker of ['test-0', 'test-1']) {
+      assert.match(
+        metrics.text,
+        new RegExp(`bullpen_pool_threads\\{worker="${worker}",host="test"\\} 4\\n`),
+        'warm threads',
+      );
+    }
   });
   after(async () => {
     const stillSame = (await service.workers()).workers.map((worker) => worker.pid);

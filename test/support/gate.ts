@@ -27,6 +27,11 @@ export interface Gate {
 export function createGate(client: Redis, redisUrl: string): Gate {
   const key = `gate:${randomBytes(4).toString('hex')}`;
   const started = () => client.lrange(`${key}:started`, 0, -1);
+  // The state first, then the wake-up: a held job reads the state again once woken (see the fixture).
+  const settle = async (state: 'open' | 'fail') => {
+    await client.set(`${key}:state`, state);
+    await client.xadd(`${key}:wake`, '*', 'state', state);
+  };
   return {
     key,
     data: (extra = {}) => ({ ...extra, gate: { redisUrl, key } }),
@@ -39,11 +44,7 @@ export function createGate(client: Redis, redisUrl: string): Gate {
         },
         { timeoutMs, intervalMs: 50, what: `${count} gate jobs to start` },
       ),
-    open: async () => {
-      await client.set(`${key}:state`, 'open');
-    },
-    fail: async () => {
-      await client.set(`${key}:state`, 'fail');
-    },
+    open: () => settle('open'),
+    fail: () => settle('fail'),
   };
 }

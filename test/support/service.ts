@@ -99,6 +99,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       WORKERS: String(workers),
       LOG_PRETTY: 'false',
       LOG_LEVEL: 'info',
+      // Job threads start when a job needs one: a suite that boots dozens of workers would otherwise
+      // spend a third of each boot starting threads most tests never use. The failing-jobs test keeps
+      // the default (every thread warm) and checks it.
+      WARM_THREADS: '0',
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -224,6 +224,15 @@ describe('loadConfig errors', () => {
     assert.equal(equal.maxTaskDurationMs, 1000);
   });
 
+  test('WARM_THREADS defaults to WORKER_CONCURRENCY and may not exceed it', () => {
+    assert.equal(loadConfig({}).warmThreads, 8);
+    assert.equal(loadConfig({ WORKER_CONCURRENCY: '3' }).warmThreads, 3);
+    assert.equal(loadConfig({ WARM_THREADS: '0' }).warmThreads, 0);
+    assert.equal(loadConfig({ WARM_THREADS: '8' }).warmThreads, 8);
+    assertRejects({ WARM_THREADS: '9' }, 'WARM_THREADS');
+    assertRejects({ WARM_THREADS: '4', WORKER_CONCURRENCY: '2' }, 'WARM_THREADS');
+  });
+
   test('several errors are reported at once', () => {
     assertRejects(
       { WORKERS: '0', PORT: '70000', QUEUE_PREFIX: 'a:b', LOG_PRETTY: 'maybe' },

@@ -104,6 +104,7 @@ export async function buildWorker(
   const pool = createJobPool({
     runnerFile: fileURLToPath(new URL('runner.js', WORKERS_DIRECTORY)),
     threads: config.concurrency,
+    warmThreads: config.warmThreads,
     memoryLimitMb: config.threadMemoryLimitMb,
   });
   const metrics = createProcessMetrics({ workerId, hostId: config.hostId, knownJobNames: handlers.names, pool });
