@@ -117,6 +117,7 @@ async function start(
     defaultDurationMs: config.taskDurationMs,
     maxDurationMs: config.maxTaskDurationMs,
     jobTimeoutMs: config.jobTimeoutMs,
+    progressIntervalMs: config.progressIntervalMs,
     pool: parts.pool,
     handlers: parts.handlers,
     ledger: {

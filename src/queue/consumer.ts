@@ -36,6 +36,7 @@ export interface ConsumerOptions {
   readonly maxDurationMs: number;
   /** The longest an attempt may run; `data.timeoutMs` may ask for less. */
   readonly jobTimeoutMs: number;
+  readonly progressIntervalMs: number;
   readonly pool: Pick<JobPool, 'run'>;
   readonly handlers: Pick<HandlerRegistry, 'resolve'>;
   readonly ledger: JobLedger;
@@ -79,7 +80,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       void ledger('start', jobId, () => jobLedger.started(token));
       // Counts every start, retries and re-runs after a crash alike.
       const attempt = Math.max(1, job.attemptsStarted);
-      logger.info({ jobId, jobName: job.name, attempt }, 'job started');
+      // Guarded, so that above `debug` a job pays for no log line at all, not even its arguments.
+      if (logger.isLevelEnabled('debug')) logger.debug({ jobId, jobName: job.name, attempt }, 'job started');
       const firstStart = attempt === 1 && job.processedOn !== undefined;
       // Both stamps are taken by different processes (BullMQ stamps a job fetched along with the
       // previous one's completion with the time that completion was sent), so a job added a moment
@@ -88,12 +90,14 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       const startedAt = performance.now();
       const seconds = () => (performance.now() - startedAt) / 1000;
       const data = isRecord(job.data) ? job.data : {};
-      // The last progress the body reported is saved before the job ends either way, completed or
-      // failed: the pool delivers it before the run settles, and the flush waits for its write.
-      const progress = createProgressWriter(
-        (value) => job.updateProgress(value),
-        (error) => logger.debug({ err: error, jobId }, 'progress not saved'),
-      );
+      // The last progress the body reported is saved whether the job completes or fails: the pool
+      // delivers it before the run settles, and finish() sends it ahead of BullMQ's move of the job
+      // to completed or failed, on the same connection. The job does not wait for that write.
+      const progress = createProgressWriter({
+        write: (value) => job.updateProgress(value),
+        onError: (error) => logger.debug({ err: error, jobId }, 'progress not saved'),
+        intervalMs: options.progressIntervalMs,
+      });
       const timeoutMs = timeoutFor(data, options.jobTimeoutMs);
       try {
         const result = await options.pool.run({
@@ -106,7 +110,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           durationMs: durationFor(data, options.defaultDurationMs, options.maxDurationMs),
           onProgress: (value) => progress.report(value),
         });
-        await progress.flush();
+        void progress.finish();
         // Sent, not awaited: it goes out on the consumer's connection after the start and ahead of
         // BullMQ's own move to completed (which fetches the next job), so Redis applies them in that
         // order without this slot waiting a round trip. (Should a script have to be reloaded after a
@@ -116,7 +120,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         return result;
       } catch (caught) {
         const error = isAbort(caught) ? new JobTimeoutError(timeoutMs) : caught;
-        await progress.flush();
+        void progress.finish();
         metrics.jobFinished(job.name, 'failed', seconds());
         const retries = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
         await ledger(retries ? 'requeue' : 'finish', jobId, () =>
@@ -138,7 +142,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     name: options.workerId,
   });
   worker.on('completed', (job) => {
-    logger.info({ jobId: job.id, jobName: job.name, durationMs: elapsed(job) }, 'job completed');
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug({ jobId: job.id, jobName: job.name, durationMs: elapsed(job) }, 'job completed');
+    }
   });
   worker.on('failed', (job, error) => {
     const final = job !== undefined && job.finishedOn !== undefined;

@@ -40,6 +40,7 @@ describe('kill -9 during a move', () => {
         WORKER_RETIRE_MS: '30000',
         RECONCILE_INTERVAL_MS: '500',
         BULLPEN_MOVE_KILL_HOOK: 'true',
+        LOG_LEVEL: 'debug',
       },
     });
   });

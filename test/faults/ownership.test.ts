@@ -37,7 +37,7 @@ describe('a second instance with a HOST_ID in use', () => {
     first = await startService({
       redisUrl: redis.url,
       workers: 2,
-      env: { ...FAST, WORKER_CONCURRENCY: '2', HOST_ID: 'dup' },
+      env: { ...FAST, WORKER_CONCURRENCY: '2', HOST_ID: 'dup', LOG_LEVEL: 'debug' },
     });
   });
   after(async () => {
@@ -53,7 +53,7 @@ describe('a second instance with a HOST_ID in use', () => {
       workers: 2,
       prefix: first.prefix,
       waitUntilReady: false,
-      env: { ...FAST, WORKER_CONCURRENCY: '2', HOST_ID: 'dup' },
+      env: { ...FAST, WORKER_CONCURRENCY: '2', HOST_ID: 'dup', LOG_LEVEL: 'debug' },
     });
     const code = await new Promise<number | null>((resolve) =>
       second.child.once('exit', (exitCode) => resolve(exitCode)),
@@ -92,7 +92,7 @@ describe('a worker paused past its lease', () => {
       redisUrl: redis.url,
       workers: 2,
       keepAlive: false,
-      env: { ...FAST, WORKER_CONCURRENCY: '2', WORK_STEALING: 'false' },
+      env: { ...FAST, WORKER_CONCURRENCY: '2', WORK_STEALING: 'false', LOG_LEVEL: 'debug' },
     });
   });
   after(async () => {

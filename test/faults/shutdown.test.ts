@@ -14,7 +14,12 @@ import { waitFor } from '../support/wait.js';
 test('SIGTERM lets running jobs finish, exits 0, and waiting jobs run after the next start', async () => {
   const redis = await startRedis();
   try {
-    const env = { WORKER_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '60000', HANDLERS_DIR: FIXTURE_HANDLERS };
+    const env = {
+      WORKER_CONCURRENCY: '2',
+      SHUTDOWN_TIMEOUT_MS: '60000',
+      HANDLERS_DIR: FIXTURE_HANDLERS,
+      LOG_LEVEL: 'debug',
+    };
     const first = await startService({ redisUrl: redis.url, workers: 2, env });
     const gate = createGate(redis.client, redis.url);
     // 4 slots: 4 jobs run, 4 wait.
@@ -59,7 +64,12 @@ test('SIGTERM lets running jobs finish, exits 0, and waiting jobs run after the 
 test('a shutdown that outlasts SHUTDOWN_TIMEOUT_MS still exits 0, and the cut jobs run after the next start', async () => {
   const redis = await startRedis();
   try {
-    const env = { WORKER_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '500', HANDLERS_DIR: FIXTURE_HANDLERS };
+    const env = {
+      WORKER_CONCURRENCY: '2',
+      SHUTDOWN_TIMEOUT_MS: '500',
+      HANDLERS_DIR: FIXTURE_HANDLERS,
+      LOG_LEVEL: 'debug',
+    };
     const first = await startService({ redisUrl: redis.url, workers: 1, env });
     const gate = createGate(redis.client, redis.url);
     const jobs = await enqueueMany(first, 2, GATE_JOB, gate.data());
@@ -84,7 +94,12 @@ test('a shutdown that outlasts SHUTDOWN_TIMEOUT_MS still exits 0, and the cut jo
 test('Ctrl-C says what shutdown waits for; a second Ctrl-C stops at once and the cut jobs run after the next start', async () => {
   const redis = await startRedis();
   try {
-    const env = { WORKER_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '60000', HANDLERS_DIR: FIXTURE_HANDLERS };
+    const env = {
+      WORKER_CONCURRENCY: '2',
+      SHUTDOWN_TIMEOUT_MS: '60000',
+      HANDLERS_DIR: FIXTURE_HANDLERS,
+      LOG_LEVEL: 'debug',
+    };
     const first = await startService({ redisUrl: redis.url, workers: 1, env });
     const gate = createGate(redis.client, redis.url);
     const jobs = await enqueueMany(first, 2, GATE_JOB, gate.data());

@@ -26,7 +26,8 @@ export function tasksRouter({ dispatcher, limits, logger, onEnqueued }: TasksRou
     const { jobName, data } = parsed.data;
     const { jobId, workerId } = await dispatcher.dispatch({ jobName, data });
     onEnqueued(workerId, jobName);
-    logger.info({ jobId, jobName, assignedWorker: workerId }, 'task enqueued');
+    // Per-task lines are debug: above it, a request pays for no log line, not even its arguments.
+    if (logger.isLevelEnabled('debug')) logger.debug({ jobId, jobName, assignedWorker: workerId }, 'task enqueued');
     res
       .status(202)
       .location(`/jobs/${encodeURIComponent(jobId)}`)
