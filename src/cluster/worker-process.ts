@@ -14,7 +14,7 @@ import { createScrape } from '../metrics/scrape.js';
 import { createStealer } from '../moves/stealer.js';
 import { createConsumer } from '../queue/consumer.js';
 import { createJobReader } from '../queue/job-reader.js';
-import { jobOptionsFrom } from '../queue/job-options.js';
+import { jobOptionsFrom, retentionFrom } from '../queue/job-options.js';
 import { createDispatcher } from '../scheduling/dispatcher.js';
 import {
   EXIT_LEASE_REFUSED,
@@ -118,6 +118,7 @@ async function start(
     maxDurationMs: config.maxTaskDurationMs,
     jobTimeoutMs: config.jobTimeoutMs,
     progressIntervalMs: config.progressIntervalMs,
+    retention: retentionFrom(config),
     pool: parts.pool,
     handlers: parts.handlers,
     ledger: {

@@ -12,6 +12,7 @@ import type { HandlerRegistry } from '../jobs/handlers.js';
 import type { JobPool } from '../jobs/pool.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { parseJobId, queueNameFor } from './names.js';
+import type { Retention } from './job-options.js';
 import { createProgressWriter } from './progress.js';
 
 /** While Redis is away the worker reports every reconnect attempt; one line per interval will do. */
@@ -37,6 +38,8 @@ export interface ConsumerOptions {
   /** The longest an attempt may run; `data.timeoutMs` may ask for less. */
   readonly jobTimeoutMs: number;
   readonly progressIntervalMs: number;
+  /** How long finished jobs are kept: BullMQ applies it to every job that does not carry its own. */
+  readonly retention: Retention;
   readonly pool: Pick<JobPool, 'run'>;
   readonly handlers: Pick<HandlerRegistry, 'resolve'>;
   readonly ledger: JobLedger;
@@ -140,6 +143,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     concurrency: options.concurrency,
     lockDuration: options.lockDurationMs,
     name: options.workerId,
+    removeOnComplete: options.retention.removeOnComplete,
+    removeOnFail: options.retention.removeOnFail,
   });
   worker.on('completed', (job) => {
     if (logger.isLevelEnabled('debug')) {

@@ -3,12 +3,22 @@
  * the worker it was routed to, so `GET /jobs/:id` finds the job with one lookup and without a
  * separate index that would need its own retention.
  */
+import { randomBytes } from 'node:crypto';
+
 export function workerIdFor(hostId: string, index: number): string {
   return `${hostId}-${index}`;
 }
 
 export function queueNameFor(workerId: string): string {
   return `tasks.${workerId}`;
+}
+
+/**
+ * A job's token: 128 random bits in 22 characters. A UUID would take 36, and a waiting job holds its
+ * token four times in Redis (its key, its options, its queue entry and its ledger entry).
+ */
+export function newToken(): string {
+  return randomBytes(16).toString('base64url');
 }
 
 /** Job ids are `<workerId>~<token>`; neither part may hold `~` or `:` (BullMQ forbids `:`). */
@@ -21,7 +31,7 @@ export interface ParsedJobId {
   readonly token: string;
 }
 
-const JOB_ID = /^(?<workerId>[A-Za-z0-9_.-]{1,80})~(?<token>[A-Za-z0-9-]{1,64})$/;
+const JOB_ID = /^(?<workerId>[A-Za-z0-9_.-]{1,80})~(?<token>[A-Za-z0-9_-]{1,64})$/;
 
 export function parseJobId(jobId: string): ParsedJobId | undefined {
   const match = JOB_ID.exec(jobId);

@@ -9,9 +9,8 @@
  * (`bullpen_undo_failures_total`): the client is refused all the same, and the reconciler frees a
  * reservation left behind once it is older than its grace period.
  */
-import { randomUUID } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
-import { jobIdFor } from '../queue/names.js';
+import { jobIdFor, newToken } from '../queue/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import { createReserveBatcher } from './reserve-batcher.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -77,7 +76,7 @@ export function createDispatcher({
   };
   return {
     async dispatch({ jobName, data }) {
-      const token = randomUUID();
+      const token = newToken();
       const outcome = await reserve(token).catch((error: unknown) => {
         void undo('cancel_reservation', { token }, () => ledger.cancel(token));
         throw new QueueUnavailableError(error);

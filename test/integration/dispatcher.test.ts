@@ -131,7 +131,7 @@ describe('dispatcher: undoing a refused enqueue', () => {
         what: 'the failed cancel to be logged',
       },
     );
-    assert.match(warning?.token ?? '', /^[0-9a-f-]{36}$/, 'the line names the token');
+    assert.match(warning?.token ?? '', /^[A-Za-z0-9_-]{22}$/, 'the line names the token');
     assert.match(warning?.err?.message ?? '', /Connection is closed/);
     assert.deepEqual(await undoFailures(), { cancel_reservation: 1, remove_job: 0, release_reservation: 0 });
   });
@@ -144,7 +144,7 @@ describe('dispatcher: undoing a refused enqueue', () => {
     const [warning] = await waitFor(() => (warnings('remove_job').length > 0 ? warnings('remove_job') : undefined), {
       what: 'the failed removal to be logged',
     });
-    assert.match(warning?.token ?? '', /^[0-9a-f-]{36}$/);
+    assert.match(warning?.token ?? '', /^[A-Za-z0-9_-]{22}$/);
     assert.equal(warning?.jobId, `${WORKER}~${warning?.token ?? ''}`, 'the line names the job id');
     assert.deepEqual(await undoFailures(), { cancel_reservation: 0, remove_job: 1, release_reservation: 0 });
     assert.equal(await reservationsLeft(redis.client, config.prefix), before, 'the reservation was released');
@@ -167,7 +167,7 @@ describe('dispatcher: undoing a refused enqueue', () => {
       what: 'both failed undos to be logged',
     });
     const [release] = warnings('release_reservation');
-    assert.match(release?.token ?? '', /^[0-9a-f-]{36}$/);
+    assert.match(release?.token ?? '', /^[A-Za-z0-9_-]{22}$/);
     assert.equal(warnings('remove_job')[0]?.token, release?.token, 'both lines name the same token');
     assert.deepEqual(await undoFailures(), { cancel_reservation: 0, remove_job: 1, release_reservation: 1 });
     // What the failed release left behind is there for the reconciler to free.

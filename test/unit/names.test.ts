@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { jobIdFor, parseJobId, queueNameFor, workerIdFor } from '../../src/queue/names.js';
+import { jobIdFor, newToken, parseJobId, queueNameFor, workerIdFor } from '../../src/queue/names.js';
 import { redactUrl } from '../../src/redis/redact.js';
 
 describe('workerIdFor / queueNameFor', () => {
@@ -34,6 +34,19 @@ describe('jobIdFor / parseJobId', () => {
         assert.deepEqual(parseJobId(jobIdFor(workerId, token)), { workerId, token });
       }
     }
+  });
+
+  test('new tokens are 22 URL-safe characters, distinct, and round trip in a job id', () => {
+    const tokens = Array.from({ length: 2_000 }, () => newToken());
+    assert.equal(new Set(tokens).size, tokens.length);
+    for (const token of tokens) {
+      assert.match(token, /^[A-Za-z0-9_-]{22}$/);
+      assert.deepEqual(parseJobId(jobIdFor('host-a-1', token)), { workerId: 'host-a-1', token });
+    }
+    assert.ok(
+      tokens.some((token) => token.includes('_') || token.includes('-')),
+      'both extra characters of base64url occur over 2,000 tokens, and are accepted',
+    );
   });
 
   test('accepts the longest allowed parts', () => {
