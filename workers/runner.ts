@@ -1,34 +1,51 @@
 /**
  * What runs inside each Piscina thread: load the handler module named by the task (cached by the
- * module loader after the first import), run it, and forward its progress over the port the main
- * thread passed along, since a thread cannot touch the BullMQ job itself.
+ * module loader after the first import), run it, and send its progress to the main thread, since a
+ * thread cannot touch the BullMQ job itself.
+ *
+ * Progress goes over the thread's own channel to its parent (Piscina hands such messages to the
+ * pool as 'message' events), tagged with the run's key. A channel per run would cost every job a
+ * port to create, transfer and close, and a message to say it is done, progress or not. The outcome
+ * says how many progress messages the run sent, so that the pool can wait for exactly those.
  */
-import type { MessagePort } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import type { Handler, HandlerContext, JobProgress } from './handler.js';
 
-/** What the thread sends back over the progress port; `done` is always the last message. */
-export type RunnerMessage = { readonly progress: JobProgress } | { readonly done: true };
-
-/** The handler's context as data (progress travels over the port), plus which module to load. */
-export interface RunnerTask extends Omit<HandlerContext, 'reportProgress'> {
-  readonly handlerUrl: string;
-  readonly progressPort: MessagePort;
+/** A progress report, as the pool receives it. */
+export interface ProgressMessage {
+  readonly bullpenRun: number;
+  readonly progress: JobProgress;
 }
 
-export default async function run(task: RunnerTask): Promise<unknown> {
-  const { progressPort, handlerUrl, ...fields } = task;
+/** The handler's context as data (progress travels as messages), plus which module to load. */
+export interface RunnerTask extends Omit<HandlerContext, 'reportProgress'> {
+  readonly handlerUrl: string;
+  /** Tags this run's progress messages. */
+  readonly runKey: number;
+}
+
+/** How a run ended: what the body returned, or what it threw (cloned like any thrown error). */
+export type RunnerOutcome =
+  | { readonly returned: unknown; readonly progressMessages: number }
+  | { readonly threw: unknown; readonly progressMessages: number };
+
+export default async function run(task: RunnerTask): Promise<RunnerOutcome> {
+  const { handlerUrl, runKey, ...fields } = task;
+  let progressMessages = 0;
+  const context: HandlerContext = {
+    ...fields,
+    reportProgress: (progress) => {
+      progressMessages += 1;
+      parentPort?.postMessage({ bullpenRun: runKey, progress } satisfies ProgressMessage);
+    },
+  };
   try {
     const module = (await import(handlerUrl)) as { default?: Handler };
     if (typeof module.default !== 'function') {
       throw new TypeError(`${handlerUrl} has no default export function`);
     }
-    const context: HandlerContext = {
-      ...fields,
-      reportProgress: (progress) => progressPort.postMessage({ progress } satisfies RunnerMessage),
-    };
-    return await module.default(context);
-  } finally {
-    progressPort.postMessage({ done: true } satisfies RunnerMessage);
-    progressPort.close();
+    return { returned: await module.default(context), progressMessages };
+  } catch (error) {
+    return { threw: error, progressMessages };
   }
 }

@@ -5,8 +5,14 @@
  *
  * MODE=shared   every request adds to one shared queue that every process consumes (BullMQ's
  *               natural balancing).
- * MODE=running  each process consumes its own queue; a request goes to the queue with the fewest
- *               running jobs, read just before the add (the seed's rule, which ignores waiting jobs).
+ * MODE=running  the seed's rule: each process consumes its own queue and keeps a count of the job
+ *               bodies running in it in Redis (INCR as a body starts, DECR as it ends); a request
+ *               reads every count with one MGET, then adds to the queue of the process with the fewest
+ *               running. Waiting jobs count for nothing, and the read and the add are not atomic.
+ *
+ * RUNNER=thread  job bodies run in the process's Piscina pool, as the service runs them (default).
+ * RUNNER=inline  job bodies run on the process's own event loop, as a plain BullMQ service would
+ *                run them: no thread hand-off, and a body that blocks stalls the process.
  */
 import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
@@ -16,11 +22,13 @@ import express from 'express';
 import { Redis } from 'ioredis';
 import { createHandlerRegistry } from '../../src/jobs/handlers.js';
 import { createJobPool } from '../../src/jobs/pool.js';
+import type { Handler } from '../../workers/handler.js';
 
 const env = process.env;
 const workers = Number(env.WORKERS ?? 4);
 const concurrency = Number(env.WORKER_CONCURRENCY ?? 8);
 const mode = env.MODE === 'running' ? 'running' : 'shared';
+const inline = env.RUNNER === 'inline';
 const prefix = env.QUEUE_PREFIX ?? 'naive';
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const port = Number(env.PORT ?? 3100);
@@ -28,6 +36,11 @@ const workersDirectory = new URL('../../workers/', import.meta.url);
 
 function queueName(index: number): string {
   return mode === 'shared' ? 'shared' : `w${index}`;
+}
+
+/** Where process `index` counts its running job bodies (MODE=running), under the baseline's prefix. */
+function runningKey(index: number): string {
+  return `${prefix}:running:w${index}`;
 }
 
 if (cluster.isPrimary) {
@@ -51,36 +64,55 @@ if (cluster.isPrimary) {
     directory: env.HANDLERS_DIR ?? fileURLToPath(new URL('handlers/', workersDirectory)),
     fallback: fileURLToPath(new URL('dummy.js', workersDirectory)),
   });
-  const pool = createJobPool({
-    runnerFile: fileURLToPath(new URL('runner.js', workersDirectory)),
-    threads: concurrency,
-    warmThreads: concurrency,
-    memoryLimitMb: 512,
-  });
+  const pool = inline
+    ? undefined
+    : createJobPool({
+        runnerFile: fileURLToPath(new URL('runner.js', workersDirectory)),
+        threads: concurrency,
+        warmThreads: concurrency,
+        memoryLimitMb: 512,
+      });
 
+  const counted = mode === 'running';
+  const runningKeys = Array.from({ length: workers }, (_, i) => runningKey(i));
   const consumer = new Worker(
     queueName(index),
-    (job: Job) => {
+    async (job: Job) => {
       const data = (job.data ?? {}) as Record<string, unknown>;
-      return pool.run({
-        handlerUrl: handlers.resolve(job.name),
+      // As the seed did: the count goes up as the body starts and down as it ends, each a plain
+      // command on the shared connection, not waited for.
+      if (counted) void commands.incr(runningKey(index)).catch(() => {});
+      const context = {
         jobId: job.id ?? '',
         jobName: job.name,
         attempt: 1,
         data,
         durationMs: typeof data.durationMs === 'number' ? data.durationMs : 0,
-        signal: new AbortController().signal,
-        onProgress: () => {},
-      });
+      };
+      try {
+        if (pool === undefined) {
+          const handler = (await import(handlers.resolve(job.name))) as { default: Handler };
+          return await handler.default({ ...context, reportProgress: () => {} });
+        }
+        return await pool.run({
+          ...context,
+          handlerUrl: handlers.resolve(job.name),
+          signal: new AbortController().signal,
+          onProgress: () => {},
+        });
+      } finally {
+        if (counted) void commands.decr(runningKey(index)).catch(() => {});
+      }
     },
     { connection: consumerConnection, prefix, concurrency },
   );
   consumer.on('error', () => {});
 
   const pick = async (): Promise<number> => {
-    if (mode === 'shared') return 0;
-    const active = await Promise.all(queues.map((queue) => queue.getActiveCount()));
-    return active.indexOf(Math.min(...active));
+    if (!counted) return 0;
+    // One MGET of every process's count; a count not yet written is 0.
+    const running = (await commands.mget(...runningKeys)).map((value) => Number(value ?? 0));
+    return running.indexOf(Math.min(...running));
   };
 
   const app = express();

@@ -14,6 +14,8 @@ export interface Baseline {
 export async function startBaseline(options: {
   redisUrl: string;
   mode: 'shared' | 'running';
+  /** Where job bodies run: the Piscina pool, as in the service (default), or inline on the event loop. */
+  runner?: 'thread' | 'inline';
   workers?: number;
   concurrency?: number;
   handlersDir?: string;
@@ -26,6 +28,7 @@ export async function startBaseline(options: {
       REDIS_URL: options.redisUrl,
       PORT: String(port),
       MODE: options.mode,
+      RUNNER: options.runner ?? 'thread',
       QUEUE_PREFIX: prefix,
       WORKERS: String(options.workers ?? 4),
       WORKER_CONCURRENCY: String(options.concurrency ?? 8),

@@ -1,8 +1,8 @@
 /**
- * Scenario 4: fairness under a burst. 10,000 enqueues from 50 connections, with jobs long enough
+ * Scenario 5: fairness under a burst. 10,000 enqueues from 50 connections, with jobs long enough
  * that none finishes during the burst: how evenly they land, beside a selection that counts only
- * running jobs (the baseline in `running` mode, which reads each queue's active count and picks the
- * smallest, as the seed did).
+ * running jobs (the baseline in `running` mode, which reads every process's running count with one
+ * MGET and picks the smallest, as the seed did).
  */
 import { sendAll } from '../lib/load.js';
 import { table, type Section } from '../lib/report.js';
@@ -33,7 +33,7 @@ export async function fairness(): Promise<Section> {
     const range = (counts: number[]) => Math.max(...counts) - Math.min(...counts, ...(counts.length < 4 ? [0] : []));
     const oursSpread = range(ours.counts);
     return {
-      title: '4. Fairness under a burst',
+      title: '5. Fairness under a burst',
       body: [
         `${JOBS} enqueues from 50 connections; every job lasts 10 minutes, so none finishes during the burst.`,
         'Spread is the largest minus the smallest per-worker count (a worker that got nothing counts 0).',

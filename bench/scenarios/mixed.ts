@@ -1,5 +1,5 @@
 /**
- * Scenario 5: mixed durations. One burst mixing short and long jobs (the same seeded sequence for
+ * Scenario 6: mixed durations. One burst mixing short and long jobs (the same seeded sequence for
  * both): the makespan of least-loaded routing, which places each job when it arrives and lets a
  * worker with a free slot steal waiting work, against one shared queue that every worker pulls from
  * when it has a free slot.
@@ -46,7 +46,7 @@ export async function mixed(): Promise<Section> {
     const total = workload().reduce((sum, task) => sum + task.data.durationMs, 0);
     const ratio = median(ours) / median(theirs);
     return {
-      title: '5. Mixed durations',
+      title: '6. Mixed durations',
       body: [
         `${JOBS} jobs in one burst, ${LONG_SHARE * 100}% of ${LONG_MS} ms and the rest of ${SHORT_MS} ms (seeded, the same for both);`,
         `${round(total / 1000, 1)} s of work over 32 slots, so at best ${round(total / 32, 0)} ms. Median of ${ROUNDS} alternating rounds.`,

@@ -1,5 +1,5 @@
 /**
- * Scenario 3: saturation. K x 32 jobs of duration D arrive at once: the makespan against the ideal
+ * Scenario 4: saturation. K x 32 jobs of duration D arrive at once: the makespan against the ideal
  * K x D, the peak number of jobs running at once (from the bodies' own stamps) and how long a slot
  * stays idle between one job and the next. The shared-queue baseline runs the same load.
  */
@@ -80,7 +80,7 @@ export async function saturation(): Promise<Section> {
     ];
     const within = ours.makespan / ideal;
     return {
-      title: '3. Saturation',
+      title: '4. Saturation',
       body: [
         `${K} x ${CAPACITY} = ${K * CAPACITY} jobs of ${D_MS} ms sent at once (50 in flight, connections warmed up first). Ideal makespan ${ideal} ms.`,
         'Makespan runs from the first request to the last body end. Peak and slot gaps come from the',

@@ -4,15 +4,17 @@
  * and never idled away, so a job never waits for a thread to boot; fewer warm threads trade that wait
  * for a lighter start (each thread is a V8 isolate of its own, tens of milliseconds of CPU).
  */
-import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { JobProgress } from '../../workers/handler.js';
-import type { RunnerMessage, RunnerTask } from '../../workers/runner.js';
+import type { ProgressMessage, RunnerOutcome, RunnerTask } from '../../workers/runner.js';
 
-/** How long a settled run waits for its last progress at most, should the port never say it drained. */
+/**
+ * How long a run that ended waits at most for progress messages still on their way. They normally
+ * arrive within microseconds; a thread that died takes its unsent messages with it.
+ */
 const PROGRESS_DRAIN_MS = 1_000;
 
-export interface JobRun extends Omit<RunnerTask, 'progressPort'> {
+export interface JobRun extends Omit<RunnerTask, 'runKey'> {
   /** Stops the job: its thread is terminated and replaced, and the run rejects. */
   readonly signal: AbortSignal;
   readonly onProgress: (progress: JobProgress) => void;
@@ -38,7 +40,7 @@ export interface JobPoolOptions {
 }
 
 export function createJobPool({ runnerFile, threads, warmThreads, memoryLimitMb }: JobPoolOptions): JobPool {
-  const piscina = new Piscina<RunnerTask, unknown>({
+  const piscina = new Piscina<RunnerTask, RunnerOutcome>({
     filename: runnerFile,
     minThreads: warmThreads,
     maxThreads: threads,
@@ -47,33 +49,51 @@ export function createJobPool({ runnerFile, threads, warmThreads, memoryLimitMb 
     idleTimeout: 60_000,
     concurrentTasksPerWorker: 1,
   });
+  /** Runs in flight by key: where their progress goes, and how many reports arrived so far. */
+  const runs = new Map<number, { readonly onProgress: JobRun['onProgress']; received: number; arrived(): void }>();
+  let lastKey = 0;
+  piscina.on('message', (message: unknown) => {
+    if (!isProgressMessage(message)) return;
+    const run = runs.get(message.bullpenRun);
+    if (run === undefined) return;
+    run.received += 1;
+    run.onProgress(message.progress);
+    run.arrived();
+  });
+
+  /** Progress and outcome travel on different channels: wait until the reports sent have arrived. */
+  const drain = async (run: { received: number; arrived(): void }, sent: number): Promise<void> => {
+    if (run.received >= sent) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      run.arrived = () => {
+        if (run.received >= sent) resolve();
+      };
+      timer = setTimeout(resolve, PROGRESS_DRAIN_MS);
+    });
+    clearTimeout(timer);
+  };
+
   return {
     async run({ onProgress, signal, ...job }) {
-      const { port1, port2 } = new MessageChannel();
-      // Progress crosses a port of its own, which keeps no order with the run's outcome: the last
-      // progress may still be on its way when the run settles, whether the body returned, threw or
-      // was stopped. So every run waits for its port to drain before it settles: the thread's last
-      // message says it is done, and a thread that dies or is stopped closes the port instead.
-      let markDrained = () => {};
-      const drained = new Promise<void>((resolveDrained) => (markDrained = resolveDrained));
-      port1.on('message', (message: RunnerMessage) => {
-        if ('done' in message) markDrained();
-        else onProgress(message.progress);
-      });
-      port1.once('close', markDrained);
+      lastKey += 1;
+      const runKey = lastKey;
+      const run = { onProgress, received: 0, arrived: () => {} };
+      runs.set(runKey, run);
       try {
-        return await piscina.run({ ...job, progressPort: port2 }, { transferList: [port2], signal });
+        let outcome: RunnerOutcome;
+        try {
+          outcome = await piscina.run({ ...job, runKey }, { signal });
+        } catch (error) {
+          // The thread was stopped or died: let the reports it sent before that arrive, then fail.
+          await new Promise((resolve) => setImmediate(resolve));
+          throw error;
+        }
+        await drain(run, outcome.progressMessages);
+        if ('threw' in outcome) throw outcome.threw;
+        return outcome.returned;
       } finally {
-        // A run refused before it reached a thread never handed its port over: closing it here
-        // ends the wait at once (on a port handed over, close does nothing).
-        port2.close();
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          drained,
-          new Promise((resolveLate) => (timer = setTimeout(resolveLate, PROGRESS_DRAIN_MS))),
-        ]);
-        clearTimeout(timer);
-        port1.close();
+        runs.delete(runKey);
       }
     },
     get threads() {
@@ -85,4 +105,8 @@ export function createJobPool({ runnerFile, threads, warmThreads, memoryLimitMb 
     close: () => piscina.close({ force: false }),
     destroy: () => piscina.destroy(),
   };
+}
+
+function isProgressMessage(message: unknown): message is ProgressMessage {
+  return typeof message === 'object' && message !== null && 'bullpenRun' in message && 'progress' in message;
 }

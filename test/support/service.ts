@@ -80,6 +80,11 @@ export interface ServiceOptions {
    * connection that the paused process accepted would hang until it resumes.
    */
   readonly keepAlive?: boolean;
+  /**
+   * Node options for the primary, given before the script. Cluster workers inherit the primary's
+   * `execArgv`, so `--cpu-prof` here profiles every process (and their job threads).
+   */
+  readonly nodeArgs?: readonly string[];
 }
 
 export async function startService(options: ServiceOptions): Promise<Service> {
@@ -87,7 +92,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const prefix = options.prefix ?? `t${randomBytes(4).toString('hex')}`;
   const workers = options.workers ?? 4;
   const hostId = options.env?.HOST_ID ?? 'test';
-  const child = spawn(process.execPath, ['dist/src/main.js'], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), 'dist/src/main.js'], {
     cwd: process.cwd(),
     env: {
       PATH: process.env.PATH ?? '',
