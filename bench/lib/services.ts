@@ -7,11 +7,14 @@ export const WORKERS = 4;
 export const CONCURRENCY = 8;
 export const HANDLERS_DIR = 'dist/bench/handlers';
 
-/** Settings shared by every bench run of the service: bench handlers, room for big backlogs. */
+/** Settings shared by every bench run of the service: bench handlers, room for big backlogs, defaults otherwise. */
 export const SERVICE_ENV = {
   WORKER_CONCURRENCY: String(CONCURRENCY),
   HANDLERS_DIR,
-  LOG_LEVEL: 'warn',
+  // The defaults a new user gets: info (per-job lines are debug, so none is written), and every job
+  // thread started up front (the test harness starts them on demand instead).
+  LOG_LEVEL: 'info',
+  WARM_THREADS: '',
   MAX_BACKLOG: '10000000',
   COMPLETED_RETENTION_COUNT: '1000000',
   SHUTDOWN_TIMEOUT_MS: '1000',

@@ -83,7 +83,7 @@ export async function throughput(): Promise<Section> {
         'Figures are medians over the rounds; a ratio is the median of the per-round ratios. The seed-style',
         "service reads every process's running count with one MGET (the counts are INCR/DECR as bodies start",
         'and end), then adds to the process with the fewest running.',
-        'The service logs at `warn` (no line per request); the baselines log nothing. Jobs last 10 minutes, so only HTTP, validation, selection and `Queue.add` are measured.',
+        'The service logs at `info`, its default (no line per request); the baselines log nothing. Jobs last 10 minutes, so only HTTP, validation, selection and `Queue.add` are measured.',
         '',
         table(
           ['', 'requests/s', 'p50 ms', 'p99 ms', 'non-2xx + errors'],
