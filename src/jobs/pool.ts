@@ -48,6 +48,8 @@ export function createJobPool({ runnerFile, threads, warmThreads, memoryLimitMb 
     // Only threads beyond the warm ones ever idle out.
     idleTimeout: 60_000,
     concurrentTasksPerWorker: 1,
+    // Piscina's own run and wait histograms: nothing reads them, and each task would pay for them.
+    recordTiming: false,
   });
   /** Runs in flight by key: where their progress goes, and how many reports arrived so far. */
   const runs = new Map<number, { readonly onProgress: JobRun['onProgress']; received: number; arrived(): void }>();
