@@ -129,11 +129,17 @@ export function createClusterMetricsPrimary({
       : Promise.resolve();
 
   const collect = async (): Promise<string> => {
-    const reports = await Promise.all([...workers].map(([worker, attached]) => askWorker(worker, attached)));
+    const asked = [...workers].map(async ([worker, attached]) => ({
+      worker,
+      report: await askWorker(worker, attached),
+    }));
+    const [answers, ownPart] = await Promise.all([Promise.all(asked), own.getMetricsAsJSON()]);
+    // Read in one step with the carried totals: a worker detached while this collection waited has
+    // its counts in `carried` now, and counting its report as well would count them twice.
     const parts = [
       ...carried.values(),
-      ...reports.filter((report): report is MetricsJson => report !== undefined),
-      await own.getMetricsAsJSON(),
+      ...answers.flatMap(({ worker, report }) => (report !== undefined && workers.has(worker) ? [report] : [])),
+      ownPart,
     ];
     return AggregatorRegistry.aggregate(parts).metrics();
   };

@@ -174,6 +174,33 @@ describe('cluster metrics over IPC', () => {
     }
   });
 
+  test('a worker carried over while a scrape waits for another is counted once, not twice', async () => {
+    const { primary, workers, close } = cluster(2, 5_000);
+    try {
+      const [slow, dead] = workers;
+      assert.ok(slow && dead);
+      dead.metrics.jobFinished('any', 'completed', 0.1);
+      await primary.collect();
+      dead.disconnect();
+      await waitFor(() => !dead.state.connected, { what: 'the channel to close' });
+      // The scrape takes the dead worker's last report at once, then waits for the slow one; the
+      // dead worker is carried over meanwhile.
+      slow.state.held = true;
+      const scrape = primary.collect();
+      await waitFor(() => slow.waiting() > 0, { what: 'the slow report to be sent' });
+      await primary.detach(dead.worker, 1);
+      slow.release();
+      const samples = parseMetrics(await scrape);
+      assert.equal(total(samples, 'bullpen_jobs_completed_total', { worker: 'unit-1' }), 1);
+      assert.equal(
+        total(parseMetrics(await primary.collect()), 'bullpen_jobs_completed_total', { worker: 'unit-1' }),
+        1,
+      );
+    } finally {
+      close();
+    }
+  });
+
   test('a worker that stops answering: its last report stands in, and the primary logs and counts it for that worker', async () => {
     // A collect time-out with room for a loaded machine; the first scrape is repeated until the worker's
     // report has been seen, and only what happens after that is counted.
