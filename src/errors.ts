@@ -203,6 +203,38 @@ export class BacklogFullError extends BullpenError {
   }
 }
 
+/** An Idempotency-Key header that is empty, too long, or holds characters other than visible ASCII. */
+export class InvalidIdempotencyKeyError extends BullpenError {
+  override readonly name = 'InvalidIdempotencyKeyError';
+  readonly code = 'INVALID_IDEMPOTENCY_KEY';
+  readonly status = 400;
+  constructor() {
+    super('Idempotency-Key must be 1 to 255 visible ASCII characters');
+  }
+}
+
+/** The key was used before with another request body: replaying the first answer would be a lie. */
+export class IdempotencyKeyReusedError extends BullpenError {
+  override readonly name = 'IdempotencyKeyReusedError';
+  readonly code = 'IDEMPOTENCY_KEY_REUSED';
+  readonly status = 422;
+  constructor() {
+    super('This Idempotency-Key was used with a different request body');
+  }
+}
+
+/** Another request with the same key is still being answered; its answer will be replayed. */
+export class IdempotencyKeyInUseError extends BullpenError {
+  override readonly name = 'IdempotencyKeyInUseError';
+  readonly code = 'IDEMPOTENCY_KEY_IN_USE';
+  readonly status = 409;
+  constructor(readonly retryAfterSeconds: number) {
+    super('A request with this Idempotency-Key is still in progress; retry shortly', {
+      details: { retryAfterSeconds },
+    });
+  }
+}
+
 export class UnauthorizedError extends BullpenError {
   override readonly name = 'UnauthorizedError';
   readonly code = 'UNAUTHORIZED';

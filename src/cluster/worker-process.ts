@@ -14,6 +14,7 @@ import { createScrape } from '../metrics/scrape.js';
 import { createStealer } from '../moves/stealer.js';
 import { createConsumer } from '../queue/consumer.js';
 import { createJobReader } from '../queue/job-reader.js';
+import { createIdempotencyStore, STALE_CLAIM_MS } from '../idempotency/store.js';
 import { jobOptionsFrom, retentionFrom } from '../queue/job-options.js';
 import { createDispatcher } from '../scheduling/dispatcher.js';
 import {
@@ -170,6 +171,12 @@ async function start(
   );
 
   const app = createApp({
+    idempotency: createIdempotencyStore({
+      redis: parts.commands,
+      prefix: config.prefix,
+      ttlSeconds: config.idempotencyTtlSeconds,
+      staleClaimMs: STALE_CLAIM_MS,
+    }),
     dispatcher: createDispatcher({
       ledger,
       queues,

@@ -69,6 +69,7 @@ const schema = z
     THREAD_MEMORY_LIMIT_MB: int(16, 65_536).default(512),
     WARM_THREADS: int(0, 1024).optional(),
     PROGRESS_INTERVAL_MS: int(0, 3_600_000).default(1_000),
+    IDEMPOTENCY_TTL_SECONDS: int(1, 30 * 86_400).default(86_400),
     MAX_BACKLOG: int(1, 100_000_000).default(100_000),
     COMMAND_TIMEOUT_MS: int(50, 60_000).default(500),
     API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -151,6 +152,8 @@ export interface Config {
   readonly warmThreads: number;
   /** The least time between two progress writes of one job; the final value is always written. */
   readonly progressIntervalMs: number;
+  /** How long an Idempotency-Key is remembered, from its first request. */
+  readonly idempotencyTtlSeconds: number;
   /**
    * The most jobs that may wait to start (assigned, not started), summed over every worker id in the
    * ledger: live ones, and dead ones not yet retired, whose jobs still wait. Once it is reached,
@@ -221,6 +224,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     threadMemoryLimitMb: e.THREAD_MEMORY_LIMIT_MB,
     warmThreads: e.WARM_THREADS ?? e.WORKER_CONCURRENCY,
     progressIntervalMs: e.PROGRESS_INTERVAL_MS,
+    idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
     maxBacklog: e.MAX_BACKLOG,
     commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
     apiKey: e.API_KEY,

@@ -5,6 +5,7 @@
 import express, { type Express } from 'express';
 import type { Logger } from '../logging/logger.js';
 import type { JobReader } from '../queue/job-reader.js';
+import type { IdempotencyStore } from '../idempotency/store.js';
 import type { Dispatcher } from '../scheduling/dispatcher.js';
 import { requireApiKey } from './auth.js';
 import { errorHandler, notFound, optionsHandler } from './errors.js';
@@ -17,6 +18,7 @@ import { tasksRouter } from './routes/tasks.js';
 
 export interface AppOptions extends StatusRouteOptions {
   readonly dispatcher: Dispatcher;
+  readonly idempotency: IdempotencyStore;
   readonly jobs: JobReader;
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
@@ -41,6 +43,7 @@ export function createApp(options: AppOptions): Express {
   app.use(
     tasksRouter({
       dispatcher: options.dispatcher,
+      idempotency: options.idempotency,
       limits: options.limits,
       logger,
       onEnqueued: options.metrics.jobEnqueued,

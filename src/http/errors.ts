@@ -8,6 +8,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../logging/logger.js';
 import {
   BacklogFullError,
+  IdempotencyKeyInUseError,
   BadRequestError,
   BullpenError,
   MalformedJsonError,
@@ -113,7 +114,9 @@ export function errorHandler({
     if (known.status >= 500) logger.warn({ err: known.cause ?? known, path: echo(req.path) }, known.message);
     else if (known instanceof RequestAbortedError)
       logger.info({ method: req.method, path: echo(req.path) }, known.message);
-    if (known instanceof BacklogFullError) res.set('Retry-After', String(known.retryAfterSeconds));
+    if (known instanceof BacklogFullError || known instanceof IdempotencyKeyInUseError) {
+      res.set('Retry-After', String(known.retryAfterSeconds));
+    }
     if (known instanceof UnauthorizedError) res.set('WWW-Authenticate', 'Bearer');
     res.status(known.status).json({
       error: known.message,

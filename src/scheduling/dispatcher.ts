@@ -9,7 +9,8 @@
  * (`bullpen_undo_failures_total`): the client is refused all the same, and the reconciler frees a
  * reservation left behind once it is older than its grace period.
  */
-import type { JobsOptions } from 'bullmq';
+import { Job, type JobsOptions, type Queue } from 'bullmq';
+import type { ChainableCommander } from 'ioredis';
 import { jobIdFor, newToken } from '../queue/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import { createReserveBatcher } from './reserve-batcher.js';
@@ -21,6 +22,11 @@ import type { ProcessMetrics, UndoOperation } from '../metrics/process-metrics.j
 export interface DispatchRequest {
   readonly jobName: string;
   readonly data: Readonly<Record<string, unknown>>;
+  /**
+   * A Redis string to write in the same transaction as the job, or not at all: given where the job
+   * went, its key and value (an idempotency key's answer).
+   */
+  readonly record?: (dispatched: Dispatched) => { readonly key: string; readonly value: string };
 }
 
 export interface Dispatched {
@@ -75,7 +81,7 @@ export function createDispatcher({
     }
   };
   return {
-    async dispatch({ jobName, data }) {
+    async dispatch({ jobName, data, record }) {
       const token = newToken();
       const outcome = await reserve(token).catch((error: unknown) => {
         void undo('cancel_reservation', { token }, () => ledger.cancel(token));
@@ -87,7 +93,13 @@ export function createDispatcher({
       const jobId = jobIdFor(workerId, token);
       const queue = queues.forWorker(workerId);
       try {
-        await queue.add(jobName, data, { ...jobOptions, jobId });
+        if (record === undefined) await queue.add(jobName, data, { ...jobOptions, jobId });
+        else
+          await addWithRecord(
+            queue,
+            new Job(queue, jobName, data, { ...jobOptions, jobId }, jobId),
+            record({ jobId, workerId }),
+          );
       } catch (error) {
         // Best effort: a job already taken by its worker cannot be removed, and then runs although
         // its client was told 503 (delivery is at-least-once). If the release fails too, the
@@ -99,4 +111,25 @@ export function createDispatcher({
       return { jobId, workerId };
     },
   };
+}
+
+/**
+ * Adds the job and writes the record in one MULTI: both happen, or neither. BullMQ queues its add
+ * script on the transaction synchronously, as its own bulk add relies on.
+ */
+async function addWithRecord(
+  queue: Queue,
+  job: Job,
+  { key, value }: { readonly key: string; readonly value: string },
+): Promise<void> {
+  const client = await queue.backend.client;
+  const multi = client.multi();
+  // Its outcome is read from the transaction's results below.
+  job.addJob(multi).catch(() => {});
+  // BullMQ's transaction is ioredis's own (with a few commands added); its type only lists those.
+  (multi as unknown as ChainableCommander).set(key, value, 'KEEPTTL');
+  const results = await multi.exec();
+  if (results === null) throw new Error('the transaction was discarded');
+  const error = results.find(([failure]) => failure !== null)?.[0];
+  if (error) throw error;
 }

@@ -242,6 +242,25 @@ describe('the cluster', () => {
     assert.equal(done.result?.durationMs, 4_000);
   });
 
+  test('concurrent requests with one Idempotency-Key, spread over the processes, create one job', async () => {
+    const task = JSON.stringify({ jobName: 'idempotent', data: { durationMs: 10 } });
+    const answers = await Promise.all(
+      Array.from({ length: 16 }, () =>
+        service.request<EnqueueBody>('POST', '/enqueue-task', {
+          body: task,
+          // A fresh connection each, so that the kernel hands them to different worker processes.
+          headers: { 'content-type': 'application/json', 'idempotency-key': 'cluster-once', connection: 'close' },
+        }),
+      ),
+    );
+    const statuses = answers.map((answer) => answer.status);
+    assert.equal(statuses.filter((status) => status === 202).length, 1, `statuses ${statuses.join(',')}`);
+    assert.equal(statuses.filter((status) => status === 200).length, 15);
+    assert.equal(new Set(answers.map((answer) => answer.body.jobId)).size, 1);
+    const jobId = answers[0]?.body.jobId ?? '';
+    await waitFor(async () => (await service.request<JobBody>('GET', `/jobs/${jobId}`)).body.state === 'completed');
+  });
+
   test('logs enqueue, start and completion with worker and job ids', async () => {
     const response = await service.enqueue<EnqueueBody>({ jobName: 'logged', data: { durationMs: 10 } });
     const { jobId, assignedWorker } = response.body;

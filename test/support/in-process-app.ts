@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { createApp } from '../../src/http/app.js';
 import { answerClientErrors } from '../../src/http/client-errors.js';
+import { createIdempotencyStore, STALE_CLAIM_MS } from '../../src/idempotency/store.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { jobOptionsFrom } from '../../src/queue/job-options.js';
 import { createJobReader } from '../../src/queue/job-reader.js';
@@ -22,6 +23,8 @@ export interface InProcessAppOptions {
   readonly logger: Logger;
   readonly apiKey?: string;
   readonly metricsPublic?: boolean;
+  /** Age after which an idempotency claim is taken over; defaults to the service's. */
+  readonly staleClaimMs?: number;
   /** Defaults to a healthy Redis and consumer. */
   readonly health?: () => Promise<{ redis: boolean; consumer: boolean }>;
 }
@@ -38,6 +41,12 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
   const config = loadConfig({ QUEUE_PREFIX: prefix });
   const ledger = createLedger({ redis: connection, prefix, workerTtlMs: config.workerTtlMs });
   const app = createApp({
+    idempotency: createIdempotencyStore({
+      redis: connection,
+      prefix,
+      ttlSeconds: config.idempotencyTtlSeconds,
+      staleClaimMs: options.staleClaimMs ?? STALE_CLAIM_MS,
+    }),
     dispatcher: createDispatcher({
       ledger,
       queues,

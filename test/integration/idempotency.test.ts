@@ -1,0 +1,196 @@
+/**
+ * Idempotency-Key on POST /enqueue-task, in-process against a real Redis with two live worker ids:
+ * a repeat replays the first answer and enqueues nothing; another body is refused; a malformed key
+ * is refused before anything happens; a claim left by a request that died is taken over once stale;
+ * and concurrent requests with one key through two app instances create one job.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config/config.js';
+import { bodyHash } from '../../src/idempotency/store.js';
+import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
+import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
+import { serveApp, type InProcessApp } from '../support/in-process-app.js';
+import { joinAsWorker } from '../support/ledger.js';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+
+const logger = pino({ level: 'silent' });
+const config = loadConfig({ QUEUE_PREFIX: 'idem-test' });
+/** Longer than a repeat waits for a busy key (2 s), so that a fresh claim is seen as busy first. */
+const STALE_MS = 3_000;
+const TASK = { jobName: 'once', data: { n: 1, nested: { a: 1, b: 2 } } };
+
+interface Answer {
+  readonly jobId: string;
+  readonly assignedWorker: string;
+  readonly code?: string;
+}
+
+let redis: TestRedis;
+let connections: Redis[] = [];
+let queues: QueueRegistry[] = [];
+let apps: InProcessApp[] = [];
+
+async function post(app: InProcessApp, body: unknown, key?: string) {
+  const response = await fetch(`${app.url}/enqueue-task`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { 'idempotency-key': key }) },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(20_000),
+  });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as Answer };
+}
+
+/** Every job in every worker queue of the test prefix. */
+async function jobKeys(): Promise<string[]> {
+  const keys = await redis.client.keys(`${config.prefix}:tasks.*`);
+  return keys.filter((key) => key.includes('~'));
+}
+
+async function loads(): Promise<number> {
+  const queued = await redis.client.hgetall(`${config.prefix}:sched:queued`);
+  return Object.values(queued).reduce((sum, value) => sum + Number(value), 0);
+}
+
+describe('Idempotency-Key', () => {
+  before(async () => {
+    redis = await startRedis();
+    // Two app instances with connections of their own: two processes as far as Redis can tell.
+    for (let i = 0; i < 2; i += 1) {
+      const connection = createRedisConnection(redis.url, 'command', logger);
+      await waitUntilReady(connection, 10_000);
+      const registry = createQueueRegistry({ connection, prefix: config.prefix });
+      connections.push(connection);
+      queues.push(registry);
+      apps.push(
+        await serveApp({ connection, queues: registry, prefix: config.prefix, logger, staleClaimMs: STALE_MS }),
+      );
+    }
+    for (const id of ['idem-0', 'idem-1']) {
+      await joinAsWorker(redis.client, config.prefix, {
+        id,
+        hostId: 'idem',
+        pid: 1,
+        concurrency: 8,
+        startedAt: Date.now(),
+      });
+    }
+  });
+
+  after(async () => {
+    await Promise.all(apps.map((app) => app.close()));
+    await Promise.all(queues.map((registry) => registry.close()));
+    await Promise.all(connections.map((connection) => closeConnection(connection)));
+    await redis?.stop();
+    connections = [];
+    queues = [];
+    apps = [];
+  });
+
+  test('a repeat answers 200 with the first answer, marked replayed, and enqueues nothing', async () => {
+    const [app] = apps as [InProcessApp];
+    const first = await post(app, TASK, 'order-1001');
+    assert.equal(first.status, 202);
+    assert.equal(first.headers.get('idempotent-replayed'), null);
+    const jobsAfterFirst = await jobKeys();
+    const loadAfterFirst = await loads();
+
+    // The same body with its keys in another order is the same request.
+    const again = await post(app, { data: { nested: { b: 2, a: 1 }, n: 1 }, jobName: 'once' }, 'order-1001');
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(again.body, first.body);
+    assert.equal(again.headers.get('location'), `/jobs/${encodeURIComponent(first.body.jobId)}`);
+    assert.deepEqual(await jobKeys(), jobsAfterFirst, 'no second job');
+    assert.equal(await loads(), loadAfterFirst, 'no second reservation');
+
+    const other = await post(app, TASK, 'order-1002');
+    assert.equal(other.status, 202, 'another key is another task');
+    assert.notEqual(other.body.jobId, first.body.jobId);
+  });
+
+  test('the same key with another body is refused with 422 and enqueues nothing', async () => {
+    const [app] = apps as [InProcessApp];
+    assert.equal((await post(app, TASK, 'order-2001')).status, 202);
+    const before = await jobKeys();
+    const reused = await post(app, { ...TASK, data: { n: 2 } }, 'order-2001');
+    assert.equal(reused.status, 422);
+    assert.equal(reused.body.code, 'IDEMPOTENCY_KEY_REUSED');
+    assert.deepEqual(await jobKeys(), before);
+  });
+
+  test('a malformed key is refused with 400 before anything is claimed or enqueued', async () => {
+    const [app] = apps as [InProcessApp];
+    const before = await jobKeys();
+    for (const key of ['', 'x'.repeat(256), 'has space', 'tab\tinside', 'é']) {
+      // fetch refuses to send some of these; send what it can.
+      let response;
+      try {
+        response = await post(app, TASK, key);
+      } catch {
+        continue;
+      }
+      assert.equal(response.status, 400, JSON.stringify(key));
+      assert.equal(response.body.code, 'INVALID_IDEMPOTENCY_KEY');
+    }
+    assert.equal((await post(app, TASK, 'x'.repeat(255))).status, 202, '255 visible characters are fine');
+    assert.equal((await jobKeys()).length, before.length + 1);
+    assert.deepEqual(await redis.client.keys(`${config.prefix}:idempotency:has*`), []);
+  });
+
+  test('concurrent requests with one key through two instances create exactly one job', async () => {
+    const before = (await jobKeys()).length;
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => post(apps[i % 2] as InProcessApp, TASK, 'order-3001')),
+    );
+    assert.deepEqual(
+      answers.map((answer) => answer.status).sort(),
+      [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 202],
+    );
+    assert.equal(new Set(answers.map((answer) => answer.body.jobId)).size, 1, 'one job id for all');
+    assert.equal((await jobKeys()).length, before + 1);
+  });
+
+  test('a claim left by a request that died is taken over once stale, and the retry creates the job', async () => {
+    const [app] = apps as [InProcessApp];
+    // What a request that died after claiming its key, and before creating its job, leaves behind.
+    const recordKey = `${config.prefix}:idempotency:order-4001`;
+    const [seconds, micros] = await redis.client.time();
+    const claimedAt = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const claim = { s: 'c', t: 'dead', h: bodyHash(TASK), at: claimedAt };
+    await redis.client.set(recordKey, JSON.stringify(claim), 'EX', 60);
+    const before = (await jobKeys()).length;
+
+    const whileFresh = await post(app, TASK, 'order-4001');
+    assert.equal(whileFresh.status, 409, 'a fresh claim may still be answered by its own request');
+    assert.equal(whileFresh.body.code, 'IDEMPOTENCY_KEY_IN_USE');
+    assert.ok(Number(whileFresh.headers.get('retry-after')) >= 1);
+    assert.equal((await jobKeys()).length, before);
+
+    const [nowSeconds] = await redis.client.time();
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, claimedAt + STALE_MS + 100 - Number(nowSeconds) * 1000)),
+    );
+    const retry = await post(app, TASK, 'order-4001');
+    assert.equal(retry.status, 202);
+    assert.equal((await jobKeys()).length, before + 1);
+    const replay = await post(app, TASK, 'order-4001');
+    assert.equal(replay.status, 200);
+    assert.equal(replay.body.jobId, retry.body.jobId);
+  });
+
+  test('the answer is stored with the job, and the key expires with IDEMPOTENCY_TTL_SECONDS', async () => {
+    const [app] = apps as [InProcessApp];
+    const first = await post(app, TASK, 'order-5001');
+    const record = JSON.parse((await redis.client.get(`${config.prefix}:idempotency:order-5001`)) ?? '{}') as {
+      s: string;
+      a: Answer;
+    };
+    assert.equal(record.s, 'd');
+    assert.deepEqual(record.a, first.body);
+    const ttl = await redis.client.ttl(`${config.prefix}:idempotency:order-5001`);
+    assert.ok(ttl > 86_400 - 60 && ttl <= 86_400, `ttl ${ttl}`);
+  });
+});
