@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import type { Section } from './lib/report.js';
 import { table } from './lib/report.js';
+import { bulk } from './scenarios/bulk.js';
 import { dispatch } from './scenarios/dispatch.js';
 import { endToEnd } from './scenarios/end-to-end.js';
 import { fairness } from './scenarios/fairness.js';
@@ -25,6 +26,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   mixed,
   memory,
   profile,
+  bulk,
 };
 /** The whole run must end by itself well within ten minutes. */
 const DEADLINE_MS = 9 * 60_000;

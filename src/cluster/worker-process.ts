@@ -202,6 +202,7 @@ async function start(
     }),
     logger,
     bodyLimitBytes: config.bodyLimitBytes,
+    bulk: { maxTasks: config.bulkMax, bodyLimitBytes: config.bulkBodyLimitBytes },
     limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
     apiKey: config.apiKey,
     metricsPublic: config.metricsPublic,

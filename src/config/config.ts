@@ -70,6 +70,8 @@ const schema = z
     WARM_THREADS: int(0, 1024).optional(),
     PROGRESS_INTERVAL_MS: int(0, 3_600_000).default(1_000),
     IDEMPOTENCY_TTL_SECONDS: int(1, 30 * 86_400).default(86_400),
+    BULK_MAX: int(1, 10_000).default(1_000),
+    BULK_BODY_LIMIT_BYTES: int(64, 256 * 1024 * 1024).default(8 * 1024 * 1024),
     MAX_BACKLOG: int(1, 100_000_000).default(100_000),
     COMMAND_TIMEOUT_MS: int(50, 60_000).default(500),
     API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -154,6 +156,10 @@ export interface Config {
   readonly progressIntervalMs: number;
   /** How long an Idempotency-Key is remembered, from its first request. */
   readonly idempotencyTtlSeconds: number;
+  /** Most tasks in one `POST /enqueue-tasks`. */
+  readonly bulkMax: number;
+  /** Largest body of `POST /enqueue-tasks`. */
+  readonly bulkBodyLimitBytes: number;
   /**
    * The most jobs that may wait to start (assigned, not started), summed over every worker id in the
    * ledger: live ones, and dead ones not yet retired, whose jobs still wait. Once it is reached,
@@ -225,6 +231,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     warmThreads: e.WARM_THREADS ?? e.WORKER_CONCURRENCY,
     progressIntervalMs: e.PROGRESS_INTERVAL_MS,
     idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
+    bulkMax: e.BULK_MAX,
+    bulkBodyLimitBytes: e.BULK_BODY_LIMIT_BYTES,
     maxBacklog: e.MAX_BACKLOG,
     commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
     apiKey: e.API_KEY,

@@ -22,6 +22,8 @@ export interface AppOptions extends StatusRouteOptions {
   readonly jobs: JobReader;
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
+  /** `POST /enqueue-tasks`: most tasks, and largest body. */
+  readonly bulk: { readonly maxTasks: number; readonly bodyLimitBytes: number };
   readonly limits: TaskLimits;
   /** When set, every route but /healthz (and /metrics when public) needs `Authorization: Bearer`. */
   readonly apiKey: string | undefined;
@@ -39,11 +41,15 @@ export function createApp(options: AppOptions): Express {
   app.use(optionsHandler);
   const publicPaths = ['/healthz', ...(options.metricsPublic ? ['/metrics'] : [])];
   if (options.apiKey !== undefined) app.use(requireApiKey(options.apiKey, publicPaths));
+  // A bulk request may carry many tasks: its body has a limit of its own. The parser below then
+  // finds the body read and leaves it.
+  app.use('/enqueue-tasks', express.json({ limit: options.bulk.bodyLimitBytes, strict: false }));
   app.use(express.json({ limit: bodyLimitBytes, strict: false }));
   app.use(
     tasksRouter({
       dispatcher: options.dispatcher,
       idempotency: options.idempotency,
+      bulkMax: options.bulk.maxTasks,
       limits: options.limits,
       logger,
       onEnqueued: options.metrics.jobEnqueued,

@@ -35,6 +35,8 @@ interface ClientError {
   readonly type?: string;
   readonly charset?: string;
   readonly encoding?: string;
+  /** The limit that was exceeded, on `entity.too.large`: each route may have its own. */
+  readonly limit?: number;
 }
 
 function isClientError(error: unknown): error is ClientError {
@@ -48,7 +50,7 @@ function fromClientError(error: ClientError, limitBytes: number): BullpenError {
     case 'entity.parse.failed':
       return new MalformedJsonError();
     case 'entity.too.large':
-      return new PayloadTooLargeError(limitBytes);
+      return new PayloadTooLargeError(typeof error.limit === 'number' ? error.limit : limitBytes);
     case 'encoding.unsupported':
       return new UnsupportedMediaTypeError(
         `Content-Encoding ${echo(String(error.encoding ?? ''))} is not supported; send the body as is, or gzip, deflate or br`,

@@ -12,6 +12,7 @@ export interface RouteEntry {
 /** GET routes answer HEAD too, as Express does. */
 export const ROUTES: readonly RouteEntry[] = Object.freeze([
   { pattern: /^\/enqueue-task\/?$/i, methods: ['POST'] },
+  { pattern: /^\/enqueue-tasks\/?$/i, methods: ['POST'] },
   { pattern: /^\/jobs\/[^/]+\/?$/i, methods: ['GET', 'HEAD'] },
   { pattern: /^\/workers\/?$/i, methods: ['GET', 'HEAD'] },
   { pattern: /^\/healthz\/?$/i, methods: ['GET', 'HEAD'] },

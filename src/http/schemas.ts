@@ -18,13 +18,16 @@ interface BodyProblem {
   readonly message: string;
 }
 
-/** Walks the parsed body without recursion, so no nesting can overflow the stack. */
-function findBodyProblem(body: unknown): BodyProblem | undefined {
+/**
+ * Walks the parsed body without recursion, so no nesting can overflow the stack. `above` is how
+ * deep a task sits in the body (0 for one task, 2 for an item of a bulk request's `tasks`).
+ */
+function findBodyProblem(body: unknown, above: number): BodyProblem | undefined {
   const pending: { value: unknown; path: (string | number)[] }[] = [{ value: body, path: [] }];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const { value, path } = next;
     if (typeof value !== 'object' || value === null) continue;
-    if (path.length > MAX_DATA_DEPTH)
+    if (path.length > MAX_DATA_DEPTH + above)
       return { path, message: `nesting deeper than ${MAX_DATA_DEPTH} levels is not allowed` };
     for (const [key, child] of Object.entries(value)) {
       const childPath = [...path, Array.isArray(value) ? Number(key) : key];
@@ -42,8 +45,8 @@ export interface TaskLimits {
   readonly maxTimeoutMs: number;
 }
 
-export function createEnqueueSchema({ maxDurationMs, maxTimeoutMs }: TaskLimits) {
-  const task = z
+function taskSchema({ maxDurationMs, maxTimeoutMs }: TaskLimits) {
+  return z
     .object({
       jobName: z
         .string()
@@ -76,15 +79,29 @@ export function createEnqueueSchema({ maxDurationMs, maxTimeoutMs }: TaskLimits)
         }),
     })
     .strict();
-  // Checked on the raw parsed JSON, before zod copies objects: a copy could turn an own `__proto__`
-  // key into a prototype change and hide it, and copying deep nesting is the work being refused.
+}
+
+/**
+ * Checked on the raw parsed JSON, before zod copies objects: a copy could turn an own `__proto__`
+ * key into a prototype change and hide it, and copying deep nesting is the work being refused.
+ */
+function safeBody<T extends z.ZodType>(schema: T, above: number) {
   return z
     .unknown()
     .superRefine((body, context) => {
-      const problem = findBodyProblem(body);
+      const problem = findBodyProblem(body, above);
       if (problem) context.addIssue({ code: 'custom', path: problem.path, message: problem.message });
     })
-    .pipe(task);
+    .pipe(schema);
+}
+
+export function createEnqueueSchema(limits: TaskLimits) {
+  return safeBody(taskSchema(limits), 0);
+}
+
+/** `POST /enqueue-tasks`: `{ tasks: [...] }`, 1 to `maxTasks` tasks, each as for one task. */
+export function createBulkEnqueueSchema(limits: TaskLimits, maxTasks: number) {
+  return safeBody(z.object({ tasks: z.array(taskSchema(limits)).min(1).max(maxTasks) }).strict(), 2);
 }
 
 export interface ValidationIssue {

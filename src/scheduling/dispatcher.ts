@@ -22,11 +22,12 @@ import type { ProcessMetrics, UndoOperation } from '../metrics/process-metrics.j
 export interface DispatchRequest {
   readonly jobName: string;
   readonly data: Readonly<Record<string, unknown>>;
-  /**
-   * A Redis string to write in the same transaction as the job, or not at all: given where the job
-   * went, its key and value (an idempotency key's answer).
-   */
-  readonly record?: (dispatched: Dispatched) => { readonly key: string; readonly value: string };
+}
+
+/** A Redis string written in the same transaction as the jobs, or not at all. */
+export interface AtomicRecord {
+  readonly key: string;
+  readonly value: string;
 }
 
 export interface Dispatched {
@@ -35,7 +36,16 @@ export interface Dispatched {
 }
 
 export interface Dispatcher {
-  dispatch(request: DispatchRequest): Promise<Dispatched>;
+  /** `record`, given where the job went, is written with it (an idempotency key's answer). */
+  dispatch(request: DispatchRequest, record?: (dispatched: Dispatched) => AtomicRecord): Promise<Dispatched>;
+  /**
+   * Several jobs in one reservation call, chosen one after another (so they spread as a burst of
+   * single requests would), and added in one transaction: all are accepted, or none.
+   */
+  dispatchMany(
+    requests: readonly DispatchRequest[],
+    record?: (dispatched: readonly Dispatched[]) => AtomicRecord,
+  ): Promise<Dispatched[]>;
 }
 
 export interface DispatcherOptions {
@@ -80,8 +90,23 @@ export function createDispatcher({
       logger.warn({ err: error, operation, ...ids }, UNDO_FAILED[operation]);
     }
   };
+  const newJob = (queue: Queue, jobName: string, data: DispatchRequest['data'], jobId: string) =>
+    new Job(queue, jobName, data, { ...jobOptions, jobId }, jobId);
+  /**
+   * After a failed add. Best effort: a job already taken by its worker cannot be removed, and then
+   * runs although its client was told 503 (delivery is at-least-once). If a release fails too, the
+   * reconciler frees the slot once the reservation is older than its grace period.
+   */
+  const undoAdd = async (added: readonly { token: string; jobId: string; workerId: string }[]) => {
+    await Promise.all(
+      added.map(async (ids) => {
+        void undo('remove_job', ids, () => queues.forWorker(ids.workerId).remove(ids.jobId));
+        await undo('release_reservation', ids, () => ledger.release(ids.workerId, ids.token));
+      }),
+    );
+  };
   return {
-    async dispatch({ jobName, data, record }) {
+    async dispatch({ jobName, data }, record) {
       const token = newToken();
       const outcome = await reserve(token).catch((error: unknown) => {
         void undo('cancel_reservation', { token }, () => ledger.cancel(token));
@@ -95,39 +120,70 @@ export function createDispatcher({
       try {
         if (record === undefined) await queue.add(jobName, data, { ...jobOptions, jobId });
         else
-          await addWithRecord(
-            queue,
-            new Job(queue, jobName, data, { ...jobOptions, jobId }, jobId),
-            record({ jobId, workerId }),
-          );
+          await addInOneTransaction([{ queue, job: newJob(queue, jobName, data, jobId) }], record({ jobId, workerId }));
       } catch (error) {
-        // Best effort: a job already taken by its worker cannot be removed, and then runs although
-        // its client was told 503 (delivery is at-least-once). If the release fails too, the
-        // reconciler frees the slot once the reservation is older than its grace period.
-        void undo('remove_job', { token, jobId, workerId }, () => queue.remove(jobId));
-        await undo('release_reservation', { token, jobId, workerId }, () => ledger.release(workerId, token));
+        await undoAdd([{ token, jobId, workerId }]);
         throw new QueueUnavailableError(error);
       }
       return { jobId, workerId };
+    },
+
+    async dispatchMany(requests, record) {
+      const tokens = requests.map(() => newToken());
+      const cancelAll = () =>
+        Promise.all(tokens.map((token) => undo('cancel_reservation', { token }, () => ledger.cancel(token))));
+      const outcomes = await ledger.reserveMany(tokens).catch(async (error: unknown) => {
+        await cancelAll();
+        throw new QueueUnavailableError(error);
+      });
+      // The batch is taken whole or not at all: a backlog that fills part-way refuses all of it.
+      const refused = outcomes.find((outcome) => outcome.kind !== 'reserved');
+      if (refused !== undefined) {
+        await cancelAll();
+        if (refused.kind === 'backlog-full') throw new BacklogFullError(retryAfterSeconds);
+        throw new NoLiveWorkerError();
+      }
+      const placed = outcomes.map((outcome, i) => {
+        const workerId = (outcome as { readonly workerId: string }).workerId;
+        const token = tokens[i] as string;
+        return { token, workerId, jobId: jobIdFor(workerId, token) };
+      });
+      const dispatched = placed.map(({ jobId, workerId }) => ({ jobId, workerId }));
+      try {
+        await addInOneTransaction(
+          placed.map(({ workerId, jobId }, i) => {
+            const queue = queues.forWorker(workerId);
+            const { jobName, data } = requests[i] as DispatchRequest;
+            return { queue, job: newJob(queue, jobName, data, jobId) };
+          }),
+          record?.(dispatched),
+        );
+      } catch (error) {
+        await undoAdd(placed);
+        throw new QueueUnavailableError(error);
+      }
+      return dispatched;
     },
   };
 }
 
 /**
- * Adds the job and writes the record in one MULTI: both happen, or neither. BullMQ queues its add
- * script on the transaction synchronously, as its own bulk add relies on.
+ * Adds the jobs, and writes the record if any, in one MULTI: all happen, or none. BullMQ queues its
+ * add script on the transaction synchronously, as its own bulk add relies on. Every queue shares the
+ * connection the dispatcher was given, so one transaction covers them all.
  */
-async function addWithRecord(
-  queue: Queue,
-  job: Job,
-  { key, value }: { readonly key: string; readonly value: string },
+async function addInOneTransaction(
+  jobs: readonly { readonly queue: Queue; readonly job: Job }[],
+  record: AtomicRecord | undefined,
 ): Promise<void> {
-  const client = await queue.backend.client;
+  const first = jobs[0];
+  if (first === undefined) return;
+  const client = await first.queue.backend.client;
   const multi = client.multi();
-  // Its outcome is read from the transaction's results below.
-  job.addJob(multi).catch(() => {});
+  // Their outcomes are read from the transaction's results below.
+  for (const { job } of jobs) job.addJob(multi).catch(() => {});
   // BullMQ's transaction is ioredis's own (with a few commands added); its type only lists those.
-  (multi as unknown as ChainableCommander).set(key, value, 'KEEPTTL');
+  if (record !== undefined) (multi as unknown as ChainableCommander).set(record.key, record.value, 'KEEPTTL');
   const results = await multi.exec();
   if (results === null) throw new Error('the transaction was discarded');
   const error = results.find(([failure]) => failure !== null)?.[0];

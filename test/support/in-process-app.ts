@@ -23,6 +23,10 @@ export interface InProcessAppOptions {
   readonly logger: Logger;
   readonly apiKey?: string;
   readonly metricsPublic?: boolean;
+  /** MAX_BACKLOG; unlimited by default. */
+  readonly maxBacklog?: number;
+  /** BULK_MAX; defaults to the service's. */
+  readonly bulkMax?: number;
   /** Age after which an idempotency claim is taken over; defaults to the service's. */
   readonly staleClaimMs?: number;
   /** Defaults to a healthy Redis and consumer. */
@@ -39,7 +43,12 @@ export interface InProcessApp {
 export async function serveApp(options: InProcessAppOptions): Promise<InProcessApp> {
   const { connection, queues, prefix, logger } = options;
   const config = loadConfig({ QUEUE_PREFIX: prefix });
-  const ledger = createLedger({ redis: connection, prefix, workerTtlMs: config.workerTtlMs });
+  const ledger = createLedger({
+    redis: connection,
+    prefix,
+    workerTtlMs: config.workerTtlMs,
+    ...(options.maxBacklog === undefined ? {} : { maxBacklog: options.maxBacklog }),
+  });
   const app = createApp({
     idempotency: createIdempotencyStore({
       redis: connection,
@@ -66,6 +75,7 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
     metrics: { httpRequest: () => {}, jobEnqueued: () => {} },
     scrape: () => Promise.resolve('# no metrics in-process\n'),
     bodyLimitBytes: config.bodyLimitBytes,
+    bulk: { maxTasks: options.bulkMax ?? config.bulkMax, bodyLimitBytes: config.bulkBodyLimitBytes },
     limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
     apiKey: options.apiKey,
     metricsPublic: options.metricsPublic ?? false,

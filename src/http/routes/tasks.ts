@@ -1,11 +1,12 @@
 /**
  * `POST /enqueue-task`: validate, route to the least-loaded worker, answer 202 with where to look.
+ * `POST /enqueue-tasks`: the same for up to BULK_MAX tasks at once, all accepted or none.
  * With an `Idempotency-Key`, a repeat of the same request answers the first answer again (200,
  * `Idempotent-Replayed: true`) and enqueues nothing; see src/idempotency/store.ts.
  */
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Logger } from '../../logging/logger.js';
-import type { Dispatcher } from '../../scheduling/dispatcher.js';
+import type { AtomicRecord, Dispatched, Dispatcher, DispatchRequest } from '../../scheduling/dispatcher.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   IdempotencyKeyInUseError,
@@ -17,11 +18,13 @@ import {
   ValidationError,
 } from '../../errors.js';
 import { bodyHash, IDEMPOTENCY_KEY, type ClaimOutcome, type IdempotencyStore } from '../../idempotency/store.js';
-import { createEnqueueSchema, describeIssues, type TaskLimits } from '../schemas.js';
+import { createBulkEnqueueSchema, createEnqueueSchema, describeIssues, type TaskLimits } from '../schemas.js';
 
 export interface TasksRouteOptions {
   readonly dispatcher: Dispatcher;
   readonly idempotency: IdempotencyStore;
+  /** Most tasks in one `POST /enqueue-tasks`. */
+  readonly bulkMax: number;
   readonly limits: TaskLimits;
   readonly logger: Logger;
   readonly onEnqueued: (assignedWorker: string, jobName: string) => void;
@@ -39,8 +42,27 @@ interface EnqueueAnswer {
   readonly assignedWorker: string;
 }
 
-export function tasksRouter({ dispatcher, idempotency, limits, logger, onEnqueued }: TasksRouteOptions): Router {
-  const schema = createEnqueueSchema(limits);
+/** One accepted task as the client sees it. */
+function answerFor(task: DispatchRequest, { jobId, workerId }: Dispatched): EnqueueAnswer {
+  return {
+    message: 'Task enqueued successfully',
+    jobId,
+    jobName: task.jobName,
+    jobData: task.data,
+    assignedWorker: workerId,
+  };
+}
+
+export function tasksRouter({
+  dispatcher,
+  idempotency,
+  limits,
+  bulkMax,
+  logger,
+  onEnqueued,
+}: TasksRouteOptions): Router {
+  const single = createEnqueueSchema(limits);
+  const bulk = createBulkEnqueueSchema(limits, bulkMax);
   const router = Router();
 
   /** Claims the key, waiting a little while another request holding it finishes. */
@@ -56,63 +78,85 @@ export function tasksRouter({ dispatcher, idempotency, limits, logger, onEnqueue
     }
   };
 
-  router.post('/enqueue-task', async (req: Request, res) => {
+  /**
+   * Runs `enqueue` once per Idempotency-Key: a repeat of the same body gets the first answer again
+   * (200, `Idempotent-Replayed: true`). The answer is recorded in the transaction that creates the
+   * jobs, so a retry after a crash finds either the answer (and the jobs) or a claim that no job was
+   * created for. Without a key, `enqueue` just runs.
+   */
+  const once = async <A>(
+    req: Request,
+    res: Response,
+    body: unknown,
+    enqueue: (record?: (answer: A) => AtomicRecord) => Promise<A>,
+  ): Promise<A | undefined> => {
     const key = idempotencyKeyOf(req);
-    requireJsonBody(req);
-    const parsed = schema.safeParse(req.body);
-    if (!parsed.success) {
-      throw new ValidationError('Invalid task', { details: describeIssues(parsed.error) });
+    if (key === undefined) return enqueue();
+    const hash = bodyHash(body);
+    const claimed = await claim(key, hash);
+    if (claimed.kind === 'mismatch') throw new IdempotencyKeyReusedError();
+    if (claimed.kind === 'replay') {
+      res.status(200).set('Idempotent-Replayed', 'true');
+      const location = (claimed.answer as Partial<EnqueueAnswer>).jobId;
+      if (location !== undefined) res.location(`/jobs/${encodeURIComponent(location)}`);
+      res.json(claimed.answer);
+      return undefined;
     }
-    const { jobName, data } = parsed.data;
-    const answerFor = ({ jobId, workerId }: { jobId: string; workerId: string }): EnqueueAnswer => ({
-      message: 'Task enqueued successfully',
-      jobId,
-      jobName,
-      jobData: data,
-      assignedWorker: workerId,
-    });
+    try {
+      return await enqueue((answer) => idempotency.answerRecord(key, hash, answer));
+    } catch (error) {
+      await idempotency
+        .release(key, claimed.token)
+        .catch((releaseError: unknown) =>
+          logger.warn({ err: releaseError }, 'could not release an idempotency key; a retry waits until it is stale'),
+        );
+      throw error;
+    }
+  };
 
-    let dispatched: { jobId: string; workerId: string };
-    if (key === undefined) {
-      dispatched = await dispatcher.dispatch({ jobName, data });
-    } else {
-      const hash = bodyHash({ jobName, data });
-      const claimed = await claim(key, hash);
-      if (claimed.kind === 'mismatch') throw new IdempotencyKeyReusedError();
-      if (claimed.kind === 'replay') {
-        const answer = claimed.answer as EnqueueAnswer;
-        res
-          .status(200)
-          .set('Idempotent-Replayed', 'true')
-          .location(`/jobs/${encodeURIComponent(answer.jobId)}`)
-          .json(answer);
-        return;
-      }
-      try {
-        // The answer is recorded in the transaction that creates the job: a retry after a crash
-        // finds either the answer (and the job) or a claim that no job was created for.
-        dispatched = await dispatcher.dispatch({
-          jobName,
-          data,
-          record: (where) => idempotency.answerRecord(key, hash, answerFor(where)),
-        });
-      } catch (error) {
-        await idempotency
-          .release(key, claimed.token)
-          .catch((releaseError: unknown) =>
-            logger.warn({ err: releaseError }, 'could not release an idempotency key; a retry waits until it is stale'),
-          );
-        throw error;
-      }
-    }
-    const { jobId, workerId } = dispatched;
-    onEnqueued(workerId, jobName);
+  const accepted = (task: DispatchRequest, dispatched: Dispatched): EnqueueAnswer => {
+    onEnqueued(dispatched.workerId, task.jobName);
     // Per-task lines are debug: above it, a request pays for no log line, not even its arguments.
-    if (logger.isLevelEnabled('debug')) logger.debug({ jobId, jobName, assignedWorker: workerId }, 'task enqueued');
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug(
+        { jobId: dispatched.jobId, jobName: task.jobName, assignedWorker: dispatched.workerId },
+        'task enqueued',
+      );
+    }
+    return answerFor(task, dispatched);
+  };
+
+  router.post('/enqueue-task', async (req: Request, res) => {
+    idempotencyKeyOf(req);
+    requireJsonBody(req);
+    const parsed = single.safeParse(req.body);
+    if (!parsed.success) throw new ValidationError('Invalid task', { details: describeIssues(parsed.error) });
+    const task = parsed.data;
+    const answer = await once<EnqueueAnswer>(req, res, task, async (record) =>
+      accepted(task, await dispatcher.dispatch(task, record && ((dispatched) => record(answerFor(task, dispatched))))),
+    );
+    if (answer === undefined) return;
     res
       .status(202)
-      .location(`/jobs/${encodeURIComponent(jobId)}`)
-      .json(answerFor(dispatched));
+      .location(`/jobs/${encodeURIComponent(answer.jobId)}`)
+      .json(answer);
+  });
+
+  router.post('/enqueue-tasks', async (req: Request, res) => {
+    idempotencyKeyOf(req);
+    requireJsonBody(req);
+    const parsed = bulk.safeParse(req.body);
+    if (!parsed.success) throw new ValidationError('Invalid tasks', { details: describeIssues(parsed.error) });
+    const { tasks } = parsed.data;
+    const answer = await once<{ tasks: EnqueueAnswer[] }>(req, res, parsed.data, async (record) => {
+      const dispatched = await dispatcher.dispatchMany(
+        tasks,
+        record && ((all) => record({ tasks: all.map((where, i) => answerFor(tasks[i] as DispatchRequest, where)) })),
+      );
+      return { tasks: dispatched.map((where, i) => accepted(tasks[i] as DispatchRequest, where)) };
+    });
+    if (answer === undefined) return;
+    res.status(202).json(answer);
   });
   return router;
 }
