@@ -8,9 +8,9 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../logging/logger.js';
 import {
   BacklogFullError,
-  IdempotencyKeyInUseError,
   BadRequestError,
   BullpenError,
+  IdempotencyKeyInUseError,
   MalformedJsonError,
   MalformedPathError,
   MethodNotAllowedError,

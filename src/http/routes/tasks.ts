@@ -4,10 +4,10 @@
  * With an `Idempotency-Key`, a repeat of the same request answers the first answer again (200,
  * `Idempotent-Replayed: true`) and enqueues nothing; see src/idempotency/store.ts.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Router, type Request, type Response } from 'express';
 import type { Logger } from '../../logging/logger.js';
 import type { AtomicRecord, Dispatched, Dispatcher, DispatchRequest } from '../../scheduling/dispatcher.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   IdempotencyKeyInUseError,
   IdempotencyKeyReusedError,
@@ -85,12 +85,11 @@ export function tasksRouter({
    * created for. Without a key, `enqueue` just runs.
    */
   const once = async <A>(
-    req: Request,
+    key: string | undefined,
     res: Response,
     body: unknown,
     enqueue: (record?: (answer: A) => AtomicRecord) => Promise<A>,
   ): Promise<A | undefined> => {
-    const key = idempotencyKeyOf(req);
     if (key === undefined) return enqueue();
     const hash = bodyHash(body);
     const claimed = await claim(key, hash);
@@ -127,12 +126,12 @@ export function tasksRouter({
   };
 
   router.post('/enqueue-task', async (req: Request, res) => {
-    idempotencyKeyOf(req);
+    const key = idempotencyKeyOf(req);
     requireJsonBody(req);
     const parsed = single.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('Invalid task', { details: describeIssues(parsed.error) });
     const task = parsed.data;
-    const answer = await once<EnqueueAnswer>(req, res, task, async (record) =>
+    const answer = await once<EnqueueAnswer>(key, res, task, async (record) =>
       accepted(task, await dispatcher.dispatch(task, record && ((dispatched) => record(answerFor(task, dispatched))))),
     );
     if (answer === undefined) return;
@@ -143,12 +142,12 @@ export function tasksRouter({
   });
 
   router.post('/enqueue-tasks', async (req: Request, res) => {
-    idempotencyKeyOf(req);
+    const key = idempotencyKeyOf(req);
     requireJsonBody(req);
     const parsed = bulk.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('Invalid tasks', { details: describeIssues(parsed.error) });
     const { tasks } = parsed.data;
-    const answer = await once<{ tasks: EnqueueAnswer[] }>(req, res, parsed.data, async (record) => {
+    const answer = await once<{ tasks: EnqueueAnswer[] }>(key, res, parsed.data, async (record) => {
       const dispatched = await dispatcher.dispatchMany(
         tasks,
         record && ((all) => record({ tasks: all.map((where, i) => answerFor(tasks[i] as DispatchRequest, where)) })),
