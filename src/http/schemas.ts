@@ -45,9 +45,22 @@ export interface TaskLimits {
   readonly maxTimeoutMs: number;
 }
 
+/** BullMQ's bound: priorities are stored in 21 bits beside a job counter. */
+export const MAX_PRIORITY = 2_097_152;
+
+/** Per-job settings that override the service's defaults. */
+const optionsSchema = z
+  .object({
+    priority: z.int().min(1).max(MAX_PRIORITY).optional(),
+    attempts: z.int().min(1).max(100).optional(),
+    backoffMs: z.int().min(0).max(86_400_000).optional(),
+  })
+  .strict();
+
 function taskSchema({ maxDurationMs, maxTimeoutMs }: TaskLimits) {
   return z
     .object({
+      options: optionsSchema.optional(),
       jobName: z
         .string()
         .min(1)

@@ -22,6 +22,16 @@ import type { ProcessMetrics, UndoOperation } from '../metrics/process-metrics.j
 export interface DispatchRequest {
   readonly jobName: string;
   readonly data: Readonly<Record<string, unknown>>;
+  /** Overrides of the service's job defaults. */
+  readonly options?: JobOverrides | undefined;
+}
+
+export interface JobOverrides {
+  /** 1 runs first among one worker's waiting jobs; jobs without a priority run before any with one. */
+  readonly priority?: number | undefined;
+  readonly attempts?: number | undefined;
+  /** First retry delay; it doubles with each attempt. */
+  readonly backoffMs?: number | undefined;
 }
 
 /** A Redis string written in the same transaction as the jobs, or not at all. */
@@ -90,8 +100,15 @@ export function createDispatcher({
       logger.warn({ err: error, operation, ...ids }, UNDO_FAILED[operation]);
     }
   };
-  const newJob = (queue: Queue, jobName: string, data: DispatchRequest['data'], jobId: string) =>
-    new Job(queue, jobName, data, { ...jobOptions, jobId }, jobId);
+  const optionsFor = (jobId: string, overrides: JobOverrides = {}): JobsOptions => ({
+    ...jobOptions,
+    jobId,
+    ...(overrides.priority === undefined ? {} : { priority: overrides.priority }),
+    ...(overrides.attempts === undefined ? {} : { attempts: overrides.attempts }),
+    ...(overrides.backoffMs === undefined ? {} : { backoff: { type: 'exponential', delay: overrides.backoffMs } }),
+  });
+  const newJob = (queue: Queue, { jobName, data, options }: DispatchRequest, jobId: string) =>
+    new Job(queue, jobName, data, optionsFor(jobId, options), jobId);
   /**
    * After a failed add. Best effort: a job already taken by its worker cannot be removed, and then
    * runs although its client was told 503 (delivery is at-least-once). If a release fails too, the
@@ -106,7 +123,7 @@ export function createDispatcher({
     );
   };
   return {
-    async dispatch({ jobName, data }, record) {
+    async dispatch(request, record) {
       const token = newToken();
       const outcome = await reserve(token).catch((error: unknown) => {
         void undo('cancel_reservation', { token }, () => ledger.cancel(token));
@@ -118,9 +135,8 @@ export function createDispatcher({
       const jobId = jobIdFor(workerId, token);
       const queue = queues.forWorker(workerId);
       try {
-        if (record === undefined) await queue.add(jobName, data, { ...jobOptions, jobId });
-        else
-          await addInOneTransaction([{ queue, job: newJob(queue, jobName, data, jobId) }], record({ jobId, workerId }));
+        if (record === undefined) await queue.add(request.jobName, request.data, optionsFor(jobId, request.options));
+        else await addInOneTransaction([{ queue, job: newJob(queue, request, jobId) }], record({ jobId, workerId }));
       } catch (error) {
         await undoAdd([{ token, jobId, workerId }]);
         throw new QueueUnavailableError(error);
@@ -153,8 +169,7 @@ export function createDispatcher({
         await addInOneTransaction(
           placed.map(({ workerId, jobId }, i) => {
             const queue = queues.forWorker(workerId);
-            const { jobName, data } = requests[i] as DispatchRequest;
-            return { queue, job: newJob(queue, jobName, data, jobId) };
+            return { queue, job: newJob(queue, requests[i] as DispatchRequest, jobId) };
           }),
           record?.(dispatched),
         );
