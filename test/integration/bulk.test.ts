@@ -6,12 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
-import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
-import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
-import { serveApp, type InProcessApp } from '../support/in-process-app.js';
+import { startApp, type StartedApp } from '../support/in-process-app.js';
 import { joinAsWorker } from '../support/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
@@ -34,9 +31,7 @@ interface Refusal {
 }
 
 let redis: TestRedis;
-let connection: Redis;
-let queues: QueueRegistry;
-let app: InProcessApp;
+let app: StartedApp;
 
 async function post(body: unknown, headers: Record<string, string> = {}) {
   const response = await fetch(`${app.url}/enqueue-tasks`, {
@@ -63,12 +58,7 @@ async function queuedTotal(): Promise<number> {
 describe('POST /enqueue-tasks', () => {
   before(async () => {
     redis = await startRedis();
-    connection = createRedisConnection(redis.url, 'command', logger);
-    await waitUntilReady(connection, 10_000);
-    queues = createQueueRegistry({ connection, prefix: config.prefix });
-    app = await serveApp({
-      connection,
-      queues,
+    app = await startApp(redis.url, {
       prefix: config.prefix,
       logger,
       bulkMax: BULK_MAX,
@@ -87,8 +77,6 @@ describe('POST /enqueue-tasks', () => {
 
   after(async () => {
     await app?.close();
-    await queues?.close();
-    await closeConnection(connection);
     await redis?.stop();
   });
 
@@ -107,7 +95,7 @@ describe('POST /enqueue-tasks', () => {
     const perWorker = ['bulk-0', 'bulk-1'].map((id) => answers.filter((a) => a.assignedWorker === id).length);
     assert.ok(Math.abs((perWorker[0] ?? 0) - (perWorker[1] ?? 0)) <= 1, `spread ${perWorker.join('/')}`);
     for (const answer of answers) {
-      const job = await queues.forWorker(answer.assignedWorker).getJob(answer.jobId);
+      const job = await app.queues.forWorker(answer.assignedWorker).getJob(answer.jobId);
       assert.equal(job?.name, answer.jobName);
       assert.deepEqual(job?.data, answer.jobData);
       assert.equal(job?.opts.attempts, config.jobAttempts);

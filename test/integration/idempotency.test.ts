@@ -6,13 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { bodyHash } from '../../src/idempotency/store.js';
-import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
-import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
-import { serveApp, type InProcessApp } from '../support/in-process-app.js';
+import { startApp, type InProcessApp } from '../support/in-process-app.js';
 import { joinAsWorker } from '../support/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
@@ -29,8 +26,6 @@ interface Answer {
 }
 
 let redis: TestRedis;
-let connections: Redis[] = [];
-let queues: QueueRegistry[] = [];
 let apps: InProcessApp[] = [];
 
 async function post(app: InProcessApp, body: unknown, key?: string) {
@@ -59,14 +54,7 @@ describe('Idempotency-Key', () => {
     redis = await startRedis();
     // Two app instances with connections of their own: two processes as far as Redis can tell.
     for (let i = 0; i < 2; i += 1) {
-      const connection = createRedisConnection(redis.url, 'command', logger);
-      await waitUntilReady(connection, 10_000);
-      const registry = createQueueRegistry({ connection, prefix: config.prefix });
-      connections.push(connection);
-      queues.push(registry);
-      apps.push(
-        await serveApp({ connection, queues: registry, prefix: config.prefix, logger, staleClaimMs: STALE_MS }),
-      );
+      apps.push(await startApp(redis.url, { prefix: config.prefix, logger, staleClaimMs: STALE_MS }));
     }
     for (const id of ['idem-0', 'idem-1']) {
       await joinAsWorker(redis.client, config.prefix, {
@@ -81,11 +69,7 @@ describe('Idempotency-Key', () => {
 
   after(async () => {
     await Promise.all(apps.map((app) => app.close()));
-    await Promise.all(queues.map((registry) => registry.close()));
-    await Promise.all(connections.map((connection) => closeConnection(connection)));
     await redis?.stop();
-    connections = [];
-    queues = [];
     apps = [];
   });
 

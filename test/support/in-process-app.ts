@@ -13,7 +13,8 @@ import { createIdempotencyStore, STALE_CLAIM_MS } from '../../src/idempotency/st
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { jobOptionsFrom } from '../../src/queue/job-options.js';
 import { createJobReader } from '../../src/queue/job-reader.js';
-import type { QueueRegistry } from '../../src/queue/queues.js';
+import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
+import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
 import { createDispatcher } from '../../src/scheduling/dispatcher.js';
 
 export interface InProcessAppOptions {
@@ -92,6 +93,35 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+export interface StartedApp extends InProcessApp {
+  readonly connection: Redis;
+  readonly queues: QueueRegistry;
+}
+
+/**
+ * An in-process app with a Redis connection and queue registry of its own, closed with it: as far
+ * as Redis can tell, one more service process.
+ */
+export async function startApp(
+  redisUrl: string,
+  options: Omit<InProcessAppOptions, 'connection' | 'queues'>,
+): Promise<StartedApp> {
+  const connection = createRedisConnection(redisUrl, 'command', options.logger);
+  await waitUntilReady(connection, 10_000);
+  const queues = createQueueRegistry({ connection, prefix: options.prefix });
+  const app = await serveApp({ ...options, connection, queues });
+  return {
+    ...app,
+    connection,
+    queues,
+    async close() {
+      await app.close();
+      await queues.close();
+      await closeConnection(connection);
     },
   };
 }
