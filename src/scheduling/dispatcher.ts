@@ -146,24 +146,26 @@ export function createDispatcher({
 
     async dispatchMany(requests, record) {
       const tokens = requests.map(() => newToken());
-      const cancelAll = () =>
-        Promise.all(tokens.map((token) => undo('cancel_reservation', { token }, () => ledger.cancel(token))));
       const outcomes = await ledger.reserveMany(tokens).catch(async (error: unknown) => {
-        await cancelAll();
+        // Whether the call ran is unknown: each token is cancelled wherever it may have been reserved.
+        await Promise.all(tokens.map((token) => undo('cancel_reservation', { token }, () => ledger.cancel(token))));
         throw new QueueUnavailableError(error);
       });
-      // The batch is taken whole or not at all: a backlog that fills part-way refuses all of it.
+      const placed = outcomes.flatMap((outcome, i) => {
+        if (outcome.kind !== 'reserved') return [];
+        const token = tokens[i] as string;
+        return [{ token, workerId: outcome.workerId, jobId: jobIdFor(outcome.workerId, token) }];
+      });
+      // The batch is taken whole or not at all: a backlog that fills part-way refuses all of it,
+      // and what was reserved before it filled is released.
       const refused = outcomes.find((outcome) => outcome.kind !== 'reserved');
       if (refused !== undefined) {
-        await cancelAll();
+        await Promise.all(
+          placed.map((ids) => undo('release_reservation', ids, () => ledger.release(ids.workerId, ids.token))),
+        );
         if (refused.kind === 'backlog-full') throw new BacklogFullError(retryAfterSeconds);
         throw new NoLiveWorkerError();
       }
-      const placed = outcomes.map((outcome, i) => {
-        const workerId = (outcome as { readonly workerId: string }).workerId;
-        const token = tokens[i] as string;
-        return { token, workerId, jobId: jobIdFor(workerId, token) };
-      });
       const dispatched = placed.map(({ jobId, workerId }) => ({ jobId, workerId }));
       try {
         await addInOneTransaction(
