@@ -25,6 +25,8 @@ export interface JobView {
   /** How many times the job started: retries, and re-runs after a crash, included. */
   readonly attemptsStarted: number;
   readonly attempts: number;
+  /** Its `options.priority`; null for a job without one (it runs before any job with one). */
+  readonly priority: number | null;
   readonly timestamps: {
     readonly enqueuedAt: string | null;
     readonly startedAt: string | null;
@@ -86,6 +88,7 @@ function view(jobId: string, job: Job, state: string, assignedWorker: string, mo
     attemptsMade: job.attemptsMade,
     attemptsStarted: job.attemptsStarted,
     attempts: job.opts.attempts ?? 1,
+    priority: job.opts.priority || null,
     timestamps: {
       enqueuedAt: iso(job.timestamp),
       startedAt: iso(job.processedOn),

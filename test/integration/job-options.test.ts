@@ -57,6 +57,14 @@ describe('job options', () => {
       (await ordered.started()).map((id) => names.get(id)),
       ['none', 'p1', 'p3', 'p5'],
     );
+    assert.equal(
+      (await service.request<{ priority: number | null }>('GET', `/jobs/${jobs.p3.jobId}`)).body.priority,
+      3,
+    );
+    assert.equal(
+      (await service.request<{ priority: number | null }>('GET', `/jobs/${jobs.none.jobId}`)).body.priority,
+      null,
+    );
   });
 
   test('attempts and backoffMs override the defaults for one job', async () => {
@@ -68,6 +76,7 @@ describe('job options', () => {
     });
     const [failed] = await waitForJobs(service, [job], { state: 'failed', timeoutMs: 30_000 });
     assert.equal(failed?.attemptsMade, 2, 'two attempts, not the default three');
+    assert.equal((await service.request<{ attempts: number }>('GET', `/jobs/${job.jobId}`)).body.attempts, 2);
     assert.equal((await readJob(service, job.jobId)).failedReason, 'always');
     // The default back-off (20 s) would have held the retry for 20 s; the job's own is 50 ms.
     assert.ok(Date.now() - startedAt < 10_000, 'retried after its own back-off, not the default');
