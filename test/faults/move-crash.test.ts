@@ -74,6 +74,8 @@ describe('kill -9 during a move', () => {
       const stolen = done.find((job) => job.jobId === behindLong[0]?.jobId);
       assert.equal(stolen?.failedReason, null);
       const about = (msg: string) => linesSince().filter((line) => line.msg === msg && line.jobId === stolen?.jobId);
+      // The line is written after BullMQ has stored the completion, which the wait above saw.
+      await waitFor(() => about('job completed').length > 0, { what: "the stolen job's completion line" });
       assert.equal(about('job completed').length, 1, 'the stolen job completed exactly once');
       // BullMQ's own count of starts is the truth: a process killed by SIGKILL may die before its
       // last log line is written.

@@ -145,8 +145,15 @@ describe('a worker paused past its lease', () => {
     assert.ok(
       service.logs.some((line) => line.pid === paused.pid && /lease of this worker id was lost/.test(String(line.msg))),
     );
-    const completedBy = service.logs.filter(
-      (line) => line.msg === 'job completed' && theirs.some((job) => job.jobId === line.jobId),
+    // Completion lines are written after BullMQ stores the completion: wait for both to be there.
+    const completedBy = await waitFor(
+      () => {
+        const lines = service.logs.filter(
+          (line) => line.msg === 'job completed' && theirs.some((job) => job.jobId === line.jobId),
+        );
+        return lines.length >= theirs.length ? lines : undefined;
+      },
+      { what: 'the completion lines of the moved jobs' },
     );
     assert.deepEqual(
       [...new Set(completedBy.map((line) => line.workerId))],
