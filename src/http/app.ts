@@ -11,6 +11,7 @@ import { requireApiKey } from './auth.js';
 import { errorHandler, notFound, optionsHandler } from './errors.js';
 import type { TaskLimits } from './schemas.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
+import { jobEventsRouter } from './routes/job-events.js';
 import { jobsRouter } from './routes/jobs.js';
 import { metricsRouter, requestTimer } from './routes/metrics.js';
 import { statusRouter, type StatusRouteOptions } from './routes/status.js';
@@ -56,6 +57,7 @@ export function createApp(options: AppOptions): Express {
     }),
   );
   app.use(jobsRouter({ jobs: options.jobs }));
+  app.use(jobEventsRouter({ jobs: options.jobs, logger }));
   app.use(statusRouter({ snapshot: options.snapshot, health: options.health }));
   app.use(metricsRouter({ scrape: options.scrape }));
   app.use(notFound);

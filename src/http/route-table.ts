@@ -14,6 +14,7 @@ export const ROUTES: readonly RouteEntry[] = Object.freeze([
   { pattern: /^\/enqueue-task\/?$/i, methods: ['POST'] },
   { pattern: /^\/enqueue-tasks\/?$/i, methods: ['POST'] },
   { pattern: /^\/jobs\/[^/]+\/?$/i, methods: ['GET', 'HEAD'] },
+  { pattern: /^\/jobs\/[^/]+\/events\/?$/i, methods: ['GET', 'HEAD'] },
   { pattern: /^\/workers\/?$/i, methods: ['GET', 'HEAD'] },
   { pattern: /^\/healthz\/?$/i, methods: ['GET', 'HEAD'] },
   { pattern: /^\/metrics\/?$/i, methods: ['GET', 'HEAD'] },

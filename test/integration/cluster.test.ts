@@ -261,6 +261,36 @@ describe('the cluster', () => {
     await waitFor(async () => (await service.request<JobBody>('GET', `/jobs/${jobId}`)).body.state === 'completed');
   });
 
+  test('GET /jobs/:id/events streams state, progress and a final completed event, then closes', async () => {
+    const { body: job } = await service.enqueue<EnqueueBody>({ jobName: 'streamed', data: { durationMs: 2_500 } });
+    const stream = await readEvents(`${service.url}/jobs/${job.jobId}/events`);
+    assert.equal(stream.status, 200);
+    assert.match(stream.contentType ?? '', /^text\/event-stream/);
+    const names = stream.events.map((event) => event.event);
+    assert.ok(names.includes('state'), names.join(','));
+    assert.ok(names.includes('progress'), names.join(','));
+    assert.equal(names.at(-1), 'completed', 'the final event comes last, and the stream closes after it');
+    const final = stream.events.at(-1)?.data as JobBody;
+    assert.equal(final.jobId, job.jobId);
+    assert.equal(final.state, 'completed');
+    assert.equal(final.progress, 100);
+    const states = stream.events
+      .filter((event) => event.event === 'state')
+      .map((event) => (event.data as { state: string }).state);
+    assert.equal(states.at(-1), 'completed');
+    assert.ok(states.includes('active'), states.join(','));
+
+    // A job that has already ended gets its final event at once.
+    const again = await readEvents(`${service.url}/jobs/${job.jobId}/events`);
+    assert.deepEqual(
+      again.events.map((event) => event.event),
+      ['state', 'progress', 'completed'],
+    );
+    const unknown = await service.request<{ code: string }>('GET', '/jobs/test-0~nope/events');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.code, 'NOT_FOUND');
+  });
+
   test('logs enqueue, start and completion with worker and job ids', async () => {
     const response = await service.enqueue<EnqueueBody>({ jobName: 'logged', data: { durationMs: 10 } });
     const { jobId, assignedWorker } = response.body;
@@ -271,3 +301,22 @@ describe('the cluster', () => {
     assert.ok(about.some((line) => line.msg === 'job completed' && line.workerId === assignedWorker));
   });
 });
+
+/** Reads a whole Server-Sent Events stream (bounded in time), parsed into events. */
+async function readEvents(
+  url: string,
+): Promise<{ status: number; contentType: string | null; events: { event: string; data: unknown }[] }> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+  const text = await response.text();
+  const events = text
+    .split('\n\n')
+    .filter((block) => block.startsWith('event: '))
+    .map((block) => {
+      const [eventLine, dataLine] = block.split('\n');
+      return {
+        event: (eventLine ?? '').slice('event: '.length),
+        data: JSON.parse((dataLine ?? '').slice('data: '.length)) as unknown,
+      };
+    });
+  return { status: response.status, contentType: response.headers.get('content-type'), events };
+}

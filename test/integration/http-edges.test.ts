@@ -204,7 +204,15 @@ describe('HTTP edges', () => {
   });
 
   test('OPTIONS answers JSON with Allow; a wrong method on a known route answers 405 with Allow', async () => {
-    const examples = ['/enqueue-task', '/enqueue-tasks', '/jobs/x~y', '/workers', '/healthz', '/metrics'];
+    const examples = [
+      '/enqueue-task',
+      '/enqueue-tasks',
+      '/jobs/x~y',
+      '/jobs/x~y/events',
+      '/workers',
+      '/healthz',
+      '/metrics',
+    ];
     assert.equal(examples.length, ROUTES.length, 'one example path per route');
     for (const path of examples) {
       const methods = ROUTES.find((route) => route.pattern.test(path))?.methods ?? [];

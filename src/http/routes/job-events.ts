@@ -1,0 +1,94 @@
+/**
+ * `GET /jobs/:id/events`: a job's life as Server-Sent Events, from any process. The stream sends
+ * `state` when the job's state changes, `progress` when its saved progress changes, and a final
+ * `completed` or `failed` carrying the job's JSON, then closes; a job that has already ended gets
+ * its final event at once. A comment line every HEARTBEAT_MS keeps idle proxies from closing it.
+ *
+ * It reads the job from Redis every POLL_MS rather than subscribing to BullMQ's event streams: any
+ * process can serve it without a blocking connection per queue, a job that moves between workers
+ * stays in view, and progress is saved at most once per PROGRESS_INTERVAL_MS anyway.
+ */
+import { Router, type Response } from 'express';
+import { fromStore, NotFoundError } from '../../errors.js';
+import type { Logger } from '../../logging/logger.js';
+import type { JobReader, JobView } from '../../queue/job-reader.js';
+import { echo } from '../errors.js';
+
+const POLL_MS = 250;
+const HEARTBEAT_MS = 15_000;
+const FINAL_STATES = new Set(['completed', 'failed']);
+
+function send(res: Response, event: string, data: unknown): void {
+  res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+}
+
+export function jobEventsRouter({ jobs, logger }: { jobs: JobReader; logger: Logger }): Router {
+  const router = Router();
+  router.get('/jobs/:id/events', async (req, res) => {
+    const id = req.params.id;
+    const first = await fromStore(() => jobs.read(id));
+    if (!first) throw new NotFoundError(`No job with id ${echo(id)}`);
+    res.status(200).set({
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+    });
+    res.flushHeaders();
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+
+    let last: JobView | undefined;
+    let closed = false;
+    const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
+    const finish = () => {
+      closed = true;
+      clearInterval(heartbeat);
+      res.end();
+    };
+    req.on('close', () => {
+      closed = true;
+      clearInterval(heartbeat);
+    });
+    /** Sends what changed since the last view; true once the job has ended. */
+    const emit = (view: JobView): boolean => {
+      if (view.state !== last?.state) send(res, 'state', { jobId: view.jobId, state: view.state });
+      if (view.progress !== null && JSON.stringify(view.progress) !== JSON.stringify(last?.progress ?? null)) {
+        send(res, 'progress', { jobId: view.jobId, progress: view.progress });
+      }
+      last = view;
+      if (!FINAL_STATES.has(view.state)) return false;
+      send(res, view.state, view);
+      return true;
+    };
+
+    if (emit(first)) {
+      finish();
+      return;
+    }
+    while (!closed) {
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      if (closed) break;
+      let view: JobView | undefined;
+      try {
+        view = await jobs.read(id);
+      } catch (error) {
+        // Redis is away for a moment: the stream waits for it, as the job itself does.
+        logger.debug({ err: error, jobId: id }, 'job events: read failed; trying again');
+        continue;
+      }
+      if (view === undefined) {
+        // Removed by retention between two reads: nothing more will happen to it.
+        send(res, 'removed', { jobId: id });
+        finish();
+        return;
+      }
+      if (emit(view)) {
+        finish();
+        return;
+      }
+    }
+  });
+  return router;
+}
