@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
+import { jobKeys, queuedTotal } from '../support/jobs.js';
 import { joinAsWorker } from '../support/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
@@ -46,14 +47,8 @@ async function post(body: unknown, headers: Record<string, string> = {}) {
 const tasks = (count: number, from = 0) =>
   Array.from({ length: count }, (_, i) => ({ jobName: `bulk-${from + i}`, data: { i: from + i } }));
 
-async function jobCount(): Promise<number> {
-  return (await redis.client.keys(`${config.prefix}:tasks.*`)).filter((key) => key.includes('~')).length;
-}
-
-async function queuedTotal(): Promise<number> {
-  const queued = await redis.client.hgetall(`${config.prefix}:sched:queued`);
-  return Object.values(queued).reduce((sum, value) => sum + Number(value), 0);
-}
+const jobCount = async () => (await jobKeys(redis.client, config.prefix)).length;
+const queued = () => queuedTotal(redis.client, config.prefix);
 
 describe('POST /enqueue-tasks', () => {
   before(async () => {
@@ -63,6 +58,7 @@ describe('POST /enqueue-tasks', () => {
       logger,
       bulkMax: BULK_MAX,
       maxBacklog: MAX_BACKLOG,
+      workerTtlMs: 60_000,
     });
     for (const id of ['bulk-0', 'bulk-1']) {
       await joinAsWorker(redis.client, config.prefix, {
@@ -100,11 +96,11 @@ describe('POST /enqueue-tasks', () => {
       assert.deepEqual(job?.data, answer.jobData);
       assert.equal(job?.opts.attempts, config.jobAttempts);
     }
-    assert.equal(await queuedTotal(), 10, 'one reservation per task');
+    assert.equal(await queued(), 10, 'one reservation per task');
   });
 
   test('one bad item refuses the batch with 400 naming the item, and enqueues or reserves nothing', async () => {
-    const [jobsBefore, queuedBefore] = [await jobCount(), await queuedTotal()];
+    const [jobsBefore, queuedBefore] = [await jobCount(), await queued()];
     const sent: unknown[] = tasks(8, 100);
     sent[5] = { jobName: 'bad name!', data: {} };
     const response = await post({ tasks: sent });
@@ -139,7 +135,7 @@ describe('POST /enqueue-tasks', () => {
     });
     assert.equal(wrongType.status, 415);
     assert.equal(await jobCount(), jobsBefore);
-    assert.equal(await queuedTotal(), queuedBefore);
+    assert.equal(await queued(), queuedBefore);
   });
 
   test('an Idempotency-Key covers the whole batch: a repeat replays it, another body is 422', async () => {
@@ -157,7 +153,7 @@ describe('POST /enqueue-tasks', () => {
     assert.equal(await jobCount(), jobsAfter);
   });
   test('a batch that would overflow MAX_BACKLOG is refused whole with 429, its reservations cancelled', async () => {
-    const [jobsBefore, queuedBefore] = [await jobCount(), await queuedTotal()];
+    const [jobsBefore, queuedBefore] = [await jobCount(), await queued()];
     const room = MAX_BACKLOG - queuedBefore;
     assert.ok(room > 0 && room < BULK_MAX, `room ${room}`);
     const response = await post({ tasks: tasks(room + 1, 300) });
@@ -165,7 +161,7 @@ describe('POST /enqueue-tasks', () => {
     assert.equal((response.body as Refusal).code, 'BACKLOG_FULL');
     assert.ok(Number(response.headers.get('retry-after')) >= 1);
     assert.equal(await jobCount(), jobsBefore);
-    assert.equal(await queuedTotal(), queuedBefore, 'the part reserved before the limit was cancelled');
+    assert.equal(await queued(), queuedBefore, 'the part reserved before the limit was cancelled');
     const fits = await post({ tasks: tasks(room, 400) });
     assert.equal(fits.status, 202, 'a batch that fits exactly is accepted');
   });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { peakOverlap } from '../support/intervals.js';
-import { reservationsLeft } from '../support/jobs.js';
+import { jobKeys, reservationsLeft } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service, type WorkersResponse } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
@@ -45,10 +45,6 @@ let redis: TestRedis;
 let service: Service;
 
 /** Every BullMQ job hash of this service's prefix, i.e. everything that was ever enqueued and kept. */
-async function jobKeys(): Promise<string[]> {
-  const keys = await redis.client.keys(`${service.prefix}:tasks.*`);
-  return keys.filter((key) => /:tasks\.[^:]+:[^:]+~[^:]+$/.test(key));
-}
 
 describe('the cluster', () => {
   before(async () => {
@@ -178,7 +174,9 @@ describe('the cluster', () => {
     assert.equal(response.status, 202);
     const path = `/jobs/${response.body.jobId}`;
     await waitFor(async () => (await service.request<JobBody>('GET', path)).body.state === 'completed');
-    const key = (await jobKeys()).find((candidate) => candidate.endsWith(`:${response.body.jobId}`));
+    const key = (await jobKeys(redis.client, service.prefix)).find((candidate) =>
+      candidate.endsWith(`:${response.body.jobId}`),
+    );
     assert.ok(key, 'the completed job is kept for a while');
     await waitFor(async () => (await redis.client.exists(key)) === 0, {
       timeoutMs: (RETENTION_SECONDS + 20) * 1_000,

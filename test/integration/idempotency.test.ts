@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { bodyHash } from '../../src/idempotency/store.js';
 import { startApp, type InProcessApp } from '../support/in-process-app.js';
+import { jobKeys, queuedTotal } from '../support/jobs.js';
 import { joinAsWorker } from '../support/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
@@ -38,23 +39,17 @@ async function post(app: InProcessApp, body: unknown, key?: string) {
   return { status: response.status, headers: response.headers, body: (await response.json()) as Answer };
 }
 
-/** Every job in every worker queue of the test prefix. */
-async function jobKeys(): Promise<string[]> {
-  const keys = await redis.client.keys(`${config.prefix}:tasks.*`);
-  return keys.filter((key) => key.includes('~'));
-}
-
-async function loads(): Promise<number> {
-  const queued = await redis.client.hgetall(`${config.prefix}:sched:queued`);
-  return Object.values(queued).reduce((sum, value) => sum + Number(value), 0);
-}
+const jobs = () => jobKeys(redis.client, config.prefix);
+const loads = () => queuedTotal(redis.client, config.prefix);
 
 describe('Idempotency-Key', () => {
   before(async () => {
     redis = await startRedis();
     // Two app instances with connections of their own: two processes as far as Redis can tell.
     for (let i = 0; i < 2; i += 1) {
-      apps.push(await startApp(redis.url, { prefix: config.prefix, logger, staleClaimMs: STALE_MS }));
+      apps.push(
+        await startApp(redis.url, { prefix: config.prefix, logger, staleClaimMs: STALE_MS, workerTtlMs: 60_000 }),
+      );
     }
     for (const id of ['idem-0', 'idem-1']) {
       await joinAsWorker(redis.client, config.prefix, {
@@ -78,7 +73,7 @@ describe('Idempotency-Key', () => {
     const first = await post(app, TASK, 'order-1001');
     assert.equal(first.status, 202);
     assert.equal(first.headers.get('idempotent-replayed'), null);
-    const jobsAfterFirst = await jobKeys();
+    const jobsAfterFirst = await jobs();
     const loadAfterFirst = await loads();
 
     // The same body with its keys in another order is the same request.
@@ -87,7 +82,7 @@ describe('Idempotency-Key', () => {
     assert.equal(again.headers.get('idempotent-replayed'), 'true');
     assert.deepEqual(again.body, first.body);
     assert.equal(again.headers.get('location'), `/jobs/${encodeURIComponent(first.body.jobId)}`);
-    assert.deepEqual(await jobKeys(), jobsAfterFirst, 'no second job');
+    assert.deepEqual(await jobs(), jobsAfterFirst, 'no second job');
     assert.equal(await loads(), loadAfterFirst, 'no second reservation');
 
     const other = await post(app, TASK, 'order-1002');
@@ -98,16 +93,16 @@ describe('Idempotency-Key', () => {
   test('the same key with another body is refused with 422 and enqueues nothing', async () => {
     const [app] = apps as [InProcessApp];
     assert.equal((await post(app, TASK, 'order-2001')).status, 202);
-    const before = await jobKeys();
+    const before = await jobs();
     const reused = await post(app, { ...TASK, data: { n: 2 } }, 'order-2001');
     assert.equal(reused.status, 422);
     assert.equal(reused.body.code, 'IDEMPOTENCY_KEY_REUSED');
-    assert.deepEqual(await jobKeys(), before);
+    assert.deepEqual(await jobs(), before);
   });
 
   test('a malformed key is refused with 400 before anything is claimed or enqueued', async () => {
     const [app] = apps as [InProcessApp];
-    const before = await jobKeys();
+    const before = await jobs();
     for (const key of ['', 'x'.repeat(256), 'has space', 'tab\tinside', 'é']) {
       // fetch refuses to send some of these; send what it can.
       let response;
@@ -120,12 +115,12 @@ describe('Idempotency-Key', () => {
       assert.equal(response.body.code, 'INVALID_IDEMPOTENCY_KEY');
     }
     assert.equal((await post(app, TASK, 'x'.repeat(255))).status, 202, '255 visible characters are fine');
-    assert.equal((await jobKeys()).length, before.length + 1);
+    assert.equal((await jobs()).length, before.length + 1);
     assert.deepEqual(await redis.client.keys(`${config.prefix}:idempotency:has*`), []);
   });
 
   test('concurrent requests with one key through two instances create exactly one job', async () => {
-    const before = (await jobKeys()).length;
+    const before = (await jobs()).length;
     const answers = await Promise.all(
       Array.from({ length: 12 }, (_, i) => post(apps[i % 2] as InProcessApp, TASK, 'order-3001')),
     );
@@ -134,7 +129,7 @@ describe('Idempotency-Key', () => {
       [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 202],
     );
     assert.equal(new Set(answers.map((answer) => answer.body.jobId)).size, 1, 'one job id for all');
-    assert.equal((await jobKeys()).length, before + 1);
+    assert.equal((await jobs()).length, before + 1);
   });
 
   test('a claim left by a request that died is taken over once stale, and the retry creates the job', async () => {
@@ -145,13 +140,13 @@ describe('Idempotency-Key', () => {
     const claimedAt = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     const claim = { s: 'c', t: 'dead', h: bodyHash(TASK), at: claimedAt };
     await redis.client.set(recordKey, JSON.stringify(claim), 'EX', 60);
-    const before = (await jobKeys()).length;
+    const before = (await jobs()).length;
 
     const whileFresh = await post(app, TASK, 'order-4001');
     assert.equal(whileFresh.status, 409, 'a fresh claim may still be answered by its own request');
     assert.equal(whileFresh.body.code, 'IDEMPOTENCY_KEY_IN_USE');
     assert.ok(Number(whileFresh.headers.get('retry-after')) >= 1);
-    assert.equal((await jobKeys()).length, before);
+    assert.equal((await jobs()).length, before);
 
     const [nowSeconds] = await redis.client.time();
     await new Promise((resolve) =>
@@ -159,7 +154,7 @@ describe('Idempotency-Key', () => {
     );
     const retry = await post(app, TASK, 'order-4001');
     assert.equal(retry.status, 202);
-    assert.equal((await jobKeys()).length, before + 1);
+    assert.equal((await jobs()).length, before + 1);
     const replay = await post(app, TASK, 'order-4001');
     assert.equal(replay.status, 200);
     assert.equal(replay.body.jobId, retry.body.jobId);

@@ -24,6 +24,11 @@ export interface InProcessAppOptions {
   readonly logger: Logger;
   readonly apiKey?: string;
   readonly metricsPublic?: boolean;
+  /**
+   * WORKER_TTL_MS: how old a worker's heartbeat may be for it to take jobs. Tests whose workers are
+   * joined once (`joinAsWorker`, 60 s leases) and that run longer than the default 5 s need more.
+   */
+  readonly workerTtlMs?: number;
   /** MAX_BACKLOG; unlimited by default. */
   readonly maxBacklog?: number;
   /** BULK_MAX; defaults to the service's. */
@@ -47,7 +52,7 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
   const ledger = createLedger({
     redis: connection,
     prefix,
-    workerTtlMs: config.workerTtlMs,
+    workerTtlMs: options.workerTtlMs ?? config.workerTtlMs,
     ...(options.maxBacklog === undefined ? {} : { maxBacklog: options.maxBacklog }),
   });
   const app = createApp({

@@ -90,3 +90,15 @@ export async function reservationsLeft(client: Redis, prefix: string): Promise<n
   const sizes = await Promise.all(keys.map((key) => client.hlen(key)));
   return sizes.reduce((sum, size) => sum + size, 0);
 }
+
+/** The keys of every job hash in every worker queue of `prefix` (`<prefix>:tasks.<worker>:<jobId>`). */
+export async function jobKeys(client: Redis, prefix: string): Promise<string[]> {
+  const keys = await client.keys(`${prefix}:tasks.*`);
+  return keys.filter((key) => /:tasks\.[^:]+:[^:]+~[^:]+$/.test(key));
+}
+
+/** Jobs assigned and not started, over every worker, as the ledger counts them. */
+export async function queuedTotal(client: Redis, prefix: string): Promise<number> {
+  const queued = await client.hgetall(`${prefix}:sched:queued`);
+  return Object.values(queued).reduce((sum, value) => sum + Number(value), 0);
+}
