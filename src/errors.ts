@@ -235,12 +235,42 @@ export class IdempotencyKeyInUseError extends BullpenError {
   }
 }
 
+/** A cancel of a job that already completed or failed: there is nothing left to stop. */
+export class JobFinishedError extends BullpenError {
+  override readonly name = 'JobFinishedError';
+  readonly code = 'JOB_FINISHED';
+  readonly status = 409;
+  constructor(jobId: string, state: string) {
+    super(`Job ${jobId} already ${state}; only a job that has not finished can be cancelled`, { details: { state } });
+  }
+}
+
+/** A retry of a job that is neither failed nor cancelled. */
+export class JobNotRetryableError extends BullpenError {
+  override readonly name = 'JobNotRetryableError';
+  readonly code = 'JOB_NOT_RETRYABLE';
+  readonly status = 409;
+  constructor(jobId: string, state: string) {
+    super(`Job ${jobId} is ${state}; only a failed or cancelled job can be retried`, { details: { state } });
+  }
+}
+
+/**
+ * No valid API key. `challenge` is the `WWW-Authenticate` answer: Bearer for the API, and HTTP Basic
+ * on the pages a browser opens (the dashboard), so that the browser asks for the key itself.
+ */
 export class UnauthorizedError extends BullpenError {
   override readonly name = 'UnauthorizedError';
   readonly code = 'UNAUTHORIZED';
   readonly status = 401;
-  constructor() {
-    super('A valid API key is required: Authorization: Bearer <key>');
+  readonly challenge: string;
+  constructor({ basic = false }: { basic?: boolean } = {}) {
+    super(
+      basic
+        ? 'A valid API key is required: Authorization: Bearer <key>, or HTTP Basic with the key as the password'
+        : 'A valid API key is required: Authorization: Bearer <key>',
+    );
+    this.challenge = basic ? 'Basic realm="bullpen"' : 'Bearer';
   }
 }
 

@@ -7,6 +7,7 @@
 import type { Server } from 'node:http';
 import type { Config } from '../config/config.js';
 import { LeaseRefusedError } from '../errors.js';
+import { createAdminUi } from '../http/admin/admin-ui.js';
 import { createApp } from '../http/app.js';
 import { answerClientErrors } from '../http/client-errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -14,6 +15,14 @@ import { createScrape } from '../metrics/scrape.js';
 import { createStealer } from '../moves/stealer.js';
 import { createConsumer } from '../queue/consumer.js';
 import { createJobReader } from '../queue/job-reader.js';
+import { jobIndexKey } from '../queue/job-index.js';
+import { createJobLister } from '../queue/job-lister.js';
+import { createCancelWaiting } from '../queue/cancel-waiting.js';
+import { SCHEDULED } from '../queue/names.js';
+import { createCanceller } from '../cancel/canceller.js';
+import { cancelKeys, listenForCancels } from '../cancel/signals.js';
+import { ledgerKeys } from '../ledger/keys.js';
+import { createDelayedRouter } from '../scheduling/delayed-router.js';
 import { createIdempotencyStore, STALE_CLAIM_MS } from '../idempotency/store.js';
 import { jobOptionsFrom, retentionFrom } from '../queue/job-options.js';
 import { createDispatcher } from '../scheduling/dispatcher.js';
@@ -99,6 +108,9 @@ async function start(
   { onLeaseLost }: { onLeaseLost: () => void },
 ): Promise<Running> {
   const { workerId, logger, ledger, queues, running } = parts;
+  const cancels = cancelKeys(config.prefix);
+  const locations = ledgerKeys(config.prefix);
+  const isCancelled = async (token: string) => (await parts.consumerConnection.exists(cancels.tombstone(token))) === 1;
   let draining = false;
 
   const stealer = createStealer({
@@ -133,8 +145,27 @@ async function start(
     metrics: parts.metrics,
     running,
     ...(config.workStealing ? { onSlotFree: () => stealer.trigger() } : {}),
+    isCancelled,
+  });
+  await listenForCancels({
+    subscriber: parts.subscriber,
+    keys: cancels,
+    onCancel: (jobId) => consumer.cancel(jobId),
+    logger,
   });
   await consumer.waitUntilReady();
+  const delayedRouter = createDelayedRouter({
+    connection: parts.consumerConnection,
+    prefix: config.prefix,
+    ledger: parts.jobLedger,
+    queues: parts.moveQueues,
+    locationKey: (token) => locations.location(token),
+    locationTtlMs: parts.locationTtlMs,
+    isCancelled,
+    onRouted: (routedTo, jobName) => parts.metrics.jobEnqueued(routedTo, jobName),
+    logger,
+  });
+  await delayedRouter.waitUntilReady();
 
   // One retirement at a time in this process; ids due again while one runs wait for the next beat.
   let retiring: Promise<unknown> | undefined;
@@ -170,6 +201,24 @@ async function start(
     (error) => logger.warn({ err: error }, 'reconcile pass failed'),
   );
 
+  const reader = createJobReader({
+    queues,
+    isKnownWorker: (id) => ledger.isKnownWorker(id),
+    locate: (token) => parts.moves.location(token),
+  });
+  const jobList = createJobLister({
+    redis: parts.commands,
+    indexKey: jobIndexKey(config.prefix),
+    reader,
+    sweepAfterMs: Math.min(config.retention.completed.ageSeconds, config.retention.failed.ageSeconds) * 1000,
+    sweepIntervalMs: config.reconcileIntervalMs,
+  });
+  // Drops the index entries of jobs that retention removed (see queue/job-lister.ts).
+  const sweeping = every(
+    config.reconcileIntervalMs,
+    () => jobList.sweep(),
+    (error) => logger.warn({ err: error }, 'job index sweep failed'),
+  );
   const app = createApp({
     idempotency: createIdempotencyStore({
       redis: parts.commands,
@@ -183,12 +232,19 @@ async function start(
       jobOptions: jobOptionsFrom(config),
       logger,
       metrics: parts.metrics,
+      indexKey: jobIndexKey(config.prefix),
       retryAfterSeconds: Math.max(1, Math.ceil(config.taskDurationMs / 1000)),
     }),
-    jobs: createJobReader({
-      queues,
-      isKnownWorker: (id) => ledger.isKnownWorker(id),
-      locate: (token) => parts.moves.location(token),
+    jobs: reader,
+    jobList,
+    canceller: createCanceller({
+      redis: parts.commands,
+      keys: cancels,
+      reader,
+      cancelWaiting: createCancelWaiting({ redis: parts.commands, queues }),
+      ledger,
+      logger,
+      unroutedWorker: SCHEDULED,
     }),
     snapshot: () => ledger.snapshot(),
     metrics: parts.metrics,
@@ -206,6 +262,7 @@ async function start(
     limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
     apiKey: config.apiKey,
     metricsPublic: config.metricsPublic,
+    admin: config.adminUi ? createAdminUi({ workerIds: () => ledger.knownWorkers(), queues, logger }) : undefined,
   });
   const server = await listen(app.listen.bind(app), config.port, config.host).catch((error: unknown) => {
     if ((error as { code?: unknown }).code !== 'EADDRINUSE') throw error;
@@ -223,7 +280,14 @@ async function start(
     server,
     consumer,
     leaseKeeper,
-    loops: [{ stop: () => (draining = true) }, { stop: () => stealer.stop() }, reconciling, { stop: () => retiring }],
+    loops: [
+      { stop: () => (draining = true) },
+      { stop: () => delayedRouter.close() },
+      { stop: () => stealer.stop() },
+      reconciling,
+      sweeping,
+      { stop: () => retiring },
+    ],
   };
 }
 

@@ -76,6 +76,7 @@ const schema = z
     COMMAND_TIMEOUT_MS: int(50, 60_000).default(500),
     API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
     METRICS_PUBLIC: booleanFlag.default(false),
+    ADMIN_UI: booleanFlag.default(true),
     HANDLERS_DIR: z.string().min(1).optional(),
     /** Where `npm start` looks for redis-server when it must launch one. */
     PATH: z.string().optional(),
@@ -170,6 +171,8 @@ export interface Config {
   readonly commandTimeoutMs: number;
   readonly apiKey: string | undefined;
   readonly metricsPublic: boolean;
+  /** Whether each worker process serves the read-only queue dashboard at `/admin/queues`. */
+  readonly adminUi: boolean;
   /** Folder of handler files; undefined means the built-in `workers/handlers/`. */
   readonly handlersDir: string | undefined;
   /** The PATH to search for redis-server. */
@@ -237,6 +240,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
     apiKey: e.API_KEY,
     metricsPublic: e.METRICS_PUBLIC,
+    adminUi: e.ADMIN_UI,
     handlersDir: e.HANDLERS_DIR,
     searchPath: e.PATH,
     redisDataDir: e.REDIS_DATA_DIR,

@@ -5,15 +5,20 @@
 import express, { type Express } from 'express';
 import type { Logger } from '../logging/logger.js';
 import type { JobReader } from '../queue/job-reader.js';
+import type { JobLister } from '../queue/job-lister.js';
+import type { Canceller } from '../cancel/canceller.js';
 import type { IdempotencyStore } from '../idempotency/store.js';
 import type { Dispatcher } from '../scheduling/dispatcher.js';
+import type { AdminUi } from './admin/admin-ui.js';
 import { requireApiKey } from './auth.js';
 import { errorHandler, notFound, optionsHandler } from './errors.js';
 import type { TaskLimits } from './schemas.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { jobEventsRouter } from './routes/job-events.js';
+import { jobListRouter } from './routes/job-list.js';
 import { jobsRouter } from './routes/jobs.js';
 import { metricsRouter, requestTimer } from './routes/metrics.js';
+import { openApiRouter } from './openapi/router.js';
 import { statusRouter, type StatusRouteOptions } from './routes/status.js';
 import { tasksRouter } from './routes/tasks.js';
 
@@ -21,16 +26,24 @@ export interface AppOptions extends StatusRouteOptions {
   readonly dispatcher: Dispatcher;
   readonly idempotency: IdempotencyStore;
   readonly jobs: JobReader;
+  /** `GET /jobs`: pages of the job index. */
+  readonly jobList: Pick<JobLister, 'list'>;
+  readonly canceller: Canceller;
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
   /** `POST /enqueue-tasks`: most tasks, and largest body. */
   readonly bulk: { readonly maxTasks: number; readonly bodyLimitBytes: number };
   readonly limits: TaskLimits;
-  /** When set, every route but /healthz (and /metrics when public) needs `Authorization: Bearer`. */
+  /**
+   * When set, every route but /healthz (and /metrics when public) needs `Authorization: Bearer`; the
+   * browser pages take HTTP Basic too (see auth.ts).
+   */
   readonly apiKey: string | undefined;
   readonly metricsPublic: boolean;
   readonly metrics: Pick<ProcessMetrics, 'httpRequest' | 'jobEnqueued'>;
   readonly scrape: () => Promise<string>;
+  /** The read-only queue dashboard, mounted at its path; undefined when ADMIN_UI is off. */
+  readonly admin: AdminUi | undefined;
 }
 
 export function createApp(options: AppOptions): Express {
@@ -42,6 +55,7 @@ export function createApp(options: AppOptions): Express {
   app.use(optionsHandler);
   const publicPaths = ['/healthz', ...(options.metricsPublic ? ['/metrics'] : [])];
   if (options.apiKey !== undefined) app.use(requireApiKey(options.apiKey, publicPaths));
+  if (options.admin) app.use(options.admin.path, options.admin.router); // before the body parsers: it reads none
   // A bulk request may carry many tasks: its body has a limit of its own. The parser below then
   // finds the body read and leaves it.
   app.use('/enqueue-tasks', express.json({ limit: options.bulk.bodyLimitBytes, strict: false }));
@@ -50,16 +64,28 @@ export function createApp(options: AppOptions): Express {
     tasksRouter({
       dispatcher: options.dispatcher,
       idempotency: options.idempotency,
+      jobs: options.jobs,
       bulkMax: options.bulk.maxTasks,
       limits: options.limits,
       logger,
       onEnqueued: options.metrics.jobEnqueued,
     }),
   );
-  app.use(jobsRouter({ jobs: options.jobs }));
+  app.use(jobListRouter({ lister: options.jobList }));
+  app.use(jobsRouter({ jobs: options.jobs, canceller: options.canceller }));
   app.use(jobEventsRouter({ jobs: options.jobs, logger }));
   app.use(statusRouter({ snapshot: options.snapshot, health: options.health }));
   app.use(metricsRouter({ scrape: options.scrape }));
+  app.use(
+    openApiRouter({
+      limits: options.limits,
+      bulkMax: options.bulk.maxTasks,
+      bodyLimitBytes,
+      bulkBodyLimitBytes: options.bulk.bodyLimitBytes,
+      apiKeyRequired: options.apiKey !== undefined,
+      metricsPublic: options.metricsPublic,
+    }),
+  );
   app.use(notFound);
   app.use(errorHandler({ logger, bodyLimitBytes }));
   return app;

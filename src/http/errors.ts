@@ -119,7 +119,7 @@ export function errorHandler({
     if (known instanceof BacklogFullError || known instanceof IdempotencyKeyInUseError) {
       res.set('Retry-After', String(known.retryAfterSeconds));
     }
-    if (known instanceof UnauthorizedError) res.set('WWW-Authenticate', 'Bearer');
+    if (known instanceof UnauthorizedError) res.set('WWW-Authenticate', known.challenge);
     res.status(known.status).json({
       error: known.message,
       code: known.code,

@@ -41,26 +41,35 @@ function findBodyProblem(body: unknown, above: number): BodyProblem | undefined 
 export interface TaskLimits {
   /** Largest `data.durationMs` (MAX_TASK_DURATION_MS). */
   readonly maxDurationMs: number;
-  /** Largest `data.timeoutMs` (JOB_TIMEOUT_MS). */
+  /** Largest `options.timeoutMs` (and the older `data.timeoutMs`): JOB_TIMEOUT_MS. */
   readonly maxTimeoutMs: number;
 }
 
 /** BullMQ's bound: priorities are stored in 21 bits beside a job counter. */
 export const MAX_PRIORITY = 2_097_152;
 
-/** Per-job settings that override the service's defaults. */
-const optionsSchema = z
-  .object({
-    priority: z.int().min(1).max(MAX_PRIORITY).optional(),
-    attempts: z.int().min(1).max(100).optional(),
-    backoffMs: z.int().min(0).max(86_400_000).optional(),
-  })
-  .strict();
+/** The longest a job may be delayed: 30 days. */
+export const MAX_DELAY_MS = 30 * 24 * 3_600_000;
 
-function taskSchema({ maxDurationMs, maxTimeoutMs }: TaskLimits) {
+/** Per-job settings that override the service's defaults. */
+function optionsSchema({ maxTimeoutMs }: TaskLimits) {
   return z
     .object({
-      options: optionsSchema.optional(),
+      priority: z.int().min(1).max(MAX_PRIORITY).optional(),
+      delayMs: z.int().min(0).max(MAX_DELAY_MS).optional(),
+      attempts: z.int().min(1).max(100).optional(),
+      backoffMs: z.int().min(0).max(86_400_000).optional(),
+      timeoutMs: z.int().min(1).max(maxTimeoutMs).optional(),
+    })
+    .strict();
+}
+
+/** One task, without the raw-body checks of `safeBody`: what the OpenAPI document describes. */
+export function taskSchema(limits: TaskLimits) {
+  const { maxDurationMs, maxTimeoutMs } = limits;
+  return z
+    .object({
+      options: optionsSchema(limits).optional(),
       jobName: z
         .string()
         .min(1)
@@ -114,7 +123,12 @@ export function createEnqueueSchema(limits: TaskLimits) {
 
 /** `POST /enqueue-tasks`: `{ tasks: [...] }`, 1 to `maxTasks` tasks, each as for one task. */
 export function createBulkEnqueueSchema(limits: TaskLimits, maxTasks: number) {
-  return safeBody(z.object({ tasks: z.array(taskSchema(limits)).min(1).max(maxTasks) }).strict(), 2);
+  return safeBody(bulkTasksSchema(limits, maxTasks), 2);
+}
+
+/** The `POST /enqueue-tasks` body without the raw-body checks; `task` lets the OpenAPI document share one. */
+export function bulkTasksSchema(limits: TaskLimits, maxTasks: number, task = taskSchema(limits)) {
+  return z.object({ tasks: z.array(task).min(1).max(maxTasks) }).strict();
 }
 
 export interface ValidationIssue {

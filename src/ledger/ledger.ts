@@ -52,8 +52,11 @@ export interface JobLedgerPort {
 
 export interface Ledger extends JobLedgerPort {
   readonly keys: LedgerKeys;
-  /** Picks the least-loaded live worker and reserves a slot on it. */
-  reserve(token: string): Promise<ReserveOutcome>;
+  /**
+   * Picks the least-loaded live worker and reserves a slot on it. `first` names the worker the
+   * job's id was made for, when that is not the worker chosen (a delayed job's pseudo worker).
+   */
+  reserve(token: string, first?: string): Promise<ReserveOutcome>;
   /** The same for several jobs in one Redis call, chosen one after another as separate calls would. */
   reserveMany(tokens: readonly string[]): Promise<ReserveOutcome[]>;
   /** Releases a reservation wherever it is: for a reserve whose answer was lost. */
@@ -64,6 +67,8 @@ export interface Ledger extends JobLedgerPort {
   deregister(workerId: string): Promise<void>;
   /** Whether a worker with this id has registered under this prefix (retired ones included). */
   isKnownWorker(workerId: string): Promise<boolean>;
+  /** Every worker id registered under this prefix, retired ones included, sorted. */
+  knownWorkers(): Promise<readonly string[]>;
   /** One worker's reservations, read incrementally so that a large backlog does not block Redis. */
   reservations(workerId: string): AsyncIterable<Reservation>;
   /** Rebuilds one worker's counters from its reservations. */
@@ -132,8 +137,8 @@ export function createLedger({
 
   return {
     keys,
-    async reserve(token) {
-      const [outcome] = await reserveMany([token]);
+    async reserve(token, first) {
+      const [outcome] = await reserveMany([first === undefined ? token : `${token}|${first}`]);
       if (!outcome) throw new Error('reserve answered nothing');
       return outcome;
     },
@@ -157,6 +162,10 @@ export function createLedger({
         redis.hexists(keys.retired, workerId),
       ]);
       return registered === 1 || retired === 1;
+    },
+    async knownWorkers() {
+      const [registered, retired] = await Promise.all([redis.hkeys(keys.workers), redis.hkeys(keys.retired)]);
+      return [...new Set([...registered, ...retired])].sort();
     },
     async *reservations(workerId) {
       let cursor = '0';

@@ -11,8 +11,9 @@ import { throttled } from '../logging/throttle.js';
 import type { HandlerRegistry } from '../jobs/handlers.js';
 import type { JobPool } from '../jobs/pool.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
+import { CANCELLED_REASON } from './job-reader.js';
 import { parseJobId, queueNameFor } from './names.js';
-import type { Retention } from './job-options.js';
+import { timeoutOption, type Retention } from './job-options.js';
 import { createProgressWriter } from './progress.js';
 
 /** While Redis is away the worker reports every reconnect attempt; one line per interval will do. */
@@ -35,7 +36,7 @@ export interface ConsumerOptions {
   readonly lockDurationMs: number;
   readonly defaultDurationMs: number;
   readonly maxDurationMs: number;
-  /** The longest an attempt may run; `data.timeoutMs` may ask for less. */
+  /** The longest an attempt may run; a job's `options.timeoutMs` may ask for less. */
   readonly jobTimeoutMs: number;
   readonly progressIntervalMs: number;
   /** How long finished jobs are kept: BullMQ applies it to every job that does not carry its own. */
@@ -49,10 +50,14 @@ export interface ConsumerOptions {
   readonly running: Set<string>;
   /** Called when a job body ends and its slot frees (work stealing listens). */
   readonly onSlotFree?: () => void;
+  /** Whether a job was cancelled (its tombstone): asked before a job starts. */
+  readonly isCancelled: (token: string) => Promise<boolean>;
 }
 
 export interface Consumer {
   isRunning(): boolean;
+  /** Stops a job running here: its thread is stopped and it fails as cancelled, without a retry. */
+  cancel(jobId: string): boolean;
   waitUntilReady(): Promise<void>;
   /**
    * Stops taking jobs and waits for running ones. After `timeoutMs` it gives up waiting and says so:
@@ -73,9 +78,16 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     }
   };
 
-  const processJob = async (job: Job): Promise<unknown> => {
+  // BullMQ hands a processor that takes three parameters the signal that `cancelJob` fires.
+  const processJob = async (job: Job, _lock?: string, cancelled?: AbortSignal): Promise<unknown> => {
     const jobId = job.id ?? '';
     const token = parseJobId(jobId)?.token ?? jobId;
+    // A job cancelled while it was on its way here never starts. Failing it unrecoverably files it
+    // as cancelled; its reservation goes with it.
+    if (await options.isCancelled(token)) {
+      await ledger('finish', jobId, () => jobLedger.ended(token, 'finished'));
+      throw new UnrecoverableError(CANCELLED_REASON);
+    }
     running.add(token);
     try {
       // Not awaited before the body starts: it would add a Redis round trip to every dispatch. Later
@@ -101,10 +113,15 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         onError: (error) => logger.debug({ err: error, jobId }, 'progress not saved'),
         intervalMs: options.progressIntervalMs,
       });
-      const timeoutMs = timeoutFor(data, options.jobTimeoutMs);
+      const timeoutMs = timeoutFor(
+        timeoutOption(job.opts as Record<string, unknown>) ?? data.timeoutMs,
+        options.jobTimeoutMs,
+      );
       try {
         const result = await options.pool.run({
-          signal: AbortSignal.timeout(timeoutMs),
+          signal: cancelled
+            ? AbortSignal.any([AbortSignal.timeout(timeoutMs), cancelled])
+            : AbortSignal.timeout(timeoutMs),
           handlerUrl: options.handlers.resolve(job.name),
           jobId,
           jobName: job.name,
@@ -122,7 +139,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         metrics.jobFinished(job.name, 'completed', seconds());
         return result;
       } catch (caught) {
-        const error = isAbort(caught) ? new JobTimeoutError(timeoutMs) : caught;
+        const error = cancelled?.aborted
+          ? new UnrecoverableError(CANCELLED_REASON)
+          : isAbort(caught)
+            ? new JobTimeoutError(timeoutMs)
+            : caught;
         void progress.finish();
         metrics.jobFinished(job.name, 'failed', seconds());
         const retries = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
@@ -152,6 +173,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     }
   });
   worker.on('failed', (job, error) => {
+    if (error.message === CANCELLED_REASON && error instanceof UnrecoverableError) {
+      logger.info({ jobId: job?.id, jobName: job?.name }, 'job cancelled');
+      return;
+    }
     const final = job !== undefined && job.finishedOn !== undefined;
     logger[final ? 'error' : 'warn'](
       { jobId: job?.id, jobName: job?.name, attemptsMade: job?.attemptsMade, reason: error.message },
@@ -168,6 +193,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   let closing: Promise<{ drained: boolean }> | undefined;
   return {
     isRunning: () => worker.isRunning() && closing === undefined,
+    cancel: (jobId) => worker.cancelJob(jobId, CANCELLED_REASON),
     waitUntilReady: async () => {
       await worker.waitUntilReady();
     },
@@ -199,9 +225,11 @@ function isAbort(error: unknown): boolean {
   return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
 }
 
-/** `data.timeoutMs` when it is a usable number below the limit; the limit otherwise. */
-export function timeoutFor(data: Readonly<Record<string, unknown>>, limitMs: number): number {
-  const asked = data.timeoutMs;
+/**
+ * The time-out a job asked for (`options.timeoutMs`, or the older `data.timeoutMs`) when it is a
+ * usable number below the limit; the limit otherwise.
+ */
+export function timeoutFor(asked: unknown, limitMs: number): number {
   if (typeof asked !== 'number' || !Number.isInteger(asked) || asked < 1) return limitMs;
   return Math.min(asked, limitMs);
 }

@@ -25,3 +25,15 @@ export function retentionFrom(config: Pick<Config, 'retention'>): Retention {
     removeOnFail: { age: failed.ageSeconds, count: failed.count },
   });
 }
+
+/**
+ * The job option that bounds one attempt. BullMQ has no per-job time-out, but it stores options it
+ * does not know with the job and gives them back, so the consumer reads it from there.
+ */
+export const TIMEOUT_OPTION = 'timeoutMs';
+
+/** The attempt time-out a job was enqueued with, if any. */
+export function timeoutOption(opts: Readonly<Record<string, unknown>>): number | undefined {
+  const value = opts[TIMEOUT_OPTION];
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? value : undefined;
+}

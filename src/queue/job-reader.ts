@@ -5,16 +5,23 @@
  * that never existed are answered without touching a queue, so made-up ids cannot make the process
  * open handles without bound.
  */
-import type { Job } from 'bullmq';
-import { parseJobId } from './names.js';
+import type { Job, JobsOptions } from 'bullmq';
+import { timeoutOption } from './job-options.js';
+import { parseJobId, SCHEDULED } from './names.js';
 import type { QueueRegistry } from './queues.js';
+
+/**
+ * The failure reason of a job cancelled by `DELETE /jobs/:id`: BullMQ keeps it with its failed jobs,
+ * and every reader shows it as state `cancelled`.
+ */
+export const CANCELLED_REASON = 'cancelled';
 
 export interface JobView {
   readonly jobId: string;
   readonly jobName: string;
   readonly state: string;
-  /** The worker whose queue holds the job now. */
-  readonly assignedWorker: string;
+  /** The worker whose queue holds the job now; null for a delayed job that is not due yet. */
+  readonly assignedWorker: string | null;
   /** The workers the job moved away from, oldest first; empty for a job that never moved. */
   readonly movedFrom: readonly string[];
   readonly data: unknown;
@@ -27,6 +34,10 @@ export interface JobView {
   readonly attempts: number;
   /** Its `options.priority`; null for a job without one (it runs before any job with one). */
   readonly priority: number | null;
+  /** The first retry's delay (it doubles with each attempt); null without retries by back-off. */
+  readonly backoffMs: number | null;
+  /** Its `options.timeoutMs`; null when it runs under the service's JOB_TIMEOUT_MS. */
+  readonly timeoutMs: number | null;
   readonly timestamps: {
     readonly enqueuedAt: string | null;
     readonly startedAt: string | null;
@@ -56,7 +67,7 @@ export function createJobReader({ queues, isKnownWorker, locate }: JobReaderOpti
       const parsed = parseJobId(jobId);
       if (!parsed) return undefined;
       const location = await locate(parsed.token);
-      if (!location && !(await isKnownWorker(parsed.workerId))) return undefined;
+      if (!location && parsed.workerId !== SCHEDULED && !(await isKnownWorker(parsed.workerId))) return undefined;
       const current = location?.current ?? parsed.workerId;
       const movedFrom = location?.movedFrom ?? [];
       // Where it is now first; during a move the job may still be in the queue it is leaving.
@@ -74,13 +85,18 @@ export function createJobReader({ queues, isKnownWorker, locate }: JobReaderOpti
   };
 }
 
+/** BullMQ's state of a job, with cancelled jobs told apart from failed ones. */
+export function publicState(job: Pick<Job, 'failedReason'>, state: string): string {
+  return state === 'failed' && job.failedReason === CANCELLED_REASON ? 'cancelled' : state;
+}
+
 function view(jobId: string, job: Job, state: string, assignedWorker: string, movedFrom: readonly string[]): JobView {
   return {
     jobId,
     jobName: job.name,
-    state,
-    assignedWorker,
-    movedFrom,
+    state: publicState(job, state),
+    assignedWorker: assignedWorker === SCHEDULED ? null : assignedWorker,
+    movedFrom: movedFrom.filter((from) => from !== SCHEDULED),
     data: job.data,
     progress: job.progress,
     result: job.returnvalue ?? null,
@@ -89,12 +105,19 @@ function view(jobId: string, job: Job, state: string, assignedWorker: string, mo
     attemptsStarted: job.attemptsStarted,
     attempts: job.opts.attempts ?? 1,
     priority: job.opts.priority || null,
+    backoffMs: backoffOf(job.opts.backoff),
+    timeoutMs: timeoutOption(job.opts as Record<string, unknown>) ?? null,
     timestamps: {
       enqueuedAt: iso(job.timestamp),
       startedAt: iso(job.processedOn),
       finishedAt: iso(job.finishedOn),
     },
   };
+}
+
+function backoffOf(backoff: JobsOptions['backoff']): number | null {
+  if (typeof backoff === 'number') return backoff;
+  return backoff?.delay ?? null;
 }
 
 function iso(ms: number | undefined): string | null {

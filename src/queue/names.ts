@@ -5,6 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 
+/**
+ * The pseudo worker whose queue holds delayed jobs until they are due and routed to a real worker.
+ * Real worker ids end in `-<index>`, so it can never be one of them.
+ */
+export const SCHEDULED = 'scheduled';
+
 export function workerIdFor(hostId: string, index: number): string {
   return `${hostId}-${index}`;
 }

@@ -1,10 +1,12 @@
 /**
- * Redis connections, made by their owner and closed by it. Two kinds with different needs:
+ * Redis connections, made by their owner and closed by it. Three kinds with different needs:
  *
  * - `command`: requests from HTTP (reserve, add, read). Fails at once while Redis is away (no
  *   offline queue, one retry) and gives up on a hung Redis after a time-out, so a client gets a 503
  *   instead of a hung request. A timed-out command may still run later: everything it can reserve
  *   is keyed by a token and released by the reconciler.
+ * - `subscriber`: pub/sub only (a subscribed connection can send nothing else); it waits out
+ *   outages like the consumer's, and ioredis subscribes it again after a reconnect.
  * - `consumer`: BullMQ's Worker and the ledger updates of running jobs. It queues commands while
  *   Redis is away and sends them when it returns (`maxRetriesPerRequest: null`), so a job that ends
  *   during an outage is still recorded, in order, when Redis comes back.
@@ -13,11 +15,12 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { throttled } from '../logging/throttle.js';
 
-export type ConnectionRole = 'command' | 'consumer';
+export type ConnectionRole = 'command' | 'consumer' | 'subscriber';
 
 const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
   command: { maxRetriesPerRequest: 1, enableOfflineQueue: false },
   consumer: { maxRetriesPerRequest: null },
+  subscriber: { maxRetriesPerRequest: null },
 };
 
 /** Logs a connection's errors without flooding the log while Redis stays down. */

@@ -1,7 +1,8 @@
 /**
  * Accepting a task: reserve a slot on the least-loaded live worker (batched with the other requests of
- * the same event-loop turn), then add the job to that worker's queue. A refused task leaves nothing
- * behind: if a step fails, what it may have done is undone.
+ * the same event-loop turn), then add the job to that worker's queue. A delayed task reserves nothing:
+ * it waits in the queue of the SCHEDULED pseudo worker, and is routed when due (delayed-router.ts).
+ * A refused task leaves nothing behind: if a step fails, what it may have done is undone.
  *
  * A command that timed out on a stalled Redis can still run when Redis resumes. The undo is sent on
  * the same connection, so Redis runs it after the command it undoes; while Redis is unreachable,
@@ -11,7 +12,8 @@
  */
 import { Job, type JobsOptions, type Queue } from 'bullmq';
 import type { ChainableCommander } from 'ioredis';
-import { jobIdFor, newToken } from '../queue/names.js';
+import { TIMEOUT_OPTION } from '../queue/job-options.js';
+import { jobIdFor, newToken, SCHEDULED } from '../queue/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import { createReserveBatcher } from './reserve-batcher.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -32,6 +34,10 @@ export interface JobOverrides {
   readonly attempts?: number | undefined;
   /** First retry delay; it doubles with each attempt. */
   readonly backoffMs?: number | undefined;
+  /** How long one attempt may run, below the service's limit. */
+  readonly timeoutMs?: number | undefined;
+  /** Run no earlier than this many ms from now; the worker is chosen when it is due. */
+  readonly delayMs?: number | undefined;
 }
 
 /** A Redis string written in the same transaction as the jobs, or not at all. */
@@ -42,7 +48,8 @@ export interface AtomicRecord {
 
 export interface Dispatched {
   readonly jobId: string;
-  readonly workerId: string;
+  /** Null for a delayed job: its worker is chosen when it is due (see delayed-router.ts). */
+  readonly workerId: string | null;
 }
 
 export interface Dispatcher {
@@ -64,6 +71,8 @@ export interface DispatcherOptions {
   readonly jobOptions: JobsOptions;
   readonly logger: Logger;
   readonly metrics: Pick<ProcessMetrics, 'undoFailed'>;
+  /** The job index (`queue/job-index.ts`): every job gets its entry in the transaction that adds it. */
+  readonly indexKey: string;
   /** Told to clients refused for a full backlog: about when a slot should free up. */
   readonly retryAfterSeconds: number;
 }
@@ -84,6 +93,7 @@ export function createDispatcher({
   jobOptions,
   logger,
   metrics,
+  indexKey,
   retryAfterSeconds,
 }: DispatcherOptions): Dispatcher {
   const reserve = createReserveBatcher((tokens) => ledger.reserveMany(tokens));
@@ -106,6 +116,8 @@ export function createDispatcher({
     ...(overrides.priority === undefined ? {} : { priority: overrides.priority }),
     ...(overrides.attempts === undefined ? {} : { attempts: overrides.attempts }),
     ...(overrides.backoffMs === undefined ? {} : { backoff: { type: 'exponential', delay: overrides.backoffMs } }),
+    ...(overrides.timeoutMs === undefined ? {} : { [TIMEOUT_OPTION]: overrides.timeoutMs }),
+    ...(overrides.delayMs ? { delay: overrides.delayMs } : {}),
   });
   const newJob = (queue: Queue, { jobName, data, options }: DispatchRequest, jobId: string) =>
     new Job(queue, jobName, data, optionsFor(jobId, options), jobId);
@@ -114,93 +126,132 @@ export function createDispatcher({
    * runs although its client was told 503 (delivery is at-least-once). If a release fails too, the
    * reconciler frees the slot once the reservation is older than its grace period.
    */
-  const undoAdd = async (added: readonly { token: string; jobId: string; workerId: string }[]) => {
+  const undoAdd = async (added: readonly Placement[]) => {
     await Promise.all(
-      added.map(async (ids) => {
-        void undo('remove_job', ids, () => queues.forWorker(ids.workerId).remove(ids.jobId));
-        await undo('release_reservation', ids, () => ledger.release(ids.workerId, ids.token));
+      added.map(async ({ token, jobId, queueOf, reserved }) => {
+        const ids = { token, jobId, workerId: queueOf };
+        void undo('remove_job', ids, () => queues.forWorker(queueOf).remove(jobId));
+        if (reserved) await undo('release_reservation', ids, () => ledger.release(queueOf, token));
       }),
     );
+  };
+  /** Adds placed jobs in one transaction, undoing the placements if it fails. */
+  const add = async (
+    placed: readonly Placement[],
+    requests: readonly DispatchRequest[],
+    record: AtomicRecord | undefined,
+  ): Promise<void> => {
+    try {
+      await addInOneTransaction(
+        placed.map(({ queueOf, jobId }, i) => {
+          const queue = queues.forWorker(queueOf);
+          return { queue, job: newJob(queue, requests[i] as DispatchRequest, jobId) };
+        }),
+        indexKey,
+        record,
+      );
+    } catch (error) {
+      await undoAdd(placed);
+      throw new QueueUnavailableError(error);
+    }
   };
   return {
     async dispatch(request, record) {
       const token = newToken();
-      const outcome = await reserve(token).catch((error: unknown) => {
-        void undo('cancel_reservation', { token }, () => ledger.cancel(token));
-        throw new QueueUnavailableError(error);
-      });
-      if (outcome.kind === 'no-live-worker') throw new NoLiveWorkerError();
-      if (outcome.kind === 'backlog-full') throw new BacklogFullError(retryAfterSeconds);
-      const { workerId } = outcome;
-      const jobId = jobIdFor(workerId, token);
-      const queue = queues.forWorker(workerId);
-      try {
-        if (record === undefined) await queue.add(request.jobName, request.data, optionsFor(jobId, request.options));
-        else await addInOneTransaction([{ queue, job: newJob(queue, request, jobId) }], record({ jobId, workerId }));
-      } catch (error) {
-        await undoAdd([{ token, jobId, workerId }]);
-        throw new QueueUnavailableError(error);
+      let placement: Placement;
+      if (isDelayed(request)) placement = waitForDue(token);
+      else {
+        const outcome = await reserve(token).catch((error: unknown) => {
+          void undo('cancel_reservation', { token }, () => ledger.cancel(token));
+          throw new QueueUnavailableError(error);
+        });
+        if (outcome.kind === 'no-live-worker') throw new NoLiveWorkerError();
+        if (outcome.kind === 'backlog-full') throw new BacklogFullError(retryAfterSeconds);
+        placement = routed(token, outcome.workerId);
       }
-      return { jobId, workerId };
+      const dispatched = dispatchedOf(placement);
+      await add([placement], [request], record?.(dispatched));
+      return dispatched;
     },
 
     async dispatchMany(requests, record) {
       const tokens = requests.map(() => newToken());
-      const outcomes = await ledger.reserveMany(tokens).catch(async (error: unknown) => {
+      // Delayed jobs take no slot until they are due: only the others are reserved.
+      const toReserve = tokens.filter((_, i) => !isDelayed(requests[i] as DispatchRequest));
+      const outcomes = await ledger.reserveMany(toReserve).catch(async (error: unknown) => {
         // Whether the call ran is unknown: each token is cancelled wherever it may have been reserved.
-        await Promise.all(tokens.map((token) => undo('cancel_reservation', { token }, () => ledger.cancel(token))));
+        await Promise.all(toReserve.map((token) => undo('cancel_reservation', { token }, () => ledger.cancel(token))));
         throw new QueueUnavailableError(error);
       });
-      const placed = outcomes.flatMap((outcome, i) => {
-        if (outcome.kind !== 'reserved') return [];
-        const token = tokens[i] as string;
-        return [{ token, workerId: outcome.workerId, jobId: jobIdFor(outcome.workerId, token) }];
+      const outcomeOf = new Map(toReserve.map((token, i) => [token, outcomes[i]]));
+      const reserved = toReserve.flatMap((token) => {
+        const outcome = outcomeOf.get(token);
+        return outcome?.kind === 'reserved' ? [routed(token, outcome.workerId)] : [];
       });
       // The batch is taken whole or not at all: a backlog that fills part-way refuses all of it,
       // and what was reserved before it filled is released.
       const refused = outcomes.find((outcome) => outcome.kind !== 'reserved');
       if (refused !== undefined) {
         await Promise.all(
-          placed.map((ids) => undo('release_reservation', ids, () => ledger.release(ids.workerId, ids.token))),
+          reserved.map((ids) => undo('release_reservation', ids, () => ledger.release(ids.queueOf, ids.token))),
         );
         if (refused.kind === 'backlog-full') throw new BacklogFullError(retryAfterSeconds);
         throw new NoLiveWorkerError();
       }
-      const dispatched = placed.map(({ jobId, workerId }) => ({ jobId, workerId }));
-      try {
-        await addInOneTransaction(
-          placed.map(({ workerId, jobId }, i) => {
-            const queue = queues.forWorker(workerId);
-            return { queue, job: newJob(queue, requests[i] as DispatchRequest, jobId) };
-          }),
-          record?.(dispatched),
-        );
-      } catch (error) {
-        await undoAdd(placed);
-        throw new QueueUnavailableError(error);
-      }
+      const byToken = new Map(reserved.map((placement) => [placement.token, placement]));
+      const placed = tokens.map((token) => byToken.get(token) ?? waitForDue(token));
+      const dispatched = placed.map(dispatchedOf);
+      await add(placed, requests, record?.(dispatched));
       return dispatched;
     },
   };
 }
 
+/** Where a job goes: a worker's queue with a reserved slot, or the delayed jobs' queue without one. */
+interface Placement {
+  readonly token: string;
+  readonly jobId: string;
+  /** The worker whose queue the job is added to: a real one, or SCHEDULED. */
+  readonly queueOf: string;
+  readonly reserved: boolean;
+}
+
+function routed(token: string, workerId: string): Placement {
+  return { token, jobId: jobIdFor(workerId, token), queueOf: workerId, reserved: true };
+}
+
+function waitForDue(token: string): Placement {
+  return { token, jobId: jobIdFor(SCHEDULED, token), queueOf: SCHEDULED, reserved: false };
+}
+
+function dispatchedOf({ jobId, queueOf, reserved }: Placement): Dispatched {
+  return { jobId, workerId: reserved ? queueOf : null };
+}
+
+function isDelayed({ options }: DispatchRequest): boolean {
+  return (options?.delayMs ?? 0) > 0;
+}
+
 /**
- * Adds the jobs, and writes the record if any, in one MULTI: all happen, or none. BullMQ queues its
- * add script on the transaction synchronously, as its own bulk add relies on. Every queue shares the
- * connection the dispatcher was given, so one transaction covers them all.
+ * Adds the jobs with their index entries, and writes the record if any, in one MULTI: all happen, or
+ * none. BullMQ queues its add script on the transaction synchronously, as its own bulk add relies on.
+ * Every queue shares the connection the dispatcher was given, so one transaction covers them all.
  */
 async function addInOneTransaction(
   jobs: readonly { readonly queue: Queue; readonly job: Job }[],
+  indexKey: string,
   record: AtomicRecord | undefined,
 ): Promise<void> {
   const first = jobs[0];
   if (first === undefined) return;
   const client = await first.queue.backend.client;
   const multi = client.multi();
+  // BullMQ's transaction is ioredis's own (with a few commands added); its type only lists those.
+  const commands = multi as unknown as ChainableCommander;
   // Their outcomes are read from the transaction's results below.
   for (const { job } of jobs) job.addJob(multi).catch(() => {});
-  // BullMQ's transaction is ioredis's own (with a few commands added); its type only lists those.
-  if (record !== undefined) (multi as unknown as ChainableCommander).set(record.key, record.value, 'KEEPTTL');
+  commands.zadd(indexKey, ...jobs.flatMap(({ job }) => [job.timestamp, job.id ?? '']));
+  if (record !== undefined) commands.set(record.key, record.value, 'KEEPTTL');
   const results = await multi.exec();
   if (results === null) throw new Error('the transaction was discarded');
   const error = results.find(([failure]) => failure !== null)?.[0];

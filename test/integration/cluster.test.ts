@@ -11,6 +11,7 @@ import { jobKeys, reservationsLeft } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service, type WorkersResponse } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
+import { readEvents } from '../support/sse.js';
 
 const WORKERS = 4;
 const CONCURRENCY = 8;
@@ -299,22 +300,3 @@ describe('the cluster', () => {
     assert.ok(about.some((line) => line.msg === 'job completed' && line.workerId === assignedWorker));
   });
 });
-
-/** Reads a whole Server-Sent Events stream (bounded in time), parsed into events. */
-async function readEvents(
-  url: string,
-): Promise<{ status: number; contentType: string | null; events: { event: string; data: unknown }[] }> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
-  const text = await response.text();
-  const events = text
-    .split('\n\n')
-    .filter((block) => block.startsWith('event: '))
-    .map((block) => {
-      const [eventLine, dataLine] = block.split('\n');
-      return {
-        event: (eventLine ?? '').slice('event: '.length),
-        data: JSON.parse((dataLine ?? '').slice('data: '.length)) as unknown,
-      };
-    });
-  return { status: response.status, contentType: response.headers.get('content-type'), events };
-}

@@ -14,6 +14,7 @@ import { createLedger } from '../../src/ledger/ledger.js';
 import { createProcessMetrics, UNDO_OPERATIONS, type ProcessMetrics } from '../../src/metrics/process-metrics.js';
 import { jobOptionsFrom } from '../../src/queue/job-options.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
+import { jobIndexKey } from '../../src/queue/job-index.js';
 import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
 import { createDispatcher, type DispatcherOptions } from '../../src/scheduling/dispatcher.js';
 import { reservationsLeft } from '../support/jobs.js';
@@ -25,6 +26,8 @@ import { waitFor } from '../support/wait.js';
 
 const config = loadConfig({ QUEUE_PREFIX: 'undo-test' });
 const WORKER = 'undo-0';
+/** The worker is joined once, with a 60 s lease: it must count as live for as long, however slow the run. */
+const LIVE_MS = 60_000;
 
 interface LogLine {
   readonly level: number;
@@ -77,6 +80,7 @@ function dispatcherWith(ledger: DispatcherOptions['ledger'], queues: DispatcherO
     jobOptions: jobOptionsFrom(config),
     logger,
     metrics,
+    indexKey: jobIndexKey(config.prefix),
     retryAfterSeconds: 1,
   });
 }
@@ -122,7 +126,7 @@ describe('dispatcher: undoing a refused enqueue', () => {
 
   test('a reservation that failed and whose cancel fails too: logged with its token and counted', async () => {
     const dead = await closedConnection();
-    const ledger = createLedger({ redis: dead, prefix: config.prefix, workerTtlMs: config.workerTtlMs });
+    const ledger = createLedger({ redis: dead, prefix: config.prefix, workerTtlMs: LIVE_MS });
     const dispatcher = dispatcherWith(ledger, queuesOn(await connect()));
     await assert.rejects(dispatcher.dispatch({ jobName: 'refused', data: {} }), QueueUnavailableError);
     const [warning] = await waitFor(
@@ -138,7 +142,7 @@ describe('dispatcher: undoing a refused enqueue', () => {
 
   test('an add that failed: the job removal fails and is counted, the release succeeds and frees the slot', async () => {
     const before = await reservationsLeft(redis.client, config.prefix);
-    const ledger = createLedger({ redis: await connect(), prefix: config.prefix, workerTtlMs: config.workerTtlMs });
+    const ledger = createLedger({ redis: await connect(), prefix: config.prefix, workerTtlMs: LIVE_MS });
     const dispatcher = dispatcherWith(ledger, queuesOn(await closedConnection()));
     await assert.rejects(dispatcher.dispatch({ jobName: 'refused', data: {} }), QueueUnavailableError);
     const [warning] = await waitFor(() => (warnings('remove_job').length > 0 ? warnings('remove_job') : undefined), {
@@ -153,7 +157,7 @@ describe('dispatcher: undoing a refused enqueue', () => {
   test('an add that failed and a ledger that fails right after the reservation: both undos logged and counted', async () => {
     const before = await reservationsLeft(redis.client, config.prefix);
     const ledgerConnection = await connect();
-    const ledger = createLedger({ redis: ledgerConnection, prefix: config.prefix, workerTtlMs: config.workerTtlMs });
+    const ledger = createLedger({ redis: ledgerConnection, prefix: config.prefix, workerTtlMs: LIVE_MS });
     const broken = queuesOn(await closedConnection());
     // The queue is looked up once the slot is reserved: the ledger's connection goes down right then.
     const dispatcher = dispatcherWith(ledger, {

@@ -207,11 +207,15 @@ describe('HTTP edges', () => {
     const examples = [
       '/enqueue-task',
       '/enqueue-tasks',
+      '/jobs',
       '/jobs/x~y',
       '/jobs/x~y/events',
+      '/jobs/x~y/retry',
       '/workers',
       '/healthz',
       '/metrics',
+      '/openapi.json',
+      '/docs',
     ];
     assert.equal(examples.length, ROUTES.length, 'one example path per route');
     for (const path of examples) {
@@ -222,7 +226,8 @@ describe('HTTP edges', () => {
       assert.match(options.headers.get('content-type') ?? '', /^application\/json/);
       assert.deepEqual(options.body?.allow, allow);
       assert.equal(options.headers.get('allow'), allow.join(', '));
-      const refused = await call(base, methods.includes('POST') ? 'GET' : 'DELETE', path);
+      // No route takes PUT.
+      const refused = await call(base, 'PUT', path);
       assertJsonError(refused, 405, 'METHOD_NOT_ALLOWED');
       assert.equal(refused.headers.get('allow'), allow.join(', '));
     }

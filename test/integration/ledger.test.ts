@@ -74,6 +74,19 @@ describe('ledger scripts', () => {
     assert.equal(await reservationCount(), 0);
   });
 
+  test("a reservation made for another worker's job id keeps that id (a delayed job routed when due)", async () => {
+    await join(info('w-0'));
+    assert.deepEqual(await scheduler.reserve('t1', 'scheduled'), { kind: 'reserved', workerId: 'w-0' });
+    assert.deepEqual(await scheduler.reserve('t2'), { kind: 'reserved', workerId: 'w-0' });
+    const ids = new Map<string, string>();
+    for await (const reservation of scheduler.reservations('w-0')) ids.set(reservation.token, reservation.jobId);
+    // The reconciler looks each job up by this id: the routed job is found, not freed as missing.
+    assert.deepEqual(Object.fromEntries(ids), { t1: 'scheduled~t1', t2: 'w-0~t2' });
+    assert.equal(await scheduler.markStarted('w-0', 't1'), true);
+    assert.equal(await scheduler.release('w-0', 't1'), true);
+    assert.deepEqual(await counters(), { queued: { 'w-0': '1' }, active: { 'w-0': '0' } });
+  });
+
   test('a worker whose heartbeat is older than the ttl is never chosen', async () => {
     await join(info('w-live'));
     await join(info('w-dead'));

@@ -33,7 +33,8 @@ async function call(
   return {
     status: response.status,
     headers: response.headers,
-    body: (text.startsWith('{') ? JSON.parse(text) : undefined) as { code?: string; jobId?: string } | undefined,
+    body: (text.startsWith('{') ? JSON.parse(text) : undefined) as
+      { code?: string; jobId?: string; state?: string } | undefined,
   };
 }
 
@@ -98,6 +99,11 @@ describe('API key', () => {
       assert.equal((await call(app, 'GET', path, { authorization })).status, 200, path);
       assert.equal((await call(app, 'GET', path)).status, 401, `${path} without the key`);
     }
+    // Cancel and retry change jobs: without the key they are refused before anything changes.
+    const jobPath = `/jobs/${enqueued.body?.jobId ?? ''}`;
+    assert.equal((await call(app, 'DELETE', jobPath)).status, 401);
+    assert.equal((await call(app, 'POST', `${jobPath}/retry`)).status, 401);
+    assert.equal((await call(app, 'GET', jobPath, { authorization })).body?.state, 'waiting');
   });
 
   test('/healthz stays open, and no response advertises the framework', async () => {

@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
+import { createAdminUi } from '../../src/http/admin/admin-ui.js';
 import { createApp } from '../../src/http/app.js';
 import { answerClientErrors } from '../../src/http/client-errors.js';
 import { createIdempotencyStore, STALE_CLAIM_MS } from '../../src/idempotency/store.js';
@@ -14,6 +15,12 @@ import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { jobOptionsFrom } from '../../src/queue/job-options.js';
 import { createJobReader } from '../../src/queue/job-reader.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
+import { jobIndexKey } from '../../src/queue/job-index.js';
+import { createJobLister } from '../../src/queue/job-lister.js';
+import { createCanceller } from '../../src/cancel/canceller.js';
+import { cancelKeys } from '../../src/cancel/signals.js';
+import { createCancelWaiting } from '../../src/queue/cancel-waiting.js';
+import { SCHEDULED } from '../../src/queue/names.js';
 import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
 import { createDispatcher } from '../../src/scheduling/dispatcher.js';
 
@@ -24,6 +31,10 @@ export interface InProcessAppOptions {
   readonly logger: Logger;
   readonly apiKey?: string;
   readonly metricsPublic?: boolean;
+  /** Serve the queue dashboard at /admin/queues (ADMIN_UI); off by default here. */
+  readonly adminUi?: boolean;
+  /** How long the dashboard shows a list of worker ids before reading it again; the service's by default. */
+  readonly adminRefreshMs?: number;
   /**
    * WORKER_TTL_MS: how old a worker's heartbeat may be for it to take jobs. Tests whose workers are
    * joined once (`joinAsWorker`, 60 s leases) and that run longer than the default 5 s need more.
@@ -55,6 +66,11 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
     workerTtlMs: options.workerTtlMs ?? config.workerTtlMs,
     ...(options.maxBacklog === undefined ? {} : { maxBacklog: options.maxBacklog }),
   });
+  const reader = createJobReader({
+    queues,
+    isKnownWorker: (id) => ledger.isKnownWorker(id),
+    locate: () => Promise.resolve(undefined),
+  });
   const app = createApp({
     idempotency: createIdempotencyStore({
       redis: connection,
@@ -68,12 +84,25 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
       jobOptions: jobOptionsFrom(config),
       logger,
       metrics: { undoFailed: () => {} },
+      indexKey: jobIndexKey(prefix),
       retryAfterSeconds: 1,
     }),
-    jobs: createJobReader({
-      queues,
-      isKnownWorker: (id) => ledger.isKnownWorker(id),
-      locate: () => Promise.resolve(undefined),
+    jobs: reader,
+    jobList: createJobLister({
+      redis: connection,
+      indexKey: jobIndexKey(prefix),
+      reader,
+      sweepAfterMs: Math.min(config.retention.completed.ageSeconds, config.retention.failed.ageSeconds) * 1000,
+      sweepIntervalMs: config.reconcileIntervalMs,
+    }),
+    canceller: createCanceller({
+      redis: connection,
+      keys: cancelKeys(prefix),
+      reader,
+      cancelWaiting: createCancelWaiting({ redis: connection, queues }),
+      ledger,
+      logger,
+      unroutedWorker: SCHEDULED,
     }),
     snapshot: () => ledger.snapshot(),
     health: options.health ?? (() => Promise.resolve({ redis: true, consumer: true })),
@@ -85,6 +114,14 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
     limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
     apiKey: options.apiKey,
     metricsPublic: options.metricsPublic ?? false,
+    admin: options.adminUi
+      ? createAdminUi({
+          workerIds: () => ledger.knownWorkers(),
+          queues,
+          logger,
+          ...(options.adminRefreshMs === undefined ? {} : { refreshMs: options.adminRefreshMs }),
+        })
+      : undefined,
   });
   const server = await new Promise<Server>((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

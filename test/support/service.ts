@@ -170,7 +170,13 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     enqueue: (task) =>
       request('POST', '/enqueue-task', { body: JSON.stringify(task), headers: { 'content-type': 'application/json' } }),
     async workers() {
-      const result = await request<WorkersResponse>('GET', '/workers');
+      // A service started with an API key is asked with it, so that readiness waits work there too.
+      const apiKey = options.env?.API_KEY;
+      const result = await request<WorkersResponse>(
+        'GET',
+        '/workers',
+        apiKey === undefined ? {} : { headers: { authorization: `Bearer ${apiKey}` } },
+      );
       if (result.status !== 200) throw new Error(`GET /workers answered ${result.status}`);
       return result.body;
     },

@@ -329,6 +329,15 @@ describe('reliability and security settings', () => {
     assert.equal(loadConfig({ METRICS_PUBLIC: 'true' }).metricsPublic, true);
     assertRejects({ METRICS_PUBLIC: 'yes' }, 'METRICS_PUBLIC');
   });
+
+  test('ADMIN_UI is on by default, and a boolean', () => {
+    assert.equal(loadConfig({}).adminUi, true);
+    assert.equal(loadConfig({ ADMIN_UI: 'false' }).adminUi, false);
+    assert.equal(loadConfig({ ADMIN_UI: '0' }).adminUi, false);
+    assert.equal(loadConfig({ ADMIN_UI: 'true' }).adminUi, true);
+    assert.equal(loadConfig({ ADMIN_UI: '' }).adminUi, true, 'empty means unset');
+    assertRejects({ ADMIN_UI: 'off' }, 'ADMIN_UI');
+  });
 });
 
 describe('ownership settings', () => {

@@ -55,14 +55,14 @@ describe('durationFor', () => {
 describe('timeoutFor', () => {
   const LIMIT = 10_000;
 
-  test('the limit when data asks for nothing usable', () => {
+  test('the limit when the job asks for nothing usable', () => {
     for (const timeoutMs of [undefined, 0, -1, 1.5, '500', Number.NaN, null]) {
-      assert.equal(timeoutFor({ timeoutMs }, LIMIT), LIMIT, String(timeoutMs));
+      assert.equal(timeoutFor(timeoutMs, LIMIT), LIMIT, String(timeoutMs));
     }
   });
 
   test('a shorter asked limit wins; a longer one is capped', () => {
-    assert.equal(timeoutFor({ timeoutMs: 250 }, LIMIT), 250);
-    assert.equal(timeoutFor({ timeoutMs: LIMIT * 2 }, LIMIT), LIMIT);
+    assert.equal(timeoutFor(250, LIMIT), 250);
+    assert.equal(timeoutFor(LIMIT * 2, LIMIT), LIMIT);
   });
 });

@@ -5,6 +5,7 @@ import {
   describeIssues,
   JOB_NAME_MAX_LENGTH,
   MAX_DATA_DEPTH,
+  MAX_DELAY_MS,
   type ValidationIssue,
 } from '../../src/http/schemas.js';
 
@@ -20,7 +21,7 @@ function issuesFor(input: unknown): ValidationIssue[] {
   return describeIssues(result.error);
 }
 
-function accepts(input: unknown): { jobName: string; data: Record<string, unknown> } {
+function accepts(input: unknown): { jobName: string; data: Record<string, unknown>; options?: unknown } {
   const result = schema.safeParse(input);
   assert.ok(
     result.success,
@@ -274,6 +275,26 @@ describe('data.timeoutMs', () => {
       assert.equal(result.success, false, `timeoutMs ${String(timeoutMs)}`);
       assert.deepEqual(result.error?.issues[0]?.path, ['data', 'timeoutMs']);
     }
+  });
+});
+
+describe('options.timeoutMs and options.delayMs', () => {
+  test('accept their bounds', () => {
+    for (const options of [{ timeoutMs: 1 }, { timeoutMs: MAX_TIMEOUT }, { delayMs: 0 }, { delayMs: MAX_DELAY_MS }]) {
+      assert.deepEqual(accepts({ jobName: 'a', options }).options, options);
+    }
+  });
+
+  test('refuse what is out of range or not an integer, naming the option', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ timeoutMs: 0 }, 'options.timeoutMs'],
+      [{ timeoutMs: MAX_TIMEOUT + 1 }, 'options.timeoutMs'],
+      [{ timeoutMs: 2.5 }, 'options.timeoutMs'],
+      [{ delayMs: -1 }, 'options.delayMs'],
+      [{ delayMs: MAX_DELAY_MS + 1 }, 'options.delayMs'],
+      [{ delayMs: '10' }, 'options.delayMs'],
+    ];
+    for (const [options, path] of cases) assert.deepEqual(paths({ jobName: 'a', options }), [path]);
   });
 });
 

@@ -37,6 +37,8 @@ export interface WorkerParts {
   readonly commands: Redis;
   /** BullMQ's consumer and every ledger update of running jobs; waits out outages. */
   readonly consumerConnection: Redis;
+  /** Hears cancels of jobs that may run here. */
+  readonly subscriber: Redis;
   /** The ledger on the request connection: reserve, cancel, reads. */
   readonly ledger: Ledger;
   /** The ledger on the consumer's connection: running jobs' updates stay ordered with BullMQ's. */
@@ -54,6 +56,8 @@ export interface WorkerParts {
   readonly metrics: ProcessMetrics;
   readonly clusterMetrics: ClusterMetricsClient;
   readonly reconciler: Reconciler;
+  /** How long a job's location record is kept: longer than any job stays in a queue. */
+  readonly locationTtlMs: number;
   /** Tokens of the jobs running in this process; the consumer fills it, the reconciler reads it. */
   readonly running: Set<string>;
 }
@@ -68,7 +72,10 @@ export async function buildWorker(
   const logger = baseLogger.child({ workerId });
   const commands = createRedisConnection(redisUrl, 'command', logger, { commandTimeoutMs: config.commandTimeoutMs });
   const consumerConnection = createRedisConnection(redisUrl, 'consumer', logger);
-  await Promise.all([waitUntilReady(commands, READY_TIMEOUT_MS), waitUntilReady(consumerConnection, READY_TIMEOUT_MS)]);
+  const subscriber = createRedisConnection(redisUrl, 'subscriber', logger);
+  await Promise.all(
+    [commands, consumerConnection, subscriber].map((connection) => waitUntilReady(connection, READY_TIMEOUT_MS)),
+  );
 
   const instance = config.instanceId ?? `solo-${process.pid}`;
   const owner = holderName(instance, process.pid);
@@ -86,13 +93,14 @@ export async function buildWorker(
     retireMs: config.workerRetireMs,
   });
   const retentionMs = Math.max(config.retention.completed.ageSeconds, config.retention.failed.ageSeconds) * 1000;
+  const locationTtlMs = retentionMs + LOCATION_MARGIN_MS;
   const moves = createMoveLedger({
     redis: consumerConnection,
     prefix: config.prefix,
     workerId,
     owner,
     workerTtlMs: config.workerTtlMs,
-    locationTtlMs: retentionMs + LOCATION_MARGIN_MS,
+    locationTtlMs,
   });
   const queues = createQueueRegistry({ connection: commands, prefix: config.prefix });
   const moveQueues = createQueueRegistry({ connection: consumerConnection, prefix: config.prefix });
@@ -135,6 +143,7 @@ export async function buildWorker(
     logger,
     commands,
     consumerConnection,
+    subscriber,
     ledger,
     jobLedger,
     leases,
@@ -170,6 +179,7 @@ export async function buildWorker(
       logger,
     }),
     running,
+    locationTtlMs,
   };
 }
 

@@ -45,6 +45,7 @@ export function createShutdown(
   const cut = async () => {
     parts.commands.disconnect();
     parts.consumerConnection.disconnect();
+    parts.subscriber.disconnect();
     await step('thread pool', () => parts.pool.destroy());
   };
 
@@ -74,7 +75,7 @@ export function createShutdown(
         await step('thread pool', () => parts.pool.close());
         await step('queues', () => Promise.all([parts.queues.close(), parts.moveQueues.close()]));
         await step('redis', () =>
-          Promise.all([closeConnection(parts.commands), closeConnection(parts.consumerConnection)]),
+          Promise.all([parts.commands, parts.consumerConnection, parts.subscriber].map(closeConnection)),
         );
       } else {
         await cut();

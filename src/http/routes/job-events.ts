@@ -1,7 +1,7 @@
 /**
  * `GET /jobs/:id/events`: a job's life as Server-Sent Events, from any process. The stream sends
  * `state` when the job's state changes, `progress` when its saved progress changes, and a final
- * `completed` or `failed` carrying the job's JSON, then closes; a job that has already ended gets
+ * `completed`, `failed` or `cancelled` carrying the job's JSON, then closes; a job that has already ended gets
  * its final event at once. A comment line every HEARTBEAT_MS keeps idle proxies from closing it.
  *
  * It reads the job from Redis every POLL_MS rather than subscribing to BullMQ's event streams: any
@@ -16,7 +16,7 @@ import { echo } from '../errors.js';
 
 const POLL_MS = 250;
 const HEARTBEAT_MS = 15_000;
-const FINAL_STATES = new Set(['completed', 'failed']);
+const FINAL_STATES = new Set(['completed', 'failed', 'cancelled']);
 
 function send(res: Response, event: string, data: unknown): void {
   res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);

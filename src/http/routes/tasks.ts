@@ -1,28 +1,34 @@
 /**
  * `POST /enqueue-task`: validate, route to the least-loaded worker, answer 202 with where to look.
  * `POST /enqueue-tasks`: the same for up to BULK_MAX tasks at once, all accepted or none.
+ * `POST /jobs/:id/retry`: a failed or cancelled job's task enqueued again as a new job, routed anew.
+ * A job is retried once: asking again answers the same new job (it is keyed like an Idempotency-Key),
+ * so to run it yet again, retry the new job.
  * With an `Idempotency-Key`, a repeat of the same request answers the first answer again (200,
  * `Idempotent-Replayed: true`) and enqueues nothing; see src/idempotency/store.ts.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import type { Logger } from '../../logging/logger.js';
-import type { AtomicRecord, Dispatched, Dispatcher, DispatchRequest } from '../../scheduling/dispatcher.js';
+import type { Dispatched, Dispatcher, DispatchRequest } from '../../scheduling/dispatcher.js';
 import {
-  IdempotencyKeyInUseError,
-  IdempotencyKeyReusedError,
+  fromStore,
   InvalidIdempotencyKeyError,
+  JobNotRetryableError,
+  NotFoundError,
   MalformedJsonError,
-  QueueUnavailableError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../../errors.js';
-import { bodyHash, IDEMPOTENCY_KEY, type ClaimOutcome, type IdempotencyStore } from '../../idempotency/store.js';
+import { IDEMPOTENCY_KEY, type IdempotencyStore } from '../../idempotency/store.js';
+import { createOnce } from '../idempotent.js';
+import { echo } from '../errors.js';
+import type { JobReader } from '../../queue/job-reader.js';
 import { createBulkEnqueueSchema, createEnqueueSchema, describeIssues, type TaskLimits } from '../schemas.js';
 
 export interface TasksRouteOptions {
   readonly dispatcher: Dispatcher;
   readonly idempotency: IdempotencyStore;
+  readonly jobs: JobReader;
   /** Most tasks in one `POST /enqueue-tasks`. */
   readonly bulkMax: number;
   readonly limits: TaskLimits;
@@ -30,16 +36,18 @@ export interface TasksRouteOptions {
   readonly onEnqueued: (assignedWorker: string, jobName: string) => void;
 }
 
-/** How long a repeat waits for the first request with its key to answer, before answering 409. */
-const IN_USE_WAIT_MS = 2_000;
-const IN_USE_POLL_MS = 25;
-
 interface EnqueueAnswer {
   readonly message: string;
   readonly jobId: string;
   readonly jobName: string;
   readonly jobData: unknown;
-  readonly assignedWorker: string;
+  /** Null for a delayed job: it is routed when it is due. */
+  readonly assignedWorker: string | null;
+}
+
+interface RetryAnswer extends EnqueueAnswer {
+  /** The failed or cancelled job this one runs again. */
+  readonly retryOf: string;
 }
 
 /** One accepted task as the client sees it. */
@@ -56,6 +64,7 @@ function answerFor(task: DispatchRequest, { jobId, workerId }: Dispatched): Enqu
 export function tasksRouter({
   dispatcher,
   idempotency,
+  jobs,
   limits,
   bulkMax,
   logger,
@@ -65,56 +74,11 @@ export function tasksRouter({
   const bulk = createBulkEnqueueSchema(limits, bulkMax);
   const router = Router();
 
-  /** Claims the key, waiting a little while another request holding it finishes. */
-  const claim = async (key: string, hash: string): Promise<Exclude<ClaimOutcome, { kind: 'busy' }>> => {
-    const deadline = Date.now() + IN_USE_WAIT_MS;
-    for (;;) {
-      const outcome = await idempotency.claim(key, hash).catch((error: unknown) => {
-        throw new QueueUnavailableError(error);
-      });
-      if (outcome.kind !== 'busy') return outcome;
-      if (Date.now() >= deadline) throw new IdempotencyKeyInUseError(Math.ceil(IN_USE_WAIT_MS / 1000));
-      await sleep(IN_USE_POLL_MS);
-    }
-  };
-
-  /**
-   * Runs `enqueue` once per Idempotency-Key: a repeat of the same body gets the first answer again
-   * (200, `Idempotent-Replayed: true`). The answer is recorded in the transaction that creates the
-   * jobs, so a retry after a crash finds either the answer (and the jobs) or a claim that no job was
-   * created for. Without a key, `enqueue` just runs.
-   */
-  const once = async <A>(
-    key: string | undefined,
-    res: Response,
-    body: unknown,
-    enqueue: (record?: (answer: A) => AtomicRecord) => Promise<A>,
-  ): Promise<A | undefined> => {
-    if (key === undefined) return enqueue();
-    const hash = bodyHash(body);
-    const claimed = await claim(key, hash);
-    if (claimed.kind === 'mismatch') throw new IdempotencyKeyReusedError();
-    if (claimed.kind === 'replay') {
-      res.status(200).set('Idempotent-Replayed', 'true');
-      const location = (claimed.answer as Partial<EnqueueAnswer>).jobId;
-      if (location !== undefined) res.location(`/jobs/${encodeURIComponent(location)}`);
-      res.json(claimed.answer);
-      return undefined;
-    }
-    try {
-      return await enqueue((answer) => idempotency.answerRecord(key, hash, answer));
-    } catch (error) {
-      await idempotency
-        .release(key, claimed.token)
-        .catch((releaseError: unknown) =>
-          logger.warn({ err: releaseError }, 'could not release an idempotency key; a retry waits until it is stale'),
-        );
-      throw error;
-    }
-  };
+  const once = createOnce({ idempotency, logger });
 
   const accepted = (task: DispatchRequest, dispatched: Dispatched): EnqueueAnswer => {
-    onEnqueued(dispatched.workerId, task.jobName);
+    // A delayed job is counted where it goes when it is due.
+    if (dispatched.workerId !== null) onEnqueued(dispatched.workerId, task.jobName);
     // Per-task lines are debug: above it, a request pays for no log line, not even its arguments.
     if (logger.isLevelEnabled('debug')) {
       logger.debug(
@@ -157,7 +121,41 @@ export function tasksRouter({
     if (answer === undefined) return;
     res.status(202).json(answer);
   });
+
+  router.post('/jobs/:id/retry', async (req: Request, res) => {
+    const retryOf = req.params.id as string;
+    const view = await fromStore(() => jobs.read(retryOf));
+    if (!view) throw new NotFoundError(`No job with id ${echo(retryOf)}`);
+    if (view.state !== 'failed' && view.state !== 'cancelled') throw new JobNotRetryableError(retryOf, view.state);
+    const task: DispatchRequest = {
+      jobName: view.jobName,
+      data: isRecord(view.data) ? view.data : {},
+      options: {
+        ...(view.priority === null ? {} : { priority: view.priority }),
+        attempts: view.attempts,
+        ...(view.backoffMs === null ? {} : { backoffMs: view.backoffMs }),
+        ...(view.timeoutMs === null ? {} : { timeoutMs: view.timeoutMs }),
+      },
+    };
+    // A space cannot be part of a client's Idempotency-Key, so this key is never one of theirs.
+    const answer = await once<RetryAnswer>(`retry ${retryOf}`, res, {}, async (record) => {
+      const where = await dispatcher.dispatch(
+        task,
+        record && ((dispatched) => record({ ...answerFor(task, dispatched), retryOf })),
+      );
+      return { ...accepted(task, where), retryOf };
+    });
+    if (answer === undefined) return;
+    res
+      .status(202)
+      .location(`/jobs/${encodeURIComponent(answer.jobId)}`)
+      .json(answer);
+  });
   return router;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The request's `Idempotency-Key`, if it sent one; a malformed one is refused before anything else. */

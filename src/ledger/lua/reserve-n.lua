@@ -24,7 +24,8 @@
     ARGV[2]   backlog limit
     ARGV[3]   n, the number of workers passed
     ARGV[4..3+n] worker ids
-    ARGV[4+n..]  tokens
+    ARGV[4+n..]  tokens, each "<token>" or "<token>|<first worker>" for a job whose id was made for
+                 another (pseudo) worker: the delayed jobs, whose ids name the queue they waited in
 
   Output, one entry per token:
     the chosen worker id
@@ -39,9 +40,11 @@ local keyOf = {}
 for i = 1, n do
   keyOf[ARGV[3 + i]] = KEYS[5 + i]
 end
-local tokens = {}
+local tokens, firsts = {}, {}
 for i = 4 + n, #ARGV do
-  tokens[#tokens + 1] = ARGV[i]
+  local token, first = string.match(ARGV[i], "^([^|]+)(.*)$")
+  tokens[#tokens + 1] = token
+  firsts[#tokens] = first
 end
 local k = #tokens
 local results = {}
@@ -94,7 +97,7 @@ for j = 1, k do
         best = i
       end
     end
-    redis.call("HSET", keyOf[live[best]], tokens[j], reservationEntry("q", now))
+    redis.call("HSET", keyOf[live[best]], tokens[j], reservationEntry("q", now, firsts[j]))
     redis.call("HINCRBY", KEYS[3], live[best], 1)
     load[best] = load[best] + 1
     backlog = backlog + 1

@@ -1,0 +1,67 @@
+/**
+ * Runs an enqueue at most once per idempotency key: a repeat of the same body gets the first answer
+ * again (200, `Idempotent-Replayed: true`) and enqueues nothing. The answer is recorded in the
+ * transaction that creates the jobs, so a retry after a crash finds either the answer (and the jobs)
+ * or a claim that no job was created for. Used by the enqueue routes (the client's
+ * `Idempotency-Key`) and by `POST /jobs/:id/retry` (a key of its own per retried job).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Response } from 'express';
+import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, QueueUnavailableError } from '../errors.js';
+import { bodyHash, type ClaimOutcome, type IdempotencyStore } from '../idempotency/store.js';
+import type { Logger } from '../logging/logger.js';
+import type { AtomicRecord } from '../scheduling/dispatcher.js';
+
+/** How long a repeat waits for the first request with its key to answer, before answering 409. */
+const IN_USE_WAIT_MS = 2_000;
+const IN_USE_POLL_MS = 25;
+
+/**
+ * Runs `enqueue` once per key. Without a key, `enqueue` just runs. A replay is answered here, and
+ * then undefined is returned: the caller answers only what it gets back.
+ */
+export type Once = <A>(
+  key: string | undefined,
+  res: Response,
+  body: unknown,
+  enqueue: (record?: (answer: A) => AtomicRecord) => Promise<A>,
+) => Promise<A | undefined>;
+
+export function createOnce({ idempotency, logger }: { idempotency: IdempotencyStore; logger: Logger }): Once {
+  /** Claims the key, waiting a little while another request holding it finishes. */
+  const claim = async (key: string, hash: string): Promise<Exclude<ClaimOutcome, { kind: 'busy' }>> => {
+    const deadline = Date.now() + IN_USE_WAIT_MS;
+    for (;;) {
+      const outcome = await idempotency.claim(key, hash).catch((error: unknown) => {
+        throw new QueueUnavailableError(error);
+      });
+      if (outcome.kind !== 'busy') return outcome;
+      if (Date.now() >= deadline) throw new IdempotencyKeyInUseError(Math.ceil(IN_USE_WAIT_MS / 1000));
+      await sleep(IN_USE_POLL_MS);
+    }
+  };
+
+  return async (key, res, body, enqueue) => {
+    if (key === undefined) return enqueue();
+    const hash = bodyHash(body);
+    const claimed = await claim(key, hash);
+    if (claimed.kind === 'mismatch') throw new IdempotencyKeyReusedError();
+    if (claimed.kind === 'replay') {
+      res.status(200).set('Idempotent-Replayed', 'true');
+      const location = (claimed.answer as { jobId?: unknown }).jobId;
+      if (typeof location === 'string') res.location(`/jobs/${encodeURIComponent(location)}`);
+      res.json(claimed.answer);
+      return undefined;
+    }
+    try {
+      return await enqueue((answer) => idempotency.answerRecord(key, hash, answer));
+    } catch (error) {
+      await idempotency
+        .release(key, claimed.token)
+        .catch((releaseError: unknown) =>
+          logger.warn({ err: releaseError }, 'could not release an idempotency key; a retry waits until it is stale'),
+        );
+      throw error;
+    }
+  };
+}

@@ -1,0 +1,384 @@
+/**
+ * The routes of the API as the OpenAPI document describes them, one small declaration each: a new
+ * route is one more entry here (and in `../route-table.ts`; a test checks that the two agree). The
+ * builder in `document.ts` adds what every route shares: the 401 of the API key, the 400 of a
+ * malformed path, the 500, and the security each access level needs.
+ */
+import type { z } from 'zod';
+import { DEFAULT_LIST_LIMIT } from '../../queue/job-lister.js';
+import { jobListQuerySchema } from '../routes/job-list.js';
+import type { ErrorCode } from './errors.js';
+import type { AnswerSchemas } from './schemas.js';
+
+/** The request body schemas, which come from `../schemas.ts`. */
+export type RequestSchemaName = 'Task' | 'BulkTasks';
+export type AnswerSchemaName = keyof AnswerSchemas;
+
+export type HeaderName = 'Location' | 'Idempotent-Replayed' | 'Retry-After' | 'Allow' | 'WWW-Authenticate';
+export type ParameterName = 'JobId' | 'IdempotencyKey';
+export type Tag = 'Tasks' | 'Jobs' | 'Cluster' | 'Documentation';
+
+/** Who may call a route when `API_KEY` is set. */
+export type Access =
+  /** The key, as `Authorization: Bearer <key>`. */
+  | 'key'
+  /** Anyone. */
+  | 'public'
+  /** Anyone with `METRICS_PUBLIC=true`, the key otherwise. */
+  | 'metrics'
+  /** The key, as Bearer or as the password of HTTP Basic: a page a person opens in a browser. */
+  | 'browser';
+
+/** A success answer: a JSON body of a named shape, or a body that is not JSON. */
+export type Answer = {
+  readonly status: number;
+  readonly description: string;
+  readonly headers?: readonly HeaderName[];
+} & (
+  | {
+      readonly schema: AnswerSchemaName;
+      /** Named examples of the body, when the schema's own example does not tell enough. */
+      readonly examples?: Readonly<Record<string, { readonly summary: string; readonly value: unknown }>>;
+    }
+  | { readonly text: { readonly mediaType: string; readonly example: string } }
+);
+
+export interface RouteDoc {
+  readonly method: 'get' | 'post' | 'delete';
+  /** The OpenAPI path: `{id}` for a path parameter. */
+  readonly path: string;
+  readonly operationId: string;
+  readonly tag: Tag;
+  readonly summary: string;
+  readonly description?: string;
+  /** The key, unless said otherwise. */
+  readonly access?: Access;
+  readonly parameters?: readonly ParameterName[];
+  /** Query parameters: one per property of the schema the route parses its query with. */
+  readonly query?: {
+    readonly schema: z.ZodObject;
+    readonly descriptions: Readonly<Record<string, string>>;
+  };
+  readonly body?: {
+    readonly schema: RequestSchemaName;
+    /** The body limit that applies: `BODY_LIMIT_BYTES`, or `BULK_BODY_LIMIT_BYTES` for a batch. */
+    readonly limit: 'body' | 'bulk';
+    readonly example: unknown;
+  };
+  readonly answers: readonly Answer[];
+  /** The error codes the route itself can answer; see `errors.ts`. */
+  readonly errors: readonly ErrorCode[];
+}
+
+const JOB_ID = 'myhost-2~6f0cY2xk3QvB1sZp0mWq8A';
+
+/** What any enqueue refuses for its body, its key and the cluster's state. */
+const ENQUEUE_ERRORS: readonly ErrorCode[] = [
+  'MALFORMED_JSON',
+  'BAD_REQUEST',
+  'VALIDATION_FAILED',
+  'INVALID_IDEMPOTENCY_KEY',
+  'IDEMPOTENCY_KEY_IN_USE',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'IDEMPOTENCY_KEY_REUSED',
+  'BACKLOG_FULL',
+  'NO_LIVE_WORKER',
+  'QUEUE_UNAVAILABLE',
+];
+
+const DELAYED_ANSWER = {
+  summary: 'a delayed task: its worker is chosen when it is due',
+  value: {
+    message: 'Task enqueued successfully',
+    jobId: 'scheduled~6f0cY2xk3QvB1sZp0mWq8A',
+    jobName: 'send-reminder',
+    jobData: { user: 42 },
+    assignedWorker: null,
+  },
+};
+
+export const ROUTE_DOCS: readonly RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/enqueue-task',
+    operationId: 'enqueueTask',
+    tag: 'Tasks',
+    summary: 'Enqueue one task on the least-loaded live worker',
+    description:
+      'The worker is chosen and a slot reserved on it in one atomic Redis step. With an `Idempotency-Key`, a ' +
+      'repeat of the same body answers 200 with the first answer and enqueues nothing. A refused request ' +
+      'enqueues nothing and reserves nothing.',
+    parameters: ['IdempotencyKey'],
+    body: {
+      schema: 'Task',
+      limit: 'body',
+      example: { jobName: 'resize-image', data: { durationMs: 2000 }, options: { priority: 10, attempts: 5 } },
+    },
+    answers: [
+      {
+        status: 202,
+        description: 'Accepted; `Location` points at the job.',
+        schema: 'EnqueueAnswer',
+        headers: ['Location'],
+        examples: {
+          routed: {
+            summary: 'routed to the least-loaded worker',
+            value: {
+              message: 'Task enqueued successfully',
+              jobId: JOB_ID,
+              jobName: 'resize-image',
+              jobData: { durationMs: 2000 },
+              assignedWorker: 'myhost-2',
+            },
+          },
+          delayed: DELAYED_ANSWER,
+        },
+      },
+      {
+        status: 200,
+        description: 'A repeat of an earlier request with the same `Idempotency-Key` and body: its answer again.',
+        schema: 'EnqueueAnswer',
+        headers: ['Location', 'Idempotent-Replayed'],
+      },
+    ],
+    errors: ENQUEUE_ERRORS,
+  },
+  {
+    method: 'post',
+    path: '/enqueue-tasks',
+    operationId: 'enqueueTasks',
+    tag: 'Tasks',
+    summary: 'Enqueue a batch of tasks, all or none',
+    description:
+      'Validated as a whole, placed least-loaded in one reservation call, and added in one Redis transaction. ' +
+      'One bad item refuses the batch, its `details` naming the item (`tasks.5.jobName`). `MAX_BACKLOG` ' +
+      'applies to the whole batch. An `Idempotency-Key` covers the whole batch.',
+    parameters: ['IdempotencyKey'],
+    body: {
+      schema: 'BulkTasks',
+      limit: 'bulk',
+      example: {
+        tasks: [
+          { jobName: 'resize-image', data: { durationMs: 500 } },
+          { jobName: 'send-receipt', data: { order: 1001 } },
+        ],
+      },
+    },
+    answers: [
+      {
+        status: 202,
+        description: 'Every task accepted; the answers come in request order.',
+        schema: 'BulkEnqueueAnswer',
+      },
+      {
+        status: 200,
+        description: 'A repeat of an earlier batch with the same `Idempotency-Key` and body: its whole answer again.',
+        schema: 'BulkEnqueueAnswer',
+        headers: ['Idempotent-Replayed'],
+      },
+    ],
+    errors: ENQUEUE_ERRORS,
+  },
+  {
+    method: 'get',
+    path: '/jobs',
+    operationId: 'listJobs',
+    tag: 'Jobs',
+    summary: 'List jobs, newest first, a page at a time',
+    description: 'Filters combine. An unknown or repeated query parameter is refused.',
+    query: {
+      schema: jobListQuerySchema,
+      descriptions: {
+        state: 'Only jobs in this state.',
+        worker: "Only jobs whose queue is this worker's now.",
+        jobName: 'Only jobs of this name.',
+        limit: `The most jobs on the page, an integer from 1 to 500; ${DEFAULT_LIST_LIMIT} when not given.`,
+        cursor: 'The `nextCursor` of the page before.',
+      },
+    },
+    answers: [{ status: 200, description: 'One page of jobs.', schema: 'JobPage' }],
+    errors: ['VALIDATION_FAILED', 'QUEUE_UNAVAILABLE'],
+  },
+  {
+    method: 'get',
+    path: '/jobs/{id}',
+    operationId: 'getJob',
+    tag: 'Jobs',
+    summary: "A job's state, wherever in the cluster it runs",
+    parameters: ['JobId'],
+    answers: [{ status: 200, description: 'The job.', schema: 'JobView' }],
+    errors: ['NOT_FOUND', 'QUEUE_UNAVAILABLE'],
+  },
+  {
+    method: 'delete',
+    path: '/jobs/{id}',
+    operationId: 'cancelJob',
+    tag: 'Jobs',
+    summary: 'Cancel a job that has not finished',
+    description: 'A waiting or delayed job never runs; a running one is stopped. It is then seen as `cancelled`.',
+    parameters: ['JobId'],
+    answers: [
+      { status: 200, description: 'Cancelled (or it already was).', schema: 'CancelAnswer' },
+      {
+        status: 202,
+        description: 'A running job whose stop has not been seen yet: it is stopped, and never runs again.',
+        schema: 'CancelPending',
+      },
+    ],
+    errors: ['NOT_FOUND', 'JOB_FINISHED', 'QUEUE_UNAVAILABLE'],
+  },
+  {
+    method: 'post',
+    path: '/jobs/{id}/retry',
+    operationId: 'retryJob',
+    tag: 'Jobs',
+    summary: 'Enqueue a failed or cancelled job again, as a new job',
+    description:
+      'The new job has a new id and the same name, data and options, and is routed like any enqueue; `retryOf` ' +
+      'names the old job.',
+    parameters: ['JobId'],
+    answers: [
+      { status: 202, description: 'The new job, accepted.', schema: 'RetryAnswer', headers: ['Location'] },
+      {
+        status: 200,
+        description: "The same job retried again: the first retry's answer, and no new job.",
+        schema: 'RetryAnswer',
+        headers: ['Location', 'Idempotent-Replayed'],
+      },
+    ],
+    errors: [
+      'NOT_FOUND',
+      'JOB_NOT_RETRYABLE',
+      'IDEMPOTENCY_KEY_IN_USE',
+      'BACKLOG_FULL',
+      'NO_LIVE_WORKER',
+      'QUEUE_UNAVAILABLE',
+    ],
+  },
+  {
+    method: 'get',
+    path: '/jobs/{id}/events',
+    operationId: 'jobEvents',
+    tag: 'Jobs',
+    summary: "A job's life as Server-Sent Events",
+    description:
+      '`state` when its state changes, `progress` when its saved progress changes, and a final `completed` or ' +
+      '`failed` carrying the job as `GET /jobs/{id}` gives it; then the stream closes. A job that has already ' +
+      'ended gets its final event at once; a job removed by retention meanwhile ends the stream with `removed`. ' +
+      'A comment line (`: heartbeat`) comes every 15 s.',
+    parameters: ['JobId'],
+    answers: [
+      {
+        status: 200,
+        description: 'The event stream.',
+        text: {
+          mediaType: 'text/event-stream',
+          example:
+            `event: state\ndata: {"jobId":"${JOB_ID}","state":"active"}\n\n` +
+            `event: progress\ndata: {"jobId":"${JOB_ID}","progress":40}\n\n` +
+            `event: state\ndata: {"jobId":"${JOB_ID}","state":"completed"}\n\n` +
+            `event: completed\ndata: {"jobId":"${JOB_ID}","jobName":"resize-image","state":"completed"}\n\n`,
+        },
+      },
+    ],
+    errors: ['NOT_FOUND', 'QUEUE_UNAVAILABLE'],
+  },
+  {
+    method: 'get',
+    path: '/workers',
+    operationId: 'listWorkers',
+    tag: 'Cluster',
+    summary: 'Every registered worker of every host, with its load and lease',
+    description:
+      'A dead worker stays listed with `alive: false` until it is retired (`WORKER_RETIRE_MS` after its lease ' +
+      'expired). `capacity` counts live workers only.',
+    answers: [{ status: 200, description: 'The workers and their totals.', schema: 'Workers' }],
+    errors: ['QUEUE_UNAVAILABLE'],
+  },
+  {
+    method: 'get',
+    path: '/healthz',
+    operationId: 'health',
+    tag: 'Cluster',
+    summary: 'Whether this process reaches Redis and its consumer runs',
+    access: 'public',
+    answers: [
+      { status: 200, description: 'Healthy.', schema: 'Health' },
+      {
+        status: 503,
+        description: 'Redis is unreachable, or the consumer is not running.',
+        schema: 'HealthUnavailable',
+      },
+    ],
+    errors: [],
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    operationId: 'metrics',
+    tag: 'Cluster',
+    summary: 'The whole cluster in the Prometheus text format',
+    access: 'metrics',
+    answers: [
+      {
+        status: 200,
+        description: 'The exposition, whichever process takes the scrape.',
+        text: {
+          mediaType: 'text/plain',
+          example:
+            '# HELP bullpen_worker_active_jobs Jobs running on each worker\n# TYPE bullpen_worker_active_jobs gauge\n' +
+            'bullpen_worker_active_jobs{worker="myhost-0"} 8\n',
+        },
+      },
+    ],
+    errors: ['METRICS_UNAVAILABLE', 'QUEUE_UNAVAILABLE'],
+  },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    operationId: 'openapi',
+    tag: 'Documentation',
+    summary: 'This document',
+    answers: [
+      {
+        status: 200,
+        description: 'The OpenAPI 3.1 document of this deployment.',
+        schema: 'OpenApiDocument',
+      },
+    ],
+    errors: [],
+  },
+  {
+    method: 'get',
+    path: '/docs',
+    operationId: 'docs',
+    tag: 'Documentation',
+    summary: 'This document as a readable page (Swagger UI, served locally)',
+    description:
+      'Its scripts and styles are served under `/docs/`, and the page reads this document from ' +
+      '`/docs/openapi.json`, so that a browser given the key once (HTTP Basic) can load all of it.',
+    access: 'browser',
+    answers: [{ status: 200, description: 'The page.', text: { mediaType: 'text/html', example: '<!doctype html>…' } }],
+    errors: [],
+  },
+  {
+    method: 'get',
+    path: '/admin/queues',
+    operationId: 'queueDashboard',
+    tag: 'Documentation',
+    summary: 'The queue dashboard (bull-board), for people',
+    description:
+      'An HTML dashboard of every worker queue and its jobs, with the JSON API its page calls under ' +
+      "`/admin/queues/`. It is not part of this API: its paths and answers are bull-board's own.",
+    access: 'browser',
+    answers: [
+      {
+        status: 200,
+        description: 'The dashboard page.',
+        text: { mediaType: 'text/html', example: '<!doctype html>…' },
+      },
+    ],
+    errors: [],
+  },
+];

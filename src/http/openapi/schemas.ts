@@ -1,0 +1,203 @@
+/**
+ * The bodies the API answers with, as zod schemas: the OpenAPI document is generated from them, so
+ * they document what the routes send and are kept honest by the conformance test, which checks real
+ * answers against the document. Request bodies are not here: the document takes those from
+ * `../schemas.ts`, the very schemas the routes validate with.
+ */
+import { z } from 'zod';
+
+/** Every state a job can be seen in (`GET /jobs/:id`'s `state`, and the `state` filter of `GET /jobs`). */
+export const JOB_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'cancelled'] as const;
+
+/** The most jobs one page of `GET /jobs` may hold, and how many it holds when `limit` is not given. */
+export const LIST_LIMIT = { max: 500, default: 50 } as const;
+
+/** The answer bodies, built anew for each document so that no schema instance is shared between two. */
+export function createAnswerSchemas() {
+  const dateTime = () => z.string().meta({ format: 'date-time' });
+  const count = () => z.int().min(0);
+
+  const enqueueAnswer = z
+    .object({
+      message: z.string(),
+      jobId: z.string().describe('Where to follow the job: `GET /jobs/{id}`.'),
+      jobName: z.string(),
+      jobData: z.record(z.string(), z.unknown()).describe("The task's `data` as accepted (`{}` when none was sent)."),
+      assignedWorker: z
+        .string()
+        .nullable()
+        .describe('The worker chosen at enqueue; null for a delayed task, whose worker is chosen when it is due.'),
+    })
+    .meta({
+      examples: [
+        {
+          message: 'Task enqueued successfully',
+          jobId: 'myhost-2~6f0cY2xk3QvB1sZp0mWq8A',
+          jobName: 'resize-image',
+          jobData: { durationMs: 2000 },
+          assignedWorker: 'myhost-2',
+        },
+      ],
+    });
+
+  const jobView = z
+    .object({
+      jobId: z.string(),
+      jobName: z.string(),
+      state: z.enum(JOB_STATES),
+      assignedWorker: z
+        .string()
+        .nullable()
+        .describe('The worker whose queue holds the job now; null for a delayed job not yet routed.'),
+      movedFrom: z.array(z.string()).describe('The workers the job moved away from, oldest first.'),
+      data: z.record(z.string(), z.unknown()),
+      progress: z
+        .union([z.number(), z.record(z.string(), z.unknown())])
+        .describe('The last progress the handler reported that has been saved (0 before any).'),
+      result: z.unknown().describe("The handler's return value once completed; null before."),
+      failedReason: z.string().nullable(),
+      attemptsMade: count().describe('Finished attempts.'),
+      attemptsStarted: count().describe('Starts, re-runs after a crash included.'),
+      attempts: z.int().min(1),
+      backoffMs: z.int().min(0).nullable().describe('The first retry delay; null without retries by back-off.'),
+      timeoutMs: z.int().min(1).nullable().describe("Its `options.timeoutMs`; null under the service's limit."),
+      priority: z.int().min(1).nullable().describe("The job's `options.priority`, or null."),
+      timestamps: z.object({
+        enqueuedAt: dateTime().nullable(),
+        startedAt: dateTime().nullable(),
+        finishedAt: dateTime().nullable(),
+      }),
+    })
+    .meta({
+      examples: [
+        {
+          jobId: 'myhost-2~6f0cY2xk3QvB1sZp0mWq8A',
+          jobName: 'resize-image',
+          state: 'completed',
+          assignedWorker: 'myhost-2',
+          movedFrom: [],
+          data: { durationMs: 2000 },
+          progress: 100,
+          result: { jobName: 'resize-image', durationMs: 2000, elapsedMs: 2001, threadId: 3 },
+          failedReason: null,
+          attemptsMade: 1,
+          attemptsStarted: 1,
+          attempts: 3,
+          backoffMs: 1000,
+          timeoutMs: null,
+          priority: null,
+          timestamps: {
+            enqueuedAt: '2026-11-28T10:00:00.000Z',
+            startedAt: '2026-11-28T10:00:00.012Z',
+            finishedAt: '2026-11-28T10:00:02.013Z',
+          },
+        },
+      ],
+    });
+
+  const worker = z.object({
+    id: z.string(),
+    hostId: z.string(),
+    pid: z.int(),
+    alive: z.boolean(),
+    active: z.int(),
+    queued: z.int(),
+    concurrency: z.int(),
+    heartbeatAgeMs: z.number().nullable(),
+    startedAt: dateTime().nullable(),
+    lease: z
+      .object({
+        holderPid: z.int().nullable(),
+        retiring: z.boolean(),
+        expiresAt: dateTime(),
+        expiresInMs: z.number(),
+      })
+      .nullable()
+      .describe('Which process owns the worker id, and when its lease runs out; null when no lease is held.'),
+  });
+
+  const workers = z
+    .object({
+      workers: z.array(worker),
+      totals: z.object({
+        workers: count(),
+        alive: count(),
+        active: z.int(),
+        queued: z.int(),
+        capacity: count().describe('The concurrency of live workers only.'),
+      }),
+    })
+    .meta({
+      examples: [
+        {
+          workers: [
+            {
+              id: 'myhost-0',
+              hostId: 'myhost',
+              pid: 4242,
+              alive: true,
+              active: 8,
+              queued: 3,
+              concurrency: 8,
+              heartbeatAgeMs: 312,
+              startedAt: '2026-11-28T09:00:00.000Z',
+              lease: { holderPid: 4242, retiring: false, expiresAt: '2026-11-28T10:00:04.688Z', expiresInMs: 4688 },
+            },
+          ],
+          totals: { workers: 1, alive: 1, active: 8, queued: 3, capacity: 8 },
+        },
+      ],
+    });
+
+  const health = (ok: boolean) =>
+    z
+      .object({ status: z.literal(ok ? 'ok' : 'unavailable'), redis: z.boolean(), consumer: z.boolean() })
+      .meta({ examples: [{ status: ok ? 'ok' : 'unavailable', redis: ok, consumer: true }] });
+
+  const cancelAnswer = (state: 'cancelled' | 'cancelling') =>
+    z
+      .object({ jobId: z.string(), state: z.literal(state) })
+      .meta({ examples: [{ jobId: 'myhost-2~6f0cY2xk3QvB1sZp0mWq8A', state }] });
+
+  return {
+    EnqueueAnswer: enqueueAnswer,
+    BulkEnqueueAnswer: z.object({ tasks: z.array(enqueueAnswer).describe('One answer per task, in request order.') }),
+    RetryAnswer: enqueueAnswer.extend({ retryOf: z.string().describe('The id of the job this one retries.') }).meta({
+      examples: [
+        {
+          message: 'Task enqueued successfully',
+          jobId: 'myhost-1~Qm9yZVRva2VuSGVyZQ',
+          jobName: 'resize-image',
+          jobData: { durationMs: 2000 },
+          assignedWorker: 'myhost-1',
+          retryOf: 'myhost-2~6f0cY2xk3QvB1sZp0mWq8A',
+        },
+      ],
+    }),
+    JobView: jobView,
+    JobPage: z
+      .object({
+        jobs: z.array(jobView),
+        nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
+      })
+      .meta({ examples: [{ jobs: [], nextCursor: null }] }),
+    CancelAnswer: cancelAnswer('cancelled'),
+    CancelPending: cancelAnswer('cancelling'),
+    Workers: workers,
+    Health: health(true),
+    HealthUnavailable: health(false),
+    /** `GET /openapi.json`: the shape every OpenAPI 3.1 document has, and more. */
+    OpenApiDocument: z
+      .looseObject({
+        openapi: z.literal('3.1.0'),
+        info: z.looseObject({ title: z.string(), version: z.string() }),
+        paths: z.record(z.string(), z.unknown()),
+        components: z.record(z.string(), z.unknown()),
+      })
+      .describe('An OpenAPI 3.1 document: https://spec.openapis.org/oas/v3.1.0'),
+    /** The body of every OPTIONS answer. */
+    Allowed: z.object({ allow: z.array(z.string()) }).meta({ examples: [{ allow: ['GET', 'HEAD', 'OPTIONS'] }] }),
+  };
+}
+
+export type AnswerSchemas = ReturnType<typeof createAnswerSchemas>;

@@ -1,0 +1,55 @@
+/**
+ * `GET /jobs`: the jobs of every worker, newest first, a page at a time, optionally filtered by
+ * state, worker or job name. The query is checked strictly (an unknown parameter is a mistake worth
+ * telling, not a filter silently ignored); the listing itself lives in `queue/job-lister.ts`.
+ */
+import { Router } from 'express';
+import { z } from 'zod';
+import { fromStore, ValidationError } from '../../errors.js';
+import { decodeCursor, MAX_CURSOR_LENGTH } from '../../queue/index-cursor.js';
+import { DEFAULT_LIST_LIMIT, LISTED_STATES, MAX_LIST_LIMIT, type JobLister } from '../../queue/job-lister.js';
+import { describeIssues, JOB_NAME_MAX_LENGTH, JOB_NAME_PATTERN } from '../schemas.js';
+
+/** Worker ids as job ids carry them (`queue/names.ts`). */
+const WORKER_ID_PATTERN = /^[A-Za-z0-9_.-]{1,80}$/;
+
+/** Query values are strings; a repeated parameter arrives as an array and is refused as one. */
+export const jobListQuerySchema = z
+  .object({
+    state: z.enum(LISTED_STATES).optional(),
+    worker: z.string().regex(WORKER_ID_PATTERN, 'must be a worker id').optional(),
+    jobName: z.string().max(JOB_NAME_MAX_LENGTH).regex(JOB_NAME_PATTERN, 'must be a job name').optional(),
+    limit: z
+      .string()
+      .regex(/^[0-9]{1,6}$/, `must be an integer from 1 to ${MAX_LIST_LIMIT}`)
+      .transform(Number)
+      .pipe(z.int().min(1).max(MAX_LIST_LIMIT))
+      .optional(),
+    cursor: z
+      .string()
+      .max(MAX_CURSOR_LENGTH)
+      .transform((text, context) => {
+        const position = decodeCursor(text);
+        if (position === undefined) {
+          context.addIssue({ code: 'custom', message: 'must be a nextCursor from an earlier page' });
+          return z.NEVER;
+        }
+        return position;
+      })
+      .optional(),
+  })
+  .strict();
+
+export function jobListRouter({ lister }: { lister: Pick<JobLister, 'list'> }): Router {
+  const router = Router();
+  router.get('/jobs', async (req, res) => {
+    const parsed = jobListQuerySchema.safeParse(req.query);
+    if (!parsed.success) throw new ValidationError('Invalid query', { details: describeIssues(parsed.error) });
+    const { state, worker, jobName, limit, cursor } = parsed.data;
+    const page = await fromStore(() =>
+      lister.list({ filter: { state, worker, jobName }, limit: limit ?? DEFAULT_LIST_LIMIT, after: cursor }),
+    );
+    res.json({ jobs: page.jobs, nextCursor: page.nextCursor });
+  });
+  return router;
+}

@@ -1,0 +1,140 @@
+/**
+ * Routes delayed jobs when they fall due. A delayed job waits in the queue of the SCHEDULED pseudo
+ * worker and holds no slot anywhere, so it adds no load while it waits. Every worker process runs a
+ * small BullMQ consumer of that queue: BullMQ hands it each job as it falls due, and it reserves a
+ * slot on the least-loaded live worker (one ledger call, as for a new task) and adds the job there,
+ * keeping its id. A location record, written in the same transaction as the add, tells readers
+ * where it went, as it does for a job moved between workers.
+ *
+ * A routing cut short by a crash is run again by BullMQ (the job stalls back to waiting), and finds
+ * the location record if the add happened; a reservation made before the crash, without its add, is
+ * freed by the reconciler. With no live worker, or a full backlog, the job waits a second more.
+ */
+import { DelayedError, Job, UnrecoverableError, Worker, type JobsOptions } from 'bullmq';
+import type { ChainableCommander, Redis } from 'ioredis';
+import type { Ledger } from '../ledger/ledger.js';
+import type { Logger } from '../logging/logger.js';
+import { throttled } from '../logging/throttle.js';
+import { CANCELLED_REASON } from '../queue/job-reader.js';
+import { TIMEOUT_OPTION } from '../queue/job-options.js';
+import { parseJobId, queueNameFor, SCHEDULED } from '../queue/names.js';
+import type { QueueRegistry } from '../queue/queues.js';
+
+/** Routing is a few Redis calls: a handful in flight serve a burst of jobs falling due together. */
+const CONCURRENCY = 16;
+/** While Redis is away the router reports every reconnect attempt; one line per interval will do. */
+const ERROR_LOG_INTERVAL_MS = 5_000;
+/** How long a due job that found no worker (or a full backlog) waits before it tries again. */
+export const ROUTE_RETRY_MS = 1_000;
+
+export interface DelayedRouterOptions {
+  /** The consumer's connection: routing must not fail for a blip. */
+  readonly connection: Redis;
+  readonly prefix: string;
+  readonly ledger: Pick<Ledger, 'reserve' | 'release'>;
+  /** Queue handles on `connection`, so that the add and its location record share one transaction. */
+  readonly queues: Pick<QueueRegistry, 'forWorker'>;
+  /** The location record of a job by its token (`ledgerKeys(prefix).location`). */
+  readonly locationKey: (token: string) => string;
+  readonly locationTtlMs: number;
+  readonly isCancelled: (token: string) => Promise<boolean>;
+  readonly onRouted: (workerId: string, jobName: string) => void;
+  readonly logger: Logger;
+}
+
+export interface DelayedRouter {
+  waitUntilReady(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createDelayedRouter(options: DelayedRouterOptions): DelayedRouter {
+  const { connection, ledger, queues, locationKey, logger } = options;
+
+  /** Any failure but a cancel puts the job back to wait a little: a due job is never failed here. */
+  const route = async (job: Job, lock?: string): Promise<{ routedTo: string } | undefined> => {
+    try {
+      return await tryRoute(job, lock);
+    } catch (error) {
+      if (error instanceof DelayedError || error instanceof UnrecoverableError) throw error;
+      logger.warn({ err: error, jobId: job.id }, 'could not route a due job; it tries again shortly');
+      await job.moveToDelayed(Date.now() + ROUTE_RETRY_MS, lock);
+      throw new DelayedError();
+    }
+  };
+
+  const tryRoute = async (job: Job, lock?: string): Promise<{ routedTo: string } | undefined> => {
+    const jobId = job.id ?? '';
+    const token = parseJobId(jobId)?.token ?? jobId;
+    if (await options.isCancelled(token)) throw new UnrecoverableError(CANCELLED_REASON);
+    if ((await connection.exists(locationKey(token))) === 1) return undefined; // an earlier run routed it
+    const outcome = await ledger.reserve(token, SCHEDULED);
+    if (outcome.kind !== 'reserved') {
+      await job.moveToDelayed(Date.now() + ROUTE_RETRY_MS, lock);
+      throw new DelayedError();
+    }
+    const { workerId } = outcome;
+    try {
+      await addRouted(job, jobId, workerId, token);
+    } catch (error) {
+      await ledger.release(workerId, token).catch(() => {});
+      throw error;
+    }
+    options.onRouted(workerId, job.name);
+    return { routedTo: workerId };
+  };
+
+  /** The job, with the options it was enqueued with but its delay, and its location, at once. */
+  const addRouted = async (job: Job, jobId: string, workerId: string, token: string) => {
+    const target = queues.forWorker(workerId);
+    const { attempts, backoff, priority } = job.opts;
+    const timeoutMs = (job.opts as Record<string, unknown>)[TIMEOUT_OPTION];
+    const opts: JobsOptions = {
+      jobId,
+      timestamp: job.timestamp,
+      ...(attempts === undefined ? {} : { attempts }),
+      ...(backoff === undefined ? {} : { backoff }),
+      ...(priority ? { priority } : {}),
+      ...(timeoutMs === undefined ? {} : { [TIMEOUT_OPTION]: timeoutMs }),
+    };
+    const multi = (await target.backend.client).multi();
+    new Job(target, job.name, job.data as unknown, opts, jobId).addJob(multi).catch(() => {});
+    // BullMQ's transaction is ioredis's own; its type only lists the commands BullMQ added.
+    (multi as unknown as ChainableCommander).set(
+      locationKey(token),
+      `${workerId}|${SCHEDULED}`,
+      'PX',
+      options.locationTtlMs,
+    );
+    const results = await multi.exec();
+    if (results === null) throw new Error('the transaction was discarded');
+    const failure = results.find(([error]: [Error | null, unknown]) => error !== null)?.[0];
+    if (failure) throw failure;
+  };
+
+  const worker = new Worker(queueNameFor(SCHEDULED), route, {
+    connection,
+    prefix: options.prefix,
+    concurrency: CONCURRENCY,
+    // Routed jobs live on in their worker's queue; the copy here would only confuse readers.
+    removeOnComplete: { count: 0 },
+    // A routing cut off by a Redis outage stalls; it must be routed later, never failed for it.
+    maxStalledCount: Number.MAX_SAFE_INTEGER,
+  });
+  worker.on('failed', (job, error) => {
+    if (error.message === CANCELLED_REASON) return;
+    logger.warn({ jobId: job?.id, err: error }, 'routing a due job failed');
+  });
+  worker.on(
+    'error',
+    throttled(ERROR_LOG_INTERVAL_MS, (error: Error, { suppressed }) =>
+      logger.warn({ err: error, suppressed }, 'delayed job router error'),
+    ),
+  );
+
+  return {
+    waitUntilReady: async () => {
+      await worker.waitUntilReady();
+    },
+    close: () => worker.close(),
+  };
+}

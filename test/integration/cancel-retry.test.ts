@@ -1,0 +1,220 @@
+/**
+ * `DELETE /jobs/:id` and `POST /jobs/:id/retry` on a real service (two worker processes of one slot
+ * each, so that a request often reaches a process other than the one running the job): a waiting
+ * job is taken out with its load released at once, a running job's thread is stopped and its slot
+ * takes the next job, neither runs again, and both can be retried as a new job, routed anew.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { cancelKeys } from '../../src/cancel/signals.js';
+import { parseJobId } from '../../src/queue/names.js';
+import { createGate, FIXTURE_HANDLERS, GATE_JOB, type Gate } from '../support/gate.js';
+import { readJob, waitForIdle, waitForJobs, type Enqueued, type JobView } from '../support/jobs.js';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startService, type Service } from '../support/service.js';
+import { readEvents } from '../support/sse.js';
+import { waitFor } from '../support/wait.js';
+
+interface ErrorBody {
+  readonly code: string;
+  readonly details?: { readonly state?: string };
+}
+
+interface RetryAnswer extends Enqueued {
+  readonly retryOf: string;
+}
+
+describe('cancel and retry', () => {
+  let redis: TestRedis;
+  let service: Service;
+  before(async () => {
+    redis = await startRedis();
+    service = await startService({
+      redisUrl: redis.url,
+      workers: 2,
+      // Three attempts by default: a cancelled job must still never be retried.
+      env: { WORKER_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS, JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '10' },
+    });
+  });
+  after(async () => {
+    await service?.stop();
+    await redis?.stop();
+  });
+
+  const enqueue = async (body: unknown): Promise<Enqueued> => {
+    const response = await service.enqueue<Enqueued>(body);
+    assert.equal(response.status, 202, response.text);
+    return response.body;
+  };
+  const cancel = (jobId: string) =>
+    service.request<{ jobId: string; state: string } & ErrorBody>('DELETE', `/jobs/${jobId}`);
+  const retry = (jobId: string) => service.request<RetryAnswer & ErrorBody>('POST', `/jobs/${jobId}/retry`);
+  /** Holds both slots with gate jobs; returns the gate and the two held jobs. */
+  const fillSlots = async (): Promise<{ gate: Gate; held: Enqueued[] }> => {
+    const gate = createGate(redis.client, redis.url);
+    const held = [
+      await enqueue({ jobName: GATE_JOB, data: gate.data() }),
+      await enqueue({ jobName: GATE_JOB, data: gate.data() }),
+    ];
+    await gate.waitStarted(2);
+    return { gate, held };
+  };
+
+  test('a waiting job is cancelled at once: its load is released and it never runs', async () => {
+    const { gate, held } = await fillSlots();
+    const waiting = createGate(redis.client, redis.url);
+    await waiting.open();
+    const plain = await enqueue({ jobName: GATE_JOB, data: waiting.data() });
+    const prioritized = await enqueue({ jobName: GATE_JOB, data: waiting.data(), options: { priority: 3 } });
+    const kept = await enqueue({ jobName: GATE_JOB, data: waiting.data() });
+    assert.equal((await service.workers()).totals.queued, 3);
+
+    for (const job of [plain, prioritized]) {
+      const response = await cancel(job.jobId);
+      assert.equal(response.status, 200, response.text);
+      assert.deepEqual(response.body, { jobId: job.jobId, state: 'cancelled' });
+      assert.equal((await readJob(service, job.jobId)).state, 'cancelled');
+    }
+    // Released at once, not when a reconciler passes: only the kept job is still counted.
+    assert.equal((await service.workers()).totals.queued, 1);
+    // A second cancel answers the same.
+    assert.equal((await cancel(plain.jobId)).status, 200);
+
+    await gate.open();
+    await waitForJobs(service, [...held, kept]);
+    await waitForIdle(service);
+    assert.deepEqual(await waiting.started(), [kept.jobId], 'only the job that was not cancelled ran');
+    assert.equal((await readJob(service, plain.jobId)).state, 'cancelled');
+  });
+
+  test('a running job is stopped, its slot takes the next job, and it is not retried', async () => {
+    const { gate, held } = await fillSlots();
+    const next = createGate(redis.client, redis.url);
+    await next.open();
+    const queued = [
+      await enqueue({ jobName: GATE_JOB, data: next.data() }),
+      await enqueue({ jobName: GATE_JOB, data: next.data() }),
+    ];
+    const [running] = held as [Enqueued, Enqueued];
+    const stream = readEvents(`${service.url}/jobs/${running.jobId}/events`);
+
+    const response = await cancel(running.jobId);
+    assert.equal(response.status, 200, response.text);
+    assert.deepEqual(response.body, { jobId: running.jobId, state: 'cancelled' });
+    const view = await readJob(service, running.jobId);
+    assert.equal(view.state, 'cancelled');
+    assert.equal(view.attemptsMade, 1, 'one attempt: cancelling is not a failure to retry');
+    // Its event stream ends with a final `cancelled` event carrying the job.
+    const events = (await stream).events;
+    assert.equal(events.at(-1)?.event, 'cancelled');
+    assert.equal((events.at(-1)?.data as { state: string }).state, 'cancelled');
+
+    // The freed slot runs a waiting job while the other gate job still holds its own slot.
+    await next.waitStarted(1);
+    await gate.open();
+    await waitForJobs(service, [held[1] as Enqueued, ...queued]);
+    await waitForIdle(service);
+    const runs = (await gate.started()).filter((id) => id === running.jobId);
+    assert.equal(runs.length, 1, 'the cancelled job never started again');
+    assert.equal((await readJob(service, running.jobId)).state, 'cancelled');
+  });
+
+  test('a job fetched after its cancel never starts its body (the tombstone)', async () => {
+    const { gate, held } = await fillSlots();
+    const waiting = createGate(redis.client, redis.url);
+    await waiting.open();
+    const job = await enqueue({ jobName: GATE_JOB, data: waiting.data() });
+    // As a cancel racing the consumer's fetch leaves it: a tombstone, the job still in its queue.
+    const { token } = parseJobId(job.jobId) ?? { token: '' };
+    await redis.client.set(cancelKeys(service.prefix).tombstone(token), '1');
+    await gate.open();
+    await waitForJobs(service, held);
+    const view = await waitFor(
+      async () => {
+        const read = await readJob(service, job.jobId);
+        return read.state === 'cancelled' ? read : undefined;
+      },
+      { what: 'the job to be cancelled by its worker' },
+    );
+    assert.equal(view.failedReason, 'cancelled');
+    assert.deepEqual(await waiting.started(), [], 'its body never ran');
+    await waitForIdle(service);
+  });
+
+  test('finished jobs cannot be cancelled; unknown ones are 404', async () => {
+    const done = await enqueue({ jobName: 'done', data: { durationMs: 0 } });
+    const failed = await enqueue({
+      jobName: 'failing',
+      data: { durationMs: 0, fail: 'on purpose' },
+      options: { attempts: 1 },
+    });
+    await waitForJobs(service, [done]);
+    await waitForJobs(service, [failed], { state: 'failed' });
+    for (const [job, state] of [
+      [done, 'completed'],
+      [failed, 'failed'],
+    ] as const) {
+      const response = await cancel(job.jobId);
+      assert.equal(response.status, 409, response.text);
+      assert.equal(response.body.code, 'JOB_FINISHED');
+      assert.equal(response.body.details?.state, state);
+      assert.equal((await readJob(service, job.jobId)).state, state, 'unchanged');
+    }
+    for (const id of ['test-0~nosuchjob', 'nobody-9~x', 'not-a-job-id']) {
+      const response = await cancel(id);
+      assert.equal(response.status, 404, `${id}: ${response.text}`);
+      assert.equal(response.body.code, 'NOT_FOUND');
+    }
+  });
+
+  test('a failed or cancelled job is retried once as a new job; other states are refused', async () => {
+    const failed = await enqueue({
+      jobName: 'failing',
+      data: { durationMs: 0, fail: 'again' },
+      options: { attempts: 1, priority: 7, timeoutMs: 60_000 },
+    });
+    await waitForJobs(service, [failed], { state: 'failed' });
+
+    const first = await retry(failed.jobId);
+    assert.equal(first.status, 202, first.text);
+    assert.equal(first.body.retryOf, failed.jobId);
+    assert.notEqual(first.body.jobId, failed.jobId);
+    assert.equal(first.headers.get('location'), `/jobs/${first.body.jobId}`);
+    const [rerun] = await waitForJobs(service, [first.body], { state: 'failed' });
+    assert.equal(rerun?.failedReason, 'again', 'the same task ran again');
+    const rerunView = (
+      await service.request<JobView & { priority: number; timeoutMs: number; attempts: number }>(
+        'GET',
+        `/jobs/${first.body.jobId}`,
+      )
+    ).body;
+    assert.deepEqual(
+      [rerunView.priority, rerunView.timeoutMs, rerunView.attempts],
+      [7, 60_000, 1],
+      'with the options it had',
+    );
+    // Asked again, the same retry is answered: a retried job is not run twice.
+    const again = await retry(failed.jobId);
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.equal(again.body.jobId, first.body.jobId);
+
+    // A cancelled job runs again too, and this time completes.
+    const { gate, held } = await fillSlots();
+    const cancelled = await enqueue({ jobName: 'plain', data: { durationMs: 0 } });
+    assert.equal((await cancel(cancelled.jobId)).status, 200);
+    const revived = await retry(cancelled.jobId);
+    assert.equal(revived.status, 202, revived.text);
+    await gate.open();
+    await waitForJobs(service, [...held, revived.body]);
+
+    for (const job of [held[0] as Enqueued, revived.body]) {
+      const refused = await retry(job.jobId);
+      assert.equal(refused.status, 409, refused.text);
+      assert.equal(refused.body.code, 'JOB_NOT_RETRYABLE');
+    }
+    const unknown = await retry('test-0~nosuchjob');
+    assert.equal(unknown.status, 404, unknown.text);
+    await waitForIdle(service);
+  });
+});

@@ -1,0 +1,97 @@
+/**
+ * The queue dashboard in a real browser. The real service (a primary and two worker processes, a real
+ * redis-server) runs with an API key; a headless Chromium opens /admin/queues. Without credentials
+ * the browser is challenged for HTTP Basic in realm "bullpen" and, when the login is cancelled, shows
+ * the JSON 401. Given the key as the Basic password, as a person types it at the prompt, the page's
+ * scripts, styles and API calls all pass, and the rendered page lists the queue of each worker and
+ * the scheduled queue, which only bull-board's API could have told it; a screenshot is a real PNG.
+ *
+ * Needs `chromium` on PATH (CI installs it with apt-get). Without it the test is skipped, saying how
+ * to install it, except in CI (`CI` set), where it fails instead.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  launchChromium,
+  requireChromium,
+  skipUnlessChromium,
+  type Browser,
+  type BrowserPage,
+} from '../support/chromium.js';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startService, type Service } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
+
+const KEY = 'a-long-enough-test-key-0123456789';
+const WORKERS = 2;
+const HOST_ID = 'test';
+const QUEUES = [...Array.from({ length: WORKERS }, (_, index) => `tasks.${HOST_ID}-${index}`), 'tasks.scheduled'];
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+/** How long the page may take to render its queues: generous, the machine may be busy. */
+const RENDER_TIMEOUT_MS = 60_000;
+
+let redis: TestRedis | undefined;
+let service: Service | undefined;
+let browser: Browser | undefined;
+
+/** The page's markup once `ready` holds for it. */
+async function renderedHtml(page: BrowserPage, ready: (html: string) => boolean, what: string): Promise<string> {
+  return waitFor(
+    async () => {
+      const html = await page.evaluate<string>('document.documentElement.outerHTML');
+      return ready(html) ? html : undefined;
+    },
+    { timeoutMs: RENDER_TIMEOUT_MS, intervalMs: 250, what },
+  );
+}
+
+describe('the queue dashboard in a real browser', { timeout: 180_000, skip: skipUnlessChromium() }, () => {
+  before(async () => {
+    requireChromium(); // before starting anything: fail at once, and say how to install it
+    redis = await startRedis();
+    service = await startService({ redisUrl: redis.url, workers: WORKERS, env: { HOST_ID, API_KEY: KEY } });
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await service?.stop();
+    await redis?.stop();
+  });
+
+  test('without credentials the browser is challenged for Basic in realm bullpen; cancelled, it shows the JSON 401', async () => {
+    assert.ok(browser && service);
+    const page = await browser.newPage('cancel');
+    await page.goto(`${service.url}/admin/queues`);
+    const html = await renderedHtml(page, (text) => text.includes('UNAUTHORIZED'), 'the 401 body');
+    assert.match(html, /HTTP Basic with the key as the password/);
+    assert.ok(page.challenges.length > 0, 'the browser was challenged');
+    assert.equal(page.challenges[0]?.scheme.toLowerCase(), 'basic');
+    assert.equal(page.challenges[0]?.realm, 'bullpen');
+    assert.doesNotMatch(html, /tasks\./, 'no queue was shown');
+  });
+
+  test('with the key as the Basic password the page renders every worker queue; a screenshot is a PNG', async () => {
+    assert.ok(browser && service);
+    const page = await browser.newPage({ username: 'operator', password: KEY });
+    await page.goto(`${service.url}/admin/queues`);
+    const html = await renderedHtml(
+      page,
+      (text) => QUEUES.every((queue) => text.includes(queue)),
+      `the queues ${QUEUES.join(', ')} on the page`,
+    );
+    // The names come from bull-board's API, which the page called with the browser's credentials.
+    for (const queue of QUEUES) assert.ok(html.includes(queue), queue);
+    assert.doesNotMatch(html, /UNAUTHORIZED/);
+    assert.equal(page.challenges[0]?.realm, 'bullpen', 'the key went in through the Basic challenge');
+
+    const png = await page.screenshot();
+    assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE, 'PNG signature');
+    assert.equal(png.subarray(12, 16).toString('latin1'), 'IHDR');
+    const width = png.readUInt32BE(16);
+    const height = png.readUInt32BE(20);
+    assert.ok(width >= 800 && height >= 600, `a full page, not a sliver: ${width}×${height}`);
+    // A blank or single-colour page compresses to a few kilobytes; a rendered dashboard does not.
+    assert.ok(png.length > 10_000 && png.length < 20_000_000, `${png.length} bytes`);
+  });
+});
