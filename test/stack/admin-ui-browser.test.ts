@@ -34,15 +34,26 @@ let redis: TestRedis | undefined;
 let service: Service | undefined;
 let browser: Browser | undefined;
 
-/** The page's markup once `ready` holds for it. */
+/** The page's markup once `ready` holds for it; on time-out, what the page showed instead. */
 async function renderedHtml(page: BrowserPage, ready: (html: string) => boolean, what: string): Promise<string> {
-  return waitFor(
-    async () => {
-      const html = await page.evaluate<string>('document.documentElement.outerHTML');
-      return ready(html) ? html : undefined;
-    },
-    { timeoutMs: RENDER_TIMEOUT_MS, intervalMs: 250, what },
-  );
+  let last = '';
+  try {
+    return await waitFor(
+      async () => {
+        last = await page.evaluate<string>('document.documentElement.outerHTML');
+        return ready(last) ? last : undefined;
+      },
+      { timeoutMs: RENDER_TIMEOUT_MS, intervalMs: 250, what },
+    );
+  } catch (error) {
+    const shown = await page.evaluate<string>('document.body ? document.body.innerText : ""').catch(() => '');
+    throw new Error(
+      `${(error as Error).message}; the page showed: ${JSON.stringify(shown.slice(0, 600))}; ` +
+        `challenges: ${JSON.stringify(page.challenges)}; blocked: ${JSON.stringify(page.blocked)}; ` +
+        `markup: ${JSON.stringify(last.slice(0, 300))}`,
+      { cause: error },
+    );
+  }
 }
 
 describe('the queue dashboard in a real browser', { timeout: 180_000, skip: skipUnlessChromium() }, () => {
