@@ -60,7 +60,13 @@ describe('the queue dashboard in a real browser', { timeout: 180_000, skip: skip
   before(async () => {
     requireChromium(); // before starting anything: fail at once, and say how to install it
     redis = await startRedis();
-    service = await startService({ redisUrl: redis.url, workers: WORKERS, env: { HOST_ID, API_KEY: KEY } });
+    service = await startService({
+      redisUrl: redis.url,
+      workers: WORKERS,
+      // The page's first load reads every queue while the rest of the suite loads the machine: the
+      // 500 ms fail-fast limit would turn a slow read into an error page.
+      env: { HOST_ID, API_KEY: KEY, COMMAND_TIMEOUT_MS: '5000' },
+    });
     browser = await launchChromium();
   });
 
