@@ -11,10 +11,10 @@ import { startRedis } from '../../test/support/redis-server.js';
 import { startService, type Service } from '../../test/support/service.js';
 import { waitFor } from '../../test/support/wait.js';
 
-const SPREAD_JOBS = 400;
+const SPREAD_JOBS = 300;
 /** The spread jobs fall due over this long: a few every 10 ms. */
 const SPREAD_MS = 2_000;
-const BURST_JOBS = 2_000;
+const BURST_JOBS = 1_000;
 const FIRST_DUE_MS = 1_500;
 const BATCH = 100;
 

@@ -1,9 +1,10 @@
 /**
  * How a cancel reaches a job that is running, or about to run, somewhere in the cluster: a message
- * on one pub/sub channel, heard by every worker process (only the one running the job acts on it),
- * and a tombstone that a consumer checks before it starts a job. The message stops a run at once;
- * the tombstone covers what a message cannot: a job fetched just as it was cancelled, a process that
- * was not listening (restarting, or cut off from Redis), a job between two queues.
+ * on one pub/sub channel, heard by every worker process (the one running the job stops it, and each
+ * remembers it), and a tombstone. Before a job starts, the consumer asks whether it was cancelled:
+ * a job fetched just as it was cancelled, or on its way between queues, was heard of; a process
+ * that was not listening when the cancel came (restarting, or cut off from Redis) asks the
+ * tombstone instead. Asking only then keeps a Redis round trip off every job's start.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
@@ -25,40 +26,96 @@ export function cancelKeys(prefix: string): CancelKeys {
   });
 }
 
-export interface CancelListener {
-  close(): Promise<void>;
+/** A cancel heard is remembered as long as its tombstone lives. */
+const HEARD_TTL_MS = TOMBSTONE_TTL_MS;
+/** Past this many cancels remembered, the oldest are forgotten (and the tombstones asked instead). */
+const MAX_HEARD = 100_000;
+/**
+ * How far apart two hosts' clocks may be, and how long a (re)subscription may take to be in force
+ * after the connection is ready: a job enqueued this long after listening began is one whose cancel
+ * would have been heard.
+ */
+const LISTEN_MARGIN_MS = 5_000;
+
+export interface CancelWatch {
+  /** Subscribes; the returned promise settles once cancels are heard. */
+  start(): Promise<void>;
+  /** Called with each job id heard of (the consumer stops it if it runs here). */
+  onHeard(listener: (jobId: string) => void): void;
+  /**
+   * Whether a job about to start was cancelled. A job enqueued after this process began listening
+   * (without a break since) is answered from the cancels heard, at no cost; any other job asks Redis
+   * for its tombstone.
+   */
+  wasCancelled(jobId: string, token: string, enqueuedAt: number): Promise<boolean>;
 }
 
 /**
- * Subscribes `subscriber` (a connection given to this alone: a subscribed connection can send
- * nothing else) and hands every job id heard to `onCancel`. ioredis subscribes again by itself
- * after a reconnect; a message sent meanwhile is lost, and the tombstone stops that job instead.
+ * Watches for cancels on `subscriber` (a connection given to this alone: a subscribed connection
+ * can send nothing else), asking `redis` for tombstones. ioredis subscribes again by itself after a
+ * reconnect; what was published meanwhile is missed, so jobs enqueued before the latest
+ * (re)subscription are checked against their tombstones instead.
  */
-export async function listenForCancels({
+export function createCancelWatch({
   subscriber,
+  redis,
   keys,
-  onCancel,
   logger,
 }: {
   readonly subscriber: Redis;
+  readonly redis: Pick<Redis, 'exists'>;
   readonly keys: CancelKeys;
-  readonly onCancel: (jobId: string) => void;
   readonly logger: Logger;
-}): Promise<CancelListener> {
-  const onMessage = (channel: string, jobId: string) => {
-    if (channel !== keys.channel) return;
-    try {
-      onCancel(jobId);
-    } catch (error) {
-      logger.warn({ err: error, jobId }, 'could not cancel a job');
+}): CancelWatch {
+  const heard = new Map<string, number>();
+  const listeners: ((jobId: string) => void)[] = [];
+  /** Since when (ms, this host's clock) cancels are heard without a break; +Infinity while not. */
+  let listeningSince = Number.POSITIVE_INFINITY;
+  let started = false;
+
+  const remember = (jobId: string) => {
+    const now = Date.now();
+    heard.delete(jobId);
+    heard.set(jobId, now);
+    // Oldest first: the map keeps insertion order.
+    for (const [id, at] of heard) {
+      if (heard.size <= MAX_HEARD && now - at < HEARD_TTL_MS) break;
+      heard.delete(id);
+      // A forgotten cancel could be for a job still to come: ask the tombstones for older jobs.
+      listeningSince = Math.max(listeningSince, at);
     }
   };
-  subscriber.on('message', onMessage);
-  await subscriber.subscribe(keys.channel);
+
+  subscriber.on('message', (channel: string, jobId: string) => {
+    if (channel !== keys.channel) return;
+    remember(jobId);
+    for (const listener of listeners) {
+      try {
+        listener(jobId);
+      } catch (error) {
+        logger.warn({ err: error, jobId }, 'could not cancel a job');
+      }
+    }
+  });
+  subscriber.on('close', () => (listeningSince = Number.POSITIVE_INFINITY));
+  // After a reconnect ioredis subscribes again as the connection becomes ready.
+  subscriber.on('ready', () => {
+    if (started && listeningSince === Number.POSITIVE_INFINITY) listeningSince = Date.now();
+  });
+
   return {
-    async close() {
-      subscriber.off('message', onMessage);
-      await subscriber.unsubscribe(keys.channel).catch(() => {});
+    async start() {
+      await subscriber.subscribe(keys.channel);
+      started = true;
+      listeningSince = Date.now();
+    },
+    onHeard(listener) {
+      listeners.push(listener);
+    },
+    async wasCancelled(jobId, token, enqueuedAt) {
+      if (heard.has(jobId)) return true;
+      if (listeningSince + LISTEN_MARGIN_MS < enqueuedAt) return false;
+      return (await redis.exists(keys.tombstone(token))) === 1;
     },
   };
 }

@@ -20,7 +20,7 @@ import { createJobLister } from '../queue/job-lister.js';
 import { createCancelWaiting } from '../queue/cancel-waiting.js';
 import { SCHEDULED } from '../queue/names.js';
 import { createCanceller } from '../cancel/canceller.js';
-import { cancelKeys, listenForCancels } from '../cancel/signals.js';
+import { cancelKeys, createCancelWatch } from '../cancel/signals.js';
 import { ledgerKeys } from '../ledger/keys.js';
 import { createDelayedRouter } from '../scheduling/delayed-router.js';
 import { createIdempotencyStore, STALE_CLAIM_MS } from '../idempotency/store.js';
@@ -110,7 +110,13 @@ async function start(
   const { workerId, logger, ledger, queues, running } = parts;
   const cancels = cancelKeys(config.prefix);
   const locations = ledgerKeys(config.prefix);
-  const isCancelled = async (token: string) => (await parts.consumerConnection.exists(cancels.tombstone(token))) === 1;
+  const cancelWatch = createCancelWatch({
+    subscriber: parts.subscriber,
+    redis: parts.consumerConnection,
+    keys: cancels,
+    logger,
+  });
+  await cancelWatch.start();
   let draining = false;
 
   const stealer = createStealer({
@@ -145,14 +151,9 @@ async function start(
     metrics: parts.metrics,
     running,
     ...(config.workStealing ? { onSlotFree: () => stealer.trigger() } : {}),
-    isCancelled,
+    wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),
   });
-  await listenForCancels({
-    subscriber: parts.subscriber,
-    keys: cancels,
-    onCancel: (jobId) => consumer.cancel(jobId),
-    logger,
-  });
+  cancelWatch.onHeard((jobId) => consumer.cancel(jobId));
   await consumer.waitUntilReady();
   const delayedRouter = createDelayedRouter({
     connection: parts.consumerConnection,
@@ -161,7 +162,7 @@ async function start(
     queues: parts.moveQueues,
     locationKey: (token) => locations.location(token),
     locationTtlMs: parts.locationTtlMs,
-    isCancelled,
+    wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),
     onRouted: (routedTo, jobName) => parts.metrics.jobEnqueued(routedTo, jobName),
     logger,
   });
@@ -229,6 +230,7 @@ async function start(
     dispatcher: createDispatcher({
       ledger,
       queues,
+      connection: parts.commands,
       jobOptions: jobOptionsFrom(config),
       logger,
       metrics: parts.metrics,

@@ -3,6 +3,8 @@
  * share one Redis. Scripts never build key names themselves: every key they touch is made here and
  * passed to them in KEYS.
  */
+import { jobIndexKey } from '../queue/job-index.js';
+
 export interface LedgerKeys {
   /** zset: worker id -> last heartbeat of a worker that takes new jobs (ms, Redis clock). */
   readonly heartbeats: string;
@@ -20,6 +22,8 @@ export interface LedgerKeys {
   readonly active: string;
   /** string: tie-break rotation of selection. */
   readonly cursor: string;
+  /** zset: the job index (`queue/job-index.ts`), written by reserve for each job it places. */
+  readonly index: string;
   /** hash: job token -> intent JSON of a move under way. */
   readonly moves: string;
   /** hash per worker: job token -> "state|sinceMs" (state q: assigned, a: running). */
@@ -39,6 +43,7 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     queued: key('queued'),
     active: key('active'),
     cursor: key('cursor'),
+    index: jobIndexKey(prefix),
     moves: key('moves'),
     jobs: (workerId: string) => key(`jobs:${workerId}`),
     location: (token: string) => key(`moved:${token}`),

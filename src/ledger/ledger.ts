@@ -21,7 +21,8 @@ export interface Reservation {
 }
 
 export type ReserveOutcome =
-  | { readonly kind: 'reserved'; readonly workerId: string }
+  /** `reservedAt`: when (ms, Redis's clock), and the job's score in the job index. */
+  | { readonly kind: 'reserved'; readonly workerId: string; readonly reservedAt: number }
   | { readonly kind: 'no-live-worker' }
   | { readonly kind: 'backlog-full' };
 
@@ -115,17 +116,26 @@ export function createLedger({
     for (let attempt = 0; attempt <= MAX_MEMBERSHIP_REFRESHES; attempt += 1) {
       const ids = members;
       const replies = await reserveScript(
-        [keys.heartbeats, keys.capacity, keys.queued, keys.active, keys.cursor, ...ids.map((id) => keys.jobs(id))],
+        [
+          keys.heartbeats,
+          keys.capacity,
+          keys.queued,
+          keys.active,
+          keys.cursor,
+          keys.index,
+          ...ids.map((id) => keys.jobs(id)),
+        ],
         [workerTtlMs, maxBacklog, ids.length, ...ids, ...tokens],
       );
-      if (!Array.isArray(replies) || replies.length !== tokens.length)
+      if (!Array.isArray(replies) || replies.length !== tokens.length + 1)
         throw new Error('reserve answered the wrong number of outcomes');
       if (replies[0] === -2) {
         await refreshMembers();
         continue;
       }
-      return replies.map((reply: unknown): ReserveOutcome => {
-        if (typeof reply === 'string') return { kind: 'reserved', workerId: reply };
+      const reservedAt = Number(replies[tokens.length]);
+      return replies.slice(0, tokens.length).map((reply: unknown): ReserveOutcome => {
+        if (typeof reply === 'string') return { kind: 'reserved', workerId: reply, reservedAt };
         return reply === -1 ? { kind: 'backlog-full' } : { kind: 'no-live-worker' };
       });
     }

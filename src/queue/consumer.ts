@@ -50,8 +50,8 @@ export interface ConsumerOptions {
   readonly running: Set<string>;
   /** Called when a job body ends and its slot frees (work stealing listens). */
   readonly onSlotFree?: () => void;
-  /** Whether a job was cancelled (its tombstone): asked before a job starts. */
-  readonly isCancelled: (token: string) => Promise<boolean>;
+  /** Whether a job was cancelled: asked before a job starts (see cancel/signals.ts). */
+  readonly wasCancelled: (jobId: string, token: string, enqueuedAt: number) => Promise<boolean>;
 }
 
 export interface Consumer {
@@ -84,7 +84,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     const token = parseJobId(jobId)?.token ?? jobId;
     // A job cancelled while it was on its way here never starts. Failing it unrecoverably files it
     // as cancelled; its reservation goes with it.
-    if (await options.isCancelled(token)) {
+    if (await options.wasCancelled(jobId, token, job.timestamp)) {
       await ledger('finish', jobId, () => jobLedger.ended(token, 'finished'));
       throw new UnrecoverableError(CANCELLED_REASON);
     }

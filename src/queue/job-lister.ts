@@ -56,6 +56,9 @@ export const SCAN_FACTOR = 4;
 /** …and never more than this many in all. */
 export const MAX_SCAN = 1_000;
 
+/** Younger index entries are never dropped: their job may be on its way (see the dispatcher). */
+const YOUNG_ENTRY_MS = 60_000;
+
 /** Index entries one sweep batch reads, and batches one pass runs at most. */
 export const SWEEP_BATCH = 500;
 export const SWEEP_BATCHES = 4;
@@ -145,7 +148,12 @@ export function createJobLister(options: JobListerOptions): JobLister {
   /** Reads the jobs of some entries together; drops the entries of jobs that are gone. */
   const readEntries = async (positions: readonly IndexPosition[]): Promise<{ entries: Entry[]; dropped: number }> => {
     const views = await Promise.all(positions.map(({ member }) => reader.read(member)));
-    const missing = positions.filter((_, i) => views[i] === undefined).map(({ member }) => member);
+    // An entry is written as its job's slot is reserved, a moment before the job is added: a young
+    // entry without a job is skipped, not dropped.
+    const settled = Date.now() - YOUNG_ENTRY_MS;
+    const missing = positions
+      .filter(({ score }, i) => views[i] === undefined && score < settled)
+      .map(({ member }) => member);
     if (missing.length === 0) {
       return { entries: positions.map((position, i) => ({ ...position, view: views[i] })), dropped: 0 };
     }

@@ -37,7 +37,7 @@ export interface DelayedRouterOptions {
   /** The location record of a job by its token (`ledgerKeys(prefix).location`). */
   readonly locationKey: (token: string) => string;
   readonly locationTtlMs: number;
-  readonly isCancelled: (token: string) => Promise<boolean>;
+  readonly wasCancelled: (jobId: string, token: string, enqueuedAt: number) => Promise<boolean>;
   readonly onRouted: (workerId: string, jobName: string) => void;
   readonly logger: Logger;
 }
@@ -65,7 +65,7 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
   const tryRoute = async (job: Job, lock?: string): Promise<{ routedTo: string } | undefined> => {
     const jobId = job.id ?? '';
     const token = parseJobId(jobId)?.token ?? jobId;
-    if (await options.isCancelled(token)) throw new UnrecoverableError(CANCELLED_REASON);
+    if (await options.wasCancelled(jobId, token, job.timestamp)) throw new UnrecoverableError(CANCELLED_REASON);
     if ((await connection.exists(locationKey(token))) === 1) return undefined; // an earlier run routed it
     const outcome = await ledger.reserve(token, SCHEDULED);
     if (outcome.kind !== 'reserved') {

@@ -11,7 +11,7 @@
  * reservation left behind once it is older than its grace period.
  */
 import { Job, type JobsOptions, type Queue } from 'bullmq';
-import type { ChainableCommander } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { TIMEOUT_OPTION } from '../queue/job-options.js';
 import { jobIdFor, newToken, SCHEDULED } from '../queue/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
@@ -68,6 +68,8 @@ export interface Dispatcher {
 export interface DispatcherOptions {
   readonly ledger: Pick<Ledger, 'reserveMany' | 'release' | 'cancel'>;
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
+  /** The connection the queues were made on: an index entry goes out on it just ahead of its job. */
+  readonly connection: Pick<Redis, 'zadd'>;
   readonly jobOptions: JobsOptions;
   readonly logger: Logger;
   readonly metrics: Pick<ProcessMetrics, 'undoFailed'>;
@@ -90,6 +92,7 @@ const UNDO_FAILED: Record<UndoOperation, string> = {
 export function createDispatcher({
   ledger,
   queues,
+  connection,
   jobOptions,
   logger,
   metrics,
@@ -119,8 +122,8 @@ export function createDispatcher({
     ...(overrides.timeoutMs === undefined ? {} : { [TIMEOUT_OPTION]: overrides.timeoutMs }),
     ...(overrides.delayMs ? { delay: overrides.delayMs } : {}),
   });
-  const newJob = (queue: Queue, { jobName, data, options }: DispatchRequest, jobId: string) =>
-    new Job(queue, jobName, data, optionsFor(jobId, options), jobId);
+  const newJob = (queue: Queue, { jobName, data, options }: DispatchRequest, { jobId, timestamp }: Placement) =>
+    new Job(queue, jobName, data, { ...optionsFor(jobId, options), timestamp }, jobId);
   /**
    * After a failed add. Best effort: a job already taken by its worker cannot be removed, and then
    * runs although its client was told 503 (delivery is at-least-once). If a release fails too, the
@@ -135,17 +138,35 @@ export function createDispatcher({
       }),
     );
   };
-  /** Adds placed jobs in one transaction, undoing the placements if it fails. */
+  /**
+   * Adds placed jobs, undoing the placements if it fails. Several jobs, or one with a record, go in
+   * one transaction. A lone job takes the cheaper path of BullMQ's own add. A reserved job's index
+   * entry was written by its reservation, with the time the job is stamped with; a delayed job's is
+   * written here, in the transaction, or sent just ahead of a lone add on the same connection. An
+   * entry whose add then fails names no job, and the listing drops it once it is old enough to be
+   * sure (see queue/job-lister.ts).
+   */
   const add = async (
     placed: readonly Placement[],
     requests: readonly DispatchRequest[],
     record: AtomicRecord | undefined,
   ): Promise<void> => {
     try {
+      const [lone] = placed;
+      if (placed.length === 1 && lone !== undefined && record === undefined) {
+        const request = requests[0] as DispatchRequest;
+        const queue = queues.forWorker(lone.queueOf);
+        const { jobId, timestamp } = lone;
+        await Promise.all([
+          lone.reserved ? undefined : connection.zadd(indexKey, timestamp, jobId),
+          queue.add(request.jobName, request.data, { ...optionsFor(jobId, request.options), timestamp }),
+        ]);
+        return;
+      }
       await addInOneTransaction(
-        placed.map(({ queueOf, jobId }, i) => {
-          const queue = queues.forWorker(queueOf);
-          return { queue, job: newJob(queue, requests[i] as DispatchRequest, jobId) };
+        placed.map((placement, i) => {
+          const queue = queues.forWorker(placement.queueOf);
+          return { queue, job: newJob(queue, requests[i] as DispatchRequest, placement), indexed: placement.reserved };
         }),
         indexKey,
         record,
@@ -167,7 +188,7 @@ export function createDispatcher({
         });
         if (outcome.kind === 'no-live-worker') throw new NoLiveWorkerError();
         if (outcome.kind === 'backlog-full') throw new BacklogFullError(retryAfterSeconds);
-        placement = routed(token, outcome.workerId);
+        placement = routed(token, outcome.workerId, outcome.reservedAt);
       }
       const dispatched = dispatchedOf(placement);
       await add([placement], [request], record?.(dispatched));
@@ -186,7 +207,7 @@ export function createDispatcher({
       const outcomeOf = new Map(toReserve.map((token, i) => [token, outcomes[i]]));
       const reserved = toReserve.flatMap((token) => {
         const outcome = outcomeOf.get(token);
-        return outcome?.kind === 'reserved' ? [routed(token, outcome.workerId)] : [];
+        return outcome?.kind === 'reserved' ? [routed(token, outcome.workerId, outcome.reservedAt)] : [];
       });
       // The batch is taken whole or not at all: a backlog that fills part-way refuses all of it,
       // and what was reserved before it filled is released.
@@ -213,15 +234,18 @@ interface Placement {
   readonly jobId: string;
   /** The worker whose queue the job is added to: a real one, or SCHEDULED. */
   readonly queueOf: string;
+  /** Whether a slot was reserved for it, which also wrote its index entry. */
   readonly reserved: boolean;
+  /** Its enqueue time (ms): its reservation's, so that it matches its index entry. */
+  readonly timestamp: number;
 }
 
-function routed(token: string, workerId: string): Placement {
-  return { token, jobId: jobIdFor(workerId, token), queueOf: workerId, reserved: true };
+function routed(token: string, workerId: string, reservedAt: number): Placement {
+  return { token, jobId: jobIdFor(workerId, token), queueOf: workerId, reserved: true, timestamp: reservedAt };
 }
 
 function waitForDue(token: string): Placement {
-  return { token, jobId: jobIdFor(SCHEDULED, token), queueOf: SCHEDULED, reserved: false };
+  return { token, jobId: jobIdFor(SCHEDULED, token), queueOf: SCHEDULED, reserved: false, timestamp: Date.now() };
 }
 
 function dispatchedOf({ jobId, queueOf, reserved }: Placement): Dispatched {
@@ -233,12 +257,13 @@ function isDelayed({ options }: DispatchRequest): boolean {
 }
 
 /**
- * Adds the jobs with their index entries, and writes the record if any, in one MULTI: all happen, or
- * none. BullMQ queues its add script on the transaction synchronously, as its own bulk add relies on.
- * Every queue shares the connection the dispatcher was given, so one transaction covers them all.
+ * Adds the jobs with the index entries they lack, and writes the record if any, in one MULTI: all
+ * happen, or none. BullMQ queues its add script on the transaction synchronously, as its own bulk add
+ * relies on. Every queue shares the connection the dispatcher was given, so one transaction covers
+ * them all.
  */
 async function addInOneTransaction(
-  jobs: readonly { readonly queue: Queue; readonly job: Job }[],
+  jobs: readonly { readonly queue: Queue; readonly job: Job; readonly indexed: boolean }[],
   indexKey: string,
   record: AtomicRecord | undefined,
 ): Promise<void> {
@@ -250,7 +275,8 @@ async function addInOneTransaction(
   const commands = multi as unknown as ChainableCommander;
   // Their outcomes are read from the transaction's results below.
   for (const { job } of jobs) job.addJob(multi).catch(() => {});
-  commands.zadd(indexKey, ...jobs.flatMap(({ job }) => [job.timestamp, job.id ?? '']));
+  const entries = jobs.flatMap(({ job, indexed }) => (indexed ? [] : [job.timestamp, job.id ?? '']));
+  if (entries.length > 0) commands.zadd(indexKey, ...entries);
   if (record !== undefined) commands.set(record.key, record.value, 'KEEPTTL');
   const results = await multi.exec();
   if (results === null) throw new Error('the transaction was discarded');

@@ -7,7 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { cancelKeys } from '../../src/cancel/signals.js';
-import { parseJobId } from '../../src/queue/names.js';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { jobIdFor, queueNameFor } from '../../src/queue/names.js';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB, type Gate } from '../support/gate.js';
 import { readJob, waitForIdle, waitForJobs, type Enqueued, type JobView } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
@@ -119,26 +121,54 @@ describe('cancel and retry', () => {
     assert.equal((await readJob(service, running.jobId)).state, 'cancelled');
   });
 
-  test('a job fetched after its cancel never starts its body (the tombstone)', async () => {
-    const { gate, held } = await fillSlots();
-    const waiting = createGate(redis.client, redis.url);
-    await waiting.open();
-    const job = await enqueue({ jobName: GATE_JOB, data: waiting.data() });
-    // As a cancel racing the consumer's fetch leaves it: a tombstone, the job still in its queue.
-    const { token } = parseJobId(job.jobId) ?? { token: '' };
-    await redis.client.set(cancelKeys(service.prefix).tombstone(token), '1');
-    await gate.open();
-    await waitForJobs(service, held);
+  /** Waits for a job to read cancelled, and checks that its body never ran. */
+  const cancelledUnrun = async (jobId: string, gate: Gate) => {
     const view = await waitFor(
       async () => {
-        const read = await readJob(service, job.jobId);
+        const read = await readJob(service, jobId);
         return read.state === 'cancelled' ? read : undefined;
       },
       { what: 'the job to be cancelled by its worker' },
     );
     assert.equal(view.failedReason, 'cancelled');
-    assert.deepEqual(await waiting.started(), [], 'its body never ran');
+    assert.deepEqual(await gate.started(), [], 'its body never ran');
+  };
+
+  test('a job whose cancel was heard before it was fetched never starts its body', async () => {
+    const { gate, held } = await fillSlots();
+    const waiting = createGate(redis.client, redis.url);
+    await waiting.open();
+    const job = await enqueue({ jobName: GATE_JOB, data: waiting.data() });
+    // As a cancel racing the consumer's fetch leaves it: the signal sent, the job still in its queue.
+    assert.ok(
+      (await redis.client.publish(cancelKeys(service.prefix).channel, job.jobId)) >= 2,
+      'both processes heard it',
+    );
+    await gate.open();
+    await waitForJobs(service, held);
+    await cancelledUnrun(job.jobId, waiting);
     await waitForIdle(service);
+  });
+
+  test('a job enqueued before its worker began listening is checked against its tombstone', async () => {
+    const { gate, held } = await fillSlots();
+    const waiting = createGate(redis.client, redis.url);
+    await waiting.open();
+    // A job older than every process's subscription (as after a restart), cancelled while none listened.
+    const workerId = held[0]?.assignedWorker ?? '';
+    const jobId = jobIdFor(workerId, 'cancelledwhileaway');
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const queue = new Queue(queueNameFor(workerId), { connection, prefix: service.prefix });
+    try {
+      await queue.add(GATE_JOB, waiting.data(), { jobId, timestamp: Date.now() - 3_600_000 });
+      await redis.client.set(cancelKeys(service.prefix).tombstone('cancelledwhileaway'), '1');
+      await gate.open();
+      await waitForJobs(service, held);
+      await cancelledUnrun(jobId, waiting);
+    } finally {
+      await queue.close();
+      connection.disconnect();
+    }
   });
 
   test('finished jobs cannot be cancelled; unknown ones are 404', async () => {

@@ -72,11 +72,16 @@ function queuesOn(connection: Redis): QueueRegistry {
   return queues;
 }
 
-function dispatcherWith(ledger: DispatcherOptions['ledger'], queues: DispatcherOptions['queues']) {
+function dispatcherWith(
+  ledger: DispatcherOptions['ledger'],
+  queues: DispatcherOptions['queues'],
+  connection: DispatcherOptions['connection'],
+) {
   const { logger } = captureLogger(logs);
   return createDispatcher({
     ledger,
     queues,
+    connection,
     jobOptions: jobOptionsFrom(config),
     logger,
     metrics,
@@ -127,7 +132,8 @@ describe('dispatcher: undoing a refused enqueue', () => {
   test('a reservation that failed and whose cancel fails too: logged with its token and counted', async () => {
     const dead = await closedConnection();
     const ledger = createLedger({ redis: dead, prefix: config.prefix, workerTtlMs: LIVE_MS });
-    const dispatcher = dispatcherWith(ledger, queuesOn(await connect()));
+    const healthy = await connect();
+    const dispatcher = dispatcherWith(ledger, queuesOn(healthy), healthy);
     await assert.rejects(dispatcher.dispatch({ jobName: 'refused', data: {} }), QueueUnavailableError);
     const [warning] = await waitFor(
       () => (warnings('cancel_reservation').length > 0 ? warnings('cancel_reservation') : undefined),
@@ -143,7 +149,8 @@ describe('dispatcher: undoing a refused enqueue', () => {
   test('an add that failed: the job removal fails and is counted, the release succeeds and frees the slot', async () => {
     const before = await reservationsLeft(redis.client, config.prefix);
     const ledger = createLedger({ redis: await connect(), prefix: config.prefix, workerTtlMs: LIVE_MS });
-    const dispatcher = dispatcherWith(ledger, queuesOn(await closedConnection()));
+    const closed = await closedConnection();
+    const dispatcher = dispatcherWith(ledger, queuesOn(closed), closed);
     await assert.rejects(dispatcher.dispatch({ jobName: 'refused', data: {} }), QueueUnavailableError);
     const [warning] = await waitFor(() => (warnings('remove_job').length > 0 ? warnings('remove_job') : undefined), {
       what: 'the failed removal to be logged',
@@ -158,14 +165,19 @@ describe('dispatcher: undoing a refused enqueue', () => {
     const before = await reservationsLeft(redis.client, config.prefix);
     const ledgerConnection = await connect();
     const ledger = createLedger({ redis: ledgerConnection, prefix: config.prefix, workerTtlMs: LIVE_MS });
-    const broken = queuesOn(await closedConnection());
+    const closed = await closedConnection();
+    const broken = queuesOn(closed);
     // The queue is looked up once the slot is reserved: the ledger's connection goes down right then.
-    const dispatcher = dispatcherWith(ledger, {
-      forWorker: (workerId) => {
-        ledgerConnection.disconnect();
-        return broken.forWorker(workerId);
+    const dispatcher = dispatcherWith(
+      ledger,
+      {
+        forWorker: (workerId) => {
+          ledgerConnection.disconnect();
+          return broken.forWorker(workerId);
+        },
       },
-    });
+      closed,
+    );
     await assert.rejects(dispatcher.dispatch({ jobName: 'refused', data: {} }), QueueUnavailableError);
     await waitFor(() => warnings('remove_job').length > 0 && warnings('release_reservation').length > 0, {
       what: 'both failed undos to be logged',

@@ -348,6 +348,12 @@ describe('GET /jobs', () => {
     const removed = sent.filter((_, i) => i % 3 === 1);
     for (const job of removed) assert.equal(await app.queues.forWorker(job.assignedWorker).remove(job.jobId), 1);
     assert.equal(await redis.client.zcard(INDEX), sent.length, 'the index still names them');
+    // Young entries without a job are only skipped (their job may be on its way): a job is written
+    // after its entry. So a first listing drops nothing…
+    await listAll('limit=6');
+    assert.equal(await redis.client.zcard(INDEX), sent.length, 'young entries are kept');
+    // …and, with every entry made two minutes older (their order kept), the gone ones are dropped.
+    for (const job of sent) await redis.client.zincrby(INDEX, -120_000, job.jobId);
 
     const page = await list('limit=6');
     const kept = sent.filter((job) => !removed.includes(job));
@@ -490,8 +496,9 @@ describe('GET /jobs', () => {
 
   test('bad queries answer 400 JSON and change nothing', async () => {
     const sent = await enqueueApart(3, 'stay');
-    // A stale entry that a listing would drop: a refused query must not.
+    // A stale entry (old enough) that a listing would drop: a refused query must not.
     await app.queues.forWorker((sent[0] as Enqueued).assignedWorker).remove((sent[0] as Enqueued).jobId);
+    await redis.client.zincrby(INDEX, -120_000, (sent[0] as Enqueued).jobId);
     const before = await redis.client.zrange(INDEX, 0, -1, 'WITHSCORES');
     const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
     const queries: [string, string][] = [

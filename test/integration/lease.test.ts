@@ -5,6 +5,7 @@
  * process, and removing the id from the ledger once its reservations are gone.
  */
 import assert from 'node:assert/strict';
+import { placement } from '../support/ledger.js';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, beforeEach, describe, test } from 'node:test';
@@ -121,7 +122,7 @@ describe('worker id leases', () => {
     await dead.acquire('d-0');
     await dead.renew('d-0', 4, true);
     await ledger.register({ id: 'd-0', hostId: 'gone', pid: 1, concurrency: 4, startedAt: Date.now() });
-    assert.deepEqual(await ledger.reserve('t1'), { kind: 'reserved', workerId: 'd-0' });
+    assert.deepEqual(placement(await ledger.reserve('t1')), { kind: 'reserved', workerId: 'd-0' });
     await sleep(TTL_MS + RETIRE_MS + 50);
     const retirer = leasesOf('r', 5, 60_000);
     assert.equal(await retirer.claimRetirement('d-0'), true);

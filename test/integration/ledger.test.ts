@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinAsWorker, placement } from '../support/ledger.js';
 import { pickLeastLoaded, type Candidate } from '../../src/scheduling/select.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
@@ -76,8 +76,8 @@ describe('ledger scripts', () => {
 
   test("a reservation made for another worker's job id keeps that id (a delayed job routed when due)", async () => {
     await join(info('w-0'));
-    assert.deepEqual(await scheduler.reserve('t1', 'scheduled'), { kind: 'reserved', workerId: 'w-0' });
-    assert.deepEqual(await scheduler.reserve('t2'), { kind: 'reserved', workerId: 'w-0' });
+    assert.deepEqual(placement(await scheduler.reserve('t1', 'scheduled')), { kind: 'reserved', workerId: 'w-0' });
+    assert.deepEqual(placement(await scheduler.reserve('t2')), { kind: 'reserved', workerId: 'w-0' });
     const ids = new Map<string, string>();
     for await (const reservation of scheduler.reservations('w-0')) ids.set(reservation.token, reservation.jobId);
     // The reconciler looks each job up by this id: the routed job is found, not freed as missing.

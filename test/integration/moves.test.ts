@@ -16,7 +16,7 @@ import { MOVE_STEPS } from '../../src/moves/steps.js';
 import { jobIdFor, parseJobId, queueNameFor } from '../../src/queue/names.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { createTransfer, type Transfer } from '../../src/queue/transfer.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinAsWorker, placement } from '../support/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
 
@@ -62,7 +62,7 @@ async function enqueueOn(
 ): Promise<{ jobId: string; token: string }> {
   const token = randomUUID();
   const outcome = await ledger.reserve(token);
-  assert.deepEqual(outcome, { kind: 'reserved', workerId: worker });
+  assert.deepEqual(placement(outcome), { kind: 'reserved', workerId: worker });
   const jobId = jobIdFor(worker, token);
   await queues.forWorker(worker).add('moved', data, { jobId, attempts: 3, delay });
   return { jobId, token };
@@ -335,7 +335,7 @@ describe('a move when Redis goes away in the middle', () => {
         TTL_MS,
       );
       const token = randomUUID();
-      assert.deepEqual(await moveLedger.reserve(token), { kind: 'reserved', workerId: 'src' });
+      assert.deepEqual(placement(await moveLedger.reserve(token)), { kind: 'reserved', workerId: 'src' });
       const jobId = jobIdFor('src', token);
       await moveQueues.forWorker('src').add('outage', {}, { jobId });
       await joinAsWorker(

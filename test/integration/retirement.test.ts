@@ -19,7 +19,7 @@ import { jobIdFor, queueNameFor } from '../../src/queue/names.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { createTransfer } from '../../src/queue/transfer.js';
 import { waitUntilReady } from '../../src/redis/connections.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinAsWorker, placement } from '../support/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
 const TTL_MS = 300;
@@ -55,7 +55,7 @@ async function deadWorkerWithJobs(connection: Redis, waiting: number): Promise<S
   const tokens = Array.from({ length: waiting + 1 }, () => randomUUID());
   const outcomes = await ledger.reserveMany(tokens);
   assert.deepEqual(
-    outcomes,
+    outcomes.map(placement),
     tokens.map(() => ({ kind: 'reserved', workerId: 'dead-0' })),
   );
   const jobIds: string[] = [];

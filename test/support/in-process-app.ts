@@ -81,6 +81,7 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
     dispatcher: createDispatcher({
       ledger,
       queues,
+      connection,
       jobOptions: jobOptionsFrom(config),
       logger,
       metrics: { undoFailed: () => {} },

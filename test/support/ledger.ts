@@ -1,7 +1,7 @@
 /** Ledger helpers for tests that drive the scripts without worker processes. */
 import type { Redis } from 'ioredis';
 import { createLeases } from '../../src/ledger/lease.js';
-import { createLedger, type WorkerInfo } from '../../src/ledger/ledger.js';
+import { createLedger, type ReserveOutcome, type WorkerInfo } from '../../src/ledger/ledger.js';
 
 /**
  * Makes a worker id live as a worker process would: takes its lease, renews it (which marks it
@@ -21,4 +21,13 @@ export async function joinAsWorker(redis: Redis, prefix: string, info: WorkerInf
   if (!taken.taken) throw new Error(`${info.id} is held by ${taken.holder}`);
   await leases.renew(info.id, info.concurrency, true);
   await createLedger({ redis, prefix, workerTtlMs: ttlMs }).register(info);
+}
+
+/** A reserve outcome without its time, for comparing where a job went. */
+export function placement(outcome: ReserveOutcome): {
+  readonly kind: ReserveOutcome['kind'];
+  readonly workerId?: string;
+} {
+  if (outcome.kind !== 'reserved') return outcome;
+  return { kind: outcome.kind, workerId: outcome.workerId };
 }

@@ -10,7 +10,9 @@ function recording(fail = false) {
   const reserveMany = (tokens: readonly string[]): Promise<ReserveOutcome[]> => {
     batches.push([...tokens]);
     if (fail) return Promise.reject(new Error('redis is away'));
-    return Promise.resolve(tokens.map((token) => ({ kind: 'reserved', workerId: `w-${token}` }) as const));
+    return Promise.resolve(
+      tokens.map((token) => ({ kind: 'reserved', workerId: `w-${token}`, reservedAt: 1 }) as const),
+    );
   };
   return { batches, reserveMany };
 }
@@ -22,9 +24,9 @@ describe('createReserveBatcher', () => {
     const outcomes = await Promise.all(['a', 'b', 'c'].map((token) => reserve(token)));
     assert.deepEqual(batches, [['a', 'b', 'c']]);
     assert.deepEqual(outcomes, [
-      { kind: 'reserved', workerId: 'w-a' },
-      { kind: 'reserved', workerId: 'w-b' },
-      { kind: 'reserved', workerId: 'w-c' },
+      { kind: 'reserved', workerId: 'w-a', reservedAt: 1 },
+      { kind: 'reserved', workerId: 'w-b', reservedAt: 1 },
+      { kind: 'reserved', workerId: 'w-c', reservedAt: 1 },
     ]);
   });
 

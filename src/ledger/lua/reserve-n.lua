@@ -7,6 +7,11 @@
   Once the jobs assigned but not started, over all workers, reach the backlog limit, nothing more is
   reserved.
 
+  Each reserved job also gets its entry in the job index (the listing's order of jobs by enqueue
+  time, job id -> this call's time), unless it has one: a delayed job routed when due keeps the
+  entry of its enqueue. The caller stamps the job with the same time. An entry whose job is then
+  never added is dropped by the listing, once it is old enough to be sure.
+
   Every key the script touches is passed in KEYS: the caller passes the reservations hash of every
   worker it knows of. A live worker the caller did not pass (it joined since the caller last looked)
   makes the script answer -2 for every token, and the caller refreshes its list and calls again.
@@ -17,7 +22,8 @@
     KEYS[3]   queued key       (hash: worker id -> jobs assigned, not started)
     KEYS[4]   active key       (hash: worker id -> jobs running)
     KEYS[5]   cursor key       (string: tie-break rotation)
-    KEYS[6..] reservations key of each worker named in ARGV[4..3+n], in the same order
+    KEYS[6]   job index key    (zset: job id -> enqueue time, ms)
+    KEYS[7..] reservations key of each worker named in ARGV[4..3+n], in the same order
               (hash: token -> "state|sinceMs", state q or a)
 
     ARGV[1]   liveness ttl, ms
@@ -27,7 +33,7 @@
     ARGV[4+n..]  tokens, each "<token>" or "<token>|<first worker>" for a job whose id was made for
                  another (pseudo) worker: the delayed jobs, whose ids name the queue they waited in
 
-  Output, one entry per token:
+  Output, one entry per token, then the time of the call (ms, the server's clock):
     the chosen worker id
     0   no worker is alive
     -1  the backlog is full
@@ -38,7 +44,7 @@
 local n = tonumber(ARGV[3])
 local keyOf = {}
 for i = 1, n do
-  keyOf[ARGV[3 + i]] = KEYS[5 + i]
+  keyOf[ARGV[3 + i]] = KEYS[6 + i]
 end
 local tokens, firsts = {}, {}
 for i = 4 + n, #ARGV do
@@ -54,11 +60,13 @@ local live = redis.call("ZRANGEBYSCORE", KEYS[1], now - tonumber(ARGV[1]), "+inf
 local count = #live
 if count == 0 then
   for j = 1, k do results[j] = 0 end
+  results[k + 1] = now
   return results
 end
 for i = 1, count do
   if keyOf[live[i]] == nil then
     for j = 1, k do results[j] = -2 end
+    results[k + 1] = now
     return results
   end
 end
@@ -98,10 +106,13 @@ for j = 1, k do
       end
     end
     redis.call("HSET", keyOf[live[best]], tokens[j], reservationEntry("q", now, firsts[j]))
+    local first = string.sub(firsts[j], 2)
+    redis.call("ZADD", KEYS[6], "NX", now, (first ~= "" and first or live[best]) .. "~" .. tokens[j])
     redis.call("HINCRBY", KEYS[3], live[best], 1)
     load[best] = load[best] + 1
     backlog = backlog + 1
     results[j] = live[best]
   end
 end
+results[k + 1] = now
 return results
