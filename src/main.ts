@@ -6,6 +6,7 @@
 import cluster from 'node:cluster';
 import { loadConfigFromProcess, type Config } from './config/config.js';
 import { createLogger } from './logging/logger.js';
+import type { RedisTarget } from './redis/target.js';
 
 function start(): Promise<void> {
   let config: Config;
@@ -20,7 +21,7 @@ function start(): Promise<void> {
   const running = cluster.isPrimary
     ? import('./cluster/primary.js').then(({ runPrimary }) => runPrimary(config, logger))
     : import('./cluster/worker-process.js').then(({ runWorkerProcess }) =>
-        runWorkerProcess(config, requireRedisUrl(config), config.workerIndex ?? 0, logger),
+        runWorkerProcess(config, redisTargetOf(config), config.workerIndex ?? 0, logger),
       );
   return running.catch((error: unknown) => {
     logger.fatal({ err: error }, error instanceof Error ? error.message : 'start-up failed');
@@ -28,9 +29,11 @@ function start(): Promise<void> {
   });
 }
 
-function requireRedisUrl(config: Config): string {
+/** A worker's Redis: the cluster it was configured with, or the URL its primary gave it. */
+function redisTargetOf(config: Config): RedisTarget {
+  if (config.redisCluster !== undefined) return config.redisCluster;
   if (config.redisUrl === undefined) throw new Error('a worker process needs REDIS_URL from its primary');
-  return config.redisUrl;
+  return { kind: 'single', url: config.redisUrl };
 }
 
 void start();

@@ -7,7 +7,7 @@
  * reader shows as state `cancelled`.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import type { Logger } from '../logging/logger.js';
 import type { JobLedgerPort } from '../ledger/ledger.js';
 import type { CancelWaiting } from '../queue/cancel-waiting.js';
@@ -32,7 +32,7 @@ export interface Canceller {
 }
 
 export interface CancellerOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: CancelKeys;
   readonly reader: JobReader;
   readonly cancelWaiting: CancelWaiting;

@@ -6,7 +6,7 @@
  * that was not listening when the cancel came (restarting, or cut off from Redis) asks the
  * tombstone instead. Asking only then keeps a Redis round trip off every job's start.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import type { Logger } from '../logging/logger.js';
 
 /** Longer than any attempt may run, so a job cannot outlive its tombstone while it runs. */
@@ -62,8 +62,8 @@ export function createCancelWatch({
   keys,
   logger,
 }: {
-  readonly subscriber: Redis;
-  readonly redis: Pick<Redis, 'exists'>;
+  readonly subscriber: RedisClient;
+  readonly redis: Pick<RedisClient, 'exists'>;
   readonly keys: CancelKeys;
   readonly logger: Logger;
 }): CancelWatch {

@@ -16,6 +16,7 @@ import type { Logger } from '../logging/logger.js';
 import { createClusterMetricsPrimary } from '../metrics/cluster-metrics-primary.js';
 import { workerIdFor } from '../queue/names.js';
 import { redactUrl } from '../redis/redact.js';
+import { describeTarget } from '../redis/target.js';
 import type { ResolvedRedis } from '../redis/local-server.js';
 import {
   EXIT_LEASE_REFUSED,
@@ -55,17 +56,20 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     process.exit(1);
   }
 
-  // With REDIS_URL unset, the private redis-server; its machinery, and the Redis client it needs, load
-  // only then.
-  const redis: ResolvedRedis =
-    config.redisUrl !== undefined
-      ? { url: config.redisUrl, stop: () => Promise.resolve() }
-      : await (
-          await import('../redis/local-server.js')
-        ).launchPrivateRedis({ dataDir: config.redisDataDir, searchPath: config.searchPath, logger });
+  // With neither REDIS_URL nor REDIS_CLUSTER_NODES, the private redis-server; its machinery, and the
+  // Redis client it needs, load only then. A cluster's seed nodes reach the workers with the
+  // environment they inherit.
+  const redis: ResolvedRedis | undefined =
+    config.redisCluster !== undefined
+      ? undefined
+      : config.redisUrl !== undefined
+        ? { url: config.redisUrl, stop: () => Promise.resolve() }
+        : await (
+            await import('../redis/local-server.js')
+          ).launchPrivateRedis({ dataDir: config.redisDataDir, searchPath: config.searchPath, logger });
   if (requested !== undefined) {
     logger.info({ signal: requested }, 'stopped during start-up');
-    await redis.stop();
+    await redis?.stop();
     process.exit(0);
   }
 
@@ -85,7 +89,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     const worker = cluster.fork({
       BULLPEN_WORKER_INDEX: String(index),
       BULLPEN_INSTANCE_ID: instance,
-      REDIS_URL: redis.url,
+      ...(redis === undefined ? {} : { REDIS_URL: redis.url }),
     });
     byWorker.set(worker, index);
     metrics.attach(worker, index);
@@ -146,7 +150,15 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
 
   for (let index = 0; index < config.workers; index += 1) fork(index);
   logger.info(
-    { workers: config.workers, concurrency: config.concurrency, port: config.port, redis: redactUrl(redis.url) },
+    {
+      workers: config.workers,
+      concurrency: config.concurrency,
+      port: config.port,
+      redis:
+        redis === undefined
+          ? describeTarget(config.redisCluster ?? { kind: 'single', url: '' }, redactUrl)
+          : redactUrl(redis.url),
+    },
     'primary started',
   );
 
@@ -167,7 +179,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
       );
       for (const timer of pendingRestarts) clearTimeout(timer);
       await stopWorkers([...byWorker.keys()], config.shutdownTimeoutMs + SHUTDOWN_MARGIN_MS, logger);
-      await redis.stop();
+      await redis?.stop();
       logger.info('stopped');
     })();
     return stopping;

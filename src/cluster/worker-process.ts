@@ -5,6 +5,7 @@
  * away, and at once when its lease is lost or the primary forwards a second Ctrl-C.
  */
 import type { Server } from 'node:http';
+import type { RedisTarget } from '../redis/target.js';
 import type { Config } from '../config/config.js';
 import { LeaseRefusedError } from '../errors.js';
 import { createAdminUi } from '../http/admin/admin-ui.js';
@@ -45,7 +46,7 @@ const EXIT_LEASE_LOST = 4;
 
 export async function runWorkerProcess(
   config: Config,
-  redisUrl: string,
+  redis: RedisTarget,
   index: number,
   baseLogger: Logger,
 ): Promise<void> {
@@ -56,7 +57,7 @@ export async function runWorkerProcess(
   process.once('disconnect', exitEarly);
   process.once('SIGTERM', exitEarly);
 
-  const parts = await buildWorker(config, redisUrl, index, baseLogger);
+  const parts = await buildWorker(config, redis, index, baseLogger);
   const { logger } = parts;
   try {
     await recoverOnStart(parts, config);

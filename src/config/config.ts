@@ -9,6 +9,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { clusterNodesSchema, type ClusterTarget } from '../redis/target.js';
 
 /** Decimal digits only: `" "` or `0x10` are mistakes, not 0 and 16. */
 const int = (min: number, max: number) =>
@@ -21,7 +22,8 @@ const int = (min: number, max: number) =>
 
 /**
  * Both end up inside Redis keys and BullMQ queue names, which may not hold `:`. Braces are allowed in
- * the prefix so that a Redis Cluster hash tag (`{bullpen}`) keeps every key on one slot.
+ * the prefix for a single Redis shared with other deployments; on a Redis Cluster they are refused
+ * (see the refinement below).
  */
 const prefixSchema = z
   .string()
@@ -44,6 +46,7 @@ const schema = z
       .string()
       .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
       .optional(),
+    REDIS_CLUSTER_NODES: clusterNodesSchema.optional(),
     WORKERS: int(1, 256).default(4),
     WORKER_CONCURRENCY: int(1, 1024).default(8),
     TASK_DURATION_MS: int(0, 86_400_000).default(12_000),
@@ -96,6 +99,15 @@ const schema = z
      */
     BULLPEN_MOVE_KILL_HOOK: booleanFlag.default(false),
   })
+  .refine((env) => env.REDIS_URL === undefined || env.REDIS_CLUSTER_NODES === undefined, {
+    message: 'set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both',
+    path: ['REDIS_CLUSTER_NODES'],
+  })
+  .refine((env) => env.REDIS_CLUSTER_NODES === undefined || !/[{}]/.test(env.QUEUE_PREFIX), {
+    message:
+      'must not hold { or } on a Redis Cluster: each worker queue has a hash tag of its own, so that the queues spread over the masters, and a tag in the prefix would put every key in one slot',
+    path: ['QUEUE_PREFIX'],
+  })
   .refine((env) => env.WORKER_TTL_MS > env.HEARTBEAT_INTERVAL_MS, {
     message: 'must be greater than HEARTBEAT_INTERVAL_MS',
     path: ['WORKER_TTL_MS'],
@@ -122,6 +134,8 @@ export interface Config {
   readonly host: string;
   /** Unset means: run the private redis-server of redisDataDir (see src/redis/local-server.ts). */
   readonly redisUrl: string | undefined;
+  /** REDIS_CLUSTER_NODES: the seed nodes of a Redis Cluster, instead of REDIS_URL. */
+  readonly redisCluster: ClusterTarget | undefined;
   readonly workers: number;
   readonly concurrency: number;
   readonly taskDurationMs: number;
@@ -208,6 +222,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     port: e.PORT,
     host: e.HOST,
     redisUrl: e.REDIS_URL,
+    redisCluster: e.REDIS_CLUSTER_NODES,
     workers: e.WORKERS,
     concurrency: e.WORKER_CONCURRENCY,
     taskDurationMs: e.TASK_DURATION_MS,

@@ -10,7 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { scriptsIn } from '../redis/scripts.js';
 
 const LUA_DIRECTORY = fileURLToPath(new URL('./lua/', import.meta.url));
@@ -43,7 +43,7 @@ export interface IdempotencyStore {
 }
 
 export interface IdempotencyStoreOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefix: string;
   readonly ttlSeconds: number;
   /** A claim older than this belonged to a request that died; it must exceed any request's life. */

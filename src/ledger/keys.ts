@@ -3,8 +3,6 @@
  * share one Redis. Scripts never build key names themselves: every key they touch is made here and
  * passed to them in KEYS.
  */
-import { jobIndexKey } from '../queue/job-index.js';
-
 export interface LedgerKeys {
   /** zset: worker id -> last heartbeat of a worker that takes new jobs (ms, Redis clock). */
   readonly heartbeats: string;
@@ -32,8 +30,15 @@ export interface LedgerKeys {
   location(token: string): string;
 }
 
+/**
+ * The hash tag of every ledger key: on a Redis Cluster they all share one slot, so that a script may
+ * touch any of them (choosing a worker reads every worker's load), while each worker's queue has a
+ * tag of its own (`queue/names.ts`).
+ */
+export const LEDGER_TAG = '{sched}';
+
 export function ledgerKeys(prefix: string): LedgerKeys {
-  const key = (name: string) => `${prefix}:sched:${name}`;
+  const key = (name: string) => `${prefix}:${LEDGER_TAG}:${name}`;
   return Object.freeze({
     heartbeats: key('heartbeats'),
     leases: key('leases'),
@@ -43,7 +48,7 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     queued: key('queued'),
     active: key('active'),
     cursor: key('cursor'),
-    index: jobIndexKey(prefix),
+    index: key('index'),
     moves: key('moves'),
     jobs: (workerId: string) => key(`jobs:${workerId}`),
     location: (token: string) => key(`moved:${token}`),

@@ -8,7 +8,7 @@
  * Holders are named "<instance>/<pid>": the instance is the primary's, so a re-forked process takes
  * over from its dead predecessor at once, while a second instance with the same HOST_ID is refused.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { ledgerKeys } from './keys.js';
 import { ledgerScripts } from './scripts.js';
 
@@ -46,7 +46,7 @@ export interface Leases {
 }
 
 export interface LeaseOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefix: string;
   /** The primary's instance id: processes it forks take over from each other. */
   readonly instance: string;

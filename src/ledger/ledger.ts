@@ -4,7 +4,7 @@
  * Lua scripts keyed by the job's token, so concurrent callers on any host see one consistent picture
  * and the counters cannot drift from the reservations they count.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { jobIdFor } from '../queue/names.js';
 import { ledgerKeys, type LedgerKeys } from './keys.js';
 import { ledgerScripts, redisMillis } from './scripts.js';
@@ -79,7 +79,7 @@ export interface Ledger extends JobLedgerPort {
 }
 
 export interface LedgerOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefix: string;
   readonly workerTtlMs: number;
   /** Jobs assigned but not started, over all workers, beyond which nothing more is reserved. */

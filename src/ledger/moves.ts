@@ -4,7 +4,7 @@
  * move whose executor died, and the choices that start a move (whom a free worker steals from).
  * The queue's side lives in `queue/transfer.ts`; `moves/mover.ts` drives the steps in order.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { ledgerKeys } from './keys.js';
 import { ledgerScripts } from './scripts.js';
 
@@ -57,7 +57,7 @@ export interface MoveLedger {
 }
 
 export interface MoveLedgerOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefix: string;
   /** The executor of moves started here: this process's worker id and lease holder name. */
   readonly workerId: string;

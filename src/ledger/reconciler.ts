@@ -13,7 +13,7 @@
  * - finished jobs past their retention age are cleaned even when no new job completes.
  */
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import type { Logger } from '../logging/logger.js';
 import { requeueInterrupted } from '../queue/interrupted.js';
 import type { Ledger, Reservation } from './ledger.js';
@@ -21,7 +21,7 @@ import { redisMillis } from './scripts.js';
 
 export interface ReconcilerOptions {
   readonly workerId: string;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queue: Queue;
   readonly ledger: Pick<Ledger, 'reservations' | 'markRequeued' | 'release'>;
   readonly running: ReadonlySet<string>;

@@ -4,14 +4,14 @@
  * what keeps a request's undo behind the command it undoes.
  */
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { scriptsIn, type ScriptCall } from '../redis/scripts.js';
 
 const LUA_DIRECTORY = fileURLToPath(new URL('./lua/', import.meta.url));
 
 export type LedgerScripts = (name: string) => ScriptCall;
 
-export function ledgerScripts(redis: Redis): LedgerScripts {
+export function ledgerScripts(redis: RedisClient): LedgerScripts {
   return scriptsIn(redis, LUA_DIRECTORY);
 }
 

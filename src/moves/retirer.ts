@@ -9,7 +9,7 @@
  * included) once nothing is left in it. An id that starts again takes its lease anew and starts
  * empty.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import type { Logger } from '../logging/logger.js';
 import type { Leases } from '../ledger/lease.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -32,7 +32,7 @@ export interface Retirer {
 }
 
 export interface RetirerOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly leases: Pick<Leases, 'claimRetirement' | 'finishRetirement' | 'retired' | 'forgetRetired'>;
   readonly ledger: Pick<Ledger, 'reservations' | 'markRequeued' | 'release'>;
   readonly moves: Pick<MoveLedger, 'pending'>;

@@ -4,7 +4,7 @@
  * that BullMQ's consumer can never take it afterwards.
  */
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { scriptsIn } from '../redis/scripts.js';
 import { CANCELLED_REASON } from './job-reader.js';
 import type { QueueRegistry } from './queues.js';
@@ -19,7 +19,7 @@ export function createCancelWaiting({
   redis,
   queues,
 }: {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
 }): CancelWaiting {
   const cancelScript = scriptsIn(redis, LUA_DIRECTORY)('cancel');

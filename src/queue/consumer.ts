@@ -4,7 +4,7 @@
  * a job: if Redis refuses one, the reconciler corrects the ledger from BullMQ's own state.
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { JobTimeoutError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { throttled } from '../logging/throttle.js';
@@ -30,7 +30,7 @@ export interface JobLedger {
 
 export interface ConsumerOptions {
   readonly workerId: string;
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly prefix: string;
   readonly concurrency: number;
   readonly lockDurationMs: number;

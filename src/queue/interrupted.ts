@@ -4,10 +4,10 @@
  * owner, or the process retiring a dead id) may do this: nobody else can be running these jobs.
  */
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 
 /** Requeues every active job of the queue; answers their ids. */
-export async function requeueInterrupted(queue: Queue, redis: Redis): Promise<readonly string[]> {
+export async function requeueInterrupted(queue: Queue, redis: RedisClient): Promise<readonly string[]> {
   const requeued: string[] = [];
   for (const job of await queue.getActive()) {
     if (job.id === undefined) continue;

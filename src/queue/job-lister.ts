@@ -30,7 +30,7 @@
  *   jobs, as long as jobs are enqueued more slowly than the passes examine entries.
  */
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { scriptsIn } from '../redis/scripts.js';
 import { decodeCursor, encodeCursor, type IndexPosition } from './index-cursor.js';
 import type { JobReader, JobView } from './job-reader.js';
@@ -108,7 +108,7 @@ export interface JobLister {
 }
 
 export interface JobListerOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   /** `jobIndexKey(prefix)`; the sweep keeps its position and lock in keys named after it. */
   readonly indexKey: string;
   readonly reader: Pick<JobReader, 'read'>;

@@ -15,8 +15,12 @@ export function workerIdFor(hostId: string, index: number): string {
   return `${hostId}-${index}`;
 }
 
+/**
+ * `tasks.{<workerId>}`: the braces are a Redis Cluster hash tag, so that each worker's queue (every
+ * BullMQ key of it) sits in a slot of its own and the queues spread over the cluster's masters.
+ */
 export function queueNameFor(workerId: string): string {
-  return `tasks.${workerId}`;
+  return `tasks.{${workerId}}`;
 }
 
 /**

@@ -4,7 +4,7 @@
  * connection they are given, whose owner closes it.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { queueNameFor } from './names.js';
 
 export interface QueueRegistry {
@@ -12,7 +12,13 @@ export interface QueueRegistry {
   close(): Promise<void>;
 }
 
-export function createQueueRegistry({ connection, prefix }: { connection: Redis; prefix: string }): QueueRegistry {
+export function createQueueRegistry({
+  connection,
+  prefix,
+}: {
+  connection: RedisClient;
+  prefix: string;
+}): QueueRegistry {
   const queues = new Map<string, Queue>();
   return {
     forWorker(workerId) {

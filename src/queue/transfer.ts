@@ -10,7 +10,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Job, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { scriptsIn } from '../redis/scripts.js';
 import type { QueueRegistry } from './queues.js';
 
@@ -38,7 +38,7 @@ export interface Transfer {
 }
 
 export interface TransferOptions {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
 }
 

@@ -11,11 +11,15 @@
  *   Redis is away and sends them when it returns (`maxRetriesPerRequest: null`), so a job that ends
  *   during an outage is still recorded, in order, when Redis comes back.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { RedisTarget } from './target.js';
 import type { Logger } from '../logging/logger.js';
 import { throttled } from '../logging/throttle.js';
 
 export type ConnectionRole = 'command' | 'consumer' | 'subscriber';
+
+/** A connection to one Redis, or to a Redis Cluster: the same commands, routed by key on a cluster. */
+export type RedisClient = Redis | Cluster;
 
 const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
   command: { maxRetriesPerRequest: 1, enableOfflineQueue: false },
@@ -26,28 +30,62 @@ const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
 /** Logs a connection's errors without flooding the log while Redis stays down. */
 const ERROR_LOG_INTERVAL_MS = 5_000;
 
+/** How long to wait before reconnecting: soon at first, then every 2 s. */
+const retryDelay = (attempt: number) => Math.min(100 * attempt, 2_000);
+
+interface ConnectionOptions {
+  readonly commandTimeoutMs?: number;
+}
+
+/** A URL is one Redis (tests and tools use this form); a target may be a cluster. */
 export function createRedisConnection(
   url: string,
   role: ConnectionRole,
   logger: Logger,
-  { commandTimeoutMs }: { commandTimeoutMs?: number } = {},
-): Redis {
-  const redis = new Redis(url, {
+  opts?: ConnectionOptions,
+): Redis;
+export function createRedisConnection(
+  target: RedisTarget,
+  role: ConnectionRole,
+  logger: Logger,
+  opts?: ConnectionOptions,
+): RedisClient;
+export function createRedisConnection(
+  where: RedisTarget | string,
+  role: ConnectionRole,
+  logger: Logger,
+  { commandTimeoutMs }: ConnectionOptions = {},
+): RedisClient {
+  const target: RedisTarget = typeof where === 'string' ? { kind: 'single', url: where } : where;
+  const options: RedisOptions = {
     ...ROLE_OPTIONS[role],
     ...(role === 'command' && commandTimeoutMs !== undefined ? { commandTimeout: commandTimeoutMs } : {}),
     connectionName: `bullpen-${role}`,
-    retryStrategy: (attempt) => Math.min(100 * attempt, 2_000),
-  });
-  redis.on(
-    'error',
-    throttled(ERROR_LOG_INTERVAL_MS, (error: Error, { suppressed }) =>
-      logger.warn({ err: error, connection: role, suppressed }, 'redis connection error'),
-    ),
+    retryStrategy: retryDelay,
+  };
+  const redis: RedisClient =
+    target.kind === 'single'
+      ? new Redis(target.url, options)
+      : new Cluster([...target.nodes], {
+          // The cluster client keeps its own queue of commands while it (re)learns the slots: the
+          // role decides whether commands wait there or fail at once, as on one Redis.
+          enableOfflineQueue: options.enableOfflineQueue ?? true,
+          clusterRetryStrategy: retryDelay,
+          redisOptions: {
+            ...options,
+            ...(target.username === undefined ? {} : { username: target.username }),
+            ...(target.password === undefined ? {} : { password: target.password }),
+            ...(target.tls ? { tls: {} } : {}),
+          },
+        });
+  const report = throttled(ERROR_LOG_INTERVAL_MS, (error: Error, { suppressed }: { suppressed: number }) =>
+    logger.warn({ err: error, connection: role, suppressed }, 'redis connection error'),
   );
+  redis.on('error', (error: Error) => report(error));
   return redis;
 }
 
-export function waitUntilReady(redis: Redis, timeoutMs: number): Promise<void> {
+export function waitUntilReady(redis: RedisClient, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -63,7 +101,7 @@ export function waitUntilReady(redis: Redis, timeoutMs: number): Promise<void> {
 }
 
 /** Closes politely, and gives up on a connection that cannot say goodbye (Redis is down). */
-export async function closeConnection(redis: Redis): Promise<void> {
+export async function closeConnection(redis: RedisClient): Promise<void> {
   if (redis.status === 'end') return;
   try {
     await Promise.race([

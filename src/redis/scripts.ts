@@ -10,7 +10,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connections.js';
 import { readLuaScript } from './lua-includes.js';
 
 export interface ScriptDefinition {
@@ -43,7 +43,10 @@ export function readScripts(directory: string): readonly ScriptDefinition[] {
 /** A registered script: keys first, then arguments, as in EVALSHA. */
 export type ScriptCall = (keys: readonly string[], args: readonly (string | number)[]) => Promise<unknown>;
 
-export function defineScripts(redis: Redis, scripts: readonly ScriptDefinition[]): ReadonlyMap<string, ScriptCall> {
+export function defineScripts(
+  redis: RedisClient,
+  scripts: readonly ScriptDefinition[],
+): ReadonlyMap<string, ScriptCall> {
   const calls = new Map<string, ScriptCall>();
   for (const script of scripts) {
     const command = `bullpen_${script.name.replace(/-/g, '_')}`;
@@ -67,7 +70,7 @@ export function defineScripts(redis: Redis, scripts: readonly ScriptDefinition[]
 }
 
 /** The scripts of one folder, registered on a connection, looked up by name. */
-export function scriptsIn(redis: Redis, directory: string): (name: string) => ScriptCall {
+export function scriptsIn(redis: RedisClient, directory: string): (name: string) => ScriptCall {
   const calls = defineScripts(redis, readScripts(directory));
   return (name) => {
     const call = calls.get(name);

@@ -11,7 +11,8 @@
  * freed by the reconciler. With no live worker, or a full backlog, the job waits a second more.
  */
 import { DelayedError, Job, UnrecoverableError, Worker, type JobsOptions } from 'bullmq';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../logging/logger.js';
 import { throttled } from '../logging/throttle.js';
@@ -29,7 +30,7 @@ export const ROUTE_RETRY_MS = 1_000;
 
 export interface DelayedRouterOptions {
   /** The consumer's connection: routing must not fail for a blip. */
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly prefix: string;
   readonly ledger: Pick<Ledger, 'reserve' | 'release'>;
   /** Queue handles on `connection`, so that the add and its location record share one transaction. */

@@ -11,7 +11,8 @@
  * reservation left behind once it is older than its grace period.
  */
 import { Job, type JobsOptions, type Queue } from 'bullmq';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { TIMEOUT_OPTION } from '../queue/job-options.js';
 import { jobIdFor, newToken, SCHEDULED } from '../queue/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
@@ -69,7 +70,7 @@ export interface DispatcherOptions {
   readonly ledger: Pick<Ledger, 'reserveMany' | 'release' | 'cancel'>;
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
   /** The connection the queues were made on: an index entry goes out on it just ahead of its job. */
-  readonly connection: Pick<Redis, 'zadd'>;
+  readonly connection: Pick<RedisClient, 'zadd'>;
   readonly jobOptions: JobsOptions;
   readonly logger: Logger;
   readonly metrics: Pick<ProcessMetrics, 'undoFailed'>;

@@ -8,6 +8,7 @@ import { waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { startRedis } from '../support/redis-server.js';
 import { startService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
+import { queueNameFor } from '../../src/queue/names.js';
 
 test('a full backlog answers 429 with Retry-After until jobs start', async () => {
   const redis = await startRedis();
@@ -36,7 +37,7 @@ test('a full backlog answers 429 with Retry-After until jobs start', async () =>
     assert.equal(refused.headers.get('retry-after'), '2');
     assert.equal(refused.body.details.retryAfterSeconds, 2);
     assert.equal(
-      await redis.client.llen(`${service.prefix}:tasks.test-0:wait`),
+      await redis.client.llen(`${service.prefix}:${queueNameFor('test-0')}:wait`),
       3,
       'the refused task was not enqueued',
     );

@@ -19,6 +19,7 @@ import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { MOVE_STEPS } from '../../src/moves/steps.js';
 import { waitFor } from '../support/wait.js';
+import { ledgerKeys } from '../../src/ledger/keys.js';
 
 /** Every step after which a move is still under way (after the commit there is nothing to finish). */
 const STEPS = MOVE_STEPS.filter((step) => step !== 'committed');
@@ -93,7 +94,7 @@ describe('kill -9 during a move', () => {
       assert.deepEqual(stolen?.movedFrom, [long.assignedWorker]);
       assert.equal((await readJob(service, long.jobId)).attemptsStarted, 1, 'the long job was never interrupted');
 
-      await waitFor(async () => (await redis.client.hlen(`${service.prefix}:sched:moves`)) === 0, {
+      await waitFor(async () => (await redis.client.hlen(ledgerKeys(service.prefix).moves)) === 0, {
         what: 'no move left under way',
       });
       await waitForIdle(service);

@@ -10,6 +10,7 @@ import { enqueueMany, reservationsLeft, waitForIdle, waitForJobs } from '../supp
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
+import { queueNameFor } from '../../src/queue/names.js';
 
 /** The issue's bound for a refusal while Redis is away. */
 const REFUSAL_BOUND_MS = 1_000;
@@ -101,7 +102,7 @@ describe('Redis outage', () => {
     await waitForIdle(service);
     assert.equal(await reservationsLeft(redis.client, service.prefix), 0, 'no reservation is left behind');
     const queued = await Promise.all(
-      ['test-0', 'test-1'].map((id) => redis.client.llen(`${service.prefix}:tasks.${id}:wait`)),
+      ['test-0', 'test-1'].map((id) => redis.client.llen(`${service.prefix}:${queueNameFor(id)}:wait`)),
     );
     assert.deepEqual(queued, [0, 0], 'no refused task was enqueued');
   });

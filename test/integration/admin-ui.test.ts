@@ -17,6 +17,7 @@ import { joinAsWorker } from '../support/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
+import { queueNameFor, SCHEDULED } from '../../src/queue/names.js';
 
 const KEY = 'a-long-enough-test-key-0123456789';
 const PREFIX = 'admin';
@@ -166,7 +167,8 @@ describe('the queue dashboard', () => {
     }
     const head = await call(app.url, 'HEAD', `/admin/queues/${scripts[0]}`, { headers: BEARER });
     assert.equal(head.status, 200);
-    for (const link of ['/admin/queues/queue/tasks.a-0', '/admin/queues/queue/tasks.a-0/a-0~x']) {
+    const queuePage = `/admin/queues/queue/${encodeURIComponent(queueNameFor('a-0'))}`;
+    for (const link of [queuePage, `${queuePage}/a-0~x`]) {
       const answer = await call(app.url, 'GET', link, { headers: BEARER });
       assert.equal(answer.status, 200, link);
       assert.match(answer.text, /<title>Bullpen<\/title>/);
@@ -181,7 +183,7 @@ describe('the queue dashboard', () => {
 
   test("bull-board's API lists every worker the ledger knows, retired ones and the scheduled queue, read-only", async () => {
     await app.connection.hset(ledgerKeys(PREFIX).retired, 'gone-0', String(Date.now()));
-    const expected = ['tasks.a-0', 'tasks.gone-0', 'tasks.scheduled'];
+    const expected = ['a-0', 'gone-0', SCHEDULED].map(queueNameFor);
     // A list read before the retired id was written may be shown for a moment.
     await waitFor(async () => JSON.stringify(await queueNames()) === JSON.stringify(expected), {
       what: `the queues ${expected.join(', ')}`,
@@ -203,7 +205,9 @@ describe('the queue dashboard', () => {
       concurrency: 4,
       startedAt: Date.now(),
     });
-    await waitFor(async () => (await queueNames()).includes('tasks.b-0'), { what: 'tasks.b-0 on the dashboard' });
+    await waitFor(async () => (await queueNames()).includes(queueNameFor('b-0')), {
+      what: 'queue of b-0 on the dashboard',
+    });
   });
 
   test('a job is shown; nothing that would change it gets through, and Redis is unchanged', async () => {
@@ -213,7 +217,7 @@ describe('the queue dashboard', () => {
     });
     assert.equal(enqueued.status, 202, enqueued.text);
     const { jobId, assignedWorker } = enqueued.json as { jobId: string; assignedWorker: string };
-    const queue = `tasks.${assignedWorker}`;
+    const queue = queueNameFor(assignedWorker);
     const shown = await call(app.url, 'GET', `/admin/queues/api/queues/${queue}/${encodeURIComponent(jobId)}`, {
       headers: BEARER,
     });

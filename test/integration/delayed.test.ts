@@ -9,6 +9,8 @@ import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
 import { readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
+import { queueNameFor, SCHEDULED } from '../../src/queue/names.js';
+import { jobIndexKey } from '../../src/queue/job-index.js';
 
 interface Delayed {
   readonly jobId: string;
@@ -121,7 +123,7 @@ describe('delayed jobs and per-job time-outs', () => {
   });
 
   test('out-of-range delays and time-outs are refused with 400, and nothing is enqueued', async () => {
-    const before = await redis.client.zcard(`${service.prefix}:index:jobs`);
+    const before = await redis.client.zcard(jobIndexKey(service.prefix));
     const cases: [unknown, string][] = [
       [{ delayMs: -1 }, 'options.delayMs'],
       [{ delayMs: 30 * 24 * 3_600_000 + 1 }, 'options.delayMs'],
@@ -138,7 +140,7 @@ describe('delayed jobs and per-job time-outs', () => {
         `${JSON.stringify(options)}: ${JSON.stringify(response.body.details)}`,
       );
     }
-    assert.equal(await redis.client.zcard(`${service.prefix}:index:jobs`), before);
-    assert.equal(await redis.client.zcard(`${service.prefix}:tasks.scheduled:delayed`), 0);
+    assert.equal(await redis.client.zcard(jobIndexKey(service.prefix)), before);
+    assert.equal(await redis.client.zcard(`${service.prefix}:${queueNameFor(SCHEDULED)}:delayed`), 0);
   });
 });

@@ -9,6 +9,7 @@ import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
 import { readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
+import { queueNameFor } from '../../src/queue/names.js';
 
 interface Refusal {
   readonly code: string;
@@ -84,7 +85,7 @@ describe('job options', () => {
   });
 
   test('out-of-range or unknown options are refused with 400 naming them, and nothing is enqueued', async () => {
-    const waitingBefore = await redis.client.llen(`${service.prefix}:tasks.test-0:wait`);
+    const waitingBefore = await redis.client.llen(`${service.prefix}:${queueNameFor('test-0')}:wait`);
     const cases: [unknown, string][] = [
       [{ priority: 0 }, 'options.priority'],
       [{ priority: 2_097_153 }, 'options.priority'],
@@ -104,7 +105,7 @@ describe('job options', () => {
         `${JSON.stringify(options)}: ${JSON.stringify(response.body.details)}`,
       );
     }
-    assert.equal(await redis.client.llen(`${service.prefix}:tasks.test-0:wait`), waitingBefore);
-    assert.equal(await redis.client.zcard(`${service.prefix}:tasks.test-0:prioritized`), 0);
+    assert.equal(await redis.client.llen(`${service.prefix}:${queueNameFor('test-0')}:wait`), waitingBefore);
+    assert.equal(await redis.client.zcard(`${service.prefix}:${queueNameFor('test-0')}:prioritized`), 0);
   });
 });

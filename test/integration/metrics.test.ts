@@ -16,6 +16,7 @@ import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
 import { enqueueMany, waitForJobs } from '../support/jobs.js';
 import { skipUnlessInstalled } from '../support/prometheus-server.js';
 import { waitFor } from '../support/wait.js';
+import { ledgerKeys } from '../../src/ledger/keys.js';
 
 const WORKERS = 4;
 const CONCURRENCY = 2;
@@ -228,8 +229,8 @@ describe('/metrics', () => {
     const [{ samples }, workers, active, queued] = await Promise.all([
       scrape(),
       service.workers(),
-      redis.client.hgetall(`${service.prefix}:sched:active`),
-      redis.client.hgetall(`${service.prefix}:sched:queued`),
+      redis.client.hgetall(ledgerKeys(service.prefix).active),
+      redis.client.hgetall(ledgerKeys(service.prefix).queued),
     ]);
     for (const worker of workers.workers) {
       const gauge = (name: string) => total(samples, name, { worker: worker.id, host: HOST_ID });

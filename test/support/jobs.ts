@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import type { Service } from './service.js';
 import { waitFor } from './wait.js';
+import { ledgerKeys } from '../../src/ledger/keys.js';
 
 export interface Enqueued {
   readonly jobId: string;
@@ -86,7 +87,7 @@ export function isAlive(pid: number): boolean {
 
 /** Reservations left in the load ledger, over every worker of the service. */
 export async function reservationsLeft(client: Redis, prefix: string): Promise<number> {
-  const keys = await client.keys(`${prefix}:sched:jobs:*`);
+  const keys = await client.keys(`${ledgerKeys(prefix).jobs('')}*`);
   const sizes = await Promise.all(keys.map((key) => client.hlen(key)));
   return sizes.reduce((sum, size) => sum + size, 0);
 }
@@ -99,6 +100,6 @@ export async function jobKeys(client: Redis, prefix: string): Promise<string[]> 
 
 /** Jobs assigned and not started, over every worker, as the ledger counts them. */
 export async function queuedTotal(client: Redis, prefix: string): Promise<number> {
-  const queued = await client.hgetall(`${prefix}:sched:queued`);
+  const queued = await client.hgetall(ledgerKeys(prefix).queued);
   return Object.values(queued).reduce((sum, value) => sum + Number(value), 0);
 }

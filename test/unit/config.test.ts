@@ -364,3 +364,36 @@ describe('ownership settings', () => {
     assertRejects({ BULLPEN_MOVE_KILL_HOOK: 'sometime' }, 'BULLPEN_MOVE_KILL_HOOK');
   });
 });
+
+describe('REDIS_CLUSTER_NODES', () => {
+  test('seed nodes as host:port, or URLs that carry the password and TLS of every node', () => {
+    assert.deepEqual(loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000, 127.0.0.1:7001,' }).redisCluster, {
+      kind: 'cluster',
+      nodes: [
+        { host: '127.0.0.1', port: 7000 },
+        { host: '127.0.0.1', port: 7001 },
+      ],
+      username: undefined,
+      password: undefined,
+      tls: false,
+    });
+    const secured = loadConfig({ REDIS_CLUSTER_NODES: 'rediss://app:s%40cret@redis-a:6380,redis-b:6380' }).redisCluster;
+    assert.deepEqual(secured?.nodes, [
+      { host: 'redis-a', port: 6380 },
+      { host: 'redis-b', port: 6380 },
+    ]);
+    assert.deepEqual([secured?.username, secured?.password, secured?.tls], ['app', 's@cret', true]);
+    assert.equal(loadConfig({}).redisCluster, undefined);
+  });
+
+  test('refuses what cannot be a node list, two kinds of Redis at once, and a tagged prefix', () => {
+    for (const nodes of [',', 'redis-a', 'redis-a:0', 'redis-a:70000', 'http://redis-a:6379', 'redis://a:1/2']) {
+      assertRejects({ REDIS_CLUSTER_NODES: nodes }, 'REDIS_CLUSTER_NODES');
+    }
+    assertRejects({ REDIS_CLUSTER_NODES: 'redis://:a@x:1,redis://:b@y:1' }, 'REDIS_CLUSTER_NODES');
+    assertRejects({ REDIS_CLUSTER_NODES: 'x:1', REDIS_URL: 'redis://x:1' }, 'REDIS_CLUSTER_NODES');
+    assertRejects({ REDIS_CLUSTER_NODES: 'x:1', QUEUE_PREFIX: '{bullpen}' }, 'QUEUE_PREFIX');
+    // One Redis may take a tagged prefix: it shares the server with other deployments' keys.
+    assert.equal(loadConfig({ QUEUE_PREFIX: '{bullpen}' }).prefix, '{bullpen}');
+  });
+});

@@ -15,9 +15,12 @@ describe('workerIdFor / queueNameFor', () => {
     assert.equal(ids.size, 16);
   });
 
-  test('a queue name is tasks.<workerId> and holds no colon', () => {
-    assert.equal(queueNameFor('host-a-3'), 'tasks.host-a-3');
+  test('a queue name is tasks.{<workerId>}, its own hash tag, and holds no colon', () => {
+    assert.equal(queueNameFor('host-a-3'), 'tasks.{host-a-3}');
     assert.ok(!queueNameFor(workerIdFor('h.x', 1)).includes(':'));
+    // The first {…} of a key is its Redis Cluster hash tag: the worker id, whatever the suffix.
+    const tag = /\{([^}]*)\}/.exec(`bullpen:${queueNameFor('host-a-3')}:wait`)?.[1];
+    assert.equal(tag, 'host-a-3');
   });
 });
 

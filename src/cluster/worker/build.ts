@@ -4,7 +4,8 @@
  * it holds its worker id's lease and has recovered what its predecessor left.
  */
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/connections.js';
+import type { RedisTarget } from '../../redis/target.js';
 import type { Config } from '../../config/config.js';
 import { createHandlerRegistry, type HandlerRegistry } from '../../jobs/handlers.js';
 import { createJobPool, type JobPool } from '../../jobs/pool.js';
@@ -34,11 +35,11 @@ export interface WorkerParts {
   readonly info: WorkerInfo;
   readonly logger: Logger;
   /** Fail-fast connection for requests (reserve, add, read). */
-  readonly commands: Redis;
+  readonly commands: RedisClient;
   /** BullMQ's consumer and every ledger update of running jobs; waits out outages. */
-  readonly consumerConnection: Redis;
+  readonly consumerConnection: RedisClient;
   /** Hears cancels of jobs that may run here. */
-  readonly subscriber: Redis;
+  readonly subscriber: RedisClient;
   /** The ledger on the request connection: reserve, cancel, reads. */
   readonly ledger: Ledger;
   /** The ledger on the consumer's connection: running jobs' updates stay ordered with BullMQ's. */
@@ -64,15 +65,15 @@ export interface WorkerParts {
 
 export async function buildWorker(
   config: Config,
-  redisUrl: string,
+  redis: RedisTarget,
   index: number,
   baseLogger: Logger,
 ): Promise<WorkerParts> {
   const workerId = workerIdFor(config.hostId, index);
   const logger = baseLogger.child({ workerId });
-  const commands = createRedisConnection(redisUrl, 'command', logger, { commandTimeoutMs: config.commandTimeoutMs });
-  const consumerConnection = createRedisConnection(redisUrl, 'consumer', logger);
-  const subscriber = createRedisConnection(redisUrl, 'subscriber', logger);
+  const commands = createRedisConnection(redis, 'command', logger, { commandTimeoutMs: config.commandTimeoutMs });
+  const consumerConnection = createRedisConnection(redis, 'consumer', logger);
+  const subscriber = createRedisConnection(redis, 'subscriber', logger);
   await Promise.all(
     [commands, consumerConnection, subscriber].map((connection) => waitUntilReady(connection, READY_TIMEOUT_MS)),
   );
@@ -189,7 +190,7 @@ export async function buildWorker(
  * the move are not killed in turn, and one running service serves every step's scenario. (An arming
  * read at another step is put back: the tests run one move at a time.)
  */
-function killWhenArmed(redis: Redis, key: string): (reached: MoveStep) => Promise<void> {
+function killWhenArmed(redis: RedisClient, key: string): (reached: MoveStep) => Promise<void> {
   return async (reached) => {
     const armed = await redis.getdel(key);
     if (armed === null) return;
