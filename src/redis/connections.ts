@@ -71,6 +71,10 @@ export function createRedisConnection(
           // role decides whether commands wait there or fail at once, as on one Redis.
           enableOfflineQueue: options.enableOfflineQueue ?? true,
           clusterRetryStrategy: retryDelay,
+          // While a slot migrates, a script over its keys answers TRYAGAIN until the move is done;
+          // connections that wait out outages wait it out too (measured in redis-cluster.test.ts).
+          // Requests keep ioredis's defaults, so that a cluster that is down fails them within ~1 s.
+          ...(role === 'command' ? {} : { retryDelayOnTryAgain: 200, maxRedirections: 50 }),
           redisOptions: {
             ...options,
             ...(target.username === undefined ? {} : { username: target.username }),

@@ -67,7 +67,16 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
     const jobId = job.id ?? '';
     const token = parseJobId(jobId)?.token ?? jobId;
     if (await options.wasCancelled(jobId, token, job.timestamp)) throw new UnrecoverableError(CANCELLED_REASON);
-    if ((await connection.exists(locationKey(token))) === 1) return undefined; // an earlier run routed it
+    const located = await connection.get(locationKey(token));
+    if (located !== null) {
+      // An earlier run routed it. On a cluster that run may have stopped between the location and
+      // the add: the add is made then (issue 12: a job already finished and removed would run again).
+      const routedTo = located.split('|')[0] ?? '';
+      if (connection.isCluster && (await queues.forWorker(routedTo).getJobState(jobId)) === 'unknown') {
+        await addRouted(job, jobId, routedTo, token);
+      }
+      return undefined;
+    }
     const outcome = await ledger.reserve(token, SCHEDULED);
     if (outcome.kind !== 'reserved') {
       await job.moveToDelayed(Date.now() + ROUTE_RETRY_MS, lock);
@@ -97,15 +106,20 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
       ...(priority ? { priority } : {}),
       ...(timeoutMs === undefined ? {} : { [TIMEOUT_OPTION]: timeoutMs }),
     };
-    const multi = (await target.backend.client).multi();
+    const client = await target.backend.client;
+    const location = `${workerId}|${SCHEDULED}`;
+    if (client.isCluster) {
+      // The location is in the ledger's slot, the job in its queue's: a cluster refuses one transaction
+      // over both. The location goes first; a routing cut short between the two finds it and adds the
+      // job (issue 12: its reservation may have been freed meanwhile).
+      await connection.set(locationKey(token), location, 'PX', options.locationTtlMs);
+      await target.add(job.name, job.data as unknown, opts);
+      return;
+    }
+    const multi = client.multi();
     new Job(target, job.name, job.data as unknown, opts, jobId).addJob(multi).catch(() => {});
     // BullMQ's transaction is ioredis's own; its type only lists the commands BullMQ added.
-    (multi as unknown as ChainableCommander).set(
-      locationKey(token),
-      `${workerId}|${SCHEDULED}`,
-      'PX',
-      options.locationTtlMs,
-    );
+    (multi as unknown as ChainableCommander).set(locationKey(token), location, 'PX', options.locationTtlMs);
     const results = await multi.exec();
     if (results === null) throw new Error('the transaction was discarded');
     const failure = results.find(([error]: [Error | null, unknown]) => error !== null)?.[0];

@@ -68,7 +68,10 @@ export interface Service {
 }
 
 export interface ServiceOptions {
+  /** One Redis; or, with `clusterNodes`, ignored. */
   readonly redisUrl: string;
+  /** A Redis Cluster's seed nodes (`REDIS_CLUSTER_NODES`), used instead of `redisUrl`. */
+  readonly clusterNodes?: string;
   readonly workers?: number;
   readonly env?: Readonly<Record<string, string>>;
   /** Reuse a prefix (and so the Redis state) of an earlier run. */
@@ -96,7 +99,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     cwd: process.cwd(),
     env: {
       PATH: process.env.PATH ?? '',
-      REDIS_URL: options.redisUrl,
+      ...(options.clusterNodes === undefined
+        ? { REDIS_URL: options.redisUrl }
+        : { REDIS_CLUSTER_NODES: options.clusterNodes }),
       PORT: String(port),
       HOST: '127.0.0.1',
       QUEUE_PREFIX: prefix,

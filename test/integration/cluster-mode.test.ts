@@ -1,0 +1,113 @@
+/**
+ * The service on a real 3-master Redis Cluster (`REDIS_CLUSTER_NODES`), through the same helpers as
+ * on one Redis: the workers' queues spread over the masters, least-loaded routing, the load ledger
+ * back at 0, the listing, a delayed job, a cancel, and a batch. Issue 12's faults (a master
+ * restarted, a cluster down, resharding) are not covered yet.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ledgerKeys } from '../../src/ledger/keys.js';
+import { queueNameFor } from '../../src/queue/names.js';
+import { waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
+import { skipUnlessClusterTools, startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
+import { startService, type Service } from '../support/service.js';
+
+const WORKERS = 4;
+const CONCURRENCY = 2;
+
+interface Placed {
+  readonly jobId: string;
+  readonly assignedWorker: string | null;
+}
+
+describe('on a Redis Cluster', { skip: skipUnlessClusterTools() }, () => {
+  let cluster: TestRedisCluster;
+  let service: Service;
+  before(async () => {
+    cluster = await startRedisCluster({ masters: 3 });
+    service = await startService({
+      redisUrl: '',
+      clusterNodes: cluster.nodesSpec,
+      workers: WORKERS,
+      env: { WORKER_CONCURRENCY: String(CONCURRENCY), TASK_DURATION_MS: '300' },
+    });
+  });
+  after(async () => {
+    await service?.stop();
+    await cluster?.stop();
+  });
+
+  const enqueue = async (body: unknown): Promise<Placed> => {
+    const response = await service.enqueue<Placed>(body);
+    assert.equal(response.status, 202, response.text);
+    return response.body;
+  };
+  const asEnqueued = (job: Placed): Enqueued => ({ jobId: job.jobId, assignedWorker: job.assignedWorker ?? '' });
+
+  test("the workers' queues spread over the masters; the ledger sits in one slot", async () => {
+    const masters = new Set<number>();
+    for (let index = 0; index < WORKERS; index += 1) {
+      masters.add(await cluster.masterOf(`${service.prefix}:${queueNameFor(`test-${index}`)}:wait`));
+    }
+    assert.ok(masters.size >= 2, `queues on ${masters.size} master(s)`);
+    const keys = ledgerKeys(service.prefix);
+    const slots = new Set(
+      await Promise.all(
+        [keys.heartbeats, keys.queued, keys.index, keys.jobs('test-0')].map((key) => cluster.slotOf(key)),
+      ),
+    );
+    assert.equal(slots.size, 1);
+  });
+
+  test('jobs are routed least-loaded, all complete, and the counters return to 0', async () => {
+    const jobs = await Promise.all(
+      Array.from({ length: WORKERS * CONCURRENCY * 2 }, () => enqueue({ jobName: 'spread' })),
+    );
+    const perWorker = new Map<string, number>();
+    for (const job of jobs) perWorker.set(job.assignedWorker ?? '', (perWorker.get(job.assignedWorker ?? '') ?? 0) + 1);
+    assert.deepEqual(
+      [...perWorker.values()],
+      Array.from({ length: WORKERS }, () => 2 * CONCURRENCY),
+    );
+    await waitForJobs(service, jobs.map(asEnqueued));
+    await waitForIdle(service);
+    const listed = await service.request<{ jobs: { jobId: string }[] }>('GET', '/jobs?jobName=spread&limit=100');
+    assert.equal(listed.status, 200, listed.text);
+    assert.deepEqual(listed.body.jobs.map((job) => job.jobId).sort(), jobs.map((job) => job.jobId).sort());
+  });
+
+  test('a delayed job is routed when due; a waiting job is cancelled', async () => {
+    const delayed = await enqueue({ jobName: 'later', data: { durationMs: 0 }, options: { delayMs: 500 } });
+    assert.equal(delayed.assignedWorker, null);
+    const [done] = await waitForJobs(service, [asEnqueued(delayed)]);
+    assert.ok(done?.assignedWorker?.startsWith('test-'));
+
+    const held = await Promise.all(
+      Array.from({ length: WORKERS * CONCURRENCY }, () => enqueue({ jobName: 'held', data: { durationMs: 1_500 } })),
+    );
+    const waiting = await enqueue({ jobName: 'waiting', data: { durationMs: 0 } });
+    const cancelled = await service.request<{ state: string }>('DELETE', `/jobs/${waiting.jobId}`);
+    assert.equal(cancelled.status, 200, cancelled.text);
+    assert.equal(cancelled.body.state, 'cancelled');
+    await waitForJobs(service, held.map(asEnqueued));
+    await waitForIdle(service);
+  });
+
+  test('a batch over several queues is accepted whole, and its Idempotency-Key replays it', async () => {
+    const send = () =>
+      service.request<{ tasks: Placed[] }>('POST', '/enqueue-tasks', {
+        body: JSON.stringify({
+          tasks: Array.from({ length: 8 }, (_, i) => ({ jobName: 'batch', data: { i, durationMs: 0 } })),
+        }),
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'cluster-batch-1' },
+      });
+    const first = await send();
+    assert.equal(first.status, 202, first.text);
+    assert.equal(new Set(first.body.tasks.map((task) => task.assignedWorker)).size, WORKERS);
+    const again = await send();
+    assert.equal(again.status, 200, again.text);
+    assert.deepEqual(again.body, first.body);
+    await waitForJobs(service, first.body.tasks.map(asEnqueued));
+    await waitForIdle(service);
+  });
+});

@@ -1,0 +1,382 @@
+/**
+ * A real Redis Cluster for tests: `masters` redis-server processes in cluster mode on free loopback
+ * ports, no replicas, joined by `redis-cli --cluster create`. It exists for issue 12 (running Bullpen
+ * on Redis Cluster): hash tags, CROSSSLOT, MOVED/ASK during a reshard and a master restart can only
+ * be proved against a real cluster, never against a single server or a mock.
+ *
+ * Each node has its own data directory (its `nodes.conf`, its AOF and its `redis.log`) under one
+ * temporary folder removed by `stop`. A node can be stopped and started again on the same port and
+ * directory: it keeps its node id and slots from `nodes.conf`, and its keys when `appendOnly` is on.
+ * Both the client port and the cluster bus port are chosen free (`--cluster-port`), so a client port
+ * above 55535 cannot make the default bus port (client port + 10000) invalid.
+ *
+ * Start-up errors carry what the tools said: redis-cli's output and each node's last log lines.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Cluster, Redis, type ClusterOptions } from 'ioredis';
+import { logTail } from '../../src/redis/launch.js';
+import { findOnPath } from '../../src/platform/find-on-path.js';
+import { probeRedis } from '../../src/redis/ping.js';
+import { freePort } from './ports.js';
+import { waitFor } from './wait.js';
+
+const run = promisify(execFile);
+
+const HOST = '127.0.0.1';
+export const CLUSTER_SLOTS = 16_384;
+const LOG_FILE = 'redis.log';
+/** A node answers PING within this after it is spawned, AOF loading included, on a busy 2-core machine. */
+const NODE_START_TIMEOUT_MS = 20_000;
+/** `cluster_state:ok` on every node after create or a restart; gossip is slow on a loaded machine. */
+const CLUSTER_OK_TIMEOUT_MS = 60_000;
+/** redis-cli --cluster create / reshard: both wait for the nodes to agree, slowly. */
+const CLI_TIMEOUT_MS = 120_000;
+/** SIGTERM lets a node write out its AOF; SIGKILL after this. */
+const STOP_TIMEOUT_MS = 15_000;
+
+export interface ClusterNode {
+  readonly host: string;
+  readonly port: number;
+  /** The node's cluster id (40 hex digits), kept across restarts in its `nodes.conf`. */
+  readonly id: string;
+  /** The node's data directory: `nodes.conf`, AOF, `redis.log`. */
+  readonly dir: string;
+}
+
+export interface StartClusterOptions {
+  readonly masters?: number;
+  readonly appendOnly?: boolean;
+  /** `cluster-node-timeout`; Redis's default (15 000 ms) when not given. */
+  readonly nodeTimeoutMs?: number;
+  /** Options of the assertion client `client`, merged over the defaults. */
+  readonly clientOptions?: ClusterOptions;
+}
+
+export interface TestRedisCluster {
+  readonly nodes: readonly ClusterNode[];
+  /** `127.0.0.1:p1,127.0.0.1:p2,...`: the format of a future REDIS_CLUSTER_NODES setting. */
+  readonly nodesSpec: string;
+  /** An ioredis Cluster for assertions, ready when returned; closed by `stop`. */
+  readonly client: Cluster;
+  /** Stops node `index` with SIGTERM (AOF flushed) and resolves once it has exited. */
+  stopNode(index: number): Promise<void>;
+  /**
+   * Starts node `index` again on the same port and directory; resolves once it answers PING. It may
+   * still say `cluster_state:fail` then: call `waitUntilOk` to wait for the cluster.
+   */
+  startNode(index: number): Promise<void>;
+  /** Whether node `index`'s process runs (started and not stopped). */
+  isRunning(index: number): boolean;
+  /** Waits until every running node says `cluster_state:ok`, with all slots assigned and every node known. */
+  waitUntilOk(timeoutMs?: number): Promise<void>;
+  /** `CLUSTER INFO` of node `index`, as fields. */
+  clusterInfo(index: number): Promise<Record<string, string>>;
+  /** The port of the master that serves the slot of `key` (CLUSTER KEYSLOT + CLUSTER SLOTS). */
+  masterOf(key: string): Promise<number>;
+  /** The slot of `key`, as the cluster computes it (CLUSTER KEYSLOT). */
+  slotOf(key: string): Promise<number>;
+  /**
+   * `redis-cli --cluster reshard`: moves `slots` slots from node `from` to node `to` (redis-cli takes
+   * the lowest-numbered slots of the source), keys included. Resolves with redis-cli's output.
+   */
+  reshard(from: number, to: number, slots: number): Promise<string>;
+  /** Closes the client, stops every node, removes the data directories. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** The first binary of `redis-server` and `redis-cli` missing from PATH, or undefined when both are there. */
+export function missingClusterBinary(): string | undefined {
+  return ['redis-server', 'redis-cli'].find((binary) => findOnPath(binary, process.env.PATH) === undefined);
+}
+
+/**
+ * The `skip` option of tests that need a Redis Cluster. Outside CI a missing binary skips them and
+ * says how to install it; in CI (`CI` set) they run and fail instead, so CI never passes without them.
+ */
+export function skipUnlessClusterTools(): string | false {
+  const missing = missingClusterBinary();
+  if (missing === undefined || (process.env.CI ?? '') !== '') return false;
+  return `${missing} is not installed; apt-get install redis-server redis-tools`;
+}
+
+/** CLUSTER INFO's `field:value` lines as a record. */
+export function parseClusterInfo(text: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1).trim();
+  }
+  return fields;
+}
+
+/** One command on a short-lived plain connection to one node, failing fast when the node is away. */
+async function onNode<T>(port: number, command: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis({
+    host: HOST,
+    port,
+    lazyConnect: true,
+    connectTimeout: 2_000,
+    commandTimeout: 5_000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => {}); // the command's own rejection says what went wrong
+  try {
+    await redis.connect();
+    return await command(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+interface NodeState {
+  readonly port: number;
+  readonly busPort: number;
+  readonly dir: string;
+  id: string;
+  child: ChildProcess | undefined;
+}
+
+export async function startRedisCluster({
+  masters = 3,
+  appendOnly = false,
+  nodeTimeoutMs,
+  clientOptions = {},
+}: StartClusterOptions = {}): Promise<TestRedisCluster> {
+  if (masters < 3) throw new Error(`redis-cli --cluster create needs at least 3 masters, not ${masters}`);
+  const missing = missingClusterBinary();
+  if (missing !== undefined) {
+    throw new Error(`${missing} is not on PATH; install it with \`sudo apt-get install redis-server redis-tools\``);
+  }
+  const root = mkdtempSync(join(tmpdir(), 'bullpen-cluster-'));
+  const ports = await freePorts(masters * 2);
+  const states: NodeState[] = Array.from({ length: masters }, (_, index) => {
+    const dir = join(root, `node-${index}`);
+    mkdirSync(dir);
+    return { port: ports[index * 2] as number, busPort: ports[index * 2 + 1] as number, dir, id: '', child: undefined };
+  });
+  let client: Cluster | undefined;
+  let stopped: Promise<void> | undefined;
+
+  const state = (index: number): NodeState => {
+    const node = states[index];
+    if (!node) throw new Error(`the cluster has no node ${index} (it has ${masters})`);
+    return node;
+  };
+  const running = (node: NodeState): boolean =>
+    node.child !== undefined && node.child.exitCode === null && node.child.signalCode === null;
+  const logsOf = (nodes: readonly NodeState[]): string =>
+    nodes
+      .map((node) => `--- node ${node.port} (${node.dir}) ---\n${logTail(join(node.dir, LOG_FILE), 0, 15).join('\n')}`)
+      .join('\n');
+
+  const startNode = async (index: number): Promise<void> => {
+    const node = state(index);
+    if (running(node)) throw new Error(`node ${index} (port ${node.port}) is already running`);
+    const logFile = join(node.dir, LOG_FILE);
+    const offset = fileSize(logFile);
+    const args = [
+      '--port',
+      String(node.port),
+      '--cluster-port',
+      String(node.busPort),
+      '--bind',
+      HOST,
+      '--dir',
+      node.dir,
+      '--logfile',
+      logFile,
+      '--save',
+      '',
+      '--appendonly',
+      appendOnly ? 'yes' : 'no',
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      'nodes.conf',
+      ...(nodeTimeoutMs === undefined ? [] : ['--cluster-node-timeout', String(nodeTimeoutMs)]),
+    ];
+    const child = spawn('redis-server', args, { stdio: 'ignore' });
+    let spawnError: Error | undefined;
+    child.once('error', (error) => (spawnError = error));
+    node.child = child;
+    try {
+      await waitFor(
+        async () => {
+          if (spawnError !== undefined) throw spawnError;
+          if (child.exitCode !== null || child.signalCode !== null) {
+            throw new Error(`redis-server exited with ${child.exitCode ?? child.signalCode}`);
+          }
+          // -LOADING while it reads its AOF: not answering yet.
+          return (await probeRedis(HOST, node.port)).state === 'pong';
+        },
+        { timeoutMs: NODE_START_TIMEOUT_MS, what: `cluster node ${index} on port ${node.port}` },
+      );
+    } catch (error) {
+      const tail = logTail(logFile, offset).join('\n');
+      throw new Error(`${(error as Error).message}; its log says:\n${tail}`, { cause: error });
+    }
+  };
+
+  const stopNode = async (index: number): Promise<void> => {
+    const node = state(index);
+    const child = node.child;
+    if (!child || !running(node)) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  const clusterInfo = async (index: number): Promise<Record<string, string>> =>
+    parseClusterInfo(await onNode(state(index).port, (redis) => redis.cluster('INFO')));
+
+  const waitUntilOk = async (timeoutMs = CLUSTER_OK_TIMEOUT_MS): Promise<void> => {
+    let last: string[] = [];
+    try {
+      await waitFor(
+        async () => {
+          const live = states.filter(running);
+          const infos = await Promise.all(
+            live.map((node) => onNode(node.port, (redis) => redis.cluster('INFO')).then(parseClusterInfo)),
+          );
+          last = infos.map(
+            (info, i) =>
+              `${live[i]?.port}: state ${info.cluster_state}, slots ok ${info.cluster_slots_ok}, ` +
+              `known nodes ${info.cluster_known_nodes}`,
+          );
+          return infos.every(
+            (info) =>
+              info.cluster_state === 'ok' &&
+              info.cluster_slots_ok === String(CLUSTER_SLOTS) &&
+              info.cluster_known_nodes === String(masters),
+          );
+        },
+        { timeoutMs, intervalMs: 200, what: 'cluster_state:ok on every node' },
+      );
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; last seen: ${last.join('; ')}\n${logsOf(states)}`, {
+        cause: error,
+      });
+    }
+  };
+
+  const cli = async (args: readonly string[]): Promise<string> => {
+    try {
+      const { stdout, stderr } = await run('redis-cli', args, { timeout: CLI_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 });
+      return `${stdout}${stderr}`;
+    } catch (error) {
+      const failed = error as Error & { stdout?: string; stderr?: string };
+      throw new Error(
+        `redis-cli ${args.join(' ')} failed: ${failed.message}\n${failed.stdout ?? ''}${failed.stderr ?? ''}\n` +
+          logsOf(states),
+        { cause: error },
+      );
+    }
+  };
+
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      client?.disconnect();
+      await Promise.all(states.map((_, index) => stopNode(index)));
+      rmSync(root, { recursive: true, force: true });
+    })();
+    return stopped;
+  };
+
+  try {
+    await Promise.all(states.map((_, index) => startNode(index)));
+    for (const node of states) node.id = await onNode(node.port, (redis) => redis.cluster('MYID'));
+    await cli([
+      '--cluster',
+      'create',
+      ...states.map((node) => `${HOST}:${node.port}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
+    await waitUntilOk();
+
+    const connected = new Cluster(
+      states.map((node) => ({ host: HOST, port: node.port })),
+      { ...clientOptions, redisOptions: { maxRetriesPerRequest: 3, ...clientOptions.redisOptions } },
+    );
+    client = connected;
+    connected.on('error', () => {}); // commands reject with their own errors; node errors while one is stopped are expected
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the Cluster client was not ready within 30 s')), 30_000);
+      connected.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const ready = client;
+
+  const slotOf = async (key: string): Promise<number> => ready.cluster('KEYSLOT', key);
+
+  return {
+    nodes: states.map((node) => ({
+      host: HOST,
+      port: node.port,
+      id: node.id,
+      dir: node.dir,
+    })),
+    nodesSpec: states.map((node) => `${HOST}:${node.port}`).join(','),
+    client: ready,
+    stopNode,
+    startNode,
+    isRunning: (index) => running(state(index)),
+    waitUntilOk,
+    clusterInfo,
+    slotOf,
+    async masterOf(key) {
+      const slot = await slotOf(key);
+      const ranges = await ready.cluster('SLOTS');
+      for (const [start, end, master] of ranges) {
+        if (slot >= start && slot <= end && master) return Number(master[1]);
+      }
+      throw new Error(`no master serves slot ${slot} (of key ${key})`);
+    },
+    reshard(from, to, slots) {
+      const source = state(from);
+      const target = state(to);
+      return cli([
+        '--cluster',
+        'reshard',
+        `${HOST}:${source.port}`,
+        '--cluster-from',
+        source.id,
+        '--cluster-to',
+        target.id,
+        '--cluster-slots',
+        String(slots),
+        '--cluster-yes',
+      ]);
+    },
+    stop,
+  };
+}
