@@ -18,6 +18,8 @@ import { createProgressWriter } from './progress.js';
 
 /** While Redis is away the worker reports every reconnect attempt; one line per interval will do. */
 const ERROR_LOG_INTERVAL_MS = 5_000;
+/** How soon BullMQ tries again after a Redis error (see the Worker's options below). */
+export const RETRY_AFTER_ERROR_MS = 1_000;
 
 /**
  * What the consumer tells the load ledger about its jobs, and nothing more: a job started, or an
@@ -163,6 +165,12 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     prefix: options.prefix,
     concurrency: options.concurrency,
     lockDuration: options.lockDurationMs,
+    // A job whose lock lapsed (its process hung, or Redis was away longer than the lock) is found
+    // within one lock duration, instead of BullMQ's fixed 30 s.
+    stalledInterval: options.lockDurationMs,
+    // After a Redis error BullMQ waits this long before fetching or finishing a job again; its 15 s
+    // default stacks up over an outage of a Redis Cluster master, whose commands fail rather than queue.
+    runRetryDelay: RETRY_AFTER_ERROR_MS,
     name: options.workerId,
     removeOnComplete: options.retention.removeOnComplete,
     removeOnFail: options.retention.removeOnFail,

@@ -16,6 +16,7 @@ import type { RedisClient } from '../redis/connections.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../logging/logger.js';
 import { throttled } from '../logging/throttle.js';
+import { RETRY_AFTER_ERROR_MS } from '../queue/consumer.js';
 import { CANCELLED_REASON } from '../queue/job-reader.js';
 import { TIMEOUT_OPTION } from '../queue/job-options.js';
 import { parseJobId, queueNameFor, SCHEDULED } from '../queue/names.js';
@@ -134,6 +135,7 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
     removeOnComplete: { count: 0 },
     // A routing cut off by a Redis outage stalls; it must be routed later, never failed for it.
     maxStalledCount: Number.MAX_SAFE_INTEGER,
+    runRetryDelay: RETRY_AFTER_ERROR_MS,
   });
   worker.on('failed', (job, error) => {
     if (error.message === CANCELLED_REASON) return;

@@ -11,7 +11,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { jobIdFor, queueNameFor } from '../../src/queue/names.js';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB, type Gate } from '../support/gate.js';
-import { readJob, waitForIdle, waitForJobs, type Enqueued, type JobView } from '../support/jobs.js';
+import { readJob, waitForIdle, waitForJobs, type Enqueued, type JobView, enqueueTask } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { readEvents } from '../support/sse.js';
@@ -43,11 +43,7 @@ describe('cancel and retry', () => {
     await redis?.stop();
   });
 
-  const enqueue = async (body: unknown): Promise<Enqueued> => {
-    const response = await service.enqueue<Enqueued>(body);
-    assert.equal(response.status, 202, response.text);
-    return response.body;
-  };
+  const enqueue = (body: unknown) => enqueueTask<Enqueued>(service, body);
   const cancel = (jobId: string) =>
     service.request<{ jobId: string; state: string } & ErrorBody>('DELETE', `/jobs/${jobId}`);
   const retry = (jobId: string) => service.request<RetryAnswer & ErrorBody>('POST', `/jobs/${jobId}/retry`);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ledgerKeys } from '../../src/ledger/keys.js';
 import { queueNameFor } from '../../src/queue/names.js';
-import { waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
+import { waitForIdle, waitForJobs, type Enqueued, enqueueTask } from '../support/jobs.js';
 import { skipUnlessClusterTools, startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
 import { startService, type Service } from '../support/service.js';
 
@@ -37,11 +37,7 @@ describe('on a Redis Cluster', { skip: skipUnlessClusterTools() }, () => {
     await cluster?.stop();
   });
 
-  const enqueue = async (body: unknown): Promise<Placed> => {
-    const response = await service.enqueue<Placed>(body);
-    assert.equal(response.status, 202, response.text);
-    return response.body;
-  };
+  const enqueue = (body: unknown) => enqueueTask<Placed>(service, body);
   const asEnqueued = (job: Placed): Enqueued => ({ jobId: job.jobId, assignedWorker: job.assignedWorker ?? '' });
 
   test("the workers' queues spread over the masters; the ledger sits in one slot", async () => {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
-import { readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
+import { readJob, waitForIdle, waitForJobs, type Enqueued, enqueueTask } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { queueNameFor, SCHEDULED } from '../../src/queue/names.js';
@@ -46,11 +46,7 @@ describe('delayed jobs and per-job time-outs', () => {
     await redis?.stop();
   });
 
-  const enqueue = async (body: unknown): Promise<Delayed> => {
-    const response = await service.enqueue<Delayed>(body);
-    assert.equal(response.status, 202, response.text);
-    return response.body;
-  };
+  const enqueue = (body: unknown) => enqueueTask<Delayed>(service, body);
   const asEnqueued = (job: Delayed): Enqueued => ({ jobId: job.jobId, assignedWorker: job.assignedWorker ?? '' });
 
   test('a delayed job waits without load, then runs on the least-loaded worker, not before it is due', async () => {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
-import { readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
+import { readJob, waitForIdle, waitForJobs, type Enqueued, enqueueTask } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { queueNameFor } from '../../src/queue/names.js';
@@ -32,11 +32,7 @@ describe('job options', () => {
     await redis?.stop();
   });
 
-  const enqueue = async (body: unknown): Promise<Enqueued> => {
-    const response = await service.enqueue<Enqueued>(body);
-    assert.equal(response.status, 202, response.text);
-    return response.body;
-  };
+  const enqueue = (body: unknown) => enqueueTask<Enqueued>(service, body);
 
   test('priority orders waiting jobs: without one first, then 1, 3, 5', async () => {
     const blocker = createGate(redis.client, redis.url);

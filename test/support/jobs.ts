@@ -43,6 +43,13 @@ export async function enqueueOne(service: Service, jobName: string, data: Record
   return response.body;
 }
 
+/** Enqueues one task (a whole request body, options included), asserting that it was accepted. */
+export async function enqueueTask<T = Enqueued>(service: Service, body: unknown): Promise<T> {
+  const response = await service.enqueue<T>(body);
+  assert.equal(response.status, 202, response.text);
+  return response.body;
+}
+
 export async function readJob(service: Service, jobId: string): Promise<JobView> {
   const response = await service.request<JobView>('GET', `/jobs/${jobId}`);
   assert.equal(response.status, 200, response.text);
