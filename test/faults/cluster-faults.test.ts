@@ -18,15 +18,7 @@ interface Placed {
   readonly assignedWorker: string;
 }
 
-/**
- * Issue 12, in progress: both tests pass on some runs and time out on others. After the restart,
- * the last jobs took from about 55 s to over 120 s to complete (the workers' heartbeats and ledger
- * updates failed with "Too many Cluster redirections" during the outage). Skipped until that
- * recovery is understood and bounded; see the issue's notes.
- */
-const IN_PROGRESS = 'issue 12: recovery after a master restart is not yet bounded';
-
-describe('Redis Cluster faults', { skip: skipUnlessClusterTools() || IN_PROGRESS }, () => {
+describe('Redis Cluster faults', { skip: skipUnlessClusterTools() }, () => {
   let cluster: TestRedisCluster;
   let service: Service;
   before(async () => {
