@@ -12,9 +12,10 @@ export const SERVICE_ENV = {
   WORKER_CONCURRENCY: String(CONCURRENCY),
   HANDLERS_DIR,
   // The defaults a new user gets: info (per-job lines are debug, so none is written), and every job
-  // thread started up front (the test harness starts them on demand instead).
+  // thread started up front, and the 500 ms Redis time-out of requests (the test harness changes both).
   LOG_LEVEL: 'info',
   WARM_THREADS: '',
+  COMMAND_TIMEOUT_MS: '',
   MAX_BACKLOG: '10000000',
   COMPLETED_RETENTION_COUNT: '1000000',
   SHUTDOWN_TIMEOUT_MS: '1000',

@@ -113,6 +113,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       // spend a third of each boot starting threads most tests never use. The failing-jobs test keeps
       // the default (every thread warm) and checks it.
       WARM_THREADS: '0',
+      // Three test files at a time load a 2-core machine enough that Redis can take longer than the
+      // 500 ms fail-fast default to answer a burst. The outage tests, whose subject it is, set it.
+      COMMAND_TIMEOUT_MS: '5000',
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
