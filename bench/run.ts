@@ -8,6 +8,7 @@ import { cpus, totalmem } from 'node:os';
 import type { Section } from './lib/report.js';
 import { table } from './lib/report.js';
 import { bulk } from './scenarios/bulk.js';
+import { clusterMode } from './scenarios/cluster-mode.js';
 import { delayed } from './scenarios/delayed.js';
 import { dispatch } from './scenarios/dispatch.js';
 import { endToEnd } from './scenarios/end-to-end.js';
@@ -29,6 +30,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   profile,
   bulk,
   delayed,
+  clusterMode,
 };
 /** The whole run must end by itself well within ten minutes. */
 const DEADLINE_MS = 9 * 60_000;

@@ -6,7 +6,7 @@
  * clock, which every process on the host shares), so the highest score is the last completion.
  */
 import autocannon from 'autocannon';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/connections.js';
 import { queueNameFor } from '../../src/queue/names.js';
 import type { Service } from '../../test/support/service.js';
 import type { Baseline } from './baseline.js';
@@ -23,7 +23,7 @@ export function baselineCompletedKeys(baseline: Baseline, mode: 'shared' | 'runn
   return names.map((name) => `${baseline.prefix}:${name}:completed`);
 }
 
-export async function completedCount(client: Redis, keys: readonly string[]): Promise<number> {
+export async function completedCount(client: RedisClient, keys: readonly string[]): Promise<number> {
   const counts = await Promise.all(keys.map((key) => client.zcard(key)));
   return counts.reduce((sum, count) => sum + count, 0);
 }
@@ -33,7 +33,7 @@ export async function completedCount(client: Redis, keys: readonly string[]): Pr
  * last completion.
  */
 export async function waitForCompleted(
-  client: Redis,
+  client: RedisClient,
   keys: readonly string[],
   count: number,
   timeoutMs: number,

@@ -14,7 +14,8 @@ interface Stamp {
   readonly startedAt: number;
 }
 
-async function measure(url: string): Promise<{ fromAnswer: number[]; fromRequest: number[] }> {
+/** Latencies of JOBS jobs sent one at a time to the service at `url`. */
+export async function measure(url: string): Promise<{ fromAnswer: number[]; fromRequest: number[] }> {
   // One request at a time: capacity is always free, and nothing else competes for the CPU.
   const sent: Sent<{ jobId: string }>[] = await sendAll(
     url,
