@@ -20,7 +20,7 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
 const BROWSER_PAGES: readonly string[] = ['/admin', '/docs'];
 
 /** Whether a path is, or is under, a page a browser opens: the only paths that take HTTP Basic. */
-export function isBrowserPage(path: string): boolean {
+function isBrowserPage(path: string): boolean {
   const form = routingForm(path);
   return BROWSER_PAGES.some((page) => form === page || form.startsWith(`${page}/`));
 }

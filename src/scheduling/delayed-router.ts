@@ -27,7 +27,7 @@ const CONCURRENCY = 16;
 /** While Redis is away the router reports every reconnect attempt; one line per interval will do. */
 const ERROR_LOG_INTERVAL_MS = 5_000;
 /** How long a due job that found no worker (or a full backlog) waits before it tries again. */
-export const ROUTE_RETRY_MS = 1_000;
+const ROUTE_RETRY_MS = 1_000;
 
 export interface DelayedRouterOptions {
   /** The consumer's connection: routing must not fail for a blip. */
