@@ -3,6 +3,7 @@
  * thread pool and records in the load ledger when the job starts and ends. Ledger updates never fail
  * a job: if Redis refuses one, the reconciler corrects the ledger from BullMQ's own state.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RedisClient } from '../redis/connections.js';
 import { JobTimeoutError } from '../errors.js';
@@ -15,6 +16,7 @@ import { CANCELLED_REASON } from './job-reader.js';
 import { parseJobId, queueNameFor } from './names.js';
 import { timeoutOption, type Retention } from './job-options.js';
 import { createProgressWriter } from './progress.js';
+import { watchWorkerFetches } from './fetch-watchdog.js';
 
 /** While Redis is away the worker reports every reconnect attempt; one line per interval will do. */
 const ERROR_LOG_INTERVAL_MS = 5_000;
@@ -80,8 +82,15 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     }
   };
 
+  const reportError = throttled<[Error]>(ERROR_LOG_INTERVAL_MS, (error, { suppressed }) =>
+    logger.error({ err: error, suppressed }, 'queue consumer error'),
+  );
+  /** Jobs fetched: the fetch watchdog's sign of life. */
+  let fetches = 0;
+
   // BullMQ hands a processor that takes three parameters the signal that `cancelJob` fires.
   const processJob = async (job: Job, _lock?: string, cancelled?: AbortSignal): Promise<unknown> => {
+    fetches += 1;
     const jobId = job.id ?? '';
     const token = parseJobId(jobId)?.token ?? jobId;
     // A job cancelled while it was on its way here never starts. Failing it unrecoverably files it
@@ -160,61 +169,91 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     }
   };
 
-  const worker = new Worker(queueNameFor(options.workerId), processJob, {
-    connection: options.connection,
-    prefix: options.prefix,
+  const startWorker = (): Worker => {
+    const worker = new Worker(queueNameFor(options.workerId), processJob, {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      lockDuration: options.lockDurationMs,
+      // A job whose lock lapsed (its process hung, or Redis was away longer than the lock) is found
+      // within one lock duration, instead of BullMQ's fixed 30 s.
+      stalledInterval: options.lockDurationMs,
+      // After a Redis error BullMQ waits this long before fetching or finishing a job again; its 15 s
+      // default stacks up over an outage of a Redis Cluster master, whose commands fail rather than queue.
+      runRetryDelay: RETRY_AFTER_ERROR_MS,
+      name: options.workerId,
+      removeOnComplete: options.retention.removeOnComplete,
+      removeOnFail: options.retention.removeOnFail,
+    });
+    worker.on('completed', (job) => {
+      if (logger.isLevelEnabled('debug')) {
+        logger.debug({ jobId: job.id, jobName: job.name, durationMs: elapsed(job) }, 'job completed');
+      }
+    });
+    worker.on('failed', (job, error) => {
+      if (error.message === CANCELLED_REASON && error instanceof UnrecoverableError) {
+        logger.info({ jobId: job?.id, jobName: job?.name }, 'job cancelled');
+        return;
+      }
+      const final = job !== undefined && job.finishedOn !== undefined;
+      logger[final ? 'error' : 'warn'](
+        { jobId: job?.id, jobName: job?.name, attemptsMade: job?.attemptsMade, reason: error.message },
+        final ? 'job failed' : 'job attempt failed; it will be retried',
+      );
+    });
+    worker.on('error', reportError);
+    return worker;
+  };
+
+  let worker = startWorker();
+  /**
+   * Workers replaced because their fetch loop parked. Each is asked to close: it fetches no more and
+   * finishes the jobs it runs (their locks are still renewed), however long its parked loop stays.
+   */
+  const replaced = new Set<Worker>();
+  const watchdog = watchWorkerFetches({
+    redis: options.connection,
+    worker: () => worker,
     concurrency: options.concurrency,
-    lockDuration: options.lockDurationMs,
-    // A job whose lock lapsed (its process hung, or Redis was away longer than the lock) is found
-    // within one lock duration, instead of BullMQ's fixed 30 s.
-    stalledInterval: options.lockDurationMs,
-    // After a Redis error BullMQ waits this long before fetching or finishing a job again; its 15 s
-    // default stacks up over an outage of a Redis Cluster master, whose commands fail rather than queue.
-    runRetryDelay: RETRY_AFTER_ERROR_MS,
-    name: options.workerId,
-    removeOnComplete: options.retention.removeOnComplete,
-    removeOnFail: options.retention.removeOnFail,
+    busy: () => running.size,
+    fetches: () => fetches,
+    onParked: () => {
+      const parked = worker;
+      worker = startWorker();
+      replaced.add(parked);
+      void parked.close().finally(() => replaced.delete(parked));
+      logger.warn(
+        { running: running.size },
+        'the queue consumer fetched nothing while jobs waited and slots were free (its fetch loop parked after a Redis fault): started a fresh one',
+      );
+    },
+    onError: (error) => logger.debug({ err: error }, 'fetch watchdog: could not look at the queue'),
   });
-  worker.on('completed', (job) => {
-    if (logger.isLevelEnabled('debug')) {
-      logger.debug({ jobId: job.id, jobName: job.name, durationMs: elapsed(job) }, 'job completed');
-    }
-  });
-  worker.on('failed', (job, error) => {
-    if (error.message === CANCELLED_REASON && error instanceof UnrecoverableError) {
-      logger.info({ jobId: job?.id, jobName: job?.name }, 'job cancelled');
-      return;
-    }
-    const final = job !== undefined && job.finishedOn !== undefined;
-    logger[final ? 'error' : 'warn'](
-      { jobId: job?.id, jobName: job?.name, attemptsMade: job?.attemptsMade, reason: error.message },
-      final ? 'job failed' : 'job attempt failed; it will be retried',
-    );
-  });
-  worker.on(
-    'error',
-    throttled(ERROR_LOG_INTERVAL_MS, (error: Error, { suppressed }) =>
-      logger.error({ err: error, suppressed }, 'queue consumer error'),
-    ),
-  );
 
   let closing: Promise<{ drained: boolean }> | undefined;
   return {
     isRunning: () => worker.isRunning() && closing === undefined,
-    cancel: (jobId) => worker.cancelJob(jobId, CANCELLED_REASON),
+    cancel: (jobId) => [worker, ...replaced].some((each) => each.cancelJob(jobId, CANCELLED_REASON)),
     waitUntilReady: async () => {
       await worker.waitUntilReady();
     },
     close(timeoutMs) {
       closing ??= (async () => {
+        watchdog.stop();
         let timer: NodeJS.Timeout | undefined;
         const timedOut = new Promise<'timeout'>((resolve) => {
           timer = setTimeout(() => resolve('timeout'), timeoutMs);
         });
+        // A replaced worker's close may wait on its parked loop for ever: its jobs are done when no
+        // job of this process runs any more.
+        const drained = Promise.all([
+          worker.close(),
+          replaced.size === 0 ? undefined : until(() => running.size === 0),
+        ]).then(() => 'drained' as const);
         // BullMQ cannot turn a graceful close into a forced one, so on time-out the close is left to
         // run on: the caller cuts the connections, and the jobs stay active in Redis, to be recovered
         // by this worker id's next start.
-        const outcome = await Promise.race([worker.close().then(() => 'drained' as const), timedOut]);
+        const outcome = await Promise.race([drained, timedOut]);
         clearTimeout(timer);
         if (outcome === 'timeout') {
           logger.warn(
@@ -227,6 +266,11 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       return closing;
     },
   };
+}
+
+/** Resolves once `done` holds, looking every 50 ms. */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await sleep(50);
 }
 
 function isAbort(error: unknown): boolean {

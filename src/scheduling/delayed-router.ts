@@ -18,6 +18,7 @@ import type { Logger } from '../logging/logger.js';
 import { throttled } from '../logging/throttle.js';
 import { RETRY_AFTER_ERROR_MS } from '../queue/consumer.js';
 import { CANCELLED_REASON } from '../queue/job-reader.js';
+import { watchWorkerFetches } from '../queue/fetch-watchdog.js';
 import { TIMEOUT_OPTION } from '../queue/job-options.js';
 import { parseJobId, queueNameFor, SCHEDULED } from '../queue/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
@@ -52,8 +53,13 @@ export interface DelayedRouter {
 export function createDelayedRouter(options: DelayedRouterOptions): DelayedRouter {
   const { connection, ledger, queues, locationKey, logger } = options;
 
+  /** Jobs fetched, and being routed: the fetch watchdog's signs of life. */
+  let fetches = 0;
+  let inHand = 0;
   /** Any failure but a cancel puts the job back to wait a little: a due job is never failed here. */
   const route = async (job: Job, lock?: string): Promise<{ routedTo: string } | undefined> => {
+    fetches += 1;
+    inHand += 1;
     try {
       return await tryRoute(job, lock);
     } catch (error) {
@@ -61,6 +67,8 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
       logger.warn({ err: error, jobId: job.id }, 'could not route a due job; it tries again shortly');
       await job.moveToDelayed(Date.now() + ROUTE_RETRY_MS, lock);
       throw new DelayedError();
+    } finally {
+      inHand -= 1;
     }
   };
 
@@ -127,31 +135,55 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
     if (failure) throw failure;
   };
 
-  const worker = new Worker(queueNameFor(SCHEDULED), route, {
-    connection,
-    prefix: options.prefix,
-    concurrency: CONCURRENCY,
-    // Routed jobs live on in their worker's queue; the copy here would only confuse readers.
-    removeOnComplete: { count: 0 },
-    // A routing cut off by a Redis outage stalls; it must be routed later, never failed for it.
-    maxStalledCount: Number.MAX_SAFE_INTEGER,
-    runRetryDelay: RETRY_AFTER_ERROR_MS,
-  });
-  worker.on('failed', (job, error) => {
-    if (error.message === CANCELLED_REASON) return;
-    logger.warn({ jobId: job?.id, err: error }, 'routing a due job failed');
-  });
-  worker.on(
-    'error',
-    throttled(ERROR_LOG_INTERVAL_MS, (error: Error, { suppressed }) =>
-      logger.warn({ err: error, suppressed }, 'delayed job router error'),
-    ),
+  const startWorker = (): Worker => {
+    const worker = new Worker(queueNameFor(SCHEDULED), route, {
+      connection,
+      prefix: options.prefix,
+      concurrency: CONCURRENCY,
+      // Routed jobs live on in their worker's queue; the copy here would only confuse readers.
+      removeOnComplete: { count: 0 },
+      // A routing cut off by a Redis outage stalls; it must be routed later, never failed for it.
+      maxStalledCount: Number.MAX_SAFE_INTEGER,
+      runRetryDelay: RETRY_AFTER_ERROR_MS,
+    });
+    worker.on('failed', (job, error) => {
+      if (error.message === CANCELLED_REASON) return;
+      logger.warn({ jobId: job?.id, err: error }, 'routing a due job failed');
+    });
+    worker.on('error', reportError);
+    return worker;
+  };
+  const reportError = throttled<[Error]>(ERROR_LOG_INTERVAL_MS, (error, { suppressed }) =>
+    logger.warn({ err: error, suppressed }, 'delayed job router error'),
   );
+  let worker = startWorker();
+  const replaced = new Set<Worker>();
+  // The same parked fetch loop as the consumer's can strand due jobs here (see fetch-watchdog.ts).
+  const watchdog = watchWorkerFetches({
+    redis: connection,
+    worker: () => worker,
+    concurrency: CONCURRENCY,
+    busy: () => inHand,
+    fetches: () => fetches,
+    onParked: () => {
+      const parked = worker;
+      worker = startWorker();
+      replaced.add(parked);
+      void parked.close().finally(() => replaced.delete(parked));
+      logger.warn(
+        'the delayed job router fetched nothing while jobs were due (its fetch loop parked): started a fresh one',
+      );
+    },
+    onError: (error) => logger.debug({ err: error }, 'fetch watchdog: could not look at the queue'),
+  });
 
   return {
     waitUntilReady: async () => {
       await worker.waitUntilReady();
     },
-    close: () => worker.close(),
+    close: async () => {
+      watchdog.stop();
+      await worker.close();
+    },
   };
 }

@@ -1,0 +1,138 @@
+/**
+ * Notices a consumer that has stopped fetching. After a Redis Cluster master fails and returns,
+ * BullMQ's fetch loop in a process whose own master was never down can stay parked for good: its
+ * wait for the next job never settles, so jobs sit in the queue with every slot free. Nothing in
+ * BullMQ reports it, so this watches from outside: a free slot, work in the queue that is due, and
+ * no job fetched, over several checks in a row, means the loop is parked. The consumer then starts a
+ * fresh BullMQ Worker (see consumer.ts).
+ */
+import type { Worker } from 'bullmq';
+import type { RedisClient } from '../redis/connections.js';
+
+/** One look at the consumer and its queue. */
+export interface FetchSample {
+  /** Jobs fetched so far by this consumer. */
+  readonly fetches: number;
+  readonly freeSlot: boolean;
+  /** A job waits that could start now: waiting, prioritized, or delayed and due. */
+  readonly dueWork: boolean;
+}
+
+/**
+ * Checks in a row that must each see a free slot and due work, with no fetch between the first and
+ * the last, before the loop is called parked. BullMQ wakes its loop at least every drain delay (5 s)
+ * plus 1 s, and waits 1 s after an error: three checks 5 s apart leave a healthy loop ample time.
+ */
+export const PARKED_AFTER_CHECKS = 3;
+
+/** Folds samples into a verdict: returns the next state and whether the loop is parked. */
+export function nextStreak(
+  streak: { readonly count: number; readonly fetches: number },
+  sample: FetchSample,
+): { readonly count: number; readonly fetches: number; readonly parked: boolean } {
+  const stuck = sample.freeSlot && sample.dueWork;
+  if (!stuck) return { count: 0, fetches: sample.fetches, parked: false };
+  const count = streak.count > 0 && sample.fetches === streak.fetches ? streak.count + 1 : 1;
+  const parked = count >= PARKED_AFTER_CHECKS;
+  return { count: parked ? 0 : count, fetches: sample.fetches, parked };
+}
+
+/** BullMQ's delayed set scores a job by its due time (ms) times 4096, plus a counter. */
+const DELAYED_SCORE_FACTOR = 0x1000;
+
+/**
+ * Whether a job in the queue could start now. The keys share the queue's hash tag, so on a cluster
+ * the three reads go to one master.
+ */
+export async function hasDueWork(
+  redis: Pick<RedisClient, 'llen' | 'zcard' | 'zrange'>,
+  keys: { readonly wait: string; readonly prioritized: string; readonly delayed: string },
+  now: number,
+): Promise<boolean> {
+  const [waiting, prioritized, firstDelayed] = await Promise.all([
+    redis.llen(keys.wait),
+    redis.zcard(keys.prioritized),
+    redis.zrange(keys.delayed, 0, 0, 'WITHSCORES'),
+  ]);
+  const score = firstDelayed[1];
+  const dueAt = score === undefined ? Number.POSITIVE_INFINITY : Number(score) / DELAYED_SCORE_FACTOR;
+  return waiting > 0 || prioritized > 0 || dueAt <= now;
+}
+
+/** How often a worker's queue is looked at. */
+const FETCH_CHECK_INTERVAL_MS = 5_000;
+
+/**
+ * Watches the BullMQ Worker `worker()` returns (the current one: the caller replaces it when told it
+ * parked). `busy` counts its jobs in hand and `fetches` the jobs it has fetched so far.
+ */
+export function watchWorkerFetches({
+  redis,
+  worker,
+  concurrency,
+  busy,
+  fetches,
+  onParked,
+  onError,
+}: {
+  readonly redis: Pick<RedisClient, 'llen' | 'zcard' | 'zrange'>;
+  readonly worker: () => Worker;
+  readonly concurrency: number;
+  readonly busy: () => number;
+  readonly fetches: () => number;
+  readonly onParked: () => void;
+  readonly onError: (error: unknown) => void;
+}): FetchWatchdog {
+  return startFetchWatchdog({
+    intervalMs: FETCH_CHECK_INTERVAL_MS,
+    sample: async () => {
+      const { keys } = worker();
+      const queue = { wait: String(keys.wait), prioritized: String(keys.prioritized), delayed: String(keys.delayed) };
+      return {
+        fetches: fetches(),
+        freeSlot: busy() < concurrency,
+        dueWork: await hasDueWork(redis, queue, Date.now()),
+      };
+    },
+    onParked,
+    onError,
+  });
+}
+
+export interface FetchWatchdog {
+  stop(): void;
+}
+
+/** Samples every `intervalMs` and calls `onParked` each time the loop is found parked. */
+export function startFetchWatchdog({
+  intervalMs,
+  sample,
+  onParked,
+  onError,
+}: {
+  readonly intervalMs: number;
+  readonly sample: () => Promise<FetchSample>;
+  readonly onParked: () => void;
+  /** A sample that could not be taken (Redis away): the streak starts again. */
+  readonly onError: (error: unknown) => void;
+}): FetchWatchdog {
+  let streak = { count: 0, fetches: 0 };
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    sample()
+      .then((taken) => {
+        const next = nextStreak(streak, taken);
+        streak = { count: next.count, fetches: next.fetches };
+        if (next.parked) onParked();
+      })
+      .catch((error: unknown) => {
+        streak = { count: 0, fetches: 0 };
+        onError(error);
+      })
+      .finally(() => (busy = false));
+  }, intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
