@@ -237,6 +237,7 @@ async function start(
       metrics: parts.metrics,
       indexKey: jobIndexKey(config.prefix),
       retryAfterSeconds: Math.max(1, Math.ceil(config.taskDurationMs / 1000)),
+      afterAddStep: parts.afterAddStep,
     }),
     jobs: reader,
     jobList,

@@ -94,10 +94,11 @@ const schema = z
       .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be letters, digits and -')
       .optional(),
     /**
-     * Fault tests only: a worker process kills itself (SIGKILL) right after the move step named in Redis
-     * (`<prefix>:test:kill-after-move-step`, armed by the test and consumed by the first process there).
+     * Fault tests only: a worker process kills itself (SIGKILL) right after the step named in Redis, of
+     * a move (`<prefix>:test:kill-after-move-step`) or of a slot-by-slot add on a cluster
+     * (`<prefix>:test:kill-after-add-step`), armed by the test and consumed by the first process there.
      */
-    BULLPEN_MOVE_KILL_HOOK: booleanFlag.default(false),
+    BULLPEN_KILL_HOOK: booleanFlag.default(false),
   })
   .refine((env) => env.REDIS_URL === undefined || env.REDIS_CLUSTER_NODES === undefined, {
     message: 'set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both',
@@ -197,8 +198,8 @@ export interface Config {
   readonly logPretty: boolean | undefined;
   readonly workerIndex: number | undefined;
   readonly instanceId: string | undefined;
-  /** Fault tests only: see BULLPEN_MOVE_KILL_HOOK. */
-  readonly moveKillHook: boolean;
+  /** Fault tests only: see BULLPEN_KILL_HOOK. */
+  readonly killHook: boolean;
 }
 
 /** Host names may hold characters that are not key-safe; keep the readable part. */
@@ -263,7 +264,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     logPretty: e.LOG_PRETTY,
     workerIndex: e.BULLPEN_WORKER_INDEX,
     instanceId: e.BULLPEN_INSTANCE_ID,
-    moveKillHook: e.BULLPEN_MOVE_KILL_HOOK,
+    killHook: e.BULLPEN_KILL_HOOK,
   });
 }
 

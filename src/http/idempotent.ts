@@ -2,8 +2,10 @@
  * Runs an enqueue at most once per idempotency key: a repeat of the same body gets the first answer
  * again (200, `Idempotent-Replayed: true`) and enqueues nothing. The answer is recorded in the
  * transaction that creates the jobs, so a retry after a crash finds either the answer (and the jobs)
- * or a claim that no job was created for. Used by the enqueue routes (the client's
- * `Idempotency-Key`) and by `POST /jobs/:id/retry` (a key of its own per retried job).
+ * or a claim that no job was created for. On a Redis Cluster it may also find the plan of a request
+ * that died while adding its jobs: it then finishes that request's work and gives its answer. Used
+ * by the enqueue routes (the client's `Idempotency-Key`) and by `POST /jobs/:id/retry` (a key of its
+ * own per retried job).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Response } from 'express';
@@ -18,14 +20,24 @@ const IN_USE_POLL_MS = 25;
 
 /**
  * Runs `enqueue` once per key. Without a key, `enqueue` just runs. A replay is answered here, and
- * then undefined is returned: the caller answers only what it gets back.
+ * then undefined is returned: the caller answers only what it gets back. `resume`, when given, is
+ * the answer a dead request planned: `enqueue` must add the jobs it names (those already added are
+ * skipped), under their ids, and answer it.
  */
 export type Once = <A>(
   key: string | undefined,
   res: Response,
   body: unknown,
-  enqueue: (record?: (answer: A) => AtomicRecord) => Promise<A>,
+  enqueue: (record?: (answer: A) => AtomicRecord, resume?: A) => Promise<A>,
 ) => Promise<A | undefined>;
+
+/** The first answer again, marked as such. */
+function replay(res: Response, answer: unknown): void {
+  res.status(200).set('Idempotent-Replayed', 'true');
+  const location = (answer as { jobId?: unknown }).jobId;
+  if (typeof location === 'string') res.location(`/jobs/${encodeURIComponent(location)}`);
+  res.json(answer);
+}
 
 export function createOnce({ idempotency, logger }: { idempotency: IdempotencyStore; logger: Logger }): Once {
   /** Claims the key, waiting a little while another request holding it finishes. */
@@ -47,14 +59,18 @@ export function createOnce({ idempotency, logger }: { idempotency: IdempotencySt
     const claimed = await claim(key, hash);
     if (claimed.kind === 'mismatch') throw new IdempotencyKeyReusedError();
     if (claimed.kind === 'replay') {
-      res.status(200).set('Idempotent-Replayed', 'true');
-      const location = (claimed.answer as { jobId?: unknown }).jobId;
-      if (typeof location === 'string') res.location(`/jobs/${encodeURIComponent(location)}`);
-      res.json(claimed.answer);
+      replay(res, claimed.answer);
+      return undefined;
+    }
+    if (claimed.kind === 'resume') {
+      const claim = { token: claimed.token, at: 0 };
+      const planned = claimed.answer as Parameters<typeof enqueue>[1];
+      replay(res, await enqueue((answer) => idempotency.answerRecord(key, hash, claim, answer), planned));
+      logger.warn({ idempotencyKey: key }, 'finished the enqueue of a request that died while adding its jobs');
       return undefined;
     }
     try {
-      return await enqueue((answer) => idempotency.answerRecord(key, hash, answer));
+      return await enqueue((answer) => idempotency.answerRecord(key, hash, claimed, answer));
     } catch (error) {
       await idempotency
         .release(key, claimed.token)

@@ -7,11 +7,19 @@
  * goes on to create a job. The claim becomes the answer in the same MULTI that adds the job (see
  * the dispatcher), so a record that is still a claim always means that no job exists for it: a claim
  * left by a request that died is taken over once it is stale, and the retry creates the job.
+ *
+ * A Redis Cluster cannot put the record and the jobs in one transaction (they are in different
+ * slots). There the claim becomes a plan, holding the answer to give, before any job is added; each
+ * queue's add leaves a marker in that queue's slot, in its own transaction; the answer is written
+ * last. A plan left by a request that died is resumed by a retry once it is stale: the jobs whose
+ * marker is missing are added, under the planned ids, and the planned answer is given. Either way
+ * one key makes one set of jobs.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { RedisClient } from '../redis/connections.js';
 import { scriptsIn } from '../redis/scripts.js';
+import type { AtomicRecord } from '../scheduling/dispatcher.js';
 
 const LUA_DIRECTORY = fileURLToPath(new URL('./lua/', import.meta.url));
 
@@ -26,7 +34,9 @@ export const STALE_CLAIM_MS = 30_000;
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export type ClaimOutcome =
-  | { readonly kind: 'claimed'; readonly token: string }
+  | { readonly kind: 'claimed'; readonly token: string; readonly at: number }
+  /** The key's first request died while adding its jobs: this is the answer it planned to give. */
+  | { readonly kind: 'resume'; readonly token: string; readonly answer: unknown }
   /** The key's first request created its job: this was its answer. */
   | { readonly kind: 'replay'; readonly answer: unknown }
   /** The key was used with another body. */
@@ -36,8 +46,16 @@ export type ClaimOutcome =
 
 export interface IdempotencyStore {
   claim(key: string, bodyHash: string): Promise<ClaimOutcome>;
-  /** The command that turns the claim into the answer: to be sent in the MULTI that adds the job. */
-  answerRecord(key: string, bodyHash: string, answer: unknown): { readonly key: string; readonly value: string };
+  /**
+   * The records that turn the claim into the answer: the answer, sent in the MULTI that adds the job
+   * (or after the adds on a cluster), and the plan written before them on a cluster.
+   */
+  answerRecord(
+    key: string,
+    bodyHash: string,
+    claim: { readonly token: string; readonly at: number },
+    answer: unknown,
+  ): AtomicRecord;
   /** Gives up a claim whose request failed before creating its job. */
   release(key: string, token: string): Promise<void>;
 }
@@ -51,7 +69,9 @@ export interface IdempotencyStoreOptions {
 }
 
 type StoredRecord =
-  { readonly s: 'c'; readonly h: string } | { readonly s: 'd'; readonly h: string; readonly a: unknown };
+  | { readonly s: 'c'; readonly h: string }
+  | { readonly s: 'p'; readonly h: string; readonly t: string; readonly at: number; readonly a: unknown }
+  | { readonly s: 'd'; readonly h: string; readonly a: unknown };
 
 export function createIdempotencyStore({
   redis,
@@ -69,16 +89,20 @@ export function createIdempotencyStore({
       const token = randomBytes(12).toString('base64url');
       const reply = (await claimScript([recordKey(key)], [token, bodyHash, ttlSeconds, staleClaimMs])) as [
         string,
-        string?,
+        (string | number)?,
       ];
-      if (reply[0] === 'claimed') return { kind: 'claimed', token };
-      const record = JSON.parse(reply[1] ?? '{}') as StoredRecord;
+      if (reply[0] === 'claimed') return { kind: 'claimed', token, at: Number(reply[1]) };
+      const record = JSON.parse(String(reply[1] ?? '{}')) as StoredRecord;
       if (record.h !== bodyHash) return { kind: 'mismatch' };
+      if (reply[0] === 'resume' && record.s === 'p') return { kind: 'resume', token: record.t, answer: record.a };
       return record.s === 'd' ? { kind: 'replay', answer: record.a } : { kind: 'busy' };
     },
-    answerRecord: (key, bodyHash, answer) => ({
+    answerRecord: (key, bodyHash, { token, at }, answer) => ({
       key: recordKey(key),
       value: JSON.stringify({ s: 'd', h: bodyHash, a: answer } satisfies StoredRecord),
+      plan: JSON.stringify({ s: 'p', h: bodyHash, t: token, at, a: answer } satisfies StoredRecord),
+      marker: token,
+      ttlSeconds,
     }),
     async release(key, token) {
       await releaseScript([recordKey(key)], [token]);

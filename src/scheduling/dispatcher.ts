@@ -13,9 +13,9 @@
 import { Job, type JobsOptions, type Queue } from 'bullmq';
 import type { RedisClient } from '../redis/connections.js';
 import { TIMEOUT_OPTION } from '../queue/job-options.js';
-import { jobIdFor, newToken, SCHEDULED } from '../queue/names.js';
+import { jobIdFor, newToken, parseJobId, SCHEDULED } from '../queue/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
-import { addInOneTransaction } from './add-jobs.js';
+import { addInOneTransaction, type AddStepHook } from './add-jobs.js';
 import { createReserveBatcher } from './reserve-batcher.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { BacklogFullError, NoLiveWorkerError, QueueUnavailableError } from '../errors.js';
@@ -41,10 +41,19 @@ export interface JobOverrides {
   readonly delayMs?: number | undefined;
 }
 
-/** A Redis string written in the same transaction as the jobs, or not at all. */
+/**
+ * A Redis string written in the same transaction as the jobs, or not at all (an idempotency key's
+ * answer). On a Redis Cluster, where the jobs' slots differ from the record's, `plan` is written
+ * before the jobs, each queue's transaction leaves a marker named by `marker`, and `value` is written
+ * after them (see add-jobs.ts).
+ */
 export interface AtomicRecord {
   readonly key: string;
   readonly value: string;
+  readonly plan: string;
+  readonly marker: string;
+  /** How long the markers live: as long as the record. */
+  readonly ttlSeconds: number;
 }
 
 export interface Dispatched {
@@ -54,8 +63,16 @@ export interface Dispatched {
 }
 
 export interface Dispatcher {
-  /** `record`, given where the job went, is written with it (an idempotency key's answer). */
-  dispatch(request: DispatchRequest, record?: (dispatched: Dispatched) => AtomicRecord): Promise<Dispatched>;
+  /**
+   * `record`, given where the job went, is written with it (an idempotency key's answer). `planned`
+   * resumes a request that died while adding its job: the job is added where that one planned it,
+   * under its id, unless it was added already (see add-jobs.ts).
+   */
+  dispatch(
+    request: DispatchRequest,
+    record?: (dispatched: Dispatched) => AtomicRecord,
+    planned?: Dispatched,
+  ): Promise<Dispatched>;
   /**
    * Several jobs in one reservation call, chosen one after another (so they spread as a burst of
    * single requests would), and added in one transaction: all are accepted, or none.
@@ -63,6 +80,7 @@ export interface Dispatcher {
   dispatchMany(
     requests: readonly DispatchRequest[],
     record?: (dispatched: readonly Dispatched[]) => AtomicRecord,
+    planned?: readonly Dispatched[],
   ): Promise<Dispatched[]>;
 }
 
@@ -78,6 +96,8 @@ export interface DispatcherOptions {
   readonly indexKey: string;
   /** Told to clients refused for a full backlog: about when a slot should free up. */
   readonly retryAfterSeconds: number;
+  /** Fault tests only: awaited after each step of a slot-by-slot add (the tests kill the process there). */
+  readonly afterAddStep?: AddStepHook | undefined;
 }
 
 /** What is left behind when each undo fails, for the log line. */
@@ -99,6 +119,7 @@ export function createDispatcher({
   metrics,
   indexKey,
   retryAfterSeconds,
+  afterAddStep,
 }: DispatcherOptions): Dispatcher {
   const reserve = createReserveBatcher((tokens) => ledger.reserveMany(tokens));
   /** Runs one undo step; its failure is logged and counted, never thrown. */
@@ -151,6 +172,7 @@ export function createDispatcher({
     placed: readonly Placement[],
     requests: readonly DispatchRequest[],
     record: AtomicRecord | undefined,
+    resume = false,
   ): Promise<void> => {
     try {
       const [lone] = placed;
@@ -171,14 +193,22 @@ export function createDispatcher({
         }),
         indexKey,
         record,
+        { resume, afterStep: afterAddStep },
       );
     } catch (error) {
-      await undoAdd(placed);
+      // A record's plan may be written (on a cluster): its retry finishes these jobs, so they stay.
+      if (record === undefined || !(await isCluster(placed))) await undoAdd(placed);
       throw new QueueUnavailableError(error);
     }
   };
+  const isCluster = async ([first]: readonly Placement[]) =>
+    first !== undefined && (await queues.forWorker(first.queueOf).backend.client).isCluster;
   return {
-    async dispatch(request, record) {
+    async dispatch(request, record, planned) {
+      if (planned !== undefined) {
+        await add([replanned(planned)], [request], record?.(planned), true);
+        return planned;
+      }
       const token = newToken();
       let placement: Placement;
       if (isDelayed(request)) placement = waitForDue(token);
@@ -196,7 +226,11 @@ export function createDispatcher({
       return dispatched;
     },
 
-    async dispatchMany(requests, record) {
+    async dispatchMany(requests, record, planned) {
+      if (planned !== undefined) {
+        await add(planned.map(replanned), requests, record?.(planned), true);
+        return [...planned];
+      }
       const tokens = requests.map(() => newToken());
       // Delayed jobs take no slot until they are due: only the others are reserved.
       const toReserve = tokens.filter((_, i) => !isDelayed(requests[i] as DispatchRequest));
@@ -247,6 +281,12 @@ function routed(token: string, workerId: string, reservedAt: number): Placement 
 
 function waitForDue(token: string): Placement {
   return { token, jobId: jobIdFor(SCHEDULED, token), queueOf: SCHEDULED, reserved: false, timestamp: Date.now() };
+}
+
+/** A planned job, placed again as planned; its index entry is written with it (it may lack one). */
+function replanned({ jobId, workerId }: Dispatched): Placement {
+  const token = parseJobId(jobId)?.token ?? jobId;
+  return { token, jobId, queueOf: workerId ?? SCHEDULED, reserved: false, timestamp: Date.now() };
 }
 
 function dispatchedOf({ jobId, queueOf, reserved }: Placement): Dispatched {

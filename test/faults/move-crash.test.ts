@@ -1,6 +1,6 @@
 /**
  * kill -9 at every step of a move, with real processes: a worker steals a waiting job and is killed
- * right after one step of the move (BULLPEN_MOVE_KILL_HOOK: the test arms the step in Redis, and the
+ * right after one step of the move (BULLPEN_KILL_HOOK: the test arms the step in Redis, and the
  * first process to reach it dies). The primary forks it again, another process finds the move's
  * intent and finishes it, and the stolen job completes exactly once; nothing is lost, no intent or
  * reservation is left, and the counters return to 0. Until the job is attached to the thief's queue
@@ -40,7 +40,7 @@ describe('kill -9 during a move', () => {
         WORKER_TTL_MS: '1500',
         WORKER_RETIRE_MS: '30000',
         RECONCILE_INTERVAL_MS: '500',
-        BULLPEN_MOVE_KILL_HOOK: 'true',
+        BULLPEN_KILL_HOOK: 'true',
         LOG_LEVEL: 'debug',
       },
     });

@@ -346,7 +346,7 @@ describe('ownership settings', () => {
     assert.equal(config.workerRetireMs, 10_000);
     assert.equal(config.workStealing, true);
     assert.equal(config.instanceId, undefined);
-    assert.equal(config.moveKillHook, false);
+    assert.equal(config.killHook, false);
   });
 
   test('WORKER_RETIRE_MS must exceed WORKER_TTL_MS', () => {
@@ -360,8 +360,8 @@ describe('ownership settings', () => {
     assertRejects({ WORK_STEALING: 'sometimes' }, 'WORK_STEALING');
     assert.equal(loadConfig({ BULLPEN_INSTANCE_ID: 'a1b2-c3' }).instanceId, 'a1b2-c3');
     assertRejects({ BULLPEN_INSTANCE_ID: 'a/b' }, 'BULLPEN_INSTANCE_ID');
-    assert.equal(loadConfig({ BULLPEN_MOVE_KILL_HOOK: 'true' }).moveKillHook, true);
-    assertRejects({ BULLPEN_MOVE_KILL_HOOK: 'sometime' }, 'BULLPEN_MOVE_KILL_HOOK');
+    assert.equal(loadConfig({ BULLPEN_KILL_HOOK: 'true' }).killHook, true);
+    assertRejects({ BULLPEN_KILL_HOOK: 'sometime' }, 'BULLPEN_KILL_HOOK');
   });
 });
 

@@ -16,7 +16,7 @@ import { createReconciler, type Reconciler } from '../../ledger/reconciler.js';
 import type { Logger } from '../../logging/logger.js';
 import { createClusterMetricsClient, type ClusterMetricsClient } from '../../metrics/cluster-metrics-client.js';
 import { createProcessMetrics, type ProcessMetrics } from '../../metrics/process-metrics.js';
-import { createMover, type Mover, type MoveStep } from '../../moves/mover.js';
+import { createMover, type Mover } from '../../moves/mover.js';
 import { createRetirer, type Retirer } from '../../moves/retirer.js';
 import { workerIdFor } from '../../queue/names.js';
 import { createQueueRegistry, type QueueRegistry } from '../../queue/queues.js';
@@ -47,6 +47,8 @@ export interface WorkerParts {
   readonly leases: Leases;
   readonly moves: MoveLedger;
   readonly mover: Mover;
+  /** Fault tests only (BULLPEN_KILL_HOOK): the dispatcher's hook after each step of a slot-by-slot add. */
+  readonly afterAddStep: ((step: string) => Promise<void>) | undefined;
   readonly retirer: Retirer;
   readonly queues: QueueRegistry;
   /** Queue handles on the consumer's connection, for moves and retirement. */
@@ -127,7 +129,7 @@ export async function buildWorker(
     ledger: moves,
     transfer,
     onMoved: (reason) => metrics.jobMoved(reason),
-    ...(config.moveKillHook
+    ...(config.killHook
       ? { afterStep: killWhenArmed(consumerConnection, `${config.prefix}:test:kill-after-move-step`) }
       : {}),
   });
@@ -150,6 +152,9 @@ export async function buildWorker(
     leases,
     moves,
     mover,
+    afterAddStep: config.killHook
+      ? killWhenArmed(consumerConnection, `${config.prefix}:test:kill-after-add-step`)
+      : undefined,
     retirer: createRetirer({
       redis: consumerConnection,
       leases,
@@ -185,12 +190,12 @@ export async function buildWorker(
 }
 
 /**
- * The fault tests' kill -9 after one step of a move. The test arms it by writing the step to `key`;
- * the first process to reach that step takes the arming away and dies, so the processes that recover
- * the move are not killed in turn, and one running service serves every step's scenario. (An arming
- * read at another step is put back: the tests run one move at a time.)
+ * The fault tests' kill -9 after one step of a move, or of an add. The test arms it by writing the
+ * step to `key`; the first process to reach that step takes the arming away and dies, so the
+ * processes that recover the work are not killed in turn, and one running service serves every
+ * step's scenario. (An arming read at another step is put back: the tests arm one step at a time.)
  */
-function killWhenArmed(redis: RedisClient, key: string): (reached: MoveStep) => Promise<void> {
+function killWhenArmed(redis: RedisClient, key: string): (reached: string) => Promise<void> {
   return async (reached) => {
     const armed = await redis.getdel(key);
     if (armed === null) return;

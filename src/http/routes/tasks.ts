@@ -51,6 +51,11 @@ interface RetryAnswer extends EnqueueAnswer {
 }
 
 /** One accepted task as the client sees it. */
+/** Where a planned answer put its job: what a resumed request adds again (see http/idempotent.ts). */
+function plannedOf({ jobId, assignedWorker }: Pick<EnqueueAnswer, 'jobId' | 'assignedWorker'>): Dispatched {
+  return { jobId, workerId: assignedWorker };
+}
+
 function answerFor(task: DispatchRequest, { jobId, workerId }: Dispatched): EnqueueAnswer {
   return {
     message: 'Task enqueued successfully',
@@ -95,8 +100,15 @@ export function tasksRouter({
     const parsed = single.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('Invalid task', { details: describeIssues(parsed.error) });
     const task = parsed.data;
-    const answer = await once<EnqueueAnswer>(key, res, task, async (record) =>
-      accepted(task, await dispatcher.dispatch(task, record && ((dispatched) => record(answerFor(task, dispatched))))),
+    const answer = await once<EnqueueAnswer>(key, res, task, async (record, resume) =>
+      accepted(
+        task,
+        await dispatcher.dispatch(
+          task,
+          record && ((dispatched) => record(answerFor(task, dispatched))),
+          resume && plannedOf(resume),
+        ),
+      ),
     );
     if (answer === undefined) return;
     res
@@ -111,10 +123,11 @@ export function tasksRouter({
     const parsed = bulk.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('Invalid tasks', { details: describeIssues(parsed.error) });
     const { tasks } = parsed.data;
-    const answer = await once<{ tasks: EnqueueAnswer[] }>(key, res, parsed.data, async (record) => {
+    const answer = await once<{ tasks: EnqueueAnswer[] }>(key, res, parsed.data, async (record, resume) => {
       const dispatched = await dispatcher.dispatchMany(
         tasks,
         record && ((all) => record({ tasks: all.map((where, i) => answerFor(tasks[i] as DispatchRequest, where)) })),
+        resume?.tasks.map(plannedOf),
       );
       return { tasks: dispatched.map((where, i) => accepted(tasks[i] as DispatchRequest, where)) };
     });
@@ -138,10 +151,11 @@ export function tasksRouter({
       },
     };
     // A space cannot be part of a client's Idempotency-Key, so this key is never one of theirs.
-    const answer = await once<RetryAnswer>(`retry ${retryOf}`, res, {}, async (record) => {
+    const answer = await once<RetryAnswer>(`retry ${retryOf}`, res, {}, async (record, resume) => {
       const where = await dispatcher.dispatch(
         task,
         record && ((dispatched) => record({ ...answerFor(task, dispatched), retryOf })),
+        resume && plannedOf(resume),
       );
       return { ...accepted(task, where), retryOf };
     });

@@ -1,0 +1,114 @@
+/**
+ * An Idempotency-Key on a Redis Cluster (issue 12), where a request's jobs and its key's record live
+ * in different slots and cannot share a transaction: a worker process killed in the middle of an
+ * enqueue (after its plan is written, or after the first of several queues' adds) leaves a plan, and
+ * the client's retry with the same key, once the plan is stale, finishes that enqueue. One key makes
+ * one set of jobs, all of them run, and the load ledger returns to 0.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { STALE_CLAIM_MS } from '../../src/idempotency/store.js';
+import { waitForIdle, waitForJobs } from '../support/jobs.js';
+import { skipUnlessClusterTools, startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
+import { startService, type HttpResult, type Service } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
+
+const WORKERS = 3;
+
+interface Placed {
+  readonly jobId: string;
+  readonly assignedWorker: string | null;
+}
+
+describe('Idempotency-Key through a crash on a Redis Cluster', { skip: skipUnlessClusterTools() }, () => {
+  let cluster: TestRedisCluster;
+  let service: Service;
+  before(async () => {
+    cluster = await startRedisCluster({ masters: 3 });
+    service = await startService({
+      redisUrl: '',
+      clusterNodes: cluster.nodesSpec,
+      workers: WORKERS,
+      env: { BULLPEN_KILL_HOOK: 'true', WORKER_CONCURRENCY: '2' },
+    });
+  });
+  after(async () => {
+    await service?.stop();
+    await cluster?.stop();
+  });
+
+  const post = <T>(path: string, key: string, body: unknown): Promise<HttpResult<T>> =>
+    service.request<T>('POST', path, {
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+    });
+
+  /** Sends a request whose worker process kills itself after `step`; its client gets no answer. */
+  const crashAt = async (step: string, path: string, key: string, body: unknown) => {
+    const arming = `${service.prefix}:test:kill-after-add-step`;
+    await cluster.client.set(arming, step);
+    await assert.rejects(post(path, key, body), 'the process that took the request died before answering');
+    assert.equal(await cluster.client.exists(arming), 0, 'the arming was used');
+  };
+
+  /** Retries until the dead request's plan is stale and the retry finishes it. */
+  const retryUntilAnswered = <T>(path: string, key: string, body: unknown): Promise<HttpResult<T>> =>
+    waitFor(
+      async () => {
+        const response = await post<T>(path, key, body).catch(() => undefined);
+        if (response === undefined) return undefined;
+        // Until the plan is stale, its key reads as held by a request still running.
+        if (response.status === 409) return undefined;
+        return response;
+      },
+      { timeoutMs: STALE_CLAIM_MS + 60_000, intervalMs: 1_000, what: 'the retry to finish the dead request' },
+    );
+
+  /** The jobs of this name in the listing (every job created, whatever its state). */
+  const listed = async (jobName: string): Promise<string[]> => {
+    const page = await service.request<{ jobs: { jobId: string }[] }>('GET', `/jobs?jobName=${jobName}&limit=100`);
+    assert.equal(page.status, 200, page.text);
+    return page.body.jobs.map((job) => job.jobId).sort();
+  };
+
+  test('killed after the plan, before any add: the retry adds the job and answers the planned id', async () => {
+    const body = { jobName: 'planned-only', data: { durationMs: 0 } };
+    await crashAt('planned', '/enqueue-task', 'key-planned', body);
+    assert.deepEqual(await listed('planned-only'), [], 'no job was added before the crash');
+
+    const response = await retryUntilAnswered<Placed>('/enqueue-task', 'key-planned', body);
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.headers.get('idempotent-replayed'), 'true');
+    await waitForJobs(service, [{ jobId: response.body.jobId, assignedWorker: response.body.assignedWorker ?? '' }]);
+    assert.deepEqual(await listed('planned-only'), [response.body.jobId], 'exactly one job for the key');
+
+    const again = await post<Placed>('/enqueue-task', 'key-planned', body);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.jobId, response.body.jobId);
+  });
+
+  test('killed after the first of several queues: the retry adds the rest, and every job runs once', async () => {
+    const body = { tasks: Array.from({ length: WORKERS * 2 }, (_, i) => ({ jobName: 'half-batch', data: { i } })) };
+    await crashAt('added 1', '/enqueue-tasks', 'key-batch', body);
+    const before = await listed('half-batch');
+    assert.ok(before.length > 0 && before.length < body.tasks.length, `${before.length} jobs before the retry`);
+
+    const response = await retryUntilAnswered<{ tasks: Placed[] }>('/enqueue-tasks', 'key-batch', body);
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.headers.get('idempotent-replayed'), 'true');
+    const planned = response.body.tasks;
+    assert.equal(planned.length, body.tasks.length);
+    // The jobs added before the crash are among the answer's: none was made twice.
+    for (const jobId of before)
+      assert.ok(
+        planned.some((job) => job.jobId === jobId),
+        `${jobId} is in the answer`,
+      );
+    assert.deepEqual(await listed('half-batch'), planned.map((job) => job.jobId).sort());
+    await waitForJobs(
+      service,
+      planned.map((job) => ({ jobId: job.jobId, assignedWorker: job.assignedWorker ?? '' })),
+    );
+    await waitForIdle(service);
+  });
+});
