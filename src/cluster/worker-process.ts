@@ -163,9 +163,11 @@ async function start(
     queues: parts.moveQueues,
     locationKey: (token) => locations.location(token),
     locationTtlMs: parts.locationTtlMs,
+    lockDurationMs: config.lockDurationMs,
     wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),
     onRouted: (routedTo, jobName) => parts.metrics.jobEnqueued(routedTo, jobName),
     logger,
+    afterStep: parts.afterAddStep,
   });
   await delayedRouter.waitUntilReady();
 

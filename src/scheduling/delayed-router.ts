@@ -3,14 +3,15 @@
  * worker and holds no slot anywhere, so it adds no load while it waits. Every worker process runs a
  * small BullMQ consumer of that queue: BullMQ hands it each job as it falls due, and it reserves a
  * slot on the least-loaded live worker (one ledger call, as for a new task) and adds the job there,
- * keeping its id. A location record, written in the same transaction as the add, tells readers
- * where it went, as it does for a job moved between workers.
+ * keeping its id. A location record, written in the same transaction as the add (on a cluster: just
+ * before it, the add leaving a marker in its own slot), tells readers where it went, as it does for a
+ * job moved between workers.
  *
  * A routing cut short by a crash is run again by BullMQ (the job stalls back to waiting), and finds
  * the location record if the add happened; a reservation made before the crash, without its add, is
  * freed by the reconciler. With no live worker, or a full backlog, the job waits a second more.
  */
-import { DelayedError, Job, UnrecoverableError, Worker, type JobsOptions } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError, Worker, type JobsOptions, type Queue } from 'bullmq';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/connections.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -40,14 +41,23 @@ export interface DelayedRouterOptions {
   /** The location record of a job by its token (`ledgerKeys(prefix).location`). */
   readonly locationKey: (token: string) => string;
   readonly locationTtlMs: number;
+  /** BullMQ's lock on a routing: a routing cut off by a crash is run again within about twice this. */
+  readonly lockDurationMs: number;
   readonly wasCancelled: (jobId: string, token: string, enqueuedAt: number) => Promise<boolean>;
   readonly onRouted: (workerId: string, jobName: string) => void;
   readonly logger: Logger;
+  /** Fault tests only: awaited after the location of a routing on a cluster (step `located`). */
+  readonly afterStep?: ((step: string) => Promise<void>) | undefined;
 }
 
 export interface DelayedRouter {
   waitUntilReady(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Left by a routed job's add in its queue's slot, on a cluster: the add happened. */
+function routedMarkerKey(queue: Queue, token: string): string {
+  return `${queue.qualifiedName}:routed:${token}`;
 }
 
 export function createDelayedRouter(options: DelayedRouterOptions): DelayedRouter {
@@ -79,9 +89,11 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
     const located = await connection.get(locationKey(token));
     if (located !== null) {
       // An earlier run routed it. On a cluster that run may have stopped between the location and
-      // the add: the add is made then (issue 12: a job already finished and removed would run again).
+      // the add; the add leaves a marker in its queue's slot, so a missing marker means no add (a
+      // job's own state cannot tell: a job that ran may have been removed already).
       const routedTo = located.split('|')[0] ?? '';
-      if (connection.isCluster && (await queues.forWorker(routedTo).getJobState(jobId)) === 'unknown') {
+      const target = queues.forWorker(routedTo);
+      if (connection.isCluster && (await connection.exists(routedMarkerKey(target, token))) === 0) {
         await addRouted(job, jobId, routedTo, token);
       }
       return undefined;
@@ -117,18 +129,21 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
     };
     const client = await target.backend.client;
     const location = `${workerId}|${SCHEDULED}`;
-    if (client.isCluster) {
-      // The location is in the ledger's slot, the job in its queue's: a cluster refuses one transaction
-      // over both. The location goes first; a routing cut short between the two finds it and adds the
-      // job (issue 12: its reservation may have been freed meanwhile).
-      await connection.set(locationKey(token), location, 'PX', options.locationTtlMs);
-      await target.add(job.name, job.data as unknown, opts);
-      return;
-    }
     const multi = client.multi();
     new Job(target, job.name, job.data as unknown, opts, jobId).addJob(multi).catch(() => {});
     // BullMQ's transaction is ioredis's own; its type only lists the commands BullMQ added.
-    (multi as unknown as ChainableCommander).set(locationKey(token), location, 'PX', options.locationTtlMs);
+    const commands = multi as unknown as ChainableCommander;
+    if (client.isCluster) {
+      // The location is in the ledger's slot, the job in its queue's: a cluster refuses one transaction
+      // over both. The location goes first, and the add leaves a marker in its own slot; a routing cut
+      // short between the two finds the location without the marker and adds the job. (Its
+      // reservation may have been freed meanwhile: the ledger counts the job again when it starts.)
+      await connection.set(locationKey(token), location, 'PX', options.locationTtlMs);
+      await options.afterStep?.('located');
+      commands.set(routedMarkerKey(target, token), '1', 'PX', options.locationTtlMs);
+    } else {
+      commands.set(locationKey(token), location, 'PX', options.locationTtlMs);
+    }
     const results = await multi.exec();
     if (results === null) throw new Error('the transaction was discarded');
     const failure = results.find(([error]: [Error | null, unknown]) => error !== null)?.[0];
@@ -140,6 +155,8 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
       connection,
       prefix: options.prefix,
       concurrency: CONCURRENCY,
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.lockDurationMs,
       // Routed jobs live on in their worker's queue; the copy here would only confuse readers.
       removeOnComplete: { count: 0 },
       // A routing cut off by a Redis outage stalls; it must be routed later, never failed for it.

@@ -47,7 +47,10 @@ export interface WorkerParts {
   readonly leases: Leases;
   readonly moves: MoveLedger;
   readonly mover: Mover;
-  /** Fault tests only (BULLPEN_KILL_HOOK): the dispatcher's hook after each step of a slot-by-slot add. */
+  /**
+   * Fault tests only (BULLPEN_KILL_HOOK): the hook after each step of a slot-by-slot add, by the
+   * dispatcher or the delayed router.
+   */
   readonly afterAddStep: ((step: string) => Promise<void>) | undefined;
   readonly retirer: Retirer;
   readonly queues: QueueRegistry;

@@ -1,9 +1,13 @@
 /**
- * An Idempotency-Key on a Redis Cluster (issue 12), where a request's jobs and its key's record live
- * in different slots and cannot share a transaction: a worker process killed in the middle of an
- * enqueue (after its plan is written, or after the first of several queues' adds) leaves a plan, and
- * the client's retry with the same key, once the plan is stale, finishes that enqueue. One key makes
- * one set of jobs, all of them run, and the load ledger returns to 0.
+ * Crashes between the slots of a Redis Cluster (issue 12), where what one Redis does in one
+ * transaction takes several:
+ * - an enqueue with an Idempotency-Key, whose jobs and key record live in different slots: a worker
+ *   process killed part-way (after its plan is written, or after the first of several queues' adds)
+ *   leaves a plan, and the client's retry with the same key, once the plan is stale, finishes that
+ *   enqueue. One key makes one set of jobs, all of them run;
+ * - a delayed job's routing, killed between its location record and its add: BullMQ runs the
+ *   routing again, which adds the job once.
+ * Each time the load ledger returns to 0.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -20,7 +24,7 @@ interface Placed {
   readonly assignedWorker: string | null;
 }
 
-describe('Idempotency-Key through a crash on a Redis Cluster', { skip: skipUnlessClusterTools() }, () => {
+describe('crashes between the slots of a Redis Cluster', { skip: skipUnlessClusterTools() }, () => {
   let cluster: TestRedisCluster;
   let service: Service;
   before(async () => {
@@ -29,7 +33,8 @@ describe('Idempotency-Key through a crash on a Redis Cluster', { skip: skipUnles
       redisUrl: '',
       clusterNodes: cluster.nodesSpec,
       workers: WORKERS,
-      env: { BULLPEN_KILL_HOOK: 'true', WORKER_CONCURRENCY: '2' },
+      // A routing cut off by the kill is run again once its lock lapses.
+      env: { BULLPEN_KILL_HOOK: 'true', WORKER_CONCURRENCY: '2', LOCK_DURATION_MS: '5000' },
     });
   });
   after(async () => {
@@ -43,12 +48,13 @@ describe('Idempotency-Key through a crash on a Redis Cluster', { skip: skipUnles
       headers: { 'content-type': 'application/json', 'idempotency-key': key },
     });
 
+  const arming = () => `${service.prefix}:test:kill-after-add-step`;
+
   /** Sends a request whose worker process kills itself after `step`; its client gets no answer. */
   const crashAt = async (step: string, path: string, key: string, body: unknown) => {
-    const arming = `${service.prefix}:test:kill-after-add-step`;
-    await cluster.client.set(arming, step);
+    await cluster.client.set(arming(), step);
     await assert.rejects(post(path, key, body), 'the process that took the request died before answering');
-    assert.equal(await cluster.client.exists(arming), 0, 'the arming was used');
+    assert.equal(await cluster.client.exists(arming()), 0, 'the arming was used');
   };
 
   /** Retries until the dead request's plan is stale and the retry finishes it. */
@@ -109,6 +115,20 @@ describe('Idempotency-Key through a crash on a Redis Cluster', { skip: skipUnles
       service,
       planned.map((job) => ({ jobId: job.jobId, assignedWorker: job.assignedWorker ?? '' })),
     );
+    await waitForIdle(service);
+  });
+
+  test("killed between a delayed job's location and its add: the job is routed again, once, and runs once", async () => {
+    await cluster.client.set(arming(), 'located');
+    const response = await service.enqueue<Placed>({ jobName: 'routed-once', data: {}, options: { delayMs: 300 } });
+    assert.equal(response.status, 202, response.text);
+    await waitFor(async () => (await cluster.client.exists(arming())) === 0, {
+      timeoutMs: 30_000,
+      what: 'a router to reach the step and die',
+    });
+    const [view] = await waitForJobs(service, [{ jobId: response.body.jobId, assignedWorker: '' }]);
+    assert.notEqual(view?.assignedWorker, null, 'routed to a worker');
+    assert.deepEqual(await listed('routed-once'), [response.body.jobId], 'one job, under its first id');
     await waitForIdle(service);
   });
 });
