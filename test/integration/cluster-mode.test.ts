@@ -1,8 +1,8 @@
 /**
  * The service on a real 3-master Redis Cluster (`REDIS_CLUSTER_NODES`), through the same helpers as
  * on one Redis: the workers' queues spread over the masters, least-loaded routing, the load ledger
- * back at 0, the listing, a delayed job, a cancel, and a batch. Issue 12's faults (a master
- * restarted, a cluster down, resharding) are not covered yet.
+ * back at 0, the listing, a delayed job, a cancel, and a batch. The faults of a cluster have files of
+ * their own (test/faults/cluster-*.test.ts).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
