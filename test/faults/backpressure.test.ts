@@ -5,15 +5,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
-import { startRedis } from '../support/redis-server.js';
+import { startTestRedis } from '../support/test-redis.js';
 import { startService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import { queueNameFor } from '../../src/queue/names.js';
 
 test('a full backlog answers 429 with Retry-After until jobs start', async () => {
-  const redis = await startRedis();
+  const redis = await startTestRedis();
   const service = await startService({
-    redisUrl: redis.url,
+    ...redis.serviceOptions,
     workers: 1,
     env: { WORKER_CONCURRENCY: '1', MAX_BACKLOG: '3', TASK_DURATION_MS: '2000' },
   });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
 import { enqueueMany, isAlive, readJob, waitForIdle, waitForJobs } from '../support/jobs.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -18,24 +18,30 @@ import { waitFor } from '../support/wait.js';
  */
 const RECOVERY_BOUND_MS = 15_000;
 
+// One Redis for the file: each test's service has a key prefix of its own.
+let redis: ModeRedis;
+before(async () => {
+  redis = await startTestRedis();
+});
+after(async () => {
+  await redis?.stop();
+});
+
 describe('worker crash', () => {
-  let redis: TestRedis;
   let service: Service;
   before(async () => {
-    redis = await startRedis();
     service = await startService({
-      redisUrl: redis.url,
+      ...redis.serviceOptions,
       workers: 2,
       env: { WORKER_CONCURRENCY: '4', HANDLERS_DIR: FIXTURE_HANDLERS },
     });
   });
   after(async () => {
     await service?.stop();
-    await redis?.stop();
   });
 
   test('kill -9 mid-job: same id back, interrupted jobs re-run long before the 30 s lock expires and complete, counters exact', async () => {
-    const gate = createGate(redis.client, redis.url);
+    const gate = createGate(redis.client, redis.nodeUrl);
     const jobs = await enqueueMany(service, 8, GATE_JOB, gate.data());
     const victimJobs = jobs.filter((job) => job.assignedWorker === 'test-0');
     assert.equal(victimJobs.length, 4);
@@ -65,8 +71,15 @@ describe('worker crash', () => {
     const rerunAfterMs = Math.max(...restarted.map((view) => Date.parse(view.timestamps.startedAt ?? '') - killedAt));
     assert.ok(rerunAfterMs < RECOVERY_BOUND_MS, `interrupted jobs ran again ${rerunAfterMs} ms after the kill`);
 
-    const revived = (await service.workers()).workers.find((worker) => worker.id === 'test-0');
-    assert.ok(revived?.alive && revived.pid !== victim.pid, 'test-0 is back in a new process');
+    // The new process recovers and runs the jobs before its first heartbeat: on a loaded machine the
+    // old one's heartbeat can be older than WORKER_TTL_MS by then, so `alive` may lag the re-run.
+    await waitFor(
+      async () => {
+        const revived = (await service.workers()).workers.find((worker) => worker.id === 'test-0');
+        return revived?.alive === true && revived.pid !== victim.pid;
+      },
+      { what: 'test-0 to be back in a new process' },
+    );
     assert.equal((await service.workers()).workers.length, 2, 'no new id was invented');
 
     await gate.open();
@@ -106,55 +119,49 @@ describe('worker crash', () => {
 
 describe('primary crash', () => {
   test('worker processes do not outlive a killed primary', async () => {
-    const redis = await startRedis();
+    const service = await startService({ ...redis.serviceOptions, workers: 2, env: { SHUTDOWN_TIMEOUT_MS: '5000' } });
+    const pids = (await service.workers()).workers.map((worker) => worker.pid);
+    assert.equal(pids.length, 2);
+    await service.stop('SIGKILL');
     try {
-      const service = await startService({ redisUrl: redis.url, workers: 2, env: { SHUTDOWN_TIMEOUT_MS: '5000' } });
-      const pids = (await service.workers()).workers.map((worker) => worker.pid);
-      assert.equal(pids.length, 2);
-      await service.stop('SIGKILL');
-      try {
-        await waitFor(() => pids.every((pid) => !isAlive(pid)), {
-          timeoutMs: 60_000,
-          what: 'orphaned workers to exit',
-        });
-      } catch (error) {
-        const last = service.logs.filter((line) => pids.includes(Number(line.pid))).slice(-10);
-        assert.fail(
-          `${String(error)}; still alive: ${pids.filter(isAlive).join(', ')}; last lines: ${JSON.stringify(last)}`,
-        );
-      }
-    } finally {
-      await redis.stop();
+      await waitFor(() => pids.every((pid) => !isAlive(pid)), {
+        timeoutMs: 60_000,
+        what: 'orphaned workers to exit',
+      });
+    } catch (error) {
+      const last = service.logs.filter((line) => pids.includes(Number(line.pid))).slice(-10);
+      assert.fail(
+        `${String(error)}; still alive: ${pids.filter(isAlive).join(', ')}; last lines: ${JSON.stringify(last)}`,
+      );
     }
   });
 });
 
 describe('stopping while a worker restarts', () => {
   test('a worker forked just before SIGTERM still hears the stop: the primary does not wait SHUTDOWN_TIMEOUT_MS for it', async () => {
-    const redis = await startRedis();
-    try {
-      const service = await startService({ redisUrl: redis.url, workers: 1, env: { SHUTDOWN_TIMEOUT_MS: '60000' } });
-      const [victim] = (await service.workers()).workers;
-      assert.ok(victim);
-      process.kill(victim.pid, 'SIGKILL');
-      const forked = await waitFor(
-        () =>
-          service.logs.find(
-            (line) => line.msg === 'worker forked' && line.workerId === victim.id && line.childPid !== victim.pid,
-          ),
-        { what: 'the primary to fork the worker again' },
-      );
-      // The new process is still starting: it has not taken its lease or opened its port yet.
-      const stoppedAt = Date.now();
-      assert.equal(await service.stop('SIGTERM'), 0);
-      assert.ok(
-        Date.now() - stoppedAt < 30_000,
-        `the stop took ${Date.now() - stoppedAt} ms, SHUTDOWN_TIMEOUT_MS is 60000`,
-      );
-      assert.ok(!service.logs.some((line) => line.msg === 'worker did not stop in time; killing it'));
-      assert.ok(!isAlive(Number(forked.childPid)), 'the new worker exited');
-    } finally {
-      await redis.stop();
-    }
+    const service = await startService({
+      ...redis.serviceOptions,
+      workers: 1,
+      env: { SHUTDOWN_TIMEOUT_MS: '60000' },
+    });
+    const [victim] = (await service.workers()).workers;
+    assert.ok(victim);
+    process.kill(victim.pid, 'SIGKILL');
+    const forked = await waitFor(
+      () =>
+        service.logs.find(
+          (line) => line.msg === 'worker forked' && line.workerId === victim.id && line.childPid !== victim.pid,
+        ),
+      { what: 'the primary to fork the worker again' },
+    );
+    // The new process is still starting: it has not taken its lease or opened its port yet.
+    const stoppedAt = Date.now();
+    assert.equal(await service.stop('SIGTERM'), 0);
+    assert.ok(
+      Date.now() - stoppedAt < 30_000,
+      `the stop took ${Date.now() - stoppedAt} ms, SHUTDOWN_TIMEOUT_MS is 60000`,
+    );
+    assert.ok(!service.logs.some((line) => line.msg === 'worker did not stop in time; killing it'));
+    assert.ok(!isAlive(Number(forked.childPid)), 'the new worker exited');
   });
 });

@@ -3,6 +3,10 @@
  * 503 within a second instead of hanging; running jobs are not run twice; when Redis returns the
  * service resumes by itself; jobs accepted before the outage all complete, across a Redis restart
  * with AOF; and no phantom load is left behind.
+ *
+ * Single mode only (test/support/test-redis.ts): its subject is the one redis-server hanging
+ * (SIGSTOP) or going away. A cluster's counterparts, a master stopped, restarted or down, are in
+ * cluster-faults.test.ts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

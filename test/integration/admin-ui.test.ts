@@ -1,10 +1,11 @@
 /**
- * The queue dashboard at /admin/queues, in-process against a real Redis: the API key as Bearer or as
- * the password of HTTP Basic (only on the browser pages), the queues bull-board's API lists (every
- * worker id the ledger knows, retired ones too, and the scheduled queue, followed as workers join),
- * its page, static files and deep links, and its read-only guard: a request that would change
- * anything is refused with 405 and leaves Redis byte for byte as it was. Then the real service with
- * ADMIN_UI=false, where the dashboard's paths are unknown.
+ * The queue dashboard at /admin/queues, in-process against a real Redis (one server or a cluster,
+ * test/support/test-redis.ts): the API key as Bearer or as the password of HTTP Basic (only on the
+ * browser pages), the queues bull-board's API lists (every worker id the ledger knows, retired ones
+ * too, and the scheduled queue, followed as workers join), its page, static files and deep links,
+ * and its read-only guard: a request that would change anything is refused with 405 and leaves Redis
+ * byte for byte as it was. Then the real service with ADMIN_UI=false, where the dashboard's paths are
+ * unknown.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -14,7 +15,8 @@ import { ledgerKeys } from '../../src/ledger/keys.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
 import { joinAsWorker } from '../support/ledger.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { keysEverywhere } from '../support/redis-nodes.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import { queueNameFor, SCHEDULED } from '../../src/queue/names.js';
@@ -42,7 +44,7 @@ interface QueuesAnswer {
   readonly queues: readonly { readonly name: string; readonly readOnlyMode: boolean }[];
 }
 
-let redis: TestRedis;
+let redis: ModeRedis;
 let app: StartedApp;
 const logs: LogLine[] = [];
 
@@ -79,7 +81,7 @@ async function queueNames(): Promise<string[]> {
 
 /** Every key under the prefix with its serialized value: equal snapshots mean nothing changed. */
 async function redisState(): Promise<Map<string, string>> {
-  const keys = (await redis.client.keys(`${PREFIX}:*`)).sort();
+  const keys = (await keysEverywhere(redis.client, `${PREFIX}:*`)).sort();
   const state = new Map<string, string>();
   for (const key of keys) state.set(key, (await redis.client.dumpBuffer(key))?.toString('base64') ?? '');
   return state;
@@ -87,9 +89,9 @@ async function redisState(): Promise<Map<string, string>> {
 
 describe('the queue dashboard', () => {
   before(async () => {
-    redis = await startRedis();
+    redis = await startTestRedis();
     const { logger } = captureLogger(logs);
-    app = await startApp(redis.url, { prefix: PREFIX, logger, apiKey: KEY, adminUi: true });
+    app = await startApp(redis.target, { prefix: PREFIX, logger, apiKey: KEY, adminUi: true });
     await joinAsWorker(app.connection, PREFIX, {
       id: 'a-0',
       hostId: 'a',
@@ -279,12 +281,12 @@ describe('the queue dashboard', () => {
 
 describe('the queue dashboard while Redis is away', () => {
   test('its API answers 503 QUEUE_UNAVAILABLE in the JSON shape, without a word of Redis', async () => {
-    const down = await startRedis();
+    const down = await startTestRedis();
     const lines: LogLine[] = [];
     const { logger } = captureLogger(lines);
     // One app that never reads the list again (bull-board itself meets the outage), one that always does.
-    const cached = await startApp(down.url, { prefix: PREFIX, logger, adminUi: true, adminRefreshMs: 3_600_000 });
-    const fresh = await startApp(down.url, { prefix: PREFIX, logger, adminUi: true, adminRefreshMs: 0 });
+    const cached = await startApp(down.target, { prefix: PREFIX, logger, adminUi: true, adminRefreshMs: 3_600_000 });
+    const fresh = await startApp(down.target, { prefix: PREFIX, logger, adminUi: true, adminRefreshMs: 0 });
     try {
       for (const served of [cached, fresh]) {
         assert.equal((await call(served.url, 'GET', '/admin/queues/api/queues')).status, 200);
@@ -316,8 +318,8 @@ describe('the queue dashboard while Redis is away', () => {
 describe('ADMIN_UI=false', () => {
   test('the real service serves no dashboard: its paths are unknown like any other', { timeout: 120_000 }, async () => {
     assert.equal(loadConfig({ ADMIN_UI: 'false' }).adminUi, false);
-    const server = await startRedis();
-    const service = await startService({ redisUrl: server.url, workers: 1, env: { ADMIN_UI: 'false' } });
+    const server = await startTestRedis();
+    const service = await startService({ ...server.serviceOptions, workers: 1, env: { ADMIN_UI: 'false' } });
     try {
       for (const [method, path] of [
         ['GET', '/admin/queues'],

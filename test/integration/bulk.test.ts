@@ -1,8 +1,9 @@
 /**
- * POST /enqueue-tasks in-process against a real Redis with two live worker ids: the batch is placed
- * least-loaded in one reservation call and answered in request order; a batch with one bad item, an
- * empty or oversized batch, or one that would overflow MAX_BACKLOG is refused whole, with nothing
- * enqueued or reserved; and an Idempotency-Key covers the whole batch.
+ * POST /enqueue-tasks in-process against a real Redis (one server or a cluster,
+ * test/support/test-redis.ts) with two live worker ids: the batch is placed least-loaded in one
+ * reservation call and answered in request order; a batch with one bad item, an empty or oversized
+ * batch, or one that would overflow MAX_BACKLOG is refused whole, with nothing enqueued or reserved;
+ * and an Idempotency-Key covers the whole batch.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -11,7 +12,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
 import { jobKeys, queuedTotal } from '../support/jobs.js';
 import { joinAsWorker } from '../support/ledger.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 
 const logger = pino({ level: 'silent' });
 const config = loadConfig({ QUEUE_PREFIX: 'bulk-test' });
@@ -31,7 +32,7 @@ interface Refusal {
   readonly details?: { path: string; message: string }[];
 }
 
-let redis: TestRedis;
+let redis: ModeRedis;
 let app: StartedApp;
 
 async function post(body: unknown, headers: Record<string, string> = {}) {
@@ -52,8 +53,8 @@ const queued = () => queuedTotal(redis.client, config.prefix);
 
 describe('POST /enqueue-tasks', () => {
   before(async () => {
-    redis = await startRedis();
-    app = await startApp(redis.url, {
+    redis = await startTestRedis();
+    app = await startApp(redis.target, {
       prefix: config.prefix,
       logger,
       bulkMax: BULK_MAX,

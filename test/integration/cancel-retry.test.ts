@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { cancelKeys } from '../../src/cancel/signals.js';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { jobIdFor, queueNameFor } from '../../src/queue/names.js';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB, type Gate } from '../support/gate.js';
 import { readJob, waitForIdle, waitForJobs, type Enqueued, type JobView, enqueueTask } from '../support/jobs.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service } from '../support/service.js';
+import { subscriberCount } from '../support/redis-nodes.js';
 import { readEvents } from '../support/sse.js';
 import { waitFor } from '../support/wait.js';
 
@@ -27,12 +27,12 @@ interface RetryAnswer extends Enqueued {
 }
 
 describe('cancel and retry', () => {
-  let redis: TestRedis;
+  let redis: ModeRedis;
   let service: Service;
   before(async () => {
-    redis = await startRedis();
+    redis = await startTestRedis();
     service = await startService({
-      redisUrl: redis.url,
+      ...redis.serviceOptions,
       workers: 2,
       // Three attempts by default: a cancelled job must still never be retried.
       env: { WORKER_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS, JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '10' },
@@ -49,7 +49,7 @@ describe('cancel and retry', () => {
   const retry = (jobId: string) => service.request<RetryAnswer & ErrorBody>('POST', `/jobs/${jobId}/retry`);
   /** Holds both slots with gate jobs; returns the gate and the two held jobs. */
   const fillSlots = async (): Promise<{ gate: Gate; held: Enqueued[] }> => {
-    const gate = createGate(redis.client, redis.url);
+    const gate = createGate(redis.client, redis.nodeUrl);
     const held = [
       await enqueue({ jobName: GATE_JOB, data: gate.data() }),
       await enqueue({ jobName: GATE_JOB, data: gate.data() }),
@@ -60,7 +60,7 @@ describe('cancel and retry', () => {
 
   test('a waiting job is cancelled at once: its load is released and it never runs', async () => {
     const { gate, held } = await fillSlots();
-    const waiting = createGate(redis.client, redis.url);
+    const waiting = createGate(redis.client, redis.nodeUrl);
     await waiting.open();
     const plain = await enqueue({ jobName: GATE_JOB, data: waiting.data() });
     const prioritized = await enqueue({ jobName: GATE_JOB, data: waiting.data(), options: { priority: 3 } });
@@ -87,7 +87,7 @@ describe('cancel and retry', () => {
 
   test('a running job is stopped, its slot takes the next job, and it is not retried', async () => {
     const { gate, held } = await fillSlots();
-    const next = createGate(redis.client, redis.url);
+    const next = createGate(redis.client, redis.nodeUrl);
     await next.open();
     const queued = [
       await enqueue({ jobName: GATE_JOB, data: next.data() }),
@@ -132,14 +132,14 @@ describe('cancel and retry', () => {
 
   test('a job whose cancel was heard before it was fetched never starts its body', async () => {
     const { gate, held } = await fillSlots();
-    const waiting = createGate(redis.client, redis.url);
+    const waiting = createGate(redis.client, redis.nodeUrl);
     await waiting.open();
     const job = await enqueue({ jobName: GATE_JOB, data: waiting.data() });
     // As a cancel racing the consumer's fetch leaves it: the signal sent, the job still in its queue.
-    assert.ok(
-      (await redis.client.publish(cancelKeys(service.prefix).channel, job.jobId)) >= 2,
-      'both processes heard it',
-    );
+    // Both processes listen (on a cluster PUBLISH counts only the node it was sent to, so ask them all).
+    const { channel } = cancelKeys(service.prefix);
+    assert.ok((await subscriberCount(redis.client, channel)) >= 2, 'both processes listen');
+    await redis.client.publish(channel, job.jobId);
     await gate.open();
     await waitForJobs(service, held);
     await cancelledUnrun(job.jobId, waiting);
@@ -148,12 +148,12 @@ describe('cancel and retry', () => {
 
   test('a job enqueued before its worker began listening is checked against its tombstone', async () => {
     const { gate, held } = await fillSlots();
-    const waiting = createGate(redis.client, redis.url);
+    const waiting = createGate(redis.client, redis.nodeUrl);
     await waiting.open();
     // A job older than every process's subscription (as after a restart), cancelled while none listened.
     const workerId = held[0]?.assignedWorker ?? '';
     const jobId = jobIdFor(workerId, 'cancelledwhileaway');
-    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const connection = redis.connect({ maxRetriesPerRequest: null });
     const queue = new Queue(queueNameFor(workerId), { connection, prefix: service.prefix });
     try {
       await queue.add(GATE_JOB, waiting.data(), { jobId, timestamp: Date.now() - 3_600_000 });

@@ -1,14 +1,15 @@
 /**
  * The whole service as users run it: a primary with 4 worker processes at concurrency 8, a real
- * redis-server, real HTTP. One cluster serves every test in this file; each test enqueues its own jobs
- * and leaves the cluster idle, so none depends on another's leftovers.
+ * redis-server or Redis Cluster (test/support/test-redis.ts), real HTTP. One cluster of processes
+ * serves every test in this file; each test enqueues its own jobs and leaves it idle, so none
+ * depends on another's leftovers.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { peakOverlap } from '../support/intervals.js';
 import { jobKeys, reservationsLeft } from '../support/jobs.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service, type WorkersResponse } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import { readEvents } from '../support/sse.js';
@@ -42,14 +43,14 @@ interface ErrorBody {
   readonly details?: readonly { path: string; message: string }[];
 }
 
-let redis: TestRedis;
+let redis: ModeRedis;
 let service: Service;
 
 describe('the cluster', () => {
   before(async () => {
-    redis = await startRedis();
+    redis = await startTestRedis();
     service = await startService({
-      redisUrl: redis.url,
+      ...redis.serviceOptions,
       workers: WORKERS,
       env: {
         WORKER_CONCURRENCY: String(CONCURRENCY),

@@ -1,13 +1,14 @@
 /**
- * `options.delayMs` and `options.timeoutMs` on a real service of two one-slot workers. A delayed job
- * reads `delayed`, holds no slot on any worker while it waits, and when due is routed to the
- * least-loaded worker then; it can be cancelled while it waits. `timeoutMs` stops one job's run.
+ * `options.delayMs` and `options.timeoutMs` on a real service of two one-slot workers, on one Redis
+ * or a cluster (test/support/test-redis.ts). A delayed job reads `delayed`, holds no slot on any
+ * worker while it waits, and when due is routed to the least-loaded worker then; it can be cancelled
+ * while it waits. `timeoutMs` stops one job's run.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
 import { readJob, waitForIdle, waitForJobs, type Enqueued, enqueueTask } from '../support/jobs.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service } from '../support/service.js';
 import { queueNameFor, SCHEDULED } from '../../src/queue/names.js';
 import { jobIndexKey } from '../../src/queue/job-index.js';
@@ -25,12 +26,12 @@ interface Refusal {
 const JOB_TIMEOUT_MS = 60_000;
 
 describe('delayed jobs and per-job time-outs', () => {
-  let redis: TestRedis;
+  let redis: ModeRedis;
   let service: Service;
   before(async () => {
-    redis = await startRedis();
+    redis = await startTestRedis();
     service = await startService({
-      redisUrl: redis.url,
+      ...redis.serviceOptions,
       workers: 2,
       env: {
         WORKER_CONCURRENCY: '1',
@@ -50,7 +51,7 @@ describe('delayed jobs and per-job time-outs', () => {
   const asEnqueued = (job: Delayed): Enqueued => ({ jobId: job.jobId, assignedWorker: job.assignedWorker ?? '' });
 
   test('a delayed job waits without load, then runs on the least-loaded worker, not before it is due', async () => {
-    const gate = createGate(redis.client, redis.url);
+    const gate = createGate(redis.client, redis.nodeUrl);
     const held = await enqueue({ jobName: GATE_JOB, data: gate.data() });
     await gate.waitStarted(1);
     const delayMs = 1_500;
@@ -79,7 +80,7 @@ describe('delayed jobs and per-job time-outs', () => {
   });
 
   test('a delayed job can be cancelled while it waits, and then never runs', async () => {
-    const gate = createGate(redis.client, redis.url);
+    const gate = createGate(redis.client, redis.nodeUrl);
     await gate.open();
     const delayed = await enqueue({ jobName: GATE_JOB, data: gate.data(), options: { delayMs: 1_000 } });
     const response = await service.request<{ state: string }>('DELETE', `/jobs/${delayed.jobId}`);

@@ -1,8 +1,9 @@
 /**
- * Idempotency-Key on POST /enqueue-task, in-process against a real Redis with two live worker ids:
- * a repeat replays the first answer and enqueues nothing; another body is refused; a malformed key
- * is refused before anything happens; a claim left by a request that died is taken over once stale;
- * and concurrent requests with one key through two app instances create one job.
+ * Idempotency-Key on POST /enqueue-task, in-process against a real Redis (one server or a cluster,
+ * test/support/test-redis.ts) with two live worker ids: a repeat replays the first answer and
+ * enqueues nothing; another body is refused; a malformed key is refused before anything happens; a
+ * claim left by a request that died is taken over once stale; and concurrent requests with one key
+ * through two app instances create one job.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -12,7 +13,8 @@ import { bodyHash } from '../../src/idempotency/store.js';
 import { startApp, type InProcessApp } from '../support/in-process-app.js';
 import { jobKeys, queuedTotal } from '../support/jobs.js';
 import { joinAsWorker } from '../support/ledger.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { keysEverywhere } from '../support/redis-nodes.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 
 const logger = pino({ level: 'silent' });
 const config = loadConfig({ QUEUE_PREFIX: 'idem-test' });
@@ -26,7 +28,7 @@ interface Answer {
   readonly code?: string;
 }
 
-let redis: TestRedis;
+let redis: ModeRedis;
 let apps: InProcessApp[] = [];
 
 async function post(app: InProcessApp, body: unknown, key?: string) {
@@ -44,11 +46,11 @@ const loads = () => queuedTotal(redis.client, config.prefix);
 
 describe('Idempotency-Key', () => {
   before(async () => {
-    redis = await startRedis();
+    redis = await startTestRedis();
     // Two app instances with connections of their own: two processes as far as Redis can tell.
     for (let i = 0; i < 2; i += 1) {
       apps.push(
-        await startApp(redis.url, { prefix: config.prefix, logger, staleClaimMs: STALE_MS, workerTtlMs: 60_000 }),
+        await startApp(redis.target, { prefix: config.prefix, logger, staleClaimMs: STALE_MS, workerTtlMs: 60_000 }),
       );
     }
     for (const id of ['idem-0', 'idem-1']) {
@@ -116,7 +118,7 @@ describe('Idempotency-Key', () => {
     }
     assert.equal((await post(app, TASK, 'x'.repeat(255))).status, 202, '255 visible characters are fine');
     assert.equal((await jobs()).length, before.length + 1);
-    assert.deepEqual(await redis.client.keys(`${config.prefix}:idempotency:has*`), []);
+    assert.deepEqual(await keysEverywhere(redis.client, `${config.prefix}:idempotency:has*`), []);
   });
 
   test('concurrent requests with one key through two instances create exactly one job', async () => {

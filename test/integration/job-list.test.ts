@@ -1,18 +1,18 @@
 /**
- * GET /jobs in-process against a real Redis with three live worker ids, jobs enqueued over HTTP:
- * every enqueue writes its index entry; the listing is newest first across every worker's queue,
- * each item as GET /jobs/:id gives it; paging with a cursor visits every job once, ties and jobs
- * added meanwhile included; the filters (state, cancelled included, worker, job name) select what
- * they say, the states made by a real BullMQ Worker; entries of removed jobs are skipped and dropped;
- * a filtered page reads a bounded number of entries; bad queries are refused with 400 and change
- * nothing. The lister is also driven directly, with a real reader, for what HTTP cannot show: reads
- * per page, jobs that moved between queues, and the sweep that trims old entries.
+ * GET /jobs in-process against a real Redis (one server or a cluster, test/support/test-redis.ts)
+ * with three live worker ids, jobs enqueued over HTTP: every enqueue writes its index entry; the
+ * listing is newest first across every worker's queue, each item as GET /jobs/:id gives it; paging
+ * with a cursor visits every job once, ties and jobs added meanwhile included; the filters (state,
+ * cancelled included, worker, job name) select what they say, the states made by a real BullMQ
+ * Worker; entries of removed jobs are skipped and dropped; a filtered page reads a bounded number of
+ * entries; bad queries are refused with 400 and change nothing. The lister is also driven directly,
+ * with a real reader, for what HTTP cannot show: reads per page, jobs that moved between queues, and
+ * the sweep that trims old entries.
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { ledgerKeys } from '../../src/ledger/keys.js';
@@ -25,7 +25,8 @@ import { createJobReader, type JobReader, type JobView } from '../../src/queue/j
 import { parseJobId, queueNameFor } from '../../src/queue/names.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
 import { joinAsWorker } from '../support/ledger.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { flushEverywhere } from '../support/redis-nodes.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 
 const logger = pino({ level: 'silent' });
 const config = loadConfig({ QUEUE_PREFIX: 'job-list-test' });
@@ -49,7 +50,7 @@ interface Refusal {
   readonly details?: { path: string; message: string }[];
 }
 
-let redis: TestRedis;
+let redis: ModeRedis;
 let app: StartedApp;
 
 async function post<T>(path: string, body: unknown, headers: Record<string, string> = {}) {
@@ -161,12 +162,12 @@ function countingReader(): { reader: Pick<JobReader, 'read'>; reads: () => numbe
 
 describe('GET /jobs', () => {
   before(async () => {
-    redis = await startRedis();
-    app = await startApp(redis.url, { prefix: config.prefix, logger, workerTtlMs: 60_000 });
+    redis = await startTestRedis();
+    app = await startApp(redis.target, { prefix: config.prefix, logger, workerTtlMs: 60_000 });
   });
 
   beforeEach(async () => {
-    await redis.client.flushdb();
+    await flushEverywhere(redis.client);
     for (const id of WORKERS) {
       await joinAsWorker(redis.client, config.prefix, {
         id,
@@ -275,7 +276,7 @@ describe('GET /jobs', () => {
     ];
     const taken = new Map<string, Enqueued>();
     for (const [name, options] of plan) taken.set(name, await enqueue(name, options));
-    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const connection = redis.connect({ maxRetriesPerRequest: null });
     const consumers = WORKERS.map(
       (id) => new Worker(queueNameFor(id), null, { connection, prefix: config.prefix, autorun: false }),
     );
@@ -552,7 +553,12 @@ describe('GET /jobs', () => {
   });
 
   test('needs the API key when one is set', async () => {
-    const guarded = await startApp(redis.url, { prefix: config.prefix, logger, workerTtlMs: 60_000, apiKey: API_KEY });
+    const guarded = await startApp(redis.target, {
+      prefix: config.prefix,
+      logger,
+      workerTtlMs: 60_000,
+      apiKey: API_KEY,
+    });
     try {
       const refused = await fetch(`${guarded.url}/jobs`);
       assert.equal(refused.status, 401);

@@ -15,6 +15,9 @@
  *
  * Also the three answers of the raw PING probe, against real servers. Everything started here is
  * stopped in `after`. Nothing binds or connects outside 127.0.0.1.
+ *
+ * Single mode only (test/support/test-redis.ts): the private server is one redis-server by design;
+ * a Redis Cluster is always one the operator runs (`REDIS_CLUSTER_NODES`).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';

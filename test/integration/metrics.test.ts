@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service } from '../support/service.js';
 import { cumulativeNames, parseMetrics, seriesKey, total, type Sample } from '../support/prom-text.js';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
@@ -32,7 +32,7 @@ const LEDGER_GAUGES = [
   'bullpen_queue_jobs',
 ];
 
-let redis: TestRedis;
+let redis: ModeRedis;
 let service: Service;
 
 async function scrape(): Promise<{ text: string; samples: Sample[] }> {
@@ -68,9 +68,9 @@ async function assertPromtoolAccepts(when: string): Promise<void> {
 
 describe('/metrics', () => {
   before(async () => {
-    redis = await startRedis();
+    redis = await startTestRedis();
     service = await startService({
-      redisUrl: redis.url,
+      ...redis.serviceOptions,
       workers: WORKERS,
       env: {
         WORKER_CONCURRENCY: String(CONCURRENCY),
@@ -220,7 +220,7 @@ describe('/metrics', () => {
   test('per-worker gauges equal GET /workers and the Redis counters while jobs run', async () => {
     // One gate job per slot and one more per worker: every slot runs one, every worker has one waiting,
     // and nothing moves while the three are read.
-    const gate = createGate(redis.client, redis.url);
+    const gate = createGate(redis.client, redis.nodeUrl);
     const jobs = await enqueueMany(service, WORKERS * (CONCURRENCY + 1), GATE_JOB, gate.data());
     await gate.waitStarted(WORKERS * CONCURRENCY);
     await waitFor(async () => (await service.workers()).totals.active === WORKERS * CONCURRENCY, {

@@ -1,14 +1,14 @@
 /**
- * Retirement against a real Redis and real BullMQ queues, in one process: two live processes that
- * both try to retire a dead worker id retire it once, its running and waiting jobs each end up in
- * exactly one live queue, and a retirement cut short by a Redis outage is finished by the next pass.
+ * Retirement against a real Redis (one server or a cluster, test/support/test-redis.ts) and real
+ * BullMQ queues, in one process: two live processes that both try to retire a dead worker id retire
+ * it once, its running and waiting jobs each end up in exactly one live queue, and a retirement cut
+ * short by a Redis outage (every node of a cluster stopped) is finished by the next pass.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createLeases, holderName } from '../../src/ledger/lease.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
@@ -18,9 +18,9 @@ import { createRetirer, type Retirer } from '../../src/moves/retirer.js';
 import { jobIdFor, queueNameFor } from '../../src/queue/names.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { createTransfer } from '../../src/queue/transfer.js';
-import { waitUntilReady } from '../../src/redis/connections.js';
+import { waitUntilReady, type RedisClient } from '../../src/redis/connections.js';
 import { joinAsWorker, placement } from '../support/ledger.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 
 const TTL_MS = 300;
 const RETIRE_MS = 400;
@@ -35,7 +35,7 @@ interface Setup {
 }
 
 /** A dead worker `dead-0` with one job running (locked, as its process left it) and `waiting` more. */
-async function deadWorkerWithJobs(connection: Redis, waiting: number): Promise<Setup> {
+async function deadWorkerWithJobs(connection: RedisClient, waiting: number): Promise<Setup> {
   const prefix = `r${randomUUID().slice(0, 8)}`;
   const ledger = createLedger({ redis: connection, prefix, workerTtlMs: TTL_MS });
   const queues = createQueueRegistry({ connection, prefix });
@@ -81,7 +81,12 @@ async function deadWorkerWithJobs(connection: Redis, waiting: number): Promise<S
   return { prefix, ledger, queues, jobIds };
 }
 
-function retirerOf(connection: Redis, { prefix, ledger, queues }: Setup, name: string, retired: string[]): Retirer {
+function retirerOf(
+  connection: RedisClient,
+  { prefix, ledger, queues }: Setup,
+  name: string,
+  retired: string[],
+): Retirer {
   const owner = holderName(name, 9);
   const leases = createLeases({ redis: connection, prefix, instance: name, owner, ttlMs: 60_000, retireMs: RETIRE_MS });
   const moves = createMoveLedger({
@@ -122,11 +127,11 @@ async function whereabouts({ queues, jobIds }: Setup): Promise<string[][]> {
 }
 
 describe('retiring a dead worker id', () => {
-  let redis: TestRedis;
-  let connection: Redis;
+  let redis: ModeRedis;
+  let connection: RedisClient;
   before(async () => {
-    redis = await startRedis({ appendOnly: true });
-    connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    redis = await startTestRedis({ appendOnly: true });
+    connection = redis.connect({ maxRetriesPerRequest: null });
   });
   after(async () => {
     connection.disconnect();
@@ -162,7 +167,7 @@ describe('retiring a dead worker id', () => {
   test('a retirement cut short by a Redis outage is finished by the next pass', async () => {
     const setup = await deadWorkerWithJobs(connection, 4);
     const retired: string[] = [];
-    const failFast = new Redis(redis.url, {
+    const failFast = redis.connect({
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       retryStrategy: () => 200,

@@ -2,6 +2,9 @@
  * Starting the service as `npm start` does: configuration errors stop start-up with a message naming
  * the variable; with REDIS_URL unset and no redis-server on PATH, the absence is explained. The private
  * redis-server itself is tested in local-redis.test.ts.
+ *
+ * Single mode only (test/support/test-redis.ts): the configuration checks and the ready line do not
+ * depend on the kind of Redis, and the missing redis-server is the private one of `npm start`.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

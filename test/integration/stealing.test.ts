@@ -9,18 +9,18 @@ import { after, before, describe, test } from 'node:test';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB, type Gate } from '../support/gate.js';
 import { enqueueOne, readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { parseMetrics, total } from '../support/prom-text.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service } from '../support/service.js';
 
 const enqueue = (service: Service, gate: Gate) => enqueueOne(service, GATE_JOB, gate.data());
 
 describe('work stealing', () => {
-  let redis: TestRedis;
+  let redis: ModeRedis;
   let service: Service;
   before(async () => {
-    redis = await startRedis();
+    redis = await startTestRedis();
     service = await startService({
-      redisUrl: redis.url,
+      ...redis.serviceOptions,
       workers: 2,
       env: { WORKER_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS },
     });
@@ -33,8 +33,8 @@ describe('work stealing', () => {
   test('jobs waiting behind a long one run on the idle worker before the long one ends', async () => {
     // The long job holds its worker's only slot until the end; the short ones are held until all are
     // placed, so that the routing sees the same load whatever the machine's speed.
-    const longGate = createGate(redis.client, redis.url);
-    const shortGate = createGate(redis.client, redis.url);
+    const longGate = createGate(redis.client, redis.nodeUrl);
+    const shortGate = createGate(redis.client, redis.nodeUrl);
     const long = await enqueue(service, longGate);
     await longGate.waitStarted(1);
     const shorts: Enqueued[] = [];

@@ -2,9 +2,12 @@
  * The test side of the gate fixture (test/fixtures/handlers/gate.ts): jobs named `gate` start, report
  * themselves in Redis, and hold their slots until the test opens the gate. A service that runs them
  * needs `HANDLERS_DIR: FIXTURE_HANDLERS`.
+ *
+ * On a Redis Cluster too: the gate's keys share one hash tag, so they live on one master, and the
+ * fixture follows the MOVED answer of the node it was given to that master.
  */
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/connections.js';
 import { waitFor } from './wait.js';
 
 export const FIXTURE_HANDLERS = 'dist/test/fixtures/handlers';
@@ -24,8 +27,12 @@ export interface Gate {
   fail(): Promise<void>;
 }
 
-export function createGate(client: Redis, redisUrl: string): Gate {
-  const key = `gate:${randomBytes(4).toString('hex')}`;
+/**
+ * `redisUrl` is what the job threads connect to: one server, or any node of a cluster (see
+ * `ModeRedis.nodeUrl`); `client` is the test's own.
+ */
+export function createGate(client: RedisClient, redisUrl: string): Gate {
+  const key = `gate:{${randomBytes(4).toString('hex')}}`;
   const started = () => client.lrange(`${key}:started`, 0, -1);
   // The state first, then the wake-up: a held job reads the state again once woken (see the fixture).
   const settle = async (state: 'open' | 'fail') => {

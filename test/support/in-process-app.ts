@@ -4,7 +4,6 @@
  * with the cluster-only parts (metrics IPC, consumer health) replaced by plain values.
  */
 import type { Server } from 'node:http';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { createAdminUi } from '../../src/http/admin/admin-ui.js';
@@ -21,11 +20,17 @@ import { createCanceller } from '../../src/cancel/canceller.js';
 import { cancelKeys } from '../../src/cancel/signals.js';
 import { createCancelWaiting } from '../../src/queue/cancel-waiting.js';
 import { SCHEDULED } from '../../src/queue/names.js';
-import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
+import {
+  closeConnection,
+  createRedisConnection,
+  waitUntilReady,
+  type RedisClient,
+} from '../../src/redis/connections.js';
+import type { RedisTarget } from '../../src/redis/target.js';
 import { createDispatcher } from '../../src/scheduling/dispatcher.js';
 
 export interface InProcessAppOptions {
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly queues: QueueRegistry;
   readonly prefix: string;
   readonly logger: Logger;
@@ -141,19 +146,21 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
 }
 
 export interface StartedApp extends InProcessApp {
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly queues: QueueRegistry;
 }
 
 /**
  * An in-process app with a Redis connection and queue registry of its own, closed with it: as far
- * as Redis can tell, one more service process.
+ * as Redis can tell, one more service process. `redis` is one server's URL, or a target that may be a
+ * Redis Cluster (`ModeRedis.target`).
  */
 export async function startApp(
-  redisUrl: string,
+  redis: string | RedisTarget,
   options: Omit<InProcessAppOptions, 'connection' | 'queues'>,
 ): Promise<StartedApp> {
-  const connection = createRedisConnection(redisUrl, 'command', options.logger);
+  const target: RedisTarget = typeof redis === 'string' ? { kind: 'single', url: redis } : redis;
+  const connection = createRedisConnection(target, 'command', options.logger);
   await waitUntilReady(connection, 10_000);
   const queues = createQueueRegistry({ connection, prefix: options.prefix });
   const app = await serveApp({ ...options, connection, queues });

@@ -1,9 +1,10 @@
 /** Enqueue-and-watch helpers shared by the tests that drive the real cluster. */
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import type { Service } from './service.js';
 import { waitFor } from './wait.js';
 import { ledgerKeys } from '../../src/ledger/keys.js';
+import type { RedisClient } from '../../src/redis/connections.js';
+import { keysEverywhere } from './redis-nodes.js';
 
 export interface Enqueued {
   readonly jobId: string;
@@ -93,20 +94,20 @@ export function isAlive(pid: number): boolean {
 }
 
 /** Reservations left in the load ledger, over every worker of the service. */
-export async function reservationsLeft(client: Redis, prefix: string): Promise<number> {
-  const keys = await client.keys(`${ledgerKeys(prefix).jobs('')}*`);
+export async function reservationsLeft(client: RedisClient, prefix: string): Promise<number> {
+  const keys = await keysEverywhere(client, `${ledgerKeys(prefix).jobs('')}*`);
   const sizes = await Promise.all(keys.map((key) => client.hlen(key)));
   return sizes.reduce((sum, size) => sum + size, 0);
 }
 
 /** The keys of every job hash in every worker queue of `prefix` (`<prefix>:tasks.<worker>:<jobId>`). */
-export async function jobKeys(client: Redis, prefix: string): Promise<string[]> {
-  const keys = await client.keys(`${prefix}:tasks.*`);
+export async function jobKeys(client: RedisClient, prefix: string): Promise<string[]> {
+  const keys = await keysEverywhere(client, `${prefix}:tasks.*`);
   return keys.filter((key) => /:tasks\.[^:]+:[^:]+~[^:]+$/.test(key));
 }
 
 /** Jobs assigned and not started, over every worker, as the ledger counts them. */
-export async function queuedTotal(client: Redis, prefix: string): Promise<number> {
+export async function queuedTotal(client: RedisClient, prefix: string): Promise<number> {
   const queued = await client.hgetall(ledgerKeys(prefix).queued);
   return Object.values(queued).reduce((sum, value) => sum + Number(value), 0);
 }

@@ -1,13 +1,18 @@
 /** Ledger helpers for tests that drive the scripts without worker processes. */
-import type { Redis } from 'ioredis';
 import { createLeases } from '../../src/ledger/lease.js';
 import { createLedger, type ReserveOutcome, type WorkerInfo } from '../../src/ledger/ledger.js';
+import type { RedisClient } from '../../src/redis/connections.js';
 
 /**
  * Makes a worker id live as a worker process would: takes its lease, renews it (which marks it
  * routable with its capacity) and registers it. Each id gets an instance of its own.
  */
-export async function joinAsWorker(redis: Redis, prefix: string, info: WorkerInfo, ttlMs = 60_000): Promise<void> {
+export async function joinAsWorker(
+  redis: RedisClient,
+  prefix: string,
+  info: WorkerInfo,
+  ttlMs = 60_000,
+): Promise<void> {
   const instance = `test-${info.id}`;
   const leases = createLeases({
     redis,
