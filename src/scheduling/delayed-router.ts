@@ -198,9 +198,11 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
     waitUntilReady: async () => {
       await worker.waitUntilReady();
     },
+    // Forced: routings in hand are left to stall and run again (they find their location), and a
+    // fetch loop parked by a Redis fault, which a graceful close would wait on for ever, is dropped.
     close: async () => {
       watchdog.stop();
-      await worker.close();
+      await Promise.all([worker, ...replaced].map((each) => each.close(true)));
     },
   };
 }
