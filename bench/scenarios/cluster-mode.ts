@@ -1,7 +1,10 @@
 /**
  * Scenario 11: Redis Cluster against one Redis (issue 12). The same service, started once on a
  * single redis-server and once on a 3-master Redis Cluster on the same machine, each measured the
- * same way in one run: end-to-end short jobs, dispatch latency, and enqueue throughput.
+ * same way in one run: end-to-end short jobs, dispatch latency, and enqueue throughput. Then the
+ * cluster is taken down under the service, first failed (one master away past the node time-out),
+ * then with every master stopped, and the time its requests take to be refused is measured: the
+ * issue's bound is a 503 within 1 s, as with one Redis, at the default COMMAND_TIMEOUT_MS.
  */
 import { fire, serviceCompletedKeys, waitForCompleted } from '../lib/completions.js';
 import { table, type Section } from '../lib/report.js';
@@ -9,13 +12,19 @@ import { SERVICE_ENV, WORKERS } from '../lib/services.js';
 import { quantile, round } from '../lib/stats.js';
 import { measure } from './dispatch.js';
 import type { RedisClient } from '../../src/redis/connections.js';
-import { startRedisCluster } from '../../test/support/redis-cluster.js';
+import { startRedisCluster, type TestRedisCluster } from '../../test/support/redis-cluster.js';
 import { startRedis } from '../../test/support/redis-server.js';
 import { startService, type Service } from '../../test/support/service.js';
 
 const SHORT_JOBS = 3_000;
 const ENQUEUES = 3_000;
 const CONNECTIONS = 50;
+/** Rounds of the refused requests in each state of a cluster that is down. */
+const REFUSAL_ROUNDS = 10;
+/** The issue's bound on a refusal while the cluster is down. */
+const REFUSAL_BOUND_MS = 1_000;
+/** A master away for longer than this is marked failed: short, so that the failed state comes soon. */
+const NODE_TIMEOUT_MS = 3_000;
 
 interface Figures {
   readonly endToEnd: number;
@@ -38,6 +47,51 @@ async function measureService(service: Service, client: RedisClient): Promise<Fi
   return { endToEnd, dispatchP99: quantile(latencies.fromAnswer, 0.99), enqueue };
 }
 
+interface Refusals {
+  readonly state: string;
+  readonly ms: readonly number[];
+  /** Answers other than a 503, which would make the timing meaningless: none expected. */
+  readonly other: readonly string[];
+}
+
+/** Times each request that needs Redis, `REFUSAL_ROUNDS` times, while the cluster is in `state`. */
+async function timeRefusals(service: Service, state: string, jobId: string): Promise<Refusals> {
+  const requests: Record<string, () => Promise<{ status: number }>> = {
+    'POST /enqueue-task': () => service.enqueue({ jobName: 'refused', data: { durationMs: 0 } }),
+    'GET /jobs/:id': () => service.request('GET', `/jobs/${encodeURIComponent(jobId)}`),
+    'GET /workers': () => service.request('GET', '/workers'),
+    'GET /metrics': () => service.request('GET', '/metrics'),
+  };
+  const ms: number[] = [];
+  const other: string[] = [];
+  for (let round = 0; round < REFUSAL_ROUNDS; round += 1) {
+    for (const [name, send] of Object.entries(requests)) {
+      const started = performance.now();
+      const { status } = await send();
+      ms.push(performance.now() - started);
+      if (status !== 503) other.push(`${name} ${status}`);
+    }
+  }
+  return { state, ms, other };
+}
+
+/** The cluster failed (one master stopped until the others mark it so), then with every master stopped. */
+async function measureDown(service: Service, cluster: TestRedisCluster): Promise<Refusals[]> {
+  const accepted = await service.enqueue<{ jobId: string }>({ jobName: 'known', data: { durationMs: 0 } });
+  if (accepted.status !== 202) throw new Error(`enqueue answered ${accepted.status}: ${accepted.text}`);
+  const { jobId } = accepted.body;
+  await cluster.stopNode(0);
+  const deadline = Date.now() + 60_000;
+  while ((await cluster.clusterInfo(1)).cluster_state !== 'fail') {
+    if (Date.now() > deadline) throw new Error('the cluster was not marked failed within 60 s');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const failed = await timeRefusals(service, 'cluster_state:fail (1 of 3 masters stopped)', jobId);
+  await Promise.all([cluster.stopNode(1), cluster.stopNode(2)]);
+  const stopped = await timeRefusals(service, 'every master stopped', jobId);
+  return [failed, stopped];
+}
+
 export async function clusterMode(): Promise<Section> {
   const redis = await startRedis();
   let single: Figures;
@@ -51,8 +105,9 @@ export async function clusterMode(): Promise<Section> {
   } finally {
     await redis.stop();
   }
-  const cluster = await startRedisCluster({ masters: 3 });
+  const cluster = await startRedisCluster({ masters: 3, nodeTimeoutMs: NODE_TIMEOUT_MS });
   let clustered: Figures;
+  let down: Refusals[];
   try {
     const service = await startService({
       redisUrl: '',
@@ -62,6 +117,7 @@ export async function clusterMode(): Promise<Section> {
     });
     try {
       clustered = await measureService(service, cluster.client);
+      down = await measureDown(service, cluster);
     } finally {
       await service.stop('SIGTERM', 20_000);
     }
@@ -69,6 +125,8 @@ export async function clusterMode(): Promise<Section> {
     await cluster.stop();
   }
   const ratio = (a: number, b: number) => round(a / b);
+  const slowest = Math.max(...down.flatMap((refusals) => refusals.ms));
+  const refused = down.every((refusals) => refusals.other.length === 0);
   return {
     title: '11. Redis Cluster against one Redis',
     body: [
@@ -101,7 +159,32 @@ export async function clusterMode(): Promise<Section> {
       'per machine, the worker queues, spread over the masters by their hash tags, would stop competing for',
       'one Redis core. The ledger is one slot, though: every reservation would still go to one master, and',
       'that master would set the ceiling on enqueues.',
+      '',
+      `Then the cluster is taken down under the service (default COMMAND_TIMEOUT_MS, ${REFUSAL_ROUNDS} rounds of`,
+      '`POST /enqueue-task`, `GET /jobs/:id`, `GET /workers` and `GET /metrics` in each state), and each',
+      'request timed until its 503 (`QUEUE_UNAVAILABLE`):',
+      '',
+      table(
+        ['cluster', 'requests', 'p50 ms', 'max ms', 'answers other than 503'],
+        down.map((refusals) => [
+          refusals.state,
+          refusals.ms.length,
+          round(quantile(refusals.ms, 0.5), 0),
+          round(Math.max(...refusals.ms), 0),
+          refusals.other.length === 0 ? 'none' : refusals.other.join(', '),
+        ]),
+      ),
+      '',
+      'A failed cluster still answers, with CLUSTERDOWN, which ioredis retries until the request time-out;',
+      'with every master stopped the connection is not ready and a request is refused at once.',
     ].join('\n'),
-    targets: [],
+    targets: [
+      {
+        name: 'Cluster down: 503 quickly',
+        goal: `every request 503 within ${REFUSAL_BOUND_MS} ms`,
+        measured: `slowest ${round(slowest, 0)} ms${refused ? '' : ', some not 503'}`,
+        met: refused && slowest < REFUSAL_BOUND_MS,
+      },
+    ],
   };
 }

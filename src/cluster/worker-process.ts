@@ -23,6 +23,7 @@ import { SCHEDULED } from '../queue/names.js';
 import { createCanceller } from '../cancel/canceller.js';
 import { cancelKeys, createCancelWatch } from '../cancel/signals.js';
 import { ledgerKeys } from '../ledger/keys.js';
+import { readLocation } from '../ledger/moves.js';
 import { createDelayedRouter } from '../scheduling/delayed-router.js';
 import { createIdempotencyStore, STALE_CLAIM_MS } from '../idempotency/store.js';
 import { jobOptionsFrom, retentionFrom } from '../queue/job-options.js';
@@ -208,7 +209,9 @@ async function start(
   const reader = createJobReader({
     queues,
     isKnownWorker: (id) => ledger.isKnownWorker(id),
-    locate: (token) => parts.moves.location(token),
+    // On the request connection, like every other read of a request: the moves' own connection is
+    // the consumer's, which holds commands while Redis is away, and a read would hang until it is back.
+    locate: (token) => readLocation(parts.commands, config.prefix, token),
   });
   const jobList = createJobLister({
     redis: parts.commands,

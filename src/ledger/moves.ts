@@ -139,13 +139,23 @@ export function createMoveLedger({
       );
       return typeof reply === 'string' ? reply : undefined;
     },
-    async location(token) {
-      const value = await redis.get(keys.location(token));
-      if (value === null) return undefined;
-      const [current = '', from = ''] = value.split('|');
-      return { current, movedFrom: from === '' ? [] : from.split(',') };
-    },
+    location: (token) => readLocation(redis, prefix, token),
   };
+}
+
+/**
+ * Where a moved job is now, read on any connection: the HTTP reads take it on the request connection,
+ * so that a Redis that is away refuses them at once instead of queueing them on the consumer's.
+ */
+export async function readLocation(
+  redis: RedisClient,
+  prefix: string,
+  token: string,
+): Promise<JobLocation | undefined> {
+  const value = await redis.get(ledgerKeys(prefix).location(token));
+  if (value === null) return undefined;
+  const [current = '', from = ''] = value.split('|');
+  return { current, movedFrom: from === '' ? [] : from.split(',') };
 }
 
 function parseIntent(token: string, raw: string): MoveIntent | undefined {

@@ -8,6 +8,7 @@
  * `--- @include` lines (see lua-includes.ts); only the folder's own `<name>-<keys>.lua` files become
  * commands, so an include is never registered by itself.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RedisClient } from './connections.js';
@@ -49,7 +50,10 @@ export function defineScripts(
 ): ReadonlyMap<string, ScriptCall> {
   const calls = new Map<string, ScriptCall>();
   for (const script of scripts) {
-    const command = `bullpen_${script.name.replace(/-/g, '_')}`;
+    // Named by its text too: two folders may each have a script of the same name (the ledger's and
+    // the queue's `cancel`), registered on one connection, where one name would replace the other.
+    const digest = createHash('sha1').update(script.lua).digest('hex').slice(0, 12);
+    const command = `bullpen_${script.name.replace(/-/g, '_')}_${digest}`;
     redis.defineCommand(command, {
       ...(script.numberOfKeys === undefined ? {} : { numberOfKeys: script.numberOfKeys }),
       lua: script.lua,

@@ -16,6 +16,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Cluster, Redis, type ClusterOptions } from 'ioredis';
 import { logTail } from '../../src/redis/launch.js';
@@ -37,6 +38,10 @@ const CLUSTER_OK_TIMEOUT_MS = 60_000;
 const CLI_TIMEOUT_MS = 120_000;
 /** SIGTERM lets a node write out its AOF; SIGKILL after this. */
 const STOP_TIMEOUT_MS = 15_000;
+/** Keys per MIGRATE while a slot moves: redis-cli's `--cluster-pipeline` default. */
+const MIGRATE_BATCH = 10;
+/** MIGRATE's own time-out (ms) for one batch, as redis-cli's `--cluster-timeout` default. */
+const MIGRATE_TIMEOUT_MS = 60_000;
 
 export interface ClusterNode {
   readonly host: string;
@@ -54,6 +59,25 @@ export interface StartClusterOptions {
   readonly nodeTimeoutMs?: number;
   /** Options of the assertion client `client`, merged over the defaults. */
   readonly clientOptions?: ClusterOptions;
+}
+
+export interface MoveSlotsOptions {
+  /** Keys per MIGRATE; redis-cli's `--cluster-pipeline` default (10) when not given. */
+  readonly keysPerBatch?: number;
+  /**
+   * A pause after each MIGRATE batch (and before the slot's owner is switched), 0 when not given. It
+   * keeps each slot half-moved (MIGRATING on its source, IMPORTING on its target, keys on both) for
+   * longer, as a slot with many keys is on a busy cluster, so that a test's load meets that state.
+   */
+  readonly pauseMs?: number;
+}
+
+export interface MovedSlot {
+  readonly slot: number;
+  /** The node index that served the slot before. */
+  readonly from: number;
+  /** Keys the slot held when it started to move, moved by MIGRATE. */
+  readonly keys: number;
 }
 
 export interface TestRedisCluster {
@@ -84,6 +108,14 @@ export interface TestRedisCluster {
    * the lowest-numbered slots of the source), keys included. Resolves with redis-cli's output.
    */
   reshard(from: number, to: number, slots: number): Promise<string>;
+  /**
+   * Moves the given slots, one after another, to node `to`, the way `redis-cli --cluster reshard`
+   * moves each slot (which cannot be told which slots): `CLUSTER SETSLOT <slot> IMPORTING` on the
+   * target, `MIGRATING` on the source, `MIGRATE` of its keys in batches, then `SETSLOT <slot> NODE`
+   * on the target, the source and every other running node. Slots that `to` serves already are left
+   * alone. Resolves with what moved; each slot's new owner is known to every node by then.
+   */
+  moveSlots(slots: readonly number[], to: number, options?: MoveSlotsOptions): Promise<MovedSlot[]>;
   /** Closes the client, stops every node, removes the data directories. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -295,6 +327,72 @@ export async function startRedisCluster({
     }
   };
 
+  /** Owners of every slot as node `index` sees them: slot -> node index. */
+  const ownersSeenBy = async (index: number): Promise<Map<number, number>> => {
+    const owners = new Map<number, number>();
+    const ranges = await onNode(state(index).port, (redis) => redis.cluster('SLOTS'));
+    for (const [start, end, master] of ranges) {
+      const owner = states.findIndex((node) => node.port === Number(master?.[1]));
+      for (let slot = start; slot <= end; slot += 1) owners.set(slot, owner);
+    }
+    return owners;
+  };
+
+  const moveSlots = async (
+    slots: readonly number[],
+    to: number,
+    { keysPerBatch = MIGRATE_BATCH, pauseMs = 0 }: MoveSlotsOptions = {},
+  ): Promise<MovedSlot[]> => {
+    const target = state(to);
+    const owners = await ownersSeenBy(to);
+    // One connection per running node for the whole move (onNode's are one command each).
+    const open = new Map<number, Redis>();
+    const on = (index: number): Redis => {
+      const existing = open.get(index);
+      if (existing) return existing;
+      const redis = new Redis({
+        host: HOST,
+        port: state(index).port,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      redis.on('error', () => {}); // the command's own rejection says what went wrong
+      open.set(index, redis);
+      return redis;
+    };
+    const moved: MovedSlot[] = [];
+    try {
+      for (const slot of slots) {
+        const from = owners.get(slot);
+        if (from === undefined || from < 0) throw new Error(`no running node serves slot ${slot}`);
+        if (from === to) continue;
+        const source = state(from);
+        await on(to).cluster('SETSLOT', slot, 'IMPORTING', source.id);
+        await on(from).cluster('SETSLOT', slot, 'MIGRATING', target.id);
+        const keys = Number(await on(from).cluster('COUNTKEYSINSLOT', slot));
+        for (;;) {
+          const batch = await on(from).cluster('GETKEYSINSLOT', slot, keysPerBatch);
+          if (batch.length === 0) break;
+          await on(from).migrate(HOST, target.port, '', 0, MIGRATE_TIMEOUT_MS, 'KEYS', ...batch);
+          if (pauseMs > 0) await sleep(pauseMs);
+        }
+        // The target first, so that it serves the slot before the source starts to answer MOVED.
+        const others = states.flatMap((node, index) =>
+          index !== to && index !== from && running(node) ? [index] : [],
+        );
+        for (const index of [to, from, ...others]) await on(index).cluster('SETSLOT', slot, 'NODE', target.id);
+        moved.push({ slot, from, keys });
+      }
+    } catch (error) {
+      throw new Error(`moving slots to node ${to} failed: ${(error as Error).message}\n${logsOf(states)}`, {
+        cause: error,
+      });
+    } finally {
+      for (const redis of open.values()) redis.disconnect();
+    }
+    return moved;
+  };
+
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       client?.disconnect();
@@ -377,6 +475,7 @@ export async function startRedisCluster({
         '--cluster-yes',
       ]);
     },
+    moveSlots,
     stop,
   };
 }

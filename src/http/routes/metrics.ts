@@ -10,7 +10,9 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 export function metricsRouter({ scrape }: { scrape: () => Promise<string> }): Router {
   const router = Router();
   router.get('/metrics', async (_req, res) => {
-    res.type(PROMETHEUS_CONTENT_TYPE).send(await fromStore(scrape));
+    // The type once the scrape has worked: a refusal is the JSON error of every route, typed as such.
+    const text = await fromStore(scrape);
+    res.type(PROMETHEUS_CONTENT_TYPE).send(text);
   });
   return router;
 }
