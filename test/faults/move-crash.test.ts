@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { enqueueOne, readJob, reservationsLeft, waitForIdle, waitForJobs } from '../support/jobs.js';
 import { parseMetrics, total } from '../support/prom-text.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service } from '../support/service.js';
 import { MOVE_STEPS } from '../../src/moves/steps.js';
 import { waitFor } from '../support/wait.js';
@@ -27,12 +27,12 @@ const STEPS = MOVE_STEPS.filter((step) => step !== 'committed');
 const enqueue = (service: Service, durationMs: number) => enqueueOne(service, 'steal-me', { durationMs });
 
 describe('kill -9 during a move', () => {
-  let redis: TestRedis;
+  let redis: ModeRedis;
   let service: Service;
   before(async () => {
-    redis = await startRedis();
+    redis = await startTestRedis();
     service = await startService({
-      redisUrl: redis.url,
+      ...redis.serviceOptions,
       workers: 2,
       env: {
         WORKER_CONCURRENCY: '1',
