@@ -1,0 +1,71 @@
+/**
+ * A Redis Cluster that asks for a password (issue 12: passwords work as they do with REDIS_URL). The
+ * seed nodes are given as `redis://:<password>@host:port` URLs; every connection the service makes
+ * to every node, found by the seeds or by redirection, authenticates with it.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
+import { skipUnlessClusterTools, startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
+import { startService, type Service } from '../support/service.js';
+
+const PASSWORD = 'cluster s3cret';
+
+describe('a Redis Cluster with a password', { skip: skipUnlessClusterTools() }, () => {
+  let cluster: TestRedisCluster;
+  let service: Service;
+  before(async () => {
+    cluster = await startRedisCluster({ masters: 3 });
+    // Set on each running node: the cluster bus needs no password, and there are no replicas.
+    for (const { host, port } of cluster.nodes) {
+      const node = new Redis({ host, port, lazyConnect: true });
+      await node.connect();
+      await node.config('SET', 'requirepass', PASSWORD);
+      node.disconnect();
+    }
+    const secret = encodeURIComponent(PASSWORD);
+    service = await startService({
+      redisUrl: '',
+      clusterNodes: cluster.nodes.map(({ host, port }) => `redis://:${secret}@${host}:${port}`).join(','),
+      workers: 2,
+    });
+  });
+  after(async () => {
+    await service?.stop();
+    // The harness's own client has no password: it is closed without a goodbye.
+    cluster?.client.disconnect();
+    await cluster?.stop();
+  });
+
+  test('a node refuses a client without the password', async () => {
+    const [first] = cluster.nodes;
+    assert.ok(first);
+    const anonymous = new Redis({
+      host: first.host,
+      port: first.port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableReadyCheck: false,
+    });
+    anonymous.on('error', () => {});
+    try {
+      await anonymous.connect();
+      await assert.rejects(anonymous.get('anything'), /NOAUTH/);
+    } finally {
+      anonymous.disconnect();
+    }
+  });
+
+  test('with the password in the seed URLs, tasks are routed to both workers and complete', async () => {
+    const jobs: Enqueued[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      const response = await service.enqueue<Enqueued>({ jobName: 'behind-a-password', data: { durationMs: 0 } });
+      assert.equal(response.status, 202, response.text);
+      jobs.push(response.body);
+    }
+    assert.deepEqual(new Set(jobs.map((job) => job.assignedWorker)), new Set(['test-0', 'test-1']));
+    await waitForJobs(service, jobs);
+    await waitForIdle(service);
+  });
+});
