@@ -16,7 +16,7 @@ import { CANCELLED_REASON } from './job-reader.js';
 import { parseJobId, queueNameFor } from './names.js';
 import { timeoutOption, type Retention } from './job-options.js';
 import { createProgressWriter } from './progress.js';
-import { watchWorkerFetches } from './fetch-watchdog.js';
+import { superviseWorker } from './fetch-watchdog.js';
 
 /** While Redis is away the worker reports every reconnect attempt; one line per interval will do. */
 const ERROR_LOG_INTERVAL_MS = 5_000;
@@ -205,41 +205,27 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     return worker;
   };
 
-  let worker = startWorker();
-  /**
-   * Workers replaced because their fetch loop parked. Each is asked to close: it fetches no more and
-   * finishes the jobs it runs (their locks are still renewed), however long its parked loop stays.
-   */
-  const replaced = new Set<Worker>();
-  const watchdog = watchWorkerFetches({
+  const supervised = superviseWorker({
+    start: startWorker,
     redis: options.connection,
-    worker: () => worker,
     concurrency: options.concurrency,
     busy: () => running.size,
     fetches: () => fetches,
-    onParked: () => {
-      const parked = worker;
-      worker = startWorker();
-      replaced.add(parked);
-      void parked.close().finally(() => replaced.delete(parked));
-      logger.warn(
-        { running: running.size },
-        'the queue consumer fetched nothing while jobs waited and slots were free (its fetch loop parked after a Redis fault): started a fresh one',
-      );
-    },
-    onError: (error) => logger.debug({ err: error }, 'fetch watchdog: could not look at the queue'),
+    logger,
+    name: 'queue consumer',
   });
 
   let closing: Promise<{ drained: boolean }> | undefined;
   return {
-    isRunning: () => worker.isRunning() && closing === undefined,
-    cancel: (jobId) => [worker, ...replaced].some((each) => each.cancelJob(jobId, CANCELLED_REASON)),
+    isRunning: () => supervised.current().isRunning() && closing === undefined,
+    cancel: (jobId) => supervised.all().some((each) => each.cancelJob(jobId, CANCELLED_REASON)),
     waitUntilReady: async () => {
-      await worker.waitUntilReady();
+      await supervised.current().waitUntilReady();
     },
     close(timeoutMs) {
       closing ??= (async () => {
-        watchdog.stop();
+        supervised.stop();
+        const [current, ...replaced] = supervised.all();
         let timer: NodeJS.Timeout | undefined;
         const timedOut = new Promise<'timeout'>((resolve) => {
           timer = setTimeout(() => resolve('timeout'), timeoutMs);
@@ -247,8 +233,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         // A replaced worker's close may wait on its parked loop for ever: its jobs are done when no
         // job of this process runs any more.
         const drained = Promise.all([
-          worker.close(),
-          replaced.size === 0 ? undefined : until(() => running.size === 0),
+          current?.close(),
+          replaced.length === 0 ? undefined : until(() => running.size === 0),
         ]).then(() => 'drained' as const);
         // BullMQ cannot turn a graceful close into a forced one, so on time-out the close is left to
         // run on: the caller cuts the connections, and the jobs stay active in Redis, to be recovered

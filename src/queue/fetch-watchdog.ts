@@ -3,11 +3,12 @@
  * BullMQ's fetch loop in a process whose own master was never down can stay parked for good: its
  * wait for the next job never settles, so jobs sit in the queue with every slot free. Nothing in
  * BullMQ reports it, so this watches from outside: a free slot, work in the queue that is due, and
- * no job fetched, over several checks in a row, means the loop is parked. The consumer then starts a
- * fresh BullMQ Worker (see consumer.ts).
+ * no job fetched, over several checks in a row, means the loop is parked, and a fresh BullMQ Worker
+ * takes its place (the consumer's and the delayed router's).
  */
 import type { Worker } from 'bullmq';
 import type { RedisClient } from '../redis/connections.js';
+import type { Logger } from '../logging/logger.js';
 
 /** One look at the consumer and its queue. */
 export interface FetchSample {
@@ -62,31 +63,45 @@ export async function hasDueWork(
 /** How often a worker's queue is looked at. */
 const FETCH_CHECK_INTERVAL_MS = 5_000;
 
+/** A BullMQ Worker that is replaced by a fresh one when its fetch loop parks. */
+export interface SupervisedWorker {
+  /** The Worker fetching now. */
+  current(): Worker;
+  /** It and the replaced ones still closing: a cancel or a close must reach them all. */
+  all(): Worker[];
+  /** Stops watching; closing the Workers is the caller's. */
+  stop(): void;
+}
+
 /**
- * Watches the BullMQ Worker `worker()` returns (the current one: the caller replaces it when told it
- * parked). `busy` counts its jobs in hand and `fetches` the jobs it has fetched so far.
+ * Starts a Worker with `start` and watches it. `busy` counts its jobs in hand and `fetches` the jobs
+ * it has fetched so far. A replaced Worker is asked to close: it fetches no more and finishes the
+ * jobs it runs (their locks are still renewed), however long its parked loop stays.
  */
-export function watchWorkerFetches({
+export function superviseWorker({
+  start,
   redis,
-  worker,
   concurrency,
   busy,
   fetches,
-  onParked,
-  onError,
+  logger,
+  name,
 }: {
+  readonly start: () => Worker;
   readonly redis: Pick<RedisClient, 'llen' | 'zcard' | 'zrange'>;
-  readonly worker: () => Worker;
   readonly concurrency: number;
   readonly busy: () => number;
   readonly fetches: () => number;
-  readonly onParked: () => void;
-  readonly onError: (error: unknown) => void;
-}): FetchWatchdog {
-  return startFetchWatchdog({
+  readonly logger: Logger;
+  /** What the Worker is, for the log line. */
+  readonly name: string;
+}): SupervisedWorker {
+  let worker = start();
+  const replaced = new Set<Worker>();
+  const watchdog = startFetchWatchdog({
     intervalMs: FETCH_CHECK_INTERVAL_MS,
     sample: async () => {
-      const { keys } = worker();
+      const { keys } = worker;
       const queue = { wait: String(keys.wait), prioritized: String(keys.prioritized), delayed: String(keys.delayed) };
       return {
         fetches: fetches(),
@@ -94,9 +109,19 @@ export function watchWorkerFetches({
         dueWork: await hasDueWork(redis, queue, Date.now()),
       };
     },
-    onParked,
-    onError,
+    onParked: () => {
+      const parked = worker;
+      worker = start();
+      replaced.add(parked);
+      void parked.close().finally(() => replaced.delete(parked));
+      logger.warn(
+        { busy: busy() },
+        `the ${name} fetched nothing while jobs were due and slots free (its fetch loop parked after a Redis fault): started a fresh one`,
+      );
+    },
+    onError: (error) => logger.debug({ err: error }, 'fetch watchdog: could not look at the queue'),
   });
+  return { current: () => worker, all: () => [worker, ...replaced], stop: () => watchdog.stop() };
 }
 
 export interface FetchWatchdog {

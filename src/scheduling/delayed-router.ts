@@ -19,7 +19,7 @@ import type { Logger } from '../logging/logger.js';
 import { throttled } from '../logging/throttle.js';
 import { RETRY_AFTER_ERROR_MS } from '../queue/consumer.js';
 import { CANCELLED_REASON } from '../queue/job-reader.js';
-import { watchWorkerFetches } from '../queue/fetch-watchdog.js';
+import { superviseWorker } from '../queue/fetch-watchdog.js';
 import { TIMEOUT_OPTION } from '../queue/job-options.js';
 import { parseJobId, queueNameFor, SCHEDULED } from '../queue/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
@@ -173,36 +173,26 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
   const reportError = throttled<[Error]>(ERROR_LOG_INTERVAL_MS, (error, { suppressed }) =>
     logger.warn({ err: error, suppressed }, 'delayed job router error'),
   );
-  let worker = startWorker();
-  const replaced = new Set<Worker>();
   // The same parked fetch loop as the consumer's can strand due jobs here (see fetch-watchdog.ts).
-  const watchdog = watchWorkerFetches({
+  const supervised = superviseWorker({
+    start: startWorker,
     redis: connection,
-    worker: () => worker,
     concurrency: CONCURRENCY,
     busy: () => inHand,
     fetches: () => fetches,
-    onParked: () => {
-      const parked = worker;
-      worker = startWorker();
-      replaced.add(parked);
-      void parked.close().finally(() => replaced.delete(parked));
-      logger.warn(
-        'the delayed job router fetched nothing while jobs were due (its fetch loop parked): started a fresh one',
-      );
-    },
-    onError: (error) => logger.debug({ err: error }, 'fetch watchdog: could not look at the queue'),
+    logger,
+    name: 'delayed job router',
   });
 
   return {
     waitUntilReady: async () => {
-      await worker.waitUntilReady();
+      await supervised.current().waitUntilReady();
     },
     // Forced: routings in hand are left to stall and run again (they find their location), and a
     // fetch loop parked by a Redis fault, which a graceful close would wait on for ever, is dropped.
     close: async () => {
-      watchdog.stop();
-      await Promise.all([worker, ...replaced].map((each) => each.close(true)));
+      supervised.stop();
+      await Promise.all(supervised.all().map((each) => each.close(true)));
     },
   };
 }
