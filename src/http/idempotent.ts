@@ -63,9 +63,10 @@ export function createOnce({ idempotency, logger }: { idempotency: IdempotencySt
       return undefined;
     }
     if (claimed.kind === 'resume') {
-      const claim = { token: claimed.token, at: 0 };
+      // The dead request's claim token names the markers its adds left; its plan is written already.
+      const deadClaim = { token: claimed.token, at: 0 };
       const planned = claimed.answer as Parameters<typeof enqueue>[1];
-      replay(res, await enqueue((answer) => idempotency.answerRecord(key, hash, claim, answer), planned));
+      replay(res, await enqueue((answer) => idempotency.answerRecord(key, hash, deadClaim, answer), planned));
       logger.warn({ idempotencyKey: key }, 'finished the enqueue of a request that died while adding its jobs');
       return undefined;
     }
