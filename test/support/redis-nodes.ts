@@ -15,7 +15,9 @@ function keyHolders(client: RedisClient): Redis[] {
 /** Every key matching `pattern`, on whichever master it lives. */
 export async function keysEverywhere(client: RedisClient, pattern: string): Promise<string[]> {
   const perNode = await Promise.all(keyHolders(client).map((node) => node.keys(pattern)));
-  return perNode.flat();
+  // KEYS answers in hash-table order, which a rehash or another node's share can change between two
+  // calls: sorted, two lists of the same keys compare equal.
+  return perNode.flat().sort();
 }
 
 /** Empties the database of every master. */
