@@ -157,21 +157,6 @@ async function start(
   });
   cancelWatch.onHeard((jobId) => consumer.cancel(jobId));
   await consumer.waitUntilReady();
-  const delayedRouter = createDelayedRouter({
-    connection: parts.consumerConnection,
-    prefix: config.prefix,
-    ledger: parts.jobLedger,
-    queues: parts.moveQueues,
-    locationKey: (token) => locations.location(token),
-    locationTtlMs: parts.locationTtlMs,
-    lockDurationMs: config.lockDurationMs,
-    wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),
-    onRouted: (routedTo, jobName) => parts.metrics.jobEnqueued(routedTo, jobName),
-    logger,
-    afterStep: parts.afterAddStep,
-  });
-  await delayedRouter.waitUntilReady();
-
   // One retirement at a time in this process; ids due again while one runs wait for the next beat.
   let retiring: Promise<unknown> | undefined;
   const retire = (ids: readonly string[]) => {
@@ -195,7 +180,23 @@ async function start(
     },
     logger,
   });
+  // The first beat goes out as soon as the consumer runs: a re-forked id runs its recovered jobs from
+  // here on, and should read as alive (and routable) while it does, not only after the rest starts.
   await leaseKeeper.runNow();
+  const delayedRouter = createDelayedRouter({
+    connection: parts.consumerConnection,
+    prefix: config.prefix,
+    ledger: parts.jobLedger,
+    queues: parts.moveQueues,
+    locationKey: (token) => locations.location(token),
+    locationTtlMs: parts.locationTtlMs,
+    lockDurationMs: config.lockDurationMs,
+    wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),
+    onRouted: (routedTo, jobName) => parts.metrics.jobEnqueued(routedTo, jobName),
+    logger,
+    afterStep: parts.afterAddStep,
+  });
+  await delayedRouter.waitUntilReady();
   const reconciling = every(
     config.reconcileIntervalMs,
     async () => {

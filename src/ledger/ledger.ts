@@ -74,6 +74,8 @@ export interface Ledger extends JobLedgerPort {
   reservations(workerId: string): AsyncIterable<Reservation>;
   /** Rebuilds one worker's counters from its reservations. */
   recount(workerId: string): Promise<number>;
+  /** Milliseconds by the clock that stamps the ledger's entries: its own node's, on a cluster. */
+  now(): Promise<number>;
   /** One consistent read of every worker with its counters, liveness and lease. */
   snapshot(): Promise<readonly WorkerLoad[]>;
 }
@@ -190,6 +192,14 @@ export function createLedger({
     },
     async recount(workerId) {
       return Number(await recountScript(counters(workerId), [workerId]));
+    },
+    async now() {
+      // TIME names no key, so a cluster would send it to any node; in a pipeline with a ledger key
+      // it goes to the ledger's master, whose clock stamped every reservation it is compared with.
+      const results = await redis.pipeline().time().exists(keys.heartbeats).exec();
+      const [error, time] = results?.[0] ?? [new Error('the time was not read'), undefined];
+      if (error) throw error;
+      return redisMillis(time as [string, string]);
     },
     async snapshot() {
       const results = await redis

@@ -17,13 +17,12 @@ import type { RedisClient } from '../redis/connections.js';
 import type { Logger } from '../logging/logger.js';
 import { requeueInterrupted } from '../queue/interrupted.js';
 import type { Ledger, Reservation } from './ledger.js';
-import { redisMillis } from './scripts.js';
 
 export interface ReconcilerOptions {
   readonly workerId: string;
   readonly redis: RedisClient;
   readonly queue: Queue;
-  readonly ledger: Pick<Ledger, 'reservations' | 'markRequeued' | 'release'>;
+  readonly ledger: Pick<Ledger, 'reservations' | 'markRequeued' | 'release' | 'now'>;
   readonly running: ReadonlySet<string>;
   readonly graceMs: number;
   readonly retention: {
@@ -62,7 +61,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     },
 
     async reconcile() {
-      const now = redisMillis(await redis.time());
+      const now = await ledger.now();
       let requeued = 0;
       const old: Reservation[] = [];
       for await (const reservation of ledger.reservations(workerId)) {

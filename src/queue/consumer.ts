@@ -102,8 +102,12 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     running.add(token);
     try {
       // Not awaited before the body starts: it would add a Redis round trip to every dispatch. Later
-      // ledger updates go on the same connection, so Redis applies them after this one.
-      void ledger('start', jobId, () => jobLedger.started(token));
+      // ledger updates go on the same connection, so Redis applies them after this one, except on a
+      // cluster while the ledger's slot migrates: ioredis then resends the start after a pause, and
+      // the end could overtake it. So an end that comes before the start is answered waits for it.
+      let startSettled = false;
+      const start = ledger('start', jobId, () => jobLedger.started(token)).finally(() => (startSettled = true));
+      const afterStart = (update: () => Promise<void>): Promise<void> => (startSettled ? update() : start.then(update));
       // Counts every start, retries and re-runs after a crash alike.
       const attempt = Math.max(1, job.attemptsStarted);
       // Guarded, so that above `debug` a job pays for no log line at all, not even its arguments.
@@ -142,11 +146,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           onProgress: (value) => progress.report(value),
         });
         void progress.finish();
-        // Sent, not awaited: it goes out on the consumer's connection after the start and ahead of
-        // BullMQ's own move to completed (which fetches the next job), so Redis applies them in that
-        // order without this slot waiting a round trip. (Should a script have to be reloaded after a
-        // Redis restart, the order can slip; the reconciler then corrects the entry.)
-        void ledger('finish', jobId, () => jobLedger.ended(token, 'finished'));
+        // Sent, not awaited: it goes out on the consumer's connection after the start (answered by
+        // now, unless Redis is slow) and ahead of BullMQ's own move to completed (which fetches the
+        // next job), so Redis applies them in that order without this slot waiting a round trip.
+        void afterStart(() => ledger('finish', jobId, () => jobLedger.ended(token, 'finished')));
         metrics.jobFinished(job.name, 'completed', seconds());
         return result;
       } catch (caught) {
@@ -158,8 +161,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         void progress.finish();
         metrics.jobFinished(job.name, 'failed', seconds());
         const retries = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
-        await ledger(retries ? 'requeue' : 'finish', jobId, () =>
-          jobLedger.ended(token, retries ? 'retrying' : 'finished'),
+        await afterStart(() =>
+          ledger(retries ? 'requeue' : 'finish', jobId, () =>
+            jobLedger.ended(token, retries ? 'retrying' : 'finished'),
+          ),
         );
         throw error;
       }

@@ -234,9 +234,11 @@ export function createDispatcher({
       const tokens = requests.map(() => newToken());
       // Delayed jobs take no slot until they are due: only the others are reserved.
       const toReserve = tokens.filter((_, i) => !isDelayed(requests[i] as DispatchRequest));
-      const outcomes = await ledger.reserveMany(toReserve).catch(async (error: unknown) => {
+      const outcomes = await ledger.reserveMany(toReserve).catch((error: unknown) => {
         // Whether the call ran is unknown: each token is cancelled wherever it may have been reserved.
-        await Promise.all(toReserve.map((token) => undo('cancel_reservation', { token }, () => ledger.cancel(token))));
+        // Not awaited, as for one task: the cancels follow the reserve on its connection, and while
+        // Redis is away each would hold the answer for a deadline of its own.
+        for (const token of toReserve) void undo('cancel_reservation', { token }, () => ledger.cancel(token));
         throw new QueueUnavailableError(error);
       });
       const outcomeOf = new Map(toReserve.map((token, i) => [token, outcomes[i]]));

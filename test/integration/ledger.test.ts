@@ -264,4 +264,15 @@ describe('ledger scripts', () => {
     assert.equal(seen.get('t7'), 'active');
     assert.equal(seen.get('t8'), 'queued');
   });
+
+  test('now() reads the clock that stamps reservations, in the same milliseconds', async () => {
+    await join(info('a'));
+    await reserveId('clocked');
+    let reservedAt: number | undefined;
+    for await (const reservation of scheduler.reservations('a')) reservedAt = reservation.reservedAt;
+    const now = await scheduler.now();
+    assert.ok(reservedAt !== undefined);
+    assert.ok(now >= reservedAt, `now ${now} is not before the reservation's stamp ${reservedAt}`);
+    assert.ok(now - reservedAt < 60_000, 'the same unit and clock (a generous bound)');
+  });
 });
