@@ -19,6 +19,8 @@ import { startService, type Service } from '../../test/support/service.js';
 const SHORT_JOBS = 3_000;
 const ENQUEUES = 3_000;
 const CONNECTIONS = 50;
+/** Rounds of each side: one round moved by tens of percent from run to run. */
+const ROUNDS = 3;
 /** Rounds of the refused requests in each state of a cluster that is down. */
 const REFUSAL_ROUNDS = 10;
 /** The issue's bound on a refusal while the cluster is down. */
@@ -92,23 +94,37 @@ async function measureDown(service: Service, cluster: TestRedisCluster): Promise
   return [failed, stopped];
 }
 
+/** A service on `redis`, measured once, then stopped: a fresh prefix each time, so rounds share no jobs. */
+async function oneRound(redis: { readonly client: RedisClient; readonly url?: string; readonly nodesSpec?: string }) {
+  const service = await startService({
+    redisUrl: redis.url ?? '',
+    ...(redis.nodesSpec === undefined ? {} : { clusterNodes: redis.nodesSpec }),
+    workers: WORKERS,
+    env: { ...SERVICE_ENV },
+  });
+  try {
+    return await measureService(service, redis.client);
+  } finally {
+    await service.stop('SIGTERM', 20_000);
+  }
+}
+
 export async function clusterMode(): Promise<Section> {
   const redis = await startRedis();
-  let single: Figures;
-  try {
-    const service = await startService({ redisUrl: redis.url, workers: WORKERS, env: { ...SERVICE_ENV } });
-    try {
-      single = await measureService(service, redis.client);
-    } finally {
-      await service.stop('SIGTERM', 20_000);
-    }
-  } finally {
-    await redis.stop();
-  }
   const cluster = await startRedisCluster({ masters: 3, nodeTimeoutMs: NODE_TIMEOUT_MS });
-  let clustered: Figures;
+  const single: Figures[] = [];
+  const clustered: Figures[] = [];
   let down: Refusals[];
   try {
+    // Alternated, the order flipped each round, so that a machine that slows down over the run
+    // weighs on both sides alike.
+    for (let turn = 0; turn < ROUNDS; turn += 1) {
+      const sides = [
+        async () => single.push(await oneRound(redis)),
+        async () => clustered.push(await oneRound(cluster)),
+      ];
+      for (const side of turn % 2 === 0 ? sides : sides.reverse()) await side();
+    }
     const service = await startService({
       redisUrl: '',
       clusterNodes: cluster.nodesSpec,
@@ -116,46 +132,59 @@ export async function clusterMode(): Promise<Section> {
       env: { ...SERVICE_ENV },
     });
     try {
-      clustered = await measureService(service, cluster.client);
       down = await measureDown(service, cluster);
     } finally {
       await service.stop('SIGTERM', 20_000);
     }
   } finally {
-    await cluster.stop();
+    await Promise.all([redis.stop(), cluster.stop()]);
   }
-  const ratio = (a: number, b: number) => round(a / b);
+  const median = (values: readonly number[]) => quantile(values, 0.5);
+  const ratios = (pick: (figures: Figures) => number) =>
+    single.map((one, i) => pick(clustered[i] as Figures) / pick(one));
+  const endToEndRatios = ratios((f) => f.endToEnd);
+  const dispatchRatios = ratios((f) => f.dispatchP99);
+  const enqueueRatios = ratios((f) => f.enqueue);
   const slowest = Math.max(...down.flatMap((refusals) => refusals.ms));
   const refused = down.every((refusals) => refusals.other.length === 0);
+  const row = (name: string, figures: Figures) => [
+    name,
+    round(figures.endToEnd, 0),
+    round(figures.dispatchP99),
+    round(figures.enqueue, 0),
+  ];
   return {
     title: '11. Redis Cluster against one Redis',
     body: [
-      `The same service (${WORKERS} processes × 8 slots) on one redis-server, then on a 3-master Redis Cluster on the same`,
-      `machine: ${SHORT_JOBS.toLocaleString('en')} jobs of 0 ms end to end, dispatch latency as in section 3, and`,
-      `${ENQUEUES.toLocaleString('en')} enqueues of long jobs, each over ${CONNECTIONS} connections. One round each, so`,
-      'the ratios are as noisy as one run.',
+      `The same service (${WORKERS} processes × 8 slots) on one redis-server and on a 3-master Redis Cluster on the`,
+      `same machine: ${SHORT_JOBS.toLocaleString('en')} jobs of 0 ms end to end, dispatch latency as in section 3, and`,
+      `${ENQUEUES.toLocaleString('en')} enqueues of long jobs, each over ${CONNECTIONS} connections. ${ROUNDS} rounds, the two`,
+      "sides alternated and a fresh service each time; the last row is the median of the rounds' ratios.",
       '',
       table(
         ['', 'end-to-end jobs/s', 'dispatch p99 ms', 'enqueue requests/s'],
         [
-          ['one Redis', round(single.endToEnd, 0), round(single.dispatchP99), round(single.enqueue, 0)],
+          ...single.flatMap((one, i) => [
+            row(`round ${i + 1}: one Redis`, one),
+            row(`round ${i + 1}: Redis Cluster, 3 masters`, clustered[i] as Figures),
+            [
+              `round ${i + 1}: ratio cluster / one Redis`,
+              round(endToEndRatios[i] ?? NaN),
+              round(dispatchRatios[i] ?? NaN),
+              round(enqueueRatios[i] ?? NaN),
+            ],
+          ]),
           [
-            'Redis Cluster, 3 masters',
-            round(clustered.endToEnd, 0),
-            round(clustered.dispatchP99),
-            round(clustered.enqueue, 0),
-          ],
-          [
-            'ratio cluster / one Redis',
-            ratio(clustered.endToEnd, single.endToEnd),
-            ratio(clustered.dispatchP99, single.dispatchP99),
-            ratio(clustered.enqueue, single.enqueue),
+            '**median ratio cluster / one Redis**',
+            round(median(endToEndRatios)),
+            round(median(dispatchRatios)),
+            round(median(enqueueRatios)),
           ],
         ],
       ),
       '',
       "All three masters share this machine's two cores with the service, so a cluster has nothing to gain",
-      'here, and differences of a few tens of percent either way are the noise of one run. With one master',
+      'here, and the rounds show how far one measurement moves. With one master',
       'per machine, the worker queues, spread over the masters by their hash tags, would stop competing for',
       'one Redis core. The ledger is one slot, though: every reservation would still go to one master, and',
       'that master would set the ceiling on enqueues.',
