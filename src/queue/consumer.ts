@@ -17,6 +17,8 @@ import { parseJobId, queueNameFor } from './names.js';
 import { timeoutOption, type Retention } from './job-options.js';
 import { createProgressWriter } from './progress.js';
 import { superviseWorker } from './fetch-watchdog.js';
+import { durationFor, timeoutFor } from './job-limits.js';
+import { isRecord } from '../platform/is-record.js';
 
 /** While Redis is away the worker reports every reconnect attempt; one line per interval will do. */
 const ERROR_LOG_INTERVAL_MS = 5_000;
@@ -266,26 +268,6 @@ async function until(done: () => boolean): Promise<void> {
 
 function isAbort(error: unknown): boolean {
   return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
-}
-
-/**
- * The time-out a job asked for (`options.timeoutMs`, or the older `data.timeoutMs`) when it is a
- * usable number below the limit; the limit otherwise.
- */
-export function timeoutFor(asked: unknown, limitMs: number): number {
-  if (typeof asked !== 'number' || !Number.isInteger(asked) || asked < 1) return limitMs;
-  return Math.min(asked, limitMs);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** `data.durationMs` when it is a usable number, bounded by the maximum; the default otherwise. */
-export function durationFor(data: Readonly<Record<string, unknown>>, defaultMs: number, maxMs: number): number {
-  const asked = data.durationMs;
-  if (typeof asked !== 'number' || !Number.isFinite(asked) || asked < 0) return defaultMs;
-  return Math.min(Math.floor(asked), maxMs);
 }
 
 function elapsed(job: Job): number | undefined {

@@ -24,6 +24,7 @@ import { createOnce } from '../idempotent.js';
 import { echo } from '../errors.js';
 import type { JobReader } from '../../queue/job-reader.js';
 import { createBulkEnqueueSchema, createEnqueueSchema, describeIssues, type TaskLimits } from '../schemas.js';
+import { isRecord } from '../../platform/is-record.js';
 
 export interface TasksRouteOptions {
   readonly dispatcher: Dispatcher;
@@ -166,10 +167,6 @@ export function tasksRouter({
       .json(answer);
   });
   return router;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The request's `Idempotency-Key`, if it sent one; a malformed one is refused before anything else. */
