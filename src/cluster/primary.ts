@@ -16,7 +16,8 @@ import type { Logger } from '../logging/logger.js';
 import { createClusterMetricsPrimary } from '../metrics/cluster-metrics-primary.js';
 import { workerIdFor } from '../queue/names.js';
 import { redactUrl } from '../redis/redact.js';
-import { describeTarget } from '../redis/target.js';
+import { describeTarget, type RedisTarget } from '../redis/target.js';
+import { untrustedRedis } from '../redis/tls-trust.js';
 import type { ResolvedRedis } from '../redis/local-server.js';
 import {
   EXIT_LEASE_REFUSED,
@@ -54,6 +55,18 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   if (!(await portIsFree(config.port, config.host))) {
     logger.fatal({ port: config.port, host: config.host }, portInUse(config.port, config.host));
     process.exit(1);
+  }
+
+  // A Redis whose TLS certificate this process cannot verify would have every worker wait for it for
+  // ever (ioredis retries as if Redis were away): a mistake of configuration, said at once.
+  const configured: RedisTarget | undefined =
+    config.redisCluster ?? (config.redisUrl === undefined ? undefined : { kind: 'single', url: config.redisUrl });
+  if (configured !== undefined) {
+    const untrusted = await untrustedRedis(configured);
+    if (untrusted !== undefined) {
+      logger.fatal({ redis: describeTarget(configured, redactUrl) }, untrusted);
+      process.exit(1);
+    }
   }
 
   // With neither REDIS_URL nor REDIS_CLUSTER_NODES, the private redis-server; its machinery, and the

@@ -143,6 +143,11 @@ function clusterConnection(
       // role decides whether commands wait there or fail at once, as on one Redis.
       enableOfflineQueue: options.enableOfflineQueue ?? true,
       clusterRetryStrategy: retryDelay,
+      // A TLS certificate is checked against the name a node is reached by. ioredis resolves the
+      // seeds' host names to addresses before it connects, so a certificate that names the host, as
+      // a managed Redis's does, was checked against an address and refused: seeds are reached by
+      // the name given (test/integration/redis-tls.test.ts, hostname-only certificate).
+      ...(target.tls ? { dnsLookup: keepHostName } : {}),
       ...behaviour.options,
       redisOptions: {
         ...options,
@@ -154,6 +159,9 @@ function clusterConnection(
     behaviour.policy,
   );
 }
+
+/** ioredis's `dnsLookup` that leaves a host name as it is, for the socket to resolve. */
+const keepHostName: NonNullable<ClusterOptions['dnsLookup']> = (hostname, callback) => callback(null, hostname);
 
 export function waitUntilReady(redis: RedisClient, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();

@@ -11,6 +11,10 @@
  * above 55535 cannot make the default bus port (client port + 10000) invalid.
  *
  * Start-up errors carry what the tools said: redis-cli's output and each node's last log lines.
+ *
+ * With `tls`, every node serves TLS only, on its client port and on the cluster bus, with the given
+ * certificates (test/support/tls-certs.ts); the harness's own connections and redis-cli then trust
+ * the test CA, as a service must be told to.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -18,11 +22,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { Cluster, Redis, type ClusterOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { logTail } from '../../src/redis/launch.js';
 import { findOnPath } from '../../src/platform/find-on-path.js';
 import { probeRedis } from '../../src/redis/ping.js';
 import { freePort } from './ports.js';
+import { redisTlsArgs, type TestCertificates } from './tls-certs.js';
 import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
@@ -59,6 +64,13 @@ export interface StartClusterOptions {
   readonly nodeTimeoutMs?: number;
   /** Options of the assertion client `client`, merged over the defaults. */
   readonly clientOptions?: ClusterOptions;
+  /** Serve TLS only (client port and cluster bus), with these certificates. */
+  readonly tls?: TestCertificates;
+  /**
+   * A host name the nodes give clients instead of their address (CLUSTER SLOTS, MOVED), as a managed
+   * cluster does: `cluster-announce-hostname` with `cluster-preferred-endpoint-type hostname`.
+   */
+  readonly announceHostname?: string;
 }
 
 export interface MoveSlotsOptions {
@@ -82,7 +94,10 @@ export interface MovedSlot {
 
 export interface TestRedisCluster {
   readonly nodes: readonly ClusterNode[];
-  /** `127.0.0.1:p1,127.0.0.1:p2,...`: the format of a future REDIS_CLUSTER_NODES setting. */
+  /**
+   * The seed nodes as REDIS_CLUSTER_NODES takes them: `127.0.0.1:p1,127.0.0.1:p2,...`, or with `tls`
+   * `rediss://127.0.0.1:p1,...`.
+   */
   readonly nodesSpec: string;
   /** An ioredis Cluster for assertions, ready when returned; closed by `stop`. */
   readonly client: Cluster;
@@ -145,9 +160,10 @@ export function parseClusterInfo(text: string): Record<string, string> {
   return fields;
 }
 
-/** One command on a short-lived plain connection to one node, failing fast when the node is away. */
-async function onNode<T>(port: number, command: (redis: Redis) => Promise<T>): Promise<T> {
+/** One command on a short-lived connection to one node, failing fast when the node is away. */
+async function onNode<T>(port: number, command: (redis: Redis) => Promise<T>, options: RedisOptions = {}): Promise<T> {
   const redis = new Redis({
+    ...options,
     host: HOST,
     port,
     lazyConnect: true,
@@ -193,6 +209,8 @@ export async function startRedisCluster({
   appendOnly = false,
   nodeTimeoutMs,
   clientOptions = {},
+  tls,
+  announceHostname,
 }: StartClusterOptions = {}): Promise<TestRedisCluster> {
   if (masters < 3) throw new Error(`redis-cli --cluster create needs at least 3 masters, not ${masters}`);
   const missing = missingClusterBinary();
@@ -208,6 +226,13 @@ export async function startRedisCluster({
   });
   let client: Cluster | undefined;
   let stopped: Promise<void> | undefined;
+  /**
+   * What every connection of the harness adds to reach a node, with `tls`: trust in the test CA, and
+   * the certificate checked for `localhost`, the one name every test certificate lists.
+   */
+  const nodeOptions: RedisOptions = tls === undefined ? {} : { tls: { ca: tls.ca, servername: 'localhost' } };
+  const onPort = <T>(port: number, command: (redis: Redis) => Promise<T>): Promise<T> =>
+    onNode(port, command, nodeOptions);
 
   const state = (index: number): NodeState => {
     const node = states[index];
@@ -227,8 +252,9 @@ export async function startRedisCluster({
     const logFile = join(node.dir, LOG_FILE);
     const offset = fileSize(logFile);
     const args = [
-      '--port',
-      String(node.port),
+      ...(tls === undefined
+        ? ['--port', String(node.port)]
+        : [...redisTlsArgs(tls, node.port), '--tls-cluster', 'yes']),
       '--cluster-port',
       String(node.busPort),
       '--bind',
@@ -246,6 +272,9 @@ export async function startRedisCluster({
       '--cluster-config-file',
       'nodes.conf',
       ...(nodeTimeoutMs === undefined ? [] : ['--cluster-node-timeout', String(nodeTimeoutMs)]),
+      ...(announceHostname === undefined
+        ? []
+        : ['--cluster-announce-hostname', announceHostname, '--cluster-preferred-endpoint-type', 'hostname']),
     ];
     const child = spawn('redis-server', args, { stdio: 'ignore' });
     let spawnError: Error | undefined;
@@ -258,7 +287,8 @@ export async function startRedisCluster({
           if (child.exitCode !== null || child.signalCode !== null) {
             throw new Error(`redis-server exited with ${child.exitCode ?? child.signalCode}`);
           }
-          // -LOADING while it reads its AOF: not answering yet.
+          // -LOADING while it reads its AOF: not answering yet. The raw probe speaks no TLS.
+          if (tls !== undefined) return (await onPort(node.port, (redis) => redis.ping())) === 'PONG';
           return (await probeRedis(HOST, node.port)).state === 'pong';
         },
         { timeoutMs: NODE_START_TIMEOUT_MS, what: `cluster node ${index} on port ${node.port}` },
@@ -281,7 +311,7 @@ export async function startRedisCluster({
   };
 
   const clusterInfo = async (index: number): Promise<Record<string, string>> =>
-    parseClusterInfo(await onNode(state(index).port, (redis) => redis.cluster('INFO')));
+    parseClusterInfo(await onPort(state(index).port, (redis) => redis.cluster('INFO')));
 
   const waitUntilOk = async (timeoutMs = CLUSTER_OK_TIMEOUT_MS): Promise<void> => {
     let last: string[] = [];
@@ -290,7 +320,7 @@ export async function startRedisCluster({
         async () => {
           const live = states.filter(running);
           const infos = await Promise.all(
-            live.map((node) => onNode(node.port, (redis) => redis.cluster('INFO')).then(parseClusterInfo)),
+            live.map((node) => onPort(node.port, (redis) => redis.cluster('INFO')).then(parseClusterInfo)),
           );
           last = infos.map(
             (info, i) =>
@@ -313,7 +343,8 @@ export async function startRedisCluster({
     }
   };
 
-  const cli = async (args: readonly string[]): Promise<string> => {
+  const cli = async (command: readonly string[]): Promise<string> => {
+    const args = tls === undefined ? command : ['--tls', '--cacert', tls.caFile, ...command];
     try {
       const { stdout, stderr } = await run('redis-cli', args, { timeout: CLI_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 });
       return `${stdout}${stderr}`;
@@ -330,7 +361,7 @@ export async function startRedisCluster({
   /** Owners of every slot as node `index` sees them: slot -> node index. */
   const ownersSeenBy = async (index: number): Promise<Map<number, number>> => {
     const owners = new Map<number, number>();
-    const ranges = await onNode(state(index).port, (redis) => redis.cluster('SLOTS'));
+    const ranges = await onPort(state(index).port, (redis) => redis.cluster('SLOTS'));
     for (const [start, end, master] of ranges) {
       const owner = states.findIndex((node) => node.port === Number(master?.[1]));
       for (let slot = start; slot <= end; slot += 1) owners.set(slot, owner);
@@ -351,6 +382,7 @@ export async function startRedisCluster({
       const existing = open.get(index);
       if (existing) return existing;
       const redis = new Redis({
+        ...nodeOptions,
         host: HOST,
         port: state(index).port,
         maxRetriesPerRequest: 0,
@@ -404,7 +436,7 @@ export async function startRedisCluster({
 
   try {
     await Promise.all(states.map((_, index) => startNode(index)));
-    for (const node of states) node.id = await onNode(node.port, (redis) => redis.cluster('MYID'));
+    for (const node of states) node.id = await onPort(node.port, (redis) => redis.cluster('MYID'));
     await cli([
       '--cluster',
       'create',
@@ -417,7 +449,7 @@ export async function startRedisCluster({
 
     const connected = new Cluster(
       states.map((node) => ({ host: HOST, port: node.port })),
-      { ...clientOptions, redisOptions: { maxRetriesPerRequest: 3, ...clientOptions.redisOptions } },
+      { ...clientOptions, redisOptions: { maxRetriesPerRequest: 3, ...nodeOptions, ...clientOptions.redisOptions } },
     );
     client = connected;
     connected.on('error', () => {}); // commands reject with their own errors; node errors while one is stopped are expected
@@ -443,7 +475,7 @@ export async function startRedisCluster({
       id: node.id,
       dir: node.dir,
     })),
-    nodesSpec: states.map((node) => `${HOST}:${node.port}`).join(','),
+    nodesSpec: states.map((node) => `${tls === undefined ? '' : 'rediss://'}${HOST}:${node.port}`).join(','),
     client: ready,
     stopNode,
     startNode,

@@ -1,14 +1,17 @@
 /**
  * A real redis-server for tests, on a free loopback port with its own data directory. It can be
  * stopped and started again on the same port and directory (AOF keeps the data) to simulate outages.
+ * With `tls` it serves TLS only (`rediss://`), with the given certificates (test/support/tls-certs.ts),
+ * and its assertion client trusts their CA.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { pingRedis } from '../../src/redis/local-server.js';
 import { freePort } from './ports.js';
+import { redisTlsArgs, type TestCertificates } from './tls-certs.js';
 import { waitFor } from './wait.js';
 
 export interface TestRedis {
@@ -24,17 +27,42 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-export async function startRedis({ appendOnly = false }: { appendOnly?: boolean } = {}): Promise<TestRedis> {
+export interface StartRedisOptions {
+  readonly appendOnly?: boolean;
+  /** Serve TLS only, with these certificates: `url` is then `rediss://`. */
+  readonly tls?: TestCertificates;
+}
+
+export async function startRedis({ appendOnly = false, tls }: StartRedisOptions = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bullpen-redis-'));
+  const url = `${tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}`;
+  // Checked for `localhost`, the one name every test certificate lists.
+  const clientOptions: RedisOptions = tls === undefined ? {} : { tls: { ca: tls.ca, servername: 'localhost' } };
   let child: ChildProcess | undefined;
+
+  /** PING over TLS, which the raw probe of a plain server does not speak. */
+  const pingTls = async (): Promise<boolean> => {
+    const redis = new Redis(url, {
+      ...clientOptions,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    redis.on('error', () => {}); // not up yet: the next probe asks again
+    try {
+      await redis.connect();
+      return (await redis.ping()) === 'PONG';
+    } finally {
+      redis.disconnect();
+    }
+  };
 
   const startServer = async () => {
     child = spawn(
       'redis-server',
       [
-        '--port',
-        String(port),
+        ...(tls === undefined ? ['--port', String(port)] : redisTlsArgs(tls, port)),
         '--bind',
         '127.0.0.1',
         '--dir',
@@ -50,7 +78,7 @@ export async function startRedis({ appendOnly = false }: { appendOnly?: boolean 
     await waitFor(
       async () => {
         if (started.exitCode !== null) throw new Error(`redis-server exited with ${started.exitCode}`);
-        return pingRedis('127.0.0.1', port);
+        return tls === undefined ? pingRedis('127.0.0.1', port) : pingTls();
       },
       { timeoutMs: 10_000, what: `redis-server on port ${port}` },
     );
@@ -64,9 +92,9 @@ export async function startRedis({ appendOnly = false }: { appendOnly?: boolean 
   };
 
   await startServer();
-  const client = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 3 });
+  const client = new Redis(url, { ...clientOptions, maxRetriesPerRequest: 3 });
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url,
     port,
     dir,
     client,
