@@ -13,8 +13,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { STALE_CLAIM_MS } from '../../src/idempotency/store.js';
 import { waitForIdle, waitForJobs } from '../support/jobs.js';
-import { skipUnlessClusterTools, startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
-import { startService, type HttpResult, type Service } from '../support/service.js';
+import { startClusterService, type ClusterService } from '../support/cluster-service.js';
+import { skipUnlessClusterTools } from '../support/redis-cluster.js';
+import type { HttpResult } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 const WORKERS = 3;
@@ -25,36 +26,29 @@ interface Placed {
 }
 
 describe('crashes between the slots of a Redis Cluster', { skip: skipUnlessClusterTools() }, () => {
-  let cluster: TestRedisCluster;
-  let service: Service;
+  let stack: ClusterService;
   before(async () => {
-    cluster = await startRedisCluster({ masters: 3 });
-    service = await startService({
-      redisUrl: '',
-      clusterNodes: cluster.nodesSpec,
+    stack = await startClusterService({
       workers: WORKERS,
       // A routing cut off by the kill is run again once its lock lapses.
       env: { BULLPEN_KILL_HOOK: 'true', WORKER_CONCURRENCY: '2', LOCK_DURATION_MS: '5000' },
     });
   });
-  after(async () => {
-    await service?.stop();
-    await cluster?.stop();
-  });
+  after(() => stack?.stop());
 
   const post = <T>(path: string, key: string, body: unknown): Promise<HttpResult<T>> =>
-    service.request<T>('POST', path, {
+    stack.service.request<T>('POST', path, {
       body: JSON.stringify(body),
       headers: { 'content-type': 'application/json', 'idempotency-key': key },
     });
 
-  const arming = () => `${service.prefix}:test:kill-after-add-step`;
+  const arming = () => `${stack.service.prefix}:test:kill-after-add-step`;
 
   /** Sends a request whose worker process kills itself after `step`; its client gets no answer. */
   const crashAt = async (step: string, path: string, key: string, body: unknown) => {
-    await cluster.client.set(arming(), step);
+    await stack.cluster.client.set(arming(), step);
     await assert.rejects(post(path, key, body), 'the process that took the request died before answering');
-    assert.equal(await cluster.client.exists(arming()), 0, 'the arming was used');
+    assert.equal(await stack.cluster.client.exists(arming()), 0, 'the arming was used');
   };
 
   /** Retries until the dead request's plan is stale and the retry finishes it. */
@@ -72,7 +66,10 @@ describe('crashes between the slots of a Redis Cluster', { skip: skipUnlessClust
 
   /** The jobs of this name in the listing (every job created, whatever its state). */
   const listed = async (jobName: string): Promise<string[]> => {
-    const page = await service.request<{ jobs: { jobId: string }[] }>('GET', `/jobs?jobName=${jobName}&limit=100`);
+    const page = await stack.service.request<{ jobs: { jobId: string }[] }>(
+      'GET',
+      `/jobs?jobName=${jobName}&limit=100`,
+    );
     assert.equal(page.status, 200, page.text);
     return page.body.jobs.map((job) => job.jobId).sort();
   };
@@ -85,7 +82,9 @@ describe('crashes between the slots of a Redis Cluster', { skip: skipUnlessClust
     const response = await retryUntilAnswered<Placed>('/enqueue-task', 'key-planned', body);
     assert.equal(response.status, 200, response.text);
     assert.equal(response.headers.get('idempotent-replayed'), 'true');
-    await waitForJobs(service, [{ jobId: response.body.jobId, assignedWorker: response.body.assignedWorker ?? '' }]);
+    await waitForJobs(stack.service, [
+      { jobId: response.body.jobId, assignedWorker: response.body.assignedWorker ?? '' },
+    ]);
     assert.deepEqual(await listed('planned-only'), [response.body.jobId], 'exactly one job for the key');
 
     const again = await post<Placed>('/enqueue-task', 'key-planned', body);
@@ -112,23 +111,27 @@ describe('crashes between the slots of a Redis Cluster', { skip: skipUnlessClust
       );
     assert.deepEqual(await listed('half-batch'), planned.map((job) => job.jobId).sort());
     await waitForJobs(
-      service,
+      stack.service,
       planned.map((job) => ({ jobId: job.jobId, assignedWorker: job.assignedWorker ?? '' })),
     );
-    await waitForIdle(service);
+    await waitForIdle(stack.service);
   });
 
   test("killed between a delayed job's location and its add: the job is routed again, once, and runs once", async () => {
-    await cluster.client.set(arming(), 'located');
-    const response = await service.enqueue<Placed>({ jobName: 'routed-once', data: {}, options: { delayMs: 300 } });
+    await stack.cluster.client.set(arming(), 'located');
+    const response = await stack.service.enqueue<Placed>({
+      jobName: 'routed-once',
+      data: {},
+      options: { delayMs: 300 },
+    });
     assert.equal(response.status, 202, response.text);
-    await waitFor(async () => (await cluster.client.exists(arming())) === 0, {
+    await waitFor(async () => (await stack.cluster.client.exists(arming())) === 0, {
       timeoutMs: 30_000,
       what: 'a router to reach the step and die',
     });
-    const [view] = await waitForJobs(service, [{ jobId: response.body.jobId, assignedWorker: '' }]);
+    const [view] = await waitForJobs(stack.service, [{ jobId: response.body.jobId, assignedWorker: '' }]);
     assert.notEqual(view?.assignedWorker, null, 'routed to a worker');
     assert.deepEqual(await listed('routed-once'), [response.body.jobId], 'one job, under its first id');
-    await waitForIdle(service);
+    await waitForIdle(stack.service);
   });
 });

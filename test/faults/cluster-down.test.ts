@@ -11,10 +11,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { queueNameFor } from '../../src/queue/names.js';
 import { enqueueMany, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
-import { skipUnlessClusterTools, startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
-import { startService, type HttpResult, type Service } from '../support/service.js';
+import { startClusterService, type ClusterService } from '../support/cluster-service.js';
+import { skipUnlessClusterTools } from '../support/redis-cluster.js';
+import type { HttpResult, Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 const WORKERS = 2;
@@ -87,69 +87,61 @@ async function enqueueWorksEverywhere(service: Service): Promise<Enqueued[]> {
 }
 
 describe('a Redis Cluster that is down', { skip: skipUnlessClusterTools(), timeout: 400_000 }, () => {
-  let cluster: TestRedisCluster;
-  let service: Service;
+  let stack: ClusterService;
   before(async () => {
-    // AOF, so that masters stopped together come back with their keys; a short node time-out, so
-    // that a master away is marked failed, and cleared, in seconds.
-    cluster = await startRedisCluster({ masters: 3, appendOnly: true, nodeTimeoutMs: 3_000 });
-    service = await startService({
-      redisUrl: '',
-      clusterNodes: cluster.nodesSpec,
+    stack = await startClusterService({
+      // AOF, so that masters stopped together come back with their keys; a short node time-out, so
+      // that a master away is marked failed, and cleared, in seconds.
+      cluster: { appendOnly: true, nodeTimeoutMs: 3_000 },
       workers: WORKERS,
       // The service's default time-out, which the harness raises for the other tests: a refusal must
       // not wait for longer than this, and the requests that wait out a down cluster are the subject.
       env: { WORKER_CONCURRENCY: '2', COMMAND_TIMEOUT_MS: '500' },
     });
   });
-  after(async () => {
-    await service?.stop();
-    await cluster?.stop();
-  });
+  after(() => stack?.stop());
 
   const restartAll = async () => {
-    const stopped = cluster.nodes.flatMap((_, index) => (cluster.isRunning(index) ? [] : [index]));
-    await Promise.all(stopped.map((index) => cluster.startNode(index)));
-    await cluster.waitUntilOk(90_000);
+    const stopped = stack.cluster.nodes.flatMap((_, index) => (stack.cluster.isRunning(index) ? [] : [index]));
+    await Promise.all(stopped.map((index) => stack.cluster.startNode(index)));
+    await stack.cluster.waitUntilOk(90_000);
   };
 
   test('every master stopped: JSON 503s, /healthz answers, and the service resumes by itself', async () => {
     // Running and waiting through the outage (2 workers x 2 slots), all accepted before it.
-    const before = await enqueueMany(service, 6, 'through-outage', { durationMs: 1_500 });
+    const before = await enqueueMany(stack.service, 6, 'through-outage', { durationMs: 1_500 });
     const known = before[0] ?? assert.fail('no job accepted');
-    await Promise.all(cluster.nodes.map((_, index) => cluster.stopNode(index)));
+    await Promise.all(stack.cluster.nodes.map((_, index) => stack.cluster.stopNode(index)));
     try {
-      await assertRefused(service, known.jobId, true);
+      await assertRefused(stack.service, known.jobId, true);
     } finally {
       await restartAll();
     }
 
-    const after = await enqueueWorksEverywhere(service);
-    await waitForJobs(service, [...before, ...after], { timeoutMs: 120_000 });
-    await waitForIdle(service);
+    const after = await enqueueWorksEverywhere(stack.service);
+    await waitForJobs(stack.service, [...before, ...after], { timeoutMs: 120_000 });
+    await waitForIdle(stack.service);
   });
 
   test('cluster_state:fail (a master away past the node time-out): JSON 503s, then it resumes', async () => {
-    const before = await enqueueMany(service, 4, 'through-fail', { durationMs: 500 });
+    const before = await enqueueMany(stack.service, 4, 'through-fail', { durationMs: 500 });
     const known = before[0] ?? assert.fail('no job accepted');
     // The master of a worker's queue: its jobs wait there through the outage.
-    const port = await cluster.masterOf(`${service.prefix}:${queueNameFor('test-0')}:wait`);
-    const victim = cluster.nodes.findIndex((node) => node.port === port);
-    assert.ok(victim >= 0);
-    const survivor = (victim + 1) % cluster.nodes.length;
-    await cluster.stopNode(victim);
+    const victim = await stack.masterOfQueue('test-0');
+    const survivor = (victim + 1) % stack.cluster.nodes.length;
+    await stack.cluster.stopNode(victim);
     try {
-      await waitFor(async () => (await cluster.clusterInfo(survivor)).cluster_state === 'fail', {
+      await waitFor(async () => (await stack.cluster.clusterInfo(survivor)).cluster_state === 'fail', {
         timeoutMs: 60_000,
         what: 'the surviving masters to mark the cluster failed',
       });
-      await assertRefused(service, known.jobId, false);
+      await assertRefused(stack.service, known.jobId, false);
     } finally {
       await restartAll();
     }
 
-    const after = await enqueueWorksEverywhere(service);
-    await waitForJobs(service, [...before, ...after], { timeoutMs: 120_000 });
-    await waitForIdle(service);
+    const after = await enqueueWorksEverywhere(stack.service);
+    await waitForJobs(stack.service, [...before, ...after], { timeoutMs: 120_000 });
+    await waitForIdle(stack.service);
   });
 });

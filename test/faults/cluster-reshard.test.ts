@@ -16,13 +16,9 @@ import { after, before, describe, test } from 'node:test';
 import { ledgerKeys } from '../../src/ledger/keys.js';
 import { queueNameFor } from '../../src/queue/names.js';
 import { waitForIdle, type Enqueued, type JobView } from '../support/jobs.js';
-import {
-  skipUnlessClusterTools,
-  startRedisCluster,
-  type MovedSlot,
-  type TestRedisCluster,
-} from '../support/redis-cluster.js';
-import { startService, type HttpResult, type LogLine, type Service } from '../support/service.js';
+import { startClusterService, type ClusterService } from '../support/cluster-service.js';
+import { skipUnlessClusterTools, type MovedSlot } from '../support/redis-cluster.js';
+import type { HttpResult, LogLine } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 const WORKERS = 3;
@@ -75,27 +71,17 @@ function describeError(err: unknown): string {
 }
 
 describe('a slot migration under live load', { skip: skipUnlessClusterTools(), timeout: 300_000 }, () => {
-  let cluster: TestRedisCluster;
-  let service: Service;
+  let stack: ClusterService;
   before(async () => {
-    cluster = await startRedisCluster({ masters: 3 });
-    service = await startService({
-      redisUrl: '',
-      clusterNodes: cluster.nodesSpec,
-      workers: WORKERS,
-      env: { WORKER_CONCURRENCY: '4' },
-    });
+    stack = await startClusterService({ workers: WORKERS, env: { WORKER_CONCURRENCY: '4' } });
   });
-  after(async () => {
-    await service?.stop();
-    await cluster?.stop();
-  });
+  after(() => stack?.stop());
 
   /** The index of the master that serves `slot`, as the cluster says now. */
   const ownerOf = async (slot: number): Promise<number> => {
-    for (const [start, end, master] of await cluster.client.cluster('SLOTS')) {
+    for (const [start, end, master] of await stack.cluster.client.cluster('SLOTS')) {
       if (slot >= start && slot <= end) {
-        const index = cluster.nodes.findIndex((node) => node.port === Number(master?.[1]));
+        const index = stack.cluster.nodes.findIndex((node) => node.port === Number(master?.[1]));
         if (index >= 0) return index;
       }
     }
@@ -119,12 +105,12 @@ describe('a slot migration under live load', { skip: skipUnlessClusterTools(), t
     };
     const enqueueOne = async () => {
       const task = newTask();
-      const result = await service.enqueue<Enqueued>(task);
+      const result = await stack.service.enqueue<Enqueued>(task);
       if (check('POST /enqueue-task', result, 202)) accepted.push({ ...result.body, data: task.data });
     };
     const enqueueBatch = async (size = 3) => {
       const tasks = Array.from({ length: size }, newTask);
-      const result = await service.request<{ tasks: Enqueued[] }>('POST', '/enqueue-tasks', {
+      const result = await stack.service.request<{ tasks: Enqueued[] }>('POST', '/enqueue-tasks', {
         body: JSON.stringify({ tasks }),
         headers: json,
       });
@@ -132,7 +118,7 @@ describe('a slot migration under live load', { skip: skipUnlessClusterTools(), t
         result.body.tasks.forEach((job, i) => accepted.push({ ...job, data: (tasks[i] ?? newTask()).data }));
       }
     };
-    const read = async (path: string) => check(`GET ${path}`, await service.request('GET', path), 200);
+    const read = async (path: string) => check(`GET ${path}`, await stack.service.request('GET', path), 200);
     const oneRequest = async (n: number) => {
       const known = accepted[n % Math.max(1, accepted.length)];
       switch (n % 10) {
@@ -157,19 +143,19 @@ describe('a slot migration under live load', { skip: skipUnlessClusterTools(), t
     // Keys in every slot that moves: finished jobs stay in their queue, and the ledger has its own.
     for (let i = 0; i < WARM_UP_BATCHES; i += 1) await enqueueBatch(WARM_UP_BATCH);
     assert.deepEqual(failures, [], 'the warm-up was accepted');
-    await waitForIdle(service);
+    await waitForIdle(stack.service);
 
-    const keys = ledgerKeys(service.prefix);
+    const keys = ledgerKeys(stack.service.prefix);
     const queueSlots = await Promise.all(
       Array.from({ length: WORKERS }, (_, index) =>
-        cluster.slotOf(`${service.prefix}:${queueNameFor(`test-${index}`)}:wait`),
+        stack.cluster.slotOf(`${stack.service.prefix}:${queueNameFor(`test-${index}`)}:wait`),
       ),
     );
-    const ledgerSlot = await cluster.slotOf(keys.queued);
+    const ledgerSlot = await stack.cluster.slotOf(keys.queued);
     const slots = [ledgerSlot, ...new Set(queueSlots)];
     const ownersBefore = await Promise.all(slots.map(ownerOf));
     // Each slot goes to the next master: every one of them changes owner.
-    const destination = (owner: number) => (owner + 1) % cluster.nodes.length;
+    const destination = (owner: number) => (owner + 1) % stack.cluster.nodes.length;
 
     let moving = true;
     let sentDuringMove = 0;
@@ -191,7 +177,7 @@ describe('a slot migration under live load', { skip: skipUnlessClusterTools(), t
         const group = slots.filter((_, i) => destination(ownersBefore[i] ?? -1) === to);
         moved = [
           ...moved,
-          ...(await cluster.moveSlots(group, to, { keysPerBatch: KEYS_PER_BATCH, pauseMs: PAUSE_MS })),
+          ...(await stack.cluster.moveSlots(group, to, { keysPerBatch: KEYS_PER_BATCH, pauseMs: PAUSE_MS })),
         ];
       }
     } finally {
@@ -209,7 +195,7 @@ describe('a slot migration under live load', { skip: skipUnlessClusterTools(), t
     // may correct the ledger: a job's start and end updates, sent without waiting while the ledger's
     // slot moves, can land out of order (ioredis retries a refused one after a delay, and the next
     // one can overtake it), which leaves a finished job's reservation behind for a reconcile pass.
-    const warnings = service.logs.filter((line) => (line.level ?? 0) >= 40);
+    const warnings = stack.service.logs.filter((line) => (line.level ?? 0) >= 40);
     if (warnings.length > 0) {
       const describe = (line: LogLine) => {
         if (line.err !== undefined) return `${line.msg ?? ''} (${describeError(line.err)})`;
@@ -219,7 +205,7 @@ describe('a slot migration under live load', { skip: skipUnlessClusterTools(), t
       t.diagnostic(`the service logged: ${warnings.map(describe).join('; ')}`);
     }
     // On failure, what the service logged for each 5xx (the Redis error behind it) says why.
-    const causes = service.logs
+    const causes = stack.service.logs
       .filter((line) => (line.level ?? 0) >= 40 && line.err !== undefined)
       .map((line) => `${line.msg ?? ''}: ${describeError(line.err)}`);
     assert.deepEqual(failures, [], `every request got its success status; the service logged:\n${causes.join('\n')}`);
@@ -231,9 +217,9 @@ describe('a slot migration under live load', { skip: skipUnlessClusterTools(), t
       assert.ok((keysMoved.get(slot) ?? 0) > 0, `slot ${slot} had keys to migrate`);
     }
 
-    await waitForIdle(service);
+    await waitForIdle(stack.service);
     for (const job of accepted) {
-      const view = await service.request<JobViewWithData>('GET', `/jobs/${encodeURIComponent(job.jobId)}`);
+      const view = await stack.service.request<JobViewWithData>('GET', `/jobs/${encodeURIComponent(job.jobId)}`);
       assert.equal(view.status, 200, view.text);
       assert.equal(view.body.state, 'completed', `${job.jobId}: ${view.text}`);
       // A waiting job may have been stolen by an idle worker: it started where it was accepted.

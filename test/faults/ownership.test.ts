@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { enqueueMany, isAlive, waitForIdle, waitForJobs } from '../support/jobs.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service, type WorkerView } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -30,12 +30,12 @@ async function worker(service: Service, id: string): Promise<WorkerView> {
 }
 
 describe('a second instance with a HOST_ID in use', () => {
-  let redis: TestRedis;
+  let redis: ModeRedis;
   let first: Service;
   before(async () => {
-    redis = await startRedis();
+    redis = await startTestRedis();
     first = await startService({
-      redisUrl: redis.url,
+      ...redis.serviceOptions,
       workers: 2,
       env: { ...FAST, WORKER_CONCURRENCY: '2', HOST_ID: 'dup', LOG_LEVEL: 'debug' },
     });
@@ -49,7 +49,7 @@ describe('a second instance with a HOST_ID in use', () => {
     const jobs = await enqueueMany(first, 4, 'owned', { durationMs: 3_000 });
     await waitFor(async () => (await first.workers()).totals.active === 4, { what: 'the 4 jobs to run' });
     const second = await startService({
-      redisUrl: redis.url,
+      ...redis.serviceOptions,
       workers: 2,
       prefix: first.prefix,
       waitUntilReady: false,
@@ -84,12 +84,12 @@ describe('a second instance with a HOST_ID in use', () => {
 });
 
 describe('a worker paused past its lease', () => {
-  let redis: TestRedis;
+  let redis: ModeRedis;
   let service: Service;
   before(async () => {
-    redis = await startRedis();
+    redis = await startTestRedis();
     service = await startService({
-      redisUrl: redis.url,
+      ...redis.serviceOptions,
       workers: 2,
       keepAlive: false,
       env: { ...FAST, WORKER_CONCURRENCY: '2', WORK_STEALING: 'false', LOG_LEVEL: 'debug' },

@@ -7,39 +7,20 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
-import { skipUnlessClusterTools, startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
-import { startService, type Service } from '../support/service.js';
+import { startClusterService, type ClusterService } from '../support/cluster-service.js';
+import { skipUnlessClusterTools } from '../support/redis-cluster.js';
 
 const PASSWORD = 'cluster s3cret';
 
 describe('a Redis Cluster with a password', { skip: skipUnlessClusterTools() }, () => {
-  let cluster: TestRedisCluster;
-  let service: Service;
+  let stack: ClusterService;
   before(async () => {
-    cluster = await startRedisCluster({ masters: 3 });
-    // Set on each running node: the cluster bus needs no password, and there are no replicas.
-    for (const { host, port } of cluster.nodes) {
-      const node = new Redis({ host, port, lazyConnect: true });
-      await node.connect();
-      await node.config('SET', 'requirepass', PASSWORD);
-      node.disconnect();
-    }
-    const secret = encodeURIComponent(PASSWORD);
-    service = await startService({
-      redisUrl: '',
-      clusterNodes: cluster.nodes.map(({ host, port }) => `redis://:${secret}@${host}:${port}`).join(','),
-      workers: 2,
-    });
+    stack = await startClusterService({ password: PASSWORD, workers: 2 });
   });
-  after(async () => {
-    await service?.stop();
-    // The harness's own client has no password: it is closed without a goodbye.
-    cluster?.client.disconnect();
-    await cluster?.stop();
-  });
+  after(() => stack?.stop());
 
   test('a node refuses a client without the password', async () => {
-    const [first] = cluster.nodes;
+    const [first] = stack.cluster.nodes;
     assert.ok(first);
     const anonymous = new Redis({
       host: first.host,
@@ -60,12 +41,12 @@ describe('a Redis Cluster with a password', { skip: skipUnlessClusterTools() }, 
   test('with the password in the seed URLs, tasks are routed to both workers and complete', async () => {
     const jobs: Enqueued[] = [];
     for (let i = 0; i < 4; i += 1) {
-      const response = await service.enqueue<Enqueued>({ jobName: 'behind-a-password', data: { durationMs: 0 } });
+      const response = await stack.service.enqueue<Enqueued>({ jobName: 'behind-a-password', data: { durationMs: 0 } });
       assert.equal(response.status, 202, response.text);
       jobs.push(response.body);
     }
     assert.deepEqual(new Set(jobs.map((job) => job.assignedWorker)), new Set(['test-0', 'test-1']));
-    await waitForJobs(service, jobs);
-    await waitForIdle(service);
+    await waitForJobs(stack.service, jobs);
+    await waitForIdle(stack.service);
   });
 });

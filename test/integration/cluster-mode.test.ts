@@ -7,10 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ledgerKeys } from '../../src/ledger/keys.js';
-import { queueNameFor } from '../../src/queue/names.js';
 import { waitForIdle, waitForJobs, type Enqueued, enqueueTask } from '../support/jobs.js';
-import { skipUnlessClusterTools, startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
-import { startService, type Service } from '../support/service.js';
+import { startClusterService, type ClusterService } from '../support/cluster-service.js';
+import { skipUnlessClusterTools } from '../support/redis-cluster.js';
 
 const WORKERS = 4;
 const CONCURRENCY = 2;
@@ -21,35 +20,26 @@ interface Placed {
 }
 
 describe('on a Redis Cluster', { skip: skipUnlessClusterTools() }, () => {
-  let cluster: TestRedisCluster;
-  let service: Service;
+  let stack: ClusterService;
   before(async () => {
-    cluster = await startRedisCluster({ masters: 3 });
-    service = await startService({
-      redisUrl: '',
-      clusterNodes: cluster.nodesSpec,
+    stack = await startClusterService({
       workers: WORKERS,
       env: { WORKER_CONCURRENCY: String(CONCURRENCY), TASK_DURATION_MS: '300' },
     });
   });
-  after(async () => {
-    await service?.stop();
-    await cluster?.stop();
-  });
+  after(() => stack?.stop());
 
-  const enqueue = (body: unknown) => enqueueTask<Placed>(service, body);
+  const enqueue = (body: unknown) => enqueueTask<Placed>(stack.service, body);
   const asEnqueued = (job: Placed): Enqueued => ({ jobId: job.jobId, assignedWorker: job.assignedWorker ?? '' });
 
   test("the workers' queues spread over the masters; the ledger sits in one slot", async () => {
     const masters = new Set<number>();
-    for (let index = 0; index < WORKERS; index += 1) {
-      masters.add(await cluster.masterOf(`${service.prefix}:${queueNameFor(`test-${index}`)}:wait`));
-    }
+    for (let index = 0; index < WORKERS; index += 1) masters.add(await stack.masterOfQueue(`test-${index}`));
     assert.ok(masters.size >= 2, `queues on ${masters.size} master(s)`);
-    const keys = ledgerKeys(service.prefix);
+    const keys = ledgerKeys(stack.service.prefix);
     const slots = new Set(
       await Promise.all(
-        [keys.heartbeats, keys.queued, keys.index, keys.jobs('test-0')].map((key) => cluster.slotOf(key)),
+        [keys.heartbeats, keys.queued, keys.index, keys.jobs('test-0')].map((key) => stack.cluster.slotOf(key)),
       ),
     );
     assert.equal(slots.size, 1);
@@ -65,9 +55,9 @@ describe('on a Redis Cluster', { skip: skipUnlessClusterTools() }, () => {
       [...perWorker.values()],
       Array.from({ length: WORKERS }, () => 2 * CONCURRENCY),
     );
-    await waitForJobs(service, jobs.map(asEnqueued));
-    await waitForIdle(service);
-    const listed = await service.request<{ jobs: { jobId: string }[] }>('GET', '/jobs?jobName=spread&limit=100');
+    await waitForJobs(stack.service, jobs.map(asEnqueued));
+    await waitForIdle(stack.service);
+    const listed = await stack.service.request<{ jobs: { jobId: string }[] }>('GET', '/jobs?jobName=spread&limit=100');
     assert.equal(listed.status, 200, listed.text);
     assert.deepEqual(listed.body.jobs.map((job) => job.jobId).sort(), jobs.map((job) => job.jobId).sort());
   });
@@ -75,23 +65,23 @@ describe('on a Redis Cluster', { skip: skipUnlessClusterTools() }, () => {
   test('a delayed job is routed when due; a waiting job is cancelled', async () => {
     const delayed = await enqueue({ jobName: 'later', data: { durationMs: 0 }, options: { delayMs: 500 } });
     assert.equal(delayed.assignedWorker, null);
-    const [done] = await waitForJobs(service, [asEnqueued(delayed)]);
+    const [done] = await waitForJobs(stack.service, [asEnqueued(delayed)]);
     assert.ok(done?.assignedWorker?.startsWith('test-'));
 
     const held = await Promise.all(
       Array.from({ length: WORKERS * CONCURRENCY }, () => enqueue({ jobName: 'held', data: { durationMs: 1_500 } })),
     );
     const waiting = await enqueue({ jobName: 'waiting', data: { durationMs: 0 } });
-    const cancelled = await service.request<{ state: string }>('DELETE', `/jobs/${waiting.jobId}`);
+    const cancelled = await stack.service.request<{ state: string }>('DELETE', `/jobs/${waiting.jobId}`);
     assert.equal(cancelled.status, 200, cancelled.text);
     assert.equal(cancelled.body.state, 'cancelled');
-    await waitForJobs(service, held.map(asEnqueued));
-    await waitForIdle(service);
+    await waitForJobs(stack.service, held.map(asEnqueued));
+    await waitForIdle(stack.service);
   });
 
   test('a batch over several queues is accepted whole, and its Idempotency-Key replays it', async () => {
     const send = () =>
-      service.request<{ tasks: Placed[] }>('POST', '/enqueue-tasks', {
+      stack.service.request<{ tasks: Placed[] }>('POST', '/enqueue-tasks', {
         body: JSON.stringify({
           tasks: Array.from({ length: 8 }, (_, i) => ({ jobName: 'batch', data: { i, durationMs: 0 } })),
         }),
@@ -103,7 +93,7 @@ describe('on a Redis Cluster', { skip: skipUnlessClusterTools() }, () => {
     const again = await send();
     assert.equal(again.status, 200, again.text);
     assert.deepEqual(again.body, first.body);
-    await waitForJobs(service, first.body.tasks.map(asEnqueued));
-    await waitForIdle(service);
+    await waitForJobs(stack.service, first.body.tasks.map(asEnqueued));
+    await waitForIdle(stack.service);
   });
 });

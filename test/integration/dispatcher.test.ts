@@ -1,12 +1,12 @@
 /**
- * The dispatcher's undo path against a real Redis: when a step of an enqueue fails, what it may have
- * left behind is undone, and an undo that fails too is logged at warn with the task's token and
- * counted by operation in `bullpen_undo_failures_total`. The failures are real: the connections the
- * steps use are closed at the point where the step must fail.
+ * The dispatcher's undo path against a real Redis, one server or a cluster: when a step of an enqueue
+ * fails, what it may have left behind is undone, and an undo that fails too is logged at warn with the
+ * task's token and counted by operation in `bullpen_undo_failures_total`. The failures are real: the
+ * connections the steps use are closed at the point where the step must fail.
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { QueueUnavailableError } from '../../src/errors.js';
@@ -15,13 +15,18 @@ import { createProcessMetrics, UNDO_OPERATIONS, type ProcessMetrics } from '../.
 import { jobOptionsFrom } from '../../src/queue/job-options.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { jobIndexKey } from '../../src/queue/job-index.js';
-import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
+import {
+  closeConnection,
+  createRedisConnection,
+  waitUntilReady,
+  type RedisClient,
+} from '../../src/redis/connections.js';
 import { createDispatcher, type DispatcherOptions } from '../../src/scheduling/dispatcher.js';
 import { reservationsLeft } from '../support/jobs.js';
 import { joinAsWorker } from '../support/ledger.js';
 import { parseMetrics, total } from '../support/prom-text.js';
 import { captureLogger } from '../support/capture-logger.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { waitFor } from '../support/wait.js';
 
 const config = loadConfig({ QUEUE_PREFIX: 'undo-test' });
@@ -40,15 +45,15 @@ interface LogLine {
 
 const WARN = 40;
 
-let redis: TestRedis;
+let redis: ModeRedis;
 /** Connections made by a test, closed after it whatever their state. */
-const connections: Redis[] = [];
+const connections: RedisClient[] = [];
 const registries: QueueRegistry[] = [];
 let logs: LogLine[];
 let metrics: ProcessMetrics;
 
-async function connect(): Promise<Redis> {
-  const connection = createRedisConnection(redis.url, 'command', pino({ level: 'silent' }), {
+async function connect(): Promise<RedisClient> {
+  const connection = createRedisConnection(redis.target, 'command', pino({ level: 'silent' }), {
     commandTimeoutMs: 2_000,
   });
   connections.push(connection);
@@ -56,14 +61,22 @@ async function connect(): Promise<Redis> {
   return connection;
 }
 
-/** A connection that was open and is now closed: every command on it fails at once. */
-async function closedConnection(): Promise<Redis> {
+/**
+ * A connection that was open and is now closed: every command on it fails at once. Closed with QUIT,
+ * after which every part of it has ended: a cluster client closed with `disconnect` ends before its
+ * node connections, and ioredis sets it back to `close` as each of them ends; from then on BullMQ
+ * waits for it to be ready again, for ever, instead of failing.
+ */
+async function closedConnection(): Promise<RedisClient> {
   const connection = await connect();
-  connection.disconnect();
+  const parts = connection instanceof Cluster ? [connection, ...connection.nodes('all')] : [connection];
+  const ended = Promise.all(parts.map((part) => new Promise((resolve) => part.once('end', resolve))));
+  await connection.quit();
+  await ended;
   return connection;
 }
 
-function queuesOn(connection: Redis): QueueRegistry {
+function queuesOn(connection: RedisClient): QueueRegistry {
   const queues = createQueueRegistry({ connection, prefix: config.prefix });
   registries.push(queues);
   // A queue made on a closed connection also emits the failure as an event, which BullMQ prints to
@@ -101,7 +114,7 @@ const warnings = (operation: string) => logs.filter((line) => line.level === WAR
 
 describe('dispatcher: undoing a refused enqueue', () => {
   before(async () => {
-    redis = await startRedis();
+    redis = await startTestRedis();
     await joinAsWorker(await connect(), config.prefix, {
       id: WORKER,
       hostId: 'undo',

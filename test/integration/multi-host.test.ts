@@ -1,5 +1,6 @@
 /**
- * Several hosts as one pool: two and three primaries (each its own PORT and HOST_ID) on one Redis.
+ * Several hosts as one pool: two and three primaries (each its own PORT and HOST_ID) on one Redis
+ * (a server or a cluster).
  * A burst spreads over every worker of every host; a host killed for good has all its jobs completed
  * by the others, its worker ids retired from the ledger; and the same HOST_ID started again later
  * starts empty and works.
@@ -9,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
 import { parseMetrics, total } from '../support/prom-text.js';
 import { isAlive, readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -26,8 +27,8 @@ const FAST = {
 } as const;
 
 /** Hosts of one and of two workers: the pool mixes both, and every boot spared keeps the suite fast. */
-function startHost(redis: TestRedis, prefix: string, hostId: string, workers: number): Promise<Service> {
-  return startService({ redisUrl: redis.url, workers, prefix, env: { ...FAST, HOST_ID: hostId } });
+function startHost(redis: ModeRedis, prefix: string, hostId: string, workers: number): Promise<Service> {
+  return startService({ ...redis.serviceOptions, workers, prefix, env: { ...FAST, HOST_ID: hostId } });
 }
 
 /** Sends the tasks round-robin over the hosts' HTTP ports, all at once. */
@@ -62,10 +63,10 @@ async function killHost(host: Service): Promise<void> {
 }
 
 describe('three hosts on one Redis', () => {
-  let redis: TestRedis;
+  let redis: ModeRedis;
   let hosts: Service[] = [];
   before(async () => {
-    redis = await startRedis();
+    redis = await startTestRedis();
     hosts = await Promise.all(
       (['h1', 'h2', 'h3'] as const).map((id) => startHost(redis, 'three', id, id === 'h1' ? 2 : 1)),
     );
@@ -80,7 +81,7 @@ describe('three hosts on one Redis', () => {
     const ids = workers.map((worker) => worker.id);
     assert.deepEqual(ids, ['h1-0', 'h1-1', 'h2-0', 'h3-0']);
     // Gate jobs: none ends while the burst is placed, so the routing sees only the burst's own load.
-    const gate = createGate(redis.client, redis.url);
+    const gate = createGate(redis.client, redis.nodeUrl);
     const jobs = await burst(hosts, 40, gate.data(), GATE_JOB);
     assert.ok(spread(jobs, ids) <= 1, `spread ${spread(jobs, ids)}`);
     await gate.open();
@@ -90,12 +91,12 @@ describe('three hosts on one Redis', () => {
 });
 
 describe('a host killed for good', () => {
-  let redis: TestRedis;
+  let redis: ModeRedis;
   let survivor: Service;
   let doomed: Service;
   let reborn: Service | undefined;
   before(async () => {
-    redis = await startRedis();
+    redis = await startTestRedis();
     [survivor, doomed] = await Promise.all([startHost(redis, 'pool', 'a', 2), startHost(redis, 'pool', 'b', 1)]);
   });
   after(async () => {
