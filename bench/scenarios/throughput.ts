@@ -23,7 +23,8 @@ interface Round {
   readonly non2xx: number;
 }
 
-async function load(url: string, seconds: number): Promise<Round> {
+/** Enqueues of long jobs over `CONNECTIONS` connections for `seconds`: autocannon's mean requests/s. */
+export async function enqueueLoad(url: string, seconds: number): Promise<Round> {
   const result = await autocannon({
     url: `${url}/enqueue-task`,
     method: 'POST',
@@ -54,12 +55,12 @@ export async function throughput(): Promise<Section> {
   });
   try {
     const sides = [pair.service.url, pair.baseline.url, shared.url].map((url) => ({ url, runs: [] as Round[] }));
-    for (const side of sides) await load(side.url, 1);
+    for (const side of sides) await enqueueLoad(side.url, 1);
     for (let i = 0; i < ROUNDS; i += 1) {
       // Rotate who goes first, so that drift in the machine's load hits all alike.
       for (let k = 0; k < sides.length; k += 1) {
         const side = sides[(i + k) % sides.length];
-        side?.runs.push(await load(side.url, ROUND_SECONDS));
+        side?.runs.push(await enqueueLoad(side.url, ROUND_SECONDS));
       }
     }
     const [ours = [], seed = [], plain = []] = sides.map((side) => side.runs);
