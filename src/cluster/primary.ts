@@ -17,7 +17,7 @@ import { createClusterMetricsPrimary } from '../metrics/cluster-metrics-primary.
 import { workerIdFor } from '../queue/names.js';
 import { redactUrl } from '../redis/redact.js';
 import { describeTarget, type RedisTarget } from '../redis/target.js';
-import { untrustedRedis } from '../redis/tls-trust.js';
+import { checkTls } from '../redis/tls-trust.js';
 import type { ResolvedRedis } from '../redis/local-server.js';
 import {
   EXIT_LEASE_REFUSED,
@@ -62,11 +62,13 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   const configured: RedisTarget | undefined =
     config.redisCluster ?? (config.redisUrl === undefined ? undefined : { kind: 'single', url: config.redisUrl });
   if (configured !== undefined) {
-    const untrusted = await untrustedRedis(configured);
-    if (untrusted !== undefined) {
-      logger.fatal({ redis: describeTarget(configured, redactUrl) }, untrusted);
+    const tls = await checkTls(configured);
+    const redis = describeTarget(configured, redactUrl);
+    if (tls.fatal !== undefined) {
+      logger.fatal({ redis }, tls.fatal);
       process.exit(1);
     }
+    if (tls.warning !== undefined) logger.warn({ redis }, tls.warning);
   }
 
   // With neither REDIS_URL nor REDIS_CLUSTER_NODES, the private redis-server; its machinery, and the

@@ -6,7 +6,9 @@
  * connections retry for ever, each worker gives up after its ready time-out and is forked again, and
  * on a Redis Cluster not even the reason is logged (its slot refresh says only "Connection is
  * closed."). Start-up therefore stops at once and says why. A Redis that does not answer at all is
- * not judged here: the workers wait for it, as without TLS.
+ * not judged here: the workers wait for it, as without TLS. A port that takes the connection but
+ * not the handshake (a Redis without TLS, given as rediss://) looks the same to ioredis; it is only
+ * warned about, since a Redis slow to answer cannot be told apart from it.
  *
  * The handshake is made as ioredis makes it (host and port as configured, Node's trusted CAs, the
  * certificate checked against that host name) and nothing is sent over it.
@@ -37,47 +39,70 @@ export function tlsEndpoints(target: RedisTarget): TlsEndpoint[] {
   return [{ host, port: Number(url.port || 6379) }];
 }
 
-/** Why the certificate that `endpoint` presents is not trusted; undefined when it is, or when nothing answered. */
-export function certificateProblem(
-  { host, port }: TlsEndpoint,
-  timeoutMs = HANDSHAKE_TIMEOUT_MS,
-): Promise<string | undefined> {
+/** What one handshake found. */
+export type TlsVerdict =
+  | { readonly kind: 'trusted' }
+  | { readonly kind: 'untrusted'; readonly reason: string }
+  /** The port took the connection but never answered the handshake: most likely Redis without TLS. */
+  | { readonly kind: 'no-handshake' }
+  /** Nothing to judge: the port refused, or the network failed. The workers wait for it. */
+  | { readonly kind: 'unreachable' };
+
+/** Makes one TLS handshake with `endpoint`, sends nothing over it, and says what it found. */
+export function checkEndpoint({ host, port }: TlsEndpoint, timeoutMs = HANDSHAKE_TIMEOUT_MS): Promise<TlsVerdict> {
   return new Promise((resolve) => {
     // Not rejected at the handshake, so that a refusal is told apart from a network error; the
     // socket is closed before a byte is sent, whatever the verdict.
     const socket = connect({ host, port, rejectUnauthorized: false });
+    let connected = false;
+    socket.once('connect', () => (connected = true));
     socket.setTimeout(timeoutMs);
-    const done = (problem: string | undefined) => {
+    const done = (verdict: TlsVerdict) => {
       socket.destroy();
-      resolve(problem);
+      resolve(verdict);
     };
     socket.once('secureConnect', () => {
-      if (socket.authorized) return done(undefined);
+      if (socket.authorized) return done({ kind: 'trusted' });
       // A string code at run time (SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID, ...).
       const code = String(socket.authorizationError);
       const certificate: PeerCertificate = socket.getPeerCertificate();
       const mismatch = code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? checkServerIdentity(host, certificate) : undefined;
-      done(mismatch === undefined ? code : `${code}: ${mismatch.message}`);
+      done({ kind: 'untrusted', reason: mismatch === undefined ? code : `${code}: ${mismatch.message}` });
     });
-    socket.once('timeout', () => done(undefined));
+    // A plain Redis reads the client's hello as the start of a command and waits for the rest.
+    socket.once('timeout', () => done({ kind: connected ? 'no-handshake' : 'unreachable' }));
     // Not `once`: a socket may say more than one error, and an unheard one would crash the primary.
-    socket.on('error', () => done(undefined));
+    socket.on('error', () => done({ kind: 'unreachable' }));
   });
 }
 
-/**
- * What start-up says when a TLS endpoint of `target` presents a certificate this process does not
- * trust; undefined when every one that answers is trusted (or the target has no TLS).
- */
-export async function untrustedRedis(target: RedisTarget, timeoutMs?: number): Promise<string | undefined> {
+export interface TlsCheck {
+  /** A certificate this process does not trust: start-up must stop, with this reason. */
+  readonly fatal?: string;
+  /** A port that took the connection but not the handshake: said, and then waited for as usual. */
+  readonly warning?: string;
+}
+
+/** Checks every TLS endpoint of `target` (none without TLS) at once. */
+export async function checkTls(target: RedisTarget, timeoutMs?: number): Promise<TlsCheck> {
   const endpoints = tlsEndpoints(target);
-  const problems = await Promise.all(endpoints.map((endpoint) => certificateProblem(endpoint, timeoutMs)));
-  const index = problems.findIndex((problem) => problem !== undefined);
-  const endpoint = endpoints[index];
-  if (endpoint === undefined) return undefined;
-  return (
-    `the TLS certificate of Redis at ${endpoint.host}:${endpoint.port} is not trusted (${problems[index]}). ` +
-    'If a private CA signed it, give that CA in NODE_EXTRA_CA_CERTS (a PEM file); ' +
-    'name each server as its certificate does'
-  );
+  const verdicts = await Promise.all(endpoints.map((endpoint) => checkEndpoint(endpoint, timeoutMs)));
+  const where = (index: number) => `${endpoints[index]?.host}:${endpoints[index]?.port}`;
+  const untrusted = verdicts.findIndex((verdict) => verdict.kind === 'untrusted');
+  const verdict = verdicts[untrusted];
+  if (verdict?.kind === 'untrusted') {
+    return {
+      fatal:
+        `the TLS certificate of Redis at ${where(untrusted)} is not trusted (${verdict.reason}). ` +
+        'If a private CA signed it, give that CA in NODE_EXTRA_CA_CERTS (a PEM file); ' +
+        'name each server as its certificate does',
+    };
+  }
+  const silent = verdicts.findIndex((each) => each.kind === 'no-handshake');
+  if (silent === -1) return {};
+  return {
+    warning:
+      `Redis at ${where(silent)} took the connection but did not answer the TLS handshake: ` +
+      'if it does not speak TLS, use redis:// instead of rediss://',
+  };
 }

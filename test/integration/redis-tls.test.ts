@@ -28,6 +28,7 @@ const WORKERS = 2;
 const JOBS = 6;
 const PASSWORD = 'tls s3cret';
 const FATAL = 60;
+const WARN = 40;
 
 /**
  * What a service on any Redis must do: take tasks over HTTP, route them to both workers, run them to
@@ -124,6 +125,28 @@ describe('Redis over TLS', { skip: skipUnlessOpenssl() || skipUnlessClusterTools
       assert.match(String(fatal.msg), /SELF_SIGNED_CERT_IN_CHAIN/);
       assert.match(String(fatal.msg), /NODE_EXTRA_CA_CERTS/);
     });
+  });
+
+  test('a Redis without TLS given as rediss:// is named in a warning, and then waited for as one that is down', async () => {
+    const plain = await startRedis();
+    const url = `rediss://127.0.0.1:${plain.port}`;
+    const service = await startService({ redisUrl: url, workers: 1, waitUntilReady: false, env: trusting() });
+    try {
+      await waitFor(() => service.logs.some((line) => line.level === WARN && /TLS handshake/.test(String(line.msg))), {
+        timeoutMs: 30_000,
+        what: `a warning about the handshake; the service logged ${JSON.stringify(service.logs)}`,
+      });
+      const warning = service.logs.find((line) => line.level === WARN && /TLS handshake/.test(String(line.msg)));
+      assert.match(String(warning?.msg), new RegExp(`127\\.0\\.0\\.1:${plain.port}`));
+      assert.match(String(warning?.msg), /use redis:\/\/ instead of rediss:\/\//);
+      await waitFor(() => service.logs.some((line) => line.msg === 'worker forked'), {
+        what: 'the workers to be forked all the same',
+      });
+      assert.equal(service.child.exitCode, null, 'start-up goes on');
+    } finally {
+      await service.stop('SIGKILL');
+      await plain.stop();
+    }
   });
 
   describe('a Redis Cluster with a password: REDIS_CLUSTER_NODES=rediss://:<password>@…', () => {
