@@ -12,6 +12,7 @@ import type { Logger } from '../logging/logger.js';
 import type { JobLedgerPort } from '../ledger/ledger.js';
 import type { CancelWaiting } from '../queue/cancel-waiting.js';
 import type { JobReader, JobView } from '../queue/job-reader.js';
+import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { parseJobId } from '../queue/names.js';
 import { TOMBSTONE_TTL_MS, type CancelKeys } from './signals.js';
 
@@ -37,6 +38,7 @@ export interface CancellerOptions {
   readonly reader: JobReader;
   readonly cancelWaiting: CancelWaiting;
   readonly ledger: Pick<JobLedgerPort, 'release'>;
+  readonly metrics: Pick<ProcessMetrics, 'jobCancelled'>;
   readonly logger: Logger;
   /** Where a job waits while it has no worker yet (delayed jobs): the queue of this pseudo worker. */
   readonly unroutedWorker: string;
@@ -45,7 +47,7 @@ export interface CancellerOptions {
 const FINISHED = new Set(['completed', 'failed']);
 
 export function createCanceller(options: CancellerOptions): Canceller {
-  const { redis, keys, reader, cancelWaiting, ledger, logger } = options;
+  const { redis, keys, reader, cancelWaiting, ledger, metrics, logger } = options;
 
   const settled = (view: JobView | undefined): CancelOutcome | undefined => {
     if (view === undefined) return { kind: 'not-found' };
@@ -69,6 +71,8 @@ export function createCanceller(options: CancellerOptions): Canceller {
             logger.warn({ err: error, jobId }, 'could not release a cancelled job; the reconciler frees it');
           });
         }
+        // Counted here, by the process that took it out; a running one is counted where it ran.
+        metrics.jobCancelled(before.jobName);
         return { kind: 'cancelled' };
       }
       // Running, or it left the waiting lists just now: whoever runs it stops it.

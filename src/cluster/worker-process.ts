@@ -253,6 +253,7 @@ async function start(
       reader,
       cancelWaiting: createCancelWaiting({ redis: parts.commands, queues }),
       ledger,
+      metrics: parts.metrics,
       logger,
       unroutedWorker: SCHEDULED,
     }),

@@ -28,7 +28,8 @@ export const JOB_WAIT_BUCKETS: readonly number[] = Object.freeze([
 ]);
 const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
-export type JobOutcome = 'completed' | 'failed';
+/** How an attempt that ran ended; `cancelled` is one stopped by `DELETE /jobs/:id`, not retried. */
+export type JobOutcome = 'completed' | 'failed' | 'cancelled';
 
 /** Why a job left one worker's queue for another's. */
 export const JOB_MOVE_REASONS = ['stolen', 'retired'] as const;
@@ -61,6 +62,8 @@ export interface ProcessMetrics {
   jobEnqueued(assignedWorker: string, jobName: string): void;
   jobStarted(jobName: string, waitSeconds: number | undefined): void;
   jobFinished(jobName: string, outcome: JobOutcome, durationSeconds: number): void;
+  /** A job cancelled before its body ran: taken out of its queue, or stopped as it was fetched. */
+  jobCancelled(jobName: string): void;
   httpRequest(route: string, method: string, statusCode: number, seconds: number): void;
   /** One job moved from another worker's queue by this process. */
   jobMoved(reason: JobMoveReason): void;
@@ -105,7 +108,13 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
   });
   const failed = new Counter({
     name: `${METRIC_PREFIX}jobs_failed_total`,
-    help: 'Job attempts that failed (retried or final).',
+    help: 'Job attempts that failed (retried or final); cancelled ones are not.',
+    labelNames: ['job_name'],
+    registers,
+  });
+  const cancelled = new Counter({
+    name: `${METRIC_PREFIX}jobs_cancelled_total`,
+    help: 'Jobs cancelled by DELETE /jobs/:id: taken out of a queue before they started, or stopped as they ran.',
     labelNames: ['job_name'],
     registers,
   });
@@ -116,6 +125,7 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
     enqueued.inc({ assigned_worker: workerId, job_name }, 0);
     completed.inc({ job_name }, 0);
     failed.inc({ job_name }, 0);
+    cancelled.inc({ job_name }, 0);
   }
   const duration = new Histogram({
     name: `${METRIC_PREFIX}job_duration_seconds`,
@@ -189,9 +199,10 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
       if (waitSeconds !== undefined && waitSeconds >= 0) wait.observe({ job_name: jobLabel(jobName) }, waitSeconds);
     },
     jobFinished(jobName, outcome, durationSeconds) {
-      (outcome === 'completed' ? completed : failed).inc({ job_name: jobLabel(jobName) });
+      ({ completed, failed, cancelled })[outcome].inc({ job_name: jobLabel(jobName) });
       duration.observe({ job_name: jobLabel(jobName) }, durationSeconds);
     },
+    jobCancelled: (jobName) => cancelled.inc({ job_name: jobLabel(jobName) }),
     httpRequest: (route, method, statusCode, seconds) =>
       http.observe({ route, method, status_code: String(statusCode) }, seconds),
     jobMoved: (reason) => moved.inc({ reason }),

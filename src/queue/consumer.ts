@@ -51,7 +51,7 @@ export interface ConsumerOptions {
   readonly handlers: Pick<HandlerRegistry, 'resolve'>;
   readonly ledger: JobLedger;
   readonly logger: Logger;
-  readonly metrics: Pick<ProcessMetrics, 'jobStarted' | 'jobFinished'>;
+  readonly metrics: Pick<ProcessMetrics, 'jobStarted' | 'jobFinished' | 'jobCancelled'>;
   /** Filled with the tokens of the jobs running in this process; shared with the reconciler. */
   readonly running: Set<string>;
   /** Called when a job body ends and its slot frees (work stealing listens). */
@@ -99,6 +99,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     // as cancelled; its reservation goes with it.
     if (await options.wasCancelled(jobId, token, job.timestamp)) {
       await ledger('finish', jobId, () => jobLedger.ended(token, 'finished'));
+      metrics.jobCancelled(job.name);
       throw new UnrecoverableError(CANCELLED_REASON);
     }
     running.add(token);
@@ -161,7 +162,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
             ? new JobTimeoutError(timeoutMs)
             : caught;
         void progress.finish();
-        metrics.jobFinished(job.name, 'failed', seconds());
+        metrics.jobFinished(job.name, cancelled?.aborted ? 'cancelled' : 'failed', seconds());
         const retries = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
         await afterStart(() =>
           ledger(retries ? 'requeue' : 'finish', jobId, () =>

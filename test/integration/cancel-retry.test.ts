@@ -15,6 +15,7 @@ import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service } from '../support/service.js';
 import { subscriberCount } from '../support/redis-nodes.js';
 import { readEvents } from '../support/sse.js';
+import { parseMetrics, total } from '../support/prom-text.js';
 import { waitFor } from '../support/wait.js';
 
 interface ErrorBody {
@@ -47,6 +48,14 @@ describe('cancel and retry', () => {
   const cancel = (jobId: string) =>
     service.request<{ jobId: string; state: string } & ErrorBody>('DELETE', `/jobs/${jobId}`);
   const retry = (jobId: string) => service.request<RetryAnswer & ErrorBody>('POST', `/jobs/${jobId}/retry`);
+  /** The cluster-wide counts of cancelled and failed jobs, as a scrape of /metrics shows them. */
+  const outcomes = async (): Promise<{ cancelled: number; failed: number }> => {
+    const samples = parseMetrics((await service.request('GET', '/metrics')).text);
+    return {
+      cancelled: total(samples, 'bullpen_jobs_cancelled_total', { job_name: GATE_JOB }),
+      failed: total(samples, 'bullpen_jobs_failed_total', { job_name: GATE_JOB }),
+    };
+  };
   /** Holds both slots with gate jobs; returns the gate and the two held jobs. */
   const fillSlots = async (): Promise<{ gate: Gate; held: Enqueued[] }> => {
     const gate = createGate(redis.client, redis.nodeUrl);
@@ -66,6 +75,7 @@ describe('cancel and retry', () => {
     const prioritized = await enqueue({ jobName: GATE_JOB, data: waiting.data(), options: { priority: 3 } });
     const kept = await enqueue({ jobName: GATE_JOB, data: waiting.data() });
     assert.equal((await service.workers()).totals.queued, 3);
+    const counted = await outcomes();
 
     for (const job of [plain, prioritized]) {
       const response = await cancel(job.jobId);
@@ -77,6 +87,8 @@ describe('cancel and retry', () => {
     assert.equal((await service.workers()).totals.queued, 1);
     // A second cancel answers the same.
     assert.equal((await cancel(plain.jobId)).status, 200);
+    // Counted once each, as cancelled and not as failed.
+    assert.deepEqual(await outcomes(), { cancelled: counted.cancelled + 2, failed: counted.failed });
 
     await gate.open();
     await waitForJobs(service, [...held, kept]);
@@ -95,6 +107,7 @@ describe('cancel and retry', () => {
     ];
     const [running] = held as [Enqueued, Enqueued];
     const stream = readEvents(`${service.url}/jobs/${running.jobId}/events`);
+    const counted = await outcomes();
 
     const response = await cancel(running.jobId);
     assert.equal(response.status, 200, response.text);
@@ -102,6 +115,7 @@ describe('cancel and retry', () => {
     const view = await readJob(service, running.jobId);
     assert.equal(view.state, 'cancelled');
     assert.equal(view.attemptsMade, 1, 'one attempt: cancelling is not a failure to retry');
+    assert.deepEqual(await outcomes(), { cancelled: counted.cancelled + 1, failed: counted.failed });
     // Its event stream ends with a final `cancelled` event carrying the job.
     const events = (await stream).events;
     assert.equal(events.at(-1)?.event, 'cancelled');

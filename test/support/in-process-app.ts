@@ -107,6 +107,7 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
       reader,
       cancelWaiting: createCancelWaiting({ redis: connection, queues }),
       ledger,
+      metrics: { jobCancelled: () => {} },
       logger,
       unroutedWorker: SCHEDULED,
     }),
