@@ -237,7 +237,7 @@ export function createDispatcher({
       const outcomes = await ledger.reserveMany(toReserve).catch((error: unknown) => {
         // Whether the call ran is unknown: each token is cancelled wherever it may have been reserved.
         // Not awaited, as for one task: the cancels follow the reserve on its connection, and while
-        // Redis is away each would hold the answer for a deadline of its own.
+        // Redis is away, awaiting them would hold the 503 for a second deadline.
         for (const token of toReserve) void undo('cancel_reservation', { token }, () => ledger.cancel(token));
         throw new QueueUnavailableError(error);
       });
