@@ -90,6 +90,35 @@ and hand-off are the changes that hold from run to run.
   p99 is higher than ours); the p50 is about 2 ms. The stalls come from the machine: 2 cores shared
   by the client, 5 service processes, their threads and Redis.
 
+### Redis Cluster (issue 12): where the cluster's extra cost goes
+
+Measured apart from section 11, with enqueues only, 7 to 12 alternated rounds of 3 s per side, and
+CPU read per process (\`/proc\`, \`INFO cpu\`, \`perf\`); the machine was saturated throughout.
+The cluster is behind one Redis here, at about 0.8x to 0.9x on enqueue, because of the split
+over three redis-server processes on two cores, not because of the client.
+
+| CPU per enqueue | service | Redis | total |
+| --- | --- | --- | --- |
+| one Redis | 513 µs | 97 µs | 610 µs |
+| a cluster of 1 master (the same client code, no split) | 545 µs | 94 µs | 639 µs (+5%) |
+| a cluster of 3 masters | 599 µs | 139 µs | 738 µs (+21%) |
+
+- The client side of cluster mode (ioredis \`Cluster\`: key extraction and slot routing; our
+  TRYAGAIN deadline in \`MigrationAwareCluster\`) costs about 5% of CPU, or 2% of throughput. Our
+  deadline timer is about 0.7% of the main threads' CPU, and turning it off moved throughput by 1%,
+  within the noise. The replaying transaction wrapper costs nothing on enqueue, which sends no MULTI.
+- The split costs the rest. Each of three Redis event loops sees a third of the traffic, so each
+  read and write carries fewer commands (Redis makes 2.3 system calls per request instead of 1.0,
+  and the service 11.9 instead of 8.9), and replies arriving from three sockets on different turns
+  fill fewer reservations per reserve call (0.24 to 0.30 calls per request instead of 0.17).
+- With one master per machine, the split would no longer share cores, so that cost would go away,
+  and the ledger's master would set the ceiling (section 11).
+- Found on the way: every \`RECONCILE_INTERVAL_MS\`, each worker's reconciler scans all of its
+  reservations and reads the job of every one older than its grace period, so a long-lived service
+  with a large backlog pays for it on every pass. In separate runs, services holding tens of
+  thousands of waiting jobs took about 1,900 enqueues/s with it, and about 3,100 with the reconciler
+  slowed down (indicative only; section 11 starts a fresh service each round and is not affected).
+
 ### Earlier findings
 
 - **Dispatch latency** (was p99 11.8 ms, now about 6 ms): the consumer waited for a ledger update in
