@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Redis } from 'ioredis';
 import { waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { startClusterService, type ClusterService } from '../support/cluster-service.js';
 import { skipUnlessClusterTools } from '../support/redis-cluster.js';
+import { assertRefusesWithoutPassword } from '../support/redis-nodes.js';
 
 const PASSWORD = 'cluster s3cret';
 
@@ -22,20 +22,7 @@ describe('a Redis Cluster with a password', { skip: skipUnlessClusterTools() }, 
   test('a node refuses a client without the password', async () => {
     const [first] = stack.cluster.nodes;
     assert.ok(first);
-    const anonymous = new Redis({
-      host: first.host,
-      port: first.port,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      enableReadyCheck: false,
-    });
-    anonymous.on('error', () => {});
-    try {
-      await anonymous.connect();
-      await assert.rejects(anonymous.get('anything'), /NOAUTH/);
-    } finally {
-      anonymous.disconnect();
-    }
+    await assertRefusesWithoutPassword(first);
   });
 
   test('with the password in the seed URLs, tasks are routed to both workers and complete', async () => {

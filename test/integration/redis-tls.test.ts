@@ -20,6 +20,7 @@ import { waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { parseMetrics } from '../support/prom-text.js';
 import { skipUnlessClusterTools, startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { assertRefusesWithoutPassword } from '../support/redis-nodes.js';
 import { startService, type LogLine, type Service, type ServiceOptions } from '../support/service.js';
 import { createTestCertificates, skipUnlessOpenssl, type TestCertificates } from '../support/tls-certs.js';
 import { waitFor } from '../support/wait.js';
@@ -183,21 +184,7 @@ describe('Redis over TLS', { skip: skipUnlessOpenssl() || skipUnlessClusterTools
     test('every node speaks TLS only and asks for the password', async () => {
       for (const { host, port } of cluster.nodes) {
         await refusesPlainText(port);
-        const anonymous = new Redis({
-          host,
-          port,
-          tls: { ca: certificates.ca },
-          lazyConnect: true,
-          maxRetriesPerRequest: 0,
-          enableReadyCheck: false,
-        });
-        anonymous.on('error', () => {});
-        try {
-          await anonymous.connect();
-          await assert.rejects(anonymous.get('anything'), /NOAUTH/);
-        } finally {
-          anonymous.disconnect();
-        }
+        await assertRefusesWithoutPassword({ host, port }, { ca: certificates.ca });
       }
     });
 

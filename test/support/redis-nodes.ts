@@ -2,9 +2,12 @@
  * Commands that a Redis Cluster answers node by node. KEYS, FLUSHDB and PUBSUB NUMSUB carry no key,
  * so an ioredis `Cluster` sends them to one node of its choice, which knows only its own keys and its
  * own subscribers. These helpers ask every master and add up what they say; on one Redis they are the
- * plain command. Tests use them for what they assert across the whole keyspace.
+ * plain command. Tests use them for what they assert across the whole keyspace, and what they assert
+ * of one node (that it asks for a password).
  */
-import { Cluster, type Redis } from 'ioredis';
+import assert from 'node:assert/strict';
+import type { ConnectionOptions } from 'node:tls';
+import { Cluster, Redis } from 'ioredis';
 import type { RedisClient } from '../../src/redis/connections.js';
 
 /** The nodes that hold keys: every master of a cluster, or the one server. */
@@ -38,4 +41,29 @@ export async function subscriberCount(client: RedisClient, channel: string): Pro
     }),
   );
   return counts.reduce((sum, count) => sum + count, 0);
+}
+
+/**
+ * Asserts that the Redis at `host:port` refuses a client that gives no password (NOAUTH). `tls` is
+ * the client's TLS options, for a server that speaks TLS only.
+ */
+export async function assertRefusesWithoutPassword(
+  { host, port }: { readonly host: string; readonly port: number },
+  tls?: ConnectionOptions,
+): Promise<void> {
+  const anonymous = new Redis({
+    host,
+    port,
+    ...(tls === undefined ? {} : { tls }),
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableReadyCheck: false,
+  });
+  anonymous.on('error', () => {});
+  try {
+    await anonymous.connect();
+    await assert.rejects(anonymous.get('anything'), /NOAUTH/);
+  } finally {
+    anonymous.disconnect();
+  }
 }
