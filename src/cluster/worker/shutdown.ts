@@ -11,22 +11,10 @@ import { closeConnection } from '../../redis/connections.js';
 import type { Consumer } from '../../queue/consumer.js';
 import type { Periodic } from '../timers.js';
 import type { WorkerParts } from './build.js';
+import { withDeadline } from '../../platform/deadline.js';
 
 /** How long each background loop may take to stop. */
 const LOOP_STOP_TIMEOUT_MS = 5_000;
-
-/** `work`, or a rejection once `ms` have passed without it settling. */
-async function within(ms: number, work: Promise<unknown>): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`did not stop within ${ms} ms; left behind`)), ms);
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export interface Running {
   readonly server: Server;
@@ -72,7 +60,13 @@ export function createShutdown(
       // Bounded: a loop that does not stop in time (a BullMQ fetch loop parked by a Redis fault never
       // does) must not hold the running jobs' shutdown back; it dies with the process.
       for (const loop of started?.loops ?? []) {
-        await step('background loop', () => within(LOOP_STOP_TIMEOUT_MS, Promise.resolve(loop.stop())));
+        await step('background loop', () =>
+          withDeadline(
+            Promise.resolve(loop.stop()),
+            LOOP_STOP_TIMEOUT_MS,
+            `did not stop within ${LOOP_STOP_TIMEOUT_MS} ms; left behind`,
+          ),
+        );
       }
       // Only a holder of the id may take it out of selection: after a lost lease, it is another's.
       if (graceful) await step('stop routing here', () => parts.ledger.deregister(parts.workerId));
