@@ -66,7 +66,7 @@ The job threads and the other threads of the worker processes took 3,325 µs per
 a fifth between runs (HTTP and reserve rose here with no change to their code); logging, progress
 and hand-off are the changes that hold from run to run.
 
-- **Progress** is coalesced (\`src/queue/progress.ts\`): at most one save per \`PROGRESS_INTERVAL_MS\`
+- **Progress** is coalesced (\`src/execution/progress.ts\`): at most one save per \`PROGRESS_INTERVAL_MS\`
   (1 s) with the latest value, and the final value always, sent ahead of BullMQ's completion on the
   same connection without the job waiting for it. A job shorter than the interval costs one save
   instead of 11 awaited ones.
@@ -136,7 +136,7 @@ over three redis-server processes on two cores, not because of the client.
   - trimming the reserve script from 14 Redis calls to 8 (one HGETALL serves both the backlog sum
     and the loads);
   - batching the reservations of one event-loop turn into one script call
-    (\`src/scheduling/reserve-batcher.ts\`), which took the ratio from about 0.8x to about 0.85x.
+    (\`src/enqueue/reserve-batcher.ts\`), which took the ratio from about 0.8x to about 0.85x.
 
   What did not help: ioredis auto-pipelining on the request connection, and batching the adds of
   one turn into BullMQ's \`addBulk\` (a MULTI transaction), which both lowered throughput. The next

@@ -24,8 +24,8 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { jobIdFor, parseJobId, queueNameFor } from '../src/queue/names.js';
-import { ledgerKeys } from '../src/ledger/keys.js';
+import { jobIdFor, parseJobId, queueNameFor } from '../src/contracts/names.js';
+import { ledgerKeys } from '../src/contracts/keys.js';
 import { startRedis, type TestRedis } from '../test/support/redis-server.js';
 import { startService, type LogLine, type Service, type WorkersResponse } from '../test/support/service.js';
 
@@ -256,29 +256,29 @@ function logCounts(logs: readonly LogLine[]) {
   for (const line of logs) {
     if (line.level === undefined) unparsed += 1;
     const jobId = typeof line.jobId === 'string' ? line.jobId : undefined;
-    switch (line.msg) {
-      case 'job started':
+    switch (line.event) {
+      case 'job.started':
         if (jobId) started.set(jobId, (started.get(jobId) ?? 0) + 1);
         break;
-      case 'job completed':
+      case 'job.completed':
         if (jobId) completed.set(jobId, (completed.get(jobId) ?? 0) + 1);
         break;
-      case 'task enqueued':
+      case 'task.enqueued':
         if (jobId) enqueued.add(jobId);
         break;
-      case 'job attempt failed; it will be retried':
+      case 'job.attempt-failed':
         attemptFailures += 1;
         break;
-      case 'job failed':
+      case 'job.failed':
         finalFailures += 1;
         break;
-      case 'requeued jobs interrupted by a previous process':
+      case 'recovery.requeued':
         orphansRequeued += typeof line.count === 'number' ? line.count : 0;
         break;
-      case 'worker died; forking it again':
+      case 'process.died':
         restarts += 1;
         break;
-      case 'load ledger corrected':
+      case 'ledger.corrected':
         ledgerRequeued += typeof line.requeued === 'number' ? line.requeued : 0;
         ledgerReleased += typeof line.released === 'number' ? line.released : 0;
         break;

@@ -40,7 +40,7 @@ export class JobTimeoutError extends InternalError {
   }
 }
 
-/** Another live process holds this worker id: the worker process stops and says which HOST_ID clashes. */
+/** Another live process holds this worker id: the process stops and says which HOST_ID clashes. */
 export class LeaseRefusedError extends InternalError {
   override readonly name = 'LeaseRefusedError';
   readonly code = 'LEASE_REFUSED';

@@ -1,5 +1,5 @@
 /**
- * Entry point: parse the configuration once, then become the primary or a worker process. Each role
+ * Entry point: parse the configuration once, then become the primary or a process. Each role
  * loads only its own modules: the primary never needs BullMQ, Express or Piscina, and skipping them
  * makes every start (and every re-fork) cheaper.
  */
@@ -19,12 +19,12 @@ function start(): Promise<void> {
   const role = cluster.isPrimary ? 'primary' : 'worker';
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty, bindings: { role } });
   const running = cluster.isPrimary
-    ? import('./cluster/primary.js').then(({ runPrimary }) => runPrimary(config, logger))
-    : import('./cluster/worker-process.js').then(({ runWorkerProcess }) =>
-        runWorkerProcess(config, redisTargetOf(config), config.workerIndex ?? 0, logger),
+    ? import('./primary/primary.js').then(({ runPrimary }) => runPrimary(config, logger))
+    : import('./process/run.js').then(({ runProcess }) =>
+        runProcess(config, redisTargetOf(config), config.workerIndex ?? 0, logger),
       );
   return running.catch((error: unknown) => {
-    logger.fatal({ err: error }, error instanceof Error ? error.message : 'start-up failed');
+    logger.fatal({ event: 'start.failed', err: error }, error instanceof Error ? error.message : 'start-up failed');
     process.exit(1);
   });
 }
@@ -32,7 +32,7 @@ function start(): Promise<void> {
 /** A worker's Redis: the cluster it was configured with, or the URL its primary gave it. */
 function redisTargetOf(config: Config): RedisTarget {
   if (config.redisCluster !== undefined) return config.redisCluster;
-  if (config.redisUrl === undefined) throw new Error('a worker process needs REDIS_URL from its primary');
+  if (config.redisUrl === undefined) throw new Error('a process needs REDIS_URL from its primary');
   return { kind: 'single', url: config.redisUrl };
 }
 

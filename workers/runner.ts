@@ -9,25 +9,7 @@
  * says how many progress messages the run sent, so that the pool can wait for exactly those.
  */
 import { parentPort } from 'node:worker_threads';
-import type { Handler, HandlerContext, JobProgress } from './handler.js';
-
-/** A progress report, as the pool receives it. */
-export interface ProgressMessage {
-  readonly bullpenRun: number;
-  readonly progress: JobProgress;
-}
-
-/** The handler's context as data (progress travels as messages), plus which module to load. */
-export interface RunnerTask extends Omit<HandlerContext, 'reportProgress'> {
-  readonly handlerUrl: string;
-  /** Tags this run's progress messages. */
-  readonly runKey: number;
-}
-
-/** How a run ended: what the body returned, or what it threw (cloned like any thrown error). */
-export type RunnerOutcome =
-  | { readonly returned: unknown; readonly progressMessages: number }
-  | { readonly threw: unknown; readonly progressMessages: number };
+import type { Handler, HandlerContext, ProgressMessage, RunnerOutcome, RunnerTask } from '../src/contracts/thread.js';
 
 export default async function run(task: RunnerTask): Promise<RunnerOutcome> {
   const { handlerUrl, runKey, ...fields } = task;

@@ -20,8 +20,8 @@ import { fileURLToPath } from 'node:url';
 import { Queue, Worker, type Job } from 'bullmq';
 import express from 'express';
 import { Redis } from 'ioredis';
-import { createHandlerRegistry } from '../../src/jobs/handlers.js';
-import { createJobPool } from '../../src/jobs/pool.js';
+import { createHandlerRegistry } from '../../src/execution/handlers.js';
+import { createJobPool } from '../../src/execution/pool.js';
 import type { Handler } from '../../workers/handler.js';
 
 const env = process.env;

@@ -7,7 +7,7 @@
  */
 import autocannon from 'autocannon';
 import type { RedisClient } from '../../src/redis/connections.js';
-import { queueNameFor } from '../../src/queue/names.js';
+import { queueNameFor } from '../../src/contracts/names.js';
 import type { Service } from '../../test/support/service.js';
 import type { Baseline } from './baseline.js';
 

@@ -114,8 +114,8 @@ export const CATEGORIES: readonly Rule[] = [
   },
   {
     name: 'progress',
-    label: 'progress writes (src/queue/progress, updateProgress)',
-    matches: (f) => inSource(f.url, 'src/queue/progress') || bullmq(f, PROGRESS),
+    label: 'progress writes (src/execution/progress, updateProgress)',
+    matches: (f) => inSource(f.url, 'src/execution/progress') || bullmq(f, PROGRESS),
   },
   {
     name: 'body',
@@ -123,7 +123,7 @@ export const CATEGORIES: readonly Rule[] = [
     matches: (f) =>
       (inSource(f.url, 'workers/') && !inSource(f.url, 'workers/runner')) || inSource(f.url, 'bench/handlers/'),
   },
-  { name: 'stealing', label: 'work stealing (src/moves/)', matches: (f) => inSource(f.url, 'src/moves/') },
+  { name: 'stealing', label: 'work stealing (src/ownership/)', matches: (f) => inSource(f.url, 'src/ownership/') },
   { name: 'add', label: 'BullMQ add (Queue.add, addStandardJob)', matches: (f) => bullmq(f, ADD) },
   // Before fetch: moveToFinished also fetches the next job, and that part is charged to completion.
   {
@@ -134,17 +134,18 @@ export const CATEGORIES: readonly Rule[] = [
   { name: 'fetch', label: 'BullMQ fetch (moveToActive, getNextJob)', matches: (f) => bullmq(f, FETCH) },
   {
     name: 'reserve',
-    label: 'reserve (src/scheduling/, the reserve script call)',
+    label: 'reserve (src/enqueue/, the reserve script call)',
     matches: (f) =>
-      inSource(f.url, 'src/scheduling/') || (inSource(f.url, 'src/ledger/') && f.functionName.startsWith('reserve')),
+      inSource(f.url, 'src/enqueue/') || (inSource(f.url, 'src/ledger/') && f.functionName.startsWith('reserve')),
   },
   { name: 'ledger', label: 'ledger (src/ledger/)', matches: (f) => inSource(f.url, 'src/ledger/') },
   {
     name: 'thread',
-    label: 'thread hand-off (piscina, src/jobs/, workers/runner, MessagePort)',
+    label: 'thread hand-off (piscina, src/execution/pool, workers/runner, MessagePort)',
     matches: (f) =>
       inPackage(f.url, ['piscina']) ||
-      inSource(f.url, 'src/jobs/') ||
+      inSource(f.url, 'src/execution/pool') ||
+      inSource(f.url, 'src/execution/handlers') ||
       inSource(f.url, 'workers/runner') ||
       f.url.includes('messageport') ||
       f.url.startsWith('node:internal/worker') ||
@@ -163,8 +164,11 @@ export const CATEGORIES: readonly Rule[] = [
   },
   {
     name: 'queue',
-    label: 'BullMQ, other (processJob, locks), src/queue/ consumer',
-    matches: (f) => inPackage(f.url, ['bullmq', 'msgpackr', 'cron-parser']) || inSource(f.url, 'src/queue/'),
+    label: 'BullMQ, other (processJob, locks), src/queue/, src/execution/consumer',
+    matches: (f) =>
+      inPackage(f.url, ['bullmq', 'msgpackr', 'cron-parser']) ||
+      inSource(f.url, 'src/queue/') ||
+      inSource(f.url, 'src/execution/consumer'),
   },
   {
     name: 'redis',

@@ -11,9 +11,9 @@ import type { RedisClient } from '../redis/connections.js';
 import type { Logger } from '../logging/logger.js';
 import type { JobLedgerPort } from '../ledger/ledger.js';
 import type { CancelWaiting } from '../queue/cancel-waiting.js';
-import type { JobReader, JobView } from '../queue/job-reader.js';
+import type { JobReader, JobView } from '../jobs/reader.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
-import { parseJobId } from '../queue/names.js';
+import { parseJobId } from '../contracts/names.js';
 import { TOMBSTONE_TTL_MS, type CancelKeys } from './signals.js';
 
 /** How long a cancel of a running job waits to see it stopped before answering that it is on its way. */
@@ -40,7 +40,7 @@ export interface CancellerOptions {
   readonly ledger: Pick<JobLedgerPort, 'release'>;
   readonly metrics: Pick<ProcessMetrics, 'jobCancelled'>;
   readonly logger: Logger;
-  /** Where a job waits while it has no worker yet (delayed jobs): the queue of this pseudo worker. */
+  /** Where a job waits while it has no worker yet (delayed jobs): this queue id (the delayed queue). */
   readonly unroutedWorker: string;
 }
 
@@ -68,7 +68,10 @@ export function createCanceller(options: CancellerOptions): Canceller {
       if (await cancelWaiting(workerId, jobId)) {
         if (before.assignedWorker !== null) {
           await ledger.release(workerId, parsed.token).catch((error: unknown) => {
-            logger.warn({ err: error, jobId }, 'could not release a cancelled job; the reconciler frees it');
+            logger.warn(
+              { event: 'cancel.release-failed', err: error, jobId },
+              'could not release a cancelled job; the reconciler frees it',
+            );
           });
         }
         // Counted here, by the process that took it out; a running one is counted where it ran.

@@ -1,6 +1,6 @@
 /**
  * How a cancel reaches a job that is running, or about to run, somewhere in the cluster: a message
- * on one pub/sub channel, heard by every worker process (the one running the job stops it, and each
+ * on one pub/sub channel, heard by every process (the one running the job stops it, and each
  * remembers it), and a tombstone. Before a job starts, the consumer asks whether it was cancelled:
  * a job fetched just as it was cancelled, or on its way between queues, was heard of; a process
  * that was not listening when the cancel came (restarting, or cut off from Redis) asks the
@@ -93,7 +93,7 @@ export function createCancelWatch({
       try {
         listener(jobId);
       } catch (error) {
-        logger.warn({ err: error, jobId }, 'could not cancel a job');
+        logger.warn({ event: 'cancel.failed', err: error, jobId }, 'could not cancel a job');
       }
     }
   });

@@ -94,7 +94,7 @@ const schema = z
       .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be letters, digits and -')
       .optional(),
     /**
-     * Fault tests only: a worker process kills itself (SIGKILL) right after the step named in Redis, of
+     * Fault tests only: a process kills itself (SIGKILL) right after the step named in Redis, of
      * a move (`<prefix>:test:kill-after-move-step`) or of a slot-by-slot add on a cluster
      * (`<prefix>:test:kill-after-add-step`), armed by the test and consumed by the first process there.
      */
@@ -133,11 +133,11 @@ const schema = z
 export interface Config {
   readonly port: number;
   readonly host: string;
-  /** Unset means: run the private redis-server of redisDataDir (see src/redis/local-server.ts). */
+  /** Unset means: run the private redis-server of redisDataDir (see src/local-redis/server.ts). */
   readonly redisUrl: string | undefined;
   /** REDIS_CLUSTER_NODES: the seed nodes of a Redis Cluster, instead of REDIS_URL. */
   readonly redisCluster: ClusterTarget | undefined;
-  readonly workers: number;
+  readonly processes: number;
   readonly concurrency: number;
   readonly taskDurationMs: number;
   readonly maxTaskDurationMs: number;
@@ -186,7 +186,7 @@ export interface Config {
   readonly commandTimeoutMs: number;
   readonly apiKey: string | undefined;
   readonly metricsPublic: boolean;
-  /** Whether each worker process serves the read-only queue dashboard at `/admin/queues`. */
+  /** Whether each process serves the read-only queue dashboard at `/admin/queues`. */
   readonly adminUi: boolean;
   /** Folder of handler files; undefined means the built-in `workers/handlers/`. */
   readonly handlersDir: string | undefined;
@@ -224,7 +224,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     host: e.HOST,
     redisUrl: e.REDIS_URL,
     redisCluster: e.REDIS_CLUSTER_NODES,
-    workers: e.WORKERS,
+    processes: e.WORKERS,
     concurrency: e.WORKER_CONCURRENCY,
     taskDurationMs: e.TASK_DURATION_MS,
     maxTaskDurationMs: e.MAX_TASK_DURATION_MS,

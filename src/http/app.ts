@@ -1,14 +1,14 @@
 /**
- * The HTTP API of one worker process, separate from the server that listens so that tests can run
+ * The HTTP API of one process, separate from the server that listens so that tests can run
  * it on any port. It only wires routes to the narrow services it is given.
  */
 import express, { type Express } from 'express';
 import type { Logger } from '../logging/logger.js';
-import type { JobReader } from '../queue/job-reader.js';
-import type { JobLister } from '../queue/job-lister.js';
+import type { JobReader } from '../jobs/reader.js';
+import type { JobLister } from '../jobs/lister.js';
 import type { Canceller } from '../cancel/canceller.js';
 import type { IdempotencyStore } from '../idempotency/store.js';
-import type { Dispatcher } from '../scheduling/dispatcher.js';
+import type { Dispatcher } from '../enqueue/dispatcher.js';
 import type { AdminUi } from './admin/admin-ui.js';
 import { requireApiKey } from './auth.js';
 import { errorHandler, notFound, optionsHandler } from './errors.js';

@@ -109,13 +109,17 @@ export function errorHandler({
             ? fromClientError(error, bodyLimitBytes)
             : undefined;
     if (!known) {
-      logger.error({ err: error, method: req.method, path: echo(req.path) }, 'request failed');
+      logger.error({ event: 'http.failed', err: error, method: req.method, path: echo(req.path) }, 'request failed');
       res.status(500).json({ error: 'Internal server error', code: 'INTERNAL' });
       return;
     }
-    if (known.status >= 500) logger.warn({ err: known.cause ?? known, path: echo(req.path) }, known.message);
+    if (known.status >= 500)
+      logger.warn(
+        { event: 'http.unavailable', code: known.code, err: known.cause ?? known, path: echo(req.path) },
+        known.message,
+      );
     else if (known instanceof RequestAbortedError)
-      logger.info({ method: req.method, path: echo(req.path) }, known.message);
+      logger.info({ event: 'http.aborted', method: req.method, path: echo(req.path) }, known.message);
     if (known instanceof BacklogFullError || known instanceof IdempotencyKeyInUseError) {
       res.set('Retry-After', String(known.retryAfterSeconds));
     }

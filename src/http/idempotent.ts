@@ -12,7 +12,7 @@ import type { Response } from 'express';
 import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, QueueUnavailableError } from '../errors.js';
 import { bodyHash, type ClaimOutcome, type IdempotencyStore } from '../idempotency/store.js';
 import type { Logger } from '../logging/logger.js';
-import type { AtomicRecord } from '../scheduling/dispatcher.js';
+import type { AtomicRecord } from '../contracts/dispatch.js';
 
 /** How long a repeat waits for the first request with its key to answer, before answering 409. */
 const IN_USE_WAIT_MS = 2_000;
@@ -67,7 +67,10 @@ export function createOnce({ idempotency, logger }: { idempotency: IdempotencySt
       const deadClaim = { token: claimed.token, at: 0 };
       const planned = claimed.answer as Parameters<typeof enqueue>[1];
       replay(res, await enqueue((answer) => idempotency.answerRecord(key, hash, deadClaim, answer), planned));
-      logger.warn({ idempotencyKey: key }, 'finished the enqueue of a request that died while adding its jobs');
+      logger.warn(
+        { event: 'idempotency.resumed', idempotencyKey: key },
+        'finished the enqueue of a request that died while adding its jobs',
+      );
       return undefined;
     }
     try {
@@ -76,7 +79,10 @@ export function createOnce({ idempotency, logger }: { idempotency: IdempotencySt
       await idempotency
         .release(key, claimed.token)
         .catch((releaseError: unknown) =>
-          logger.warn({ err: releaseError }, 'could not release an idempotency key; a retry waits until it is stale'),
+          logger.warn(
+            { event: 'idempotency.release-failed', err: releaseError },
+            'could not release an idempotency key; a retry waits until it is stale',
+          ),
         );
       throw error;
     }

@@ -19,7 +19,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { RedisClient } from '../redis/connections.js';
 import { scriptsIn } from '../redis/scripts.js';
-import type { AtomicRecord } from '../scheduling/dispatcher.js';
+import type { AtomicRecord } from '../contracts/dispatch.js';
 
 const LUA_DIRECTORY = fileURLToPath(new URL('./lua/', import.meta.url));
 

@@ -9,11 +9,11 @@
  * over from its dead predecessor at once, while a second instance with the same HOST_ID is refused.
  */
 import type { RedisClient } from '../redis/connections.js';
-import { ledgerKeys } from './keys.js';
+import { ledgerKeys } from '../contracts/keys.js';
 import { ledgerScripts } from './scripts.js';
 
 export interface LeaseView {
-  /** Who holds it: a worker process, or a process retiring the id. */
+  /** Who holds it: a process, or a process retiring the id. */
   readonly holder: string;
   readonly holderPid: number | undefined;
   readonly retiring: boolean;

@@ -5,8 +5,8 @@
  * and the counters cannot drift from the reservations they count.
  */
 import type { RedisClient } from '../redis/connections.js';
-import { jobIdFor } from '../queue/names.js';
-import { ledgerKeys, type LedgerKeys } from './keys.js';
+import { jobIdFor } from '../contracts/names.js';
+import { ledgerKeys, type LedgerKeys } from '../contracts/keys.js';
 import { ledgerScripts, redisMillis } from './scripts.js';
 import { parseLease, type LeaseView } from './lease.js';
 
@@ -55,7 +55,7 @@ export interface Ledger extends JobLedgerPort {
   readonly keys: LedgerKeys;
   /**
    * Picks the least-loaded live worker and reserves a slot on it. `first` names the worker the
-   * job's id was made for, when that is not the worker chosen (a delayed job's pseudo worker).
+   * job's id was made for, when that is not the worker chosen (the delayed queue, for a delayed job).
    */
   reserve(token: string, first?: string): Promise<ReserveOutcome>;
   /** The same for several jobs in one Redis call, chosen one after another as separate calls would. */

@@ -2,10 +2,10 @@
  * The ledger's side of moving a job between workers' queues: the intent written before anything
  * moves, the reservation shifting from source to target, the end of the move, the take-over of a
  * move whose executor died, and the choices that start a move (whom a free worker steals from).
- * The queue's side lives in `queue/transfer.ts`; `moves/mover.ts` drives the steps in order.
+ * The queue's side lives in `queue/transfer.ts`; `ownership/mover.ts` drives the steps in order.
  */
 import type { RedisClient } from '../redis/connections.js';
-import { ledgerKeys } from './keys.js';
+import { ledgerKeys } from '../contracts/keys.js';
 import { ledgerScripts } from './scripts.js';
 
 export type MoveReason = 'stolen' | 'retired';

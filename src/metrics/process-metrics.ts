@@ -1,5 +1,5 @@
 /**
- * The metrics one worker process measures itself: jobs it accepted, ran, finished and failed, how long
+ * The metrics one process measures itself: jobs it accepted, ran, finished and failed, how long
  * they waited and ran, its HTTP latencies, its thread pool, the jobs it moved between workers' queues
  * and the dead workers it retired, the undo steps of refused enqueues that failed, and Node's default
  * process metrics. All live on an explicit

@@ -4,11 +4,11 @@
  */
 import type { QueueRegistry } from '../queue/queues.js';
 import type { WorkerLoad } from '../ledger/ledger.js';
-import type { ClusterMetricsClient } from './cluster-metrics-client.js';
+import type { HostMetricsClient } from './host-metrics-process.js';
 import { QUEUE_STATES, renderLoadMetrics, type QueueCounts } from './load-metrics.js';
 
 export interface ScrapeOptions {
-  readonly cluster: Pick<ClusterMetricsClient, 'scrape'>;
+  readonly cluster: Pick<HostMetricsClient, 'scrape'>;
   readonly snapshot: () => Promise<readonly WorkerLoad[]>;
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
 }

@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import type { RedisClient } from '../redis/connections.js';
 import { scriptsIn } from '../redis/scripts.js';
-import { CANCELLED_REASON } from './job-reader.js';
+import { CANCELLED_REASON } from '../contracts/stored-job.js';
 import type { QueueRegistry } from './queues.js';
 
 const LUA_DIRECTORY = fileURLToPath(new URL('./lua/', import.meta.url));

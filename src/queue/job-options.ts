@@ -4,9 +4,14 @@
  * every job that does not carry its own, and a waiting job then holds about 90 bytes less in Redis.
  */
 import type { JobsOptions, KeepJobs } from 'bullmq';
-import type { Config } from '../config/config.js';
 
-export function jobOptionsFrom(config: Pick<Config, 'jobAttempts' | 'jobBackoffMs'>): JobsOptions {
+/** How long finished jobs are kept, by outcome: the RETAIN_* settings. */
+export interface RetentionPolicy {
+  readonly completed: { readonly ageSeconds: number; readonly count: number };
+  readonly failed: { readonly ageSeconds: number; readonly count: number };
+}
+
+export function jobOptionsFrom(config: { readonly jobAttempts: number; readonly jobBackoffMs: number }): JobsOptions {
   return Object.freeze({
     attempts: config.jobAttempts,
     backoff: { type: 'exponential', delay: config.jobBackoffMs },
@@ -18,22 +23,10 @@ export interface Retention {
   readonly removeOnFail: KeepJobs;
 }
 
-export function retentionFrom(config: Pick<Config, 'retention'>): Retention {
+export function retentionFrom(config: { readonly retention: RetentionPolicy }): Retention {
   const { completed, failed } = config.retention;
   return Object.freeze({
     removeOnComplete: { age: completed.ageSeconds, count: completed.count },
     removeOnFail: { age: failed.ageSeconds, count: failed.count },
   });
-}
-
-/**
- * The job option that bounds one attempt. BullMQ has no per-job time-out, but it stores options it
- * does not know with the job and gives them back, so the consumer reads it from there.
- */
-export const TIMEOUT_OPTION = 'timeoutMs';
-
-/** The attempt time-out a job was enqueued with, if any. */
-export function timeoutOption(opts: Readonly<Record<string, unknown>>): number | undefined {
-  const value = opts[TIMEOUT_OPTION];
-  return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? value : undefined;
 }

@@ -5,7 +5,7 @@
  */
 import { Queue } from 'bullmq';
 import type { RedisClient } from '../redis/connections.js';
-import { queueNameFor } from './names.js';
+import { queueNameFor } from '../contracts/names.js';
 
 export interface QueueRegistry {
   forWorker(workerId: string): Queue;

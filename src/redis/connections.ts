@@ -120,7 +120,10 @@ export function createRedisConnection(
       ? new Redis(target.url, options)
       : clusterConnection(target, options, clusterBehaviour(role, commandTimeoutMs));
   const report = throttled(ERROR_LOG_INTERVAL_MS, (error: Error, { suppressed }: { suppressed: number }) =>
-    logger.warn({ err: error, connection: role, suppressed }, 'redis connection error'),
+    logger.warn(
+      { event: 'redis.connection-error', err: error, connection: role, suppressed },
+      'redis connection error',
+    ),
   );
   redis.on('error', (error: Error) => report(error));
   return redis;

@@ -8,7 +8,7 @@ import { waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { startTestRedis } from '../support/test-redis.js';
 import { startService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
-import { queueNameFor } from '../../src/queue/names.js';
+import { queueNameFor } from '../../src/contracts/names.js';
 
 test('a full backlog answers 429 with Retry-After until jobs start', async () => {
   const redis = await startTestRedis();

@@ -13,8 +13,8 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { ledgerKeys } from '../../src/ledger/keys.js';
-import { queueNameFor } from '../../src/queue/names.js';
+import { ledgerKeys } from '../../src/contracts/keys.js';
+import { queueNameFor } from '../../src/contracts/names.js';
 import { waitForIdle, type Enqueued, type JobView } from '../support/jobs.js';
 import { startClusterService, type ClusterService } from '../support/cluster-service.js';
 import { skipUnlessClusterTools, type MovedSlot } from '../support/redis-cluster.js';

@@ -17,9 +17,9 @@ import { enqueueOne, readJob, reservationsLeft, waitForIdle, waitForJobs } from 
 import { parseMetrics, total } from '../support/prom-text.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service } from '../support/service.js';
-import { MOVE_STEPS } from '../../src/moves/steps.js';
+import { MOVE_STEPS } from '../../src/ownership/move-steps.js';
 import { waitFor } from '../support/wait.js';
-import { ledgerKeys } from '../../src/ledger/keys.js';
+import { ledgerKeys } from '../../src/contracts/keys.js';
 
 /** Every step after which a move is still under way (after the commit there is nothing to finish). */
 const STEPS = MOVE_STEPS.filter((step) => step !== 'committed');

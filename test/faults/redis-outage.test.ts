@@ -14,7 +14,7 @@ import { enqueueMany, reservationsLeft, waitForIdle, waitForJobs } from '../supp
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
-import { queueNameFor } from '../../src/queue/names.js';
+import { queueNameFor } from '../../src/contracts/names.js';
 
 /** The issue's bound for a refusal while Redis is away. */
 const REFUSAL_BOUND_MS = 1_000;

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/config.js';
 import { ADMIN_ROUTE } from '../../src/http/route-table.js';
-import { ledgerKeys } from '../../src/ledger/keys.js';
+import { ledgerKeys } from '../../src/contracts/keys.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
 import { joinAsWorker } from '../support/ledger.js';
@@ -19,7 +19,7 @@ import { keysEverywhere } from '../support/redis-nodes.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
-import { queueNameFor, SCHEDULED } from '../../src/queue/names.js';
+import { queueNameFor, DELAYED_QUEUE } from '../../src/contracts/names.js';
 
 const KEY = 'a-long-enough-test-key-0123456789';
 const PREFIX = 'admin';
@@ -185,7 +185,7 @@ describe('the queue dashboard', () => {
 
   test("bull-board's API lists every worker the ledger knows, retired ones and the scheduled queue, read-only", async () => {
     await app.connection.hset(ledgerKeys(PREFIX).retired, 'gone-0', String(Date.now()));
-    const expected = ['a-0', 'gone-0', SCHEDULED].map(queueNameFor);
+    const expected = ['a-0', 'gone-0', DELAYED_QUEUE].map(queueNameFor);
     // A list read before the retired id was written may be shown for a moment.
     await waitFor(async () => JSON.stringify(await queueNames()) === JSON.stringify(expected), {
       what: `the queues ${expected.join(', ')}`,

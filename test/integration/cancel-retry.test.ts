@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { cancelKeys } from '../../src/cancel/signals.js';
 import { Queue } from 'bullmq';
-import { jobIdFor, queueNameFor } from '../../src/queue/names.js';
+import { jobIdFor, queueNameFor } from '../../src/contracts/names.js';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB, type Gate } from '../support/gate.js';
 import { readJob, waitForIdle, waitForJobs, type Enqueued, type JobView, enqueueTask } from '../support/jobs.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';

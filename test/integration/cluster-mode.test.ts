@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ledgerKeys } from '../../src/ledger/keys.js';
+import { ledgerKeys } from '../../src/contracts/keys.js';
 import { waitForIdle, waitForJobs, type Enqueued, enqueueTask } from '../support/jobs.js';
 import { startClusterService, type ClusterService } from '../support/cluster-service.js';
 import { skipUnlessClusterTools } from '../support/redis-cluster.js';

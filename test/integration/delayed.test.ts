@@ -10,8 +10,8 @@ import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
 import { readJob, waitForIdle, waitForJobs, type Enqueued, enqueueTask } from '../support/jobs.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service } from '../support/service.js';
-import { queueNameFor, SCHEDULED } from '../../src/queue/names.js';
-import { jobIndexKey } from '../../src/queue/job-index.js';
+import { queueNameFor, DELAYED_QUEUE } from '../../src/contracts/names.js';
+import { jobIndexKey } from '../../src/contracts/keys.js';
 
 interface Delayed {
   readonly jobId: string;
@@ -138,6 +138,6 @@ describe('delayed jobs and per-job time-outs', () => {
       );
     }
     assert.equal(await redis.client.zcard(jobIndexKey(service.prefix)), before);
-    assert.equal(await redis.client.zcard(`${service.prefix}:${queueNameFor(SCHEDULED)}:delayed`), 0);
+    assert.equal(await redis.client.zcard(`${service.prefix}:${queueNameFor(DELAYED_QUEUE)}:delayed`), 0);
   });
 });

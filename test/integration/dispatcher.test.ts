@@ -14,14 +14,14 @@ import { createLedger } from '../../src/ledger/ledger.js';
 import { createProcessMetrics, UNDO_OPERATIONS, type ProcessMetrics } from '../../src/metrics/process-metrics.js';
 import { jobOptionsFrom } from '../../src/queue/job-options.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
-import { jobIndexKey } from '../../src/queue/job-index.js';
+import { jobIndexKey } from '../../src/contracts/keys.js';
 import {
   closeConnection,
   createRedisConnection,
   waitUntilReady,
   type RedisClient,
 } from '../../src/redis/connections.js';
-import { createDispatcher, type DispatcherOptions } from '../../src/scheduling/dispatcher.js';
+import { createDispatcher, type DispatcherOptions } from '../../src/enqueue/dispatcher.js';
 import { reservationsLeft } from '../support/jobs.js';
 import { joinAsWorker } from '../support/ledger.js';
 import { parseMetrics, total } from '../support/prom-text.js';

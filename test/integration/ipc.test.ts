@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import { createIpcRequests } from '../../src/cluster/ipc.js';
+import { createIpcRequests } from '../../src/platform/ipc.js';
 import { IpcChannelError } from '../../src/errors.js';
 
 const FIXTURE = new URL('../fixtures/ipc-echo.js', import.meta.url);

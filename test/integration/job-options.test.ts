@@ -9,7 +9,7 @@ import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
 import { readJob, waitForIdle, waitForJobs, type Enqueued, enqueueTask } from '../support/jobs.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
-import { queueNameFor } from '../../src/queue/names.js';
+import { queueNameFor } from '../../src/contracts/names.js';
 
 interface Refusal {
   readonly code: string;

@@ -9,7 +9,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { joinAsWorker, placement } from '../support/ledger.js';
-import { pickLeastLoaded, type Candidate } from '../../src/scheduling/select.js';
+import { pickLeastLoaded, type Candidate } from '../../src/ledger/least-loaded.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
 const TTL_MS = 5_000;

@@ -16,7 +16,7 @@ import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
 import { enqueueMany, waitForJobs } from '../support/jobs.js';
 import { skipUnlessInstalled } from '../support/prometheus-server.js';
 import { waitFor } from '../support/wait.js';
-import { ledgerKeys } from '../../src/ledger/keys.js';
+import { ledgerKeys } from '../../src/contracts/keys.js';
 
 const WORKERS = 4;
 const CONCURRENCY = 2;

@@ -25,7 +25,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { bodyHash } from '../../src/idempotency/store.js';
 import { createErrorDocs, errorBodySchema } from '../../src/http/openapi/errors.js';
 import { createAnswerSchemas } from '../../src/http/openapi/schemas.js';
-import { queueNameFor } from '../../src/queue/names.js';
+import { queueNameFor } from '../../src/contracts/names.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
 import { joinAsWorker } from '../support/ledger.js';
 import { ROUTE_NOT_FOUND, startPrism, violationsOf, type PrismProxy, type Violation } from '../support/prism.js';

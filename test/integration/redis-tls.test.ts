@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Cluster, Redis } from 'ioredis';
-import { probeRedis } from '../../src/redis/ping.js';
+import { probeRedis } from '../../src/local-redis/ping.js';
 import { waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { parseMetrics } from '../support/prom-text.js';
 import { skipUnlessClusterTools, startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';

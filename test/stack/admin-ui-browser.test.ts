@@ -21,12 +21,14 @@ import {
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
-import { queueNameFor, SCHEDULED } from '../../src/queue/names.js';
+import { queueNameFor, DELAYED_QUEUE } from '../../src/contracts/names.js';
 
 const KEY = 'a-long-enough-test-key-0123456789';
 const WORKERS = 2;
 const HOST_ID = 'test';
-const QUEUES = [...Array.from({ length: WORKERS }, (_, index) => `${HOST_ID}-${index}`), SCHEDULED].map(queueNameFor);
+const QUEUES = [...Array.from({ length: WORKERS }, (_, index) => `${HOST_ID}-${index}`), DELAYED_QUEUE].map(
+  queueNameFor,
+);
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** How long the page may take to render its queues: generous, the machine may be busy. */
 const RENDER_TIMEOUT_MS = 60_000;

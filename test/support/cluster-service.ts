@@ -7,7 +7,7 @@
  * repeats either or leaks redis-server processes from a failed `before`.
  */
 import { Redis } from 'ioredis';
-import { queueNameFor } from '../../src/queue/names.js';
+import { queueNameFor } from '../../src/contracts/names.js';
 import { startRedisCluster, type StartClusterOptions, type TestRedisCluster } from './redis-cluster.js';
 import { startService, type Service, type ServiceOptions } from './service.js';
 

@@ -12,14 +12,14 @@ import { answerClientErrors } from '../../src/http/client-errors.js';
 import { createIdempotencyStore, STALE_CLAIM_MS } from '../../src/idempotency/store.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { jobOptionsFrom } from '../../src/queue/job-options.js';
-import { createJobReader } from '../../src/queue/job-reader.js';
+import { createJobReader } from '../../src/jobs/reader.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
-import { jobIndexKey } from '../../src/queue/job-index.js';
-import { createJobLister } from '../../src/queue/job-lister.js';
+import { jobIndexKey } from '../../src/contracts/keys.js';
+import { createJobLister } from '../../src/jobs/lister.js';
 import { createCanceller } from '../../src/cancel/canceller.js';
 import { cancelKeys } from '../../src/cancel/signals.js';
 import { createCancelWaiting } from '../../src/queue/cancel-waiting.js';
-import { SCHEDULED } from '../../src/queue/names.js';
+import { DELAYED_QUEUE } from '../../src/contracts/names.js';
 import {
   closeConnection,
   createRedisConnection,
@@ -27,7 +27,7 @@ import {
   type RedisClient,
 } from '../../src/redis/connections.js';
 import type { RedisTarget } from '../../src/redis/target.js';
-import { createDispatcher } from '../../src/scheduling/dispatcher.js';
+import { createDispatcher } from '../../src/enqueue/dispatcher.js';
 
 export interface InProcessAppOptions {
   readonly connection: RedisClient;
@@ -109,7 +109,7 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
       ledger,
       metrics: { jobCancelled: () => {} },
       logger,
-      unroutedWorker: SCHEDULED,
+      unroutedWorker: DELAYED_QUEUE,
     }),
     snapshot: () => ledger.snapshot(),
     health: options.health ?? (() => Promise.resolve({ redis: true, consumer: true })),

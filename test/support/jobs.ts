@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import type { Service } from './service.js';
 import { waitFor } from './wait.js';
-import { ledgerKeys } from '../../src/ledger/keys.js';
+import { ledgerKeys } from '../../src/contracts/keys.js';
 import type { RedisClient } from '../../src/redis/connections.js';
 import { keysEverywhere } from './redis-nodes.js';
 

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
-import { pingRedis } from '../../src/redis/local-server.js';
+import { pingRedis } from '../../src/local-redis/server.js';
 import { freePort } from './ports.js';
 import { redisTlsArgs, type TestCertificates } from './tls-certs.js';
 import { waitFor } from './wait.js';

@@ -12,6 +12,8 @@ import { waitFor } from './wait.js';
 const SLOW_STOP_MS = 10_000;
 
 export interface LogLine {
+  /** What happened, as a stable name (`process.forked`, `job.completed`): what tests look for. */
+  readonly event?: string;
   readonly msg?: string;
   readonly level?: number;
   readonly role?: string;

@@ -26,7 +26,7 @@ describe('loadConfig defaults', () => {
     assert.equal(config.port, 3000);
     assert.equal(config.host, '127.0.0.1');
     assert.equal(config.redisUrl, undefined);
-    assert.equal(config.workers, 4);
+    assert.equal(config.processes, 4);
     assert.equal(config.concurrency, 8);
     assert.equal(config.taskDurationMs, 12_000);
     assert.equal(config.maxTaskDurationMs, 600_000);
@@ -60,7 +60,7 @@ describe('loadConfig defaults', () => {
   test('empty strings are treated as unset', () => {
     const config = loadConfig({ PORT: '', WORKERS: '', QUEUE_PREFIX: '', HOST_ID: '', REDIS_URL: '', LOG_PRETTY: '' });
     assert.equal(config.port, 3000);
-    assert.equal(config.workers, 4);
+    assert.equal(config.processes, 4);
     assert.equal(config.prefix, 'bullpen');
     assert.equal(config.redisUrl, undefined);
     assert.equal(config.logPretty, undefined);
@@ -68,11 +68,11 @@ describe('loadConfig defaults', () => {
   });
 
   test('undefined values are treated as unset', () => {
-    assert.equal(loadConfig({ WORKERS: undefined }).workers, 4);
+    assert.equal(loadConfig({ WORKERS: undefined }).processes, 4);
   });
 
   test('unknown variables are ignored', () => {
-    assert.equal(loadConfig({ PATH: '/usr/bin', SOMETHING_ELSE: 'x' }).workers, 4);
+    assert.equal(loadConfig({ PATH: '/usr/bin', SOMETHING_ELSE: 'x' }).processes, 4);
   });
 });
 
@@ -95,7 +95,7 @@ describe('loadConfig values', () => {
       BULLPEN_WORKER_INDEX: '3',
     });
     assert.equal(config.port, 8080);
-    assert.equal(config.workers, 2);
+    assert.equal(config.processes, 2);
     assert.equal(config.concurrency, 16);
     assert.equal(config.taskDurationMs, 500);
     assert.equal(config.maxTaskDurationMs, 1000);
@@ -142,8 +142,8 @@ describe('loadConfig values', () => {
   test('bounds are inclusive', () => {
     assert.equal(loadConfig({ PORT: '0' }).port, 0);
     assert.equal(loadConfig({ PORT: '65535' }).port, 65535);
-    assert.equal(loadConfig({ WORKERS: '1' }).workers, 1);
-    assert.equal(loadConfig({ WORKERS: '256' }).workers, 256);
+    assert.equal(loadConfig({ WORKERS: '1' }).processes, 1);
+    assert.equal(loadConfig({ WORKERS: '256' }).processes, 256);
     assert.equal(loadConfig({ TASK_DURATION_MS: '0' }).taskDurationMs, 0);
   });
 
@@ -154,9 +154,9 @@ describe('loadConfig values', () => {
     assert.ok(Object.isFrozen(config.retention.completed));
     assert.ok(Object.isFrozen(config.retention.failed));
     assert.throws(() => {
-      (config as { workers: number }).workers = 99;
+      (config as { processes: number }).processes = 99;
     }, TypeError);
-    assert.equal(config.workers, 4);
+    assert.equal(config.processes, 4);
   });
 
   test('the input environment is not modified', () => {

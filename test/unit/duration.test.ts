@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
-import { durationFor, timeoutFor } from '../../src/queue/job-limits.js';
+import { durationFor, timeoutFor } from '../../src/execution/job-limits.js';
 
 const DEFAULT = 12_000;
 const MAX = 60_000;

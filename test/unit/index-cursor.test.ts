@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeCursor, encodeCursor, MAX_CURSOR_LENGTH } from '../../src/queue/index-cursor.js';
+import { decodeCursor, encodeCursor, MAX_CURSOR_LENGTH } from '../../src/jobs/index-cursor.js';
 
 test('a position round-trips exactly, ties told apart by member', () => {
   const positions = [

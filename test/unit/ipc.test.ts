@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import type { Serializable } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { createIpcRequests, sendOver, type IpcPort } from '../../src/cluster/ipc.js';
+import { createIpcRequests, sendOver, type IpcPort } from '../../src/platform/ipc.js';
 import { IpcChannelError, IpcTimeoutError } from '../../src/errors.js';
 
 /** A channel end that keeps what is sent over it, and fails sends with `refuse` set. */

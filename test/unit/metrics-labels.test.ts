@@ -31,7 +31,7 @@ async function samplesOf(metrics: ProcessMetrics): Promise<Sample[]> {
   return parseMetrics(await metrics.registry.metrics());
 }
 
-/** What the primary does with the processes' reports (see src/metrics/cluster-metrics.ts). */
+/** What the primary does with the processes' reports (see src/metrics/host-metrics-primary.ts). */
 async function aggregate(...reports: MetricsJson[]): Promise<Sample[]> {
   return parseMetrics(await AggregatorRegistry.aggregate(reports).metrics());
 }

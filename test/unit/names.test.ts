@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { jobIdFor, newToken, parseJobId, queueNameFor, workerIdFor } from '../../src/queue/names.js';
+import { jobIdFor, newToken, parseJobId, queueNameFor, workerIdFor } from '../../src/contracts/names.js';
 import { redactUrl } from '../../src/redis/redact.js';
 
 describe('workerIdFor / queueNameFor', () => {

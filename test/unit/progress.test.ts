@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
-import { createProgressWriter } from '../../src/queue/progress.js';
+import { createProgressWriter } from '../../src/execution/progress.js';
 import type { JobProgress } from '../../workers/handler.js';
 
 const INTERVAL_MS = 1_000;

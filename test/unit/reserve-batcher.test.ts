@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { createReserveBatcher } from '../../src/scheduling/reserve-batcher.js';
+import { createReserveBatcher } from '../../src/enqueue/reserve-batcher.js';
 import type { ReserveOutcome } from '../../src/ledger/ledger.js';
 
 /** A reserveMany that records its batches and answers each token with a worker named after it. */

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_RESTART_POLICY, restartDelay, type RestartPolicy } from '../../src/cluster/restart-policy.js';
+import { DEFAULT_RESTART_POLICY, restartDelay, type RestartPolicy } from '../../src/primary/restart-policy.js';
 
 const policy: RestartPolicy = { windowMs: 10_000, baseDelayMs: 100, maxDelayMs: 1_000 };
 const NOW = 1_000_000;

@@ -15,7 +15,7 @@
  * handles come from the process's registry, on its connection: a request opens no connection.
  *
  * `@bull-board/api` is loaded on the first request, not at start-up: its schemas take tens of
- * milliseconds to load, which every worker process would pay on every start for a page that is
+ * milliseconds to load, which every process would pay on every start for a page that is
  * seldom opened. Only its light Express adapter is loaded up front, to be mounted.
  */
 import type { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
@@ -23,7 +23,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import express, { type Express } from 'express';
 import { fromStore, MethodNotAllowedError, QueueUnavailableError } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
-import { SCHEDULED } from '../../queue/names.js';
+import { DELAYED_QUEUE } from '../../contracts/names.js';
 import type { QueueRegistry } from '../../queue/queues.js';
 import { ADMIN_QUEUES_PATH, ADMIN_ROUTE } from '../route-table.js';
 
@@ -98,7 +98,7 @@ async function loadBoard(
   // Created with a read-only queue: bull-board decides once, from the queues it starts with, whether
   // the board as a whole is read-only.
   const board = createBullBoard({
-    queues: [adapterFor(SCHEDULED)],
+    queues: [adapterFor(DELAYED_QUEUE)],
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Bullpen' } },
   });
@@ -120,13 +120,13 @@ export function createAdminUi({ workerIds, queues, logger, refreshMs = DEFAULT_R
   const board = () => (loading ??= loadBoard(serverAdapter, queues, logger));
 
   // The ids last shown and when they were read (monotonic clock); one read at a time.
-  let shown: readonly string[] = [SCHEDULED];
+  let shown: readonly string[] = [DELAYED_QUEUE];
   let readAt = Number.NEGATIVE_INFINITY;
   let reading: Promise<void> | undefined;
   const refresh = async (): Promise<void> => {
     if (performance.now() - readAt < refreshMs) return;
     reading ??= (async () => {
-      const ids = [...new Set([...(await fromStore(workerIds)), SCHEDULED])].sort();
+      const ids = [...new Set([...(await fromStore(workerIds)), DELAYED_QUEUE])].sort();
       readAt = performance.now();
       if (ids.join('\n') === shown.join('\n')) return;
       (await board()).show(ids);

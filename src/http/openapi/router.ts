@@ -52,7 +52,7 @@ const INIT = `window.ui = SwaggerUIBundle({
 `;
 
 export function openApiRouter(options: OpenApiOptions): Router {
-  // Built on first use: tens of milliseconds that a worker process need not spend starting.
+  // Built on first use: tens of milliseconds that a process need not spend starting.
   let document: string | undefined;
   const assetsDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
   const sendDocument = (res: Response) => {

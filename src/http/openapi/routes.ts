@@ -5,7 +5,7 @@
  * malformed path, the 500, and the security each access level needs.
  */
 import type { z } from 'zod';
-import { DEFAULT_LIST_LIMIT } from '../../queue/job-lister.js';
+import { DEFAULT_LIST_LIMIT } from '../../jobs/lister.js';
 import { jobListQuerySchema } from '../routes/job-list.js';
 import type { ErrorCode } from './errors.js';
 import type { AnswerSchemas } from './schemas.js';

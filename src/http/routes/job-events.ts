@@ -11,7 +11,7 @@
 import { Router, type Response } from 'express';
 import { fromStore, NotFoundError } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
-import type { JobReader, JobView } from '../../queue/job-reader.js';
+import type { JobReader, JobView } from '../../jobs/reader.js';
 import { echo } from '../errors.js';
 
 const POLL_MS = 250;

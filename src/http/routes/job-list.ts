@@ -1,16 +1,16 @@
 /**
  * `GET /jobs`: the jobs of every worker, newest first, a page at a time, optionally filtered by
  * state, worker or job name. The query is checked strictly (an unknown parameter is a mistake worth
- * telling, not a filter silently ignored); the listing itself lives in `queue/job-lister.ts`.
+ * telling, not a filter silently ignored); the listing itself lives in `jobs/lister.ts`.
  */
 import { Router } from 'express';
 import { z } from 'zod';
 import { fromStore, ValidationError } from '../../errors.js';
-import { decodeCursor, MAX_CURSOR_LENGTH } from '../../queue/index-cursor.js';
-import { DEFAULT_LIST_LIMIT, LISTED_STATES, MAX_LIST_LIMIT, type JobLister } from '../../queue/job-lister.js';
+import { decodeCursor, MAX_CURSOR_LENGTH } from '../../jobs/index-cursor.js';
+import { DEFAULT_LIST_LIMIT, LISTED_STATES, MAX_LIST_LIMIT, type JobLister } from '../../jobs/lister.js';
 import { describeIssues, JOB_NAME_MAX_LENGTH, JOB_NAME_PATTERN } from '../schemas.js';
 
-/** Worker ids as job ids carry them (`queue/names.ts`). */
+/** Worker ids as job ids carry them (`contracts/names.ts`). */
 const WORKER_ID_PATTERN = /^[A-Za-z0-9_.-]{1,80}$/;
 
 /** Query values are strings; a repeated parameter arrives as an array and is refused as one. */

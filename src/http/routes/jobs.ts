@@ -5,7 +5,7 @@
 import { Router } from 'express';
 import type { Canceller } from '../../cancel/canceller.js';
 import { fromStore, JobFinishedError, NotFoundError } from '../../errors.js';
-import type { JobReader } from '../../queue/job-reader.js';
+import type { JobReader } from '../../jobs/reader.js';
 import { echo } from '../errors.js';
 
 export function jobsRouter({ jobs, canceller }: { jobs: JobReader; canceller: Canceller }): Router {

@@ -9,7 +9,8 @@
  */
 import { Router, type Request } from 'express';
 import type { Logger } from '../../logging/logger.js';
-import type { Dispatched, Dispatcher, DispatchRequest } from '../../scheduling/dispatcher.js';
+import type { Dispatched, DispatchRequest } from '../../contracts/dispatch.js';
+import type { Dispatcher } from '../../enqueue/dispatcher.js';
 import {
   fromStore,
   InvalidIdempotencyKeyError,
@@ -22,7 +23,7 @@ import {
 import { IDEMPOTENCY_KEY, type IdempotencyStore } from '../../idempotency/store.js';
 import { createOnce } from '../idempotent.js';
 import { echo } from '../errors.js';
-import type { JobReader } from '../../queue/job-reader.js';
+import type { JobReader } from '../../jobs/reader.js';
 import { createBulkEnqueueSchema, createEnqueueSchema, describeIssues, type TaskLimits } from '../schemas.js';
 import { isRecord } from '../../platform/is-record.js';
 
@@ -88,7 +89,7 @@ export function tasksRouter({
     // Per-task lines are debug: above it, a request pays for no log line, not even its arguments.
     if (logger.isLevelEnabled('debug')) {
       logger.debug(
-        { jobId: dispatched.jobId, jobName: task.jobName, assignedWorker: dispatched.workerId },
+        { event: 'task.enqueued', jobId: dispatched.jobId, jobName: task.jobName, assignedWorker: dispatched.workerId },
         'task enqueued',
       );
     }

@@ -6,7 +6,7 @@
 
   On a Redis Cluster the jobs and the record live in different slots. There the claim becomes a plan
   ({s = "p", t, h, at, a = the answer to give}) before any job is added, and the answer after the
-  last add; each add leaves a marker in its queue's slot (see scheduling/add-jobs.ts).
+  last add; each add leaves a marker in its queue's slot (see queue/add-jobs.ts).
 
   A claim older than the stale time belonged to a request that died before creating its job: the
   same body may take it over. A plan older than that belonged to one that died while adding its

@@ -31,7 +31,7 @@
     ARGV[3]   n, the number of workers passed
     ARGV[4..3+n] worker ids
     ARGV[4+n..]  tokens, each "<token>" or "<token>|<first worker>" for a job whose id was made for
-                 another (pseudo) worker: the delayed jobs, whose ids name the queue they waited in
+                 the delayed queue: the delayed jobs, whose ids name the queue they waited in
 
   Output, one entry per token, then the time of the call (ms, the server's clock):
     the chosen worker id

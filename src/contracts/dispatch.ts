@@ -1,0 +1,45 @@
+/**
+ * What the enqueue path hands on and gets back: a task to dispatch, with its overrides of the job
+ * defaults; where it went; and a record written with its jobs (an idempotency key's answer). Shared by
+ * the HTTP routes, the dispatcher, the atomic add of the queue layer and the idempotency store, which
+ * would otherwise have to import each other.
+ */
+export interface DispatchRequest {
+  readonly jobName: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  /** Overrides of the service's job defaults. */
+  readonly options?: JobOverrides | undefined;
+}
+
+export interface JobOverrides {
+  /** 1 runs first among one worker's waiting jobs; jobs without a priority run before any with one. */
+  readonly priority?: number | undefined;
+  readonly attempts?: number | undefined;
+  /** First retry delay; it doubles with each attempt. */
+  readonly backoffMs?: number | undefined;
+  /** How long one attempt may run, below the service's limit. */
+  readonly timeoutMs?: number | undefined;
+  /** Run no earlier than this many ms from now; the worker is chosen when it is due. */
+  readonly delayMs?: number | undefined;
+}
+
+/**
+ * A Redis string written in the same transaction as the jobs, or not at all (an idempotency key's
+ * answer). On a Redis Cluster, where the jobs' slots differ from the record's, `plan` is written
+ * before the jobs, each queue's transaction leaves a marker named by `marker`, and `value` is written
+ * after them (see queue/add-jobs.ts).
+ */
+export interface AtomicRecord {
+  readonly key: string;
+  readonly value: string;
+  readonly plan: string;
+  readonly marker: string;
+  /** How long the markers live: as long as the record. */
+  readonly ttlSeconds: number;
+}
+
+export interface Dispatched {
+  readonly jobId: string;
+  /** Null for a delayed job: its worker is chosen when it is due (see enqueue/delayed-router.ts). */
+  readonly workerId: string | null;
+}

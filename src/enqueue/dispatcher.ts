@@ -1,0 +1,267 @@
+/**
+ * Accepting a task: reserve a slot on the least-loaded live worker (batched with the other requests of
+ * the same event-loop turn), then add the job to that worker's queue. A delayed task reserves nothing:
+ * it waits in the delayed queue (`DELAYED_QUEUE`), and is routed when due (delayed-router.ts).
+ * A refused task leaves nothing behind: if a step fails, what it may have done is undone.
+ *
+ * A command that timed out on a stalled Redis can still run when Redis resumes. The undo is sent on
+ * the same connection, so Redis runs it after the command it undoes; while Redis is unreachable,
+ * neither runs. An undo that fails is logged at warn with the task's token and counted
+ * (`bullpen_undo_failures_total`): the client is refused all the same, and the reconciler frees a
+ * reservation left behind once it is older than its grace period.
+ */
+import { Job, type JobsOptions, type Queue } from 'bullmq';
+import type { RedisClient } from '../redis/connections.js';
+import type { AtomicRecord, Dispatched, DispatchRequest, JobOverrides } from '../contracts/dispatch.js';
+import { TIMEOUT_OPTION } from '../contracts/stored-job.js';
+import { jobIdFor, newToken, parseJobId, DELAYED_QUEUE } from '../contracts/names.js';
+import type { QueueRegistry } from '../queue/queues.js';
+import { addInOneTransaction, type AddStepHook } from '../queue/add-jobs.js';
+import { createReserveBatcher } from './reserve-batcher.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { BacklogFullError, NoLiveWorkerError, QueueUnavailableError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { ProcessMetrics, UndoOperation } from '../metrics/process-metrics.js';
+
+export interface Dispatcher {
+  /**
+   * `record`, given where the job went, is written with it (an idempotency key's answer). `planned`
+   * resumes a request that died while adding its job: the job is added where that one planned it,
+   * under its id, unless it was added already (see add-jobs.ts).
+   */
+  dispatch(
+    request: DispatchRequest,
+    record?: (dispatched: Dispatched) => AtomicRecord,
+    planned?: Dispatched,
+  ): Promise<Dispatched>;
+  /**
+   * Several jobs in one reservation call, chosen one after another (so they spread as a burst of
+   * single requests would), and added in one transaction: all are accepted, or none.
+   */
+  dispatchMany(
+    requests: readonly DispatchRequest[],
+    record?: (dispatched: readonly Dispatched[]) => AtomicRecord,
+    planned?: readonly Dispatched[],
+  ): Promise<Dispatched[]>;
+}
+
+export interface DispatcherOptions {
+  readonly ledger: Pick<Ledger, 'reserveMany' | 'release' | 'cancel'>;
+  readonly queues: Pick<QueueRegistry, 'forWorker'>;
+  /** The connection the queues were made on: an index entry goes out on it just ahead of its job. */
+  readonly connection: Pick<RedisClient, 'zadd'>;
+  readonly jobOptions: JobsOptions;
+  readonly logger: Logger;
+  readonly metrics: Pick<ProcessMetrics, 'undoFailed'>;
+  /** The job index (`jobIndexKey`, contracts/keys.ts): every job gets its entry in the transaction that adds it. */
+  readonly indexKey: string;
+  /** Told to clients refused for a full backlog: about when a slot should free up. */
+  readonly retryAfterSeconds: number;
+  /** Fault tests only: awaited after each step of a slot-by-slot add (the tests kill the process there). */
+  readonly afterAddStep?: AddStepHook | undefined;
+}
+
+/** What is left behind when each undo fails, for the log line. */
+const UNDO_FAILED: Record<UndoOperation, string> = {
+  cancel_reservation:
+    'could not cancel the reservation of a refused task; the reconciler frees it after its grace period',
+  remove_job:
+    'could not remove the job of a refused task; if its worker takes it, it runs although its client was told 503',
+  release_reservation:
+    'could not release the reservation of a refused task; the reconciler frees it after its grace period',
+};
+
+export function createDispatcher({
+  ledger,
+  queues,
+  connection,
+  jobOptions,
+  logger,
+  metrics,
+  indexKey,
+  retryAfterSeconds,
+  afterAddStep,
+}: DispatcherOptions): Dispatcher {
+  const reserve = createReserveBatcher((tokens) => ledger.reserveMany(tokens));
+  /** Runs one undo step; its failure is logged and counted, never thrown. */
+  const undo = async (
+    operation: UndoOperation,
+    ids: { token: string; jobId?: string; workerId?: string },
+    step: () => Promise<unknown>,
+  ) => {
+    try {
+      await step();
+    } catch (error) {
+      metrics.undoFailed(operation);
+      logger.warn({ event: 'enqueue.undo-failed', err: error, operation, ...ids }, UNDO_FAILED[operation]);
+    }
+  };
+  const optionsFor = (jobId: string, overrides: JobOverrides = {}): JobsOptions => ({
+    ...jobOptions,
+    jobId,
+    ...(overrides.priority === undefined ? {} : { priority: overrides.priority }),
+    ...(overrides.attempts === undefined ? {} : { attempts: overrides.attempts }),
+    ...(overrides.backoffMs === undefined ? {} : { backoff: { type: 'exponential', delay: overrides.backoffMs } }),
+    ...(overrides.timeoutMs === undefined ? {} : { [TIMEOUT_OPTION]: overrides.timeoutMs }),
+    ...(overrides.delayMs ? { delay: overrides.delayMs } : {}),
+  });
+  const newJob = (queue: Queue, { jobName, data, options }: DispatchRequest, { jobId, timestamp }: Placement) =>
+    new Job(queue, jobName, data, { ...optionsFor(jobId, options), timestamp }, jobId);
+  /**
+   * After a failed add. Best effort: a job already taken by its worker cannot be removed, and then
+   * runs although its client was told 503 (delivery is at-least-once). If a release fails too, the
+   * reconciler frees the slot once the reservation is older than its grace period.
+   */
+  const undoAdd = async (added: readonly Placement[]) => {
+    await Promise.all(
+      added.map(async ({ token, jobId, queueOf, reserved }) => {
+        const ids = { token, jobId, workerId: queueOf };
+        void undo('remove_job', ids, () => queues.forWorker(queueOf).remove(jobId));
+        if (reserved) await undo('release_reservation', ids, () => ledger.release(queueOf, token));
+      }),
+    );
+  };
+  /**
+   * Adds placed jobs, undoing the placements if it fails. Several jobs, or one with a record, go in
+   * one transaction. A lone job takes the cheaper path of BullMQ's own add. A reserved job's index
+   * entry was written by its reservation, with the time the job is stamped with; a delayed job's is
+   * written here, in the transaction, or sent just ahead of a lone add on the same connection. An
+   * entry whose add then fails names no job, and the listing drops it once it is old enough to be
+   * sure (see jobs/lister.ts).
+   */
+  const add = async (
+    placed: readonly Placement[],
+    requests: readonly DispatchRequest[],
+    record: AtomicRecord | undefined,
+    resume = false,
+  ): Promise<void> => {
+    try {
+      const [lone] = placed;
+      if (placed.length === 1 && lone !== undefined && record === undefined) {
+        const request = requests[0] as DispatchRequest;
+        const queue = queues.forWorker(lone.queueOf);
+        const { jobId, timestamp } = lone;
+        await Promise.all([
+          lone.reserved ? undefined : connection.zadd(indexKey, timestamp, jobId),
+          queue.add(request.jobName, request.data, { ...optionsFor(jobId, request.options), timestamp }),
+        ]);
+        return;
+      }
+      await addInOneTransaction(
+        placed.map((placement, i) => {
+          const queue = queues.forWorker(placement.queueOf);
+          return { queue, job: newJob(queue, requests[i] as DispatchRequest, placement), indexed: placement.reserved };
+        }),
+        indexKey,
+        record,
+        { resume, afterStep: afterAddStep },
+      );
+    } catch (error) {
+      // A record's plan may be written (on a cluster): its retry finishes these jobs, so they stay.
+      if (record === undefined || !(await isCluster(placed))) await undoAdd(placed);
+      throw new QueueUnavailableError(error);
+    }
+  };
+  const isCluster = async ([first]: readonly Placement[]) =>
+    first !== undefined && (await queues.forWorker(first.queueOf).backend.client).isCluster;
+  return {
+    async dispatch(request, record, planned) {
+      if (planned !== undefined) {
+        await add([replanned(planned)], [request], record?.(planned), true);
+        return planned;
+      }
+      const token = newToken();
+      let placement: Placement;
+      if (isDelayed(request)) placement = waitForDue(token);
+      else {
+        const outcome = await reserve(token).catch((error: unknown) => {
+          void undo('cancel_reservation', { token }, () => ledger.cancel(token));
+          throw new QueueUnavailableError(error);
+        });
+        if (outcome.kind === 'no-live-worker') throw new NoLiveWorkerError();
+        if (outcome.kind === 'backlog-full') throw new BacklogFullError(retryAfterSeconds);
+        placement = routed(token, outcome.workerId, outcome.reservedAt);
+      }
+      const dispatched = dispatchedOf(placement);
+      await add([placement], [request], record?.(dispatched));
+      return dispatched;
+    },
+
+    async dispatchMany(requests, record, planned) {
+      if (planned !== undefined) {
+        await add(planned.map(replanned), requests, record?.(planned), true);
+        return [...planned];
+      }
+      const tokens = requests.map(() => newToken());
+      // Delayed jobs take no slot until they are due: only the others are reserved.
+      const toReserve = tokens.filter((_, i) => !isDelayed(requests[i] as DispatchRequest));
+      const outcomes = await ledger.reserveMany(toReserve).catch((error: unknown) => {
+        // Whether the call ran is unknown: each token is cancelled wherever it may have been reserved.
+        // Not awaited, as for one task: the cancels follow the reserve on its connection, and while
+        // Redis is away, awaiting them would hold the 503 for a second deadline.
+        for (const token of toReserve) void undo('cancel_reservation', { token }, () => ledger.cancel(token));
+        throw new QueueUnavailableError(error);
+      });
+      const outcomeOf = new Map(toReserve.map((token, i) => [token, outcomes[i]]));
+      const reserved = toReserve.flatMap((token) => {
+        const outcome = outcomeOf.get(token);
+        return outcome?.kind === 'reserved' ? [routed(token, outcome.workerId, outcome.reservedAt)] : [];
+      });
+      // The batch is taken whole or not at all: a backlog that fills part-way refuses all of it,
+      // and what was reserved before it filled is released.
+      const refused = outcomes.find((outcome) => outcome.kind !== 'reserved');
+      if (refused !== undefined) {
+        await Promise.all(
+          reserved.map((ids) => undo('release_reservation', ids, () => ledger.release(ids.queueOf, ids.token))),
+        );
+        if (refused.kind === 'backlog-full') throw new BacklogFullError(retryAfterSeconds);
+        throw new NoLiveWorkerError();
+      }
+      const byToken = new Map(reserved.map((placement) => [placement.token, placement]));
+      const placed = tokens.map((token) => byToken.get(token) ?? waitForDue(token));
+      const dispatched = placed.map(dispatchedOf);
+      await add(placed, requests, record?.(dispatched));
+      return dispatched;
+    },
+  };
+}
+
+/** Where a job goes: a worker's queue with a reserved slot, or the delayed jobs' queue without one. */
+interface Placement {
+  readonly token: string;
+  readonly jobId: string;
+  /** The worker whose queue the job is added to: a real one, or DELAYED_QUEUE. */
+  readonly queueOf: string;
+  /** Whether a slot was reserved for it, which also wrote its index entry. */
+  readonly reserved: boolean;
+  /** Its enqueue time (ms): its reservation's, so that it matches its index entry. */
+  readonly timestamp: number;
+}
+
+function routed(token: string, workerId: string, reservedAt: number): Placement {
+  return { token, jobId: jobIdFor(workerId, token), queueOf: workerId, reserved: true, timestamp: reservedAt };
+}
+
+function waitForDue(token: string): Placement {
+  return {
+    token,
+    jobId: jobIdFor(DELAYED_QUEUE, token),
+    queueOf: DELAYED_QUEUE,
+    reserved: false,
+    timestamp: Date.now(),
+  };
+}
+
+/** A planned job, placed again as planned; its index entry is written with it (it may lack one). */
+function replanned({ jobId, workerId }: Dispatched): Placement {
+  const token = parseJobId(jobId)?.token ?? jobId;
+  return { token, jobId, queueOf: workerId ?? DELAYED_QUEUE, reserved: false, timestamp: Date.now() };
+}
+
+function dispatchedOf({ jobId, queueOf, reserved }: Placement): Dispatched {
+  return { jobId, workerId: reserved ? queueOf : null };
+}
+
+function isDelayed({ options }: DispatchRequest): boolean {
+  return (options?.delayMs ?? 0) > 0;
+}

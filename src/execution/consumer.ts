@@ -1,0 +1,290 @@
+/**
+ * The consumer of one worker id's queue: a BullMQ Worker whose processor runs each job body in the
+ * thread pool and records in the load ledger when the job starts and ends. Ledger updates never fail
+ * a job: if Redis refuses one, the reconciler corrects the ledger from BullMQ's own state.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { RedisClient } from '../redis/connections.js';
+import { JobTimeoutError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import { throttled } from '../logging/throttle.js';
+import type { HandlerRegistry } from './handlers.js';
+import type { JobPool } from './pool.js';
+import type { ProcessMetrics } from '../metrics/process-metrics.js';
+import { CANCELLED_REASON, timeoutOption } from '../contracts/stored-job.js';
+import { parseJobId, queueNameFor } from '../contracts/names.js';
+import type { Retention } from '../queue/job-options.js';
+import { createProgressWriter } from './progress.js';
+import { RETRY_AFTER_ERROR_MS, superviseConsumer } from '../queue/supervise.js';
+import { durationFor, timeoutFor } from './job-limits.js';
+import { isRecord } from '../platform/is-record.js';
+
+/** While Redis is away the worker reports every reconnect attempt; one line per interval will do. */
+const ERROR_LOG_INTERVAL_MS = 5_000;
+
+/**
+ * What the consumer tells the load ledger about its jobs, and nothing more: a job started, or an
+ * attempt ended (for good, or to be retried).
+ */
+export interface JobLedger {
+  started(token: string): Promise<unknown>;
+  ended(token: string, outcome: 'finished' | 'retrying'): Promise<unknown>;
+}
+
+export interface ConsumerOptions {
+  readonly workerId: string;
+  readonly connection: RedisClient;
+  readonly prefix: string;
+  readonly concurrency: number;
+  readonly lockDurationMs: number;
+  readonly defaultDurationMs: number;
+  readonly maxDurationMs: number;
+  /** The longest an attempt may run; a job's `options.timeoutMs` may ask for less. */
+  readonly jobTimeoutMs: number;
+  readonly progressIntervalMs: number;
+  /** How long finished jobs are kept: BullMQ applies it to every job that does not carry its own. */
+  readonly retention: Retention;
+  readonly pool: Pick<JobPool, 'run'>;
+  readonly handlers: Pick<HandlerRegistry, 'resolve'>;
+  readonly ledger: JobLedger;
+  readonly logger: Logger;
+  readonly metrics: Pick<ProcessMetrics, 'jobStarted' | 'jobFinished' | 'jobCancelled'>;
+  /** Filled with the tokens of the jobs running in this process; shared with the reconciler. */
+  readonly running: Set<string>;
+  /** Called when a job body ends and its slot frees (work stealing listens). */
+  readonly onSlotFree?: () => void;
+  /** Whether a job was cancelled: asked before a job starts (see cancel/signals.ts). */
+  readonly wasCancelled: (jobId: string, token: string, enqueuedAt: number) => Promise<boolean>;
+}
+
+export interface Consumer {
+  isRunning(): boolean;
+  /** Stops a job running here: its thread is stopped and it fails as cancelled, without a retry. */
+  cancel(jobId: string): boolean;
+  waitUntilReady(): Promise<void>;
+  /**
+   * Stops taking jobs and waits for running ones. After `timeoutMs` it gives up waiting and says so:
+   * the caller must then cut the Redis connections before stopping the threads, so that the cut
+   * jobs are not recorded as failed.
+   */
+  close(timeoutMs: number): Promise<{ readonly drained: boolean }>;
+}
+
+export function createConsumer(options: ConsumerOptions): Consumer {
+  const { ledger: jobLedger, logger, running, metrics } = options;
+
+  const ledger = async (what: string, jobId: string, update: () => Promise<unknown>): Promise<void> => {
+    try {
+      await update();
+    } catch (error) {
+      logger.warn(
+        { event: 'ledger.update-failed', err: error, jobId, update: what },
+        'load ledger update failed; the reconciler will correct it',
+      );
+    }
+  };
+
+  const reportError = throttled<[Error]>(ERROR_LOG_INTERVAL_MS, (error, { suppressed }) =>
+    logger.error(
+      { event: 'consumer.error', consumer: 'queue consumer', err: error, suppressed },
+      'queue consumer error',
+    ),
+  );
+  /** Jobs fetched: the fetch watchdog's sign of life. */
+  let fetches = 0;
+
+  // BullMQ hands a processor that takes three parameters the signal that `cancelJob` fires.
+  const processJob = async (job: Job, _lock?: string, cancelled?: AbortSignal): Promise<unknown> => {
+    fetches += 1;
+    const jobId = job.id ?? '';
+    const token = parseJobId(jobId)?.token ?? jobId;
+    // A job cancelled while it was on its way here never starts. Failing it unrecoverably files it
+    // as cancelled; its reservation goes with it.
+    if (await options.wasCancelled(jobId, token, job.timestamp)) {
+      await ledger('finish', jobId, () => jobLedger.ended(token, 'finished'));
+      metrics.jobCancelled(job.name);
+      throw new UnrecoverableError(CANCELLED_REASON);
+    }
+    running.add(token);
+    try {
+      // Not awaited before the body starts: it would add a Redis round trip to every dispatch. Later
+      // ledger updates go on the same connection, so Redis applies them after this one, except on a
+      // cluster while the ledger's slot migrates: ioredis then resends the start after a pause, and
+      // the end could overtake it. So an end that comes before the start is answered waits for it.
+      let startSettled = false;
+      const start = ledger('start', jobId, () => jobLedger.started(token)).finally(() => (startSettled = true));
+      const afterStart = (update: () => Promise<void>): Promise<void> => (startSettled ? update() : start.then(update));
+      // Counts every start, retries and re-runs after a crash alike.
+      const attempt = Math.max(1, job.attemptsStarted);
+      // Guarded, so that above `debug` a job pays for no log line at all, not even its arguments.
+      if (logger.isLevelEnabled('debug'))
+        logger.debug({ event: 'job.started', jobId, jobName: job.name, attempt }, 'job started');
+      const firstStart = attempt === 1 && job.processedOn !== undefined;
+      // Both stamps are taken by different processes (BullMQ stamps a job fetched along with the
+      // previous one's completion with the time that completion was sent), so a job added a moment
+      // later can read as started before it was enqueued: that is no wait, not a missing one.
+      metrics.jobStarted(job.name, firstStart ? Math.max(0, (job.processedOn ?? 0) - job.timestamp) / 1000 : undefined);
+      const startedAt = performance.now();
+      const seconds = () => (performance.now() - startedAt) / 1000;
+      const data = isRecord(job.data) ? job.data : {};
+      // The last progress the body reported is saved whether the job completes or fails: the pool
+      // delivers it before the run settles, and finish() sends it ahead of BullMQ's move of the job
+      // to completed or failed, on the same connection. The job does not wait for that write.
+      const progress = createProgressWriter({
+        write: (value) => job.updateProgress(value),
+        onError: (error) => logger.debug({ err: error, jobId }, 'progress not saved'),
+        intervalMs: options.progressIntervalMs,
+      });
+      const timeoutMs = timeoutFor(
+        timeoutOption(job.opts as Record<string, unknown>) ?? data.timeoutMs,
+        options.jobTimeoutMs,
+      );
+      try {
+        const result = await options.pool.run({
+          signal: cancelled
+            ? AbortSignal.any([AbortSignal.timeout(timeoutMs), cancelled])
+            : AbortSignal.timeout(timeoutMs),
+          handlerUrl: options.handlers.resolve(job.name),
+          jobId,
+          jobName: job.name,
+          attempt,
+          data,
+          durationMs: durationFor(data, options.defaultDurationMs, options.maxDurationMs),
+          onProgress: (value) => progress.report(value),
+        });
+        void progress.finish();
+        // Sent, not awaited: it goes out on the consumer's connection after the start (answered by
+        // now, unless Redis is slow) and ahead of BullMQ's own move to completed (which fetches the
+        // next job), so Redis applies them in that order without this slot waiting a round trip.
+        void afterStart(() => ledger('finish', jobId, () => jobLedger.ended(token, 'finished')));
+        metrics.jobFinished(job.name, 'completed', seconds());
+        return result;
+      } catch (caught) {
+        const error = cancelled?.aborted
+          ? new UnrecoverableError(CANCELLED_REASON)
+          : isAbort(caught)
+            ? new JobTimeoutError(timeoutMs)
+            : caught;
+        void progress.finish();
+        metrics.jobFinished(job.name, cancelled?.aborted ? 'cancelled' : 'failed', seconds());
+        const retries = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+        await afterStart(() =>
+          ledger(retries ? 'requeue' : 'finish', jobId, () =>
+            jobLedger.ended(token, retries ? 'retrying' : 'finished'),
+          ),
+        );
+        throw error;
+      }
+    } finally {
+      running.delete(token);
+      options.onSlotFree?.();
+    }
+  };
+
+  const startWorker = (): Worker => {
+    const worker = new Worker(queueNameFor(options.workerId), processJob, {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      lockDuration: options.lockDurationMs,
+      // A job whose lock lapsed (its process hung, or Redis was away longer than the lock) is found
+      // within one lock duration, instead of BullMQ's fixed 30 s.
+      stalledInterval: options.lockDurationMs,
+      // After a Redis error BullMQ waits this long before fetching or finishing a job again; its 15 s
+      // default stacks up over an outage of a Redis Cluster master, whose commands fail rather than queue.
+      runRetryDelay: RETRY_AFTER_ERROR_MS,
+      name: options.workerId,
+      removeOnComplete: options.retention.removeOnComplete,
+      removeOnFail: options.retention.removeOnFail,
+    });
+    worker.on('completed', (job) => {
+      if (logger.isLevelEnabled('debug')) {
+        logger.debug(
+          { event: 'job.completed', jobId: job.id, jobName: job.name, durationMs: elapsed(job) },
+          'job completed',
+        );
+      }
+    });
+    worker.on('failed', (job, error) => {
+      if (error.message === CANCELLED_REASON && error instanceof UnrecoverableError) {
+        logger.info({ event: 'job.cancelled', jobId: job?.id, jobName: job?.name }, 'job cancelled');
+        return;
+      }
+      const final = job !== undefined && job.finishedOn !== undefined;
+      logger[final ? 'error' : 'warn'](
+        {
+          event: final ? 'job.failed' : 'job.attempt-failed',
+          jobId: job?.id,
+          jobName: job?.name,
+          attemptsMade: job?.attemptsMade,
+          reason: error.message,
+        },
+        final ? 'job failed' : 'job attempt failed; it will be retried',
+      );
+    });
+    worker.on('error', reportError);
+    return worker;
+  };
+
+  const supervised = superviseConsumer({
+    start: startWorker,
+    redis: options.connection,
+    concurrency: options.concurrency,
+    busy: () => running.size,
+    fetches: () => fetches,
+    logger,
+    name: 'queue consumer',
+  });
+
+  let closing: Promise<{ drained: boolean }> | undefined;
+  return {
+    isRunning: () => supervised.current().isRunning() && closing === undefined,
+    cancel: (jobId) => supervised.all().some((each) => each.cancelJob(jobId, CANCELLED_REASON)),
+    waitUntilReady: async () => {
+      await supervised.current().waitUntilReady();
+    },
+    close(timeoutMs) {
+      closing ??= (async () => {
+        supervised.stop();
+        const [current, ...replaced] = supervised.all();
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), timeoutMs);
+        });
+        // A replaced worker's close may wait on its parked loop for ever: its jobs are done when no
+        // job of this process runs any more.
+        const drained = Promise.all([
+          current?.close(),
+          replaced.length === 0 ? undefined : until(() => running.size === 0),
+        ]).then(() => 'drained' as const);
+        // BullMQ cannot turn a graceful close into a forced one, so on time-out the close is left to
+        // run on: the caller cuts the connections, and the jobs stay active in Redis, to be recovered
+        // by this worker id's next start.
+        const outcome = await Promise.race([drained, timedOut]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') {
+          logger.warn(
+            { event: 'shutdown.timeout', running: running.size },
+            'shutdown timeout: leaving running jobs to be recovered at next start',
+          );
+        }
+        return { drained: outcome === 'drained' };
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Resolves once `done` holds, looking every 50 ms. */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await sleep(50);
+}
+
+function isAbort(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
+}
+
+function elapsed(job: Job): number | undefined {
+  return job.finishedOn !== undefined && job.processedOn !== undefined ? job.finishedOn - job.processedOn : undefined;
+}

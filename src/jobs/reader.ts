@@ -1,0 +1,119 @@
+/**
+ * Reads one job for `GET /jobs/:id`. The worker it was routed to is part of its id, so one lookup in
+ * that worker's queue answers, unless the job moved (stolen, or its worker retired): then its
+ * location record names the queue it is in now, and the workers it moved from. Ids naming a worker
+ * that never existed are answered without touching a queue, so made-up ids cannot make the process
+ * open handles without bound.
+ */
+import type { Job, JobsOptions } from 'bullmq';
+import { CANCELLED_REASON, timeoutOption } from '../contracts/stored-job.js';
+import { parseJobId, DELAYED_QUEUE } from '../contracts/names.js';
+import type { QueueRegistry } from '../queue/queues.js';
+
+export interface JobView {
+  readonly jobId: string;
+  readonly jobName: string;
+  readonly state: string;
+  /** The worker whose queue holds the job now; null for a delayed job that is not due yet. */
+  readonly assignedWorker: string | null;
+  /** The workers the job moved away from, oldest first; empty for a job that never moved. */
+  readonly movedFrom: readonly string[];
+  readonly data: unknown;
+  readonly progress: unknown;
+  readonly result: unknown;
+  readonly failedReason: string | null;
+  readonly attemptsMade: number;
+  /** How many times the job started: retries, and re-runs after a crash, included. */
+  readonly attemptsStarted: number;
+  readonly attempts: number;
+  /** Its `options.priority`; null for a job without one (it runs before any job with one). */
+  readonly priority: number | null;
+  /** The first retry's delay (it doubles with each attempt); null without retries by back-off. */
+  readonly backoffMs: number | null;
+  /** Its `options.timeoutMs`; null when it runs under the service's JOB_TIMEOUT_MS. */
+  readonly timeoutMs: number | null;
+  readonly timestamps: {
+    readonly enqueuedAt: string | null;
+    readonly startedAt: string | null;
+    readonly finishedAt: string | null;
+  };
+}
+
+export interface JobReader {
+  read(jobId: string): Promise<JobView | undefined>;
+}
+
+export interface JobLocation {
+  readonly current: string;
+  readonly movedFrom: readonly string[];
+}
+
+export interface JobReaderOptions {
+  readonly queues: Pick<QueueRegistry, 'forWorker'>;
+  readonly isKnownWorker: (workerId: string) => Promise<boolean>;
+  /** Where a moved job is now; undefined for a job that never moved. */
+  readonly locate: (token: string) => Promise<JobLocation | undefined>;
+}
+
+export function createJobReader({ queues, isKnownWorker, locate }: JobReaderOptions): JobReader {
+  return {
+    async read(jobId) {
+      const parsed = parseJobId(jobId);
+      if (!parsed) return undefined;
+      const location = await locate(parsed.token);
+      if (!location && parsed.workerId !== DELAYED_QUEUE && !(await isKnownWorker(parsed.workerId))) return undefined;
+      const current = location?.current ?? parsed.workerId;
+      const movedFrom = location?.movedFrom ?? [];
+      // Where it is now first; during a move the job may still be in the queue it is leaving.
+      for (const workerId of [current, ...[...movedFrom].reverse()]) {
+        const queue = queues.forWorker(workerId);
+        // State first: a job seen finished is then read with its result, never the other way round.
+        const state = await queue.getJobState(jobId);
+        const job: Job | undefined = await queue.getJob(jobId);
+        if (!job) continue;
+        // A job between two queues is in no list of either: it waits for its move to end.
+        return view(jobId, job, state === 'unknown' ? 'waiting' : state, current, movedFrom);
+      }
+      return undefined;
+    },
+  };
+}
+
+/** BullMQ's state of a job, with cancelled jobs told apart from failed ones. */
+export function publicState(job: Pick<Job, 'failedReason'>, state: string): string {
+  return state === 'failed' && job.failedReason === CANCELLED_REASON ? 'cancelled' : state;
+}
+
+function view(jobId: string, job: Job, state: string, assignedWorker: string, movedFrom: readonly string[]): JobView {
+  return {
+    jobId,
+    jobName: job.name,
+    state: publicState(job, state),
+    assignedWorker: assignedWorker === DELAYED_QUEUE ? null : assignedWorker,
+    movedFrom: movedFrom.filter((from) => from !== DELAYED_QUEUE),
+    data: job.data,
+    progress: job.progress,
+    result: job.returnvalue ?? null,
+    failedReason: job.failedReason || null,
+    attemptsMade: job.attemptsMade,
+    attemptsStarted: job.attemptsStarted,
+    attempts: job.opts.attempts ?? 1,
+    priority: job.opts.priority || null,
+    backoffMs: backoffOf(job.opts.backoff),
+    timeoutMs: timeoutOption(job.opts as Record<string, unknown>) ?? null,
+    timestamps: {
+      enqueuedAt: iso(job.timestamp),
+      startedAt: iso(job.processedOn),
+      finishedAt: iso(job.finishedOn),
+    },
+  };
+}
+
+function backoffOf(backoff: JobsOptions['backoff']): number | null {
+  if (typeof backoff === 'number') return backoff;
+  return backoff?.delay ?? null;
+}
+
+function iso(ms: number | undefined): string | null {
+  return ms === undefined || ms === 0 ? null : new Date(ms).toISOString();
+}

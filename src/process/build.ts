@@ -1,0 +1,208 @@
+/**
+ * Building one process: its two Redis connections and everything made on them, its thread
+ * pool and metrics. Nothing here starts consuming or serving; the process's start-up does that once
+ * it holds its worker id's lease and has recovered what its predecessor left.
+ */
+import { fileURLToPath } from 'node:url';
+import type { RedisClient } from '../redis/connections.js';
+import type { RedisTarget } from '../redis/target.js';
+import type { Config } from '../config/config.js';
+import { createHandlerRegistry, type HandlerRegistry } from '../execution/handlers.js';
+import { createJobPool, type JobPool } from '../execution/pool.js';
+import { createLeases, holderName, type Leases } from '../ledger/lease.js';
+import { createLedger, type Ledger, type WorkerInfo } from '../ledger/ledger.js';
+import { createMoveLedger, type MoveLedger } from '../ledger/moves.js';
+import { createReconciler, type Reconciler } from '../ownership/reconciler.js';
+import type { Logger } from '../logging/logger.js';
+import { createHostMetricsClient, type HostMetricsClient } from '../metrics/host-metrics-process.js';
+import { createProcessMetrics, type ProcessMetrics } from '../metrics/process-metrics.js';
+import { createMover, type Mover } from '../ownership/mover.js';
+import { createRetirer, type Retirer } from '../ownership/retirer.js';
+import { workerIdFor } from '../contracts/names.js';
+import { createQueueRegistry, type QueueRegistry } from '../queue/queues.js';
+import { createTransfer, type Transfer } from '../queue/transfer.js';
+import { createRedisConnection, waitUntilReady } from '../redis/connections.js';
+
+const WORKERS_DIRECTORY = new URL('../../workers/', import.meta.url);
+const READY_TIMEOUT_MS = 30_000;
+/** Longer than the primary's own wait for the slowest worker, so that it answers first. */
+const METRICS_TIMEOUT_MS = 5_000;
+/** A moved job's location outlives any job: the longest retention, plus the longest delay. */
+const LOCATION_MARGIN_MS = 30 * 24 * 3_600_000;
+
+export interface ProcessParts {
+  readonly workerId: string;
+  readonly info: WorkerInfo;
+  readonly logger: Logger;
+  /** Fail-fast connection for requests (reserve, add, read). */
+  readonly commands: RedisClient;
+  /** BullMQ's consumer and every ledger update of running jobs; waits out outages. */
+  readonly consumerConnection: RedisClient;
+  /** Hears cancels of jobs that may run here. */
+  readonly subscriber: RedisClient;
+  /** The ledger on the request connection: reserve, cancel, reads. */
+  readonly ledger: Ledger;
+  /** The ledger on the consumer's connection: running jobs' updates stay ordered with BullMQ's. */
+  readonly jobLedger: Ledger;
+  readonly leases: Leases;
+  readonly moves: MoveLedger;
+  readonly mover: Mover;
+  /**
+   * Fault tests only (BULLPEN_KILL_HOOK): the hook after each step of a slot-by-slot add, by the
+   * dispatcher or the delayed router.
+   */
+  readonly afterAddStep: ((step: string) => Promise<void>) | undefined;
+  readonly retirer: Retirer;
+  readonly queues: QueueRegistry;
+  /** Queue handles on the consumer's connection, for moves and retirement. */
+  readonly moveQueues: QueueRegistry;
+  readonly transfer: Transfer;
+  readonly handlers: HandlerRegistry;
+  readonly pool: JobPool;
+  readonly metrics: ProcessMetrics;
+  readonly hostMetrics: HostMetricsClient;
+  readonly reconciler: Reconciler;
+  /** How long a job's location record is kept: longer than any job stays in a queue. */
+  readonly locationTtlMs: number;
+  /** Tokens of the jobs running in this process; the consumer fills it, the reconciler reads it. */
+  readonly running: Set<string>;
+}
+
+export async function buildProcess(
+  config: Config,
+  redis: RedisTarget,
+  index: number,
+  baseLogger: Logger,
+): Promise<ProcessParts> {
+  const workerId = workerIdFor(config.hostId, index);
+  const logger = baseLogger.child({ workerId });
+  const commands = createRedisConnection(redis, 'command', logger, { commandTimeoutMs: config.commandTimeoutMs });
+  const consumerConnection = createRedisConnection(redis, 'consumer', logger);
+  const subscriber = createRedisConnection(redis, 'subscriber', logger);
+  await Promise.all(
+    [commands, consumerConnection, subscriber].map((connection) => waitUntilReady(connection, READY_TIMEOUT_MS)),
+  );
+
+  const instance = config.instanceId ?? `solo-${process.pid}`;
+  const owner = holderName(instance, process.pid);
+  const ledgerOptions = { prefix: config.prefix, workerTtlMs: config.workerTtlMs, maxBacklog: config.maxBacklog };
+  const ledger = createLedger({ redis: commands, ...ledgerOptions });
+  const jobLedger = createLedger({ redis: consumerConnection, ...ledgerOptions });
+  // Leases and moves go through the consumer's connection: they must not fail for a blip, and each
+  // of their steps can be repeated when one is sent twice.
+  const leases = createLeases({
+    redis: consumerConnection,
+    prefix: config.prefix,
+    instance,
+    owner,
+    ttlMs: config.workerTtlMs,
+    retireMs: config.workerRetireMs,
+  });
+  const retentionMs = Math.max(config.retention.completed.ageSeconds, config.retention.failed.ageSeconds) * 1000;
+  const locationTtlMs = retentionMs + LOCATION_MARGIN_MS;
+  const moves = createMoveLedger({
+    redis: consumerConnection,
+    prefix: config.prefix,
+    workerId,
+    owner,
+    workerTtlMs: config.workerTtlMs,
+    locationTtlMs,
+  });
+  const queues = createQueueRegistry({ connection: commands, prefix: config.prefix });
+  const moveQueues = createQueueRegistry({ connection: consumerConnection, prefix: config.prefix });
+  const transfer = createTransfer({ redis: consumerConnection, queues: moveQueues });
+  const handlers = createHandlerRegistry({
+    directory: config.handlersDir ?? fileURLToPath(new URL('handlers/', WORKERS_DIRECTORY)),
+    fallback: fileURLToPath(new URL('dummy.js', WORKERS_DIRECTORY)),
+  });
+  const pool = createJobPool({
+    runnerFile: fileURLToPath(new URL('runner.js', WORKERS_DIRECTORY)),
+    threads: config.concurrency,
+    warmThreads: config.warmThreads,
+    memoryLimitMb: config.threadMemoryLimitMb,
+  });
+  const metrics = createProcessMetrics({ workerId, hostId: config.hostId, knownJobNames: handlers.names, pool });
+  const hostMetrics = createHostMetricsClient({
+    registry: metrics.registry,
+    timeoutMs: METRICS_TIMEOUT_MS,
+    channel: process,
+    logger,
+  });
+  const mover = createMover({
+    ledger: moves,
+    transfer,
+    onMoved: (reason) => metrics.jobMoved(reason),
+    ...(config.killHook
+      ? { afterStep: killWhenArmed(consumerConnection, `${config.prefix}:test:kill-after-move-step`) }
+      : {}),
+  });
+  const running = new Set<string>();
+  return {
+    workerId,
+    info: {
+      id: workerId,
+      hostId: config.hostId,
+      pid: process.pid,
+      concurrency: config.concurrency,
+      startedAt: Date.now(),
+    },
+    logger,
+    commands,
+    consumerConnection,
+    subscriber,
+    ledger,
+    jobLedger,
+    leases,
+    moves,
+    mover,
+    afterAddStep: config.killHook
+      ? killWhenArmed(consumerConnection, `${config.prefix}:test:kill-after-add-step`)
+      : undefined,
+    retirer: createRetirer({
+      redis: consumerConnection,
+      leases,
+      ledger: jobLedger,
+      moves,
+      queues: moveQueues,
+      transfer,
+      mover,
+      retention: config.retention,
+      onRetired: () => metrics.workerRetired(),
+      logger,
+    }),
+    queues,
+    moveQueues,
+    transfer,
+    handlers,
+    pool,
+    metrics,
+    hostMetrics,
+    reconciler: createReconciler({
+      workerId,
+      redis: commands,
+      queue: queues.forWorker(workerId),
+      ledger,
+      running,
+      graceMs: config.reservationGraceMs,
+      retention: config.retention,
+      logger,
+    }),
+    running,
+    locationTtlMs,
+  };
+}
+
+/**
+ * The fault tests' kill -9 after one step of a move, or of an add. The test arms it by writing the
+ * step to `key`; the first process to reach that step takes the arming away and dies, so the
+ * processes that recover the work are not killed in turn, and one running service serves every
+ * step's scenario. (An arming read at another step is put back: the tests arm one step at a time.)
+ */
+function killWhenArmed(redis: RedisClient, key: string): (reached: string) => Promise<void> {
+  return async (reached) => {
+    const armed = await redis.getdel(key);
+    if (armed === null) return;
+    if (armed === reached) process.kill(process.pid, 'SIGKILL');
+    else await redis.set(key, armed, 'NX');
+  };
+}
