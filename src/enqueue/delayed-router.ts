@@ -151,8 +151,8 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
     if (failure) throw failure;
   };
 
-  const startWorker = (): Worker => {
-    const worker = new Worker(queueNameFor(DELAYED_QUEUE), route, {
+  const startConsumer = (): Worker => {
+    const consumer = new Worker(queueNameFor(DELAYED_QUEUE), route, {
       connection,
       prefix: options.prefix,
       concurrency: CONCURRENCY,
@@ -164,12 +164,12 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
       maxStalledCount: Number.MAX_SAFE_INTEGER,
       runRetryDelay: RETRY_AFTER_ERROR_MS,
     });
-    worker.on('failed', (job, error) => {
+    consumer.on('failed', (job, error) => {
       if (error.message === CANCELLED_REASON) return;
       logger.warn({ event: 'delayed.route-failed', jobId: job?.id, err: error }, 'routing a due job failed');
     });
-    worker.on('error', reportError);
-    return worker;
+    consumer.on('error', reportError);
+    return consumer;
   };
   const reportError = throttled<[Error]>(ERROR_LOG_INTERVAL_MS, (error, { suppressed }) =>
     logger.warn(
@@ -179,7 +179,7 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
   );
   // The same parked fetch loop as the consumer's can strand due jobs here (see queue/supervise.ts).
   const supervised = superviseConsumer({
-    start: startWorker,
+    start: startConsumer,
     redis: connection,
     concurrency: CONCURRENCY,
     busy: () => inHand,

@@ -20,7 +20,7 @@ import { RETRY_AFTER_ERROR_MS, superviseConsumer } from '../queue/supervise.js';
 import { durationFor, timeoutFor } from './job-limits.js';
 import { isRecord } from '../platform/is-record.js';
 
-/** While Redis is away the worker reports every reconnect attempt; one line per interval will do. */
+/** While Redis is away the consumer reports every reconnect attempt; one line per interval will do. */
 const ERROR_LOG_INTERVAL_MS = 5_000;
 
 /**
@@ -182,8 +182,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     }
   };
 
-  const startWorker = (): Worker => {
-    const worker = new Worker(queueNameFor(options.workerId), processJob, {
+  const startConsumer = (): Worker => {
+    const consumer = new Worker(queueNameFor(options.workerId), processJob, {
       connection: options.connection,
       prefix: options.prefix,
       concurrency: options.concurrency,
@@ -198,7 +198,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       removeOnComplete: options.retention.removeOnComplete,
       removeOnFail: options.retention.removeOnFail,
     });
-    worker.on('completed', (job) => {
+    consumer.on('completed', (job) => {
       if (logger.isLevelEnabled('debug')) {
         logger.debug(
           { event: 'job.completed', jobId: job.id, jobName: job.name, durationMs: elapsed(job) },
@@ -206,7 +206,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         );
       }
     });
-    worker.on('failed', (job, error) => {
+    consumer.on('failed', (job, error) => {
       if (error.message === CANCELLED_REASON && error instanceof UnrecoverableError) {
         logger.info({ event: 'job.cancelled', jobId: job?.id, jobName: job?.name }, 'job cancelled');
         return;
@@ -223,12 +223,12 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         final ? 'job failed' : 'job attempt failed; it will be retried',
       );
     });
-    worker.on('error', reportError);
-    return worker;
+    consumer.on('error', reportError);
+    return consumer;
   };
 
   const supervised = superviseConsumer({
-    start: startWorker,
+    start: startConsumer,
     redis: options.connection,
     concurrency: options.concurrency,
     busy: () => running.size,
@@ -252,7 +252,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         const timedOut = new Promise<'timeout'>((resolve) => {
           timer = setTimeout(() => resolve('timeout'), timeoutMs);
         });
-        // A replaced worker's close may wait on its parked loop for ever: its jobs are done when no
+        // A replaced consumer's close may wait on its parked loop for ever: its jobs are done when no
         // job of this process runs any more.
         const drained = Promise.all([
           current?.close(),

@@ -69,9 +69,9 @@ export async function hasDueWork(
 /** How often a worker's queue is looked at. */
 const FETCH_CHECK_INTERVAL_MS = 5_000;
 
-/** A BullMQ Worker that is replaced by a fresh one when its fetch loop parks. */
+/** A consumer (BullMQ Worker) that is replaced by a fresh one when its fetch loop parks. */
 export interface SupervisedConsumer {
-  /** The Worker fetching now. */
+  /** The consumer fetching now. */
   current(): Worker;
   /** It and the replaced ones still closing: a cancel or a close must reach them all. */
   all(): Worker[];
@@ -80,8 +80,8 @@ export interface SupervisedConsumer {
 }
 
 /**
- * Starts a Worker with `start` and watches it. `busy` counts its jobs in hand and `fetches` the jobs
- * it has fetched so far. A replaced Worker is asked to close: it fetches no more and finishes the
+ * Starts a consumer with `start` and watches it. `busy` counts its jobs in hand and `fetches` the jobs
+ * it has fetched so far. A replaced consumer is asked to close: it fetches no more and finishes the
  * jobs it runs (their locks are still renewed), however long its parked loop stays.
  */
 export function superviseConsumer({
@@ -99,15 +99,15 @@ export function superviseConsumer({
   readonly busy: () => number;
   readonly fetches: () => number;
   readonly logger: Logger;
-  /** What the Worker is, for the log line. */
+  /** What the consumer is, for the log line. */
   readonly name: string;
 }): SupervisedConsumer {
-  let worker = start();
+  let consumer = start();
   const replaced = new Set<Worker>();
   const watchdog = startFetchWatchdog({
     intervalMs: FETCH_CHECK_INTERVAL_MS,
     sample: async () => {
-      const { keys } = worker;
+      const { keys } = consumer;
       const queue = { wait: String(keys.wait), prioritized: String(keys.prioritized), delayed: String(keys.delayed) };
       return {
         fetches: fetches(),
@@ -116,8 +116,8 @@ export function superviseConsumer({
       };
     },
     onParked: () => {
-      const parked = worker;
-      worker = start();
+      const parked = consumer;
+      consumer = start();
       replaced.add(parked);
       void parked.close().finally(() => replaced.delete(parked));
       logger.warn(
@@ -127,7 +127,7 @@ export function superviseConsumer({
     },
     onError: (error) => logger.debug({ err: error }, 'fetch watchdog: could not look at the queue'),
   });
-  return { current: () => worker, all: () => [worker, ...replaced], stop: () => watchdog.stop() };
+  return { current: () => consumer, all: () => [consumer, ...replaced], stop: () => watchdog.stop() };
 }
 
 export interface FetchWatchdog {
