@@ -1,20 +1,20 @@
 /**
- * The primary's side of one cluster-wide `/metrics`, whichever process a scrape lands on. The worker
- * that receives the scrape asks the primary over IPC; the primary asks every live worker for its
+ * The primary's side of one host-wide `/metrics`, whichever process a scrape lands on. The process
+ * that receives the scrape asks the primary over IPC; the primary asks every live process for its
  * registry as JSON, waits a bounded time, and sums them with prom-client's `AggregatorRegistry`.
  *
- * prom-client's own `hostMetrics()` is not used: it fails the whole scrape when one worker does
- * not answer within 5 s, and a worker killed a moment ago still counts. Here a worker that does not
+ * prom-client's own `clusterMetrics()` is not used: it fails the whole scrape when one process does
+ * not answer within 5 s, and a process killed a moment ago still counts. Here a process that does not
  * answer in time is represented by its last report.
  *
- * Counters must never go backwards, but a re-forked worker starts its counters at 0. So when a worker
+ * Counters must never go backwards, but a re-forked process starts its counters at 0. So when a
  * process exits, the counters and histograms of its last report are carried over and added to its
- * successor's, which carries the same `worker` label.
+ * successor's, which serves the same worker id and so carries the same `worker` label.
  *
  * A failed exchange is logged at warn with its request id and counted in
- * `bullpen_metrics_ipc_failures_total`: by the worker when it cannot send its report or its scrape
- * gets no answer, and by the primary, on that worker's behalf, when a worker does not answer in time
- * or cannot be answered.
+ * `bullpen_metrics_ipc_failures_total`: by the process when it cannot send its report or its scrape
+ * gets no answer, and by the primary, on that process's behalf, when a process does not answer in
+ * time or cannot be answered.
  */
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { createIpcRequests, sendOver, type IpcEndpoint, type IpcRequests } from '../platform/ipc.js';
@@ -37,24 +37,24 @@ async function aggregate(parts: readonly MetricsJson[]): Promise<MetricsJson> {
   return AggregatorRegistry.aggregate(parts as object[]).getMetricsAsJSON();
 }
 
-/** What the primary needs of a cluster worker; a cluster `Worker` has it. */
+/** What the primary needs of a forked process; node:cluster's `Worker` has it. */
 export interface ReportingProcess extends IpcEndpoint {
   isConnected(): boolean;
   once(event: 'disconnect', listener: () => void): unknown;
 }
 
 export interface HostMetricsPrimary {
-  /** Starts serving the worker's metrics requests and recording its reports. */
-  attach(worker: ReportingProcess, index: number): void;
-  /** Carries the exited worker's counters over to its successor. */
-  detach(worker: ReportingProcess, index: number): Promise<void>;
+  /** Starts serving the process's metrics requests and recording its reports. */
+  attach(child: ReportingProcess, index: number): void;
+  /** Carries the exited process's counters over to its successor. */
+  detach(child: ReportingProcess, index: number): Promise<void>;
   collect(): Promise<string>;
 }
 
 export interface HostMetricsPrimaryOptions {
-  /** How long a worker is given to report before its last report stands in. */
+  /** How long a process is given to report before its last report stands in. */
   readonly timeoutMs: number;
-  /** This primary's HOST_ID: with a worker's index, its worker id, for logs and labels. */
+  /** This primary's HOST_ID: with a process's index, its worker id, for logs and labels. */
   readonly hostId: string;
   readonly logger: Logger;
 }
@@ -65,11 +65,11 @@ interface Attached {
 }
 
 export function createHostMetricsPrimary({ timeoutMs, hostId, logger }: HostMetricsPrimaryOptions): HostMetricsPrimary {
-  const workers = new Map<ReportingProcess, Attached>();
+  const children = new Map<ReportingProcess, Attached>();
   const lastReport = new Map<ReportingProcess, MetricsJson>();
   const carried = new Map<number, MetricsJson>();
-  // The primary's own series: failures it saw, labelled with the worker they concern. They live as
-  // long as the primary, so a re-forked worker's count carries on by itself.
+  // The primary's own series: failures it saw, labelled with the worker id they concern. They live
+  // as long as the primary, so a re-forked process's count carries on by itself.
   const own = new Registry();
   const failures = ipcFailureCounter(own, ['operation', 'worker', 'host']);
 
@@ -84,40 +84,40 @@ export function createHostMetricsPrimary({ timeoutMs, hostId, logger }: HostMetr
     logger.warn({ event: 'metrics.ipc-failed', err: error, workerId, requestId, operation }, message);
   };
 
-  const askWorker = async (
-    worker: ReportingProcess,
+  const askProcess = async (
+    child: ReportingProcess,
     { workerId, requests }: Attached,
   ): Promise<MetricsJson | undefined> => {
-    if (!worker.isConnected()) return lastReport.get(worker);
+    if (!child.isConnected()) return lastReport.get(child);
     let requestId: number | undefined;
     try {
       // The report is recorded as it arrives (see attach), not here: by the time this resumes, the
-      // worker may have exited and been carried over.
+      // process may have exited and been carried over.
       return await requests.request((id) => {
         requestId = id;
         return { channel: MESSAGE, kind: 'collect', id } satisfies MetricsMessage;
       });
     } catch (error) {
-      // A worker detached meanwhile has exited: its report is carried over, nothing failed.
-      if (workers.has(worker)) {
+      // A process detached meanwhile has exited: its report is carried over, nothing failed.
+      if (children.has(child)) {
         failed(
           'collect',
           workerId,
           requestId,
           error,
-          'a worker did not report its metrics in time; its last report stands in',
+          'a process did not report its metrics in time; its last report stands in',
         );
       }
-      return lastReport.get(worker);
+      return lastReport.get(child);
     }
   };
 
-  /** Resolves once no more messages can come from the worker: its channel closed, or the time-out. */
-  const channelClosed = (worker: ReportingProcess): Promise<void> =>
-    worker.isConnected()
+  /** Resolves once no more messages can come from the child: its channel closed, or the time-out. */
+  const channelClosed = (child: ReportingProcess): Promise<void> =>
+    child.isConnected()
       ? new Promise((resolve) => {
           const timer = setTimeout(resolve, timeoutMs);
-          worker.once('disconnect', () => {
+          child.once('disconnect', () => {
             clearTimeout(timer);
             resolve();
           });
@@ -125,68 +125,68 @@ export function createHostMetricsPrimary({ timeoutMs, hostId, logger }: HostMetr
       : Promise.resolve();
 
   const collect = async (): Promise<string> => {
-    const asked = [...workers].map(async ([worker, attached]) => ({
-      worker,
-      report: await askWorker(worker, attached),
+    const asked = [...children].map(async ([child, attached]) => ({
+      child,
+      report: await askProcess(child, attached),
     }));
     const [answers, ownPart] = await Promise.all([Promise.all(asked), own.getMetricsAsJSON()]);
-    // Read in one step with the carried totals: a worker detached while this collection waited has
+    // Read in one step with the carried totals: a process detached while this collection waited has
     // its counts in `carried` now, and counting its report as well would count them twice.
     const parts = [
       ...carried.values(),
-      ...answers.flatMap(({ worker, report }) => (report !== undefined && workers.has(worker) ? [report] : [])),
+      ...answers.flatMap(({ child, report }) => (report !== undefined && children.has(child) ? [report] : [])),
       ownPart,
     ];
     return AggregatorRegistry.aggregate(parts).metrics();
   };
 
-  const respond = async (worker: ReportingProcess, workerId: string, id: number): Promise<void> => {
+  const respond = async (child: ReportingProcess, workerId: string, id: number): Promise<void> => {
     let answer: MetricsMessage;
     try {
       answer = { channel: MESSAGE, kind: 'response', id, text: await collect() };
     } catch (error) {
-      failed('respond', workerId, id, error, "could not gather the cluster's metrics for a worker's scrape");
+      failed('respond', workerId, id, error, "could not gather the host's metrics for a process's scrape");
       answer = { channel: MESSAGE, kind: 'response', id, error: String(error) };
     }
-    if (!worker.isConnected()) return;
-    await sendOver(worker, answer).catch((error: unknown) =>
-      failed('respond', workerId, id, error, "could not send the cluster's metrics to the worker that asked"),
+    if (!child.isConnected()) return;
+    await sendOver(child, answer).catch((error: unknown) =>
+      failed('respond', workerId, id, error, "could not send the host's metrics to the process that asked"),
     );
   };
 
   return {
-    attach(worker, index) {
+    attach(child, index) {
       const workerId = workerIdFor(hostId, index);
       const requests = createIpcRequests<MetricsJson>({
-        port: worker,
+        port: child,
         timeoutMs,
         what: `the metrics of worker ${workerId}`,
       });
-      workers.set(worker, { workerId, requests });
+      children.set(child, { workerId, requests });
       for (const operation of PRIMARY_IPC_OPERATIONS) failures.inc({ operation, worker: workerId, host: hostId }, 0);
-      worker.on('message', (message: unknown) => {
+      child.on('message', (message: unknown) => {
         if (!isMetricsMessage(message)) return;
         if (message.kind === 'report' && message.metrics) {
-          lastReport.set(worker, message.metrics);
+          lastReport.set(child, message.metrics);
           requests.answer(message.id, { value: message.metrics });
-        } else if (message.kind === 'request') void respond(worker, workerId, message.id);
+        } else if (message.kind === 'request') void respond(child, workerId, message.id);
       });
     },
-    async detach(worker, index) {
-      // A report the worker sent just before it died may still be in the channel after the exit is
+    async detach(child, index) {
+      // A report the process sent just before it died may still be in the channel after the exit is
       // known: carry over only once the channel has closed, when nothing more can arrive. Until the
-      // carried totals are updated, scrapes keep using the dead worker's last report.
-      await channelClosed(worker);
-      const last = lastReport.get(worker);
+      // carried totals are updated, scrapes keep using the dead process's last report.
+      await channelClosed(child);
+      const last = lastReport.get(child);
       if (last) {
         const cumulative = last.filter((metric) => CUMULATIVE.has(String(metric.type)));
         const previous = carried.get(index);
         carried.set(index, previous ? await aggregate([previous, cumulative]) : cumulative);
       }
-      const attached = workers.get(worker);
-      workers.delete(worker);
-      lastReport.delete(worker);
-      // A collection still waiting for the dead worker ends now, rather than at its time-out.
+      const attached = children.get(child);
+      children.delete(child);
+      lastReport.delete(child);
+      // A collection still waiting for the dead process ends now, rather than at its time-out.
       attached?.requests.close();
     },
     collect,

@@ -1,7 +1,7 @@
 /**
- * What the two sides of the cluster-wide `/metrics` share: the IPC message they exchange and the
+ * What the two sides of the host-wide `/metrics` share: the IPC message they exchange and the
  * counter of failed exchanges, defined alike on both sides. The primary's side is
- * host-metrics-primary.ts, a process's host-metrics-process.ts.
+ * host-metrics-primary.ts, a process's host-metrics-client.ts.
  */
 import { Counter, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from './process-metrics.js';

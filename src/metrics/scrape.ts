@@ -4,18 +4,18 @@
  */
 import type { QueueRegistry } from '../queue/queues.js';
 import type { WorkerLoad } from '../ledger/ledger.js';
-import type { HostMetricsClient } from './host-metrics-process.js';
+import type { HostMetricsClient } from './host-metrics-client.js';
 import { QUEUE_STATES, renderLoadMetrics, type QueueCounts } from './load-metrics.js';
 
 export interface ScrapeOptions {
-  readonly cluster: Pick<HostMetricsClient, 'scrape'>;
+  readonly host: Pick<HostMetricsClient, 'scrape'>;
   readonly snapshot: () => Promise<readonly WorkerLoad[]>;
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
 }
 
-export function createScrape({ cluster, snapshot, queues }: ScrapeOptions): () => Promise<string> {
+export function createScrape({ host, snapshot, queues }: ScrapeOptions): () => Promise<string> {
   return async () => {
-    const [processes, workers] = await Promise.all([cluster.scrape(), snapshot()]);
+    const [processes, workers] = await Promise.all([host.scrape(), snapshot()]);
     const counts = new Map<string, QueueCounts>(
       await Promise.all(
         workers.map(

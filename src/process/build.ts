@@ -14,7 +14,7 @@ import { createLedger, type Ledger, type WorkerInfo } from '../ledger/ledger.js'
 import { createMoveLedger, type MoveLedger } from '../ledger/moves.js';
 import { createReconciler, type Reconciler } from '../ownership/reconciler.js';
 import type { Logger } from '../logging/logger.js';
-import { createHostMetricsClient, type HostMetricsClient } from '../metrics/host-metrics-process.js';
+import { createHostMetricsClient, type HostMetricsClient } from '../metrics/host-metrics-client.js';
 import { createProcessMetrics, type ProcessMetrics } from '../metrics/process-metrics.js';
 import { createMover, type Mover } from '../ownership/mover.js';
 import { createRetirer, type Retirer } from '../ownership/retirer.js';

@@ -255,7 +255,7 @@ async function start(
     }),
     snapshot: () => ledger.snapshot(),
     metrics: parts.metrics,
-    scrape: createScrape({ cluster: parts.hostMetrics, snapshot: () => ledger.snapshot(), queues }),
+    scrape: createScrape({ host: parts.hostMetrics, snapshot: () => ledger.snapshot(), queues }),
     health: async () => ({
       redis: await parts.commands.ping().then(
         () => true,

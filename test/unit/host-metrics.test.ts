@@ -15,7 +15,7 @@ import { Gauge, Registry } from 'prom-client';
 import { IpcTimeoutError, MetricsUnavailableError } from '../../src/errors.js';
 import { errorHandler } from '../../src/http/errors.js';
 import { metricsRouter } from '../../src/http/routes/metrics.js';
-import { createHostMetricsClient, type HostMetricsClient } from '../../src/metrics/host-metrics-process.js';
+import { createHostMetricsClient, type HostMetricsClient } from '../../src/metrics/host-metrics-client.js';
 import { createHostMetricsPrimary } from '../../src/metrics/host-metrics-primary.js';
 import { createProcessMetrics } from '../../src/metrics/process-metrics.js';
 import { createScrape } from '../../src/metrics/scrape.js';
@@ -301,7 +301,7 @@ describe('cluster metrics over IPC', () => {
       app.use(
         metricsRouter({
           scrape: createScrape({
-            cluster: client,
+            host: client,
             snapshot: () => Promise.resolve([]),
             queues: { forWorker: () => assert.fail('no worker to read') },
           }),

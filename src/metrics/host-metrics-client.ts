@@ -1,6 +1,6 @@
 /**
- * A worker's side of the cluster-wide `/metrics`: it answers the primary's requests for its registry,
- * and asks the primary for the whole cluster's metrics when a scrape lands on it. A failed exchange is
+ * A process's side of the host-wide `/metrics`: it answers the primary's requests for its registry,
+ * and asks the primary for the whole host's metrics when a scrape lands on it. A failed exchange is
  * logged at warn with its request id and counted in `bullpen_metrics_ipc_failures_total`.
  */
 import type { Registry } from 'prom-client';
@@ -16,7 +16,7 @@ import {
 } from './host-metrics.js';
 
 export interface HostMetricsClient {
-  /** The whole cluster's metrics in the Prometheus text format; rejects with `MetricsUnavailableError`. */
+  /** The whole host's metrics in the Prometheus text format; rejects with `MetricsUnavailableError`. */
   scrape(): Promise<string>;
   close(): void;
 }
