@@ -164,7 +164,7 @@ export interface Config {
   readonly jobTimeoutMs: number;
   readonly threadMemoryLimitMb: number;
   /**
-   * Threads each worker starts with and keeps; the rest, up to `concurrency`, start when a job needs
+   * Threads each process starts with and keeps; the rest, up to `concurrency`, start when a job needs
    * one and stop after a minute idle.
    */
   readonly warmThreads: number;

@@ -166,7 +166,7 @@ async function own({
         if (!stopping)
           logger.error(
             { event: 'local-redis.gone', redisPid: serverPid, port },
-            'the private redis-server went away; the workers retry until a Redis answers again',
+            'the private redis-server went away; the processes retry until a Redis answers again',
           );
       });
       return {

@@ -6,7 +6,7 @@
  * `stop` first, and closes the pipe the same way.
  *
  * It runs in its own session, like the server: a Ctrl-C at the terminal reaches the primary and its
- * workers only, and Redis stays up while their running jobs finish. Its output goes to the server's
+ * processes only, and Redis stays up while their running jobs finish. Its output goes to the server's
  * log file in the data directory.
  *
  * Usage: node watchdog-process.js <redis-server pid> <primary pid>

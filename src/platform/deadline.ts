@@ -1,7 +1,7 @@
 /**
  * A time limit on work that cannot be cancelled: the caller stops waiting at the deadline, the work
  * runs on. One helper for the request transactions of a Redis Cluster and the bounded stops of a
- * worker's shutdown, which both need exactly that.
+ * process's shutdown, which both need exactly that.
  */
 
 /** `work`'s outcome, or a rejection with `message` once `ms` have passed without it settling. */

@@ -1,6 +1,6 @@
 /**
- * Request and response over the cluster's IPC channel, in either direction: the primary asks a
- * worker (for its metrics), a worker asks the primary (for the cluster's). A message carries no
+ * Request and response over node:cluster's IPC channel, in either direction: the primary asks a
+ * process (for its metrics), a process asks the primary (for the whole host's). A message carries no
  * answer address, so each request gets an id of its own, the answer names that id, and a request
  * that gets no answer in time gives up; an answer that comes after that finds no request and is
  * dropped. Sending goes through Node's callback, so a closed channel fails the request at once
@@ -9,7 +9,7 @@
 import type { Serializable } from 'node:child_process';
 import { IpcChannelError, IpcTimeoutError } from '../errors.js';
 
-/** One end of the channel: a cluster `Worker` in the primary, `process` in a forked worker. */
+/** One end of the channel: node:cluster's `Worker` in the primary, `process` in a forked process. */
 export interface IpcPort {
   /** Absent in a process that was not forked with a channel. */
   send?(message: Serializable, callback: (error: Error | null) => void): boolean;
@@ -57,7 +57,7 @@ export interface IpcRequests<T> {
 export interface IpcRequestsOptions {
   readonly port: IpcPort;
   readonly timeoutMs: number;
-  /** What a request asks for, for error messages: "the cluster metrics", "a worker's metrics". */
+  /** What a request asks for, for error messages: "the cluster metrics", "the metrics of worker w-0". */
   readonly what: string;
 }
 

@@ -1,12 +1,12 @@
 /**
  * Whether this process trusts the TLS certificate of its Redis (`rediss://`), asked once by the
- * primary before it forks a worker. A certificate that does not verify (signed by a private CA that
+ * primary before it forks a process. A certificate that does not verify (signed by a private CA that
  * NODE_EXTRA_CA_CERTS does not name, or for a name other than the one the service reaches it by) is
  * a mistake of configuration that no retry cures. Yet ioredis takes it for a Redis that is away: its
- * connections retry for ever, each worker gives up after its ready time-out and is forked again, and
+ * connections retry for ever, each process gives up after its ready time-out and is forked again, and
  * on a Redis Cluster not even the reason is logged (its slot refresh says only "Connection is
  * closed."). Start-up therefore stops at once and says why. A Redis that does not answer at all is
- * not judged here: the workers wait for it, as without TLS. A port that takes the connection but
+ * not judged here: the processes wait for it, as without TLS. A port that takes the connection but
  * not the handshake (a Redis without TLS, given as rediss://) looks the same to ioredis; it is only
  * warned about, since a Redis slow to answer cannot be told apart from it.
  *
@@ -16,7 +16,7 @@
 import { checkServerIdentity, connect, type PeerCertificate } from 'node:tls';
 import type { RedisTarget } from './target.js';
 
-/** Long enough for a handshake with a distant, busy Redis; a silent one is the workers' to wait for. */
+/** Long enough for a handshake with a distant, busy Redis; a silent one is the processes' to wait for. */
 const HANDSHAKE_TIMEOUT_MS = 5_000;
 
 export interface TlsEndpoint {
@@ -45,7 +45,7 @@ export type TlsVerdict =
   | { readonly kind: 'untrusted'; readonly reason: string }
   /** The port took the connection but never answered the handshake: most likely Redis without TLS. */
   | { readonly kind: 'no-handshake' }
-  /** Nothing to judge: the port refused, or the network failed. The workers wait for it. */
+  /** Nothing to judge: the port refused, or the network failed. The processes wait for it. */
   | { readonly kind: 'unreachable' };
 
 /** Makes one TLS handshake with `endpoint`, sends nothing over it, and says what it found. */
