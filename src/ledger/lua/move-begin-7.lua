@@ -24,6 +24,7 @@
     ARGV[7] executor owner   (its lease holder string)
     ARGV[8] liveness ttl, ms
     ARGV[9] the job's public id
+    ARGV[10] clock: "" to read the server's (production), or the time in ms (tests)
 
   Output:
     {1, target}   the intent is written
@@ -36,7 +37,7 @@ if redis.call("HEXISTS", KEYS[1], token) == 1 then return {0, "busy"} end
 local entry = redis.call("HGET", KEYS[2], token)
 if entry and isRunning(entry) then return {0, "running"} end
 
-local now = serverMillis()
+local now = serverMillis(ARGV[10])
 local live = redis.call("ZRANGEBYSCORE", KEYS[3], now - tonumber(ARGV[8]), "+inf")
 if target == "" then
   local candidates = {}

@@ -15,6 +15,7 @@
     ARGV[1] token
     ARGV[2] intent id
     ARGV[3] location ttl, ms
+    ARGV[4] clock: "" to read the server's (production), or the time in ms (tests)
 
   Output:
     1 shifted (now or before), 0 the intent is gone (another process finished the move)
@@ -40,7 +41,7 @@ end
 -- made for, so that the target finds the job under its id.
 if redis.call("HEXISTS", KEYS[3], ARGV[1]) == 0 then
   local first = string.match(intent.j, "^(.-)~") or intent.s
-  redis.call("HSET", KEYS[3], ARGV[1], reservationEntry("q", serverMillis(), "|" .. first))
+  redis.call("HSET", KEYS[3], ARGV[1], reservationEntry("q", serverMillis(ARGV[4]), "|" .. first))
   redis.call("HINCRBY", KEYS[4], intent.t, 1)
 end
 
