@@ -1,7 +1,9 @@
 /**
- * The ledger's scripts read the clock in one place (includes/server-time.lua), and every script that
+ * The rules the ledger's Lua scripts share stay written once, in their includes: the job id format
+ * (includes/job-id.lua) and the reading of the clock (includes/server-time.lua). Every script that
  * reads the time takes the clock argument, "" in production, and documents it in its header, so a
- * test can pass its own time to any of them.
+ * test can pass its own time to any of them. How the rules behave is checked against a real Redis in
+ * test/integration/ledger-rules.test.ts.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -31,6 +33,19 @@ const scripts = readdirSync(FOLDER)
   .filter((file) => file.endsWith('.lua'))
   .map((file) => read(join(FOLDER, file)));
 const includes = readdirSync(join(FOLDER, 'includes')).map((file) => read(join(FOLDER, 'includes', file)));
+
+test('only includes/job-id.lua spells out the "~" of a job id', () => {
+  assert.ok(scripts.length >= 10, `found ${scripts.length} scripts`);
+  for (const { file, code } of [...scripts, ...includes]) {
+    if (file.endsWith('includes/job-id.lua')) continue;
+    const strings = code.match(/"(?:[^"\\\n]|\\.)*"/g) ?? [];
+    assert.deepEqual(
+      strings.filter((literal) => literal.includes('~')),
+      [],
+      `${file} builds or parses a job id itself`,
+    );
+  }
+});
 
 test('only includes/server-time.lua reads Redis TIME', () => {
   for (const { file, code } of [...scripts, ...includes]) {

@@ -23,6 +23,7 @@
 --- @include "includes/server-time"
 --- @include "includes/reservation"
 --- @include "includes/move-intent"
+--- @include "includes/job-id"
 local intent = intentWithId(redis.call("HGET", KEYS[1], ARGV[1]), ARGV[2])
 if not intent then return 0 end
 if intent.p == "shifted" then return 1 end
@@ -40,7 +41,7 @@ end
 -- while the job is still on its way into the queue. The entry names the worker the job's id was
 -- made for, so that the target finds the job under its id.
 if redis.call("HEXISTS", KEYS[3], ARGV[1]) == 0 then
-  local first = string.match(intent.j, "^(.-)~") or intent.s
+  local first = parseJobId(intent.j) or intent.s
   redis.call("HSET", KEYS[3], ARGV[1], reservationEntry("q", serverMillis(ARGV[4]), "|" .. first))
   redis.call("HINCRBY", KEYS[4], intent.t, 1)
 end

@@ -42,6 +42,8 @@
 ]]
 --- @include "includes/server-time"
 --- @include "includes/reservation"
+--- @include "includes/job-id"
+--- @include "includes/least-loaded"
 local n = tonumber(ARGV[3])
 local keyOf = {}
 for i = 1, n do
@@ -98,17 +100,10 @@ for j = 1, k do
   if backlog >= limit then
     results[j] = -1
   else
-    local start = (last - k + j) % count
-    local best
-    for step = 0, count - 1 do
-      local i = (start + step) % count + 1
-      if best == nil or load[i] * capacity[best] < load[best] * capacity[i] then
-        best = i
-      end
-    end
+    local best = leastLoaded(load, capacity, count, (last - k + j) % count)
     redis.call("HSET", keyOf[live[best]], tokens[j], reservationEntry("q", now, firsts[j]))
     local first = string.sub(firsts[j], 2)
-    redis.call("ZADD", KEYS[6], "NX", now, (first ~= "" and first or live[best]) .. "~" .. tokens[j])
+    redis.call("ZADD", KEYS[6], "NX", now, jobIdFor(first ~= "" and first or live[best], tokens[j]))
     redis.call("HINCRBY", KEYS[3], live[best], 1)
     load[best] = load[best] + 1
     backlog = backlog + 1
