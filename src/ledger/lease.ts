@@ -10,7 +10,7 @@
  */
 import type { RedisClient } from '../redis/connections.js';
 import { ledgerKeys } from '../contracts/keys.js';
-import { ledgerScripts } from './scripts.js';
+import { clockArgument, ledgerScripts, type Clock } from './scripts.js';
 
 export interface LeaseView {
   /** Who holds it: a process, or a process retiring the id. */
@@ -54,6 +54,8 @@ export interface LeaseOptions {
   readonly owner: string;
   readonly ttlMs: number;
   readonly retireMs: number;
+  /** Tests only: the time the scripts judge by, instead of Redis's (see `Clock`). */
+  readonly clock?: Clock;
 }
 
 export const RETIRE_CLAIM_PREFIX = 'retire:';
@@ -62,7 +64,7 @@ export function holderName(instance: string, pid: number): string {
   return `${instance}/${pid}`;
 }
 
-export function createLeases({ redis, prefix, instance, owner, ttlMs, retireMs }: LeaseOptions): Leases {
+export function createLeases({ redis, prefix, instance, owner, ttlMs, retireMs, clock }: LeaseOptions): Leases {
   const keys = ledgerKeys(prefix);
   const script = ledgerScripts(redis);
   const acquireScript = script('lease-acquire');
@@ -71,14 +73,14 @@ export function createLeases({ redis, prefix, instance, owner, ttlMs, retireMs }
   const claimScript = script('retire-claim');
   const finishScript = script('retire-finish');
   const claimer = `${RETIRE_CLAIM_PREFIX}${owner}`;
+  const now = () => clockArgument(clock);
 
   return {
     async acquire(workerId) {
-      const reply = (await acquireScript([keys.leases, keys.retired], [workerId, owner, `${instance}/`, ttlMs])) as [
-        number,
-        string,
-        number?,
-      ];
+      const reply = (await acquireScript(
+        [keys.leases, keys.retired],
+        [workerId, owner, `${instance}/`, ttlMs, now()],
+      )) as [number, string, number?];
       if (reply[0] === 1) return { taken: true, previousHolder: reply[1] };
       return {
         taken: false,
@@ -90,16 +92,16 @@ export function createLeases({ redis, prefix, instance, owner, ttlMs, retireMs }
     async renew(workerId, concurrency, routable) {
       const reply = (await renewScript(
         [keys.leases, keys.heartbeats, keys.capacity],
-        [workerId, owner, ttlMs, concurrency, routable ? 1 : 0, retireMs],
+        [workerId, owner, ttlMs, concurrency, routable ? 1 : 0, retireMs, now()],
       )) as (number | string)[];
       if (reply[0] !== 1) return { held: false };
       return { held: true, lapsed: reply[1] === 1, dueForRetirement: reply.slice(2).map(String) };
     },
     async release(workerId) {
-      return (await releaseScript([keys.leases, keys.heartbeats], [workerId, owner])) === 1;
+      return (await releaseScript([keys.leases, keys.heartbeats], [workerId, owner, now()])) === 1;
     },
     async claimRetirement(workerId) {
-      return (await claimScript([keys.leases], [workerId, claimer, retireMs, ttlMs])) === 1;
+      return (await claimScript([keys.leases], [workerId, claimer, retireMs, ttlMs, now()])) === 1;
     },
     async finishRetirement(workerId) {
       const reply = await finishScript(
@@ -113,7 +115,7 @@ export function createLeases({ redis, prefix, instance, owner, ttlMs, retireMs }
           keys.retired,
           keys.jobs(workerId),
         ],
-        [workerId, claimer],
+        [workerId, claimer, now()],
       );
       return reply === 1 ? 'retired' : reply === 0 ? 'reservations-left' : 'claim-lost';
     },

@@ -1,7 +1,10 @@
 /**
- * The selection rule, as a pure function. The atomic decision is made in `reserve-n.lua (src/ledger/lua)`; this is its
- * specification in TypeScript, unit-tested on its own and checked against the script in the tests, so
- * the rule can be read and reasoned about without reading Lua.
+ * The selection rule, as a pure function. The atomic decision is made in Lua, written once in
+ * `src/ledger/lua/includes/least-loaded.lua` and used by `reserve-n.lua` (a new job) and
+ * `move-begin-7.lua` (a job leaving a retired id); this is its specification in TypeScript,
+ * unit-tested on its own and checked, on a real Redis, against both scripts
+ * (test/integration/ledger-rules.test.ts), so the rule can be read and reasoned about without
+ * reading Lua.
  */
 export interface Candidate {
   readonly id: string;

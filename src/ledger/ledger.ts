@@ -7,7 +7,7 @@
 import type { RedisClient } from '../redis/connections.js';
 import { jobIdFor } from '../contracts/names.js';
 import { ledgerKeys, type LedgerKeys } from '../contracts/keys.js';
-import { ledgerScripts, redisMillis } from './scripts.js';
+import { clockArgument, ledgerScripts, redisMillis, type Clock } from './scripts.js';
 import { parseLease, type LeaseView } from './lease.js';
 
 export type ReservationState = 'queued' | 'active';
@@ -86,6 +86,12 @@ export interface LedgerOptions {
   readonly workerTtlMs: number;
   /** Jobs assigned but not started, over all workers, beyond which nothing more is reserved. */
   readonly maxBacklog?: number;
+  /**
+   * Tests only: the time the scripts stamp and judge by, and that `now` and `snapshot` read, instead
+   * of Redis's (see `Clock`). Heartbeats are compared with reservations' times, so a test passes
+   * the same clock to every ledger object it makes.
+   */
+  readonly clock?: Clock;
 }
 
 /** A reserve that keeps meeting workers it was not told of gives up after this many refreshes. */
@@ -96,6 +102,7 @@ export function createLedger({
   prefix,
   workerTtlMs,
   maxBacklog = Number.MAX_SAFE_INTEGER,
+  clock,
 }: LedgerOptions): Ledger {
   const keys = ledgerKeys(prefix);
   const script = ledgerScripts(redis);
@@ -127,7 +134,7 @@ export function createLedger({
           keys.index,
           ...ids.map((id) => keys.jobs(id)),
         ],
-        [workerTtlMs, maxBacklog, ids.length, ...ids, ...tokens],
+        [workerTtlMs, maxBacklog, ids.length, clockArgument(clock), ...ids, ...tokens],
       );
       if (!Array.isArray(replies) || replies.length !== tokens.length + 1)
         throw new Error('reserve answered the wrong number of outcomes');
@@ -145,7 +152,7 @@ export function createLedger({
   };
 
   const transition = async (workerId: string, token: string, op: string): Promise<boolean> =>
-    (await transitionScript(counters(workerId), [workerId, token, op])) === 1;
+    (await transitionScript(counters(workerId), [workerId, token, op, clockArgument(clock)])) === 1;
 
   return {
     keys,
@@ -194,6 +201,7 @@ export function createLedger({
       return Number(await recountScript(counters(workerId), [workerId]));
     },
     async now() {
+      if (clock !== undefined) return clock();
       // TIME names no key, so a cluster would send it to any node; in a pipeline with a ledger key
       // it goes to the ledger's master, whose clock stamped every reservation it is compared with.
       const results = await redis.pipeline().time().exists(keys.heartbeats).exec();
@@ -223,7 +231,7 @@ export function createLedger({
         Record<string, string>,
         Record<string, string>,
       ];
-      const now = redisMillis(time);
+      const now = clock?.() ?? redisMillis(time);
       const lastBeat = new Map<string, number>();
       for (let i = 0; i + 1 < beats.length; i += 2) lastBeat.set(beats[i] ?? '', Number(beats[i + 1]));
       const ids = new Set([

@@ -6,7 +6,7 @@
  */
 import type { RedisClient } from '../redis/connections.js';
 import { ledgerKeys } from '../contracts/keys.js';
-import { ledgerScripts } from './scripts.js';
+import { clockArgument, ledgerScripts, type Clock } from './scripts.js';
 
 export type MoveReason = 'stolen' | 'retired';
 export type MovePhase = 'begun' | 'shifted';
@@ -65,6 +65,8 @@ export interface MoveLedgerOptions {
   readonly workerTtlMs: number;
   /** How long the location of a moved job is kept: longer than any job stays in a queue. */
   readonly locationTtlMs: number;
+  /** Tests only: the time the scripts judge by, instead of Redis's (see `Clock`). */
+  readonly clock?: Clock;
 }
 
 interface IntentJson {
@@ -86,6 +88,7 @@ export function createMoveLedger({
   owner,
   workerTtlMs,
   locationTtlMs,
+  clock,
 }: MoveLedgerOptions): MoveLedger {
   const keys = ledgerKeys(prefix);
   const script = ledgerScripts(redis);
@@ -94,12 +97,13 @@ export function createMoveLedger({
   const endScript = script('move-end');
   const adoptScript = script('move-adopt');
   const pickScript = script('steal-pick');
+  const now = () => clockArgument(clock);
 
   return {
     async begin({ jobId, token, intentId, source, target, reason }) {
       const reply = (await beginScript(
         [keys.moves, keys.jobs(source), keys.heartbeats, keys.capacity, keys.queued, keys.active, keys.cursor],
-        [token, intentId, source, target ?? '', reason, workerId, owner, workerTtlMs, jobId],
+        [token, intentId, source, target ?? '', reason, workerId, owner, workerTtlMs, jobId, now()],
       )) as [number, string];
       if (reply[0] === 1) return { begun: true, target: reply[1] };
       return { begun: false, why: reply[1] as 'busy' | 'running' | 'no-target' };
@@ -117,7 +121,7 @@ export function createMoveLedger({
           keys.active,
           keys.location(token),
         ],
-        [token, intentId, locationTtlMs],
+        [token, intentId, locationTtlMs, now()],
       );
       return reply === 1;
     },
@@ -125,7 +129,7 @@ export function createMoveLedger({
       return Number(await endScript([keys.moves], [token, intentId, mode])) as EndOutcome;
     },
     async adopt(intent) {
-      const raw = await adoptScript([keys.moves, keys.leases], [intent.token, intent.id, workerId, owner]);
+      const raw = await adoptScript([keys.moves, keys.leases], [intent.token, intent.id, workerId, owner, now()]);
       return typeof raw === 'string' ? parseIntent(intent.token, raw) : undefined;
     },
     async pending() {
@@ -135,7 +139,7 @@ export function createMoveLedger({
     async pickVictim(thiefId) {
       const reply = await pickScript(
         [keys.heartbeats, keys.capacity, keys.queued, keys.active],
-        [thiefId, workerTtlMs],
+        [thiefId, workerTtlMs, now()],
       );
       return typeof reply === 'string' ? reply : undefined;
     },

@@ -2,17 +2,19 @@
  * Leases on worker ids against a real Redis: one holder at a time, take-over by the same instance
  * (a re-forked process) but not by another while the holder lives, renewal that survives a lapse
  * nobody exploited but not a take-over, release at shutdown, and retirement: claimed by exactly one
- * process, and removing the id from the ledger once its reservations are gone.
+ * process, and removing the id from the ledger once its reservations are gone. The scripts judge
+ * time by a clock the test moves on (test/support/clock.ts), so a lease expires to the millisecond
+ * the test says, without sleeping.
  */
 import assert from 'node:assert/strict';
 import { placement } from '../support/ledger.js';
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { createLeases, holderName, type Leases } from '../../src/ledger/lease.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { testClock, type TestClock } from '../support/clock.js';
 
 const TTL_MS = 1_000;
 const RETIRE_MS = 1_000;
@@ -21,6 +23,7 @@ let redis: TestRedis;
 let connection: Redis;
 let prefix: string;
 let ledger: Ledger;
+let clock: TestClock;
 
 function leasesOf(instance: string, pid: number, ttlMs = TTL_MS): Leases {
   return createLeases({
@@ -30,6 +33,7 @@ function leasesOf(instance: string, pid: number, ttlMs = TTL_MS): Leases {
     owner: holderName(instance, pid),
     ttlMs,
     retireMs: RETIRE_MS,
+    clock: clock.now,
   });
 }
 
@@ -44,17 +48,23 @@ describe('worker id leases', () => {
   });
   beforeEach(() => {
     prefix = `l${randomUUID().slice(0, 8)}`;
-    ledger = createLedger({ redis: connection, prefix, workerTtlMs: TTL_MS });
+    clock = testClock();
+    ledger = createLedger({ redis: connection, prefix, workerTtlMs: TTL_MS, clock: clock.now });
   });
 
   test('a live holder from another instance keeps its id; an expired one loses it', async () => {
     const first = leasesOf('one', 1);
     const second = leasesOf('two', 2);
     assert.deepEqual(await first.acquire('h-0'), { taken: true, previousHolder: '' });
-    const refused = await second.acquire('h-0');
-    assert.equal(refused.taken, false);
-    assert.ok(!refused.taken && refused.holder === 'one/1' && !refused.retiring && refused.expiresInMs > 0);
-    await sleep(TTL_MS + 50);
+    assert.deepEqual(await second.acquire('h-0'), {
+      taken: false,
+      holder: 'one/1',
+      expiresInMs: TTL_MS,
+      retiring: false,
+    });
+    clock.advance(TTL_MS - 1);
+    assert.deepEqual(await second.acquire('h-0'), { taken: false, holder: 'one/1', expiresInMs: 1, retiring: false });
+    clock.advance(1);
     assert.deepEqual(await second.acquire('h-0'), { taken: true, previousHolder: 'one/1' });
     assert.deepEqual(await first.renew('h-0', 4, true), { held: false }, 'the old holder learns it lost the id');
   });
@@ -68,7 +78,7 @@ describe('worker id leases', () => {
   test('a lapsed lease that nobody took is re-acquired by its renewal, and marks the worker routable', async () => {
     const holder = leasesOf('one', 1);
     await holder.acquire('h-0');
-    await sleep(TTL_MS + 50);
+    clock.advance(TTL_MS);
     const renewed = await holder.renew('h-0', 4, true);
     assert.equal(renewed.held, true);
     assert.ok(renewed.held && renewed.lapsed);
@@ -97,10 +107,11 @@ describe('worker id leases', () => {
     await a.acquire('a-0');
     await b.acquire('b-0');
     assert.deepEqual(await a.renew('a-0', 4, true), { held: true, lapsed: false, dueForRetirement: [] });
-    await sleep(TTL_MS + RETIRE_MS + 50);
-    const renewed = await a.renew('a-0', 4, true);
-    assert.ok(renewed.held);
-    assert.deepEqual(renewed.dueForRetirement, ['d-0']);
+    clock.advance(TTL_MS + RETIRE_MS - 1);
+    assert.deepEqual(await a.renew('a-0', 4, true), { held: true, lapsed: false, dueForRetirement: [] });
+    assert.equal(await b.claimRetirement('d-0'), false, 'not claimable before the delay is over');
+    clock.advance(1);
+    assert.deepEqual(await a.renew('a-0', 4, true), { held: true, lapsed: false, dueForRetirement: ['d-0'] });
 
     const claims = await Promise.all([a.claimRetirement('d-0'), b.claimRetirement('d-0')]);
     assert.deepEqual(claims.filter(Boolean), [true], 'one claim wins');
@@ -109,7 +120,7 @@ describe('worker id leases', () => {
   test('while an id is being retired nobody can take it; its old holder has lost it', async () => {
     const dead = leasesOf('dead', 1);
     await dead.acquire('d-0');
-    await sleep(TTL_MS + RETIRE_MS + 50);
+    clock.advance(TTL_MS + RETIRE_MS);
     const retirer = leasesOf('r', 5, 60_000);
     assert.equal(await retirer.claimRetirement('d-0'), true);
     assert.deepEqual(await dead.renew('d-0', 4, true), { held: false });
@@ -123,7 +134,7 @@ describe('worker id leases', () => {
     await dead.renew('d-0', 4, true);
     await ledger.register({ id: 'd-0', hostId: 'gone', pid: 1, concurrency: 4, startedAt: Date.now() });
     assert.deepEqual(placement(await ledger.reserve('t1')), { kind: 'reserved', workerId: 'd-0' });
-    await sleep(TTL_MS + RETIRE_MS + 50);
+    clock.advance(TTL_MS + RETIRE_MS);
     const retirer = leasesOf('r', 5, 60_000);
     assert.equal(await retirer.claimRetirement('d-0'), true);
     assert.equal(await retirer.finishRetirement('d-0'), 'reservations-left');

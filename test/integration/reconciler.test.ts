@@ -1,6 +1,7 @@
 /**
  * The reconciler against a real Redis and real BullMQ queues: jobs a dead process left active are
- * put back to waiting at once, and ledger entries that no longer match BullMQ are corrected.
+ * put back to waiting at once, and ledger entries that no longer match BullMQ are corrected. The
+ * ledger judges reservations' ages by a clock the test moves on (test/support/clock.ts).
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -13,9 +14,11 @@ import { createReconciler, type Reconciler } from '../../src/ownership/reconcile
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { joinAsWorker, placement } from '../support/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { testClock, type TestClock } from '../support/clock.js';
 
 const WORKER = 'h-0';
 const logger = pino({ level: 'silent' });
+const GRACE_MS = 60_000;
 
 let redis: TestRedis;
 let connection: Redis;
@@ -24,19 +27,7 @@ let queue: Queue;
 let scheduler: Ledger;
 let running: Set<string>;
 let reconciler: Reconciler;
-
-function reconcilerWith(graceMs: number): Reconciler {
-  return createReconciler({
-    workerId: WORKER,
-    redis: connection,
-    queue,
-    ledger: scheduler,
-    running,
-    graceMs,
-    retention: { completed: { ageSeconds: 3600 }, failed: { ageSeconds: 3600 } },
-    logger,
-  });
-}
+let clock: TestClock;
 
 async function reserve(): Promise<string> {
   const token = randomUUID();
@@ -62,10 +53,20 @@ describe('reconciler', () => {
     prefix = `r${randomUUID().slice(0, 8)}`;
     await queue?.close();
     queue = new Queue(queueNameFor(WORKER), { connection, prefix });
-    scheduler = createLedger({ redis: connection, prefix, workerTtlMs: 60_000 });
+    clock = testClock();
+    scheduler = createLedger({ redis: connection, prefix, workerTtlMs: 60_000, clock: clock.now });
     await joinAsWorker(connection, prefix, { id: WORKER, hostId: 'h', pid: 1, concurrency: 4, startedAt: Date.now() });
     running = new Set();
-    reconciler = reconcilerWith(60_000);
+    reconciler = createReconciler({
+      workerId: WORKER,
+      redis: connection,
+      queue,
+      ledger: scheduler,
+      running,
+      graceMs: GRACE_MS,
+      retention: { completed: { ageSeconds: 3600 }, failed: { ageSeconds: 3600 } },
+      logger,
+    });
   });
 
   test('jobs left active by a dead process go back to waiting, with their locks removed', async () => {
@@ -108,9 +109,10 @@ describe('reconciler', () => {
     await connection.hset(queue.toKey(jobIdFor(WORKER, finished)), 'finishedOn', Date.now());
 
     assert.equal((await reconciler.reconcile()).released, 0, 'nothing is released within the grace period');
-
-    // A grace period below zero makes every entry old, without waiting for the clock.
-    const report = await reconcilerWith(-1).reconcile();
+    clock.advance(GRACE_MS);
+    assert.equal((await reconciler.reconcile()).released, 0, 'nor at its very end');
+    clock.advance(1);
+    const report = await reconciler.reconcile();
     assert.equal(report.released, 2);
     assert.equal(await entry(never), null);
     assert.equal(await entry(finished), null);

@@ -2,11 +2,12 @@
  * Retirement against a real Redis (one server or a cluster, test/support/test-redis.ts) and real
  * BullMQ queues, in one process: two live processes that both try to retire a dead worker id retire
  * it once, its running and waiting jobs each end up in exactly one live queue, and a retirement cut
- * short by a Redis outage (every node of a cluster stopped) is finished by the next pass.
+ * short by a Redis outage (every node of a cluster stopped) is finished by the next pass. The ledger's
+ * objects judge time by a clock the test moves on (test/support/clock.ts): leases expire when the
+ * test says, without sleeping.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { Worker } from 'bullmq';
 import { pino } from 'pino';
@@ -21,9 +22,12 @@ import { createTransfer } from '../../src/queue/transfer.js';
 import { waitUntilReady, type RedisClient } from '../../src/redis/connections.js';
 import { joinAsWorker, placement } from '../support/ledger.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
+import { testClock, type TestClock } from '../support/clock.js';
 
 const TTL_MS = 300;
 const RETIRE_MS = 400;
+/** How long the retirer cut short by the outage holds its claim. */
+const CUT_CLAIM_MS = 1_000;
 const logger = pino({ level: 'silent' });
 const RETENTION = { completed: { ageSeconds: 3600 }, failed: { ageSeconds: 3600 } };
 
@@ -32,12 +36,15 @@ interface Setup {
   readonly ledger: Ledger;
   readonly queues: QueueRegistry;
   readonly jobIds: readonly string[];
+  /** The time of every ledger object of the setup. */
+  readonly clock: TestClock;
 }
 
 /** A dead worker `dead-0` with one job running (locked, as its process left it) and `waiting` more. */
 async function deadWorkerWithJobs(connection: RedisClient, waiting: number): Promise<Setup> {
   const prefix = `r${randomUUID().slice(0, 8)}`;
-  const ledger = createLedger({ redis: connection, prefix, workerTtlMs: TTL_MS });
+  const clock = testClock();
+  const ledger = createLedger({ redis: connection, prefix, workerTtlMs: TTL_MS, clock: clock.now });
   const queues = createQueueRegistry({ connection, prefix });
   const dead = createLeases({
     redis: connection,
@@ -46,12 +53,11 @@ async function deadWorkerWithJobs(connection: RedisClient, waiting: number): Pro
     owner: holderName('dead', 1),
     ttlMs: TTL_MS,
     retireMs: RETIRE_MS,
+    clock: clock.now,
   });
   await dead.acquire('dead-0');
   await dead.renew('dead-0', 1, true);
   await ledger.register({ id: 'dead-0', hostId: 'gone', pid: 1, concurrency: 1, startedAt: Date.now() });
-  // One reservation call right after registering: the short TTL must not lapse in between, however
-  // loaded the machine is.
   const tokens = Array.from({ length: waiting + 1 }, () => randomUUID());
   const outcomes = await ledger.reserveMany(tokens);
   assert.deepEqual(
@@ -77,18 +83,28 @@ async function deadWorkerWithJobs(connection: RedisClient, waiting: number): Pro
       60_000,
     );
   }
-  await sleep(TTL_MS + RETIRE_MS + 50);
-  return { prefix, ledger, queues, jobIds };
+  // The live workers' heartbeats are stamped by Redis's clock, which the test clock started from:
+  // they stay well within their own ttl (60 s) of it.
+  clock.advance(TTL_MS + RETIRE_MS);
+  return { prefix, ledger, queues, jobIds, clock };
 }
 
 function retirerOf(
   connection: RedisClient,
-  { prefix, ledger, queues }: Setup,
+  { prefix, ledger, queues, clock }: Setup,
   name: string,
   retired: string[],
 ): Retirer {
   const owner = holderName(name, 9);
-  const leases = createLeases({ redis: connection, prefix, instance: name, owner, ttlMs: 60_000, retireMs: RETIRE_MS });
+  const leases = createLeases({
+    redis: connection,
+    prefix,
+    instance: name,
+    owner,
+    ttlMs: 60_000,
+    retireMs: RETIRE_MS,
+    clock: clock.now,
+  });
   const moves = createMoveLedger({
     redis: connection,
     prefix,
@@ -96,6 +112,7 @@ function retirerOf(
     owner,
     workerTtlMs: 60_000,
     locationTtlMs: 3_600_000,
+    clock: clock.now,
   });
   const transfer = createTransfer({ redis: connection, queues });
   return createRetirer({
@@ -183,6 +200,7 @@ describe('retiring a dead worker id', () => {
       owner,
       workerTtlMs: 60_000,
       locationTtlMs: 3_600_000,
+      clock: setup.clock.now,
     });
     const transfer = createTransfer({ redis: failFast, queues: failFastQueues });
     let moved = 0;
@@ -193,10 +211,11 @@ describe('retiring a dead worker id', () => {
         prefix: setup.prefix,
         instance: 'cut',
         owner,
-        ttlMs: 1_000,
+        ttlMs: CUT_CLAIM_MS,
         retireMs: RETIRE_MS,
+        clock: setup.clock.now,
       }),
-      ledger: createLedger({ redis: failFast, prefix: setup.prefix, workerTtlMs: TTL_MS }),
+      ledger: createLedger({ redis: failFast, prefix: setup.prefix, workerTtlMs: TTL_MS, clock: setup.clock.now }),
       moves,
       queues: failFastQueues,
       transfer,
@@ -220,7 +239,7 @@ describe('retiring a dead worker id', () => {
 
     // The cut retirer's claim runs out; the next pass (another process here) claims the id, finishes
     // the move that was under way, and the rest.
-    await sleep(1_100);
+    setup.clock.advance(CUT_CLAIM_MS);
     const next = retirerOf(connection, setup, 'next', retired);
     const rescuer = createMover({
       ledger: createMoveLedger({
@@ -230,6 +249,7 @@ describe('retiring a dead worker id', () => {
         owner: holderName('next', 9),
         workerTtlMs: 60_000,
         locationTtlMs: 3_600_000,
+        clock: setup.clock.now,
       }),
       transfer: createTransfer({ redis: connection, queues: setup.queues }),
       onMoved: () => {},

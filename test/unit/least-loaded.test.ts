@@ -1,21 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pickLeastLoaded, type Candidate } from '../../src/ledger/least-loaded.js';
+import { seededRandom } from '../support/random.js';
 
 function candidate(id: string, queued: number, active = 0, concurrency = 8): Candidate {
   return { id, queued, active, concurrency };
-}
-
-/** mulberry32: a small seeded PRNG, so the randomized checks are reproducible. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function shuffled<T>(items: readonly T[], random: () => number): T[] {
@@ -120,7 +109,7 @@ describe('pickLeastLoaded', () => {
   });
 
   test('input order does not matter', () => {
-    const random = prng(42);
+    const random = seededRandom(42);
     const list = [
       candidate('w-3', 2),
       candidate('w-1', 1),
@@ -184,7 +173,7 @@ describe('pickLeastLoaded', () => {
   });
 
   test('randomized: the chosen candidate always has the minimal load/concurrency', () => {
-    const random = prng(0xb011be);
+    const random = seededRandom(0xb011be);
     const int = (max: number): number => Math.floor(random() * (max + 1));
     for (let round = 0; round < 2000; round += 1) {
       const n = 1 + int(7);

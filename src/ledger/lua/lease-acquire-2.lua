@@ -15,6 +15,7 @@
     ARGV[2] owner        ("<instance>/<pid>")
     ARGV[3] instance     (the owner's "<instance>/" prefix)
     ARGV[4] ttl, ms
+    ARGV[5] clock: "" to read the server's (production), or the time in ms (tests)
 
   Output:
     {1, previous holder or ""}         taken
@@ -22,7 +23,7 @@
 ]]
 --- @include "includes/server-time"
 --- @include "includes/lease"
-local now = serverMillis()
+local now = serverMillis(ARGV[5])
 local current = redis.call("HGET", KEYS[1], ARGV[1])
 local previous = ""
 if current then

@@ -9,6 +9,7 @@
 
     ARGV[1] worker id
     ARGV[2] owner
+    ARGV[3] clock: "" to read the server's (production), or the time in ms (tests)
 
   Output:
     1 when released, 0 when this process did not hold it
@@ -19,7 +20,7 @@ local current = redis.call("HGET", KEYS[1], ARGV[1])
 if not current then return 0 end
 local holder = parseLease(current)
 if holder ~= ARGV[2] then return 0 end
-local now = serverMillis()
+local now = serverMillis(ARGV[3])
 redis.call("HSET", KEYS[1], ARGV[1], leaseValue(ARGV[2], now))
 redis.call("ZREM", KEYS[2], ARGV[1])
 return 1

@@ -18,6 +18,7 @@
     ARGV[4] concurrency
     ARGV[5] 1 when the worker takes new jobs, 0 while it drains
     ARGV[6] retirement delay, ms
+    ARGV[7] clock: "" to read the server's (production), or the time in ms (tests)
 
   Output:
     {0}                                    the lease is lost: another holder, or it was retired
@@ -25,7 +26,7 @@
 ]]
 --- @include "includes/server-time"
 --- @include "includes/lease"
-local now = serverMillis()
+local now = serverMillis(ARGV[7])
 local current = redis.call("HGET", KEYS[1], ARGV[1])
 if not current then return {0} end
 local holder, expires = parseLease(current)

@@ -11,6 +11,7 @@
     ARGV[2] intent id
     ARGV[3] new executor worker id
     ARGV[4] new executor owner
+    ARGV[5] clock: "" to read the server's (production), or the time in ms (tests)
 
   Output:
     the intent JSON when adopted, nil otherwise
@@ -23,7 +24,7 @@ if not intent then return nil end
 local lease = redis.call("HGET", KEYS[2], intent.w)
 if lease then
   local holder, expires = parseLease(lease)
-  local now = serverMillis()
+  local now = serverMillis(ARGV[5])
   if holder == intent.o and expires > now then return nil end
 end
 intent.w = ARGV[3]

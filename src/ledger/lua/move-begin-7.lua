@@ -24,6 +24,7 @@
     ARGV[7] executor owner   (its lease holder string)
     ARGV[8] liveness ttl, ms
     ARGV[9] the job's public id
+    ARGV[10] clock: "" to read the server's (production), or the time in ms (tests)
 
   Output:
     {1, target}   the intent is written
@@ -31,12 +32,13 @@
 ]]
 --- @include "includes/server-time"
 --- @include "includes/reservation"
+--- @include "includes/least-loaded"
 local token, source, target = ARGV[1], ARGV[3], ARGV[4]
 if redis.call("HEXISTS", KEYS[1], token) == 1 then return {0, "busy"} end
 local entry = redis.call("HGET", KEYS[2], token)
 if entry and isRunning(entry) then return {0, "running"} end
 
-local now = serverMillis()
+local now = serverMillis(ARGV[10])
 local live = redis.call("ZRANGEBYSCORE", KEYS[3], now - tonumber(ARGV[8]), "+inf")
 if target == "" then
   local candidates = {}
@@ -49,17 +51,12 @@ if target == "" then
   local queued = redis.call("HMGET", KEYS[5], unpack(candidates))
   local active = redis.call("HMGET", KEYS[6], unpack(candidates))
   local capacities = redis.call("HMGET", KEYS[4], unpack(candidates))
-  local start = redis.call("INCR", KEYS[7]) % count
-  local best, bestLoad, bestCapacity
-  for step = 0, count - 1 do
-    local i = (start + step) % count + 1
-    local load = (tonumber(queued[i]) or 0) + (tonumber(active[i]) or 0)
-    local capacity = tonumber(capacities[i]) or 1
-    if best == nil or load * bestCapacity < bestLoad * capacity then
-      best, bestLoad, bestCapacity = i, load, capacity
-    end
+  local load, capacity = {}, {}
+  for i = 1, count do
+    load[i] = (tonumber(queued[i]) or 0) + (tonumber(active[i]) or 0)
+    capacity[i] = tonumber(capacities[i]) or 1
   end
-  target = candidates[best]
+  target = candidates[leastLoaded(load, capacity, count, redis.call("INCR", KEYS[7]) % count)]
 else
   local alive = false
   for _, id in ipairs(live) do

@@ -15,6 +15,7 @@
     ARGV[1] token
     ARGV[2] intent id
     ARGV[3] location ttl, ms
+    ARGV[4] clock: "" to read the server's (production), or the time in ms (tests)
 
   Output:
     1 shifted (now or before), 0 the intent is gone (another process finished the move)
@@ -22,6 +23,7 @@
 --- @include "includes/server-time"
 --- @include "includes/reservation"
 --- @include "includes/move-intent"
+--- @include "includes/job-id"
 local intent = intentWithId(redis.call("HGET", KEYS[1], ARGV[1]), ARGV[2])
 if not intent then return 0 end
 if intent.p == "shifted" then return 1 end
@@ -39,8 +41,8 @@ end
 -- while the job is still on its way into the queue. The entry names the worker the job's id was
 -- made for, so that the target finds the job under its id.
 if redis.call("HEXISTS", KEYS[3], ARGV[1]) == 0 then
-  local first = string.match(intent.j, "^(.-)~") or intent.s
-  redis.call("HSET", KEYS[3], ARGV[1], reservationEntry("q", serverMillis(), "|" .. first))
+  local first = parseJobId(intent.j) or intent.s
+  redis.call("HSET", KEYS[3], ARGV[1], reservationEntry("q", serverMillis(ARGV[4]), "|" .. first))
   redis.call("HINCRBY", KEYS[4], intent.t, 1)
 end
 

@@ -23,14 +23,15 @@
     KEYS[4]   active key       (hash: worker id -> jobs running)
     KEYS[5]   cursor key       (string: tie-break rotation)
     KEYS[6]   job index key    (zset: job id -> enqueue time, ms)
-    KEYS[7..] reservations key of each worker named in ARGV[4..3+n], in the same order
+    KEYS[7..] reservations key of each worker named in ARGV[5..4+n], in the same order
               (hash: token -> "state|sinceMs", state q or a)
 
     ARGV[1]   liveness ttl, ms
     ARGV[2]   backlog limit
     ARGV[3]   n, the number of workers passed
-    ARGV[4..3+n] worker ids
-    ARGV[4+n..]  tokens, each "<token>" or "<token>|<first worker>" for a job whose id was made for
+    ARGV[4]   clock: "" to read the server's (production), or the time in ms (tests)
+    ARGV[5..4+n] worker ids
+    ARGV[5+n..]  tokens, each "<token>" or "<token>|<first worker>" for a job whose id was made for
                  the delayed queue: the delayed jobs, whose ids name the queue they waited in
 
   Output, one entry per token, then the time of the call (ms, the server's clock):
@@ -41,13 +42,15 @@
 ]]
 --- @include "includes/server-time"
 --- @include "includes/reservation"
+--- @include "includes/job-id"
+--- @include "includes/least-loaded"
 local n = tonumber(ARGV[3])
 local keyOf = {}
 for i = 1, n do
-  keyOf[ARGV[3 + i]] = KEYS[6 + i]
+  keyOf[ARGV[4 + i]] = KEYS[6 + i]
 end
 local tokens, firsts = {}, {}
-for i = 4 + n, #ARGV do
+for i = 5 + n, #ARGV do
   local token, first = string.match(ARGV[i], "^([^|]+)(.*)$")
   tokens[#tokens + 1] = token
   firsts[#tokens] = first
@@ -55,7 +58,7 @@ end
 local k = #tokens
 local results = {}
 
-local now = serverMillis()
+local now = serverMillis(ARGV[4])
 local live = redis.call("ZRANGEBYSCORE", KEYS[1], now - tonumber(ARGV[1]), "+inf")
 local count = #live
 if count == 0 then
@@ -97,17 +100,10 @@ for j = 1, k do
   if backlog >= limit then
     results[j] = -1
   else
-    local start = (last - k + j) % count
-    local best
-    for step = 0, count - 1 do
-      local i = (start + step) % count + 1
-      if best == nil or load[i] * capacity[best] < load[best] * capacity[i] then
-        best = i
-      end
-    end
+    local best = leastLoaded(load, capacity, count, (last - k + j) % count)
     redis.call("HSET", keyOf[live[best]], tokens[j], reservationEntry("q", now, firsts[j]))
     local first = string.sub(firsts[j], 2)
-    redis.call("ZADD", KEYS[6], "NX", now, (first ~= "" and first or live[best]) .. "~" .. tokens[j])
+    redis.call("ZADD", KEYS[6], "NX", now, jobIdFor(first ~= "" and first or live[best], tokens[j]))
     redis.call("HINCRBY", KEYS[3], live[best], 1)
     load[best] = load[best] + 1
     backlog = backlog + 1

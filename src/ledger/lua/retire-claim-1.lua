@@ -11,6 +11,7 @@
     ARGV[2] claimer      ("retire:<owner>")
     ARGV[3] retirement delay, ms
     ARGV[4] claim ttl, ms
+    ARGV[5] clock: "" to read the server's (production), or the time in ms (tests)
 
   Output:
     1 when this process holds the claim, 0 otherwise
@@ -19,7 +20,7 @@
 --- @include "includes/lease"
 local current = redis.call("HGET", KEYS[1], ARGV[1])
 if not current then return 0 end
-local now = serverMillis()
+local now = serverMillis(ARGV[5])
 local holder, expires = parseLease(current)
 if holder ~= ARGV[2] then
   if isRetirementClaim(holder) then

@@ -15,6 +15,7 @@
 
     ARGV[1] worker id
     ARGV[2] claimer
+    ARGV[3] clock: "" to read the server's (production), or the time in ms (tests)
 
   Output:
     1 retired, 0 reservations are left, -1 the claim is not this process's
@@ -24,7 +25,7 @@
 local current = redis.call("HGET", KEYS[1], ARGV[1])
 if not current or parseLease(current) ~= ARGV[2] then return -1 end
 if redis.call("HLEN", KEYS[8]) > 0 then return 0 end
-local now = serverMillis()
+local now = serverMillis(ARGV[3])
 redis.call("HDEL", KEYS[1], ARGV[1])
 redis.call("ZREM", KEYS[2], ARGV[1])
 redis.call("HDEL", KEYS[3], ARGV[1])

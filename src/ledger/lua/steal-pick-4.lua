@@ -11,12 +11,13 @@
 
     ARGV[1] thief worker id
     ARGV[2] liveness ttl, ms
+    ARGV[3] clock: "" to read the server's (production), or the time in ms (tests)
 
   Output:
     the victim's id, or false
 ]]
 --- @include "includes/server-time"
-local now = serverMillis()
+local now = serverMillis(ARGV[3])
 local live = redis.call("ZRANGEBYSCORE", KEYS[1], now - tonumber(ARGV[2]), "+inf")
 if #live < 2 then return false end
 table.sort(live)

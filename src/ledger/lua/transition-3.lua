@@ -15,6 +15,7 @@
               start    q -> a; a missing entry is created as a (the job runs, so it is load)
               requeue  a -> q (the attempt ended and the job will run again, or was interrupted)
               finish   q|a -> gone
+    ARGV[4] clock: "" to read the server's (production), or the time in ms (tests)
 
   Output:
     1 when something changed, 0 otherwise
@@ -34,7 +35,7 @@ if op == "start" then
   if state == "q" then
     redis.call("HINCRBY", KEYS[2], worker, -1)
   else
-    since = tostring(serverMillis())
+    since = tostring(serverMillis(ARGV[4]))
   end
   redis.call("HSET", KEYS[1], token, reservationEntry("a", since, rest))
   redis.call("HINCRBY", KEYS[3], worker, 1)
