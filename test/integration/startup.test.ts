@@ -10,14 +10,28 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
+import { portInUse } from '../../src/contracts/process-messages.js';
+import { lineOf, linesOf, logged } from '../support/log-lines.js';
 import { startRedis } from '../support/redis-server.js';
 import { freePort } from '../support/ports.js';
+import type { LogLine } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 interface Run {
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr: string;
+}
+
+/** The JSON log lines in what the service wrote to stdout (a line cut short at the end is left out). */
+function logLines(stdout: string): LogLine[] {
+  return stdout.split('\n').flatMap((line) => {
+    try {
+      return [JSON.parse(line) as LogLine];
+    } catch {
+      return [];
+    }
+  });
 }
 
 function runMain(env: Record<string, string>, timeoutMs = 30_000): Promise<Run> {
@@ -46,10 +60,11 @@ describe('start-up', () => {
   test('without REDIS_URL and without redis-server on PATH, it exits saying how to get one', async () => {
     const run = await runMain({ PATH: '/nonexistent', PORT: String(await freePort()), LOG_PRETTY: 'false' });
     assert.equal(run.code, 1);
-    const output = run.stdout + run.stderr;
-    assert.match(output, /redis-server/);
-    assert.match(output, /apt-get install redis-server/);
-    assert.match(output, /REDIS_URL/);
+    const fatal = lineOf(logLines(run.stdout), 'start.failed');
+    const err = fatal?.err as { code?: string; install?: Record<string, string>; setting?: string } | undefined;
+    assert.equal(err?.code, 'REDIS_SERVER_NOT_FOUND', run.stdout + run.stderr);
+    assert.equal(err.install?.['Debian/Ubuntu'], 'sudo apt-get install redis-server', 'the command that installs it');
+    assert.equal(err.setting, 'REDIS_URL', 'and the setting that uses an existing Redis instead');
   });
 
   test('a port already in use stops start-up at once, naming the port and PORT', async () => {
@@ -67,8 +82,12 @@ describe('start-up', () => {
       });
       assert.equal(run.code, 1);
       assert.ok(Date.now() - started < 20_000, 'it did not fork workers again and again');
-      assert.match(run.stdout, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use \\(PORT=${port}\\)`));
-      assert.doesNotMatch(run.stdout, /worker forked/);
+      const lines = logLines(run.stdout);
+      const fatal = lineOf(lines, 'http.port-in-use', { port, host: '127.0.0.1', level: 60 });
+      assert.ok(fatal, run.stdout);
+      // In the words every process uses for a taken port, which name PORT (test/unit/process-messages.test.ts).
+      assert.equal(fatal.msg, portInUse(port, '127.0.0.1'));
+      assert.ok(!logged(lines, 'process.forked'), 'no process was forked');
     } finally {
       blocker.close();
     }
@@ -92,14 +111,14 @@ describe('start-up', () => {
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
-      await waitFor(() => stdout.includes('cluster ready'), { timeoutMs: 30_000, what: 'the ready line' });
+      await waitFor(() => logged(logLines(stdout), 'primary.ready'), { timeoutMs: 30_000, what: 'the ready line' });
       const lines = stdout.split('\n').filter((line) => line !== '');
-      const ready = lines.filter((line) => line.includes('cluster ready'));
+      const ready = linesOf(logLines(stdout), 'primary.ready');
       assert.equal(ready.length, 1);
-      const parsed = JSON.parse(ready[0] ?? '{}') as { url?: string; workers?: number };
+      const [parsed] = ready as [LogLine];
       assert.equal(parsed.url, `http://127.0.0.1:${port}`);
-      assert.equal(parsed.workers, 2);
-      assert.equal((await fetch(`${parsed.url}/healthz`)).status, 200, 'the URL it gives serves');
+      assert.equal(parsed.processes, 2);
+      assert.equal((await fetch(`${String(parsed.url)}/healthz`)).status, 200, 'the URL it gives serves');
       for (const line of lines) {
         const keys = [...line.matchAll(/"([A-Za-z_]+)":/g)].map((match) => match[1]);
         const top = JSON.parse(line) as Record<string, unknown>;
