@@ -31,6 +31,7 @@ import { inspectServer } from '../../src/local-redis/owner.js';
 import { isRunning } from '../../src/local-redis/terminate.js';
 import { readJob } from '../support/jobs.js';
 import { lineOf, linesOf, logged } from '../support/log-lines.js';
+import { spawnMain } from '../support/main-process.js';
 import { freePort } from '../support/ports.js';
 import { startRedis } from '../support/redis-server.js';
 import { startService, type LogLine, type Service } from '../support/service.js';
@@ -116,16 +117,11 @@ function workerPids(logs: readonly LogLine[]): number[] {
   return found;
 }
 
-function exitOf(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
-
 /** SIGKILL of the primary and its workers, as an OOM killer or `kill -9` of the lot would do. */
 async function killHard(service: Service): Promise<void> {
   const workers = workerPids(service.logs);
   service.child.kill('SIGKILL');
-  await exitOf(service.child);
+  await service.exited;
   for (const pid of workers) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -143,12 +139,25 @@ async function waitUntilGone(pid: number, port: number, what: string): Promise<v
   });
 }
 
-/** The fatal line that stopped start-up, and the error it carries as data. */
-function startFailure(logs: readonly LogLine[]): { line: LogLine; err: Readonly<Record<string, unknown>> } {
-  const line = lineOf(logs, 'start.failed');
-  assert.ok(line, `start-up failed with a line saying why; the lines: ${JSON.stringify(logs)}`);
-  assert.equal(line.level, 60, 'at fatal');
-  return { line, err: line.err as Readonly<Record<string, unknown>> };
+/** The error that stopped start-up, as its fatal line carries it. */
+function startFailure(logs: readonly LogLine[]): Readonly<Record<string, unknown>> {
+  const line = lineOf(logs, 'start.failed', { level: 60 });
+  assert.ok(line, `start-up failed with a fatal line saying why; the lines: ${JSON.stringify(logs)}`);
+  return line.err as Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Start-up on a data directory whose recorded port (`server.json`) is taken: it exits 1 with a
+ * failed start on that port, whose error is returned.
+ */
+async function startOnTakenPort(dir: string, port: number): Promise<Readonly<Record<string, unknown>>> {
+  writeFileSync(join(dir, 'server.json'), JSON.stringify({ port }));
+  const service = await startPrivate(dir, { waitUntilReady: false });
+  assert.equal(await service.exited, 1);
+  const err = startFailure(service.logs);
+  assert.equal(err.code, 'REDIS_SERVER_START_FAILED');
+  assert.equal(err.port, port);
+  return err;
 }
 
 /** A loopback listener the test owns, answering every connection with `reply` (nothing when undefined). */
@@ -188,8 +197,8 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
     const dir = dataDir();
     const httpPort = await freePort();
     // Its own process group, as a terminal gives one to `npm start`: a Ctrl-C reaches the whole group.
-    const child = spawn(process.execPath, ['dist/src/main.js'], {
-      env: {
+    const main = spawnMain(
+      {
         PATH: process.env.PATH ?? '',
         PORT: String(httpPort),
         WORKERS: '1',
@@ -199,20 +208,12 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
         LOG_PRETTY: 'false',
         SHUTDOWN_TIMEOUT_MS: '20000',
       },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+      { detached: true },
+    );
+    const { child, lines } = main;
     children.push(child);
     const groupId = child.pid ?? 0;
     pids.add(groupId);
-    let stdout = '';
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr?.resume();
-    const lines = (): LogLine[] =>
-      stdout
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as LogLine);
     try {
       await waitFor(() => logged(lines(), 'primary.ready'), {
         timeoutMs: 60_000,
@@ -254,7 +255,7 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
       );
 
       process.kill(-groupId, 'SIGINT'); // Ctrl-C at the terminal
-      assert.equal(await exitOf(child), 0);
+      assert.equal(await main.exited, 0);
       const log = lines();
       const processStopped = log.findIndex((line) => line.event === 'shutdown.done');
       const redisStopped = log.findIndex((line) => line.event === 'local-redis.stopped');
@@ -355,9 +356,9 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
       { timeoutMs: 60_000, what: 'one of the two to serve' },
     );
     const refused = serving === a ? b : a;
-    assert.equal(await exitOf(refused.child), 1, JSON.stringify(refused.logs));
+    assert.equal(await refused.exited, 1, JSON.stringify(refused.logs));
     const record = readRecord(dir);
-    const { err: refusal } = startFailure(refused.logs);
+    const refusal = startFailure(refused.logs);
     assert.equal(refusal.code, 'REDIS_DATA_DIR_IN_USE');
     assert.equal(refusal.ownerPid, serving.child.pid, 'it names the instance that owns the server');
     assert.deepEqual(
@@ -385,12 +386,7 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
   test("a password-protected Redis on the recorded port: start-up says so, with redis-server's last lines, and exits 1", async () => {
     const dir = dataDir();
     const port = await passwordRedis();
-    writeFileSync(join(dir, 'server.json'), JSON.stringify({ port }));
-    const service = await startPrivate(dir, { waitUntilReady: false });
-    assert.equal(await exitOf(service.child), 1);
-    const { err } = startFailure(service.logs);
-    assert.equal(err.code, 'REDIS_SERVER_START_FAILED');
-    assert.equal(err.port, port);
+    const err = await startOnTakenPort(dir, port);
     const probe = err.probe as { state?: string; reply?: string } | undefined;
     assert.equal(probe?.state, 'answered');
     assert.match(String(probe.reply), /^-NOAUTH/, 'what answers there: a password-protected Redis');
@@ -406,12 +402,7 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
   test('a recorded port taken by something that is not Redis: start-up names what answers there and exits 1', async () => {
     const dir = dataDir();
     const port = await listener('HTTP/1.1 400 Bad Request\r\n\r\n');
-    writeFileSync(join(dir, 'server.json'), JSON.stringify({ port }));
-    const service = await startPrivate(dir, { waitUntilReady: false });
-    assert.equal(await exitOf(service.child), 1);
-    const { err } = startFailure(service.logs);
-    assert.equal(err.code, 'REDIS_SERVER_START_FAILED');
-    assert.equal(err.port, port);
+    const err = await startOnTakenPort(dir, port);
     assert.deepEqual(err.probe, { state: 'answered', reply: 'HTTP/1.1 400 Bad Request' }, 'what answers there');
     assert.equal(err.recordFile, join(realpathSync(dir), 'server.json'), 'the file that recorded the port');
     assert.ok(
