@@ -15,7 +15,7 @@ import { ledgerKeys } from '../../src/contracts/keys.js';
 import { captureLogger, type CapturedLine } from '../support/capture-logger.js';
 import { logged } from '../support/log-lines.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinWorkers } from '../support/ledger.js';
 import { keysEverywhere } from '../support/redis-nodes.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService } from '../support/service.js';
@@ -88,13 +88,7 @@ describe('the queue dashboard', () => {
     redis = await startTestRedis();
     const { logger } = captureLogger(logs);
     app = await startApp(redis.target, { prefix: PREFIX, logger, apiKey: KEY, adminUi: true });
-    await joinAsWorker(app.connection, PREFIX, {
-      id: 'a-0',
-      hostId: 'a',
-      pid: 1,
-      concurrency: 4,
-      startedAt: Date.now(),
-    });
+    await joinWorkers(app.connection, PREFIX, ['a-0'], 4);
   });
   after(async () => {
     await app?.close();
@@ -196,13 +190,7 @@ describe('the queue dashboard', () => {
   });
 
   test('a worker that joins later appears, without a restart', async () => {
-    await joinAsWorker(app.connection, PREFIX, {
-      id: 'b-0',
-      hostId: 'b',
-      pid: 2,
-      concurrency: 4,
-      startedAt: Date.now(),
-    });
+    await joinWorkers(app.connection, PREFIX, ['b-0'], 4);
     await waitFor(async () => (await queueNames()).includes(queueNameFor('b-0')), {
       what: 'queue of b-0 on the dashboard',
     });

@@ -15,7 +15,7 @@ import { ROUTES } from '../../src/http/route-table.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
 import { serveApp, type InProcessApp } from '../support/in-process-app.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinWorkers } from '../support/ledger.js';
 import { captureLogger, type CapturedLine } from '../support/capture-logger.js';
 import { lineOf } from '../support/log-lines.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
@@ -103,13 +103,7 @@ describe('HTTP edges', () => {
     connection = createRedisConnection(redis.url, 'command', pino({ level: 'silent' }));
     await waitUntilReady(connection, 10_000);
     queues = createQueueRegistry({ connection, prefix: config.prefix });
-    await joinAsWorker(connection, config.prefix, {
-      id: 'edge-0',
-      hostId: 'edge',
-      pid: 1,
-      concurrency: 8,
-      startedAt: Date.now(),
-    });
+    await joinWorkers(connection, config.prefix, ['edge-0']);
     base = await serve(undefined);
   });
   after(async () => {
