@@ -54,13 +54,10 @@ export async function startGatedRun(redis: ModeRedis, options: GatedRunOptions):
     jobs,
     async again(check) {
       const next = await startService({ ...serviceOptions, prefix: service.prefix });
-      let result;
-      try {
-        result = await check(next);
-      } catch (error) {
+      const result = await check(next).catch(async (error: unknown) => {
         await next.stop();
         throw error;
-      }
+      });
       assert.equal(await next.stop(), 0, 'the next start stops cleanly');
       return result;
     },
