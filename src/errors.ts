@@ -274,37 +274,71 @@ export class UnauthorizedError extends BullpenError {
   }
 }
 
-/** `npm start` without REDIS_URL found no redis-server on PATH to launch a private one. */
+/**
+ * `npm start` without REDIS_URL found no redis-server on PATH to launch a private one. How to get one
+ * is in the fields as well as in the message: the command that installs it on each system, and the
+ * setting that uses an existing Redis instead.
+ */
 export class RedisNotFoundError extends InternalError {
   override readonly name = 'RedisNotFoundError';
   readonly code = 'REDIS_SERVER_NOT_FOUND';
-}
-
-/**
- * The private redis-server did not start: its port is taken (the message says by what), it exited,
- * or it never answered. The message ends with redis-server's own last log lines.
- */
-export class RedisStartError extends InternalError {
-  override readonly name = 'RedisStartError';
-  readonly code = 'REDIS_SERVER_START_FAILED';
+  readonly setting = 'REDIS_URL';
   constructor(
     message: string,
-    readonly port: number,
-    readonly logTail: readonly string[],
+    readonly install: Readonly<Record<string, string>>,
   ) {
     super(message);
   }
 }
 
-/** Another running instance owns the private redis-server of this REDIS_DATA_DIR. */
+/** What answered PING on a port (local-redis/ping.ts): its state, and the first line of an answer. */
+export interface PortProbe {
+  readonly state: 'pong' | 'answered' | 'silent';
+  readonly reply?: string;
+  readonly reason?: string;
+}
+
+/**
+ * The private redis-server did not start: its port is taken (the message says by what), it exited,
+ * or it never answered. The message ends with redis-server's own last log lines. The same facts are
+ * fields too, so that the start-up line that logs the error carries them as data.
+ */
+export class RedisStartError extends InternalError {
+  override readonly name = 'RedisStartError';
+  readonly code = 'REDIS_SERVER_START_FAILED';
+  /** What answered PING on the port after the launch failed, when it was asked. */
+  readonly probe: PortProbe | undefined;
+  /** The file that records the port (`server.json`): deleting it has the next start pick another. */
+  readonly recordFile: string | undefined;
+  constructor(
+    message: string,
+    readonly port: number,
+    readonly logTail: readonly string[],
+    found: { readonly probe?: PortProbe; readonly recordFile?: string } = {},
+  ) {
+    super(message);
+    this.probe = found.probe;
+    this.recordFile = found.recordFile;
+  }
+}
+
+/** Another running instance owns the private redis-server of this REDIS_DATA_DIR; the fields say which. */
 export class RedisDataDirInUseError extends InternalError {
   override readonly name = 'RedisDataDirInUseError';
   readonly code = 'REDIS_DATA_DIR_IN_USE';
+  readonly redisPid: number;
+  readonly dataDir: string;
+  /** What REDIS_URL would share that server on purpose. */
+  readonly redisUrl: string;
   constructor(
     message: string,
     readonly ownerPid: number | undefined,
     readonly port: number,
+    server: { readonly redisPid: number; readonly dataDir: string; readonly redisUrl: string },
   ) {
     super(message);
+    this.redisPid = server.redisPid;
+    this.dataDir = server.dataDir;
+    this.redisUrl = server.redisUrl;
   }
 }

@@ -43,6 +43,12 @@ export interface PrivateRedisOptions {
   readonly logger: Logger;
 }
 
+/** The command that installs redis-server, by system, for the start-up that finds none. */
+const INSTALL_REDIS_SERVER: Readonly<Record<string, string>> = Object.freeze({
+  'Debian/Ubuntu': 'sudo apt-get install redis-server',
+  macOS: 'brew install redis',
+});
+
 /** How long a server owned by another primary may take to be let go (that primary stopping) before start-up refuses. */
 const OWNER_WAIT_MS = 2_000;
 const CLAIM_RETRY_MS = 200;
@@ -59,10 +65,11 @@ const PORT_HELD_RETRIES = 2;
 export async function launchPrivateRedis({ dataDir, searchPath, logger }: PrivateRedisOptions): Promise<ResolvedRedis> {
   const binary = findOnPath('redis-server', searchPath);
   if (binary === undefined) {
+    const commands = Object.entries(INSTALL_REDIS_SERVER).map(([system, command]) => `${system}: \`${command}\``);
     throw new RedisNotFoundError(
       'REDIS_URL is unset and no redis-server is on PATH to launch a private one. ' +
-        'Install it (Debian/Ubuntu: `sudo apt-get install redis-server`, macOS: `brew install redis`) ' +
-        'or set REDIS_URL=redis://host:port to use an existing Redis.',
+        `Install it (${commands.join(', ')}) or set REDIS_URL=redis://host:port to use an existing Redis.`,
+      INSTALL_REDIS_SERVER,
     );
   }
   mkdirSync(resolve(dataDir), { recursive: true });
@@ -83,6 +90,7 @@ export async function launchPrivateRedis({ dataDir, searchPath, logger }: Privat
         port,
         serverPid: running.pid,
         logger,
+        origin: raced ? 'taken-over' : 'reused',
         describe: (pid) => `${how} (pid ${pid}, port ${port})`,
       });
       if (owned !== undefined) return owned;
@@ -96,6 +104,7 @@ export async function launchPrivateRedis({ dataDir, searchPath, logger }: Privat
         port,
         serverPid: launch.pid,
         logger,
+        origin: 'launched',
         describe: (pid) =>
           `REDIS_URL is unset; launched a private redis-server (pid ${pid}) on ${HOST}:${port}, AOF on, data in ${dir}`,
       });
@@ -119,12 +128,19 @@ export async function launchPrivateRedis({ dataDir, searchPath, logger }: Privat
     `could not start or reuse the private redis-server on ${HOST}:${port} after ${MAX_ROUNDS} attempts`,
     port,
     [],
+    { recordFile: recordPath(dir) },
   );
 }
 
 function portHeld(launch: Launch): boolean {
   return !launch.ok && launch.logTail.some((line) => /address already in use/i.test(line));
 }
+
+/**
+ * Where the server that start-up owns came from: launched now, left by an earlier run, or launched a
+ * moment ago by another start on the same data directory.
+ */
+type ServerOrigin = 'launched' | 'reused' | 'taken-over';
 
 /**
  * Becomes the server's owner, starts its watchdog and records it. Undefined when the server went
@@ -135,12 +151,14 @@ async function own({
   port,
   serverPid,
   logger,
+  origin,
   describe,
 }: {
   dir: string;
   port: number;
   serverPid: number;
   logger: Logger;
+  origin: ServerOrigin;
   describe: (pid: number) => string;
 }): Promise<ResolvedRedis | undefined> {
   const deadline = Date.now() + OWNER_WAIT_MS;
@@ -158,7 +176,7 @@ async function own({
       writeRecord(dir, { port, pid: serverPid, ownerPid: process.pid, watchdogPid: watchdog.pid });
       const url = `redis://${HOST}:${port}`;
       logger.info(
-        { event: 'local-redis.started', url, redisPid: serverPid, watchdogPid: watchdog.pid, dataDir: dir },
+        { event: 'local-redis.started', origin, url, redisPid: serverPid, watchdogPid: watchdog.pid, dataDir: dir },
         `${describe(serverPid)}; it stops when this primary stops or dies. Set REDIS_URL to use an existing Redis instead`,
       );
       let stopping = false;
@@ -190,6 +208,7 @@ async function own({
       `or set REDIS_URL=redis://${HOST}:${port} to share that Redis on purpose.`,
     holder?.pid,
     port,
+    { redisPid: serverPid, dataDir: dir, redisUrl: `redis://${HOST}:${port}` },
   );
 }
 
@@ -229,5 +248,6 @@ function startError({
       `redis-server's last lines (${join(dir, LOG_FILE)}):\n${lines}`,
     port,
     launch.logTail,
+    { probe, recordFile: recordPath(dir) },
   );
 }

@@ -12,11 +12,13 @@
  * under way and no reservation left.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { enqueueOne, readJob, reservationsLeft, waitForIdle, waitForJobs } from '../support/jobs.js';
+import { lineOf, linesOf } from '../support/log-lines.js';
 import { parseMetrics, total } from '../support/prom-text.js';
-import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
-import { startService, type Service } from '../support/service.js';
+import { startTestRedis } from '../support/test-redis.js';
+import type { Service } from '../support/service.js';
+import { serviceSuite } from '../support/service-suite.js';
 import { MOVE_STEPS } from '../../src/ownership/move-steps.js';
 import { waitFor } from '../support/wait.js';
 import { ledgerKeys } from '../../src/contracts/keys.js';
@@ -27,31 +29,23 @@ const STEPS = MOVE_STEPS.filter((step) => step !== 'committed');
 const enqueue = (service: Service, durationMs: number) => enqueueOne(service, 'steal-me', { durationMs });
 
 describe('kill -9 during a move', () => {
-  let redis: ModeRedis;
-  let service: Service;
-  before(async () => {
-    redis = await startTestRedis();
-    service = await startService({
-      ...redis.serviceOptions,
-      workers: 2,
-      env: {
-        WORKER_CONCURRENCY: '1',
-        HEARTBEAT_INTERVAL_MS: '250',
-        WORKER_TTL_MS: '1500',
-        WORKER_RETIRE_MS: '30000',
-        RECONCILE_INTERVAL_MS: '500',
-        BULLPEN_KILL_HOOK: 'true',
-        LOG_LEVEL: 'debug',
-      },
-    });
-  });
-  after(async () => {
-    await service?.stop();
-    await redis?.stop();
-  });
+  const suite = serviceSuite(startTestRedis, (redis) => ({
+    ...redis.serviceOptions,
+    workers: 2,
+    env: {
+      WORKER_CONCURRENCY: '1',
+      HEARTBEAT_INTERVAL_MS: '250',
+      WORKER_TTL_MS: '1500',
+      WORKER_RETIRE_MS: '30000',
+      RECONCILE_INTERVAL_MS: '500',
+      BULLPEN_KILL_HOOK: 'true',
+      LOG_LEVEL: 'debug',
+    },
+  }));
 
   for (const step of STEPS) {
     test(`after "${step}": another process finishes the move, and the job completes once`, async () => {
+      const { redis, service } = suite;
       await service.waitForAlive(2);
       const logsBefore = service.logs.length;
       const linesSince = () => service.logs.slice(logsBefore);
@@ -65,22 +59,21 @@ describe('kill -9 during a move', () => {
       assert.equal(behindLong.length, 1, JSON.stringify(shorts));
       const thief = shorts.find((job) => job.assignedWorker !== long.assignedWorker)?.assignedWorker;
 
-      const death = await waitFor(
-        () => linesSince().find((line) => line.msg === 'worker died; forking it again' && line.signal === 'SIGKILL'),
-        { what: `the thief to be killed after "${step}"` },
-      );
+      const death = await waitFor(() => lineOf(linesSince(), 'process.died', { signal: 'SIGKILL' }), {
+        what: `the thief to be killed after "${step}"`,
+      });
       assert.equal(death.workerId, thief);
       assert.equal(await redis.client.exists(`${service.prefix}:test:kill-after-move-step`), 0, 'the arming was used');
       const done = await waitForJobs(service, [long, ...shorts]);
       const stolen = done.find((job) => job.jobId === behindLong[0]?.jobId);
       assert.equal(stolen?.failedReason, null);
-      const about = (msg: string) => linesSince().filter((line) => line.msg === msg && line.jobId === stolen?.jobId);
+      const about = (event: string) => linesOf(linesSince(), event, { jobId: stolen?.jobId });
       // The line is written after BullMQ has stored the completion, which the wait above saw.
-      await waitFor(() => about('job completed').length > 0, { what: "the stolen job's completion line" });
-      assert.equal(about('job completed').length, 1, 'the stolen job completed exactly once');
+      await waitFor(() => about('job.completed').length > 0, { what: "the stolen job's completion line" });
+      assert.equal(about('job.completed').length, 1, 'the stolen job completed exactly once');
       // BullMQ's own count of starts is the truth: a process killed by SIGKILL may die before its
       // last log line is written.
-      const starts = about('job started');
+      const starts = about('job.started');
       const started = stolen?.attemptsStarted ?? 0;
       assert.ok(starts.length >= 1 && starts.length <= started, `${starts.length} logged starts, ${started} counted`);
       if (step === 'begun' || step === 'detached' || step === 'shifted') {

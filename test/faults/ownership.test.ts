@@ -7,10 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, test } from 'node:test';
-import { enqueueMany, isAlive, waitForIdle, waitForJobs } from '../support/jobs.js';
-import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
-import { startService, type Service, type WorkerView } from '../support/service.js';
+import { describe, test } from 'node:test';
+import { enqueueMany, isAlive, listedWorker, waitForIdle, waitForJobs, waitForRunning } from '../support/jobs.js';
+import { linesOf, logged } from '../support/log-lines.js';
+import { startTestRedis } from '../support/test-redis.js';
+import { startService } from '../support/service.js';
+import { serviceSuite } from '../support/service-suite.js';
 import { waitFor } from '../support/wait.js';
 
 const TTL_MS = 1_500;
@@ -22,59 +24,45 @@ const FAST = {
   RECONCILE_INTERVAL_MS: '1000',
   SHUTDOWN_TIMEOUT_MS: '5000',
 } as const;
-
-async function worker(service: Service, id: string): Promise<WorkerView> {
-  const found = (await service.workers()).workers.find((candidate) => candidate.id === id);
-  assert.ok(found, `${id} is listed`);
-  return found;
-}
+/** Both instances of the first scenario: one HOST_ID, and so the same two worker ids. */
+const DUP = { ...FAST, WORKER_CONCURRENCY: '2', HOST_ID: 'dup', LOG_LEVEL: 'debug' } as const;
+const FATAL = 60;
 
 describe('a second instance with a HOST_ID in use', () => {
-  let redis: ModeRedis;
-  let first: Service;
-  before(async () => {
-    redis = await startTestRedis();
-    first = await startService({
-      ...redis.serviceOptions,
-      workers: 2,
-      env: { ...FAST, WORKER_CONCURRENCY: '2', HOST_ID: 'dup', LOG_LEVEL: 'debug' },
-    });
-  });
-  after(async () => {
-    await first?.stop();
-    await redis?.stop();
-  });
+  const suite = serviceSuite(startTestRedis, (redis) => ({ ...redis.serviceOptions, workers: 2, env: DUP }));
 
   test('is refused: it exits non-zero naming the id and HOST_ID, and the running jobs run once', async () => {
+    const { redis, service: first } = suite;
     const jobs = await enqueueMany(first, 4, 'owned', { durationMs: 3_000 });
-    await waitFor(async () => (await first.workers()).totals.active === 4, { what: 'the 4 jobs to run' });
+    await waitForRunning(first, 4);
     const second = await startService({
       ...redis.serviceOptions,
       workers: 2,
       prefix: first.prefix,
       waitUntilReady: false,
-      env: { ...FAST, WORKER_CONCURRENCY: '2', HOST_ID: 'dup', LOG_LEVEL: 'debug' },
+      env: DUP,
     });
-    const code = await new Promise<number | null>((resolve) =>
-      second.child.once('exit', (exitCode) => resolve(exitCode)),
-    );
-    assert.notEqual(code, 0);
-    const fatal = second.logs.find((line) => line.level === 60);
-    assert.match(String(fatal?.msg), /worker id dup-[01] is held by another live process/);
-    assert.match(String(fatal?.msg), /HOST_ID=dup/);
-    const refusals = second.logs.filter(
-      (line) => line.level === 50 && /is held by another live process/.test(String(line.msg)),
-    );
+    assert.notEqual(await second.exited, 0);
+    const refusals = linesOf(second.logs, 'lease.refused', { hostId: 'dup' });
     assert.deepEqual(
       [...new Set(refusals.map((line) => line.workerId))].sort(),
       ['dup-0', 'dup-1'],
       'each refused id says why',
     );
+    for (const refusal of refusals) assert.match(String(refusal.holder), /\S/, 'naming the holder');
+    const fatal = second.logs.find((line) => line.level === FATAL);
+    assert.equal(fatal?.event, 'lease.refused-all');
+    assert.equal(fatal.hostId, 'dup', 'the fatal line names the HOST_ID in use');
+    // The ids it refused are in its reasons, as each refused process gave its own.
+    const reasons = fatal.reasons as string[];
+    const given = new Set(refusals.map((refusal) => refusal.msg));
+    assert.equal(new Set(reasons).size, 2, 'a reason for each id');
     assert.ok(
-      !second.logs.some((line) => line.msg === 'requeued jobs interrupted by a previous process'),
-      'it recovered nothing',
+      reasons.every((reason) => given.has(reason)),
+      `${JSON.stringify(reasons)} are the refused processes' own`,
     );
-    assert.ok(!second.logs.some((line) => line.msg === 'job started'), 'it consumed nothing');
+    assert.ok(!logged(second.logs, 'recovery.requeued'), 'it recovered nothing');
+    assert.ok(!logged(second.logs, 'job.started'), 'it consumed nothing');
 
     const done = await waitForJobs(first, jobs);
     for (const job of done) assert.equal(job.attemptsStarted, 1, `${job.jobId} ran once`);
@@ -84,53 +72,44 @@ describe('a second instance with a HOST_ID in use', () => {
 });
 
 describe('a worker paused past its lease', () => {
-  let redis: ModeRedis;
-  let service: Service;
-  before(async () => {
-    redis = await startTestRedis();
-    service = await startService({
-      ...redis.serviceOptions,
-      workers: 2,
-      keepAlive: false,
-      env: { ...FAST, WORKER_CONCURRENCY: '2', WORK_STEALING: 'false', LOG_LEVEL: 'debug' },
-    });
-  });
-  after(async () => {
-    await service?.stop();
-    await redis?.stop();
-  });
+  const suite = serviceSuite(startTestRedis, (redis) => ({
+    ...redis.serviceOptions,
+    workers: 2,
+    keepAlive: false,
+    env: { ...FAST, WORKER_CONCURRENCY: '2', WORK_STEALING: 'false', LOG_LEVEL: 'debug' },
+  }));
 
   test('for less than the retirement delay: it re-acquires the lease and its jobs run once', async () => {
+    const { service } = suite;
     const jobs = await enqueueMany(service, 4, 'paused', { durationMs: 2_000 });
-    await waitFor(async () => (await service.workers()).totals.active === 4, { what: 'the jobs to run' });
-    const paused = await worker(service, 'test-0');
+    await waitForRunning(service, 4);
+    const paused = await listedWorker(service, 'test-0');
     process.kill(paused.pid, 'SIGSTOP');
-    await waitFor(async () => (await worker(service, 'test-0')).alive === false, { what: 'test-0 to be seen dead' });
+    await waitFor(async () => (await listedWorker(service, 'test-0')).alive === false, {
+      what: 'test-0 to be seen dead',
+    });
     await sleep(TTL_MS);
     process.kill(paused.pid, 'SIGCONT');
 
     const done = await waitForJobs(service, jobs);
     for (const job of done) assert.equal(job.attemptsStarted, 1, `${job.jobId} ran once`);
-    assert.ok(
-      service.logs.some(
-        (line) => line.workerId === 'test-0' && /lapsed and nobody took it: re-acquired/.test(String(line.msg)),
-      ),
-    );
-    const back = await worker(service, 'test-0');
+    assert.ok(logged(service.logs, 'lease.reacquired', { workerId: 'test-0', pid: paused.pid }));
+    const back = await listedWorker(service, 'test-0');
     assert.equal(back.pid, paused.pid, 'the same process carries on');
     assert.equal(back.alive, true);
     await waitForIdle(service);
   });
 
   test('past the retirement delay: its jobs run elsewhere, and on SIGCONT it exits and its id comes back empty', async () => {
+    const { service } = suite;
     const jobs = await enqueueMany(service, 4, 'stranded', { durationMs: 2_000 });
-    await waitFor(async () => (await service.workers()).totals.active === 4, { what: 'the jobs to run' });
-    const paused = await worker(service, 'test-0');
+    await waitForRunning(service, 4);
+    const paused = await listedWorker(service, 'test-0');
     const theirs = jobs.filter((job) => job.assignedWorker === 'test-0');
     assert.equal(theirs.length, 2);
     process.kill(paused.pid, 'SIGSTOP');
     try {
-      await waitFor(() => service.logs.some((line) => line.msg === 'worker id retired' && line.retired === 'test-0'), {
+      await waitFor(() => logged(service.logs, 'retirement.done', { retired: 'test-0' }), {
         what: 'test-0 to be retired',
       });
       const moved = await waitForJobs(service, theirs);
@@ -142,14 +121,12 @@ describe('a worker paused past its lease', () => {
       process.kill(paused.pid, 'SIGCONT');
     }
     await waitFor(() => !isAlive(paused.pid), { what: 'the paused process to exit' });
-    assert.ok(
-      service.logs.some((line) => line.pid === paused.pid && /lease of this worker id was lost/.test(String(line.msg))),
-    );
+    assert.ok(logged(service.logs, 'lease.lost', { pid: paused.pid }), 'the paused process says its lease was lost');
     // Completion lines are written after BullMQ stores the completion: wait for both to be there.
     const completedBy = await waitFor(
       () => {
-        const lines = service.logs.filter(
-          (line) => line.msg === 'job completed' && theirs.some((job) => job.jobId === line.jobId),
+        const lines = linesOf(service.logs, 'job.completed').filter((line) =>
+          theirs.some((job) => job.jobId === line.jobId),
         );
         return lines.length >= theirs.length ? lines : undefined;
       },

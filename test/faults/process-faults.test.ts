@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
 import { enqueueMany, isAlive, readJob, waitForIdle, waitForJobs } from '../support/jobs.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
+import { lineOf, logged } from '../support/log-lines.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -99,8 +100,7 @@ describe('worker crash', () => {
       assert.ok(victim);
       process.kill(victim.pid, 'SIGKILL');
       const line = await waitFor(
-        () =>
-          service.logs.find((entry) => entry.msg === 'worker died; forking it again' && entry.childPid === victim.pid),
+        () => lineOf(service.logs, 'process.died', { workerId: 'test-1', childPid: victim.pid }),
         { what: 'the primary to notice the death' },
       );
       delays.push(Number(line.restartInMs));
@@ -150,7 +150,7 @@ describe('stopping while a worker restarts', () => {
     const forked = await waitFor(
       () =>
         service.logs.find(
-          (line) => line.msg === 'worker forked' && line.workerId === victim.id && line.childPid !== victim.pid,
+          (line) => line.event === 'process.forked' && line.workerId === victim.id && line.childPid !== victim.pid,
         ),
       { what: 'the primary to fork the worker again' },
     );
@@ -161,7 +161,7 @@ describe('stopping while a worker restarts', () => {
       Date.now() - stoppedAt < 30_000,
       `the stop took ${Date.now() - stoppedAt} ms, SHUTDOWN_TIMEOUT_MS is 60000`,
     );
-    assert.ok(!service.logs.some((line) => line.msg === 'worker did not stop in time; killing it'));
+    assert.ok(!logged(service.logs, 'process.killed'), 'no process had to be killed');
     assert.ok(!isAlive(Number(forked.childPid)), 'the new worker exited');
   });
 });

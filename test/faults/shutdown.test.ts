@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
-import { enqueueMany, isAlive, waitForIdle, waitForJobs } from '../support/jobs.js';
+import { startGatedRun } from '../support/gated-run.js';
+import { isAlive, waitForIdle, waitForJobs } from '../support/jobs.js';
+import { lineOf, linesOf, logged } from '../support/log-lines.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
-import { startService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 // One Redis for the file: each test's services have a key prefix of their own.
@@ -21,114 +21,75 @@ after(async () => {
 });
 
 test('SIGTERM lets running jobs finish, exits 0, and waiting jobs run after the next start', async () => {
-  const env = {
-    WORKER_CONCURRENCY: '2',
-    SHUTDOWN_TIMEOUT_MS: '60000',
-    HANDLERS_DIR: FIXTURE_HANDLERS,
-    LOG_LEVEL: 'debug',
-  };
-  const first = await startService({ ...redis.serviceOptions, workers: 2, env });
-  const gate = createGate(redis.client, redis.nodeUrl);
   // 4 slots: 4 jobs run, 4 wait.
-  const jobs = await enqueueMany(first, 8, GATE_JOB, gate.data());
-  await gate.waitStarted(4);
-  await waitFor(async () => (await first.workers()).totals.active === 4, { what: '4 running jobs' });
+  const run = await startGatedRun(redis, { workers: 2, concurrency: 2, shutdownTimeoutMs: 60_000, jobs: 8 });
+  const first = run.service;
   const workerPids = (await first.workers()).workers.map((worker) => worker.pid);
 
   const stopped = first.stop('SIGTERM');
-  await waitFor(
-    () => first.logs.filter((line) => /^waiting for \d+ running jobs/.test(String(line.msg))).length === 2,
-    {
-      what: 'both workers to wait for their running jobs',
-    },
-  );
-  await gate.open();
+  await waitFor(() => linesOf(first.logs, 'shutdown.draining', { running: 2 }).length === 2, {
+    what: 'both workers to wait for their running jobs',
+  });
+  await run.gate.open();
   assert.equal(await stopped, 0);
   assert.ok(
     workerPids.every((pid) => !isAlive(pid)),
     'every worker process exited',
   );
-  assert.equal(first.logs.filter((line) => line.msg === 'job started').length, 4, 'no waiting job was started');
-  assert.equal(first.logs.filter((line) => line.msg === 'job completed').length, 4, 'the running jobs finished');
+  assert.equal(linesOf(first.logs, 'job.started').length, 4, 'no waiting job was started');
+  assert.equal(linesOf(first.logs, 'job.completed').length, 4, 'the running jobs finished');
 
-  const second = await startService({ ...redis.serviceOptions, workers: 2, env, prefix: first.prefix });
-  try {
-    await waitForJobs(second, jobs);
+  await run.again(async (second) => {
+    await waitForJobs(second, run.jobs);
     // Completion lines are written after BullMQ stores the completion, which the wait above saw.
-    const completed = () => second.logs.filter((line) => line.msg === 'job completed').length;
+    const completed = () => linesOf(second.logs, 'job.completed').length;
     await waitFor(() => completed() >= 4, { what: 'the completion lines' });
     assert.equal(completed(), 4, 'the waiting jobs ran after restart');
     await waitForIdle(second);
-  } finally {
-    assert.equal(await second.stop(), 0);
-  }
+  });
 });
 
 test('a shutdown that outlasts SHUTDOWN_TIMEOUT_MS still exits 0, and the cut jobs run after the next start', async () => {
-  const env = {
-    WORKER_CONCURRENCY: '2',
-    SHUTDOWN_TIMEOUT_MS: '500',
-    HANDLERS_DIR: FIXTURE_HANDLERS,
-    LOG_LEVEL: 'debug',
-  };
-  const first = await startService({ ...redis.serviceOptions, workers: 1, env });
-  const gate = createGate(redis.client, redis.nodeUrl);
-  const jobs = await enqueueMany(first, 2, GATE_JOB, gate.data());
-  await gate.waitStarted(2);
-  assert.equal(await first.stop('SIGTERM'), 0);
-  assert.equal(first.logs.filter((line) => line.msg === 'job completed').length, 0, 'the jobs were cut');
+  const run = await startGatedRun(redis, { workers: 1, concurrency: 2, shutdownTimeoutMs: 500, jobs: 2 });
+  assert.equal(await run.service.stop('SIGTERM'), 0);
+  assert.equal(linesOf(run.service.logs, 'job.completed').length, 0, 'the jobs were cut');
 
-  await gate.open();
-  const second = await startService({ ...redis.serviceOptions, workers: 1, env, prefix: first.prefix });
-  try {
-    const done = await waitForJobs(second, jobs);
+  await run.gate.open();
+  await run.again(async (second) => {
+    const done = await waitForJobs(second, run.jobs);
     assert.ok(done.every((job) => job.failedReason === null));
     await waitForIdle(second);
-  } finally {
-    await second.stop();
-  }
+  });
 });
 
 test('Ctrl-C says what shutdown waits for; a second Ctrl-C stops at once and the cut jobs run after the next start', async () => {
-  const env = {
-    WORKER_CONCURRENCY: '2',
-    SHUTDOWN_TIMEOUT_MS: '60000',
-    HANDLERS_DIR: FIXTURE_HANDLERS,
-    LOG_LEVEL: 'debug',
-  };
-  const first = await startService({ ...redis.serviceOptions, workers: 1, env });
-  const gate = createGate(redis.client, redis.nodeUrl);
-  const jobs = await enqueueMany(first, 2, GATE_JOB, gate.data());
-  await gate.waitStarted(2);
-  await waitFor(async () => (await first.workers()).totals.active === 2, { what: '2 running jobs' });
+  const run = await startGatedRun(redis, { workers: 1, concurrency: 2, shutdownTimeoutMs: 60_000, jobs: 2 });
+  const first = run.service;
 
   first.child.kill('SIGINT');
-  const waiting = await waitFor(
-    () => first.logs.find((line) => /^waiting for \d+ running jobs/.test(String(line.msg))),
-    {
-      what: 'the shutdown to say what it waits for',
-    },
-  );
+  const waiting = await waitFor(() => lineOf(first.logs, 'shutdown.draining'), {
+    what: 'the shutdown to say what it waits for',
+  });
   assert.equal(waiting.running, 2);
   assert.equal(waiting.timeoutMs, 60_000);
-  assert.ok(first.logs.some((line) => /signal again to stop at once/.test(String(line.msg))));
+  const started = lineOf(first.logs, 'shutdown.started', { role: 'primary', signal: 'SIGINT', timeoutMs: 60_000 });
+  assert.ok(started, 'the primary says it waits up to SHUTDOWN_TIMEOUT_MS');
+  // That a second signal stops at once is told in words only (src/primary/primary.ts).
+  assert.match(String(started.msg), /signal again to stop at once/);
 
   const forcedAt = Date.now();
   assert.equal(await first.stop('SIGINT'), 0);
   assert.ok(Date.now() - forcedAt < 15_000, 'the second signal did not wait out SHUTDOWN_TIMEOUT_MS (60 s)');
-  assert.ok(first.logs.some((line) => /second signal: stopping at once/.test(String(line.msg))));
-  assert.equal(first.logs.filter((line) => line.msg === 'job completed').length, 0);
+  assert.ok(logged(first.logs, 'shutdown.forced', { signal: 'SIGINT' }), 'the second signal is heard');
+  assert.equal(linesOf(first.logs, 'job.completed').length, 0);
 
-  await gate.open();
-  const second = await startService({ ...redis.serviceOptions, workers: 1, env, prefix: first.prefix });
-  try {
-    const done = await waitForJobs(second, jobs, { timeoutMs: 60_000 });
+  await run.gate.open();
+  await run.again(async (second) => {
+    const done = await waitForJobs(second, run.jobs, { timeoutMs: 60_000 });
     assert.ok(
       done.every((job) => job.failedReason === null && job.attemptsStarted === 2),
       'cut, not failed, and run again',
     );
     await waitForIdle(second);
-  } finally {
-    await second.stop();
-  }
+  });
 });

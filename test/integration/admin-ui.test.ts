@@ -12,9 +12,10 @@ import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/config.js';
 import { ADMIN_ROUTE } from '../../src/http/route-table.js';
 import { ledgerKeys } from '../../src/contracts/keys.js';
-import { captureLogger } from '../support/capture-logger.js';
+import { captureLogger, type CapturedLine } from '../support/capture-logger.js';
+import { logged } from '../support/log-lines.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinWorkers } from '../support/ledger.js';
 import { keysEverywhere } from '../support/redis-nodes.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService } from '../support/service.js';
@@ -27,11 +28,6 @@ const BEARER = { authorization: `Bearer ${KEY}` };
 const basic = (user: string, password: string) => ({
   authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
 });
-
-interface LogLine {
-  readonly level: number;
-  readonly msg: string;
-}
 
 interface Answer {
   readonly status: number;
@@ -46,7 +42,7 @@ interface QueuesAnswer {
 
 let redis: ModeRedis;
 let app: StartedApp;
-const logs: LogLine[] = [];
+const logs: CapturedLine[] = [];
 
 async function call(
   base: string,
@@ -92,13 +88,7 @@ describe('the queue dashboard', () => {
     redis = await startTestRedis();
     const { logger } = captureLogger(logs);
     app = await startApp(redis.target, { prefix: PREFIX, logger, apiKey: KEY, adminUi: true });
-    await joinAsWorker(app.connection, PREFIX, {
-      id: 'a-0',
-      hostId: 'a',
-      pid: 1,
-      concurrency: 4,
-      startedAt: Date.now(),
-    });
+    await joinWorkers(app.connection, PREFIX, ['a-0'], 4);
   });
   after(async () => {
     await app?.close();
@@ -200,13 +190,7 @@ describe('the queue dashboard', () => {
   });
 
   test('a worker that joins later appears, without a restart', async () => {
-    await joinAsWorker(app.connection, PREFIX, {
-      id: 'b-0',
-      hostId: 'b',
-      pid: 2,
-      concurrency: 4,
-      startedAt: Date.now(),
-    });
+    await joinWorkers(app.connection, PREFIX, ['b-0'], 4);
     await waitFor(async () => (await queueNames()).includes(queueNameFor('b-0')), {
       what: 'queue of b-0 on the dashboard',
     });
@@ -282,7 +266,7 @@ describe('the queue dashboard', () => {
 describe('the queue dashboard while Redis is away', () => {
   test('its API answers 503 QUEUE_UNAVAILABLE in the JSON shape, without a word of Redis', async () => {
     const down = await startTestRedis();
-    const lines: LogLine[] = [];
+    const lines: CapturedLine[] = [];
     const { logger } = captureLogger(lines);
     // One app that never reads the list again (bull-board itself meets the outage), one that always does.
     const cached = await startApp(down.target, { prefix: PREFIX, logger, adminUi: true, adminRefreshMs: 3_600_000 });
@@ -302,7 +286,7 @@ describe('the queue dashboard while Redis is away', () => {
       }
       // The page itself needs no Redis.
       assert.equal((await call(cached.url, 'GET', '/admin/queues')).status, 200);
-      assert.ok(lines.some((line) => line.level === 40 && /queue store is unavailable/.test(line.msg)));
+      assert.ok(logged(lines, 'http.unavailable', { level: 40, code: 'QUEUE_UNAVAILABLE' }), 'logged at warn');
       assert.ok(
         lines.every((line) => line.level <= 40),
         'warn at most',

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
 import { jobKeys, queuedTotal } from '../support/jobs.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinWorkers } from '../support/ledger.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 
 const logger = pino({ level: 'silent' });
@@ -61,15 +61,7 @@ describe('POST /enqueue-tasks', () => {
       maxBacklog: MAX_BACKLOG,
       workerTtlMs: 60_000,
     });
-    for (const id of ['bulk-0', 'bulk-1']) {
-      await joinAsWorker(redis.client, config.prefix, {
-        id,
-        hostId: 'bulk',
-        pid: 1,
-        concurrency: 8,
-        startedAt: Date.now(),
-      });
-    }
+    await joinWorkers(redis.client, config.prefix, ['bulk-0', 'bulk-1']);
   });
 
   after(async () => {

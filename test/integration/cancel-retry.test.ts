@@ -5,14 +5,14 @@
  * takes the next job, neither runs again, and both can be retried as a new job, routed anew.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { cancelKeys } from '../../src/cancel/signals.js';
 import { Queue } from 'bullmq';
 import { jobIdFor, queueNameFor } from '../../src/contracts/names.js';
-import { createGate, FIXTURE_HANDLERS, GATE_JOB, type Gate } from '../support/gate.js';
+import { createGate, FIXTURE_HANDLERS, GATE_JOB, holdSlots, openGate, type Gate } from '../support/gate.js';
 import { readJob, waitForIdle, waitForJobs, type Enqueued, type JobView, enqueueTask } from '../support/jobs.js';
-import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
-import { startService, type Service } from '../support/service.js';
+import { startTestRedis } from '../support/test-redis.js';
+import { serviceSuite } from '../support/service-suite.js';
 import { subscriberCount } from '../support/redis-nodes.js';
 import { readEvents } from '../support/sse.js';
 import { parseMetrics, total } from '../support/prom-text.js';
@@ -28,29 +28,20 @@ interface RetryAnswer extends Enqueued {
 }
 
 describe('cancel and retry', () => {
-  let redis: ModeRedis;
-  let service: Service;
-  before(async () => {
-    redis = await startTestRedis();
-    service = await startService({
-      ...redis.serviceOptions,
-      workers: 2,
-      // Three attempts by default: a cancelled job must still never be retried.
-      env: { WORKER_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS, JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '10' },
-    });
-  });
-  after(async () => {
-    await service?.stop();
-    await redis?.stop();
-  });
+  const suite = serviceSuite(startTestRedis, (redis) => ({
+    ...redis.serviceOptions,
+    workers: 2,
+    // Three attempts by default: a cancelled job must still never be retried.
+    env: { WORKER_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS, JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '10' },
+  }));
 
-  const enqueue = (body: unknown) => enqueueTask<Enqueued>(service, body);
+  const enqueue = (body: unknown) => enqueueTask<Enqueued>(suite.service, body);
   const cancel = (jobId: string) =>
-    service.request<{ jobId: string; state: string } & ErrorBody>('DELETE', `/jobs/${jobId}`);
-  const retry = (jobId: string) => service.request<RetryAnswer & ErrorBody>('POST', `/jobs/${jobId}/retry`);
+    suite.service.request<{ jobId: string; state: string } & ErrorBody>('DELETE', `/jobs/${jobId}`);
+  const retry = (jobId: string) => suite.service.request<RetryAnswer & ErrorBody>('POST', `/jobs/${jobId}/retry`);
   /** The cluster-wide counts of cancelled and failed jobs, as a scrape of /metrics shows them. */
   const outcomes = async (): Promise<{ cancelled: number; failed: number }> => {
-    const samples = parseMetrics((await service.request('GET', '/metrics')).text);
+    const samples = parseMetrics((await suite.service.request('GET', '/metrics')).text);
     return {
       cancelled: total(samples, 'bullpen_jobs_cancelled_total', { job_name: GATE_JOB }),
       failed: total(samples, 'bullpen_jobs_failed_total', { job_name: GATE_JOB }),
@@ -58,19 +49,16 @@ describe('cancel and retry', () => {
   };
   /** Holds both slots with gate jobs; returns the gate and the two held jobs. */
   const fillSlots = async (): Promise<{ gate: Gate; held: Enqueued[] }> => {
-    const gate = createGate(redis.client, redis.nodeUrl);
-    const held = [
-      await enqueue({ jobName: GATE_JOB, data: gate.data() }),
-      await enqueue({ jobName: GATE_JOB, data: gate.data() }),
-    ];
-    await gate.waitStarted(2);
-    return { gate, held };
+    const gate = createGate(suite.redis.client, suite.redis.nodeUrl);
+    return { gate, held: await holdSlots(suite.service, gate, 2) };
   };
+  /** A gate open from the start, on this suite's Redis. */
+  const open = () => openGate(suite.redis.client, suite.redis.nodeUrl);
 
   test('a waiting job is cancelled at once: its load is released and it never runs', async () => {
+    const { service } = suite;
     const { gate, held } = await fillSlots();
-    const waiting = createGate(redis.client, redis.nodeUrl);
-    await waiting.open();
+    const waiting = await open();
     const plain = await enqueue({ jobName: GATE_JOB, data: waiting.data() });
     const prioritized = await enqueue({ jobName: GATE_JOB, data: waiting.data(), options: { priority: 3 } });
     const kept = await enqueue({ jobName: GATE_JOB, data: waiting.data() });
@@ -98,9 +86,9 @@ describe('cancel and retry', () => {
   });
 
   test('a running job is stopped, its slot takes the next job, and it is not retried', async () => {
+    const { service } = suite;
     const { gate, held } = await fillSlots();
-    const next = createGate(redis.client, redis.nodeUrl);
-    await next.open();
+    const next = await open();
     const queued = [
       await enqueue({ jobName: GATE_JOB, data: next.data() }),
       await enqueue({ jobName: GATE_JOB, data: next.data() }),
@@ -135,7 +123,7 @@ describe('cancel and retry', () => {
   const cancelledUnrun = async (jobId: string, gate: Gate) => {
     const view = await waitFor(
       async () => {
-        const read = await readJob(service, jobId);
+        const read = await readJob(suite.service, jobId);
         return read.state === 'cancelled' ? read : undefined;
       },
       { what: 'the job to be cancelled by its worker' },
@@ -145,9 +133,9 @@ describe('cancel and retry', () => {
   };
 
   test('a job whose cancel was heard before it was fetched never starts its body', async () => {
+    const { redis, service } = suite;
     const { gate, held } = await fillSlots();
-    const waiting = createGate(redis.client, redis.nodeUrl);
-    await waiting.open();
+    const waiting = await open();
     const job = await enqueue({ jobName: GATE_JOB, data: waiting.data() });
     // As a cancel racing the consumer's fetch leaves it: the signal sent, the job still in its queue.
     // Both processes listen (on a cluster PUBLISH counts only the node it was sent to, so ask them all).
@@ -161,9 +149,9 @@ describe('cancel and retry', () => {
   });
 
   test('a job enqueued before its worker began listening is checked against its tombstone', async () => {
+    const { redis, service } = suite;
     const { gate, held } = await fillSlots();
-    const waiting = createGate(redis.client, redis.nodeUrl);
-    await waiting.open();
+    const waiting = await open();
     // A job older than every process's subscription (as after a restart), cancelled while none listened.
     const workerId = held[0]?.assignedWorker ?? '';
     const jobId = jobIdFor(workerId, 'cancelledwhileaway');
@@ -182,6 +170,7 @@ describe('cancel and retry', () => {
   });
 
   test('finished jobs cannot be cancelled; unknown ones are 404', async () => {
+    const { service } = suite;
     const done = await enqueue({ jobName: 'done', data: { durationMs: 0 } });
     const failed = await enqueue({
       jobName: 'failing',
@@ -208,6 +197,7 @@ describe('cancel and retry', () => {
   });
 
   test('a failed or cancelled job is retried once as a new job; other states are refused', async () => {
+    const { service } = suite;
     const failed = await enqueue({
       jobName: 'failing',
       data: { durationMs: 0, fail: 'again' },

@@ -5,11 +5,11 @@
  * while it waits. `timeoutMs` stops one job's run.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
+import { describe, test } from 'node:test';
+import { createGate, FIXTURE_HANDLERS, GATE_JOB, holdSlots, openGate } from '../support/gate.js';
 import { readJob, waitForIdle, waitForJobs, type Enqueued, enqueueTask } from '../support/jobs.js';
-import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
-import { startService, type Service } from '../support/service.js';
+import { startTestRedis } from '../support/test-redis.js';
+import { serviceSuite } from '../support/service-suite.js';
 import { queueNameFor, DELAYED_QUEUE } from '../../src/contracts/names.js';
 import { jobIndexKey } from '../../src/contracts/keys.js';
 
@@ -26,34 +26,26 @@ interface Refusal {
 const JOB_TIMEOUT_MS = 60_000;
 
 describe('delayed jobs and per-job time-outs', () => {
-  let redis: ModeRedis;
-  let service: Service;
-  before(async () => {
-    redis = await startTestRedis();
-    service = await startService({
-      ...redis.serviceOptions,
-      workers: 2,
-      env: {
-        WORKER_CONCURRENCY: '1',
-        HANDLERS_DIR: FIXTURE_HANDLERS,
-        JOB_ATTEMPTS: '1',
-        JOB_TIMEOUT_MS: String(JOB_TIMEOUT_MS),
-        MAX_TASK_DURATION_MS: '30000',
-      },
-    });
-  });
-  after(async () => {
-    await service?.stop();
-    await redis?.stop();
-  });
+  const suite = serviceSuite(startTestRedis, (redis) => ({
+    ...redis.serviceOptions,
+    workers: 2,
+    env: {
+      WORKER_CONCURRENCY: '1',
+      HANDLERS_DIR: FIXTURE_HANDLERS,
+      JOB_ATTEMPTS: '1',
+      JOB_TIMEOUT_MS: String(JOB_TIMEOUT_MS),
+      MAX_TASK_DURATION_MS: '30000',
+    },
+  }));
 
-  const enqueue = (body: unknown) => enqueueTask<Delayed>(service, body);
+  const enqueue = (body: unknown) => enqueueTask<Delayed>(suite.service, body);
   const asEnqueued = (job: Delayed): Enqueued => ({ jobId: job.jobId, assignedWorker: job.assignedWorker ?? '' });
 
   test('a delayed job waits without load, then runs on the least-loaded worker, not before it is due', async () => {
+    const { redis, service } = suite;
     const gate = createGate(redis.client, redis.nodeUrl);
-    const held = await enqueue({ jobName: GATE_JOB, data: gate.data() });
-    await gate.waitStarted(1);
+    const [held] = await holdSlots(service, gate, 1);
+    assert.ok(held);
     const delayMs = 1_500;
     const delayed = await enqueue({ jobName: 'later', data: { durationMs: 0 }, options: { delayMs } });
     assert.equal(delayed.assignedWorker, null, 'no worker is chosen before it is due');
@@ -80,8 +72,8 @@ describe('delayed jobs and per-job time-outs', () => {
   });
 
   test('a delayed job can be cancelled while it waits, and then never runs', async () => {
-    const gate = createGate(redis.client, redis.nodeUrl);
-    await gate.open();
+    const { redis, service } = suite;
+    const gate = await openGate(redis.client, redis.nodeUrl);
     const delayed = await enqueue({ jobName: GATE_JOB, data: gate.data(), options: { delayMs: 1_000 } });
     const response = await service.request<{ state: string }>('DELETE', `/jobs/${delayed.jobId}`);
     assert.equal(response.status, 200, response.text);
@@ -94,6 +86,7 @@ describe('delayed jobs and per-job time-outs', () => {
   });
 
   test('a batch may mix delayed and immediate tasks', async () => {
+    const { service } = suite;
     const response = await service.request<{ tasks: Delayed[] }>('POST', '/enqueue-tasks', {
       body: JSON.stringify({
         tasks: [
@@ -112,6 +105,7 @@ describe('delayed jobs and per-job time-outs', () => {
   });
 
   test('options.timeoutMs stops one job at its own limit', async () => {
+    const { service } = suite;
     const job = await enqueue({ jobName: 'hang', options: { timeoutMs: 300 } });
     const [failed] = await waitForJobs(service, [asEnqueued(job)], { state: 'failed' });
     assert.match(failed?.failedReason ?? '', /time limit of 300 ms/);
@@ -120,6 +114,7 @@ describe('delayed jobs and per-job time-outs', () => {
   });
 
   test('out-of-range delays and time-outs are refused with 400, and nothing is enqueued', async () => {
+    const { redis, service } = suite;
     const before = await redis.client.zcard(jobIndexKey(service.prefix));
     const cases: [unknown, string][] = [
       [{ delayMs: -1 }, 'options.delayMs'],

@@ -23,7 +23,7 @@ import {
 } from '../../src/redis/connections.js';
 import { createDispatcher, type DispatcherOptions } from '../../src/enqueue/dispatcher.js';
 import { reservationsLeft } from '../support/jobs.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinWorkers } from '../support/ledger.js';
 import { parseMetrics, total } from '../support/prom-text.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
@@ -115,13 +115,7 @@ const warnings = (operation: string) => logs.filter((line) => line.level === WAR
 describe('dispatcher: undoing a refused enqueue', () => {
   before(async () => {
     redis = await startTestRedis();
-    await joinAsWorker(await connect(), config.prefix, {
-      id: WORKER,
-      hostId: 'undo',
-      pid: 1,
-      concurrency: 4,
-      startedAt: Date.now(),
-    });
+    await joinWorkers(await connect(), config.prefix, [WORKER], 4);
   });
   beforeEach(() => {
     logs = [];

@@ -10,7 +10,7 @@ import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.
 import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
 import type { Ledger } from '../../src/ledger/ledger.js';
 import { serveApp, type InProcessApp } from '../support/in-process-app.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinWorkers } from '../support/ledger.js';
 import { loadConfig } from '../../src/config/config.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
@@ -75,13 +75,7 @@ describe('HTTP API with Redis in odd states', () => {
   });
 
   test("with a live worker, the job lands in that worker's queue", async () => {
-    await joinAsWorker(connection, config.prefix, {
-      id: 'solo-0',
-      hostId: 'solo',
-      pid: 1,
-      concurrency: 8,
-      startedAt: Date.now(),
-    });
+    await joinWorkers(connection, config.prefix, ['solo-0']);
     const response = await post({ jobName: 'hello' });
     assert.equal(response.status, 202);
     assert.equal(response.body.assignedWorker, 'solo-0');
@@ -104,13 +98,7 @@ describe('HTTP API with Redis in odd states', () => {
     // The restarted Redis kept no data (no AOF here), so the worker announces itself again.
     await waitFor(
       async () => {
-        await joinAsWorker(connection, config.prefix, {
-          id: 'solo-0',
-          hostId: 'solo',
-          pid: 1,
-          concurrency: 8,
-          startedAt: Date.now(),
-        });
+        await joinWorkers(connection, config.prefix, ['solo-0']);
         return (await post({ jobName: 'after-outage' })).status === 202;
       },
       { what: 'enqueue to work again' },

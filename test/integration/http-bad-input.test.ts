@@ -11,7 +11,7 @@ import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.
 import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
 import { serveApp, type InProcessApp } from '../support/in-process-app.js';
 import { reservationsLeft } from '../support/jobs.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinWorkers } from '../support/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
 const PREFIX = 'bad-input';
@@ -53,13 +53,7 @@ describe('bad input gets a JSON error, enqueues nothing, and the process keeps s
     connection = createRedisConnection(redis.url, 'command', logger);
     await waitUntilReady(connection, 10_000);
     queues = createQueueRegistry({ connection, prefix: PREFIX });
-    await joinAsWorker(connection, PREFIX, {
-      id: WORKER,
-      hostId: 'bad',
-      pid: 1,
-      concurrency: 8,
-      startedAt: Date.now(),
-    });
+    await joinWorkers(connection, PREFIX, [WORKER]);
     app = await serveApp({ connection, queues, prefix: PREFIX, logger });
   });
   after(async () => {

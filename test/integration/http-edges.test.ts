@@ -15,18 +15,14 @@ import { ROUTES } from '../../src/http/route-table.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
 import { serveApp, type InProcessApp } from '../support/in-process-app.js';
-import { joinAsWorker } from '../support/ledger.js';
-import { captureLogger } from '../support/capture-logger.js';
+import { joinWorkers } from '../support/ledger.js';
+import { captureLogger, type CapturedLine } from '../support/capture-logger.js';
+import { lineOf } from '../support/log-lines.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
 
 const KEY = 'a-long-enough-test-key-0123456789';
 const config = loadConfig({ QUEUE_PREFIX: 'edges' });
-
-interface LogLine {
-  readonly level: number;
-  readonly msg: string;
-}
 
 interface Answer {
   readonly status: number;
@@ -38,7 +34,7 @@ let redis: TestRedis;
 let connection: Redis;
 let queues: QueueRegistry;
 const apps: InProcessApp[] = [];
-const logs: LogLine[] = [];
+const logs: CapturedLine[] = [];
 
 async function serve(apiKey: string | undefined): Promise<string> {
   const { logger } = captureLogger(logs);
@@ -107,13 +103,7 @@ describe('HTTP edges', () => {
     connection = createRedisConnection(redis.url, 'command', pino({ level: 'silent' }));
     await waitUntilReady(connection, 10_000);
     queues = createQueueRegistry({ connection, prefix: config.prefix });
-    await joinAsWorker(connection, config.prefix, {
-      id: 'edge-0',
-      hostId: 'edge',
-      pid: 1,
-      concurrency: 8,
-      startedAt: Date.now(),
-    });
+    await joinWorkers(connection, config.prefix, ['edge-0']);
     base = await serve(undefined);
   });
   after(async () => {
@@ -251,7 +241,7 @@ describe('HTTP edges', () => {
       `POST /enqueue-task HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 100)}`,
       { closeAfterMs: 100 },
     );
-    const line = await waitFor(() => logs.find((entry) => /aborted by the client/.test(entry.msg)), {
+    const line = await waitFor(() => lineOf(logs, 'http.aborted', { method: 'POST', path: '/enqueue-task' }), {
       what: 'the aborted request to be logged',
     });
     assert.equal(line.level, 30);

@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { bodyHash } from '../../src/idempotency/store.js';
 import { startApp, type InProcessApp } from '../support/in-process-app.js';
 import { jobKeys, queuedTotal } from '../support/jobs.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinWorkers } from '../support/ledger.js';
 import { keysEverywhere } from '../support/redis-nodes.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 
@@ -53,15 +53,7 @@ describe('Idempotency-Key', () => {
         await startApp(redis.target, { prefix: config.prefix, logger, staleClaimMs: STALE_MS, workerTtlMs: 60_000 }),
       );
     }
-    for (const id of ['idem-0', 'idem-1']) {
-      await joinAsWorker(redis.client, config.prefix, {
-        id,
-        hostId: 'idem',
-        pid: 1,
-        concurrency: 8,
-        startedAt: Date.now(),
-      });
-    }
+    await joinWorkers(redis.client, config.prefix, ['idem-0', 'idem-1']);
   });
 
   after(async () => {

@@ -24,7 +24,7 @@ import { createJobLister, MAX_SCAN, scanBudget } from '../../src/jobs/lister.js'
 import { createJobReader, type JobReader, type JobView } from '../../src/jobs/reader.js';
 import { parseJobId, queueNameFor } from '../../src/contracts/names.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinWorkers } from '../support/ledger.js';
 import { flushEverywhere } from '../support/redis-nodes.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 
@@ -168,15 +168,7 @@ describe('GET /jobs', () => {
 
   beforeEach(async () => {
     await flushEverywhere(redis.client);
-    for (const id of WORKERS) {
-      await joinAsWorker(redis.client, config.prefix, {
-        id,
-        hostId: 'list',
-        pid: 1,
-        concurrency: 8,
-        startedAt: Date.now(),
-      });
-    }
+    await joinWorkers(redis.client, config.prefix, WORKERS);
   });
 
   after(async () => {

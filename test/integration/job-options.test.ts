@@ -4,11 +4,11 @@
  * defaults; and options that are out of range or unknown are refused with 400, enqueuing nothing.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
+import { describe, test } from 'node:test';
+import { createGate, FIXTURE_HANDLERS, GATE_JOB, holdSlots, openGate } from '../support/gate.js';
 import { readJob, waitForIdle, waitForJobs, type Enqueued, enqueueTask } from '../support/jobs.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
-import { startService, type Service } from '../support/service.js';
+import { startRedis } from '../support/redis-server.js';
+import { serviceSuite } from '../support/service-suite.js';
 import { queueNameFor } from '../../src/contracts/names.js';
 
 interface Refusal {
@@ -17,29 +17,19 @@ interface Refusal {
 }
 
 describe('job options', () => {
-  let redis: TestRedis;
-  let service: Service;
-  before(async () => {
-    redis = await startRedis();
-    service = await startService({
-      redisUrl: redis.url,
-      workers: 1,
-      env: { WORKER_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS, JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '20000' },
-    });
-  });
-  after(async () => {
-    await service?.stop();
-    await redis?.stop();
-  });
+  const suite = serviceSuite(startRedis, (redis) => ({
+    redisUrl: redis.url,
+    workers: 1,
+    env: { WORKER_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS, JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '20000' },
+  }));
 
-  const enqueue = (body: unknown) => enqueueTask<Enqueued>(service, body);
+  const enqueue = (body: unknown) => enqueueTask<Enqueued>(suite.service, body);
 
   test('priority orders waiting jobs: without one first, then 1, 3, 5', async () => {
+    const { redis, service } = suite;
     const blocker = createGate(redis.client, redis.url);
-    const ordered = createGate(redis.client, redis.url);
-    await ordered.open();
-    const held = await enqueue({ jobName: GATE_JOB, data: blocker.data() });
-    await blocker.waitStarted(1);
+    const ordered = await openGate(redis.client, redis.url);
+    const held = await holdSlots(service, blocker, 1);
     // The slot is taken: these wait, and start one at a time in the order the queue gives them.
     const jobs = {
       p5: await enqueue({ jobName: GATE_JOB, data: ordered.data(), options: { priority: 5 } }),
@@ -48,7 +38,7 @@ describe('job options', () => {
       p3: await enqueue({ jobName: GATE_JOB, data: ordered.data(), options: { priority: 3 } }),
     };
     await blocker.open();
-    await waitForJobs(service, [held, ...Object.values(jobs)]);
+    await waitForJobs(service, [...held, ...Object.values(jobs)]);
     const names = new Map(Object.entries(jobs).map(([name, job]) => [job.jobId, name]));
     assert.deepEqual(
       (await ordered.started()).map((id) => names.get(id)),
@@ -65,6 +55,7 @@ describe('job options', () => {
   });
 
   test('attempts and backoffMs override the defaults for one job', async () => {
+    const { service } = suite;
     const startedAt = Date.now();
     const job = await enqueue({
       jobName: 'retried',
@@ -81,6 +72,7 @@ describe('job options', () => {
   });
 
   test('out-of-range or unknown options are refused with 400 naming them, and nothing is enqueued', async () => {
+    const { redis, service } = suite;
     const waitingBefore = await redis.client.llen(`${service.prefix}:${queueNameFor('test-0')}:wait`);
     const cases: [unknown, string][] = [
       [{ priority: 0 }, 'options.priority'],

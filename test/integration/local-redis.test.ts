@@ -30,6 +30,8 @@ import { probeRedis } from '../../src/local-redis/ping.js';
 import { inspectServer } from '../../src/local-redis/owner.js';
 import { isRunning } from '../../src/local-redis/terminate.js';
 import { readJob } from '../support/jobs.js';
+import { lineOf, linesOf, logged } from '../support/log-lines.js';
+import { spawnMain } from '../support/main-process.js';
 import { freePort } from '../support/ports.js';
 import { startRedis } from '../support/redis-server.js';
 import { startService, type LogLine, type Service } from '../support/service.js';
@@ -110,21 +112,16 @@ async function startPrivate(
 }
 
 function workerPids(logs: readonly LogLine[]): number[] {
-  const found = logs.filter((line) => line.msg === 'worker forked').map((line) => Number(line.childPid));
+  const found = linesOf(logs, 'process.forked').map((line) => Number(line.childPid));
   for (const pid of found) pids.add(pid);
   return found;
-}
-
-function exitOf(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
 /** SIGKILL of the primary and its workers, as an OOM killer or `kill -9` of the lot would do. */
 async function killHard(service: Service): Promise<void> {
   const workers = workerPids(service.logs);
   service.child.kill('SIGKILL');
-  await exitOf(service.child);
+  await service.exited;
   for (const pid of workers) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -142,8 +139,25 @@ async function waitUntilGone(pid: number, port: number, what: string): Promise<v
   });
 }
 
-function messages(logs: readonly LogLine[]): string {
-  return logs.map((line) => line.msg ?? '').join('\n');
+/** The error that stopped start-up, as its fatal line carries it. */
+function startFailure(logs: readonly LogLine[]): Readonly<Record<string, unknown>> {
+  const line = lineOf(logs, 'start.failed', { level: 60 });
+  assert.ok(line, `start-up failed with a fatal line saying why; the lines: ${JSON.stringify(logs)}`);
+  return line.err as Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Start-up on a data directory whose recorded port (`server.json`) is taken: it exits 1 with a
+ * failed start on that port, whose error is returned.
+ */
+async function startOnTakenPort(dir: string, port: number): Promise<Readonly<Record<string, unknown>>> {
+  writeFileSync(join(dir, 'server.json'), JSON.stringify({ port }));
+  const service = await startPrivate(dir, { waitUntilReady: false });
+  assert.equal(await service.exited, 1);
+  const err = startFailure(service.logs);
+  assert.equal(err.code, 'REDIS_SERVER_START_FAILED');
+  assert.equal(err.port, port);
+  return err;
 }
 
 /** A loopback listener the test owns, answering every connection with `reply` (nothing when undefined). */
@@ -183,8 +197,8 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
     const dir = dataDir();
     const httpPort = await freePort();
     // Its own process group, as a terminal gives one to `npm start`: a Ctrl-C reaches the whole group.
-    const child = spawn(process.execPath, ['dist/src/main.js'], {
-      env: {
+    const main = spawnMain(
+      {
         PATH: process.env.PATH ?? '',
         PORT: String(httpPort),
         WORKERS: '1',
@@ -194,22 +208,14 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
         LOG_PRETTY: 'false',
         SHUTDOWN_TIMEOUT_MS: '20000',
       },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+      { detached: true },
+    );
+    const { child, lines } = main;
     children.push(child);
     const groupId = child.pid ?? 0;
     pids.add(groupId);
-    let stdout = '';
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr?.resume();
-    const lines = (): LogLine[] =>
-      stdout
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as LogLine);
     try {
-      await waitFor(() => stdout.includes('cluster ready'), {
+      await waitFor(() => logged(lines(), 'primary.ready'), {
         timeoutMs: 60_000,
         what: 'the service on its private redis-server',
       });
@@ -223,9 +229,13 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
         'the server on the recorded port is the one of this data directory',
       );
       assert.equal(identity?.pid, record.pid);
-      assert.match(
-        messages(lines()),
-        new RegExp(`launched a private redis-server \\(pid ${record.pid}\\) on 127\\.0\\.0\\.1:${record.port}`),
+      assert.ok(
+        logged(lines(), 'local-redis.started', {
+          origin: 'launched',
+          redisPid: record.pid,
+          url: `redis://127.0.0.1:${record.port}`,
+        }),
+        'the log says which server it launched, and where',
       );
 
       const url = `http://127.0.0.1:${httpPort}`;
@@ -245,11 +255,13 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
       );
 
       process.kill(-groupId, 'SIGINT'); // Ctrl-C at the terminal
-      assert.equal(await exitOf(child), 0);
-      const log = messages(lines());
+      assert.equal(await main.exited, 0);
+      const log = lines();
+      const processStopped = log.findIndex((line) => line.event === 'shutdown.done');
+      const redisStopped = log.findIndex((line) => line.event === 'local-redis.stopped');
       assert.ok(
-        log.indexOf('worker stopped') < log.indexOf('private redis-server stopped'),
-        `Redis stopped after the worker:\n${log}`,
+        processStopped !== -1 && redisStopped > processStopped,
+        `Redis stopped after the worker process: ${JSON.stringify(log.map((line) => line.event))}`,
       );
       await waitUntilGone(record.pid, record.port, 'the private redis-server to stop with its primary');
       const redisLog = readFileSync(join(dir, 'redis.log'), 'utf8');
@@ -311,11 +323,15 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
 
     const second = await startPrivate(dir);
     const reused = readRecord(dir);
-    assert.match(
-      messages(second.logs),
-      new RegExp(`reusing the private redis-server left by an earlier run \\(pid ${left.pid}, port ${left.port}\\)`),
+    assert.ok(
+      logged(second.logs, 'local-redis.started', {
+        origin: 'reused',
+        redisPid: left.pid,
+        url: `redis://127.0.0.1:${left.port}`,
+      }),
+      'the log says it reuses the server left running',
     );
-    assert.doesNotMatch(messages(second.logs), /launched a private redis-server/);
+    assert.ok(!logged(second.logs, 'local-redis.started', { origin: 'launched' }), 'it launched none');
     assert.equal(reused.pid, left.pid);
     assert.equal(reused.ownerPid, second.child.pid);
     assert.notEqual(reused.watchdogPid, left.watchdogPid);
@@ -334,27 +350,26 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
     ]);
     const serving = await waitFor(
       () => {
-        for (const service of [a, b])
-          if (service.logs.some((line) => typeof line.msg === 'string' && line.msg.startsWith('cluster ready')))
-            return service;
+        for (const service of [a, b]) if (logged(service.logs, 'primary.ready')) return service;
         return undefined;
       },
       { timeoutMs: 60_000, what: 'one of the two to serve' },
     );
     const refused = serving === a ? b : a;
-    assert.equal(await exitOf(refused.child), 1, messages(refused.logs));
+    assert.equal(await refused.exited, 1, JSON.stringify(refused.logs));
     const record = readRecord(dir);
-    const refusal = messages(refused.logs);
-    assert.match(
-      refusal,
-      new RegExp(
-        `another bullpen \\(pid ${serving.child.pid}\\) is using the private redis-server of .* \\(pid ${record.pid}, port ${record.port}\\)`,
-      ),
+    const refusal = startFailure(refused.logs);
+    assert.equal(refusal.code, 'REDIS_DATA_DIR_IN_USE');
+    assert.equal(refusal.ownerPid, serving.child.pid, 'it names the instance that owns the server');
+    assert.deepEqual(
+      [refusal.redisPid, refusal.port, refusal.dataDir],
+      [record.pid, record.port, realpathSync(dir)],
+      'and the server, by pid, port and data directory',
     );
-    assert.match(
-      refusal,
-      new RegExp(`REDIS_URL=redis://127\\.0\\.0\\.1:${record.port}`),
-      'it says how to share that Redis on purpose',
+    assert.equal(
+      refusal.redisUrl,
+      `redis://127.0.0.1:${record.port}`,
+      'it says what REDIS_URL would share that Redis on purpose',
     );
     assert.equal(record.ownerPid, serving.child.pid);
     assert.equal((await serving.request('GET', '/workers')).status, 200);
@@ -371,37 +386,29 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
   test("a password-protected Redis on the recorded port: start-up says so, with redis-server's last lines, and exits 1", async () => {
     const dir = dataDir();
     const port = await passwordRedis();
-    writeFileSync(join(dir, 'server.json'), JSON.stringify({ port }));
-    const service = await startPrivate(dir, { waitUntilReady: false });
-    assert.equal(await exitOf(service.child), 1);
-    const fatal = service.logs.find((line) => line.level === 60);
-    const message = String(fatal?.msg);
-    assert.match(message, new RegExp(`could not start the private redis-server on 127\\.0\\.0\\.1:${port}`));
-    assert.match(message, /password-protected Redis answers PING with "-NOAUTH/);
-    assert.match(message, /redis-server's last lines/);
-    assert.match(
-      message,
-      new RegExp(`Could not create server TCP listening socket 127\\.0\\.0\\.1:${port}: bind: Address already in use`),
+    const err = await startOnTakenPort(dir, port);
+    const probe = err.probe as { state?: string; reply?: string } | undefined;
+    assert.equal(probe?.state, 'answered');
+    assert.match(String(probe.reply), /^-NOAUTH/, 'what answers there: a password-protected Redis');
+    assert.ok(
+      (err.logTail as string[]).some((line) =>
+        line.includes(`Could not create server TCP listening socket 127.0.0.1:${port}: bind: Address already in use`),
+      ),
+      `redis-server's last lines: ${JSON.stringify(err.logTail)}`,
     );
-    assert.equal((fatal?.err as { code?: string } | undefined)?.code, 'REDIS_SERVER_START_FAILED');
     assert.equal(existsSync(join(dir, 'appendonlydir')), false, 'the failed server wrote no AOF');
   });
 
   test('a recorded port taken by something that is not Redis: start-up names what answers there and exits 1', async () => {
     const dir = dataDir();
     const port = await listener('HTTP/1.1 400 Bad Request\r\n\r\n');
-    writeFileSync(join(dir, 'server.json'), JSON.stringify({ port }));
-    const service = await startPrivate(dir, { waitUntilReady: false });
-    assert.equal(await exitOf(service.child), 1);
-    const message = String(service.logs.find((line) => line.level === 60)?.msg);
-    assert.match(
-      message,
-      new RegExp(
-        `127\\.0\\.0\\.1:${port}, the port recorded in .*server\\.json: the port is taken: something that is not an open Redis answers PING with "HTTP/1.1 400 Bad Request"`,
-      ),
+    const err = await startOnTakenPort(dir, port);
+    assert.deepEqual(err.probe, { state: 'answered', reply: 'HTTP/1.1 400 Bad Request' }, 'what answers there');
+    assert.equal(err.recordFile, join(realpathSync(dir), 'server.json'), 'the file that recorded the port');
+    assert.ok(
+      (err.logTail as string[]).some((line) => /Address already in use/.test(line)),
+      `redis-server's last lines: ${JSON.stringify(err.logTail)}`,
     );
-    assert.match(message, /Address already in use/);
-    assert.match(message, /delete .*server\.json so that the next start picks a new one/);
   });
 });
 

@@ -8,12 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { after, before, describe, test } from 'node:test';
-import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
-import { startService, type Service } from '../support/service.js';
+import { describe, test } from 'node:test';
+import { startTestRedis } from '../support/test-redis.js';
+import type { Service } from '../support/service.js';
+import { serviceSuite } from '../support/service-suite.js';
 import { cumulativeNames, parseMetrics, seriesKey, total, type Sample } from '../support/prom-text.js';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB } from '../support/gate.js';
-import { enqueueMany, waitForJobs } from '../support/jobs.js';
+import { enqueueMany, listedWorker, waitForJobs, waitForRunning } from '../support/jobs.js';
 import { skipUnlessInstalled } from '../support/prometheus-server.js';
 import { waitFor } from '../support/wait.js';
 import { ledgerKeys } from '../../src/contracts/keys.js';
@@ -32,10 +33,7 @@ const LEDGER_GAUGES = [
   'bullpen_queue_jobs',
 ];
 
-let redis: ModeRedis;
-let service: Service;
-
-async function scrape(): Promise<{ text: string; samples: Sample[] }> {
+async function scrape(service: Service): Promise<{ text: string; samples: Sample[] }> {
   const response = await service.request('GET', '/metrics');
   assert.equal(response.status, 200);
   assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
@@ -59,35 +57,29 @@ function promtoolCheckMetrics(text: string): { status: number | null; output: st
   return { status: result.status, output: `${result.stdout}${result.stderr}`.trim() };
 }
 
-async function assertPromtoolAccepts(when: string): Promise<void> {
-  const { text } = await scrape();
+async function assertPromtoolAccepts(service: Service, when: string): Promise<void> {
+  const { text } = await scrape(service);
   const { status, output } = promtoolCheckMetrics(text);
   assert.equal(output, '', `promtool check metrics found problems in /metrics ${when}:\n${output}`);
   assert.equal(status, 0, `promtool check metrics exited ${status} on /metrics ${when}`);
 }
 
 describe('/metrics', () => {
-  before(async () => {
-    redis = await startTestRedis();
-    service = await startService({
-      ...redis.serviceOptions,
-      workers: WORKERS,
-      env: {
-        WORKER_CONCURRENCY: String(CONCURRENCY),
-        JOB_ATTEMPTS: '2',
-        JOB_BACKOFF_MS: '10',
-        HOST_ID,
-        HANDLERS_DIR: FIXTURE_HANDLERS,
-      },
-    });
-  });
-  after(async () => {
-    await service?.stop();
-    await redis?.stop();
-  });
+  const suite = serviceSuite(startTestRedis, (redis) => ({
+    ...redis.serviceOptions,
+    workers: WORKERS,
+    env: {
+      WORKER_CONCURRENCY: String(CONCURRENCY),
+      JOB_ATTEMPTS: '2',
+      JOB_BACKOFF_MS: '10',
+      HOST_ID,
+      HANDLERS_DIR: FIXTURE_HANDLERS,
+    },
+  }));
 
   test('a fresh service: jobs moved, by both reasons, and workers retired are at 0 for every worker', async () => {
-    const { text, samples } = await scrape();
+    const { service } = suite;
+    const { text, samples } = await scrape(service);
     assert.match(text, /^# TYPE bullpen_jobs_moved_total counter$/m);
     assert.match(text, /^# TYPE bullpen_workers_retired_total counter$/m);
     const moved = samples.filter((sample) => sample.name === 'bullpen_jobs_moved_total');
@@ -114,7 +106,8 @@ describe('/metrics', () => {
   });
 
   test('a fresh service: the job counters exist at 0 for every worker and job name', async () => {
-    const { samples } = await scrape();
+    const { service } = suite;
+    const { samples } = await scrape(service);
     const zeros = (name: string) =>
       samples
         .filter((sample) => sample.name === name)
@@ -147,12 +140,13 @@ describe('/metrics', () => {
     'a fresh service: promtool check metrics accepts /metrics',
     { skip: skipUnlessInstalled('promtool') },
     async () => {
-      await assertPromtoolAccepts('of a fresh service');
+      await assertPromtoolAccepts(suite.service, 'of a fresh service');
     },
   );
 
   test('every series names its worker and its host: process metrics and ledger gauges alike', async () => {
-    const { samples } = await scrape();
+    const { service } = suite;
+    const { samples } = await scrape(service);
     const bullpen = samples.filter((sample) => sample.name.startsWith('bullpen_'));
     const unlabelled = bullpen.filter(
       (sample) => sample.labels.host !== HOST_ID || !WORKER_IDS.includes(sample.labels.worker ?? ''),
@@ -165,8 +159,9 @@ describe('/metrics', () => {
   });
 
   test('every scrape shows all workers, whichever process answers it', async () => {
+    const { service } = suite;
     for (let i = 0; i < 8; i += 1) {
-      const { samples } = await scrape();
+      const { samples } = await scrape(service);
       const workers = new Set(
         samples.filter((sample) => sample.name === 'bullpen_process_resident_memory_bytes').map((s) => s.labels.worker),
       );
@@ -180,10 +175,11 @@ describe('/metrics', () => {
   });
 
   test('after N jobs the completed counter has grown by exactly N', async () => {
-    const before = total((await scrape()).samples, 'bullpen_jobs_completed_total');
+    const { service } = suite;
+    const before = total((await scrape(service)).samples, 'bullpen_jobs_completed_total');
     const jobs = await enqueueMany(service, 25, 'metered', { durationMs: 20 });
     await waitForJobs(service, jobs);
-    const { samples } = await scrape();
+    const { samples } = await scrape(service);
     assert.equal(total(samples, 'bullpen_jobs_completed_total') - before, 25);
     assert.ok(total(samples, 'bullpen_jobs_enqueued_total') >= 25);
     // Enqueues carry the worker a task was routed to as assigned_worker, and the process that accepted
@@ -208,27 +204,27 @@ describe('/metrics', () => {
   });
 
   test('a failing job counts each failed attempt and keeps its final reason', async () => {
-    const before = total((await scrape()).samples, 'bullpen_jobs_failed_total');
+    const { service } = suite;
+    const before = total((await scrape(service)).samples, 'bullpen_jobs_failed_total');
     const [job] = await enqueueMany(service, 1, 'metered', { durationMs: 10, fail: 'boom' });
     assert.ok(job);
     await waitForJobs(service, [job], { state: 'failed' });
     const view = await service.request<{ failedReason: string; attemptsMade: number }>('GET', `/jobs/${job.jobId}`);
     assert.equal(view.body.failedReason, 'boom');
     assert.equal(view.body.attemptsMade, 2);
-    assert.equal(total((await scrape()).samples, 'bullpen_jobs_failed_total') - before, 2);
+    assert.equal(total((await scrape(service)).samples, 'bullpen_jobs_failed_total') - before, 2);
   });
 
   test('per-worker gauges equal GET /workers and the Redis counters while jobs run', async () => {
+    const { redis, service } = suite;
     // One gate job per slot and one more per worker: every slot runs one, every worker has one waiting,
     // and nothing moves while the three are read.
     const gate = createGate(redis.client, redis.nodeUrl);
     const jobs = await enqueueMany(service, WORKERS * (CONCURRENCY + 1), GATE_JOB, gate.data());
     await gate.waitStarted(WORKERS * CONCURRENCY);
-    await waitFor(async () => (await service.workers()).totals.active === WORKERS * CONCURRENCY, {
-      what: 'all slots busy',
-    });
+    await waitForRunning(service, WORKERS * CONCURRENCY);
     const [{ samples }, workers, active, queued] = await Promise.all([
-      scrape(),
+      scrape(service),
       service.workers(),
       redis.client.hgetall(ledgerKeys(service.prefix).active),
       redis.client.hgetall(ledgerKeys(service.prefix).queued),
@@ -249,15 +245,16 @@ describe('/metrics', () => {
   });
 
   test('consecutive scrapes never go backwards, even across a killed and re-forked worker', async () => {
+    const { service } = suite;
     const jobs = await enqueueMany(service, 24, 'metered', { durationMs: 300 });
     const victim = (await service.workers()).workers[2];
     assert.ok(victim);
-    const scrapes: { text: string; samples: Sample[] }[] = [await scrape()];
+    const scrapes: { text: string; samples: Sample[] }[] = [await scrape(service)];
     process.kill(victim.pid, 'SIGKILL');
-    for (let i = 0; i < 20; i += 1) scrapes.push(await scrape());
+    for (let i = 0; i < 20; i += 1) scrapes.push(await scrape(service));
     await waitFor(async () => (await service.workers()).workers.find((w) => w.id === victim.id)?.pid !== victim.pid);
     await waitForJobs(service, jobs);
-    scrapes.push(await scrape());
+    scrapes.push(await scrape(service));
 
     const cumulative = cumulativeNames(scrapes[0]?.text ?? '');
     assert.ok(cumulative.has('bullpen_jobs_completed_total') && cumulative.has('bullpen_job_duration_seconds_bucket'));
@@ -273,9 +270,10 @@ describe('/metrics', () => {
   });
 
   test('labels stay bounded: no job ids, unknown job names folded into "other"', async () => {
+    const { service } = suite;
     const jobs = await enqueueMany(service, 3, 'some-unlisted-name', { durationMs: 1 });
     await waitForJobs(service, jobs);
-    const { samples } = await scrape();
+    const { samples } = await scrape(service);
     const jobNames = new Set(samples.map((sample) => sample.labels.job_name).filter((name) => name !== undefined));
     assert.ok(!jobNames.has('some-unlisted-name'));
     assert.ok(jobNames.has('other'));
@@ -289,7 +287,23 @@ describe('/metrics', () => {
     'after completed, failed, retried and re-forked work: promtool check metrics still accepts /metrics',
     { skip: skipUnlessInstalled('promtool') },
     async () => {
-      await assertPromtoolAccepts('after jobs ran, failed and a worker was re-forked');
+      const { service } = suite;
+      // Work of its own, so that the test stands alone: jobs that complete, one that fails both its
+      // attempts (so it was retried once), then a worker killed and forked again.
+      const completed = await enqueueMany(service, 4, 'metered', { durationMs: 10 });
+      const failing = await enqueueMany(service, 1, 'metered', { durationMs: 10, fail: 'boom' });
+      await waitForJobs(service, completed);
+      await waitForJobs(service, failing, { state: 'failed' });
+      const victim = await listedWorker(service, `${HOST_ID}-1`);
+      process.kill(victim.pid, 'SIGKILL');
+      await waitFor(
+        async () => {
+          const reforked = await listedWorker(service, victim.id);
+          return reforked.alive && reforked.pid !== victim.pid;
+        },
+        { what: `${victim.id} to be forked again` },
+      );
+      await assertPromtoolAccepts(service, 'after jobs ran, failed and a worker was re-forked');
     },
   );
 });

@@ -158,6 +158,12 @@ describe('a host killed for good', () => {
   });
 
   test('the same HOST_ID started again later starts empty and works', async () => {
+    // Host b gone for good, its id retired: as the test above leaves it, made sure of here so that
+    // this test also stands alone.
+    if (doomed.child.exitCode === null && doomed.child.signalCode === null) await killHost(doomed);
+    await waitFor(async () => (await survivor.workers()).workers.every((worker) => !worker.id.startsWith('b-')), {
+      what: 'the dead ids to leave /workers',
+    });
     reborn = await startHost(redis, 'pool', 'b', 1);
     const { workers } = await reborn.workers();
     const worker = workers.find((candidate) => candidate.id === 'b-0');

@@ -27,7 +27,7 @@ import { createErrorDocs, errorBodySchema } from '../../src/http/openapi/errors.
 import { createAnswerSchemas } from '../../src/http/openapi/schemas.js';
 import { queueNameFor } from '../../src/contracts/names.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinWorkers } from '../support/ledger.js';
 import { ROUTE_NOT_FOUND, startPrism, violationsOf, type PrismProxy, type Violation } from '../support/prism.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
@@ -499,15 +499,7 @@ describe('the OpenAPI document against the live service', { timeout: 240_000 }, 
       adminUi: true,
       health: () => Promise.resolve({ redis: true, consumer: healthy }),
     });
-    for (const id of WORKERS) {
-      await joinAsWorker(redis.client, config.prefix, {
-        id,
-        hostId: 'oas',
-        pid: 1,
-        concurrency: 4,
-        startedAt: Date.now(),
-      });
-    }
+    await joinWorkers(redis.client, config.prefix, WORKERS, 4);
 
     // A job that completes and one that fails, run by a real BullMQ worker on each queue; the worker
     // is closed before the jobs that must stay waiting are enqueued.

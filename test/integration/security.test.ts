@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { closeConnection, createRedisConnection, waitUntilReady } from '../../src/redis/connections.js';
 import { serveApp, type InProcessApp } from '../support/in-process-app.js';
-import { joinAsWorker } from '../support/ledger.js';
+import { joinWorkers } from '../support/ledger.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
 const KEY = 'a-long-enough-test-key-0123456789';
@@ -43,13 +43,7 @@ before(async () => {
   connection = createRedisConnection(redis.url, 'command', logger);
   await waitUntilReady(connection, 10_000);
   queues = createQueueRegistry({ connection, prefix: PREFIX });
-  await joinAsWorker(connection, PREFIX, {
-    id: 'secure-0',
-    hostId: 'secure',
-    pid: 1,
-    concurrency: 8,
-    startedAt: Date.now(),
-  });
+  await joinWorkers(connection, PREFIX, ['secure-0']);
 });
 after(async () => {
   await queues?.close();

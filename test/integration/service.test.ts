@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { peakOverlap } from '../support/intervals.js';
 import { jobKeys, reservationsLeft } from '../support/jobs.js';
+import { lineOf, logged } from '../support/log-lines.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service, type WorkersResponse } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
@@ -292,10 +293,11 @@ describe('the cluster', () => {
   test('logs enqueue, start and completion with worker and job ids', async () => {
     const response = await service.enqueue<EnqueueBody>({ jobName: 'logged', data: { durationMs: 10 } });
     const { jobId, assignedWorker } = response.body;
-    await waitFor(() => service.logs.some((line) => line.msg === 'job completed' && line.jobId === jobId));
-    const about = service.logs.filter((line) => line.jobId === jobId);
-    assert.ok(about.some((line) => line.msg === 'task enqueued' && typeof line.workerId === 'string'));
-    assert.ok(about.some((line) => line.msg === 'job started' && line.workerId === assignedWorker));
-    assert.ok(about.some((line) => line.msg === 'job completed' && line.workerId === assignedWorker));
+    await waitFor(() => logged(service.logs, 'job.completed', { jobId }), { what: 'the completion line' });
+    const enqueued = lineOf(service.logs, 'task.enqueued', { jobId });
+    assert.equal(typeof enqueued?.workerId, 'string', 'the enqueue names the process that took it');
+    assert.equal(enqueued?.assignedWorker, assignedWorker);
+    assert.ok(logged(service.logs, 'job.started', { jobId, workerId: assignedWorker }));
+    assert.ok(logged(service.logs, 'job.completed', { jobId, workerId: assignedWorker }));
   });
 });

@@ -7,32 +7,30 @@
  * depend on the kind of Redis, and the missing redis-server is the private one of `npm start`.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
+import { portInUse } from '../../src/contracts/process-messages.js';
+import { lineOf, linesOf, logged } from '../support/log-lines.js';
 import { startRedis } from '../support/redis-server.js';
 import { freePort } from '../support/ports.js';
+import { spawnMain } from '../support/main-process.js';
+import type { LogLine } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 interface Run {
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr: string;
+  readonly lines: readonly LogLine[];
 }
 
-function runMain(env: Record<string, string>, timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** Runs start-up to its end (killed after `timeoutMs`). */
+async function runMain(env: Record<string, string>, timeoutMs = 30_000): Promise<Run> {
+  const main = spawnMain(env);
+  const timer = setTimeout(() => main.child.kill('SIGKILL'), timeoutMs);
+  const code = await main.exited;
+  clearTimeout(timer);
+  return { code, stdout: main.stdout(), stderr: main.stderr(), lines: main.lines() };
 }
 
 describe('start-up', () => {
@@ -46,10 +44,11 @@ describe('start-up', () => {
   test('without REDIS_URL and without redis-server on PATH, it exits saying how to get one', async () => {
     const run = await runMain({ PATH: '/nonexistent', PORT: String(await freePort()), LOG_PRETTY: 'false' });
     assert.equal(run.code, 1);
-    const output = run.stdout + run.stderr;
-    assert.match(output, /redis-server/);
-    assert.match(output, /apt-get install redis-server/);
-    assert.match(output, /REDIS_URL/);
+    const fatal = lineOf(run.lines, 'start.failed');
+    const err = fatal?.err as { code?: string; install?: Record<string, string>; setting?: string } | undefined;
+    assert.equal(err?.code, 'REDIS_SERVER_NOT_FOUND', run.stdout + run.stderr);
+    assert.equal(err.install?.['Debian/Ubuntu'], 'sudo apt-get install redis-server', 'the command that installs it');
+    assert.equal(err.setting, 'REDIS_URL', 'and the setting that uses an existing Redis instead');
   });
 
   test('a port already in use stops start-up at once, naming the port and PORT', async () => {
@@ -67,8 +66,11 @@ describe('start-up', () => {
       });
       assert.equal(run.code, 1);
       assert.ok(Date.now() - started < 20_000, 'it did not fork workers again and again');
-      assert.match(run.stdout, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use \\(PORT=${port}\\)`));
-      assert.doesNotMatch(run.stdout, /worker forked/);
+      const fatal = lineOf(run.lines, 'http.port-in-use', { port, host: '127.0.0.1', level: 60 });
+      assert.ok(fatal, run.stdout);
+      // In the words every process uses for a taken port, which name PORT (test/unit/process-messages.test.ts).
+      assert.equal(fatal.msg, portInUse(port, '127.0.0.1'));
+      assert.ok(!logged(run.lines, 'process.forked'), 'no process was forked');
     } finally {
       blocker.close();
     }
@@ -77,29 +79,26 @@ describe('start-up', () => {
   test('one line says when the whole cluster serves, with the URL; no log line repeats a key', async () => {
     const redis = await startRedis();
     const port = await freePort();
-    const child = spawn(process.execPath, ['dist/src/main.js'], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        PORT: String(port),
-        WORKERS: '2',
-        HOST_ID: 'ready',
-        REDIS_URL: redis.url,
-        LOG_PRETTY: 'false',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const main = spawnMain({
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      WORKERS: '2',
+      HOST_ID: 'ready',
+      REDIS_URL: redis.url,
+      LOG_PRETTY: 'false',
     });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
-      await waitFor(() => stdout.includes('cluster ready'), { timeoutMs: 30_000, what: 'the ready line' });
-      const lines = stdout.split('\n').filter((line) => line !== '');
-      const ready = lines.filter((line) => line.includes('cluster ready'));
+      await waitFor(() => logged(main.lines(), 'primary.ready'), { timeoutMs: 30_000, what: 'the ready line' });
+      const lines = main
+        .stdout()
+        .split('\n')
+        .filter((line) => line !== '');
+      const ready = linesOf(main.lines(), 'primary.ready');
       assert.equal(ready.length, 1);
-      const parsed = JSON.parse(ready[0] ?? '{}') as { url?: string; workers?: number };
+      const [parsed] = ready as [LogLine];
       assert.equal(parsed.url, `http://127.0.0.1:${port}`);
-      assert.equal(parsed.workers, 2);
-      assert.equal((await fetch(`${parsed.url}/healthz`)).status, 200, 'the URL it gives serves');
+      assert.equal(parsed.processes, 2);
+      assert.equal((await fetch(`${String(parsed.url)}/healthz`)).status, 200, 'the URL it gives serves');
       for (const line of lines) {
         const keys = [...line.matchAll(/"([A-Za-z_]+)":/g)].map((match) => match[1]);
         const top = JSON.parse(line) as Record<string, unknown>;
@@ -110,8 +109,8 @@ describe('start-up', () => {
         );
       }
     } finally {
-      child.kill('SIGTERM');
-      await exited;
+      main.child.kill('SIGTERM');
+      await main.exited;
       await redis.stop();
     }
   });

@@ -5,38 +5,31 @@
  * Every job is a gate job, so the order of events is fixed by the test, not by durations.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { createGate, FIXTURE_HANDLERS, GATE_JOB, type Gate } from '../support/gate.js';
+import { describe, test } from 'node:test';
+import { createGate, FIXTURE_HANDLERS, GATE_JOB, holdSlots, type Gate } from '../support/gate.js';
 import { enqueueOne, readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { parseMetrics, total } from '../support/prom-text.js';
-import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
-import { startService, type Service } from '../support/service.js';
+import { startTestRedis } from '../support/test-redis.js';
+import type { Service } from '../support/service.js';
+import { serviceSuite } from '../support/service-suite.js';
 
 const enqueue = (service: Service, gate: Gate) => enqueueOne(service, GATE_JOB, gate.data());
 
 describe('work stealing', () => {
-  let redis: ModeRedis;
-  let service: Service;
-  before(async () => {
-    redis = await startTestRedis();
-    service = await startService({
-      ...redis.serviceOptions,
-      workers: 2,
-      env: { WORKER_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS },
-    });
-  });
-  after(async () => {
-    await service?.stop();
-    await redis?.stop();
-  });
+  const suite = serviceSuite(startTestRedis, (redis) => ({
+    ...redis.serviceOptions,
+    workers: 2,
+    env: { WORKER_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS },
+  }));
 
   test('jobs waiting behind a long one run on the idle worker before the long one ends', async () => {
+    const { redis, service } = suite;
     // The long job holds its worker's only slot until the end; the short ones are held until all are
     // placed, so that the routing sees the same load whatever the machine's speed.
     const longGate = createGate(redis.client, redis.nodeUrl);
     const shortGate = createGate(redis.client, redis.nodeUrl);
-    const long = await enqueue(service, longGate);
-    await longGate.waitStarted(1);
+    const [long] = await holdSlots(service, longGate, 1);
+    assert.ok(long);
     const shorts: Enqueued[] = [];
     for (let i = 0; i < 7; i += 1) shorts.push(await enqueue(service, shortGate));
     const behindLong = shorts.filter((job) => job.assignedWorker === long.assignedWorker);

@@ -7,6 +7,9 @@
  * worker on per-worker panels and one per host on per-host panels, each one telling its legend apart,
  * and there is no exception: the failed-jobs rate must show 0, not "No data", because every labelled
  * counter starts at 0. Then failing jobs join the traffic, and the failed-jobs panel must rise above 0.
+ * The tests share the service, Prometheus and the traffic, started once for the file, but no test
+ * reads what another did: each waits for the data it needs, and the failing jobs start in the `before`
+ * of the last suite, so that any test runs alone too (`--test-name-pattern`).
  * The dashboard's host variable is set to its All value; choosing the service's host must show the
  * same series, and choosing a host that does not exist must empty every panel.
  *
@@ -249,6 +252,14 @@ function startTraffic(service: Service): Traffic {
 async function assertNoFailureYet(server: TestPrometheus): Promise<void> {
   const failedPanels = QUERIES.filter((query) => query.expr.includes(FAILED_RATE_METRIC));
   assert.ok(failedPanels.length > 0, `some panel shows ${FAILED_RATE_METRIC}`);
+  // A rate needs a few scrapes: wait until each panel has data at all, as Grafana would show it.
+  for (const query of failedPanels) {
+    await waitFor(async () => seriesOf(await server.query(query.query)).length > 0, {
+      timeoutMs: Math.max(1_000, panelsDeadline - Date.now()),
+      intervalMs: 500,
+      what: `${query.name} to show data`,
+    }).catch(() => undefined); // the assertion below says what it showed
+  }
   const now = Math.ceil(Date.now() / 1000);
   const failed = await server.queryRange(`sum(${FAILED_RATE_METRIC})`, Math.floor(trafficStartedAt), now, 1);
   const values = seriesOf(failed).flatMap((series) => series.values);
@@ -312,6 +323,9 @@ describe(
       });
       trafficStartedAt = Date.now() / 1000;
       traffic = startTraffic(service);
+      await prometheus.waitForTargetsUp();
+      firstScrapedAt = Date.now() / 1000;
+      panelsDeadline = Date.now() + PANELS_DEADLINE_MS;
     });
 
     after(async () => {
@@ -342,8 +356,6 @@ describe(
       const [scraped] = await prometheus.waitForTargetsUp();
       assert.equal(scraped?.scrapeUrl, `${service.url}/metrics`);
       assert.equal(scraped?.health, 'up');
-      firstScrapedAt = Date.now() / 1000;
-      panelsDeadline = Date.now() + PANELS_DEADLINE_MS;
     });
 
     for (const query of QUERIES) {
@@ -382,12 +394,8 @@ describe(
 
     test('no job had failed while every panel showed data, and the failed-jobs panel showed 0', async () => {
       const server = prometheus;
-      assert.ok(server !== undefined && traffic !== undefined);
-      try {
-        await assertNoFailureYet(server);
-      } finally {
-        traffic.allowFailingJobs(); // whatever this test found, the tests after it need failures
-      }
+      assert.ok(server !== undefined);
+      await assertNoFailureYet(server);
     });
 
     test('every bullpen series carries the worker and host labels', async () => {
@@ -479,28 +487,43 @@ describe(
       }
     });
 
-    test('once jobs fail, the failed-jobs panel rises above 0', async () => {
-      const server = prometheus;
-      assert.ok(server !== undefined);
-      for (const query of QUERIES.filter(({ expr }) => expr.includes(FAILED_RATE_METRIC))) {
-        let last: QueryResponse | undefined;
-        await waitFor(
-          async () => {
-            last = await server.query(query.query);
-            return seriesOf(last).some(({ values }) => values.some((value) => value > 0));
-          },
-          { timeoutMs: 30_000, intervalMs: 500, what: `${query.name} above 0` },
-        ).catch(() => assert.fail(`${query.name} stayed at 0 after failing jobs were sent: ${JSON.stringify(last)}`));
-      }
-    });
+    describe('once failing jobs join the traffic', () => {
+      before(() => {
+        assert.ok(traffic !== undefined);
+        traffic.allowFailingJobs();
+      });
 
-    test('failed attempts were counted, and the traffic was accepted', async () => {
-      assert.ok(prometheus !== undefined && traffic !== undefined);
-      const response = await prometheus.query('sum(bullpen_jobs_failed_total)');
-      const failed = seriesOf(response)[0]?.values[0] ?? 0;
-      assert.ok(failed > 0, `no failed attempt was counted: ${JSON.stringify(response)}`);
-      assert.ok(traffic.enqueued() >= 40, `only ${traffic.enqueued()} tasks were accepted`);
-      assert.deepEqual(traffic.failures, [], 'every enqueue was accepted');
+      test('once jobs fail, the failed-jobs panel rises above 0', async () => {
+        const server = prometheus;
+        assert.ok(server !== undefined);
+        for (const query of QUERIES.filter(({ expr }) => expr.includes(FAILED_RATE_METRIC))) {
+          let last: QueryResponse | undefined;
+          await waitFor(
+            async () => {
+              last = await server.query(query.query);
+              return seriesOf(last).some(({ values }) => values.some((value) => value > 0));
+            },
+            { timeoutMs: 30_000, intervalMs: 500, what: `${query.name} above 0` },
+          ).catch(() => assert.fail(`${query.name} stayed at 0 after failing jobs were sent: ${JSON.stringify(last)}`));
+        }
+      });
+
+      test('failed attempts were counted, and the traffic was accepted', async () => {
+        const server = prometheus;
+        assert.ok(server !== undefined && traffic !== undefined);
+        let response: QueryResponse | undefined;
+        const failedCount = async () => {
+          response = await server.query('sum(bullpen_jobs_failed_total)');
+          return seriesOf(response)[0]?.values[0] ?? 0;
+        };
+        await waitFor(async () => (await failedCount()) > 0, {
+          timeoutMs: 30_000,
+          intervalMs: 500,
+          what: 'a failed attempt to be counted',
+        }).catch(() => assert.fail(`no failed attempt was counted: ${JSON.stringify(response)}`));
+        assert.ok(traffic.enqueued() >= 40, `only ${traffic.enqueued()} tasks were accepted`);
+        assert.deepEqual(traffic.failures, [], 'every enqueue was accepted');
+      });
     });
   },
 );

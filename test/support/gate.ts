@@ -8,6 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../../src/redis/connections.js';
+import { enqueueOne, type Enqueued } from './jobs.js';
+import type { Service } from './service.js';
 import { waitFor } from './wait.js';
 
 export const FIXTURE_HANDLERS = 'dist/test/fixtures/handlers';
@@ -54,4 +56,22 @@ export function createGate(client: RedisClient, redisUrl: string): Gate {
     open: () => settle('open'),
     fail: () => settle('fail'),
   };
+}
+
+/** A gate open from the start: its jobs run straight through, and `started()` says which ran, in order. */
+export async function openGate(client: RedisClient, redisUrl: string): Promise<Gate> {
+  const gate = createGate(client, redisUrl);
+  await gate.open();
+  return gate;
+}
+
+/**
+ * Holds `count` slots of `service` with jobs on `gate`, enqueued one after another as any jobs would
+ * be (each routed to the least-loaded worker then), and returns them once every one has started.
+ */
+export async function holdSlots(service: Service, gate: Gate, count: number): Promise<Enqueued[]> {
+  const held: Enqueued[] = [];
+  for (let i = 0; i < count; i += 1) held.push(await enqueueOne(service, GATE_JOB, gate.data()));
+  await gate.waitStarted(count);
+  return held;
 }

@@ -1,6 +1,6 @@
 /** Enqueue-and-watch helpers shared by the tests that drive the real cluster. */
 import assert from 'node:assert/strict';
-import type { Service } from './service.js';
+import type { Service, WorkerView } from './service.js';
 import { waitFor } from './wait.js';
 import { ledgerKeys } from '../../src/contracts/keys.js';
 import type { RedisClient } from '../../src/redis/connections.js';
@@ -82,6 +82,18 @@ export async function waitForIdle(service: Service): Promise<void> {
     },
     { what: 'load counters to return to 0' },
   );
+}
+
+/** Waits until exactly `count` jobs run over the service's workers, as `GET /workers` counts them. */
+export async function waitForRunning(service: Service, count: number): Promise<void> {
+  await waitFor(async () => (await service.workers()).totals.active === count, { what: `${count} running jobs` });
+}
+
+/** Worker `id` as `GET /workers` lists it now; fails when it is not listed. */
+export async function listedWorker(service: Service, id: string): Promise<WorkerView> {
+  const found = (await service.workers()).workers.find((candidate) => candidate.id === id);
+  assert.ok(found, `${id} is listed`);
+  return found;
 }
 
 export function isAlive(pid: number): boolean {

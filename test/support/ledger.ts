@@ -28,6 +28,22 @@ export async function joinAsWorker(
   await createLedger({ redis, prefix, workerTtlMs: ttlMs }).register(info);
 }
 
+/**
+ * Makes each of `ids` live as `joinAsWorker` does, as worker processes of their host would (the host
+ * being the id without its index: `bulk` for `bulk-0`), each with `concurrency` slots.
+ */
+export async function joinWorkers(
+  redis: RedisClient,
+  prefix: string,
+  ids: readonly string[],
+  concurrency = 8,
+): Promise<void> {
+  for (const id of ids) {
+    const hostId = id.slice(0, id.lastIndexOf('-'));
+    await joinAsWorker(redis, prefix, { id, hostId, pid: 1, concurrency, startedAt: Date.now() });
+  }
+}
+
 /** A reserve outcome without its time, for comparing where a job went. */
 export function placement(outcome: ReserveOutcome): {
   readonly kind: ReserveOutcome['kind'];

@@ -56,6 +56,8 @@ export interface Service {
   readonly hostId: string;
   readonly child: ChildProcess;
   readonly logs: LogLine[];
+  /** Resolves with the primary's exit code once it has exited, on its own or stopped. */
+  readonly exited: Promise<number | null>;
   request<T = unknown>(
     method: string,
     path: string,
@@ -176,6 +178,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     hostId,
     child,
     logs,
+    exited,
     request,
     enqueue: (task) =>
       request('POST', '/enqueue-task', { body: JSON.stringify(task), headers: { 'content-type': 'application/json' } }),

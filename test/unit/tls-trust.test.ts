@@ -1,14 +1,13 @@
 /**
  * Which endpoints start-up checks the TLS certificate of (src/redis/tls-trust.ts): exactly those the
- * service will speak TLS to, so that a plain Redis is never held up by the check; and a closed port
- * is no verdict. The handshakes themselves are tested against real TLS servers in
- * test/integration/redis-tls.test.ts.
+ * service will speak TLS to, so that a plain Redis is never held up by the check. The check itself
+ * meets real sockets in test/integration/tls-check.test.ts (a closed port is no verdict) and real TLS
+ * servers in test/integration/redis-tls.test.ts.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { clusterNodesSchema } from '../../src/redis/target.js';
-import { checkTls, tlsEndpoints } from '../../src/redis/tls-trust.js';
-import { freePort } from '../support/ports.js';
+import { tlsEndpoints } from '../../src/redis/tls-trust.js';
 
 test('a rediss:// URL is one endpoint: localhost and port 6379 unless given, an IPv6 host without brackets', () => {
   assert.deepEqual(tlsEndpoints({ kind: 'single', url: 'rediss://:pw@redis.example:6380/2' }), [
@@ -33,9 +32,4 @@ test("a TLS cluster's endpoints are its seeds; a plain cluster has none", () => 
     { host: 'b.example', port: 7001 },
   ]);
   assert.deepEqual(tlsEndpoints(clusterNodesSchema.parse('a.example:7000,b.example:7001')), []);
-});
-
-test('a Redis that does not answer is not judged: the workers wait for it, as without TLS', async () => {
-  const port = await freePort();
-  assert.deepEqual(await checkTls({ kind: 'single', url: `rediss://127.0.0.1:${port}` }), {});
 });
