@@ -19,7 +19,7 @@ export interface Background {
   readonly consumer: Consumer;
   /** The lease's heartbeat: it runs until the running jobs are done. */
   readonly leaseKeeper: Periodic;
-  /** Stopped first, in this order: routing jobs here (stealing too), delayed routing, stealing, reconciling. */
+  /** Stopped first, in this order: taking new work (draining), delayed routing, stealing, reconciling. */
   readonly loops: readonly { stop(): unknown }[];
   /** Stopped last: waits for the retirement under way, if any. */
   readonly retirement: { stop(): unknown };
