@@ -16,7 +16,7 @@ function start(): Promise<void> {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   }
-  const role = cluster.isPrimary ? 'primary' : 'worker';
+  const role = cluster.isPrimary ? 'primary' : 'process';
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty, bindings: { role } });
   const running = cluster.isPrimary
     ? import('./primary/primary.js').then(({ runPrimary }) => runPrimary(config, logger))
@@ -29,7 +29,7 @@ function start(): Promise<void> {
   });
 }
 
-/** A worker's Redis: the cluster it was configured with, or the URL its primary gave it. */
+/** A process's Redis: the cluster it was configured with, or the URL its primary gave it. */
 function redisTargetOf(config: Config): RedisTarget {
   if (config.redisCluster !== undefined) return config.redisCluster;
   if (config.redisUrl === undefined) throw new Error('a process needs REDIS_URL from its primary');

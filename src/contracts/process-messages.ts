@@ -1,18 +1,19 @@
 /**
- * The IPC messages between the primary and its workers, and the exit codes they agree on. A graceful
- * stop is not a message: the primary sends SIGTERM, which also reaches a worker still starting up.
+ * The IPC messages between the primary and the processes it forks, and the exit codes they agree on.
+ * A graceful stop is not a message: the primary sends SIGTERM, which also reaches a process still
+ * starting up.
  */
 /** A second signal during shutdown: stop now, leaving running jobs for recovery. */
 export const FORCE_STOP_MESSAGE = 'bullpen:force-stop';
 
-/** A worker could not take its worker id's lease: another live instance holds it. */
+/** A process could not take its worker id's lease: another live instance holds it. */
 export const LEASE_REFUSED_MESSAGE = 'bullpen:lease-refused';
 export const EXIT_LEASE_REFUSED = 3;
 
-/** A worker could not listen: the port is taken. The primary stops, as forking again would not help. */
+/** A process could not listen: the port is taken. The primary stops, as forking again would not help. */
 export const EXIT_PORT_IN_USE = 5;
 
-/** What the primary and a worker say when the port is taken, naming the setting to change. */
+/** What the primary and a process say when the port is taken, naming the setting to change. */
 export function portInUse(port: number, host: string): string {
   return `port ${port} on ${host} is in use (PORT=${port}); choose another PORT`;
 }

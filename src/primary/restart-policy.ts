@@ -1,6 +1,6 @@
 /**
- * How soon a dead worker is forked again. The first crash in a while is answered at once; crashes in
- * quick succession back off exponentially, so a worker that dies on start-up (Redis gone, bad
+ * How soon a dead process is forked again. The first crash in a while is answered at once; crashes in
+ * quick succession back off exponentially, so a process that dies on start-up (Redis gone, bad
  * handler) does not turn the primary into a fork loop.
  */
 export interface RestartPolicy {
@@ -15,7 +15,10 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = Object.freeze({
   maxDelayMs: 30_000,
 });
 
-/** `crashes` are the times of this worker's earlier crashes, oldest first; `now` is the new one. */
+/**
+ * `crashes` are the times of the earlier crashes of this worker index's processes, oldest first;
+ * `now` is the new one.
+ */
 export function restartDelay(
   crashes: readonly number[],
   now: number,

@@ -1,7 +1,7 @@
 /**
- * Building one process: its two Redis connections and everything made on them, its thread
- * pool and metrics. Nothing here starts consuming or serving; the process's start-up does that once
- * it holds its worker id's lease and has recovered what its predecessor left.
+ * Building one process: its Redis connections and everything made on them, its thread pool and
+ * metrics. Nothing here starts consuming or serving; start.ts does that once the process holds its
+ * worker id's lease and has recovered what its predecessor left (recovery.ts).
  */
 import { fileURLToPath } from 'node:url';
 import type { RedisClient } from '../redis/connections.js';
@@ -22,10 +22,11 @@ import { workerIdFor } from '../contracts/names.js';
 import { createQueueRegistry, type QueueRegistry } from '../queue/queues.js';
 import { createTransfer, type Transfer } from '../queue/transfer.js';
 import { createRedisConnection, waitUntilReady } from '../redis/connections.js';
+import { ledgerOptionsFrom } from './api.js';
 
 const WORKERS_DIRECTORY = new URL('../../workers/', import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
-/** Longer than the primary's own wait for the slowest worker, so that it answers first. */
+/** Longer than the primary's own wait for the slowest process, so that it answers first. */
 const METRICS_TIMEOUT_MS = 5_000;
 /** A moved job's location outlives any job: the longest retention, plus the longest delay. */
 const LOCATION_MARGIN_MS = 30 * 24 * 3_600_000;
@@ -76,16 +77,64 @@ export async function buildProcess(
 ): Promise<ProcessParts> {
   const workerId = workerIdFor(config.hostId, index);
   const logger = baseLogger.child({ workerId });
+  const connections = await connect(redis, config, logger);
+  const built = {
+    ...connections,
+    ...buildRecords(config, workerId, connections),
+    ...buildQueues(config, connections),
+    ...buildExecution(config, workerId, logger),
+  };
+  const running = new Set<string>();
+  return {
+    workerId,
+    info: {
+      id: workerId,
+      hostId: config.hostId,
+      pid: process.pid,
+      concurrency: config.concurrency,
+      startedAt: Date.now(),
+    },
+    logger,
+    ...built,
+    ...buildMoving(config, logger, built),
+    afterAddStep: config.killHook
+      ? killWhenArmed(built.consumerConnection, `${config.prefix}:test:kill-after-add-step`)
+      : undefined,
+    reconciler: createReconciler({
+      workerId,
+      redis: built.commands,
+      queue: built.queues.forWorker(workerId),
+      ledger: built.ledger,
+      running,
+      graceMs: config.reservationGraceMs,
+      retention: config.retention,
+      logger,
+    }),
+    running,
+  };
+}
+
+type Connections = Pick<ProcessParts, 'commands' | 'consumerConnection' | 'subscriber'>;
+
+async function connect(redis: RedisTarget, config: Config, logger: Logger): Promise<Connections> {
   const commands = createRedisConnection(redis, 'command', logger, { commandTimeoutMs: config.commandTimeoutMs });
   const consumerConnection = createRedisConnection(redis, 'consumer', logger);
   const subscriber = createRedisConnection(redis, 'subscriber', logger);
   await Promise.all(
     [commands, consumerConnection, subscriber].map((connection) => waitUntilReady(connection, READY_TIMEOUT_MS)),
   );
+  return { commands, consumerConnection, subscriber };
+}
 
+/** The process's Redis records: the load ledger (on each connection), the id's lease, the moves. */
+function buildRecords(
+  config: Config,
+  workerId: string,
+  { commands, consumerConnection }: Connections,
+): Pick<ProcessParts, 'ledger' | 'jobLedger' | 'leases' | 'moves' | 'locationTtlMs'> {
   const instance = config.instanceId ?? `solo-${process.pid}`;
   const owner = holderName(instance, process.pid);
-  const ledgerOptions = { prefix: config.prefix, workerTtlMs: config.workerTtlMs, maxBacklog: config.maxBacklog };
+  const ledgerOptions = ledgerOptionsFrom(config);
   const ledger = createLedger({ redis: commands, ...ledgerOptions });
   const jobLedger = createLedger({ redis: consumerConnection, ...ledgerOptions });
   // Leases and moves go through the consumer's connection: they must not fail for a blip, and each
@@ -108,9 +157,24 @@ export async function buildProcess(
     workerTtlMs: config.workerTtlMs,
     locationTtlMs,
   });
+  return { ledger, jobLedger, leases, moves, locationTtlMs };
+}
+
+function buildQueues(
+  config: Config,
+  { commands, consumerConnection }: Connections,
+): Pick<ProcessParts, 'queues' | 'moveQueues' | 'transfer'> {
   const queues = createQueueRegistry({ connection: commands, prefix: config.prefix });
   const moveQueues = createQueueRegistry({ connection: consumerConnection, prefix: config.prefix });
-  const transfer = createTransfer({ redis: consumerConnection, queues: moveQueues });
+  return { queues, moveQueues, transfer: createTransfer({ redis: consumerConnection, queues: moveQueues }) };
+}
+
+/** What runs the jobs (the handlers, the thread pool) and what counts them. */
+function buildExecution(
+  config: Config,
+  workerId: string,
+  logger: Logger,
+): Pick<ProcessParts, 'handlers' | 'pool' | 'metrics' | 'hostMetrics'> {
   const handlers = createHandlerRegistry({
     directory: config.handlersDir ?? fileURLToPath(new URL('handlers/', WORKERS_DIRECTORY)),
     fallback: fileURLToPath(new URL('dummy.js', WORKERS_DIRECTORY)),
@@ -128,68 +192,37 @@ export async function buildProcess(
     channel: process,
     logger,
   });
+  return { handlers, pool, metrics, hostMetrics };
+}
+
+/** What moves jobs from one worker's queue to another's: stealing and retirement both use the mover. */
+function buildMoving(
+  config: Config,
+  logger: Logger,
+  built: Connections & Pick<ProcessParts, 'jobLedger' | 'leases' | 'moves' | 'moveQueues' | 'transfer' | 'metrics'>,
+): Pick<ProcessParts, 'mover' | 'retirer'> {
+  const { consumerConnection, metrics } = built;
   const mover = createMover({
-    ledger: moves,
-    transfer,
+    ledger: built.moves,
+    transfer: built.transfer,
     onMoved: (reason) => metrics.jobMoved(reason),
     ...(config.killHook
       ? { afterStep: killWhenArmed(consumerConnection, `${config.prefix}:test:kill-after-move-step`) }
       : {}),
   });
-  const running = new Set<string>();
-  return {
-    workerId,
-    info: {
-      id: workerId,
-      hostId: config.hostId,
-      pid: process.pid,
-      concurrency: config.concurrency,
-      startedAt: Date.now(),
-    },
-    logger,
-    commands,
-    consumerConnection,
-    subscriber,
-    ledger,
-    jobLedger,
-    leases,
-    moves,
+  const retirer = createRetirer({
+    redis: consumerConnection,
+    leases: built.leases,
+    ledger: built.jobLedger,
+    moves: built.moves,
+    queues: built.moveQueues,
+    transfer: built.transfer,
     mover,
-    afterAddStep: config.killHook
-      ? killWhenArmed(consumerConnection, `${config.prefix}:test:kill-after-add-step`)
-      : undefined,
-    retirer: createRetirer({
-      redis: consumerConnection,
-      leases,
-      ledger: jobLedger,
-      moves,
-      queues: moveQueues,
-      transfer,
-      mover,
-      retention: config.retention,
-      onRetired: () => metrics.workerRetired(),
-      logger,
-    }),
-    queues,
-    moveQueues,
-    transfer,
-    handlers,
-    pool,
-    metrics,
-    hostMetrics,
-    reconciler: createReconciler({
-      workerId,
-      redis: commands,
-      queue: queues.forWorker(workerId),
-      ledger,
-      running,
-      graceMs: config.reservationGraceMs,
-      retention: config.retention,
-      logger,
-    }),
-    running,
-    locationTtlMs,
-  };
+    retention: config.retention,
+    onRetired: () => metrics.workerRetired(),
+    logger,
+  });
+  return { mover, retirer };
 }
 
 /**

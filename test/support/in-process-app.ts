@@ -1,25 +1,18 @@
 /**
  * The HTTP app in-process on port 0 against a real Redis, for contract tests (bad input, API key,
- * Redis in odd states) that need no worker processes: the real app, ledger, dispatcher and queues,
- * with the cluster-only parts (metrics IPC, consumer health) replaced by plain values.
+ * Redis in odd states) that need no processes. Its API is composed by the service's own
+ * `composeApi` (src/process/api.ts), so it cannot drift from what a process serves; only what has
+ * no meaning in-process is replaced by plain values: the metrics (no registry, no host-metrics IPC)
+ * and the health (there is no consumer here; a test may pass its own).
  */
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import { loadConfig } from '../../src/config/config.js';
-import { createAdminUi } from '../../src/http/admin/admin-ui.js';
+import { loadConfig, type Config } from '../../src/config/config.js';
 import { createApp } from '../../src/http/app.js';
 import { answerClientErrors } from '../../src/http/client-errors.js';
-import { createIdempotencyStore, STALE_CLAIM_MS } from '../../src/idempotency/store.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
-import { jobOptionsFrom } from '../../src/queue/job-options.js';
-import { createJobReader } from '../../src/jobs/reader.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
-import { jobIndexKey } from '../../src/contracts/keys.js';
-import { createJobLister } from '../../src/jobs/lister.js';
-import { createCanceller } from '../../src/cancel/canceller.js';
-import { cancelKeys } from '../../src/cancel/signals.js';
-import { createCancelWaiting } from '../../src/queue/cancel-waiting.js';
-import { DELAYED_QUEUE } from '../../src/contracts/names.js';
+import { composeApi, ledgerOptionsFrom, type ApiMetrics } from '../../src/process/api.js';
 import {
   closeConnection,
   createRedisConnection,
@@ -27,7 +20,14 @@ import {
   type RedisClient,
 } from '../../src/redis/connections.js';
 import type { RedisTarget } from '../../src/redis/target.js';
-import { createDispatcher } from '../../src/enqueue/dispatcher.js';
+
+/** Nothing is counted in-process. */
+const NO_METRICS: ApiMetrics = {
+  httpRequest: () => {},
+  jobEnqueued: () => {},
+  undoFailed: () => {},
+  jobCancelled: () => {},
+};
 
 export interface InProcessAppOptions {
   readonly connection: RedisClient;
@@ -45,7 +45,7 @@ export interface InProcessAppOptions {
    * joined once (`joinAsWorker`, 60 s leases) and that run longer than the default 5 s need more.
    */
   readonly workerTtlMs?: number;
-  /** MAX_BACKLOG; unlimited by default. */
+  /** MAX_BACKLOG; defaults to the service's. */
   readonly maxBacklog?: number;
   /** BULK_MAX; defaults to the service's. */
   readonly bulkMax?: number;
@@ -63,75 +63,23 @@ export interface InProcessApp {
 }
 
 export async function serveApp(options: InProcessAppOptions): Promise<InProcessApp> {
-  const { connection, queues, prefix, logger } = options;
-  const config = loadConfig({ QUEUE_PREFIX: prefix });
-  const ledger = createLedger({
+  const { connection, queues, logger } = options;
+  const config = configOf(options);
+  const ledger = createLedger({ redis: connection, ...ledgerOptionsFrom(config) });
+  const api = composeApi({
+    config,
     redis: connection,
-    prefix,
-    workerTtlMs: options.workerTtlMs ?? config.workerTtlMs,
-    ...(options.maxBacklog === undefined ? {} : { maxBacklog: options.maxBacklog }),
-  });
-  const reader = createJobReader({
     queues,
-    isKnownWorker: (id) => ledger.isKnownWorker(id),
-    locate: () => Promise.resolve(undefined),
-  });
-  const app = createApp({
-    idempotency: createIdempotencyStore({
-      redis: connection,
-      prefix,
-      ttlSeconds: config.idempotencyTtlSeconds,
-      staleClaimMs: options.staleClaimMs ?? STALE_CLAIM_MS,
-    }),
-    dispatcher: createDispatcher({
-      ledger,
-      queues,
-      connection,
-      jobOptions: jobOptionsFrom(config),
-      logger,
-      metrics: { undoFailed: () => {} },
-      indexKey: jobIndexKey(prefix),
-      retryAfterSeconds: 1,
-    }),
-    jobs: reader,
-    jobList: createJobLister({
-      redis: connection,
-      indexKey: jobIndexKey(prefix),
-      reader,
-      sweepAfterMs: Math.min(config.retention.completed.ageSeconds, config.retention.failed.ageSeconds) * 1000,
-      sweepIntervalMs: config.reconcileIntervalMs,
-    }),
-    canceller: createCanceller({
-      redis: connection,
-      keys: cancelKeys(prefix),
-      reader,
-      cancelWaiting: createCancelWaiting({ redis: connection, queues }),
-      ledger,
-      metrics: { jobCancelled: () => {} },
-      logger,
-      unroutedWorker: DELAYED_QUEUE,
-    }),
-    snapshot: () => ledger.snapshot(),
-    health: options.health ?? (() => Promise.resolve({ redis: true, consumer: true })),
+    ledger,
     logger,
-    metrics: { httpRequest: () => {}, jobEnqueued: () => {} },
-    scrape: () => Promise.resolve('# no metrics in-process\n'),
-    bodyLimitBytes: config.bodyLimitBytes,
-    bulk: { maxTasks: options.bulkMax ?? config.bulkMax, bodyLimitBytes: config.bulkBodyLimitBytes },
-    limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
-    apiKey: options.apiKey,
-    metricsPublic: options.metricsPublic ?? false,
-    admin: options.adminUi
-      ? createAdminUi({
-          workerIds: () => ledger.knownWorkers(),
-          queues,
-          logger,
-          ...(options.adminRefreshMs === undefined ? {} : { refreshMs: options.adminRefreshMs }),
-        })
-      : undefined,
+    metrics: NO_METRICS,
+    hostMetrics: { scrape: () => Promise.resolve('# no process metrics in-process\n') },
+    health: options.health ?? (() => Promise.resolve({ redis: true, consumer: true })),
+    staleClaimMs: options.staleClaimMs,
+    adminRefreshMs: options.adminRefreshMs,
   });
   const server = await new Promise<Server>((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+    const listening = createApp(api.app).listen(0, '127.0.0.1', () => resolve(listening));
   });
   answerClientErrors(server, logger);
   const address = server.address();
@@ -143,6 +91,20 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     },
+  };
+}
+
+/** The service's configuration for the prefix, with the test's settings; the dashboard is off unless asked for. */
+function configOf(options: InProcessAppOptions): Config {
+  const config = loadConfig({ QUEUE_PREFIX: options.prefix });
+  return {
+    ...config,
+    apiKey: options.apiKey,
+    metricsPublic: options.metricsPublic ?? false,
+    adminUi: options.adminUi ?? false,
+    workerTtlMs: options.workerTtlMs ?? config.workerTtlMs,
+    maxBacklog: options.maxBacklog ?? config.maxBacklog,
+    bulkMax: options.bulkMax ?? config.bulkMax,
   };
 }
 

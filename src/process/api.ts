@@ -1,0 +1,145 @@
+/**
+ * What a process's HTTP API answers from, over its request connection and the queue registry on it:
+ * the job reader (which follows a moved job to its current queue), the lister, the canceller, the
+ * dispatcher, the idempotency store, the queue dashboard and the scrape, as `createApp`'s options.
+ * A process and the in-process test app (test/support/in-process-app.ts) both compose their API here,
+ * so that what the HTTP tests serve is what a process serves: they differ only in what they pass.
+ */
+import type { Config } from '../config/config.js';
+import type { AppOptions } from '../http/app.js';
+import { createAdminUi } from '../http/admin/admin-ui.js';
+import { createDispatcher } from '../enqueue/dispatcher.js';
+import { createIdempotencyStore, STALE_CLAIM_MS } from '../idempotency/store.js';
+import { createCanceller, type Canceller } from '../cancel/canceller.js';
+import { cancelKeys } from '../cancel/signals.js';
+import { createJobReader, type JobReader } from '../jobs/reader.js';
+import { createJobLister, type JobLister } from '../jobs/lister.js';
+import type { HostMetricsClient } from '../metrics/host-metrics-client.js';
+import type { ProcessMetrics } from '../metrics/process-metrics.js';
+import { createScrape } from '../metrics/scrape.js';
+import type { AddStepHook } from '../queue/add-jobs.js';
+import { createCancelWaiting } from '../queue/cancel-waiting.js';
+import { jobOptionsFrom } from '../queue/job-options.js';
+import type { QueueRegistry } from '../queue/queues.js';
+import type { Ledger, LedgerOptions } from '../ledger/ledger.js';
+import { readLocation } from '../ledger/moves.js';
+import type { RedisClient } from '../redis/connections.js';
+import { jobIndexKey } from '../contracts/keys.js';
+import { DELAYED_QUEUE } from '../contracts/names.js';
+import type { Logger } from '../logging/logger.js';
+
+/** What the API counts: a process's own metrics (the in-process test app counts nothing). */
+export type ApiMetrics = Pick<ProcessMetrics, 'httpRequest' | 'jobEnqueued' | 'undoFailed' | 'jobCancelled'>;
+
+export interface ApiOptions {
+  readonly config: Config;
+  /** The fail-fast request connection: every Redis call of a request goes through it. */
+  readonly redis: RedisClient;
+  /** Queue handles on `redis`. */
+  readonly queues: QueueRegistry;
+  /** The ledger on `redis`. */
+  readonly ledger: Ledger;
+  readonly logger: Logger;
+  readonly metrics: ApiMetrics;
+  /** The host's summed process metrics, which `GET /metrics` answers followed by the load gauges. */
+  readonly hostMetrics: Pick<HostMetricsClient, 'scrape'>;
+  readonly health: AppOptions['health'];
+  /** Fault tests only: see `ProcessParts.afterAddStep`. */
+  readonly afterAddStep?: AddStepHook | undefined;
+  /** Age after which an idempotency claim is taken over; STALE_CLAIM_MS by default. */
+  readonly staleClaimMs?: number | undefined;
+  /** How long the dashboard shows a list of worker ids before reading it again; its own default otherwise. */
+  readonly adminRefreshMs?: number | undefined;
+}
+
+export interface Api {
+  readonly app: AppOptions;
+  /** The job index's lister, which its owner also sweeps (see jobs/lister.ts). */
+  readonly jobList: JobLister;
+}
+
+/** The ledger's settings from the configuration, for every ledger a process (or a test app) makes. */
+export function ledgerOptionsFrom(config: Config): Omit<LedgerOptions, 'redis'> {
+  return { prefix: config.prefix, workerTtlMs: config.workerTtlMs, maxBacklog: config.maxBacklog };
+}
+
+export function composeApi(options: ApiOptions): Api {
+  const { config, queues, ledger, logger } = options;
+  const { reader, jobList } = jobReading(options);
+  return {
+    jobList,
+    app: {
+      ...enqueueing(options),
+      jobs: reader,
+      jobList,
+      canceller: cancelling(options, reader),
+      snapshot: () => ledger.snapshot(),
+      metrics: options.metrics,
+      scrape: createScrape({ host: options.hostMetrics, snapshot: () => ledger.snapshot(), queues }),
+      health: options.health,
+      logger,
+      bodyLimitBytes: config.bodyLimitBytes,
+      bulk: { maxTasks: config.bulkMax, bodyLimitBytes: config.bulkBodyLimitBytes },
+      limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
+      apiKey: config.apiKey,
+      metricsPublic: config.metricsPublic,
+      admin: config.adminUi
+        ? createAdminUi({ workerIds: () => ledger.knownWorkers(), queues, logger, refreshMs: options.adminRefreshMs })
+        : undefined,
+    },
+  };
+}
+
+function jobReading({ config, redis, queues, ledger }: ApiOptions): { reader: JobReader; jobList: JobLister } {
+  const reader = createJobReader({
+    queues,
+    isKnownWorker: (id) => ledger.isKnownWorker(id),
+    // On the request connection, like every other read of a request: the moves' own connection is
+    // the consumer's, which holds commands while Redis is away, and a read would hang until it is back.
+    locate: (token) => readLocation(redis, config.prefix, token),
+  });
+  const jobList = createJobLister({
+    redis,
+    indexKey: jobIndexKey(config.prefix),
+    reader,
+    sweepAfterMs: Math.min(config.retention.completed.ageSeconds, config.retention.failed.ageSeconds) * 1000,
+    sweepIntervalMs: config.reconcileIntervalMs,
+  });
+  return { reader, jobList };
+}
+
+function enqueueing(options: ApiOptions): Pick<AppOptions, 'idempotency' | 'dispatcher'> {
+  const { config, redis, queues, ledger, logger } = options;
+  return {
+    idempotency: createIdempotencyStore({
+      redis,
+      prefix: config.prefix,
+      ttlSeconds: config.idempotencyTtlSeconds,
+      staleClaimMs: options.staleClaimMs ?? STALE_CLAIM_MS,
+    }),
+    dispatcher: createDispatcher({
+      ledger,
+      queues,
+      connection: redis,
+      jobOptions: jobOptionsFrom(config),
+      logger,
+      metrics: options.metrics,
+      indexKey: jobIndexKey(config.prefix),
+      retryAfterSeconds: Math.max(1, Math.ceil(config.taskDurationMs / 1000)),
+      afterAddStep: options.afterAddStep,
+    }),
+  };
+}
+
+function cancelling({ config, redis, queues, ledger, metrics, logger }: ApiOptions, reader: JobReader): Canceller {
+  return createCanceller({
+    redis,
+    keys: cancelKeys(config.prefix),
+    reader,
+    cancelWaiting: createCancelWaiting({ redis, queues }),
+    ledger,
+    metrics,
+    logger,
+    unroutedWorker: DELAYED_QUEUE,
+  });
+}

@@ -1,0 +1,173 @@
+/**
+ * What a process does besides answering HTTP, started once it holds its worker id and has recovered:
+ * it hears cancels, consumes the id's queue, keeps the id's lease (and retires dead ids it is told
+ * are due), steals from the busiest worker, routes delayed jobs that come due and reconciles the
+ * ledger. The order matters: the first heartbeat goes out as soon as the consumer runs.
+ */
+import type { Config } from '../config/config.js';
+import { createDelayedRouter, type DelayedRouter } from '../enqueue/delayed-router.js';
+import { cancelKeys, createCancelWatch, type CancelWatch } from '../cancel/signals.js';
+import { createStealer, type Stealer } from '../ownership/stealer.js';
+import { keepLease } from '../ownership/lease-keeper.js';
+import { createConsumer, type Consumer } from '../execution/consumer.js';
+import { retentionFrom } from '../queue/job-options.js';
+import { ledgerKeys } from '../contracts/keys.js';
+import { every, type Periodic } from '../platform/periodic.js';
+import type { ProcessParts } from './build.js';
+
+export interface Background {
+  readonly consumer: Consumer;
+  /** The lease's heartbeat: it runs until the running jobs are done. */
+  readonly leaseKeeper: Periodic;
+  /** Stopped first, in this order: taking new work (draining), delayed routing, stealing, reconciling. */
+  readonly loops: readonly { stop(): unknown }[];
+  /** Stopped last: waits for the retirement under way, if any. */
+  readonly retirement: { stop(): unknown };
+}
+
+export async function startBackground(
+  parts: ProcessParts,
+  config: Config,
+  onLeaseLost: () => void,
+): Promise<Background> {
+  const { workerId, logger, running } = parts;
+  const cancelWatch = createCancelWatch({
+    subscriber: parts.subscriber,
+    redis: parts.consumerConnection,
+    keys: cancelKeys(config.prefix),
+    logger,
+  });
+  await cancelWatch.start();
+  let draining = false;
+  const stealer = createStealer({
+    workerId,
+    ledger: parts.moves,
+    transfer: parts.transfer,
+    mover: parts.mover,
+    freeSlots: () => (draining ? 0 : config.concurrency - running.size),
+    logger,
+  });
+  const consumer = await startConsumer(parts, config, cancelWatch, stealer);
+  const retirement = oneRetirementAtATime(parts);
+  const leaseKeeper = keepLease({
+    workerId,
+    concurrency: config.concurrency,
+    leases: parts.leases,
+    intervalMs: config.heartbeatIntervalMs,
+    ttlMs: config.workerTtlMs,
+    routable: () => !draining && consumer.isRunning(),
+    onLost: onLeaseLost,
+    onDue: retirement.retire,
+    onBeat: () => {
+      if (config.workStealing) stealer.trigger();
+    },
+    logger,
+  });
+  // The first beat goes out as soon as the consumer runs: a re-forked id runs its recovered jobs from
+  // here on, and should read as alive (and routable) while it does, not only after the rest starts.
+  await leaseKeeper.runNow();
+  const delayedRouter = await startDelayedRouter(parts, config, cancelWatch);
+  return {
+    consumer,
+    leaseKeeper,
+    loops: [
+      { stop: () => (draining = true) },
+      { stop: () => delayedRouter.close() },
+      { stop: () => stealer.stop() },
+      reconcileEvery(parts, config),
+    ],
+    retirement: { stop: () => retirement.underWay() },
+  };
+}
+
+async function startConsumer(
+  parts: ProcessParts,
+  config: Config,
+  cancelWatch: CancelWatch,
+  stealer: Stealer,
+): Promise<Consumer> {
+  const { workerId, jobLedger } = parts;
+  const consumer = createConsumer({
+    workerId,
+    connection: parts.consumerConnection,
+    prefix: config.prefix,
+    concurrency: config.concurrency,
+    lockDurationMs: config.lockDurationMs,
+    defaultDurationMs: config.taskDurationMs,
+    maxDurationMs: config.maxTaskDurationMs,
+    jobTimeoutMs: config.jobTimeoutMs,
+    progressIntervalMs: config.progressIntervalMs,
+    retention: retentionFrom(config),
+    pool: parts.pool,
+    handlers: parts.handlers,
+    ledger: {
+      started: (token) => jobLedger.markStarted(workerId, token),
+      ended: (token, outcome) =>
+        outcome === 'retrying' ? jobLedger.markRequeued(workerId, token) : jobLedger.release(workerId, token),
+    },
+    logger: parts.logger,
+    metrics: parts.metrics,
+    running: parts.running,
+    ...(config.workStealing ? { onSlotFree: () => stealer.trigger() } : {}),
+    wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),
+  });
+  cancelWatch.onHeard((jobId) => consumer.cancel(jobId));
+  await consumer.waitUntilReady();
+  return consumer;
+}
+
+/** One retirement at a time in this process; ids due again while one runs wait for the next beat. */
+function oneRetirementAtATime({ retirer, logger }: ProcessParts): {
+  readonly retire: (ids: readonly string[]) => void;
+  readonly underWay: () => Promise<unknown> | undefined;
+} {
+  let retiring: Promise<unknown> | undefined;
+  return {
+    retire: (ids) => {
+      retiring ??= (async () => {
+        for (const id of ids) await retirer.retire(id);
+      })()
+        .catch((error: unknown) =>
+          logger.warn({ event: 'retirement.failed', err: error }, 'retirement pass failed; the next one retries'),
+        )
+        .finally(() => (retiring = undefined));
+    },
+    underWay: () => retiring,
+  };
+}
+
+async function startDelayedRouter(
+  parts: ProcessParts,
+  config: Config,
+  cancelWatch: CancelWatch,
+): Promise<DelayedRouter> {
+  const locations = ledgerKeys(config.prefix);
+  const delayedRouter = createDelayedRouter({
+    connection: parts.consumerConnection,
+    prefix: config.prefix,
+    ledger: parts.jobLedger,
+    queues: parts.moveQueues,
+    locationKey: (token) => locations.location(token),
+    locationTtlMs: parts.locationTtlMs,
+    lockDurationMs: config.lockDurationMs,
+    wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),
+    onRouted: (routedTo, jobName) => parts.metrics.jobEnqueued(routedTo, jobName),
+    logger: parts.logger,
+    afterStep: parts.afterAddStep,
+  });
+  await delayedRouter.waitUntilReady();
+  return delayedRouter;
+}
+
+/** Fixes the ledger from BullMQ's own state, finishes moves whose executor died, cleans retired queues. */
+function reconcileEvery({ reconciler, mover, retirer, logger }: ProcessParts, config: Config): Periodic {
+  return every(
+    config.reconcileIntervalMs,
+    async () => {
+      await reconciler.reconcile();
+      await mover.recover();
+      await retirer.purge();
+    },
+    (error) => logger.warn({ event: 'reconcile.failed', err: error }, 'reconcile pass failed'),
+  );
+}
