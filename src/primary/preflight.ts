@@ -34,10 +34,14 @@ export async function checkConfiguredTls(config: Config, logger: Logger): Promis
   const tls = await checkTls(configured);
   const redis = describeTarget(configured, redactUrl);
   if (tls.fatal !== undefined) {
-    logger.fatal({ event: 'redis.tls-untrusted', redis }, tls.fatal);
+    const { message, ...fields } = tls.fatal;
+    logger.fatal({ event: 'redis.tls-untrusted', redis, ...fields }, message);
     process.exit(1);
   }
-  if (tls.warning !== undefined) logger.warn({ event: 'redis.tls-silent', redis }, tls.warning);
+  if (tls.warning !== undefined) {
+    const { message, ...fields } = tls.warning;
+    logger.warn({ event: 'redis.tls-silent', redis, ...fields }, message);
+  }
 }
 
 /**

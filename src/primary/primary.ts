@@ -101,7 +101,7 @@ function shutdownOf(
     }
     stopping = (async () => {
       logger.info(
-        { event: 'shutdown.started', signal, timeoutMs: config.shutdownTimeoutMs },
+        { event: 'shutdown.started', signal, timeoutMs: config.shutdownTimeoutMs, secondSignal: 'stops at once' },
         `shutting down: processes finish their running jobs first (up to SHUTDOWN_TIMEOUT_MS=${config.shutdownTimeoutMs} ms); signal again to stop at once`,
       );
       await processes.stopAll(config.shutdownTimeoutMs + SHUTDOWN_MARGIN_MS);

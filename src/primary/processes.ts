@@ -144,7 +144,12 @@ function stopsThePrimary(
   const reasons = code === EXIT_LEASE_REFUSED ? readiness.allRefused() : undefined;
   if (reasons === undefined) return false;
   logger.fatal(
-    { event: 'lease.refused-all', hostId: config.hostId, reasons },
+    {
+      event: 'lease.refused-all',
+      hostId: config.hostId,
+      workerIds: Array.from({ length: config.processes }, (_, index) => workerIdFor(config.hostId, index)),
+      reasons,
+    },
     `none of this instance's worker ids can be taken: ${reasons.join('; ')}`,
   );
   void stopPrimary('lease refused').finally(() => process.exit(1));

@@ -42,7 +42,8 @@ export function tlsEndpoints(target: RedisTarget): TlsEndpoint[] {
 /** What one handshake found. */
 export type TlsVerdict =
   | { readonly kind: 'trusted' }
-  | { readonly kind: 'untrusted'; readonly reason: string }
+  /** `code` is Node's (SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID, ...); `detail` says more. */
+  | { readonly kind: 'untrusted'; readonly code: string; readonly detail: string | undefined }
   /** The port took the connection but never answered the handshake: most likely Redis without TLS. */
   | { readonly kind: 'no-handshake' }
   /** Nothing to judge: the port refused, or the network failed. The processes wait for it. */
@@ -67,7 +68,7 @@ export function checkEndpoint({ host, port }: TlsEndpoint, timeoutMs = HANDSHAKE
       const code = String(socket.authorizationError);
       const certificate: PeerCertificate = socket.getPeerCertificate();
       const mismatch = code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? checkServerIdentity(host, certificate) : undefined;
-      done({ kind: 'untrusted', reason: mismatch === undefined ? code : `${code}: ${mismatch.message}` });
+      done({ kind: 'untrusted', code, detail: mismatch?.message });
     });
     // A plain Redis reads the client's hello as the start of a command and waits for the rest.
     socket.once('timeout', () => done({ kind: connected ? 'no-handshake' : 'unreachable' }));
@@ -76,11 +77,23 @@ export function checkEndpoint({ host, port }: TlsEndpoint, timeoutMs = HANDSHAKE
   });
 }
 
+/** A problem found, for the log line: what it says to a person, and the same as fields. */
+export interface TlsProblem {
+  readonly message: string;
+  /** `host:port` of the server it concerns. */
+  readonly endpoint: string;
+  /** Node's code for an untrusted certificate; undefined for a server that did not answer the handshake. */
+  readonly code?: string;
+  readonly detail?: string;
+  /** What to change: `NODE_EXTRA_CA_CERTS` (the trusted CAs) or `redis://` (no TLS). */
+  readonly fix: 'NODE_EXTRA_CA_CERTS' | 'redis://';
+}
+
 export interface TlsCheck {
   /** A certificate this process does not trust: start-up must stop, with this reason. */
-  readonly fatal?: string;
+  readonly fatal?: TlsProblem;
   /** A port that took the connection but not the handshake: said, and then waited for as usual. */
-  readonly warning?: string;
+  readonly warning?: TlsProblem;
 }
 
 /** Checks every TLS endpoint of `target` (none without TLS) at once. */
@@ -91,18 +104,29 @@ export async function checkTls(target: RedisTarget, timeoutMs?: number): Promise
   const untrusted = verdicts.findIndex((verdict) => verdict.kind === 'untrusted');
   const verdict = verdicts[untrusted];
   if (verdict?.kind === 'untrusted') {
+    const reason = verdict.detail === undefined ? verdict.code : `${verdict.code}: ${verdict.detail}`;
     return {
-      fatal:
-        `the TLS certificate of Redis at ${where(untrusted)} is not trusted (${verdict.reason}). ` +
-        'If a private CA signed it, give that CA in NODE_EXTRA_CA_CERTS (a PEM file); ' +
-        'name each server as its certificate does',
+      fatal: {
+        message:
+          `the TLS certificate of Redis at ${where(untrusted)} is not trusted (${reason}). ` +
+          'If a private CA signed it, give that CA in NODE_EXTRA_CA_CERTS (a PEM file); ' +
+          'name each server as its certificate does',
+        endpoint: where(untrusted),
+        code: verdict.code,
+        ...(verdict.detail === undefined ? {} : { detail: verdict.detail }),
+        fix: 'NODE_EXTRA_CA_CERTS',
+      },
     };
   }
   const silent = verdicts.findIndex((each) => each.kind === 'no-handshake');
   if (silent === -1) return {};
   return {
-    warning:
-      `Redis at ${where(silent)} took the connection but did not answer the TLS handshake: ` +
-      'if it does not speak TLS, use redis:// instead of rediss://',
+    warning: {
+      message:
+        `Redis at ${where(silent)} took the connection but did not answer the TLS handshake: ` +
+        'if it does not speak TLS, use redis:// instead of rediss://',
+      endpoint: where(silent),
+      fix: 'redis://',
+    },
   };
 }
