@@ -24,9 +24,10 @@ import type { AtomicRecord } from '../contracts/dispatch.js';
 const LUA_DIRECTORY = fileURLToPath(new URL('./lua/', import.meta.url));
 
 /**
- * A claim this old belonged to a request that died between claiming its key and creating its job.
- * Every Redis call of a request is bounded by COMMAND_TIMEOUT_MS, so only a frozen process takes
- * this long; a retry meanwhile answers 409 with Retry-After.
+ * The default of `IDEMPOTENCY_STALE_CLAIM_MS`: a claim this old belonged to a request that died
+ * between claiming its key and creating its job. Every Redis call of a request is bounded by
+ * COMMAND_TIMEOUT_MS, so only a frozen process takes this long; a retry meanwhile answers 409 with
+ * Retry-After.
  */
 export const STALE_CLAIM_MS = 30_000;
 

@@ -24,7 +24,7 @@ import { cancelKeys, createCancelWatch } from '../cancel/signals.js';
 import { jobIndexKey, ledgerKeys } from '../contracts/keys.js';
 import { readLocation } from '../ledger/moves.js';
 import { createDelayedRouter } from '../enqueue/delayed-router.js';
-import { createIdempotencyStore, STALE_CLAIM_MS } from '../idempotency/store.js';
+import { createIdempotencyStore } from '../idempotency/store.js';
 import { jobOptionsFrom, retentionFrom } from '../queue/job-options.js';
 import { createDispatcher } from '../enqueue/dispatcher.js';
 import {
@@ -228,7 +228,7 @@ async function start(
       redis: parts.commands,
       prefix: config.prefix,
       ttlSeconds: config.idempotencyTtlSeconds,
-      staleClaimMs: STALE_CLAIM_MS,
+      staleClaimMs: config.idempotencyStaleClaimMs,
     }),
     dispatcher: createDispatcher({
       ledger,
