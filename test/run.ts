@@ -28,8 +28,8 @@ const CLUSTER_FILES = join(DIST, 'cluster-mode');
 /** How the compiled files import the helper: tsc keeps the specifier as written. */
 const USES_MODE_HELPER = /from ['"]\.\.\/support\/test-redis\.js['"]/;
 /**
- * Files at once. On the 2-core reference machine files mostly wait, so three times as many files as
- * cores is what keeps both busy: at 6 no CPU was left idle, and the run took less than at 4.
+ * Files at once. Files mostly wait, so more files than cores keep both busy: on the 2-core reference
+ * machine, at 6 no CPU was left idle and the run took less than at 4 (both with other runs beside it).
  */
 const CONCURRENCY = 6;
 /** A file still running after this has hung (the slowest take under a minute): it fails, and the run goes on. */
