@@ -11,6 +11,13 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { clusterNodesSchema, type ClusterTarget } from '../redis/target.js';
 
+/**
+ * A claim on an Idempotency-Key this old belonged to a request that died between claiming the key
+ * and creating its job. Every Redis call of a request is bounded by COMMAND_TIMEOUT_MS, so only a
+ * frozen process takes this long; a retry meanwhile answers 409 with Retry-After.
+ */
+const DEFAULT_STALE_CLAIM_MS = 30_000;
+
 /** Decimal digits only: `" "` or `0x10` are mistakes, not 0 and 16. */
 const int = (min: number, max: number) =>
   z
@@ -73,6 +80,7 @@ const schema = z
     WARM_THREADS: int(0, 1024).optional(),
     PROGRESS_INTERVAL_MS: int(0, 3_600_000).default(1_000),
     IDEMPOTENCY_TTL_SECONDS: int(1, 30 * 86_400).default(86_400),
+    IDEMPOTENCY_STALE_CLAIM_MS: int(1_000, 86_400_000).optional(),
     BULK_MAX: int(1, 10_000).default(1_000),
     BULK_BODY_LIMIT_BYTES: int(64, 256 * 1024 * 1024).default(8 * 1024 * 1024),
     MAX_BACKLOG: int(1, 100_000_000).default(100_000),
@@ -125,6 +133,14 @@ const schema = z
     message: 'must not exceed MAX_TASK_DURATION_MS',
     path: ['TASK_DURATION_MS'],
   })
+  .refine(
+    (env) => env.IDEMPOTENCY_STALE_CLAIM_MS === undefined || env.IDEMPOTENCY_STALE_CLAIM_MS > env.COMMAND_TIMEOUT_MS,
+    {
+      message:
+        'must be greater than COMMAND_TIMEOUT_MS: a key is taken over only from a request that cannot still be running',
+      path: ['IDEMPOTENCY_STALE_CLAIM_MS'],
+    },
+  )
   .refine((env) => env.WARM_THREADS === undefined || env.WARM_THREADS <= env.WORKER_CONCURRENCY, {
     message: 'must not exceed WORKER_CONCURRENCY, the most threads a worker runs',
     path: ['WARM_THREADS'],
@@ -172,6 +188,11 @@ export interface Config {
   readonly progressIntervalMs: number;
   /** How long an Idempotency-Key is remembered, from its first request. */
   readonly idempotencyTtlSeconds: number;
+  /**
+   * How old a key's claim (or, on a Redis Cluster, its plan) must be before a retry with the same body
+   * takes it over: only a request whose process died leaves one that long.
+   */
+  readonly idempotencyStaleClaimMs: number;
   /** Most tasks in one `POST /enqueue-tasks`. */
   readonly bulkMax: number;
   /** Largest body of `POST /enqueue-tasks`. */
@@ -250,6 +271,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     warmThreads: e.WARM_THREADS ?? e.WORKER_CONCURRENCY,
     progressIntervalMs: e.PROGRESS_INTERVAL_MS,
     idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
+    idempotencyStaleClaimMs: e.IDEMPOTENCY_STALE_CLAIM_MS ?? DEFAULT_STALE_CLAIM_MS,
     bulkMax: e.BULK_MAX,
     bulkBodyLimitBytes: e.BULK_BODY_LIMIT_BYTES,
     maxBacklog: e.MAX_BACKLOG,

@@ -23,13 +23,6 @@ import type { AtomicRecord } from '../contracts/dispatch.js';
 
 const LUA_DIRECTORY = fileURLToPath(new URL('./lua/', import.meta.url));
 
-/**
- * A claim this old belonged to a request that died between claiming its key and creating its job.
- * Every Redis call of a request is bounded by COMMAND_TIMEOUT_MS, so only a frozen process takes
- * this long; a retry meanwhile answers 409 with Retry-After.
- */
-export const STALE_CLAIM_MS = 30_000;
-
 /** What `Idempotency-Key` may hold: 1 to 255 visible ASCII characters. */
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 

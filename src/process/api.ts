@@ -9,7 +9,7 @@ import type { Config } from '../config/config.js';
 import type { AppOptions } from '../http/app.js';
 import { createAdminUi } from '../http/admin/admin-ui.js';
 import { createDispatcher } from '../enqueue/dispatcher.js';
-import { createIdempotencyStore, STALE_CLAIM_MS } from '../idempotency/store.js';
+import { createIdempotencyStore } from '../idempotency/store.js';
 import { createCanceller, type Canceller } from '../cancel/canceller.js';
 import { cancelKeys } from '../cancel/signals.js';
 import { createJobReader, type JobReader } from '../jobs/reader.js';
@@ -46,7 +46,7 @@ export interface ApiOptions {
   readonly health: AppOptions['health'];
   /** Fault tests only: see `ProcessParts.afterAddStep`. */
   readonly afterAddStep?: AddStepHook | undefined;
-  /** Age after which an idempotency claim is taken over; STALE_CLAIM_MS by default. */
+  /** Age after which an idempotency claim is taken over; IDEMPOTENCY_STALE_CLAIM_MS by default. */
   readonly staleClaimMs?: number | undefined;
   /** How long the dashboard shows a list of worker ids before reading it again; its own default otherwise. */
   readonly adminRefreshMs?: number | undefined;
@@ -115,7 +115,7 @@ function enqueueing(options: ApiOptions): Pick<AppOptions, 'idempotency' | 'disp
       redis,
       prefix: config.prefix,
       ttlSeconds: config.idempotencyTtlSeconds,
-      staleClaimMs: options.staleClaimMs ?? STALE_CLAIM_MS,
+      staleClaimMs: options.staleClaimMs ?? config.idempotencyStaleClaimMs,
     }),
     dispatcher: createDispatcher({
       ledger,

@@ -11,7 +11,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { STALE_CLAIM_MS } from '../../src/idempotency/store.js';
 import { waitForIdle, waitForJobs } from '../support/jobs.js';
 import { startClusterService, type ClusterService } from '../support/cluster-service.js';
 import { skipUnlessClusterTools } from '../support/redis-cluster.js';
@@ -19,6 +18,12 @@ import type { HttpResult } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 const WORKERS = 3;
+/**
+ * How old a dead request's plan must be before a retry takes it over (IDEMPOTENCY_STALE_CLAIM_MS):
+ * the retries only wait this out, so it is lower than the 30 s default, and above the harness's
+ * COMMAND_TIMEOUT_MS (5 s), as the configuration requires.
+ */
+const STALE_CLAIM_MS = 6_000;
 
 interface Placed {
   readonly jobId: string;
@@ -31,7 +36,12 @@ describe('crashes between the slots of a Redis Cluster', { skip: skipUnlessClust
     stack = await startClusterService({
       workers: WORKERS,
       // A routing cut off by the kill is run again once its lock lapses.
-      env: { BULLPEN_KILL_HOOK: 'true', WORKER_CONCURRENCY: '2', LOCK_DURATION_MS: '5000' },
+      env: {
+        BULLPEN_KILL_HOOK: 'true',
+        WORKER_CONCURRENCY: '2',
+        LOCK_DURATION_MS: '5000',
+        IDEMPOTENCY_STALE_CLAIM_MS: String(STALE_CLAIM_MS),
+      },
     });
   });
   after(() => stack?.stop());
@@ -93,7 +103,9 @@ describe('crashes between the slots of a Redis Cluster', { skip: skipUnlessClust
   });
 
   test('killed after the first of several queues: the retry adds the rest, and every job runs once', async () => {
-    const body = { tasks: Array.from({ length: WORKERS * 2 }, (_, i) => ({ jobName: 'half-batch', data: { i } })) };
+    const body = {
+      tasks: Array.from({ length: WORKERS * 2 }, (_, i) => ({ jobName: 'half-batch', data: { i, durationMs: 0 } })),
+    };
     await crashAt('added 1', '/enqueue-tasks', 'key-batch', body);
     const before = await listed('half-batch');
     assert.ok(before.length > 0 && before.length < body.tasks.length, `${before.length} jobs before the retry`);
@@ -121,7 +133,7 @@ describe('crashes between the slots of a Redis Cluster', { skip: skipUnlessClust
     await stack.cluster.client.set(arming(), 'located');
     const response = await stack.service.enqueue<Placed>({
       jobName: 'routed-once',
-      data: {},
+      data: { durationMs: 0 },
       options: { delayMs: 300 },
     });
     assert.equal(response.status, 202, response.text);

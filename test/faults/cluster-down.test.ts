@@ -96,7 +96,9 @@ describe('a Redis Cluster that is down', { skip: skipUnlessClusterTools(), timeo
       workers: WORKERS,
       // The service's default time-out, which the harness raises for the other tests: a refusal must
       // not wait for longer than this, and the requests that wait out a down cluster are the subject.
-      env: { WORKER_CONCURRENCY: '2', COMMAND_TIMEOUT_MS: '500' },
+      // A short job lock: a job whose lock lapsed in the outage is taken back by the stalled checker,
+      // which needs two passes, one per lock duration; the default 30 s would only make that slow.
+      env: { WORKER_CONCURRENCY: '2', COMMAND_TIMEOUT_MS: '500', LOCK_DURATION_MS: '5000' },
     });
   });
   after(() => stack?.stop());

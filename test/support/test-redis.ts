@@ -6,15 +6,16 @@
  * `REDIS_CLUSTER_NODES`, through `serviceOptions`).
  *
  * A file written against this helper runs unchanged in both modes, and `npm test` runs it in both
- * (test/cluster-pass.ts finds such files by their import of this module). What differs between the
+ * (test/run.ts finds such files by their import of this module). What differs between the
  * modes stays here: how the service and in-process connections reach Redis, a client for assertions
  * (keys of one command must share a slot on a cluster), a URL a job thread can start from, and what
  * taking the whole Redis away means.
  */
+import { describe } from 'node:test';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisClient } from '../../src/redis/connections.js';
 import type { RedisTarget } from '../../src/redis/target.js';
-import { startRedisCluster } from './redis-cluster.js';
+import { skipUnlessClusterTools, startRedisCluster } from './redis-cluster.js';
 import { startRedis } from './redis-server.js';
 import type { ServiceOptions } from './service.js';
 
@@ -110,4 +111,21 @@ async function startCluster(appendOnly: boolean): Promise<ModeRedis> {
 /** Starts the Redis of this run's mode (`TEST_REDIS_MODE`). */
 export function startTestRedis({ appendOnly = false }: StartModeRedisOptions = {}): Promise<ModeRedis> {
   return redisMode() === 'cluster' ? startCluster(appendOnly) : startSingle(appendOnly);
+}
+
+/**
+ * Runs a test file written against this module on a Redis Cluster, as one suite named for it: test/run.ts
+ * writes, for each such file, a file of its own that calls this with the file's import. The mode is set
+ * before `load` imports the file, and each test file runs in a process of its own, so it reaches that
+ * file alone. Without `redis-cli` the suite is skipped and says why, except in CI, where it fails.
+ */
+export function describeOnCluster(file: string, load: () => Promise<unknown>): void {
+  process.env[REDIS_MODE_VARIABLE] = 'cluster';
+  describe(
+    `${file} on a Redis Cluster (${REDIS_MODE_VARIABLE}=cluster)`,
+    { skip: skipUnlessClusterTools() },
+    async () => {
+      await load();
+    },
+  );
 }

@@ -323,6 +323,18 @@ describe('reliability and security settings', () => {
     );
   });
 
+  test('IDEMPOTENCY_STALE_CLAIM_MS is 30 s unless set, at least 1 s, and when set must exceed COMMAND_TIMEOUT_MS', () => {
+    assert.equal(loadConfig({}).idempotencyStaleClaimMs, 30_000);
+    assert.equal(
+      loadConfig({ IDEMPOTENCY_STALE_CLAIM_MS: '6000', COMMAND_TIMEOUT_MS: '5000' }).idempotencyStaleClaimMs,
+      6_000,
+    );
+    assertRejects({ IDEMPOTENCY_STALE_CLAIM_MS: '5000', COMMAND_TIMEOUT_MS: '5000' }, 'IDEMPOTENCY_STALE_CLAIM_MS');
+    assertRejects({ IDEMPOTENCY_STALE_CLAIM_MS: '999' }, 'IDEMPOTENCY_STALE_CLAIM_MS');
+    // A long COMMAND_TIMEOUT_MS alone is accepted, as it was before the setting existed.
+    assert.equal(loadConfig({ COMMAND_TIMEOUT_MS: '40000' }).idempotencyStaleClaimMs, 30_000);
+  });
+
   test('API_KEY must be at least 16 characters; METRICS_PUBLIC is a boolean', () => {
     assertRejects({ API_KEY: 'short' }, 'API_KEY');
     assert.equal(loadConfig({ API_KEY: 'x'.repeat(16) }).apiKey, 'x'.repeat(16));
