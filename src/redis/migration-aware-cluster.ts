@@ -67,7 +67,26 @@ export class MigrationAwareCluster extends Cluster {
     // The other forms (commands given up front, MULTI outside a pipeline) are not used here: as ioredis has them.
     if (arg !== undefined) return base(arg);
     if (this.policy.transactionPatienceMs <= 0) return base();
-    return replayableTransaction(() => base() as ChainableCommander, this.policy);
+    return replayableTransaction(
+      () => base() as ChainableCommander,
+      this.policy,
+      (methods) => this.loadScriptsOnMasters(methods),
+    );
+  }
+
+  /**
+   * Loads on every master the Lua scripts among `methods` (commands defined with `defineCommand`, as
+   * BullMQ's and the ledger's are), so that a transaction calling them finds them wherever its slot
+   * is now. Best effort: a node that refuses is left to answer NOSCRIPT as it would have.
+   */
+  private async loadScriptsOnMasters(methods: readonly (string | symbol)[]): Promise<void> {
+    // ioredis's own record of the scripts defined on this client, by command name.
+    const defined = this.scriptsSet as Readonly<Record<string, { readonly lua: string } | undefined>>;
+    const texts = new Set(
+      methods.flatMap((method) => (typeof method === 'string' ? (defined[method]?.lua ?? []) : [])),
+    );
+    if (texts.size === 0) return;
+    await Promise.allSettled(this.nodes('master').flatMap((node) => [...texts].map((lua) => node.script('LOAD', lua))));
   }
 }
 
@@ -96,8 +115,19 @@ function refusedByMigration(error: unknown): boolean {
  * as BullMQ's, which queue themselves on it), and when EXEC is refused by a migrating slot it makes
  * the same calls on a fresh transaction and sends that, until the patience runs out. A request's
  * transaction ends at its deadline in all, like its single commands.
+ *
+ * Before that, the scripts it calls are loaded on every master (`loadScripts`). ioredis sends a
+ * script's text the first time it goes over a connection and only its SHA after, and it counts the
+ * script as sent even when Redis discarded the transaction that carried it. Sent again to the node
+ * that discarded it, or to any node the script never reached, the SHA would find no script: in a
+ * transaction that is a NOSCRIPT for that command at EXEC while the others run, and ioredis then runs
+ * the script alone, outside the transaction (seen under load in test/faults/cluster-reshard.test.ts).
  */
-function replayableTransaction(open: () => ChainableCommander, policy: MigrationPolicy): ChainableCommander {
+function replayableTransaction(
+  open: () => ChainableCommander,
+  policy: MigrationPolicy,
+  loadScripts: (methods: readonly (string | symbol)[]) => Promise<void>,
+): ChainableCommander {
   const calls: { readonly method: string | symbol; readonly args: unknown[] }[] = [];
   const first = open();
 
@@ -108,8 +138,10 @@ function replayableTransaction(open: () => ChainableCommander, policy: Migration
       try {
         return await transaction.exec();
       } catch (error) {
+        if (!refusedByMigration(error)) throw error;
+        await loadScripts(calls.map(({ method }) => method));
         const left = policy.transactionPatienceMs - (Date.now() - startedAt);
-        if (!refusedByMigration(error) || left < TRYAGAIN_DELAY_MS) throw error;
+        if (left < TRYAGAIN_DELAY_MS) throw error;
       }
       await sleep(TRYAGAIN_DELAY_MS);
       transaction = open();

@@ -86,6 +86,35 @@ async function enqueueWorksEverywhere(service: Service): Promise<Enqueued[]> {
   return accepted;
 }
 
+/**
+ * Waits for the jobs; when they do not get there, the error carries what the service said meanwhile
+ * about Redis (refused requests and connection errors, with the process that said it), which is what
+ * tells a service stuck on one master from a slow machine.
+ */
+async function waitForJobsOrSayWhy(service: Service, jobs: readonly Enqueued[]): Promise<void> {
+  const from = service.logs.length;
+  try {
+    await waitForJobs(service, jobs, { timeoutMs: 120_000 });
+  } catch (error) {
+    const said = service.logs
+      .slice(from)
+      .filter((line) => line.level !== undefined && line.level >= 40)
+      .slice(-20)
+      .map((line) => ({ workerId: line.workerId, pid: line.pid, event: line.event, err: messageOf(line.err) }));
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}; the service said: ${JSON.stringify(said)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+function messageOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  return String((error as { message?: unknown }).message);
+}
+
 describe('a Redis Cluster that is down', { skip: skipUnlessClusterTools(), timeout: 400_000 }, () => {
   let stack: ClusterService;
   before(async () => {
@@ -121,7 +150,7 @@ describe('a Redis Cluster that is down', { skip: skipUnlessClusterTools(), timeo
     }
 
     const after = await enqueueWorksEverywhere(stack.service);
-    await waitForJobs(stack.service, [...before, ...after], { timeoutMs: 120_000 });
+    await waitForJobsOrSayWhy(stack.service, [...before, ...after]);
     await waitForIdle(stack.service);
   });
 
@@ -143,7 +172,7 @@ describe('a Redis Cluster that is down', { skip: skipUnlessClusterTools(), timeo
     }
 
     const after = await enqueueWorksEverywhere(stack.service);
-    await waitForJobs(stack.service, [...before, ...after], { timeoutMs: 120_000 });
+    await waitForJobsOrSayWhy(stack.service, [...before, ...after]);
     await waitForIdle(stack.service);
   });
 });
