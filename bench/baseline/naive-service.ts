@@ -98,6 +98,7 @@ if (cluster.isPrimary) {
           ...context,
           handlerUrl: handlers.resolve(job.name),
           signal: new AbortController().signal,
+          progressIntervalMs: 1_000,
           onProgress: () => {},
         });
       } finally {

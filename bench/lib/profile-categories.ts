@@ -114,8 +114,9 @@ export const CATEGORIES: readonly Rule[] = [
   },
   {
     name: 'progress',
-    label: 'progress writes (src/execution/progress, updateProgress)',
-    matches: (f) => inSource(f.url, 'src/execution/progress') || bullmq(f, PROGRESS),
+    label: 'progress (workers/progress-throttle, src/execution/progress, updateProgress)',
+    matches: (f) =>
+      inSource(f.url, 'workers/progress-throttle') || inSource(f.url, 'src/execution/progress') || bullmq(f, PROGRESS),
   },
   {
     name: 'body',

@@ -30,9 +30,15 @@ export interface RunnerTask extends Omit<HandlerContext, 'reportProgress'> {
   readonly handlerUrl: string;
   /** Tags this run's progress messages. */
   readonly runKey: number;
+  /** PROGRESS_INTERVAL_MS: the thread sends at most one progress report per interval. */
+  readonly progressIntervalMs: number;
 }
 
-/** How a run ended: what the body returned, or what it threw (cloned like any thrown error). */
-export type RunnerOutcome =
-  | { readonly returned: unknown; readonly progressMessages: number }
-  | { readonly threw: unknown; readonly progressMessages: number };
+/**
+ * How a run ended: what the body returned, or what it threw (cloned like any thrown error), with how
+ * many progress messages it sent, and the last value it reported that was not sent, if any.
+ */
+export type RunnerOutcome = ({ readonly returned: unknown } | { readonly threw: unknown }) & {
+  readonly progressMessages: number;
+  readonly lastProgress?: JobProgress;
+};

@@ -128,13 +128,13 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       const startedAt = performance.now();
       const seconds = () => (performance.now() - startedAt) / 1000;
       const data = isRecord(job.data) ? job.data : {};
-      // The last progress the body reported is saved whether the job completes or fails: the pool
-      // delivers it before the run settles, and finish() sends it ahead of BullMQ's move of the job
-      // to completed or failed, on the same connection. The job does not wait for that write.
+      // The body's thread coalesces its progress (one value per PROGRESS_INTERVAL_MS at most). The
+      // last value it reported is saved whether the job completes or fails: the pool delivers it
+      // before the run settles, and finish() sends it ahead of BullMQ's move of the job to completed
+      // or failed, on the same connection. The job does not wait for that write.
       const progress = createProgressWriter({
         write: (value) => job.updateProgress(value),
         onError: (error) => logger.debug({ err: error, jobId }, 'progress not saved'),
-        intervalMs: options.progressIntervalMs,
       });
       const timeoutMs = timeoutFor(
         timeoutOption(job.opts as Record<string, unknown>) ?? data.timeoutMs,
@@ -151,6 +151,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           attempt,
           data,
           durationMs: durationFor(data, options.defaultDurationMs, options.maxDurationMs),
+          progressIntervalMs: options.progressIntervalMs,
           onProgress: (value) => progress.report(value),
         });
         void progress.finish();

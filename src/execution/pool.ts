@@ -16,6 +16,11 @@ const PROGRESS_DRAIN_MS = 1_000;
 export interface JobRun extends Omit<RunnerTask, 'runKey'> {
   /** Stops the job: its thread is terminated and replaced, and the run rejects. */
   readonly signal: AbortSignal;
+  /**
+   * Takes the body's progress, coalesced by its thread (at most one value per `progressIntervalMs`),
+   * in the order reported; the last value comes before the run settles. A value the body reported
+   * shortly before its thread was stopped or died may never come.
+   */
   readonly onProgress: (progress: JobProgress) => void;
 }
 
@@ -91,6 +96,8 @@ export function createJobPool({ runnerFile, threads, warmThreads, memoryLimitMb 
           throw error;
         }
         await drain(run, outcome.progressMessages);
+        // The last value the body reported, when its thread held it back: newer than any message.
+        if (outcome.lastProgress !== undefined) onProgress(outcome.lastProgress);
         if ('threw' in outcome) throw outcome.threw;
         return outcome.returned;
       } finally {

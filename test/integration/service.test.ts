@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FIXTURE_HANDLERS } from '../support/gate.js';
 import { peakOverlap } from '../support/intervals.js';
 import { jobKeys, reservationsLeft } from '../support/jobs.js';
 import { lineOf, logged } from '../support/log-lines.js';
@@ -33,7 +34,7 @@ interface JobBody {
   readonly state: string;
   readonly assignedWorker: string;
   readonly progress: unknown;
-  readonly result: { threadId?: number; durationMs?: number } | null;
+  readonly result: { threadId?: number; durationMs?: number; messages?: number; elapsedMs?: number } | null;
   readonly attemptsMade: number;
   readonly timestamps: { enqueuedAt: string | null; startedAt: string | null; finishedAt: string | null };
 }
@@ -56,6 +57,8 @@ describe('the cluster', () => {
       env: {
         WORKER_CONCURRENCY: String(CONCURRENCY),
         TASK_DURATION_MS: String(DURATION_MS),
+        // For `chatty`; every other job name here runs the built-in dummy, as with the default folder.
+        HANDLERS_DIR: FIXTURE_HANDLERS,
         COMPLETED_RETENTION_SECONDS: String(RETENTION_SECONDS),
         RECONCILE_INTERVAL_MS: '500',
         // Per-job lines (enqueued, started, completed) are debug since they left the hot path.
@@ -239,6 +242,27 @@ describe('the cluster', () => {
     );
     assert.equal(done.progress, 100);
     assert.equal(done.result?.durationMs, 4_000);
+  });
+
+  test('a job reporting 1,000 times sends at most one message per interval, and its last value is saved', async () => {
+    // The default PROGRESS_INTERVAL_MS (1 s): spread over 1.5 s, the reports cross the interval at
+    // least once. Sends are at least an interval apart, counted from the run's start (a little
+    // before the body's), so a body that ran for e.g. 1.6 s sent at most 2 messages.
+    const response = await service.enqueue<EnqueueBody>({ jobName: 'chatty', data: { reports: 1_000, spanMs: 1_500 } });
+    const done = await waitFor(
+      async () => {
+        const view = await service.request<JobBody>('GET', `/jobs/${response.body.jobId}`);
+        return view.body.state === 'completed' ? view.body : undefined;
+      },
+      { intervalMs: 100, what: 'the chatty job to complete' },
+    );
+    const { messages = Number.NaN, elapsedMs = 0 } = done.result ?? {};
+    assert.ok(messages >= 1, `the reports after the first interval went out: ${messages} messages`);
+    assert.ok(
+      messages <= Math.floor(elapsedMs / 1_000) + 1,
+      `${messages} messages in ${elapsedMs} ms: at most one per interval`,
+    );
+    assert.equal(done.progress, 100, 'the last value reported, held back by the thread, is saved');
   });
 
   test('concurrent requests with one Idempotency-Key, spread over the processes, create one job', async () => {
