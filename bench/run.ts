@@ -16,6 +16,7 @@ import { fairness } from './scenarios/fairness.js';
 import { memory } from './scenarios/memory.js';
 import { mixed } from './scenarios/mixed.js';
 import { profile } from './scenarios/profile.js';
+import { progress } from './scenarios/progress.js';
 import { saturation } from './scenarios/saturation.js';
 import { throughput } from './scenarios/throughput.js';
 
@@ -31,6 +32,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   bulk,
   delayed,
   clusterMode,
+  progress,
 };
 /** The whole run must end by itself: about nine and a half minutes here, the cluster rounds included. */
 const DEADLINE_MS = 13 * 60_000;

@@ -8,9 +8,9 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
 import { startRedis } from '../../test/support/redis-server.js';
 import { startService } from '../../test/support/service.js';
+import { mainThreadCpu, processCpu, redisCpuMicros } from '../lib/cpu.js';
 import { completedCount, fire, serviceCompletedKeys, waitForCompleted } from '../lib/completions.js';
 import { CATEGORIES, addInto, summarize, type CpuProfile, type Window } from '../lib/profile-categories.js';
 import { table, type Section } from '../lib/report.js';
@@ -29,29 +29,9 @@ const TASK = { jobName: 'short', data: { durationMs: 0 } };
  * still give thousands of samples.
  */
 const SAMPLING_MICROS = 4_000;
-/** Linux reports process CPU in ticks of 1/100 s (USER_HZ). */
-const TICK_MICROS = 10_000;
 
 /** Now on the monotonic clock, in microseconds, as V8 stamps its profiles. */
 const monotonicMicros = () => Number(process.hrtime.bigint() / 1000n);
-
-/** User + system CPU from a /proc `stat` file: a process's (all threads) or one thread's. */
-function cpuMicros(statFile: string): number {
-  const stat = readFileSync(statFile, 'utf8');
-  // Fields after the command name, which may hold spaces: utime and stime are the 12th and 13th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MICROS;
-}
-
-/** A process's main thread is the task whose id is the pid. */
-const mainThreadCpu = (pid: number) => cpuMicros(`/proc/${pid}/task/${pid}/stat`);
-const processCpu = (pid: number) => cpuMicros(`/proc/${pid}/stat`);
-
-async function redisCpuMicros(client: Redis): Promise<number> {
-  const info = await client.info('cpu');
-  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
-  return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
-}
 
 interface Cpu {
   /** The worker processes' main threads. */
