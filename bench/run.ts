@@ -68,10 +68,11 @@ The job threads and the other threads of the worker processes took 3,325 µs per
 a fifth between runs (HTTP and reserve rose here with no change to their code); logging, progress
 and hand-off are the changes that hold from run to run.
 
-- **Progress** is coalesced (\`src/execution/progress.ts\`): at most one save per \`PROGRESS_INTERVAL_MS\`
-  (1 s) with the latest value, and the final value always, sent ahead of BullMQ's completion on the
-  same connection without the job waiting for it. A job shorter than the interval costs one save
-  instead of 11 awaited ones.
+- **Progress** is coalesced (issue 10 on the main thread; issue 19 moved it into the job's thread,
+  \`workers/progress-throttle.ts\`): at most one report per \`PROGRESS_INTERVAL_MS\` (1 s) with the
+  latest value, and the final value always, saved ahead of BullMQ's completion on the same
+  connection without the job waiting for it. A job shorter than the interval costs one save instead
+  of 11 awaited ones, and no message between threads.
 - **Per-job log lines** (task enqueued, job started, job completed) are \`debug\` and guarded, so at
   the default level a job builds no log arguments at all.
 - **Thread hand-off:** a job no longer creates, transfers and closes a \`MessageChannel\` and waits
