@@ -5,9 +5,9 @@
  * only corrects placements that time proved wrong, as when short jobs free one worker while another
  * is busy with long ones.
  *
- * It runs when a slot frees and on every heartbeat, one pass at a time, and takes at most as many
- * jobs as it has free slots; the ledger decides whether the thief may take more (its own assigned
- * jobs count against its free slots) and from whom.
+ * It runs on every heartbeat, and a moment after a slot frees if the slot is still free then, one
+ * pass at a time, and takes at most as many jobs as it has free slots; the ledger decides whether
+ * the thief may take more (its own assigned jobs count against its free slots) and from whom.
  */
 import type { Logger } from '../logging/logger.js';
 import type { MoveLedger } from '../ledger/moves.js';
@@ -17,10 +17,18 @@ import type { Mover } from './mover.js';
 
 /** Candidates looked at per victim: a few, in case others take the oldest first. */
 const CANDIDATES = 4;
+/**
+ * How long after a slot frees it is looked at again. BullMQ fills a slot from the worker's own queue
+ * as it records the end of the job that held it, within a Redis round trip; a pass run at once would
+ * find the slot taken again, at the cost of a ledger call for every job that ends.
+ */
+export const SLOT_SETTLE_MS = 20;
 
 export interface Stealer {
   /** Starts a pass unless one is running; a pass asked for meanwhile runs right after it. */
   trigger(): void;
+  /** A slot freed: a pass starts SLOT_SETTLE_MS later if a slot is still free then. */
+  slotFreed(): void;
   stop(): Promise<void>;
 }
 
@@ -38,6 +46,8 @@ export function createStealer({ workerId, ledger, transfer, mover, freeSlots, lo
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;
+  /** The look at a freed slot that is due; one at a time, however many slots free meanwhile. */
+  let settling: NodeJS.Timeout | undefined;
 
   const stealOne = async (): Promise<boolean> => {
     const victim = await ledger.pickVictim(workerId);
@@ -76,14 +86,25 @@ export function createStealer({ workerId, ledger, transfer, mover, freeSlots, lo
       });
   };
 
+  const trigger = (): void => {
+    if (stopped) return;
+    if (running) again = true;
+    else run();
+  };
+
   return {
-    trigger() {
-      if (stopped) return;
-      if (running) again = true;
-      else run();
+    trigger,
+    slotFreed() {
+      if (stopped || settling !== undefined) return;
+      settling = setTimeout(() => {
+        settling = undefined;
+        if (freeSlots() > 0) trigger();
+      }, SLOT_SETTLE_MS);
+      settling.unref();
     },
     async stop() {
       stopped = true;
+      clearTimeout(settling);
       await running;
     },
   };

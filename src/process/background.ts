@@ -108,7 +108,7 @@ async function startConsumer(
     logger: parts.logger,
     metrics: parts.metrics,
     running: parts.running,
-    ...(config.workStealing ? { onSlotFree: () => stealer.trigger() } : {}),
+    ...(config.workStealing ? { onSlotFree: () => stealer.slotFreed() } : {}),
     wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),
   });
   cancelWatch.onHeard((jobId) => consumer.cancel(jobId));
