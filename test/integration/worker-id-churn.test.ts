@@ -281,21 +281,19 @@ describe('worker ids that come and go', () => {
       }
     };
 
-    let dying: { ids: readonly string[] } | undefined;
+    let dying: readonly string[] = [];
     for (let deploy = 0; deploy < DEPLOYS; deploy += 1) {
       const leases = await join(deploy);
       await enqueue(JOBS_PER_DEPLOY);
-      if (dying) for (const id of dying.ids) await runAndDie(id);
+      for (const id of dying) await runAndDie(id);
       // The old deploy's leases stay expired for the retirement delay; the new one keeps beating.
       clock.advance(TTL_MS + RETIRE_MS + 1);
       for (const id of deployIds(deploy)) assert.equal((await leases.renew(id, CONCURRENCY, true)).held, true);
-      if (dying) {
-        for (const id of dying.ids) assert.equal(await survivor.retirer.retire(id), true, `${id} is retired`);
-        await survivor.retirer.purge();
-        for (const id of dying.ids) forgotten.add(id);
-      }
+      for (const id of dying) assert.equal(await survivor.retirer.retire(id), true, `${id} is retired`);
+      await survivor.retirer.purge();
+      for (const id of dying) forgotten.add(id);
       await survivor.prune();
-      dying = { ids: deployIds(deploy) };
+      dying = deployIds(deploy);
     }
     const live = [...deployIds(DEPLOYS - 1)].sort();
     assert.equal(forgotten.size, (DEPLOYS - 1) * PROCESSES);
