@@ -62,6 +62,12 @@ export interface Ledger extends JobLedgerPort {
   reserveMany(tokens: readonly string[]): Promise<ReserveOutcome[]>;
   /** Releases a reservation wherever it is: for a reserve whose answer was lost. */
   cancel(token: string): Promise<boolean>;
+  /**
+   * Reads again which worker ids reserve and cancel must cover: those with a lease (live, or dead and
+   * not yet retired) or a heartbeat. An id retired since the last read drops out, so that each call
+   * carries the ids in use rather than every id this object has seen. Call it periodically.
+   */
+  refreshMembers(): Promise<void>;
   /** Records what a worker is (pid, host, capacity) for `/workers`. */
   register(info: WorkerInfo): Promise<void>;
   /** Takes a worker out of selection at once, instead of waiting for its heartbeat to age. */
@@ -112,12 +118,32 @@ export function createLedger({
   const cancelScript = script('cancel');
   const counters = (workerId: string) => [keys.jobs(workerId), keys.queued, keys.active];
 
-  // The workers whose reservation hashes reserve and cancel are given. It only grows while this
-  // process lives, so a cancel always covers every worker an earlier reserve could have chosen.
+  // The ids whose reservation hashes reserve is given: those with a lease or a heartbeat at the last
+  // read. A live id missing from it makes the script answer -2, and the list is read again.
   let members: readonly string[] = [];
+  // Ids that left `members`, which cancel still covers, each with the number of the last read sent
+  // when it left. A cancel follows the reserve it undoes on the same connection, and a reservation
+  // whose job was never added stays on the id that reserve chose, one it was given, until released.
+  // Once an id has left, no reserve is given it, so every reserve that was is ahead of any read sent
+  // later, and Redis runs them in that order. Such a read that still finds no lease for the id shows
+  // that it was retired after those reserves ran (only retire-finish-8.lua removes a lease, and only
+  // from an id whose reservations hash is empty): each of their reservations on it was moved or
+  // released first, and cancel has nothing left to find there. (A script Redis had forgotten is sent
+  // again after its NOSCRIPT, out of that order; should such a reserve land on an id retired and
+  // started again meanwhile, and its answer be lost, the reconciler frees that one slot after its
+  // grace period, as for any cancel that fails.)
+  const leaving = new Map<string, number>();
+  let readsSent = 0;
   const refreshMembers = async () => {
-    const current = await redis.zrange(keys.heartbeats, 0, -1);
-    members = [...new Set([...members, ...current])].sort();
+    readsSent += 1;
+    const read = readsSent;
+    // Two reads, not one transaction: that an id has no lease is what lets it go, and the heartbeats
+    // only add the ids a test makes live without one.
+    const [beating, leased] = await Promise.all([redis.zrange(keys.heartbeats, 0, -1), redis.hkeys(keys.leases)]);
+    const current = new Set([...beating, ...leased]);
+    for (const id of members) if (!current.has(id)) leaving.set(id, readsSent);
+    for (const [id, leftAfterRead] of leaving) if (current.has(id) || read > leftAfterRead) leaving.delete(id);
+    members = [...current].sort();
   };
 
   const reserveMany = async (tokens: readonly string[]): Promise<ReserveOutcome[]> => {
@@ -162,11 +188,12 @@ export function createLedger({
       return outcome;
     },
     reserveMany,
+    refreshMembers,
     markStarted: (workerId, token) => transition(workerId, token, 'start'),
     markRequeued: (workerId, token) => transition(workerId, token, 'requeue'),
     release: (workerId, token) => transition(workerId, token, 'finish'),
     async cancel(token) {
-      const ids = members;
+      const ids = leaving.size === 0 ? members : [...members, ...leaving.keys()];
       return (await cancelScript([keys.queued, keys.active, ...ids.map((id) => keys.jobs(id))], [token, ...ids])) === 1;
     },
     async register(info) {

@@ -6,8 +6,8 @@
  * removes the id from the ledger: it then counts toward neither capacity nor backlog.
  *
  * Later passes clean the retired id's finished jobs as they age, and forget the id (its queue
- * included) once nothing is left in it. An id that starts again takes its lease anew and starts
- * empty.
+ * included) once nothing is left in it: no key, hash field or queue handle of it is left then. An id
+ * that starts again takes its lease anew and starts empty.
  */
 import type { RedisClient } from '../redis/connections.js';
 import type { Logger } from '../logging/logger.js';
@@ -36,7 +36,7 @@ export interface RetirerOptions {
   readonly leases: Pick<Leases, 'claimRetirement' | 'finishRetirement' | 'retired' | 'forgetRetired'>;
   readonly ledger: Pick<Ledger, 'reservations' | 'markRequeued' | 'release'>;
   readonly moves: Pick<MoveLedger, 'pending'>;
-  readonly queues: Pick<QueueRegistry, 'forWorker'>;
+  readonly queues: Pick<QueueRegistry, 'forWorker' | 'drop'>;
   readonly transfer: Pick<Transfer, 'notStarted'>;
   readonly mover: Pick<Mover, 'move'>;
   readonly retention: {
@@ -114,7 +114,12 @@ export function createRetirer(options: RetirerOptions): Retirer {
 
     async purge() {
       const ageMs = (seconds: number) => seconds * 1000;
-      for (const workerId of (await leases.retired()).keys()) {
+      const retired = [...(await leases.retired()).keys()];
+      if (retired.length === 0) return;
+      // A move cut short after its shift may still keep its job's source copy in the retired id's
+      // queue, in no list: the id is forgotten once the move has ended and nothing of its queue is left.
+      const moving = new Set((await options.moves.pending()).flatMap((intent) => [intent.source, intent.target]));
+      for (const workerId of retired) {
         const queue = queues.forWorker(workerId);
         // Jobs added after the retirement (a request that reserved this id just before it died).
         const late = await transfer.notStarted(workerId, BATCH);
@@ -125,9 +130,11 @@ export function createRetirer(options: RetirerOptions): Retirer {
         await queue.clean(ageMs(options.retention.completed.ageSeconds), CLEAN_BATCH, 'completed');
         await queue.clean(ageMs(options.retention.failed.ageSeconds), CLEAN_BATCH, 'failed');
         const counts = await queue.getJobCounts();
-        if (Object.values(counts).every((count) => count === 0)) {
+        if (Object.values(counts).every((count) => count === 0) && !moving.has(workerId)) {
           await queue.obliterate({ force: true });
           await leases.forgetRetired(workerId);
+          // Other processes drop their handles of the id when they next find it unknown.
+          await queues.drop([workerId]);
           logger.info(
             { event: 'retirement.forgotten', retired: workerId },
             'forgot a retired worker id: nothing is left in its queue',

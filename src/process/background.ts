@@ -1,8 +1,9 @@
 /**
  * What a process does besides answering HTTP, started once it holds its worker id and has recovered:
  * it hears cancels, consumes the id's queue, keeps the id's lease (and retires dead ids it is told
- * are due), steals from the busiest worker, routes delayed jobs that come due and reconciles the
- * ledger. The order matters: the first heartbeat goes out as soon as the consumer runs.
+ * are due), steals from the busiest worker, routes delayed jobs that come due, reconciles the
+ * ledger and drops what it holds of ids that are gone. The order matters: the first heartbeat goes
+ * out as soon as the consumer runs.
  */
 import type { Config } from '../config/config.js';
 import { createDelayedRouter, type DelayedRouter } from '../enqueue/delayed-router.js';
@@ -14,12 +15,16 @@ import { retentionFrom } from '../queue/job-options.js';
 import { ledgerKeys } from '../contracts/keys.js';
 import { every, type Periodic } from '../platform/periodic.js';
 import type { ProcessParts } from './build.js';
+import { pruneEvery } from './prune.js';
 
 export interface Background {
   readonly consumer: Consumer;
   /** The lease's heartbeat: it runs until the running jobs are done. */
   readonly leaseKeeper: Periodic;
-  /** Stopped first, in this order: taking new work (draining), delayed routing, stealing, reconciling. */
+  /**
+   * Stopped first, in this order: taking new work (draining), delayed routing, stealing, reconciling,
+   * pruning the state of gone worker ids.
+   */
   readonly loops: readonly { stop(): unknown }[];
   /** Stopped last: waits for the retirement under way, if any. */
   readonly retirement: { stop(): unknown };
@@ -75,6 +80,7 @@ export async function startBackground(
       { stop: () => delayedRouter.close() },
       { stop: () => stealer.stop() },
       reconcileEvery(parts, config),
+      pruneEvery(parts, config),
     ],
     retirement: { stop: () => retirement.underWay() },
   };

@@ -2,6 +2,10 @@
  * One BullMQ `Queue` handle per worker queue, made on first use and shared by everything in the
  * process that adds or reads jobs. Handles hold no connection of their own: they all use the
  * connection they are given, whose owner closes it.
+ *
+ * The handles of ids that are gone for good are dropped, so that the registry holds the ids in use,
+ * not every id the process has met. Closing a handle only detaches it from the shared connection: a
+ * request still using it finishes its commands, and a later `forWorker` makes a new one.
  */
 import { Queue } from 'bullmq';
 import type { RedisClient } from '../redis/connections.js';
@@ -9,6 +13,10 @@ import { queueNameFor } from '../contracts/names.js';
 
 export interface QueueRegistry {
   forWorker(workerId: string): Queue;
+  /** The ids this registry holds a handle for, sorted. */
+  held(): readonly string[];
+  /** Closes and forgets the handles of these ids, if it holds them. */
+  drop(workerIds: Iterable<string>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -20,19 +28,39 @@ export function createQueueRegistry({
   prefix: string;
 }): QueueRegistry {
   const queues = new Map<string, Queue>();
+  const closeAll = async (closing: readonly Queue[]) => {
+    await Promise.allSettled(closing.map((queue) => queue.close()));
+  };
   return {
     forWorker(workerId) {
       let queue = queues.get(workerId);
       if (!queue) {
-        queue = new Queue(queueNameFor(workerId), { connection, prefix });
+        // A handle writes nothing by being made (BullMQ would write the queue's meta hash): one made
+        // for a retired id whose queue is gone (another process's purge pass, a read of a moved job's
+        // history) must not bring a key of it back. BullMQ's scripts still write the hash's defaults
+        // when they first add an event to the queue.
+        queue = new Queue(queueNameFor(workerId), { connection, prefix, skipMetasUpdate: true });
         queues.set(workerId, queue);
       }
       return queue;
     },
+    held() {
+      return [...queues.keys()].sort();
+    },
+    async drop(workerIds) {
+      const closing: Queue[] = [];
+      for (const workerId of workerIds) {
+        const queue = queues.get(workerId);
+        if (!queue) continue;
+        queues.delete(workerId);
+        closing.push(queue);
+      }
+      await closeAll(closing);
+    },
     async close() {
-      const closing = [...queues.values()].map((queue) => queue.close());
+      const closing = [...queues.values()];
       queues.clear();
-      await Promise.allSettled(closing);
+      await closeAll(closing);
     },
   };
 }
