@@ -184,7 +184,7 @@ export interface Config {
    * one and stop after a minute idle.
    */
   readonly warmThreads: number;
-  /** The least time between two progress reports of one job (its thread holds back the rest); the last is always kept. */
+  /** The least time between two progress reports of one job (its thread holds back the rest); the last is kept. */
   readonly progressIntervalMs: number;
   /** How long an Idempotency-Key is remembered, from its first request. */
   readonly idempotencyTtlSeconds: number;

@@ -71,6 +71,11 @@ export interface ProcessMetrics {
   workerRetired(): void;
   /** One step undoing a refused enqueue failed: what it would have undone is left to the reconciler. */
   undoFailed(operation: UndoOperation): void;
+  /**
+   * Drops the enqueue series of worker ids not in `known` (retired and forgotten), so that a process
+   * that outlives many deploys under new host names does not keep a series for every id it ever met.
+   */
+  forgetAssignedWorkers(known: ReadonlySet<string>): Promise<void>;
 }
 
 export interface ProcessMetricsOptions {
@@ -208,5 +213,11 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
     jobMoved: (reason) => moved.inc({ reason }),
     workerRetired: () => retired.inc(),
     undoFailed: (operation) => undoFailures.inc({ operation }),
+    async forgetAssignedWorkers(known) {
+      for (const { labels } of (await enqueued.get()).values) {
+        const assigned = String(labels.assigned_worker);
+        if (assigned !== workerId && !known.has(assigned)) enqueued.remove(labels);
+      }
+    },
   };
 }

@@ -22,6 +22,7 @@ import { createLeases, holderName, type Leases } from '../../src/ledger/lease.js
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createMoveLedger, readLocation } from '../../src/ledger/moves.js';
 import { createJobReader, type JobLocation } from '../../src/jobs/reader.js';
+import { createProcessMetrics, type ProcessMetrics } from '../../src/metrics/process-metrics.js';
 import { createMover } from '../../src/ownership/mover.js';
 import { createRetirer, type Retirer } from '../../src/ownership/retirer.js';
 import { pruneWorkerIds } from '../../src/process/prune.js';
@@ -53,6 +54,8 @@ interface Survivor {
   readonly moveQueues: QueueRegistry;
   readonly leases: Leases;
   readonly retirer: Retirer;
+  /** Its metrics, which count every enqueue by the worker it went to. */
+  readonly metrics: ProcessMetrics;
   prune(): Promise<void>;
 }
 
@@ -94,6 +97,12 @@ function createSurvivor(connection: RedisClient, prefix: string, clock: TestCloc
     onRetired: () => {},
     logger,
   });
+  const metrics = createProcessMetrics({
+    workerId: 'survivor-0',
+    hostId: 'survivor',
+    knownJobNames: [],
+    pool: { threads: 0, queueSize: 0 },
+  });
   return {
     ledger,
     jobLedger,
@@ -101,11 +110,13 @@ function createSurvivor(connection: RedisClient, prefix: string, clock: TestCloc
     moveQueues,
     leases,
     retirer,
+    metrics,
     prune: () =>
       pruneWorkerIds({
         ledgers: [ledger, jobLedger],
         knownWorkers: () => ledger.knownWorkers(),
         registries: [queues, moveQueues],
+        metrics,
       }),
   };
 }
@@ -252,6 +263,7 @@ describe('worker ids that come and go', () => {
         if (outcome.kind !== 'reserved') continue;
         const jobId = jobIdFor(outcome.workerId, tokens[i] ?? '');
         await survivor.queues.forWorker(outcome.workerId).add('churn', {}, { jobId });
+        survivor.metrics.jobEnqueued(outcome.workerId, 'churn');
         enqueued += 1;
       }
     };
@@ -381,6 +393,17 @@ describe('worker ids that come and go', () => {
       'the dropped handles let go of the shared connection',
     );
     assert.deepEqual(await leftoversOf(redis.client, prefix, forgotten), [], 'nothing of a forgotten id in Redis');
+    const series =
+      (await survivor.metrics.registry.getSingleMetric('bullpen_jobs_enqueued_total')?.get())?.values ?? [];
+    assert.deepEqual(
+      [...new Set(series.map(({ labels }) => String(labels.assigned_worker)))].filter((id) => forgotten.has(id)),
+      [],
+      'no enqueue series of a forgotten id',
+    );
+    assert.ok(
+      series.some(({ labels }) => live.includes(String(labels.assigned_worker))),
+      'the live ones stay',
+    );
 
     await survivor.queues.close();
     await survivor.moveQueues.close();
