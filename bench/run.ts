@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import type { Section } from './lib/report.js';
 import { table } from './lib/report.js';
+import { backlog } from './scenarios/backlog.js';
 import { bulk } from './scenarios/bulk.js';
 import { clusterMode } from './scenarios/cluster-mode.js';
 import { delayed } from './scenarios/delayed.js';
@@ -31,6 +32,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   bulk,
   delayed,
   clusterMode,
+  backlog,
 };
 /** The whole run must end by itself: about nine and a half minutes here, the cluster rounds included. */
 const DEADLINE_MS = 13 * 60_000;
