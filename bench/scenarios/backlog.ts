@@ -8,7 +8,8 @@
  *   (`INFO cpu`, user + sys) over a fixed window, empty and with the backlog, on the loaded service's
  *   own Redis, once the reservations the load made have been checked by the reconcile passes;
  * - enqueue requests/s (autocannon, as scenario 2) on both services in alternating rounds: the empty
- *   one (which its own rounds fill with a few thousand jobs) and the one with 200,000 waiting;
+ *   one (empty when its first round starts; its rounds leave what they enqueue, tens of thousands
+ *   of jobs by the last) and the one with 200,000 waiting;
  * - how long the loads took.
  */
 import type { Redis } from 'ioredis';
