@@ -26,6 +26,16 @@ export interface LedgerKeys {
   readonly moves: string;
   /** hash per worker: job token -> "state|sinceMs" (state q: assigned, a: running). */
   jobs(workerId: string): string;
+  /**
+   * set per worker: the tokens of its entries marked running (a), so that the reconcile pass reads
+   * those without reading the waiting ones.
+   */
+  running(workerId: string): string;
+  /**
+   * zset per worker: job token -> reservedAtMs, for the reservations whose job has not yet been seen
+   * in the worker's queue; the reconcile pass checks each once, past its grace period.
+   */
+  unconfirmed(workerId: string): string;
   /** string per moved job: "current worker|from,from,...". */
   location(token: string): string;
 }
@@ -51,6 +61,8 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     index: key('index'),
     moves: key('moves'),
     jobs: (workerId: string) => key(`jobs:${workerId}`),
+    running: (workerId: string) => key(`running:${workerId}`),
+    unconfirmed: (workerId: string) => key(`unconfirmed:${workerId}`),
     location: (token: string) => key(`moved:${token}`),
   });
 }

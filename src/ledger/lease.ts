@@ -114,6 +114,8 @@ export function createLeases({ redis, prefix, instance, owner, ttlMs, retireMs, 
           keys.workers,
           keys.retired,
           keys.jobs(workerId),
+          keys.running(workerId),
+          keys.unconfirmed(workerId),
         ],
         [workerId, claimer, now()],
       );

@@ -5,20 +5,12 @@
  * and the counters cannot drift from the reservations they count.
  */
 import type { RedisClient } from '../redis/connections.js';
-import { jobIdFor } from '../contracts/names.js';
 import { ledgerKeys, type LedgerKeys } from '../contracts/keys.js';
 import { clockArgument, ledgerScripts, redisMillis, type Clock } from './scripts.js';
 import { parseLease, type LeaseView } from './lease.js';
+import { reservationReads, type Reservation, type ReservationReads } from './reservations.js';
 
-export type ReservationState = 'queued' | 'active';
-
-export interface Reservation {
-  readonly token: string;
-  readonly state: ReservationState;
-  readonly reservedAt: number;
-  /** The job's public id: it names the worker the job was first routed to, which a move keeps. */
-  readonly jobId: string;
-}
+export type { Reservation, ReservationPage, ReservationState } from './reservations.js';
 
 export type ReserveOutcome =
   /** `reservedAt`: when (ms, Redis's clock), and the job's score in the job index. */
@@ -51,7 +43,7 @@ export interface JobLedgerPort {
   release(workerId: string, token: string): Promise<boolean>;
 }
 
-export interface Ledger extends JobLedgerPort {
+export interface Ledger extends JobLedgerPort, ReservationReads {
   readonly keys: LedgerKeys;
   /**
    * Picks the least-loaded live worker and reserves a slot on it. `first` names the worker the
@@ -116,7 +108,8 @@ export function createLedger({
   const transitionScript = script('transition');
   const recountScript = script('recount');
   const cancelScript = script('cancel');
-  const counters = (workerId: string) => [keys.jobs(workerId), keys.queued, keys.active];
+  const counters = (workerId: string) => [keys.jobs(workerId), keys.queued, keys.active, keys.running(workerId)];
+  const reads = reservationReads(redis, keys);
 
   // The ids whose reservation hashes reserve is given: those with a lease or a heartbeat at the last
   // read. A live id missing from it makes the script answer -2, and the list is read again.
@@ -159,6 +152,7 @@ export function createLedger({
           keys.cursor,
           keys.index,
           ...ids.map((id) => keys.jobs(id)),
+          ...ids.map((id) => keys.unconfirmed(id)),
         ],
         [workerTtlMs, maxBacklog, ids.length, clockArgument(clock), ...ids, ...tokens],
       );
@@ -178,7 +172,10 @@ export function createLedger({
   };
 
   const transition = async (workerId: string, token: string, op: string): Promise<boolean> =>
-    (await transitionScript(counters(workerId), [workerId, token, op, clockArgument(clock)])) === 1;
+    (await transitionScript(
+      [...counters(workerId), keys.unconfirmed(workerId)],
+      [workerId, token, op, clockArgument(clock)],
+    )) === 1;
 
   return {
     keys,
@@ -213,15 +210,13 @@ export function createLedger({
       const [registered, retired] = await Promise.all([redis.hkeys(keys.workers), redis.hkeys(keys.retired)]);
       return [...new Set([...registered, ...retired])].sort();
     },
+    ...reads,
     async *reservations(workerId) {
       let cursor = '0';
       do {
-        const [next, flat] = await redis.hscan(keys.jobs(workerId), cursor, 'COUNT', 500);
-        cursor = next;
-        for (let i = 0; i + 1 < flat.length; i += 2) {
-          const reservation = parseReservation(workerId, flat[i] ?? '', flat[i + 1] ?? '');
-          if (reservation) yield reservation;
-        }
+        const page = await reads.reservationPage(workerId, cursor, 500);
+        cursor = page.cursor;
+        yield* page.reservations;
       } while (cursor !== '0');
     },
     async recount(workerId) {
@@ -284,18 +279,6 @@ export function createLedger({
         };
       });
     },
-  };
-}
-
-function parseReservation(workerId: string, token: string, value: string): Reservation | undefined {
-  const match = /^(?<state>[qa])\|(?<since>\d+)(?:\|(?<first>[^|]+))?$/.exec(value);
-  if (!match?.groups) return undefined;
-  const { state, since, first } = match.groups as { state: string; since: string; first?: string };
-  return {
-    token,
-    state: state === 'a' ? 'active' : 'queued',
-    reservedAt: Number(since),
-    jobId: jobIdFor(first ?? workerId, token),
   };
 }
 

@@ -120,6 +120,8 @@ export function createMoveLedger({
           keys.queued,
           keys.active,
           keys.location(token),
+          keys.unconfirmed(intent.source),
+          keys.unconfirmed(intent.target),
         ],
         [token, intentId, locationTtlMs, now()],
       );

@@ -1,7 +1,13 @@
 /**
  * Start-up recovery of a process, before it consumes: take the worker id's lease (nothing is
  * recovered without it), put back to waiting the jobs a dead predecessor left running, rebuild the
- * id's counters and correct its ledger entries.
+ * id's counters and its list of running entries, and correct its ledger entries.
+ *
+ * Only the recount reads every reservation of the id (one script, once per start). The reconcile
+ * pass after it is the periodic one, bounded whatever the backlog: everything the predecessor left
+ * marked running goes back to queued and its job is checked at once; the rest of the reservations
+ * are left to the sweep, so that a process forked again after a crash consumes within about the
+ * same time with a million jobs waiting as with none.
  */
 import type { Config } from '../config/config.js';
 import type { ProcessParts } from './build.js';

@@ -139,8 +139,12 @@ describe('worker id leases', () => {
     assert.equal(await retirer.claimRetirement('d-0'), true);
     assert.equal(await retirer.finishRetirement('d-0'), 'reservations-left');
     await ledger.release('d-0', 't1');
+    // Names a cancel left in the lists the reconcile pass reads: they go with the id.
+    await connection.sadd(ledger.keys.running('d-0'), 'stale');
+    await connection.zadd(ledger.keys.unconfirmed('d-0'), 1, 'stale');
     assert.equal(await leasesOf('other', 7, 60_000).finishRetirement('d-0'), 'claim-lost', 'only the claimer finishes');
     assert.equal(await retirer.finishRetirement('d-0'), 'retired');
+    assert.equal(await connection.exists(ledger.keys.running('d-0'), ledger.keys.unconfirmed('d-0')), 0);
     assert.deepEqual(await ledger.snapshot(), [], 'gone from /workers and /metrics');
     assert.equal(await ledger.isKnownWorker('d-0'), true, 'its finished jobs stay readable');
     assert.deepEqual([...(await retirer.retired()).keys()], ['d-0']);

@@ -186,6 +186,31 @@ describe('ledger scripts', () => {
     assert.equal(await reservationCount(), 0);
   });
 
+  test('the running and unconfirmed lists follow each reservation through its transitions', async () => {
+    await join(info('w'));
+    const lists = async () => ({
+      running: [...(await scheduler.runningTokens('w'))].sort(),
+      unconfirmed: await connection.zrange(scheduler.keys.unconfirmed('w'), 0, -1),
+    });
+    assert.equal(await reserveId('t1'), 'w');
+    assert.equal(await reserveId('t2'), 'w');
+    assert.deepEqual(await lists(), { running: [], unconfirmed: ['t1', 't2'] }, 'reserved, the jobs not yet seen');
+    await scheduler.markStarted('w', 't1');
+    assert.deepEqual(await lists(), { running: ['t1'], unconfirmed: ['t2'] }, 'a job that starts was seen');
+    await scheduler.markRequeued('w', 't1');
+    assert.deepEqual(await lists(), { running: [], unconfirmed: ['t1', 't2'] }, 'requeued, it is checked again');
+    const [since] = await connection.zmscore(scheduler.keys.unconfirmed('w'), 't1');
+    assert.match((await connection.hget(scheduler.keys.jobs('w'), 't1')) ?? '', new RegExp(`^q\\|${since}$`));
+    await scheduler.markStarted('w', 't1');
+    await scheduler.release('w', 't1');
+    await scheduler.release('w', 't2');
+    assert.deepEqual(await lists(), { running: [], unconfirmed: [] });
+    // A stale name in the running list (its entry went another way) leaves it on the next requeue.
+    await connection.sadd(scheduler.keys.running('w'), 'gone');
+    assert.equal(await scheduler.markRequeued('w', 'gone'), false);
+    assert.deepEqual(await lists(), { running: [], unconfirmed: [] });
+  });
+
   test('a job that starts without a reservation is counted, and released again', async () => {
     assert.equal(await scheduler.markStarted('a', 'orphan'), true);
     assert.deepEqual((await counters()).active, { a: '1' });

@@ -126,6 +126,9 @@ describe('moving a job between worker queues', () => {
     assert.deepEqual(await entries('src'), {});
     assert.match((await entries('dst'))[token] ?? '', /^q\|\d+\|src$/);
     assert.deepEqual(await counts(), { queued: { src: '0', dst: '1' }, active: {} });
+    // Its job is not yet seen in the target queue when the reservation shifts: unconfirmed there.
+    assert.deepEqual(await connection.zrange(ledger.keys.unconfirmed('src'), 0, -1), []);
+    assert.deepEqual(await connection.zrange(ledger.keys.unconfirmed('dst'), 0, -1), [token]);
     assert.deepEqual(await moveLedgerOf('dst').location(token), { current: 'dst', movedFrom: ['src'] });
     assert.equal(await connection.hlen(ledger.keys.moves), 0, 'no intent is left');
     const found: string[] = [];

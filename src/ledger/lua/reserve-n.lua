@@ -12,9 +12,14 @@
   entry of its enqueue. The caller stamps the job with the same time. An entry whose job is then
   never added is dropped by the listing, once it is old enough to be sure.
 
-  Every key the script touches is passed in KEYS: the caller passes the reservations hash of every
-  worker it knows of. A live worker the caller did not pass (it joined since the caller last looked)
-  makes the script answer -2 for every token, and the caller refreshes its list and calls again.
+  Each reservation is also recorded as unconfirmed (its worker's zset, scored by this call's time)
+  until its job is seen: the job starts, or the worker's reconcile pass finds it in the queue. The
+  pass reads only those, so its cost follows the jobs enqueued lately, not the backlog.
+
+  Every key the script touches is passed in KEYS: the caller passes the reservations hash and the
+  unconfirmed zset of every worker it knows of. A live worker the caller did not pass (it joined
+  since the caller last looked) makes the script answer -2 for every token, and the caller refreshes
+  its list and calls again.
 
   Input:
     KEYS[1]   heartbeats key   (zset: worker id -> last heartbeat, ms)
@@ -23,8 +28,10 @@
     KEYS[4]   active key       (hash: worker id -> jobs running)
     KEYS[5]   cursor key       (string: tie-break rotation)
     KEYS[6]   job index key    (zset: job id -> enqueue time, ms)
-    KEYS[7..] reservations key of each worker named in ARGV[5..4+n], in the same order
-              (hash: token -> "state|sinceMs", state q or a)
+    KEYS[7..6+n]    reservations key of each worker named in ARGV[5..4+n], in the same order
+                    (hash: token -> "state|sinceMs", state q or a)
+    KEYS[7+n..6+2n] unconfirmed key of each of those workers, in the same order
+                    (zset: token -> reservedAtMs)
 
     ARGV[1]   liveness ttl, ms
     ARGV[2]   backlog limit
@@ -45,9 +52,10 @@
 --- @include "includes/job-id"
 --- @include "includes/least-loaded"
 local n = tonumber(ARGV[3])
-local keyOf = {}
+local keyOf, unconfirmedOf = {}, {}
 for i = 1, n do
   keyOf[ARGV[4 + i]] = KEYS[6 + i]
+  unconfirmedOf[ARGV[4 + i]] = KEYS[6 + n + i]
 end
 local tokens, firsts = {}, {}
 for i = 5 + n, #ARGV do
@@ -102,6 +110,7 @@ for j = 1, k do
   else
     local best = leastLoaded(load, capacity, count, (last - k + j) % count)
     redis.call("HSET", keyOf[live[best]], tokens[j], reservationEntry("q", now, firsts[j]))
+    redis.call("ZADD", unconfirmedOf[live[best]], now, tokens[j])
     local first = string.sub(firsts[j], 2)
     redis.call("ZADD", KEYS[6], "NX", now, jobIdFor(first ~= "" and first or live[best], tokens[j]))
     redis.call("HINCRBY", KEYS[3], live[best], 1)

@@ -11,6 +11,8 @@
     KEYS[4] queued key       (hash: worker id -> jobs assigned, not started)
     KEYS[5] active key       (hash: worker id -> jobs running)
     KEYS[6] the job's location key (string: "current|from,from,...")
+    KEYS[7] the source's unconfirmed key (zset: token -> reservedAtMs)
+    KEYS[8] the target's unconfirmed key
 
     ARGV[1] token
     ARGV[2] intent id
@@ -31,18 +33,22 @@ if intent.p == "shifted" then return 1 end
 local entry = redis.call("HGET", KEYS[2], ARGV[1])
 if entry then
   redis.call("HDEL", KEYS[2], ARGV[1])
+  redis.call("ZREM", KEYS[7], ARGV[1])
   if isRunning(entry) then
     redis.call("HINCRBY", KEYS[5], intent.s, -1)
   else
     redis.call("HINCRBY", KEYS[4], intent.s, -1)
   end
 end
--- Reserved now on the target: the target's reconciler grants a fresh reservation its grace period
--- while the job is still on its way into the queue. The entry names the worker the job's id was
--- made for, so that the target finds the job under its id.
+-- Reserved now on the target, and unconfirmed there: the target's reconciler grants a fresh
+-- reservation its grace period while the job is still on its way into the queue, then checks its
+-- job once. The entry names the worker the job's id was made for, so that the target finds the job
+-- under its id.
 if redis.call("HEXISTS", KEYS[3], ARGV[1]) == 0 then
   local first = parseJobId(intent.j) or intent.s
-  redis.call("HSET", KEYS[3], ARGV[1], reservationEntry("q", serverMillis(ARGV[4]), "|" .. first))
+  local now = serverMillis(ARGV[4])
+  redis.call("HSET", KEYS[3], ARGV[1], reservationEntry("q", now, "|" .. first))
+  redis.call("ZADD", KEYS[8], now, ARGV[1])
   redis.call("HINCRBY", KEYS[4], intent.t, 1)
 end
 

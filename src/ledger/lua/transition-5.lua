@@ -3,11 +3,19 @@
   change to the counters goes through this script or reserve, keyed by the job's token, so a repeated
   or late call (a retry, a command that timed out but still ran) changes nothing twice.
 
+  It also keeps the two short lists the reconcile pass reads instead of every reservation: the
+  worker's running tokens (every entry marked a), and its unconfirmed reservations (reserved, their
+  job not yet seen). A job that starts is confirmed. A running entry put back to queued becomes
+  unconfirmed again, scored by its reservation time, so that the next pass checks its job once: an
+  entry requeued because its process is gone may belong to a job that finished meanwhile.
+
   Input:
     KEYS[1] the worker's jobs key (hash: token -> "state|sinceMs[|first worker]", state q or a; a
             moved job's entry names the worker its id was made for)
     KEYS[2] queued key            (hash: worker id -> jobs assigned, not started)
     KEYS[3] active key            (hash: worker id -> jobs running)
+    KEYS[4] the worker's running key     (set: tokens of its entries marked a)
+    KEYS[5] the worker's unconfirmed key (zset: token -> reservedAtMs)
 
     ARGV[1] worker id
     ARGV[2] token
@@ -31,22 +39,30 @@ end
 rest = rest or ""
 
 if op == "start" then
+  -- Listed even when the entry already reads a: the list is repaired by the job it lists.
+  redis.call("SADD", KEYS[4], token)
   if state == "a" then return 0 end
   if state == "q" then
     redis.call("HINCRBY", KEYS[2], worker, -1)
   else
     since = tostring(serverMillis(ARGV[4]))
   end
+  redis.call("ZREM", KEYS[5], token)
   redis.call("HSET", KEYS[1], token, reservationEntry("a", since, rest))
   redis.call("HINCRBY", KEYS[3], worker, 1)
   return 1
 elseif op == "requeue" then
+  -- A token listed as running whose entry is not marked a leaves the list all the same.
+  redis.call("SREM", KEYS[4], token)
   if state ~= "a" then return 0 end
   redis.call("HSET", KEYS[1], token, reservationEntry("q", since, rest))
+  redis.call("ZADD", KEYS[5], since, token)
   redis.call("HINCRBY", KEYS[3], worker, -1)
   redis.call("HINCRBY", KEYS[2], worker, 1)
   return 1
 elseif op == "finish" then
+  if state ~= "q" then redis.call("SREM", KEYS[4], token) end
+  if state ~= "a" then redis.call("ZREM", KEYS[5], token) end
   if not entry then return 0 end
   redis.call("HDEL", KEYS[1], token)
   if state == "q" then

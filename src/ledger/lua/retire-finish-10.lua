@@ -12,6 +12,8 @@
     KEYS[6] workers key      (hash: worker id -> registration JSON)
     KEYS[7] retired key      (hash: worker id -> retiredAtMs)
     KEYS[8] the id's reservations key
+    KEYS[9] the id's running key     (set: tokens of its entries marked a)
+    KEYS[10] the id's unconfirmed key (zset: token -> reservedAtMs)
 
     ARGV[1] worker id
     ARGV[2] claimer
@@ -33,4 +35,6 @@ redis.call("HDEL", KEYS[4], ARGV[1])
 redis.call("HDEL", KEYS[5], ARGV[1])
 redis.call("HDEL", KEYS[6], ARGV[1])
 redis.call("HSET", KEYS[7], ARGV[1], now)
+-- Its lists of running and unconfirmed tokens can only name entries that are gone by now.
+redis.call("DEL", KEYS[9], KEYS[10])
 return 1
