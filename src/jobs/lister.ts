@@ -23,9 +23,11 @@
  *   safe: a job may wait, be delayed (up to 30 days) or keep being retried far longer than any
  *   retention, and must stay listed. So the sweep looks only at entries older than the shortest
  *   retention age (younger ones are more often live, and the listing meets the newest anyway) and
- *   reads each before dropping it. It reads at most SWEEP_BATCH × SWEEP_BATCHES entries a pass
- *   (2000 per 5 s by default) and keeps its position in Redis, so live old jobs (a long backlog) are
- *   stepped over instead of read again each pass; once it reaches the young entries it starts again
+ *   asks whether each job still exists before dropping it (`JobReader.gone`: an EXISTS over the
+ *   batch's jobs per queue, never a read of a job's state, which scans its queue's list). It looks
+ *   at most SWEEP_BATCH × SWEEP_BATCHES entries a pass (2000 per 5 s by default) and keeps its
+ *   position in Redis, so live old jobs (a long backlog) are stepped over instead of asked about
+ *   again each pass; once it reaches the young entries it starts again
  *   from the oldest. The index thus stays near (enqueue rate × shortest retention) plus the live
  *   jobs, as long as jobs are enqueued more slowly than the passes examine entries.
  */
@@ -111,7 +113,7 @@ export interface JobListerOptions {
   readonly redis: RedisClient;
   /** `jobIndexKey(prefix)`; the sweep keeps its position and lock in keys named after it. */
   readonly indexKey: string;
-  readonly reader: Pick<JobReader, 'read'>;
+  readonly reader: Pick<JobReader, 'read' | 'gone'>;
   /** Entries younger than this are left to the listing: the shortest retention age, in ms. */
   readonly sweepAfterMs: number;
   /** How long one process's sweep keeps the others from sweeping: its reconcile interval. */
@@ -169,6 +171,18 @@ export function createJobLister(options: JobListerOptions): JobLister {
     };
   };
 
+  /**
+   * Drops the entries of jobs that are gone, asked twice: a job found in neither of its queues while
+   * it moved is in its new one by the second asking. Only whether each job exists is asked, never
+   * its state: a sweep of old entries meets many live jobs of a long backlog.
+   */
+  const dropGone = async (jobIds: readonly string[]): Promise<number> => {
+    const first = await reader.gone(jobIds);
+    const gone = first.length === 0 ? [] : await reader.gone(first);
+    if (gone.length > 0) await redis.zrem(indexKey, ...gone);
+    return gone.length;
+  };
+
   const matches = (view: JobView, { state, worker, jobName }: JobFilter): boolean =>
     (state === undefined || view.state === state) &&
     (worker === undefined || view.assignedWorker === worker) &&
@@ -218,7 +232,7 @@ export function createJobLister(options: JobListerOptions): JobLister {
         const found = await entriesAfter('oldest', position, sweepBatch);
         const old = found.filter((entry) => entry.score < cutoff);
         if (old.length > 0) {
-          dropped += (await readEntries(old)).dropped;
+          dropped += await dropGone(old.map(({ member }) => member));
           examined += old.length;
           position = old[old.length - 1];
         }

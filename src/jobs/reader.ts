@@ -8,7 +8,9 @@
 import type { Job, JobsOptions } from 'bullmq';
 import { CANCELLED_REASON, timeoutOption } from '../contracts/stored-job.js';
 import { parseJobId, DELAYED_QUEUE } from '../contracts/names.js';
+import { jobsExist } from '../queue/job-presence.js';
 import type { QueueRegistry } from '../queue/queues.js';
+import type { RedisClient } from '../redis/connections.js';
 
 export interface JobView {
   readonly jobId: string;
@@ -41,6 +43,13 @@ export interface JobView {
 
 export interface JobReader {
   read(jobId: string): Promise<JobView | undefined>;
+  /**
+   * Which of these jobs are in no queue any more (retention removed them, or they were never added),
+   * at a few Redis calls per queue, however many they are: what the index sweep asks of thousands of
+   * old entries at a time, where reading each (its state is found by scanning its queue's list) made
+   * the sweep's cost grow with the backlog. A job that moved is looked for where it went.
+   */
+  gone(jobIds: readonly string[]): Promise<string[]>;
 }
 
 export interface JobLocation {
@@ -49,13 +58,26 @@ export interface JobLocation {
 }
 
 export interface JobReaderOptions {
+  /** The connection the queues were made on: where `gone` asks whether job hashes exist. */
+  readonly redis: RedisClient;
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
   readonly isKnownWorker: (workerId: string) => Promise<boolean>;
   /** Where a moved job is now; undefined for a job that never moved. */
   readonly locate: (token: string) => Promise<JobLocation | undefined>;
 }
 
-export function createJobReader({ queues, isKnownWorker, locate }: JobReaderOptions): JobReader {
+export function createJobReader({ redis, queues, isKnownWorker, locate }: JobReaderOptions): JobReader {
+  /** Whether the job is in one of the queues its location names (it moved, or was routed when due). */
+  const foundWhereItWent = async (jobId: string, token: string): Promise<boolean> => {
+    const location = await locate(token);
+    if (location === undefined) return false;
+    for (const workerId of [location.current, ...location.movedFrom]) {
+      const [exists] = await jobsExist(redis, queues.forWorker(workerId), [jobId]);
+      if (exists) return true;
+    }
+    return false;
+  };
+
   return {
     async read(jobId) {
       const parsed = parseJobId(jobId);
@@ -75,6 +97,31 @@ export function createJobReader({ queues, isKnownWorker, locate }: JobReaderOpti
         return view(jobId, job, state === 'unknown' ? 'waiting' : state, current, movedFrom);
       }
       return undefined;
+    },
+
+    async gone(jobIds) {
+      const byQueue = new Map<string, { jobId: string; token: string }[]>();
+      const unreadable: string[] = [];
+      for (const jobId of jobIds) {
+        const parsed = parseJobId(jobId);
+        if (parsed === undefined) unreadable.push(jobId);
+        else byQueue.set(parsed.workerId, [...(byQueue.get(parsed.workerId) ?? []), { jobId, token: parsed.token }]);
+      }
+      // Where each job's id says it was added first; most jobs never leave that queue.
+      const missing = (
+        await Promise.all(
+          [...byQueue].map(async ([workerId, jobs]) => {
+            const exists = await jobsExist(
+              redis,
+              queues.forWorker(workerId),
+              jobs.map(({ jobId }) => jobId),
+            );
+            return jobs.filter((_, i) => !exists[i]);
+          }),
+        )
+      ).flat();
+      const found = await Promise.all(missing.map(({ jobId, token }) => foundWhereItWent(jobId, token)));
+      return [...unreadable, ...missing.filter((_, i) => !found[i]).map(({ jobId }) => jobId)];
     },
   };
 }

@@ -92,6 +92,7 @@ export function composeApi(options: ApiOptions): Api {
 
 function jobReading({ config, redis, queues, ledger }: ApiOptions): { reader: JobReader; jobList: JobLister } {
   const reader = createJobReader({
+    redis,
     queues,
     isKnownWorker: (id) => ledger.isKnownWorker(id),
     // On the request connection, like every other read of a request: the moves' own connection is

@@ -3,7 +3,8 @@
  * the reconcile pass checks reservations against their jobs by the hundred, and a read per job made
  * its cost grow with the backlog. A batch is one EXISTS over every job's key (a count) and one
  * ZMSCORE on each of the queue's finished sets, all in the queue's slot; only when the count says
- * some job is gone are the keys asked one by one.
+ * some job is gone are the keys asked one by one. The index sweep asks only whether jobs exist
+ * (`jobsExist`), which is the first half of that.
  */
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '../redis/connections.js';
@@ -30,6 +31,18 @@ export async function jobPresence(
     if (!exists[i]) return 'missing';
     return completed[i] != null || failed[i] != null ? 'finished' : 'present';
   });
+}
+
+/** Whether each job still has its hash in the queue, whatever its state: one EXISTS when all do. */
+export async function jobsExist(
+  redis: RedisClient,
+  queue: Pick<Queue, 'toKey'>,
+  jobIds: readonly string[],
+): Promise<boolean[]> {
+  if (jobIds.length === 0) return [];
+  const jobKeys = jobIds.map((id) => queue.toKey(id));
+  if ((await redis.exists(...jobKeys)) === jobIds.length) return jobIds.map(() => true);
+  return eachExists(redis, jobKeys);
 }
 
 async function eachExists(redis: RedisClient, keys: readonly string[]): Promise<boolean[]> {

@@ -343,6 +343,7 @@ describe('worker ids that come and go', () => {
     // A moved job that retention removed is looked for in the queues it went through, forgotten ones
     // included: such a read leaves nothing behind (a queue handle writes nothing by being made).
     const reader = createJobReader({
+      redis: connection,
       queues: survivor.queues,
       isKnownWorker: (id) => ledger.isKnownWorker(id),
       locate: (token) => readLocation(connection, prefix, token),
