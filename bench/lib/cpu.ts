@@ -39,6 +39,33 @@ export function liveThreadsCpu(pid: number): number {
   }, 0);
 }
 
+/** A process and its direct children (a cluster primary and the processes it forked). */
+export function familyOf(pid: number): number[] {
+  const children = readdirSync('/proc').flatMap((entry) => {
+    if (!/^\d+$/.test(entry)) return [];
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The parent's pid is the second field after the command name.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      return ppid === pid ? [Number(entry)] : [];
+    } catch {
+      return [];
+    }
+  });
+  return [pid, ...children];
+}
+
+/** CPU of every thread of every process of a family, in µs; a process gone since counts 0. */
+export function familyCpu(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => {
+    try {
+      return sum + processCpu(pid);
+    } catch {
+      return sum;
+    }
+  }, 0);
+}
+
 export async function redisCpuMicros(client: Redis): Promise<number> {
   const info = await client.info('cpu');
   const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);

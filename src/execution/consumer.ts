@@ -17,6 +17,7 @@ import { parseJobId, queueNameFor } from '../contracts/names.js';
 import type { Retention } from '../queue/job-options.js';
 import { createProgressWriter } from './progress.js';
 import { RETRY_AFTER_ERROR_MS, superviseConsumer } from '../queue/supervise.js';
+import { attemptSignal } from './attempt-signal.js';
 import { durationFor, timeoutFor } from './job-limits.js';
 import { isRecord } from '../platform/is-record.js';
 
@@ -140,11 +141,10 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         timeoutOption(job.opts as Record<string, unknown>) ?? data.timeoutMs,
         options.jobTimeoutMs,
       );
+      const stop = attemptSignal(timeoutMs, cancelled);
       try {
         const result = await options.pool.run({
-          signal: cancelled
-            ? AbortSignal.any([AbortSignal.timeout(timeoutMs), cancelled])
-            : AbortSignal.timeout(timeoutMs),
+          signal: stop.signal,
           handlerUrl: options.handlers.resolve(job.name),
           jobId,
           jobName: job.name,
@@ -176,6 +176,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           ),
         );
         throw error;
+      } finally {
+        stop.done();
       }
     } finally {
       running.delete(token);
