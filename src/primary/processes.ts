@@ -11,6 +11,7 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { createHostMetricsPrimary } from '../metrics/host-metrics-primary.js';
 import { workerIdFor } from '../contracts/names.js';
+import { sendOver } from '../platform/ipc.js';
 import {
   EXIT_LEASE_REFUSED,
   EXIT_PORT_IN_USE,
@@ -90,7 +91,11 @@ export function createProcesses(options: ProcessesOptions): Processes {
       return stopChildren([...byChild.keys()], timeoutMs, logger);
     },
     forceStopAll: () => {
-      for (const child of byChild.keys()) if (child.isConnected()) child.send(FORCE_STOP_MESSAGE);
+      // Through the callback: a process whose channel closes while the message is on its way (it was
+      // stopping already) must not turn into an 'error' event nobody hears, which would end the primary.
+      for (const child of byChild.keys()) {
+        if (child.isConnected()) void sendOver(child, FORCE_STOP_MESSAGE).catch(() => {});
+      }
     },
   };
 }
