@@ -1,5 +1,5 @@
 /**
- * Scenario 12: what a backlog costs when nothing happens. Jobs that wait cost Redis memory; they
+ * Scenario 13: what a backlog costs when nothing happens. Jobs that wait cost Redis memory; they
  * should not cost Redis work. Two services side by side, each with its own Redis: one keeps an
  * (almost) empty queue, the other is loaded through `POST /enqueue-tasks` with 200,000 and then
  * 1,000,000 waiting jobs (10-minute jobs, so 32 run and the rest wait). Measured:
@@ -183,7 +183,7 @@ export async function backlog(): Promise<Section> {
       round(figures.cpuPercent, 2),
     ];
     return {
-      title: '12. Backlog cost',
+      title: '13. Backlog cost',
       body: [
         `Two services of ${WORKERS} processes, each on its own Redis. With nothing arriving, Redis commands/s`,
         '(`INFO stats` total_commands_processed) and CPU (`INFO cpu`, user + sys, in % of one core) over',
