@@ -2,7 +2,7 @@
  * The primary: settles the port and Redis first (preflight.ts), forks one process per worker index
  * and forks a dead one again under the same id (processes.ts), and runs the shutdown: the processes
  * first, each finishing its running jobs, then the private Redis if it launched one. This module owns
- * the signals and that order.
+ * the signals (one signal delivered twice is one stop; a later one stops at once) and that order.
  */
 import cluster from 'node:cluster';
 import type { Config } from '../config/config.js';
@@ -13,6 +13,15 @@ import { createProcesses, type Processes } from './processes.js';
 
 /** Beyond the processes' own shutdown timeout, how long the primary waits before killing them. */
 const SHUTDOWN_MARGIN_MS = 5_000;
+
+/**
+ * A signal sent to the whole process group (`timeout`, a terminal's Ctrl-C, systemd's default
+ * `KillMode=control-group`) reaches the primary twice under `npm start`, directly and forwarded by
+ * npm, about 1 ms apart. A repeat within this long of the first signal is that same stop; only a later
+ * one, as a person sends, stops at once. Not a setting: no person presses Ctrl-C twice faster than this
+ * meaning "now", and no copy of one signal arrives this late.
+ */
+export const REPEAT_SIGNAL_WINDOW_MS = 1_000;
 
 export async function runPrimary(config: Config, logger: Logger): Promise<void> {
   // Processes accept connections themselves: with round-robin, a connection handed to a process that
@@ -80,7 +89,10 @@ function listenForSignals(): Signals {
   };
 }
 
-/** The processes first, each finishing its running jobs, then the private Redis; a second signal cuts it short. */
+/**
+ * The processes first, each finishing its running jobs, then the private Redis; a second signal, once
+ * REPEAT_SIGNAL_WINDOW_MS has passed since the first, cuts it short.
+ */
 function shutdownOf(
   config: Config,
   logger: Logger,
@@ -88,21 +100,37 @@ function shutdownOf(
   redis: ResolvedRedis | undefined,
 ): (signal: string) => Promise<void> {
   let stopping: Promise<void> | undefined;
+  let startedAt = 0;
   return (signal) => {
     if (stopping) {
+      const afterMs = Math.round(performance.now() - startedAt);
+      if (afterMs < REPEAT_SIGNAL_WINDOW_MS) {
+        logger.info(
+          { event: 'shutdown.duplicate-signal', signal, afterMs },
+          `a signal ${afterMs} ms after the shutdown began is the same stop (a group's signal arrives twice); ignored`,
+        );
+        return stopping;
+      }
       // A second Ctrl-C: the processes stop at once; their running jobs stay active in Redis and are
       // recovered by whoever owns their worker ids next, as after a crash.
       logger.warn(
-        { event: 'shutdown.forced', signal },
+        { event: 'shutdown.forced', signal, afterMs },
         'second signal: stopping at once; running jobs are left for recovery at the next start',
       );
       processes.forceStopAll();
       return stopping;
     }
+    startedAt = performance.now();
+    const repeatAfter = `${REPEAT_SIGNAL_WINDOW_MS / 1_000} s`;
     stopping = (async () => {
       logger.info(
-        { event: 'shutdown.started', signal, timeoutMs: config.shutdownTimeoutMs, secondSignal: 'stops at once' },
-        `shutting down: processes finish their running jobs first (up to SHUTDOWN_TIMEOUT_MS=${config.shutdownTimeoutMs} ms); signal again to stop at once`,
+        {
+          event: 'shutdown.started',
+          signal,
+          timeoutMs: config.shutdownTimeoutMs,
+          secondSignal: `stops at once after ${repeatAfter}`,
+        },
+        `shutting down: processes finish their running jobs first (up to SHUTDOWN_TIMEOUT_MS=${config.shutdownTimeoutMs} ms); signal again, ${repeatAfter} or more after the first, to stop at once`,
       );
       await processes.stopAll(config.shutdownTimeoutMs + SHUTDOWN_MARGIN_MS);
       await redis?.stop();

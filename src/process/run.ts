@@ -29,7 +29,11 @@ export async function runProcess(config: Config, redis: RedisTarget, index: numb
   // a process that is still loading its modules, where a message would be dropped unheard.
   const exitEarly = () => process.exit(0);
   process.once('disconnect', exitEarly);
-  process.once('SIGTERM', exitEarly);
+  // `on`, not `once`: a group's SIGTERM comes again through the primary, and must not find the default.
+  process.on('SIGTERM', exitEarly);
+  // A Ctrl-C reaches every process of the terminal's group, one still starting too; the primary
+  // coordinates the shutdown, and asks with SIGTERM.
+  process.on('SIGINT', () => {});
 
   const parts = await buildProcess(config, redis, index, baseLogger);
   if (!(await recovered(parts, config))) return;
@@ -81,9 +85,10 @@ function stopOnSignals(shutdown: Shutdown): void {
   process.on('message', (message) => {
     if (message === FORCE_STOP_MESSAGE) void shutdown.abandon('a second signal').finally(() => process.exit(0));
   });
+  // A signal to the whole group (`timeout`, systemd) reaches this process directly and again through
+  // the primary: both are the one graceful stop, as `shutdown.stop` gives the second call the first
+  // one's promise. Only the primary's message stops at once.
   process.on('SIGTERM', () => exitAfter('SIGTERM'));
-  // A Ctrl-C reaches every process of the terminal's group; the primary coordinates the shutdown.
-  process.on('SIGINT', () => {});
   // The IPC channel closes when the primary dies: never outlive it.
   process.on('disconnect', () => exitAfter('primary is gone'));
 }
