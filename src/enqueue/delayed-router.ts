@@ -16,7 +16,7 @@ import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/connections.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../logging/logger.js';
-import { throttled } from '../logging/throttle.js';
+import { reportOutage } from '../logging/outage.js';
 import { CANCELLED_REASON, TIMEOUT_OPTION } from '../contracts/stored-job.js';
 import { RETRY_AFTER_ERROR_MS, superviseConsumer } from '../queue/supervise.js';
 import { parseJobId, queueNameFor, DELAYED_QUEUE } from '../contracts/names.js';
@@ -24,8 +24,6 @@ import type { QueueRegistry } from '../queue/queues.js';
 
 /** Routing is a few Redis calls: a handful in flight serve a burst of jobs falling due together. */
 const CONCURRENCY = 16;
-/** While Redis is away the router reports every reconnect attempt; one line per interval will do. */
-const ERROR_LOG_INTERVAL_MS = 5_000;
 /** How long a due job that found no worker (or a full backlog) waits before it tries again. */
 const ROUTE_RETRY_MS = 1_000;
 
@@ -168,15 +166,17 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
       if (error.message === CANCELLED_REASON) return;
       logger.warn({ event: 'delayed.route-failed', jobId: job?.id, err: error }, 'routing a due job failed');
     });
-    consumer.on('error', reportError);
+    consumer.on('error', (error) => outage.error(error));
+    consumer.getBackend().on('ready', () => outage.restored());
     return consumer;
   };
-  const reportError = throttled<[Error]>(ERROR_LOG_INTERVAL_MS, (error, { suppressed }) =>
-    logger.warn(
-      { event: 'consumer.error', consumer: 'delayed job router', err: error, suppressed },
-      'delayed job router error',
-    ),
-  );
+  const outage = reportOutage({
+    logger,
+    level: 'warn',
+    about: { consumer: 'delayed job router' },
+    error: { event: 'consumer.error', msg: 'delayed job router error' },
+    restored: { event: 'consumer.restored', msg: 'delayed job router connected again' },
+  });
   // The same parked fetch loop as the consumer's can strand due jobs here (see queue/supervise.ts).
   const supervised = superviseConsumer({
     start: startConsumer,

@@ -8,7 +8,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RedisClient } from '../redis/connections.js';
 import { JobTimeoutError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import { throttled } from '../logging/throttle.js';
+import { reportOutage } from '../logging/outage.js';
 import type { HandlerRegistry } from './handlers.js';
 import type { JobPool } from './pool.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
@@ -20,9 +20,6 @@ import { RETRY_AFTER_ERROR_MS, superviseConsumer } from '../queue/supervise.js';
 import { attemptSignal } from './attempt-signal.js';
 import { durationFor, timeoutFor } from './job-limits.js';
 import { isRecord } from '../platform/is-record.js';
-
-/** While Redis is away the consumer reports every reconnect attempt; one line per interval will do. */
-const ERROR_LOG_INTERVAL_MS = 5_000;
 
 /**
  * What the consumer tells the load ledger about its jobs, and nothing more: a job started, or an
@@ -86,12 +83,14 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     }
   };
 
-  const reportError = throttled<[Error]>(ERROR_LOG_INTERVAL_MS, (error, { suppressed }) =>
-    logger.error(
-      { event: 'consumer.error', consumer: 'queue consumer', err: error, suppressed },
-      'queue consumer error',
-    ),
-  );
+  // While Redis is away BullMQ reports every reconnect attempt, of its own connection and of ours.
+  const outage = reportOutage({
+    logger,
+    level: 'error',
+    about: { consumer: 'queue consumer' },
+    error: { event: 'consumer.error', msg: 'queue consumer error' },
+    restored: { event: 'consumer.restored', msg: 'queue consumer connected again' },
+  });
   /** Jobs fetched: the fetch watchdog's sign of life. */
   let fetches = 0;
 
@@ -226,7 +225,8 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         final ? 'job failed' : 'job attempt failed; it will be retried',
       );
     });
-    consumer.on('error', reportError);
+    consumer.on('error', (error) => outage.error(error));
+    consumer.getBackend().on('ready', () => outage.restored());
     return consumer;
   };
 

@@ -5,9 +5,13 @@
  * the rest. Jobs still running at the time-out, or when the lease was lost, are left active in Redis
  * for the id's next owner (or its retirer) to requeue: the connections are cut before the threads
  * are stopped, so that they are not recorded as failed.
+ *
+ * While Redis is away the stop waits for the running jobs, not for Redis: the steps that only tidy
+ * Redis are skipped (an id that is not renewed drops out of selection, a lease expires by itself),
+ * and once no job runs the process stops without waiting for BullMQ to record and close.
  */
 import type { Server } from 'node:http';
-import { closeConnection } from '../redis/connections.js';
+import { closeConnection, type RedisClient } from '../redis/connections.js';
 import type { Consumer } from '../execution/consumer.js';
 import type { Periodic } from '../platform/periodic.js';
 import type { ProcessParts } from './build.js';
@@ -16,6 +20,13 @@ import type { Logger } from '../logging/logger.js';
 
 /** How long each background loop may take to stop. */
 const LOOP_STOP_TIMEOUT_MS = 5_000;
+/**
+ * How long a step that only tidies Redis (taking the id out of selection, giving the lease up) may
+ * take on a connection that is up: Redis answers it in milliseconds, unless it has just gone.
+ */
+const TIDY_TIMEOUT_MS = 5_000;
+/** How often the drain looks whether the jobs are done while Redis is away. */
+const AWAY_CHECK_INTERVAL_MS = 50;
 
 export interface Running {
   readonly server: Server;
@@ -73,6 +84,27 @@ function reportingStep(logger: Logger): Step {
   };
 }
 
+/**
+ * A step that only tidies Redis state whose effect also comes about without it: skipped while its
+ * connection is away (it would wait for Redis, or fail), and bounded when it is up.
+ */
+async function tidy(
+  { logger }: ProcessParts,
+  step: Step,
+  name: string,
+  connection: RedisClient,
+  action: () => Promise<unknown>,
+): Promise<void> {
+  if (connection.status !== 'ready') {
+    logger.info(
+      { event: 'shutdown.step-skipped', step: name, reason: 'redis is away' },
+      `${name}: skipped, Redis is away`,
+    );
+    return;
+  }
+  await step(name, () => withDeadline(action(), TIDY_TIMEOUT_MS, `Redis did not answer within ${TIDY_TIMEOUT_MS} ms`));
+}
+
 async function stopInOrder(
   parts: ProcessParts,
   running: () => Running | undefined,
@@ -96,14 +128,17 @@ async function stopInOrder(
       ),
     );
   }
-  // Only a holder of the id may take it out of selection: after a lost lease, it is another's.
-  if (graceful) await step('stop routing here', () => parts.ledger.deregister(parts.workerId));
+  // Only a holder of the id may take it out of selection: after a lost lease, it is another's. While
+  // Redis is away nothing is routed anywhere, and the id drops out of selection once its lease lapses.
+  if (graceful) {
+    await tidy(parts, step, 'stop routing here', parts.commands, () => parts.ledger.deregister(parts.workerId));
+  }
   if (started) await step('http', () => closeServer(started.server));
   const drained = graceful && started ? await drain(parts, started.consumer, shutdownTimeoutMs, step) : false;
   started?.leaseKeeper.stop();
   parts.hostMetrics.close();
   if (drained) {
-    await step('release the lease', () => parts.leases.release(parts.workerId));
+    await tidy(parts, step, 'release the lease', parts.consumerConnection, () => parts.leases.release(parts.workerId));
     await step('thread pool', () => parts.pool.close());
     await step('queues', () => Promise.all([parts.queues.close(), parts.moveQueues.close()]));
     await step('redis', () =>
@@ -115,19 +150,53 @@ async function stopInOrder(
   logger.info({ event: 'shutdown.done' }, 'process stopped');
 }
 
-/** Lets the running jobs finish, up to the time-out; whether they all did. */
+/**
+ * Lets the running jobs finish, up to the time-out; whether they all did and the consumer closed.
+ * BullMQ's close records the jobs' ends and closes the consumer's connections, and so waits for Redis
+ * while it is away: once no job runs then, the drain stops waiting. The ends of jobs that finished
+ * while Redis was away are lost with the process, and those jobs run again after the next start.
+ */
 async function drain(parts: ProcessParts, consumer: Consumer, timeoutMs: number, step: Step): Promise<boolean> {
-  const { logger } = parts;
+  const { logger, running, consumerConnection } = parts;
   logger.info(
-    { event: 'shutdown.draining', running: parts.running.size, timeoutMs },
-    `waiting for ${parts.running.size} running jobs to finish, up to ${timeoutMs} ms`,
+    { event: 'shutdown.draining', running: running.size, timeoutMs },
+    `waiting for ${running.size} running jobs to finish, up to ${timeoutMs} ms`,
   );
   let drained = false;
   await step('consumer', async () => {
-    ({ drained } = await consumer.close(timeoutMs));
-    logger.info({ event: 'shutdown.consumer-closed', drained }, 'consumer closed');
+    const idleWhileAway = once(() => running.size === 0 && consumerConnection.status !== 'ready');
+    try {
+      const outcome = await Promise.race([
+        consumer.close(timeoutMs).then((closed) => (closed.drained ? 'drained' : 'timed out')),
+        idleWhileAway.promise.then(() => 'redis away' as const),
+      ]);
+      if (outcome === 'redis away') {
+        logger.warn(
+          { event: 'shutdown.redis-away', running: running.size },
+          'no job is running and Redis is away: stopping without waiting for it (a job that ended while it was away runs again after the next start)',
+        );
+        return;
+      }
+      drained = outcome === 'drained';
+      logger.info({ event: 'shutdown.consumer-closed', drained }, 'consumer closed');
+    } finally {
+      idleWhileAway.stop();
+    }
   });
   return drained;
+}
+
+/** Resolves once `holds` does, looking every AWAY_CHECK_INTERVAL_MS until stopped. */
+function once(holds: () => boolean): { readonly promise: Promise<void>; stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<void>((resolve) => {
+    const look = () => {
+      if (holds()) resolve();
+      else timer = setTimeout(look, AWAY_CHECK_INTERVAL_MS);
+    };
+    look();
+  });
+  return { promise, stop: () => clearTimeout(timer) };
 }
 
 /** Cuts the connections before stopping the threads, so that the jobs cut off are not recorded as failed. */

@@ -40,6 +40,10 @@ export function createQueueRegistry({
         // history) must not bring a key of it back. BullMQ's scripts still write the hash's defaults
         // when they first add an event to the queue.
         queue = new Queue(queueNameFor(workerId), { connection, prefix, skipMetasUpdate: true });
+        // A handle's errors are its connection's, which the connection's owner logs (redis/connections.ts),
+        // and a handle whose set-up failed fails its next command, whose caller reports it. Unheard,
+        // BullMQ prints each of them raw, a multi-line dump per handle on every reconnect attempt.
+        queue.on('error', ignore);
         queues.set(workerId, queue);
       }
       return queue;
@@ -64,3 +68,6 @@ export function createQueueRegistry({
     },
   };
 }
+
+/** See `forWorker`: the error is reported where it happened. */
+function ignore(): void {}

@@ -23,7 +23,7 @@ import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from 'ior
 import type { ClusterTarget, RedisTarget } from './target.js';
 import type { Logger } from '../logging/logger.js';
 import { MigrationAwareCluster, TRYAGAIN_DELAY_MS, type MigrationPolicy } from './migration-aware-cluster.js';
-import { throttled } from '../logging/throttle.js';
+import { reportOutage } from '../logging/outage.js';
 
 export type ConnectionRole = 'command' | 'consumer' | 'subscriber';
 
@@ -35,9 +35,6 @@ const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
   consumer: { maxRetriesPerRequest: null },
   subscriber: { maxRetriesPerRequest: null },
 };
-
-/** Logs a connection's errors without flooding the log while Redis stays down. */
-const ERROR_LOG_INTERVAL_MS = 5_000;
 
 /** How long to wait before reconnecting: soon at first, then every 2 s. */
 const retryDelay = (attempt: number) => Math.min(100 * attempt, 2_000);
@@ -119,13 +116,16 @@ export function createRedisConnection(
     target.kind === 'single'
       ? new Redis(target.url, options)
       : clusterConnection(target, options, clusterBehaviour(role, commandTimeoutMs));
-  const report = throttled(ERROR_LOG_INTERVAL_MS, (error: Error, { suppressed }: { suppressed: number }) =>
-    logger.warn(
-      { event: 'redis.connection-error', err: error, connection: role, suppressed },
-      'redis connection error',
-    ),
-  );
-  redis.on('error', (error: Error) => report(error));
+  // ioredis emits an error on every reconnect attempt while Redis is away, and `ready` once it is back.
+  const outage = reportOutage({
+    logger,
+    level: 'warn',
+    about: { connection: role },
+    error: { event: 'redis.connection-error', msg: 'redis connection error; reconnecting' },
+    restored: { event: 'redis.connection-restored', msg: 'redis connection restored' },
+  });
+  redis.on('error', (error: Error) => outage.error(error));
+  redis.on('ready', () => outage.restored());
   return redis;
 }
 

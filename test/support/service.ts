@@ -56,6 +56,8 @@ export interface Service {
   readonly hostId: string;
   readonly child: ChildProcess;
   readonly logs: LogLine[];
+  /** What the processes wrote to stderr so far: the log is on stdout, so this is what bypassed it. */
+  stderr(): string;
   /** Resolves with the primary's exit code once it has exited, on its own or stopped. */
   readonly exited: Promise<number | null>;
   request<T = unknown>(
@@ -178,6 +180,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     hostId,
     child,
     logs,
+    stderr: () => stderr,
     exited,
     request,
     enqueue: (task) =>
