@@ -118,6 +118,7 @@ async function startConsumer(
     wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),
   });
   cancelWatch.onHeard((jobId) => consumer.cancel(jobId));
+  cancelWatch.watchRunning(() => consumer.runningJobs());
   await consumer.waitUntilReady();
   return consumer;
 }
