@@ -5,9 +5,14 @@
  * a job fetched just as it was cancelled, or on its way between queues, was heard of; a process
  * that was not listening when the cancel came (restarting, or cut off from Redis) asks the
  * tombstone instead. Asking only then keeps a Redis round trip off every job's start.
+ *
+ * A cancel published while this process's subscriber was reconnecting is lost for a job already
+ * running here: once subscribed again, the process asks the tombstones of the jobs it runs, one
+ * EXISTS each, and stops those it finds.
  */
 import type { RedisClient } from '../redis/connections.js';
 import type { Logger } from '../logging/logger.js';
+import { parseJobId } from '../contracts/names.js';
 
 /** Longer than any attempt may run, so a job cannot outlive its tombstone while it runs. */
 export const TOMBSTONE_TTL_MS = 24 * 3_600_000;
@@ -48,6 +53,11 @@ export interface CancelWatch {
    * for its tombstone.
    */
   wasCancelled(jobId: string, token: string, enqueuedAt: number): Promise<boolean>;
+  /**
+   * The ids of the jobs running here: after each resubscription their tombstones are asked, and
+   * those cancelled meanwhile are handed to the `onHeard` listeners as if heard.
+   */
+  watchRunning(jobIds: () => Iterable<string>): void;
 }
 
 /**
@@ -63,6 +73,7 @@ export function createCancelWatch({
   logger,
 }: {
   readonly subscriber: RedisClient;
+  /** Asked for tombstones; a connection that waits out outages, so that a check is not lost to one. */
   readonly redis: Pick<RedisClient, 'exists'>;
   readonly keys: CancelKeys;
   readonly logger: Logger;
@@ -86,8 +97,7 @@ export function createCancelWatch({
     }
   };
 
-  subscriber.on('message', (channel: string, jobId: string) => {
-    if (channel !== keys.channel) return;
+  const hear = (jobId: string) => {
     remember(jobId);
     for (const listener of listeners) {
       try {
@@ -96,11 +106,38 @@ export function createCancelWatch({
         logger.warn({ event: 'cancel.failed', err: error, jobId }, 'could not cancel a job');
       }
     }
+  };
+  let running: () => Iterable<string> = () => [];
+  /**
+   * After a reconnect: subscribed again (ioredis does it too; this one's answer says when it holds),
+   * every later cancel is heard, and every earlier one wrote its tombstone before it was published.
+   */
+  const recheckRunning = async () => {
+    await subscriber.subscribe(keys.channel);
+    const jobIds = [...running()];
+    const found = await Promise.all(
+      jobIds.map(async (jobId) => (await redis.exists(keys.tombstone(parseJobId(jobId)?.token ?? jobId))) === 1),
+    );
+    for (const [i, jobId] of jobIds.entries()) if (found[i] === true && !heard.has(jobId)) hear(jobId);
+  };
+
+  subscriber.on('message', (channel: string, jobId: string) => {
+    if (channel === keys.channel) hear(jobId);
   });
   subscriber.on('close', () => (listeningSince = Number.POSITIVE_INFINITY));
   // After a reconnect ioredis subscribes again as the connection becomes ready.
   subscriber.on('ready', () => {
-    if (started && listeningSince === Number.POSITIVE_INFINITY) listeningSince = Date.now();
+    if (!started || listeningSince !== Number.POSITIVE_INFINITY) return;
+    listeningSince = Date.now();
+    // Once ioredis has sent what it sends on `ready` (its own resubscription among them).
+    setImmediate(() => {
+      recheckRunning().catch((error: unknown) =>
+        logger.warn(
+          { event: 'cancel.recheck-failed', err: error },
+          'could not check the running jobs for cancels missed while reconnecting',
+        ),
+      );
+    });
   });
 
   return {
@@ -116,6 +153,9 @@ export function createCancelWatch({
       if (heard.has(jobId)) return true;
       if (listeningSince + LISTEN_MARGIN_MS < enqueuedAt) return false;
       return (await redis.exists(keys.tombstone(token))) === 1;
+    },
+    watchRunning(jobIds) {
+      running = jobIds;
     },
   };
 }

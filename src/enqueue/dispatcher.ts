@@ -9,6 +9,10 @@
  * neither runs. An undo that fails is logged at warn with the task's token and counted
  * (`bullpen_undo_failures_total`): the client is refused all the same, and the reconciler frees a
  * reservation left behind once it is older than its grace period.
+ *
+ * An add that carries a record (an idempotency key's answer) is undone only once the record shows
+ * that its transaction did not run: a record written means its jobs exist, and they stay, so that a
+ * retry with the key is answered with jobs that exist.
  */
 import { Job, type JobsOptions, type Queue } from 'bullmq';
 import type { RedisClient } from '../redis/connections.js';
@@ -48,8 +52,11 @@ export interface Dispatcher {
 export interface DispatcherOptions {
   readonly ledger: Pick<Ledger, 'reserveMany' | 'release' | 'cancel'>;
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
-  /** The connection the queues were made on: an index entry goes out on it just ahead of its job. */
-  readonly connection: Pick<RedisClient, 'zadd'>;
+  /**
+   * The connection the queues were made on: an index entry goes out on it just ahead of its job, and
+   * a record is read on it behind a failed add.
+   */
+  readonly connection: Pick<RedisClient, 'zadd' | 'get' | 'isCluster'>;
   readonly jobOptions: JobsOptions;
   readonly logger: Logger;
   readonly metrics: Pick<ProcessMetrics, 'undoFailed'>;
@@ -157,13 +164,34 @@ export function createDispatcher({
         { resume, afterStep: afterAddStep },
       );
     } catch (error) {
-      // A record's plan may be written (on a cluster): its retry finishes these jobs, so they stay.
-      if (record === undefined || !(await isCluster(placed))) await undoAdd(placed);
+      if (record === undefined || (await notWritten(record, placed))) await undoAdd(placed);
       throw new QueueUnavailableError(error);
     }
   };
-  const isCluster = async ([first]: readonly Placement[]) =>
-    first !== undefined && (await queues.forWorker(first.queueOf).backend.client).isCluster;
+  /**
+   * Whether the transaction that was to write `record` with the jobs certainly did not run. On one
+   * Redis the record is read on the connection the transaction went on, so Redis answers only after
+   * running it, if it runs at all (a timed-out transaction may run late): still not the answer means
+   * it did not run and never will. The answer means the jobs exist; a read that fails too leaves it
+   * unknown. Either way nothing is undone, and a slot reserved for a transaction that never ran is
+   * freed by the reconciler. On a cluster a plan may be written, which the retry finishes.
+   */
+  const notWritten = async (record: AtomicRecord, placed: readonly Placement[]): Promise<boolean> => {
+    if (connection.isCluster) return false;
+    const written = await connection.get(record.key).then(
+      (value) => value === record.value,
+      () => undefined,
+    );
+    if (written === false) return true;
+    const [first] = placed;
+    logger.warn(
+      { event: 'enqueue.kept', token: first?.token, jobId: first?.jobId, outcome: written ? 'added' : 'unknown' },
+      written
+        ? 'an add reported as failed had run: its jobs stay, and a retry with its idempotency key gets them'
+        : 'whether a failed add ran is unknown: its jobs, if any, stay for a retry with its idempotency key',
+    );
+    return false;
+  };
   return {
     async dispatch(request, record, planned) {
       if (planned !== undefined) {

@@ -58,6 +58,8 @@ export interface ConsumerOptions {
 
 export interface Consumer {
   isRunning(): boolean;
+  /** The ids of the jobs running here, whose tombstones are asked after a subscriber reconnects. */
+  runningJobs(): Iterable<string>;
   /** Stops a job running here: its thread is stopped and it fails as cancelled, without a retry. */
   cancel(jobId: string): boolean;
   waitUntilReady(): Promise<void>;
@@ -93,6 +95,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   });
   /** Jobs fetched: the fetch watchdog's sign of life. */
   let fetches = 0;
+  const runningJobs = new Set<string>();
 
   // BullMQ hands a processor that takes three parameters the signal that `cancelJob` fires.
   const processJob = async (job: Job, _lock?: string, cancelled?: AbortSignal): Promise<unknown> => {
@@ -107,6 +110,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       throw new UnrecoverableError(CANCELLED_REASON);
     }
     running.add(token);
+    runningJobs.add(jobId);
     try {
       // Not awaited before the body starts: it would add a Redis round trip to every dispatch. Later
       // ledger updates go on the same connection, so Redis applies them after this one, except on a
@@ -180,6 +184,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       }
     } finally {
       running.delete(token);
+      runningJobs.delete(jobId);
       options.onSlotFree?.();
     }
   };
@@ -243,6 +248,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   let closing: Promise<{ drained: boolean }> | undefined;
   return {
     isRunning: () => supervised.current().isRunning() && closing === undefined,
+    runningJobs: () => runningJobs,
     cancel: (jobId) => supervised.all().some((each) => each.cancelJob(jobId, CANCELLED_REASON)),
     waitUntilReady: async () => {
       await supervised.current().waitUntilReady();

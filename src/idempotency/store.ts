@@ -14,6 +14,9 @@
  * last. A plan left by a request that died is resumed by a retry once it is stale: the jobs whose
  * marker is missing are added, under the planned ids, and the planned answer is given. Either way
  * one key makes one set of jobs.
+ *
+ * A record is named by a digest of the key, never by the key itself: on a cluster a `{...}` in a
+ * key name picks its slot, which is not the client's to choose.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -61,6 +64,18 @@ export interface IdempotencyStoreOptions {
   readonly staleClaimMs: number;
 }
 
+/**
+ * Where a key's record was kept before it was named by a digest: `<prefix>:idempotency:<the key>`.
+ * Such a record lives IDEMPOTENCY_TTL_SECONDS at most, so once every instance has run this version
+ * that long, nothing reads it any more, and its lookup can go. Digest names cannot clash with it.
+ */
+const LEGACY_RECORD = 'idempotency';
+
+/** The Redis key of a key's record: a digest of the key, in a slot no client chooses. */
+export function idempotencyRecordKey(prefix: string, key: string): string {
+  return `${prefix}:idempotency-sha256:${createHash('sha256').update(key).digest('base64url')}`;
+}
+
 type StoredRecord =
   | { readonly s: 'c'; readonly h: string }
   | { readonly s: 'p'; readonly h: string; readonly t: string; readonly at: number; readonly a: unknown }
@@ -75,7 +90,17 @@ export function createIdempotencyStore({
   const script = scriptsIn(redis, LUA_DIRECTORY);
   const claimScript = script('claim');
   const releaseScript = script('release');
-  const recordKey = (key: string) => `${prefix}:idempotency:${key}`;
+  const recordKey = (key: string) => idempotencyRecordKey(prefix, key);
+  /**
+   * The answer a key was given before records were named by its digest (see `LEGACY_RECORD`): a
+   * retry sent across the upgrade is answered with it, not enqueued again. Only an answer counts.
+   */
+  const answeredBeforeUpgrade = async (key: string, bodyHash: string): Promise<ClaimOutcome | undefined> => {
+    const raw = await redis.get(`${prefix}:${LEGACY_RECORD}:${key}`);
+    const record = raw === null ? undefined : (JSON.parse(raw) as StoredRecord);
+    if (record?.s !== 'd') return undefined;
+    return record.h === bodyHash ? { kind: 'replay', answer: record.a } : { kind: 'mismatch' };
+  };
 
   return {
     async claim(key, bodyHash) {
@@ -84,7 +109,12 @@ export function createIdempotencyStore({
         string,
         (string | number)?,
       ];
-      if (reply[0] === 'claimed') return { kind: 'claimed', token, at: Number(reply[1]) };
+      if (reply[0] === 'claimed') {
+        const answered = await answeredBeforeUpgrade(key, bodyHash);
+        if (answered === undefined) return { kind: 'claimed', token, at: Number(reply[1]) };
+        await releaseScript([recordKey(key)], [token]);
+        return answered;
+      }
       const record = JSON.parse(String(reply[1] ?? '{}')) as StoredRecord;
       if (record.h !== bodyHash) return { kind: 'mismatch' };
       if (reply[0] === 'resume' && record.s === 'p') return { kind: 'resume', token: record.t, answer: record.a };

@@ -18,6 +18,7 @@ import { requeueInterrupted } from '../queue/interrupted.js';
 import { parseJobId } from '../contracts/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import type { Transfer } from '../queue/transfer.js';
+import { createForgetQueue } from '../queue/forget-queue.js';
 import type { Mover } from './mover.js';
 
 const BATCH = 100;
@@ -49,6 +50,7 @@ export interface RetirerOptions {
 
 export function createRetirer(options: RetirerOptions): Retirer {
   const { redis, leases, ledger, queues, transfer, mover, logger } = options;
+  const forgetQueue = createForgetQueue(redis);
 
   /** Moves every job of the id that has not started; false when no live worker can take them. */
   const moveAway = async (workerId: string): Promise<boolean> => {
@@ -130,16 +132,19 @@ export function createRetirer(options: RetirerOptions): Retirer {
         await queue.clean(ageMs(options.retention.completed.ageSeconds), CLEAN_BATCH, 'completed');
         await queue.clean(ageMs(options.retention.failed.ageSeconds), CLEAN_BATCH, 'failed');
         const counts = await queue.getJobCounts();
-        if (Object.values(counts).every((count) => count === 0) && !moving.has(workerId)) {
-          await queue.obliterate({ force: true });
-          await leases.forgetRetired(workerId);
-          // Other processes drop their handles of the id when they next find it unknown.
-          await queues.drop([workerId]);
-          logger.info(
-            { event: 'retirement.forgotten', retired: workerId },
-            'forgot a retired worker id: nothing is left in its queue',
-          );
-        }
+        if (Object.values(counts).some((count) => count > 0) || moving.has(workerId)) continue;
+        // What was just read may be out of date: the id may have started again, or been given a job
+        // (added late by a request that reserved it before it was retired). So the id must still be
+        // retired, and its queue's keys go only in a script that finds no job in it: a job that came
+        // meanwhile keeps the queue, and the next pass moves it away.
+        if (!(await leases.retired()).has(workerId) || !(await forgetQueue(queue))) continue;
+        await leases.forgetRetired(workerId);
+        // Other processes drop their handles of the id when they next find it unknown.
+        await queues.drop([workerId]);
+        logger.info(
+          { event: 'retirement.forgotten', retired: workerId },
+          'forgot a retired worker id: nothing is left in its queue',
+        );
       }
     },
   };

@@ -53,7 +53,8 @@ export async function startBackground(
     logger,
   });
   const consumer = await startConsumer(parts, config, cancelWatch, stealer);
-  const retirement = oneRetirementAtATime(parts);
+  // A process that drains takes on no retirement: it would hold the shutdown for its moves.
+  const retirement = oneRetirementAtATime(parts, () => draining);
   const leaseKeeper = keepLease({
     workerId,
     concurrency: config.concurrency,
@@ -118,18 +119,29 @@ async function startConsumer(
     wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),
   });
   cancelWatch.onHeard((jobId) => consumer.cancel(jobId));
+  cancelWatch.watchRunning(() => consumer.runningJobs());
   await consumer.waitUntilReady();
   return consumer;
 }
 
-/** One retirement at a time in this process; ids due again while one runs wait for the next beat. */
-function oneRetirementAtATime({ retirer, logger }: ProcessParts): {
+/**
+ * One retirement at a time in this process; ids due again while one runs wait for the next beat.
+ * None starts once `draining` holds.
+ */
+export function oneRetirementAtATime(
+  {
+    retirer,
+    logger,
+  }: { readonly retirer: Pick<ProcessParts['retirer'], 'retire'>; readonly logger: ProcessParts['logger'] },
+  draining: () => boolean,
+): {
   readonly retire: (ids: readonly string[]) => void;
   readonly underWay: () => Promise<unknown> | undefined;
 } {
   let retiring: Promise<unknown> | undefined;
   return {
     retire: (ids) => {
+      if (draining()) return;
       retiring ??= (async () => {
         for (const id of ids) await retirer.retire(id);
       })()
@@ -166,14 +178,40 @@ async function startDelayedRouter(
 }
 
 /** Fixes the ledger from BullMQ's own state, finishes moves whose executor died, cleans retired queues. */
-function reconcileEvery({ reconciler, mover, retirer, logger }: ProcessParts, config: Config): Periodic {
-  return every(
-    config.reconcileIntervalMs,
-    async () => {
-      await reconciler.reconcile();
-      await mover.recover();
-      await retirer.purge();
-    },
-    (error) => logger.warn({ event: 'reconcile.failed', err: error }, 'reconcile pass failed'),
+function reconcileEvery(parts: ProcessParts, config: Config): Periodic {
+  // Each step logs its own failure (see reconcilePass): nothing is left for this but the unforeseen.
+  return every(config.reconcileIntervalMs, reconcilePass(parts), (error) =>
+    parts.logger.warn({ event: 'reconcile.failed', err: error }, 'reconcile pass failed'),
   );
+}
+
+/**
+ * The periodic pass's three steps, in turn and each on its own: one that fails is logged, and the
+ * next still runs, so that a ledger Redis refuses does not stop moves from being finished.
+ */
+export function reconcilePass({
+  reconciler,
+  mover,
+  retirer,
+  logger,
+}: {
+  readonly reconciler: Pick<ProcessParts['reconciler'], 'reconcile'>;
+  readonly mover: Pick<ProcessParts['mover'], 'recover'>;
+  readonly retirer: Pick<ProcessParts['retirer'], 'purge'>;
+  readonly logger: ProcessParts['logger'];
+}): () => Promise<void> {
+  const steps = [
+    { event: 'reconcile.failed', run: () => reconciler.reconcile(), msg: 'reconcile pass failed' },
+    { event: 'move.recovery-failed', run: () => mover.recover(), msg: 'finishing interrupted moves failed' },
+    { event: 'retirement.purge-failed', run: () => retirer.purge(), msg: 'cleaning retired queues failed' },
+  ];
+  return async () => {
+    for (const { event, run, msg } of steps) {
+      try {
+        await run();
+      } catch (error) {
+        logger.warn({ event, err: error }, msg);
+      }
+    }
+  };
 }

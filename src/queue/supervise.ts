@@ -119,7 +119,7 @@ export function superviseConsumer({
       const parked = consumer;
       consumer = start();
       replaced.add(parked);
-      void parked.close().finally(() => replaced.delete(parked));
+      void closeReplaced(parked, logger, name).finally(() => replaced.delete(parked));
       logger.warn(
         { event: 'consumer.replaced', consumer: name, busy: busy() },
         `the ${name} fetched nothing while jobs were due and slots free (its fetch loop parked after a Redis fault): started a fresh one`,
@@ -128,6 +128,18 @@ export function superviseConsumer({
     onError: (error) => logger.debug({ err: error }, 'fetch watchdog: could not look at the queue'),
   });
   return { current: () => consumer, all: () => [consumer, ...replaced], stop: () => watchdog.stop() };
+}
+
+/**
+ * Closes a replaced consumer. A close that fails is logged: left unhandled, its rejection would end
+ * the process. Never rejects.
+ */
+export async function closeReplaced(parked: Pick<Worker, 'close'>, logger: Logger, name: string): Promise<void> {
+  try {
+    await parked.close();
+  } catch (error) {
+    logger.warn({ event: 'consumer.close-failed', consumer: name, err: error }, `a replaced ${name} failed to close`);
+  }
 }
 
 export interface FetchWatchdog {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/config.js';
-import { bodyHash } from '../../src/idempotency/store.js';
+import { bodyHash, idempotencyRecordKey } from '../../src/idempotency/store.js';
 import { startApp, type InProcessApp } from '../support/in-process-app.js';
 import { jobKeys, queuedTotal } from '../support/jobs.js';
 import { joinWorkers } from '../support/ledger.js';
@@ -110,7 +110,7 @@ describe('Idempotency-Key', () => {
     }
     assert.equal((await post(app, TASK, 'x'.repeat(255))).status, 202, '255 visible characters are fine');
     assert.equal((await jobs()).length, before.length + 1);
-    assert.deepEqual(await keysEverywhere(redis.client, `${config.prefix}:idempotency:has*`), []);
+    assert.equal(await redis.client.exists(idempotencyRecordKey(config.prefix, 'has space')), 0);
   });
 
   test('concurrent requests with one key through two instances create exactly one job', async () => {
@@ -129,7 +129,7 @@ describe('Idempotency-Key', () => {
   test('a claim left by a request that died is taken over once stale, and the retry creates the job', async () => {
     const [app] = apps as [InProcessApp];
     // What a request that died after claiming its key, and before creating its job, leaves behind.
-    const recordKey = `${config.prefix}:idempotency:order-4001`;
+    const recordKey = idempotencyRecordKey(config.prefix, 'order-4001');
     const [seconds, micros] = await redis.client.time();
     const claimedAt = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     const claim = { s: 'c', t: 'dead', h: bodyHash(TASK), at: claimedAt };
@@ -157,13 +157,40 @@ describe('Idempotency-Key', () => {
   test('the answer is stored with the job, and the key expires with IDEMPOTENCY_TTL_SECONDS', async () => {
     const [app] = apps as [InProcessApp];
     const first = await post(app, TASK, 'order-5001');
-    const record = JSON.parse((await redis.client.get(`${config.prefix}:idempotency:order-5001`)) ?? '{}') as {
-      s: string;
-      a: Answer;
-    };
+    const recordKey = idempotencyRecordKey(config.prefix, 'order-5001');
+    const record = JSON.parse((await redis.client.get(recordKey)) ?? '{}') as { s: string; a: Answer };
     assert.equal(record.s, 'd');
     assert.deepEqual(record.a, first.body);
-    const ttl = await redis.client.ttl(`${config.prefix}:idempotency:order-5001`);
+    const ttl = await redis.client.ttl(recordKey);
     assert.ok(ttl > 86_400 - 60 && ttl <= 86_400, `ttl ${ttl}`);
+  });
+
+  test('a record is named by a digest of its key: braces in a key pick no slot', async () => {
+    const [app] = apps as [InProcessApp];
+    const keys = ['{a}order-6001', '{a}order-6002'];
+    for (const key of keys) assert.equal((await post(app, { ...TASK, data: { key } }, key)).status, 202);
+    const stored = await keysEverywhere(redis.client, `${config.prefix}:idempotency*`);
+    for (const key of keys) assert.ok(stored.includes(idempotencyRecordKey(config.prefix, key)), key);
+    assert.deepEqual(
+      stored.filter((name) => name.includes('{')),
+      [],
+      'no record name holds a hash tag of the client',
+    );
+    assert.equal((await post(app, { ...TASK, data: { key: keys[0] } }, keys[0])).status, 200, 'still replayed');
+  });
+
+  test('an answer stored before keys were digested is still replayed, for its time to live', async () => {
+    const [app] = apps as [InProcessApp];
+    // As the earlier version left it: under the key itself.
+    const answer = { message: 'Task enqueued successfully', jobId: 'idem-0~before-upgrade', assignedWorker: 'idem-0' };
+    const legacy = JSON.stringify({ s: 'd', h: bodyHash(TASK), a: answer });
+    await redis.client.set(`${config.prefix}:idempotency:order-7001`, legacy, 'EX', 60);
+    const before = (await jobs()).length;
+    const again = await post(app, TASK, 'order-7001');
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.body, answer);
+    assert.equal((await post(app, { ...TASK, data: {} }, 'order-7001')).status, 422, 'another body is refused');
+    assert.equal((await jobs()).length, before, 'nothing enqueued');
+    assert.equal(await redis.client.exists(idempotencyRecordKey(config.prefix, 'order-7001')), 0, 'no claim left');
   });
 });

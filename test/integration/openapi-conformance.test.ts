@@ -22,7 +22,7 @@ import { Worker } from 'bullmq';
 import { pino } from 'pino';
 import type { z } from 'zod';
 import { loadConfig } from '../../src/config/config.js';
-import { bodyHash } from '../../src/idempotency/store.js';
+import { bodyHash, idempotencyRecordKey } from '../../src/idempotency/store.js';
 import { createErrorDocs, errorBodySchema } from '../../src/http/openapi/errors.js';
 import { createAnswerSchemas } from '../../src/http/openapi/schemas.js';
 import { queueNameFor } from '../../src/contracts/names.js';
@@ -147,7 +147,7 @@ const CASES: readonly Case[] = [
       const [seconds, micros] = await redis.client.time();
       const at = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
       const claim = { s: 'c', t: 'elsewhere', h: bodyHash(BUSY_TASK), at };
-      await redis.client.set(`${config.prefix}:idempotency:${BUSY_KEY}`, JSON.stringify(claim), 'EX', 60);
+      await redis.client.set(idempotencyRecordKey(config.prefix, BUSY_KEY), JSON.stringify(claim), 'EX', 60);
     },
     check: ({ headers }) => assert.ok(Number(headers.get('retry-after')) >= 1),
   },

@@ -9,13 +9,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { Worker } from 'bullmq';
+import { Worker, type Queue } from 'bullmq';
 import { pino } from 'pino';
 import { createLeases, holderName } from '../../src/ledger/lease.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createMoveLedger } from '../../src/ledger/moves.js';
 import { createMover } from '../../src/ownership/mover.js';
 import { createRetirer, type Retirer } from '../../src/ownership/retirer.js';
+import { ledgerKeys } from '../../src/contracts/keys.js';
 import { jobIdFor, queueNameFor } from '../../src/contracts/names.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { createTransfer } from '../../src/queue/transfer.js';
@@ -23,6 +24,7 @@ import { waitUntilReady, type RedisClient } from '../../src/redis/connections.js
 import { joinAsWorker, placement } from '../support/ledger.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { testClock, type TestClock } from '../support/clock.js';
+import { captureLogger, type CapturedLine } from '../support/capture-logger.js';
 
 const TTL_MS = 300;
 const RETIRE_MS = 400;
@@ -91,9 +93,10 @@ async function deadWorkerWithJobs(connection: RedisClient, waiting: number): Pro
 
 function retirerOf(
   connection: RedisClient,
-  { prefix, ledger, queues, clock }: Setup,
+  { prefix, ledger, queues, clock }: Pick<Setup, 'prefix' | 'ledger' | 'queues' | 'clock'>,
   name: string,
   retired: string[],
+  log = logger,
 ): Retirer {
   const owner = holderName(name, 9);
   const leases = createLeases({
@@ -125,8 +128,49 @@ function retirerOf(
     mover: createMover({ ledger: moves, transfer, onMoved: () => {} }),
     retention: RETENTION,
     onRetired: () => retired.push(name),
-    logger,
+    logger: log,
   });
+}
+
+/**
+ * A retired id `gone-0` with an empty queue, and a retirer whose look at the queue's counts is
+ * followed at once by `meanwhile`: what may happen between a purge's look and its deletion.
+ */
+async function retiredWithAfterCount(
+  connection: RedisClient,
+  meanwhile: (prefix: string, queue: Queue) => Promise<void>,
+): Promise<{ prefix: string; queue: Queue; retirer: Retirer; lines: CapturedLine[]; dropped: string[] }> {
+  const prefix = `p${randomUUID().slice(0, 8)}`;
+  const clock = testClock();
+  await connection.hset(ledgerKeys(prefix).retired, 'gone-0', clock.now());
+  const registry = createQueueRegistry({ connection, prefix });
+  const queue = registry.forWorker('gone-0');
+  const counted = new Proxy(queue, {
+    get(target, property) {
+      if (property === 'getJobCounts') {
+        return async () => {
+          const counts = await target.getJobCounts();
+          await meanwhile(prefix, target);
+          return counts;
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const dropped: string[] = [];
+  const queues: QueueRegistry = {
+    ...registry,
+    forWorker: (id) => (id === 'gone-0' ? counted : registry.forWorker(id)),
+    drop: async (ids) => {
+      dropped.push(...ids);
+      await registry.drop(ids);
+    },
+  };
+  const { logger: log, lines } = captureLogger();
+  const ledger = createLedger({ redis: connection, prefix, workerTtlMs: TTL_MS, clock: clock.now });
+  const retirer = retirerOf(connection, { prefix, ledger, queues, clock }, 'purger', [], log);
+  return { prefix, queue, retirer, lines, dropped };
 }
 
 /** Where each job is now: the live queues holding it, and its state there. */
@@ -262,5 +306,43 @@ describe('retiring a dead worker id', () => {
       assert.match(places[0] ?? '', /^live-[01]:waiting$/);
     }
     await setup.queues.close();
+  });
+
+  test('a purge keeps the queue of a retired id that got a job after it looked', async () => {
+    // A request that reserved the id just before it was retired adds its job late.
+    const late = jobIdFor('gone-0', 'late');
+    const { prefix, queue, retirer, lines } = await retiredWithAfterCount(connection, async (_, target) => {
+      await target.add('late', {}, { jobId: late });
+    });
+    await retirer.purge();
+    assert.equal(await queue.getJobState(late), 'waiting', 'the late job is still there');
+    assert.ok((await connection.hexists(ledgerKeys(prefix).retired, 'gone-0')) === 1, 'the id is still retired');
+    assert.deepEqual(
+      lines.filter((line) => line.event === 'retirement.forgotten'),
+      [],
+    );
+    await queue.close();
+  });
+
+  test('a purge leaves alone a retired id that started again after it looked', async () => {
+    const { queue, retirer, lines, dropped } = await retiredWithAfterCount(connection, async (prefix) => {
+      const leases = createLeases({
+        redis: connection,
+        prefix,
+        instance: 'back',
+        owner: holderName('back', 3),
+        ttlMs: 60_000,
+        retireMs: RETIRE_MS,
+      });
+      assert.deepEqual(await leases.acquire('gone-0'), { taken: true, previousHolder: '' });
+    });
+    await retirer.purge();
+    assert.deepEqual(
+      lines.filter((line) => line.event === 'retirement.forgotten'),
+      [],
+      'a live id is not forgotten',
+    );
+    assert.deepEqual(dropped, [], 'nor its queue handle dropped');
+    await queue.close();
   });
 });
