@@ -6,7 +6,7 @@
  * and pass the typed result down; nothing else reads `process.env`, so tests can build a config from
  * a plain object and an invalid value stops start-up with a message naming the variable.
  */
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { clusterNodesSchema, type ClusterTarget } from '../redis/target.js';
@@ -43,6 +43,9 @@ const hostIdSchema = z
   .max(64)
   .regex(/^[A-Za-z0-9_.-]+$/, 'may contain only letters, digits and _ . -');
 
+/** The most worker ids one host may have: BULLPEN_WORKER_INDEX runs from 0 to 255. */
+const MAX_WORKERS = 256;
+
 const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 const schema = z
@@ -54,7 +57,12 @@ const schema = z
       .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
       .optional(),
     REDIS_CLUSTER_NODES: clusterNodesSchema.optional(),
-    WORKERS: int(1, 256).default(4),
+    /** `auto`: one worker id per CPU the process may use (resolved in loadConfig). */
+    WORKERS: z
+      .union([z.string().trim().pipe(z.literal('auto')), int(1, MAX_WORKERS)], {
+        error: `must be a whole number from 1 to ${MAX_WORKERS}, or auto`,
+      })
+      .default(4),
     WORKER_CONCURRENCY: int(1, 1024).default(8),
     TASK_DURATION_MS: int(0, 86_400_000).default(12_000),
     MAX_TASK_DURATION_MS: int(0, 86_400_000).default(600_000),
@@ -231,7 +239,15 @@ function defaultHostId(): string {
   return cleaned.length > 0 ? cleaned : 'host';
 }
 
-export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+/** What the config reads from the machine itself, apart from the environment; a test passes its own. */
+export interface ConfigHost {
+  /** How many CPUs the process may use, for `WORKERS=auto`. */
+  readonly availableParallelism: () => number;
+}
+
+const MACHINE: ConfigHost = { availableParallelism };
+
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, host: ConfigHost = MACHINE): Config {
   // Empty strings mean "unset", as they do in most shells and compose files.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
   const parsed = schema.safeParse(present);
@@ -245,7 +261,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     host: e.HOST,
     redisUrl: e.REDIS_URL,
     redisCluster: e.REDIS_CLUSTER_NODES,
-    processes: e.WORKERS,
+    processes: e.WORKERS === 'auto' ? Math.min(Math.max(host.availableParallelism(), 1), MAX_WORKERS) : e.WORKERS,
     concurrency: e.WORKER_CONCURRENCY,
     taskDurationMs: e.TASK_DURATION_MS,
     maxTaskDurationMs: e.MAX_TASK_DURATION_MS,

@@ -51,7 +51,7 @@ export function createApp(options: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(requestTimer(options.metrics));
+  app.use(requestTimer(options.metrics, { admin: options.admin !== undefined }));
   app.use(optionsHandler);
   const publicPaths = ['/healthz', ...(options.metricsPublic ? ['/metrics'] : [])];
   if (options.apiKey !== undefined) app.use(requireApiKey(options.apiKey, publicPaths));

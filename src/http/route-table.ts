@@ -7,22 +7,28 @@ export interface RouteEntry {
   /** Matches the path the way Express does: case-insensitive, an optional trailing slash. */
   readonly pattern: RegExp;
   readonly methods: readonly string[];
+  /**
+   * The `route` label of the request metric for an answer no route handler gave (405, or a body the
+   * parser refused with 413 or 400): the path its router registers, so that such answers are counted
+   * with the route's own and not lumped into `unmatched`.
+   */
+  readonly label: string;
 }
 
 /** GET routes answer HEAD too, as Express does. */
 export const ROUTES: readonly RouteEntry[] = Object.freeze([
-  { pattern: /^\/enqueue-task\/?$/i, methods: ['POST'] },
-  { pattern: /^\/enqueue-tasks\/?$/i, methods: ['POST'] },
-  { pattern: /^\/jobs\/?$/i, methods: ['GET', 'HEAD'] },
-  { pattern: /^\/jobs\/[^/]+\/?$/i, methods: ['GET', 'HEAD', 'DELETE'] },
-  { pattern: /^\/jobs\/[^/]+\/retry\/?$/i, methods: ['POST'] },
-  { pattern: /^\/jobs\/[^/]+\/events\/?$/i, methods: ['GET', 'HEAD'] },
-  { pattern: /^\/workers\/?$/i, methods: ['GET', 'HEAD'] },
-  { pattern: /^\/healthz\/?$/i, methods: ['GET', 'HEAD'] },
-  { pattern: /^\/metrics\/?$/i, methods: ['GET', 'HEAD'] },
-  { pattern: /^\/openapi\.json\/?$/i, methods: ['GET', 'HEAD'] },
+  { pattern: /^\/enqueue-task\/?$/i, methods: ['POST'], label: '/enqueue-task' },
+  { pattern: /^\/enqueue-tasks\/?$/i, methods: ['POST'], label: '/enqueue-tasks' },
+  { pattern: /^\/jobs\/?$/i, methods: ['GET', 'HEAD'], label: '/jobs' },
+  { pattern: /^\/jobs\/[^/]+\/?$/i, methods: ['GET', 'HEAD', 'DELETE'], label: '/jobs/:id' },
+  { pattern: /^\/jobs\/[^/]+\/retry\/?$/i, methods: ['POST'], label: '/jobs/:id/retry' },
+  { pattern: /^\/jobs\/[^/]+\/events\/?$/i, methods: ['GET', 'HEAD'], label: '/jobs/:id/events' },
+  { pattern: /^\/workers\/?$/i, methods: ['GET', 'HEAD'], label: '/workers' },
+  { pattern: /^\/healthz\/?$/i, methods: ['GET', 'HEAD'], label: '/healthz' },
+  { pattern: /^\/metrics\/?$/i, methods: ['GET', 'HEAD'], label: '/metrics' },
+  { pattern: /^\/openapi\.json\/?$/i, methods: ['GET', 'HEAD'], label: '/openapi.json' },
   // The page, its scripts and styles, and the copy of the document it reads.
-  { pattern: /^\/docs(?:\/[^/]+)?\/?$/i, methods: ['GET', 'HEAD'] },
+  { pattern: /^\/docs(?:\/[^/]+)?\/?$/i, methods: ['GET', 'HEAD'], label: '/docs' },
 ]);
 
 /** Where the queue dashboard is mounted (src/http/admin/admin-ui.ts). */
@@ -36,6 +42,8 @@ export const ADMIN_QUEUES_PATH = '/admin/queues';
 export const ADMIN_ROUTE: RouteEntry = Object.freeze({
   pattern: /^\/admin\/queues(?:\/.*)?$/i,
   methods: Object.freeze(['GET', 'HEAD']),
+  // One label for its pages, static files and API: bull-board's own routes are no concern of the metric.
+  label: 'admin',
 });
 
 /** The methods a known path takes, OPTIONS included; undefined for an unknown path. */

@@ -19,6 +19,7 @@ import {
   isLeaseRefusedMessage,
   portInUse,
 } from '../contracts/process-messages.js';
+import { readyLine } from './ready-line.js';
 import { restartDelay } from './restart-policy.js';
 
 /** How long a scrape waits for a process before using that process's last report. */
@@ -122,11 +123,8 @@ function createReadiness(config: Config, logger: Logger): Readiness {
       serving.add(index);
       if (serving.size !== config.processes || announced) return;
       announced = true;
-      const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
-      logger.info(
-        { event: 'primary.ready', processes: config.processes, url, hostId: config.hostId },
-        `ready: ${config.processes} processes serving; try ${url}/workers`,
-      );
+      const { fields, message } = readyLine(config);
+      logger.info(fields, message);
     },
     allRefused: () => (refused.size === config.processes ? [...new Set(refused.values())] : undefined),
   };

@@ -269,6 +269,43 @@ describe('/metrics', () => {
     }
   });
 
+  test('a 405 or 413 on a known route counts under that route; the dashboard, its files and API under admin', async () => {
+    const { service } = suite;
+    const requests = async (where: Readonly<Record<string, string>>) =>
+      total((await scrape(service)).samples, 'bullpen_http_request_duration_seconds_count', where);
+    const unmatched = await requests({ route: 'unmatched' });
+    const json = { 'content-type': 'application/json' };
+
+    assert.equal((await service.request('PUT', '/workers')).status, 405);
+    assert.equal((await service.request('DELETE', '/jobs/x~y/retry')).status, 405);
+    const big = JSON.stringify({ jobName: 'big', data: { pad: 'x'.repeat(200_000) } });
+    assert.equal((await service.request('POST', '/enqueue-task', { body: big, headers: json })).status, 413);
+    const page = await service.request('GET', '/admin/queues');
+    assert.equal(page.status, 200);
+    const script = /src="(static\/js\/[^"]+\.js)"/.exec(page.text)?.[1];
+    assert.ok(script, 'the page names its scripts');
+    assert.equal((await service.request('GET', `/admin/queues/${script}`)).status, 200);
+    assert.equal((await service.request('GET', '/admin/queues/api/queues')).status, 200);
+    assert.equal(
+      (await service.request('POST', '/admin/queues/api/queues', { body: '{}', headers: json })).status,
+      405,
+    );
+
+    await waitFor(
+      async () =>
+        (await requests({ route: '/workers', method: 'PUT', status_code: '405' })) >= 1 &&
+        (await requests({ route: '/jobs/:id/retry', method: 'DELETE', status_code: '405' })) >= 1 &&
+        (await requests({ route: '/enqueue-task', method: 'POST', status_code: '413' })) >= 1 &&
+        (await requests({ route: 'admin', method: 'GET', status_code: '200' })) >= 3 &&
+        (await requests({ route: 'admin', method: 'POST', status_code: '405' })) >= 1,
+      { what: 'the requests counted under their routes' },
+    );
+    assert.equal(await requests({ route: 'unmatched' }), unmatched, 'none of them counted as unmatched');
+    const routes = new Set((await scrape(service)).samples.map((sample) => sample.labels.route));
+    const stray = [...routes].filter((route) => route !== undefined && /admin\/|static|~/.test(route));
+    assert.deepEqual(stray, [], 'no path of the dashboard, nor a job id, became a label');
+  });
+
   test('labels stay bounded: no job ids, unknown job names folded into "other"', async () => {
     const { service } = suite;
     const jobs = await enqueueMany(service, 3, 'some-unlisted-name', { durationMs: 1 });

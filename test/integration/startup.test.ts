@@ -76,15 +76,17 @@ describe('start-up', () => {
     }
   });
 
-  test('one line says when the whole cluster serves, with the URL; no log line repeats a key', async () => {
+  test('one line says when the whole cluster serves: the URLs of the docs, dashboard and metrics, and the key it needs (never the key itself); no log line repeats a field', async () => {
     const redis = await startRedis();
     const port = await freePort();
+    const key = 'ready-line-secret-key-0123456789';
     const main = spawnMain({
       PATH: process.env.PATH ?? '',
       PORT: String(port),
       WORKERS: '2',
       HOST_ID: 'ready',
       REDIS_URL: redis.url,
+      API_KEY: key,
       LOG_PRETTY: 'false',
     });
     try {
@@ -96,9 +98,23 @@ describe('start-up', () => {
       const ready = linesOf(main.lines(), 'primary.ready');
       assert.equal(ready.length, 1);
       const [parsed] = ready as [LogLine];
-      assert.equal(parsed.url, `http://127.0.0.1:${port}`);
+      const url = `http://127.0.0.1:${port}`;
+      assert.equal(parsed.url, url);
       assert.equal(parsed.processes, 2);
-      assert.equal((await fetch(`${String(parsed.url)}/healthz`)).status, 200, 'the URL it gives serves');
+      assert.equal(parsed.docs, `${url}/docs`);
+      assert.equal(parsed.adminQueues, `${url}/admin/queues`);
+      assert.equal(parsed.metrics, `${url}/metrics`);
+      assert.equal(parsed.keyRequired, true);
+      assert.equal(parsed.authorization, 'Authorization: Bearer $API_KEY');
+      assert.deepEqual(parsed.openPaths, ['/healthz']);
+      assert.equal((await fetch(`${url}/healthz`)).status, 200, 'the URL it gives serves');
+      // Each URL it names serves, with the key as the line says to send it, and needs it.
+      const bearer = { authorization: `Bearer ${key}` };
+      for (const page of [parsed.docs, parsed.adminQueues, parsed.metrics]) {
+        assert.equal((await fetch(String(page), { headers: bearer })).status, 200, String(page));
+        assert.equal((await fetch(String(page))).status, 401, `${String(page)} without the key`);
+      }
+      assert.ok(!main.stdout().includes(key) && !main.stderr().includes(key), 'the key is never printed');
       for (const line of lines) {
         const keys = [...line.matchAll(/"([A-Za-z_]+)":/g)].map((match) => match[1]);
         const top = JSON.parse(line) as Record<string, unknown>;

@@ -5,6 +5,8 @@
  * the JSON 401. Given the key as the Basic password, as a person types it at the prompt, the page's
  * scripts, styles and API calls all pass, and the rendered page lists the queue of each worker and
  * the scheduled queue, which only bull-board's API could have told it; a screenshot is a real PNG.
+ * Neither the dashboard nor the API docs at /docs asks for anything outside the service: every
+ * request the two pages make is recorded, and each goes to the service on loopback.
  *
  * Needs `chromium` on PATH (CI installs it with apt-get). Without it the test is skipped, saying how
  * to install it, except in CI (`CI` set), where it fails instead.
@@ -59,6 +61,22 @@ async function renderedHtml(page: BrowserPage, ready: (html: string) => boolean,
   }
 }
 
+/** Waits until the page has loaded everything it names and its fonts are settled. */
+async function settled(page: BrowserPage): Promise<void> {
+  await waitFor(
+    () =>
+      page.evaluate<boolean>(
+        "document.readyState === 'complete' && document.fonts.status === 'loaded' && performance.getEntriesByType('resource').every((entry) => entry.responseEnd > 0)",
+      ),
+    { timeoutMs: RENDER_TIMEOUT_MS, intervalMs: 250, what: 'the page to finish loading' },
+  );
+}
+
+/** The requests of a page that did not go to the service at `origin`. */
+function offService(page: BrowserPage, origin: string): string[] {
+  return page.requests.filter((url) => new URL(url).origin !== origin);
+}
+
 describe('the queue dashboard in a real browser', { timeout: 180_000, skip: skipUnlessChromium() }, () => {
   before(async () => {
     requireChromium(); // before starting anything: fail at once, and say how to install it
@@ -111,5 +129,37 @@ describe('the queue dashboard in a real browser', { timeout: 180_000, skip: skip
     assert.ok(width >= 800 && height >= 600, `a full page, not a sliver: ${width}×${height}`);
     // A blank or single-colour page compresses to a few kilobytes; a rendered dashboard does not.
     assert.ok(png.length > 10_000 && png.length < 20_000_000, `${png.length} bytes`);
+  });
+
+  test('the dashboard and the /docs page ask for nothing outside the service: every request stays on loopback', async () => {
+    assert.ok(browser && service);
+    const origin = new URL(service.url).origin;
+    assert.match(origin, /^http:\/\/127\.0\.0\.1:\d+$/, 'the service is bound to loopback');
+
+    const dashboard = await browser.newPage({ username: 'operator', password: KEY });
+    await dashboard.goto(`${service.url}/admin/queues`);
+    await renderedHtml(dashboard, (text) => QUEUES.every((queue) => text.includes(queue)), 'the queues on the page');
+    await settled(dashboard);
+    assert.ok(
+      dashboard.requests.some((url) => url.includes('/admin/queues/static/')) &&
+        dashboard.requests.some((url) => url.includes('/admin/queues/api/')),
+      `the page's own files and API calls were recorded: ${JSON.stringify(dashboard.requests)}`,
+    );
+    assert.deepEqual(offService(dashboard, origin), [], 'the dashboard asked for nothing elsewhere');
+    assert.deepEqual(dashboard.blocked, []);
+
+    const docs = await browser.newPage({ username: 'operator', password: KEY });
+    await docs.goto(`${service.url}/docs`);
+    // Operations render only once Swagger UI has read the document.
+    await renderedHtml(docs, (text) => text.includes('opblock') && text.includes('/enqueue-task'), 'the operations');
+    await settled(docs);
+    assert.ok(
+      ['/docs/swagger-ui-bundle.js', '/docs/swagger-ui.css', '/docs/openapi.json'].every((path) =>
+        docs.requests.includes(`${origin}${path}`),
+      ),
+      `the page's scripts, styles and document were recorded: ${JSON.stringify(docs.requests)}`,
+    );
+    assert.deepEqual(offService(docs, origin), [], '/docs asked for nothing elsewhere');
+    assert.deepEqual(docs.blocked, []);
   });
 });

@@ -3,7 +3,8 @@
  * (`--remote-debugging-pipe`: commands on fd 3, answers and events on fd 4, each a JSON message ended
  * by a NUL byte), so no driver library or open port is needed. The tests answer the browser's own
  * HTTP authentication challenges through `Fetch.authRequired`, as a person does at the login prompt,
- * and keep the page off the network: any request that does not go to loopback is failed.
+ * and keep the page off the network: every request a page makes is recorded, and any that does not
+ * go to loopback is failed.
  *
  * Needs Debian's `chromium` on PATH. Tests that use it skip when it is missing, saying how to install
  * it, except in CI (`CI` set), where they fail instead.
@@ -60,6 +61,8 @@ export interface BrowserPage {
   screenshot(): Promise<Buffer>;
   /** Every challenge the browser met, in order. */
   readonly challenges: AuthChallenge[];
+  /** Every URL the page asked for, in order, wherever it pointed. */
+  readonly requests: string[];
   /** URLs the page tried to reach off loopback (and was refused). */
   readonly blocked: string[];
 }
@@ -178,12 +181,14 @@ export async function launchChromium({ width = 1280, height = 900 } = {}): Promi
         sessionId: string;
       };
       const challenges: AuthChallenge[] = [];
+      const requests: string[] = [];
       const blocked: string[] = [];
       listeners.add((event) => {
         if (event.sessionId !== sessionId) return;
         const requestId = event.params.requestId;
         if (event.method === 'Fetch.requestPaused') {
           const url = text((event.params.request as { url?: unknown } | undefined)?.url);
+          requests.push(url);
           if (/^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url) || url.startsWith('data:')) {
             void send('Fetch.continueRequest', { requestId }, sessionId).catch(() => {});
           } else {
@@ -217,6 +222,7 @@ export async function launchChromium({ width = 1280, height = 900 } = {}): Promi
       };
       return {
         challenges,
+        requests,
         blocked,
         evaluate,
         async goto(url) {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config/config.js';
@@ -145,6 +146,19 @@ describe('loadConfig values', () => {
     assert.equal(loadConfig({ WORKERS: '1' }).processes, 1);
     assert.equal(loadConfig({ WORKERS: '256' }).processes, 256);
     assert.equal(loadConfig({ TASK_DURATION_MS: '0' }).taskDurationMs, 0);
+  });
+
+  test('WORKERS=auto sizes the pool from the CPUs the process may use, within 1 to 256; unset stays 4', () => {
+    const cpus = (count: number) => ({ availableParallelism: () => count });
+    assert.equal(loadConfig({ WORKERS: 'auto' }).processes, availableParallelism());
+    assert.equal(loadConfig({ WORKERS: 'auto' }, cpus(6)).processes, 6);
+    assert.equal(loadConfig({ WORKERS: ' auto ' }, cpus(6)).processes, 6, 'trimmed, as numbers are');
+    assert.equal(loadConfig({ WORKERS: 'auto' }, cpus(1)).processes, 1);
+    assert.equal(loadConfig({ WORKERS: 'auto' }, cpus(512)).processes, 256, 'no more ids than one host can have');
+    assert.equal(loadConfig({}, cpus(6)).processes, 4, 'the default does not follow the CPUs');
+    assert.equal(loadConfig({ WORKERS: '3' }, cpus(6)).processes, 3);
+    const error = assertRejects({ WORKERS: 'AUTO!' }, 'WORKERS');
+    assert.match(error.message, /WORKERS: must be a whole number from 1 to 256, or auto/);
   });
 
   test('the result is frozen, including the retention objects', () => {

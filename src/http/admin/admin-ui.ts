@@ -20,7 +20,7 @@
  */
 import type { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import { fromStore, MethodNotAllowedError, QueueUnavailableError } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
 import { DELAYED_QUEUE } from '../../contracts/names.js';
@@ -67,9 +67,33 @@ class DashboardAdapter extends ExpressAdapter {
     });
   }
 
+  /**
+   * bull-board's page, less its link to Google Fonts: the service makes no request outside itself, and
+   * offline the link failed on every view. Its styles name system fonts after IBM Plex, which then apply.
+   */
+  override setEntryRoute(route: EntryRoute): this {
+    const render: RequestHandler = (_req, res, next) => {
+      const { name, params } = route.handler({ basePath: this.basePath, uiConfig: this.uiConfig });
+      res.render(name, params, (error: Error | null, html: string) => {
+        if (error) next(error);
+        else res.type('html').send(withoutExternalLinks(html));
+      });
+    };
+    // bull-board's entry route is its page, which a browser asks for with GET (and HEAD).
+    for (const path of Array.isArray(route.route) ? route.route : [route.route]) this.app.get(path, render);
+    return this;
+  }
+
   get expressApp(): Express {
     return this.app;
   }
+}
+
+type EntryRoute = Parameters<ExpressAdapter['setEntryRoute']>[0];
+
+/** Drops every `<link>` to another origin (bull-board's is Google Fonts): the page loads only from the service. */
+function withoutExternalLinks(html: string): string {
+  return html.replace(/<link\b[^>]*\bhref="(?:https?:)?\/\/[^"]*"[^>]*>\s*/gi, '');
 }
 
 /** A sub-app with the parent's hygiene: no X-Powered-By, no ETag. */
