@@ -1,7 +1,8 @@
 /**
  * Starting the service as `npm start` does: configuration errors stop start-up with a message naming
- * the variable; with REDIS_URL unset and no redis-server on PATH, the absence is explained. The private
- * redis-server itself is tested in local-redis.test.ts.
+ * the variable; a HOST other machines reach, without API_KEY, stops it too unless ALLOW_UNAUTHENTICATED
+ * says it is meant (then one warning says so); with REDIS_URL unset and no redis-server on PATH, the
+ * absence is explained. The private redis-server itself is tested in local-redis.test.ts.
  *
  * Single mode only (test/support/test-redis.ts): the configuration checks and the ready line do not
  * depend on the kind of Redis, and the missing redis-server is the private one of `npm start`.
@@ -76,6 +77,80 @@ describe('start-up', () => {
     }
   });
 
+  test('a reachable HOST without API_KEY stops start-up at once, in one line that says what to set', async () => {
+    const run = await runMain({
+      PATH: process.env.PATH ?? '',
+      HOST: '0.0.0.0',
+      PORT: String(await freePort()),
+      REDIS_URL: 'redis://127.0.0.1:1',
+      LOG_PRETTY: 'false',
+    });
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    const refused = linesOf(run.lines, 'auth.key-required');
+    assert.equal(refused.length, 1, run.stdout);
+    assert.equal(refused[0]?.level, 60);
+    assert.equal(refused[0]?.host, '0.0.0.0');
+    assert.equal(refused[0]?.setting, 'API_KEY');
+    assert.match(String(refused[0]?.msg), /ALLOW_UNAUTHENTICATED=true/, 'it names the way out too');
+    assert.ok(!logged(run.lines, 'process.forked'), 'nothing was started');
+  });
+
+  test('with ALLOW_UNAUTHENTICATED=true it serves without a key, and one warning says it is on purpose', async () => {
+    const redis = await startRedis();
+    const port = await freePort();
+    const main = spawnMain({
+      PATH: process.env.PATH ?? '',
+      HOST: '0.0.0.0',
+      ALLOW_UNAUTHENTICATED: 'true',
+      PORT: String(port),
+      WORKERS: '1',
+      HOST_ID: 'open',
+      REDIS_URL: redis.url,
+      LOG_PRETTY: 'false',
+    });
+    try {
+      await waitFor(() => logged(main.lines(), 'primary.ready'), { timeoutMs: 30_000, what: 'the ready line' });
+      const warned = linesOf(main.lines(), 'auth.unauthenticated');
+      assert.equal(warned.length, 1, main.stdout());
+      assert.equal(warned[0]?.level, 40);
+      assert.equal(warned[0]?.setting, 'ALLOW_UNAUTHENTICATED');
+      assert.equal((await fetch(`http://127.0.0.1:${port}/workers`)).status, 200, 'served without a key');
+    } finally {
+      main.child.kill('SIGTERM');
+      await main.exited;
+      await redis.stop();
+    }
+  });
+
+  test('with API_KEY, a reachable HOST starts quietly and asks for the key', async () => {
+    const redis = await startRedis();
+    const port = await freePort();
+    const main = spawnMain({
+      PATH: process.env.PATH ?? '',
+      HOST: '0.0.0.0',
+      API_KEY: 'startup-test-key-0123456789',
+      PORT: String(port),
+      WORKERS: '1',
+      HOST_ID: 'keyed',
+      REDIS_URL: redis.url,
+      LOG_PRETTY: 'false',
+    });
+    try {
+      await waitFor(() => logged(main.lines(), 'primary.ready'), { timeoutMs: 30_000, what: 'the ready line' });
+      assert.deepEqual(
+        main.lines().filter((line) => line.event?.startsWith('auth.')),
+        [],
+        'no word about keys: there is one',
+      );
+      assert.equal((await fetch(`http://127.0.0.1:${port}/workers`)).status, 401);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200, 'health stays open to orchestrators');
+    } finally {
+      main.child.kill('SIGTERM');
+      await main.exited;
+      await redis.stop();
+    }
+  });
+
   test('one line says when the whole cluster serves, with the URL; no log line repeats a key', async () => {
     const redis = await startRedis();
     const port = await freePort();
@@ -99,6 +174,11 @@ describe('start-up', () => {
       assert.equal(parsed.url, `http://127.0.0.1:${port}`);
       assert.equal(parsed.processes, 2);
       assert.equal((await fetch(`${String(parsed.url)}/healthz`)).status, 200, 'the URL it gives serves');
+      assert.deepEqual(
+        main.lines().filter((line) => line.event?.startsWith('auth.')),
+        [],
+        'on loopback without a key it starts quietly',
+      );
       for (const line of lines) {
         const keys = [...line.matchAll(/"([A-Za-z_]+)":/g)].map((match) => match[1]);
         const top = JSON.parse(line) as Record<string, unknown>;
