@@ -18,8 +18,10 @@ import {
   NotFoundError,
   MalformedJsonError,
   UnsupportedMediaTypeError,
+  UnknownJobNameError,
   ValidationError,
 } from '../../errors.js';
+import type { HandlerRegistry } from '../../execution/handlers.js';
 import { IDEMPOTENCY_KEY, type IdempotencyStore } from '../../idempotency/store.js';
 import { createOnce } from '../idempotent.js';
 import { echo } from '../errors.js';
@@ -34,9 +36,13 @@ export interface TasksRouteOptions {
   /** Most tasks in one `POST /enqueue-tasks`. */
   readonly bulkMax: number;
   readonly limits: TaskLimits;
+  /** The job names a task may have: those with a handler file, and those the dummy is meant to run. */
+  readonly jobNames: JobNames;
   readonly logger: Logger;
   readonly onEnqueued: (assignedWorker: string, jobName: string) => void;
 }
+
+export type JobNames = Pick<HandlerRegistry, 'accepts' | 'accepted'>;
 
 interface EnqueueAnswer {
   readonly message: string;
@@ -74,9 +80,17 @@ export function tasksRouter({
   jobs,
   limits,
   bulkMax,
+  jobNames,
   logger,
   onEnqueued,
 }: TasksRouteOptions): Router {
+  /** Refuses, before anything is claimed or reserved, the tasks nothing here is meant to run. */
+  const requireKnown = (tasks: readonly { readonly jobName: string }[], pathOf: (index: number) => string) => {
+    const unknown = tasks.flatMap(({ jobName }, index) =>
+      jobNames.accepts(jobName) ? [] : [{ path: pathOf(index), jobName }],
+    );
+    if (unknown.length > 0) throw new UnknownJobNameError(unknown, jobNames.accepted);
+  };
   const single = createEnqueueSchema(limits);
   const bulk = createBulkEnqueueSchema(limits, bulkMax);
   const router = Router();
@@ -102,6 +116,7 @@ export function tasksRouter({
     const parsed = single.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('Invalid task', { details: describeIssues(parsed.error) });
     const task = parsed.data;
+    requireKnown([task], () => 'jobName');
     const answer = await once<EnqueueAnswer>(key, res, task, async (record, resume) =>
       accepted(
         task,
@@ -125,6 +140,7 @@ export function tasksRouter({
     const parsed = bulk.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('Invalid tasks', { details: describeIssues(parsed.error) });
     const { tasks } = parsed.data;
+    requireKnown(tasks, (index) => `tasks.${index}.jobName`);
     const answer = await once<{ tasks: EnqueueAnswer[] }>(key, res, parsed.data, async (record, resume) => {
       const dispatched = await dispatcher.dispatchMany(
         tasks,
@@ -142,6 +158,7 @@ export function tasksRouter({
     const view = await fromStore(() => jobs.read(retryOf));
     if (!view) throw new NotFoundError(`No job with id ${echo(retryOf)}`);
     if (view.state !== 'failed' && view.state !== 'cancelled') throw new JobNotRetryableError(retryOf, view.state);
+    requireKnown([view], () => 'jobName');
     const task: DispatchRequest = {
       jobName: view.jobName,
       data: isRecord(view.data) ? view.data : {},
