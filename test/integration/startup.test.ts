@@ -14,7 +14,7 @@ import { portInUse } from '../../src/contracts/process-messages.js';
 import { lineOf, linesOf, logged } from '../support/log-lines.js';
 import { startRedis } from '../support/redis-server.js';
 import { freePort } from '../support/ports.js';
-import { spawnMain } from '../support/main-process.js';
+import { spawnMain, type MainProcess } from '../support/main-process.js';
 import type { LogLine } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -32,6 +32,31 @@ async function runMain(env: Record<string, string>, timeoutMs = 30_000): Promise
   const code = await main.exited;
   clearTimeout(timer);
   return { code, stdout: main.stdout(), stderr: main.stderr(), lines: main.lines() };
+}
+
+/** Runs `check` on one process started with `env` on a Redis of its own, once it says it is ready. */
+async function whileServing(
+  env: Record<string, string>,
+  check: (main: MainProcess, url: string) => Promise<void>,
+): Promise<void> {
+  const redis = await startRedis();
+  const port = await freePort();
+  const main = spawnMain({
+    PATH: process.env.PATH ?? '',
+    PORT: String(port),
+    WORKERS: '1',
+    REDIS_URL: redis.url,
+    LOG_PRETTY: 'false',
+    ...env,
+  });
+  try {
+    await waitFor(() => logged(main.lines(), 'primary.ready'), { timeoutMs: 30_000, what: 'the ready line' });
+    await check(main, `http://127.0.0.1:${port}`);
+  } finally {
+    main.child.kill('SIGTERM');
+    await main.exited;
+    await redis.stop();
+  }
 }
 
 describe('start-up', () => {
@@ -96,74 +121,32 @@ describe('start-up', () => {
   });
 
   test('with ALLOW_UNAUTHENTICATED=true it serves without a key, and one warning says it is on purpose', async () => {
-    const redis = await startRedis();
-    const port = await freePort();
-    const main = spawnMain({
-      PATH: process.env.PATH ?? '',
-      HOST: '0.0.0.0',
-      ALLOW_UNAUTHENTICATED: 'true',
-      PORT: String(port),
-      WORKERS: '1',
-      HOST_ID: 'open',
-      REDIS_URL: redis.url,
-      LOG_PRETTY: 'false',
-    });
-    try {
-      await waitFor(() => logged(main.lines(), 'primary.ready'), { timeoutMs: 30_000, what: 'the ready line' });
+    await whileServing({ HOST: '0.0.0.0', ALLOW_UNAUTHENTICATED: 'true', HOST_ID: 'open' }, async (main, url) => {
       const warned = linesOf(main.lines(), 'auth.unauthenticated');
       assert.equal(warned.length, 1, main.stdout());
       assert.equal(warned[0]?.level, 40);
       assert.equal(warned[0]?.setting, 'ALLOW_UNAUTHENTICATED');
-      assert.equal((await fetch(`http://127.0.0.1:${port}/workers`)).status, 200, 'served without a key');
-    } finally {
-      main.child.kill('SIGTERM');
-      await main.exited;
-      await redis.stop();
-    }
+      assert.equal((await fetch(`${url}/workers`)).status, 200, 'served without a key');
+    });
   });
 
   test('with API_KEY, a reachable HOST starts quietly and asks for the key', async () => {
-    const redis = await startRedis();
-    const port = await freePort();
-    const main = spawnMain({
-      PATH: process.env.PATH ?? '',
-      HOST: '0.0.0.0',
-      API_KEY: 'startup-test-key-0123456789',
-      PORT: String(port),
-      WORKERS: '1',
-      HOST_ID: 'keyed',
-      REDIS_URL: redis.url,
-      LOG_PRETTY: 'false',
-    });
-    try {
-      await waitFor(() => logged(main.lines(), 'primary.ready'), { timeoutMs: 30_000, what: 'the ready line' });
-      assert.deepEqual(
-        main.lines().filter((line) => line.event?.startsWith('auth.')),
-        [],
-        'no word about keys: there is one',
-      );
-      assert.equal((await fetch(`http://127.0.0.1:${port}/workers`)).status, 401);
-      assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200, 'health stays open to orchestrators');
-    } finally {
-      main.child.kill('SIGTERM');
-      await main.exited;
-      await redis.stop();
-    }
+    await whileServing(
+      { HOST: '0.0.0.0', API_KEY: 'startup-test-key-0123456789', HOST_ID: 'keyed' },
+      async (main, url) => {
+        assert.deepEqual(
+          main.lines().filter((line) => line.event?.startsWith('auth.')),
+          [],
+          'no word about keys: there is one',
+        );
+        assert.equal((await fetch(`${url}/workers`)).status, 401);
+        assert.equal((await fetch(`${url}/healthz`)).status, 200, 'health stays open to orchestrators');
+      },
+    );
   });
 
   test('one line says when the whole cluster serves, with the URL; no log line repeats a key', async () => {
-    const redis = await startRedis();
-    const port = await freePort();
-    const main = spawnMain({
-      PATH: process.env.PATH ?? '',
-      PORT: String(port),
-      WORKERS: '2',
-      HOST_ID: 'ready',
-      REDIS_URL: redis.url,
-      LOG_PRETTY: 'false',
-    });
-    try {
-      await waitFor(() => logged(main.lines(), 'primary.ready'), { timeoutMs: 30_000, what: 'the ready line' });
+    await whileServing({ WORKERS: '2', HOST_ID: 'ready' }, async (main, url) => {
       const lines = main
         .stdout()
         .split('\n')
@@ -171,7 +154,7 @@ describe('start-up', () => {
       const ready = linesOf(main.lines(), 'primary.ready');
       assert.equal(ready.length, 1);
       const [parsed] = ready as [LogLine];
-      assert.equal(parsed.url, `http://127.0.0.1:${port}`);
+      assert.equal(parsed.url, url);
       assert.equal(parsed.processes, 2);
       assert.equal((await fetch(`${String(parsed.url)}/healthz`)).status, 200, 'the URL it gives serves');
       assert.deepEqual(
@@ -188,10 +171,6 @@ describe('start-up', () => {
           `a repeated key in ${line}`,
         );
       }
-    } finally {
-      main.child.kill('SIGTERM');
-      await main.exited;
-      await redis.stop();
-    }
+    });
   });
 });
