@@ -1,9 +1,9 @@
 /**
- * What the primary settles before it forks anything: that it is not about to serve everyone without a
- * key by accident, that the port is free and that a configured
- * Redis's TLS certificate can be verified (either mistake would otherwise have every process fail
- * and be forked again forever), and which Redis the processes use: the configured one, or the
- * private redis-server it launches when none is.
+ * What the primary settles before it forks anything: that it does not serve everyone without a key by
+ * accident (config/exposure.ts), that the port is free and that a configured Redis's TLS certificate
+ * can be verified (either of those two mistakes would otherwise have every process fail and be forked
+ * again forever), and which Redis the processes use: the configured one, or the private redis-server
+ * it launches when none is.
  */
 import { createServer } from 'node:net';
 import type { Config } from '../config/config.js';

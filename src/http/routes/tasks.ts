@@ -1,6 +1,8 @@
 /**
  * `POST /enqueue-task`: validate, route to the least-loaded worker, answer 202 with where to look.
  * `POST /enqueue-tasks`: the same for up to BULK_MAX tasks at once, all accepted or none.
+ * A task whose job name nothing here runs (no handler file, not one of the dummy's) is refused with 422
+ * before anything is claimed or reserved (see execution/handlers.ts).
  * `POST /jobs/:id/retry`: a failed or cancelled job's task enqueued again as a new job, routed anew.
  * A job is retried once: asking again answers the same new job (it is keyed like an Idempotency-Key),
  * so to run it yet again, retry the new job.
