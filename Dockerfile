@@ -10,6 +10,8 @@ RUN npm run build
 
 # ---- runtime: production deps + compiled output only ----
 FROM node:20-bookworm-slim AS runtime
+# Every interface: the service refuses to start here without API_KEY, unless ALLOW_UNAUTHENTICATED=true
+# says that serving everyone without a key is meant. /healthz stays open for the HEALTHCHECK below.
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
 WORKDIR /app
 # /app belongs to "node" so the app may create files under it (e.g. .data/);

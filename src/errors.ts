@@ -255,6 +255,30 @@ export class JobNotRetryableError extends BullpenError {
   }
 }
 
+/** A task name with no handler file, that the dummy is not meant to run: run, it would look like success. */
+export interface UnknownJobName {
+  /** Where in the body, as validation errors say it: `jobName`, or `tasks.5.jobName` in a batch. */
+  readonly path: string;
+  readonly jobName: string;
+}
+
+/**
+ * Tasks whose job names nothing here is meant to run (see execution/handlers.ts). `known` lists what
+ * would be accepted (`*` is never in it: with `*` nothing is refused).
+ */
+export class UnknownJobNameError extends BullpenError {
+  override readonly name = 'UnknownJobNameError';
+  readonly code = 'UNKNOWN_JOB_NAME';
+  readonly status = 422;
+  constructor(unknown: readonly UnknownJobName[], known: readonly string[]) {
+    const names = [...new Set(unknown.map(({ jobName }) => `"${jobName}"`))];
+    const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+    super(`No handler for job name${names.length === 1 ? '' : 's'} ${shown}; known job names: ${known.join(', ')}`, {
+      details: { unknownJobNames: unknown, knownJobNames: known },
+    });
+  }
+}
+
 /**
  * No valid API key. `challenge` is the `WWW-Authenticate` answer: Bearer for the API, and HTTP Basic
  * on the pages a browser opens (the dashboard), so that the browser asks for the key itself.

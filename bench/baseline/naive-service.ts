@@ -63,6 +63,7 @@ if (cluster.isPrimary) {
   const handlers = createHandlerRegistry({
     directory: env.HANDLERS_DIR ?? fileURLToPath(new URL('handlers/', workersDirectory)),
     fallback: fileURLToPath(new URL('dummy.js', workersDirectory)),
+    dummyJobNames: '*',
   });
   const pool = inline
     ? undefined

@@ -9,6 +9,7 @@
 import { availableParallelism, hostname } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { JOB_NAME_MAX_LENGTH, JOB_NAME_PATTERN } from '../http/schemas.js';
 import { clusterNodesSchema, type ClusterTarget } from '../redis/target.js';
 
 /**
@@ -47,6 +48,21 @@ const hostIdSchema = z
 const MAX_WORKERS = 256;
 
 const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
+/** `*` (any name: demos and tests), or job names separated by commas, each as a task may give it. */
+const dummyJobNamesSchema = z.string().transform((value, context): DummyJobNames => {
+  const names = value.split(',').map((name) => name.trim());
+  if (names.length === 1 && names[0] === '*') return '*';
+  const bad = names.find((name) => name.length > JOB_NAME_MAX_LENGTH || !JOB_NAME_PATTERN.test(name));
+  if (bad !== undefined) {
+    context.addIssue({
+      code: 'custom',
+      message: `must be * or job names separated by commas (each 1-${JOB_NAME_MAX_LENGTH} letters, digits and _ . : -, starting with a letter or digit), not ${JSON.stringify(bad.slice(0, 40))}`,
+    });
+    return z.NEVER;
+  }
+  return names;
+});
 
 const schema = z
   .object({
@@ -95,6 +111,8 @@ const schema = z
     COMMAND_TIMEOUT_MS: int(50, 60_000).default(500),
     API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
     METRICS_PUBLIC: booleanFlag.default(false),
+    ALLOW_UNAUTHENTICATED: booleanFlag.default(false),
+    DUMMY_JOB_NAMES: dummyJobNamesSchema.optional(),
     ADMIN_UI: booleanFlag.default(true),
     HANDLERS_DIR: z.string().min(1).optional(),
     /** Where `npm start` looks for redis-server when it must launch one. */
@@ -153,6 +171,9 @@ const schema = z
     message: 'must not exceed WORKER_CONCURRENCY, the most threads a worker runs',
     path: ['WARM_THREADS'],
   });
+
+/** The job names the built-in dummy runs besides its own example (see execution/handlers.ts): `*` for any. */
+export type DummyJobNames = '*' | readonly string[];
 
 export interface Config {
   readonly port: number;
@@ -215,6 +236,10 @@ export interface Config {
   readonly commandTimeoutMs: number;
   readonly apiKey: string | undefined;
   readonly metricsPublic: boolean;
+  /** Serve on a non-loopback HOST without API_KEY on purpose (see config/exposure.ts); refused otherwise. */
+  readonly allowUnauthenticated: boolean;
+  /** Names a task may have without a handler file: they run the dummy. Any other such name is refused. */
+  readonly dummyJobNames: DummyJobNames;
   /** Whether each process serves the read-only queue dashboard at `/admin/queues`. */
   readonly adminUi: boolean;
   /** Folder of handler files; undefined means the built-in `workers/handlers/`. */
@@ -294,6 +319,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
     apiKey: e.API_KEY,
     metricsPublic: e.METRICS_PUBLIC,
+    allowUnauthenticated: e.ALLOW_UNAUTHENTICATED,
+    dummyJobNames: e.DUMMY_JOB_NAMES ?? [],
     adminUi: e.ADMIN_UI,
     handlersDir: e.HANDLERS_DIR,
     searchPath: e.PATH,

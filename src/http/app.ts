@@ -20,7 +20,7 @@ import { jobsRouter } from './routes/jobs.js';
 import { metricsRouter, requestTimer } from './routes/metrics.js';
 import { openApiRouter } from './openapi/router.js';
 import { statusRouter, type StatusRouteOptions } from './routes/status.js';
-import { tasksRouter } from './routes/tasks.js';
+import { tasksRouter, type JobNames } from './routes/tasks.js';
 
 export interface AppOptions extends StatusRouteOptions {
   readonly dispatcher: Dispatcher;
@@ -34,6 +34,8 @@ export interface AppOptions extends StatusRouteOptions {
   /** `POST /enqueue-tasks`: most tasks, and largest body. */
   readonly bulk: { readonly maxTasks: number; readonly bodyLimitBytes: number };
   readonly limits: TaskLimits;
+  /** The job names a task may have; any other is refused with 422 (see execution/handlers.ts). */
+  readonly jobNames: JobNames;
   /**
    * When set, every route but /healthz (and /metrics when public) needs `Authorization: Bearer`; the
    * browser pages take HTTP Basic too (see auth.ts).
@@ -67,6 +69,7 @@ export function createApp(options: AppOptions): Express {
       jobs: options.jobs,
       bulkMax: options.bulk.maxTasks,
       limits: options.limits,
+      jobNames: options.jobNames,
       logger,
       onEnqueued: options.metrics.jobEnqueued,
     }),

@@ -1,17 +1,43 @@
 /**
- * What the primary settles before it forks anything: that the port is free and that a configured
- * Redis's TLS certificate can be verified (either mistake would otherwise have every process fail
- * and be forked again forever), and which Redis the processes use: the configured one, or the
- * private redis-server it launches when none is.
+ * What the primary settles before it forks anything: that it does not serve everyone without a key by
+ * accident (config/exposure.ts), that the port is free and that a configured Redis's TLS certificate
+ * can be verified (either of those two mistakes would otherwise have every process fail and be forked
+ * again forever), and which Redis the processes use: the configured one, or the private redis-server
+ * it launches when none is.
  */
 import { createServer } from 'node:net';
 import type { Config } from '../config/config.js';
+import { exposureOf } from '../config/exposure.js';
 import type { Logger } from '../logging/logger.js';
 import type { ResolvedRedis } from '../local-redis/server.js';
 import { redactUrl } from '../redis/redact.js';
 import { describeTarget, type RedisTarget } from '../redis/target.js';
 import { checkTls } from '../redis/tls-trust.js';
 import { portInUse } from '../contracts/process-messages.js';
+
+/**
+ * A non-loopback HOST without API_KEY serves every route to anyone who reaches the port: refused
+ * unless ALLOW_UNAUTHENTICATED says it is meant, and then said once, as a warning. Exit 1 because a
+ * process would serve the same way: no fork can fix it.
+ */
+export function refuseUnauthenticated(config: Config, logger: Logger): void {
+  const exposure = exposureOf(config);
+  if (exposure === 'refused') {
+    logger.fatal(
+      { event: 'auth.key-required', host: config.host, setting: 'API_KEY' },
+      `HOST=${config.host} is reachable from other machines and API_KEY is not set, so anyone could enqueue, ` +
+        'cancel and read jobs: set API_KEY (16+ characters), listen on 127.0.0.1, or set ALLOW_UNAUTHENTICATED=true ' +
+        'to serve without a key on purpose',
+    );
+    process.exit(1);
+  }
+  if (exposure === 'open-on-purpose') {
+    logger.warn(
+      { event: 'auth.unauthenticated', host: config.host, setting: 'ALLOW_UNAUTHENTICATED' },
+      `serving without a key on purpose (ALLOW_UNAUTHENTICATED=true): every route of HOST=${config.host} is open to anyone who reaches it`,
+    );
+  }
+}
 
 /** A taken port would make every process fail to listen and be forked again forever: say so and stop. */
 export async function refuseTakenPort(config: Config, logger: Logger): Promise<void> {

@@ -8,7 +8,13 @@ import cluster from 'node:cluster';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import type { ResolvedRedis } from '../local-redis/server.js';
-import { checkConfiguredTls, describeRedis, refuseTakenPort, resolveRedis } from './preflight.js';
+import {
+  checkConfiguredTls,
+  describeRedis,
+  refuseTakenPort,
+  refuseUnauthenticated,
+  resolveRedis,
+} from './preflight.js';
 import { createProcesses, type Processes } from './processes.js';
 
 /** Beyond the processes' own shutdown timeout, how long the primary waits before killing them. */
@@ -28,6 +34,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   // was just killed can hang forever.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   const signals = listenForSignals();
+  refuseUnauthenticated(config, logger);
   await refuseTakenPort(config, logger);
   await checkConfiguredTls(config, logger);
   const redis = await resolveRedis(config, logger);

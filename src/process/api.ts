@@ -7,6 +7,7 @@
  */
 import type { Config } from '../config/config.js';
 import type { AppOptions } from '../http/app.js';
+import type { JobNames } from '../http/routes/tasks.js';
 import { createAdminUi } from '../http/admin/admin-ui.js';
 import { createDispatcher } from '../enqueue/dispatcher.js';
 import { createIdempotencyStore } from '../idempotency/store.js';
@@ -44,6 +45,8 @@ export interface ApiOptions {
   /** The host's summed process metrics, which `GET /metrics` answers followed by the load gauges. */
   readonly hostMetrics: Pick<HostMetricsClient, 'scrape'>;
   readonly health: AppOptions['health'];
+  /** The job names a task may have: the handler registry's. */
+  readonly jobNames: JobNames;
   /** Fault tests only: see `ProcessParts.afterAddStep`. */
   readonly afterAddStep?: AddStepHook | undefined;
   /** Age after which an idempotency claim is taken over; IDEMPOTENCY_STALE_CLAIM_MS by default. */
@@ -81,6 +84,7 @@ export function composeApi(options: ApiOptions): Api {
       bodyLimitBytes: config.bodyLimitBytes,
       bulk: { maxTasks: config.bulkMax, bodyLimitBytes: config.bulkBodyLimitBytes },
       limits: { maxDurationMs: config.maxTaskDurationMs, maxTimeoutMs: config.jobTimeoutMs },
+      jobNames: options.jobNames,
       apiKey: config.apiKey,
       metricsPublic: config.metricsPublic,
       admin: config.adminUi

@@ -169,16 +169,22 @@ function buildQueues(
   return { queues, moveQueues, transfer: createTransfer({ redis: consumerConnection, queues: moveQueues }) };
 }
 
+/** The handler files of HANDLERS_DIR (or the built-in folder) and the names the dummy runs. */
+export function createHandlers(config: Pick<Config, 'handlersDir' | 'dummyJobNames'>): HandlerRegistry {
+  return createHandlerRegistry({
+    directory: config.handlersDir ?? fileURLToPath(new URL('handlers/', WORKERS_DIRECTORY)),
+    fallback: fileURLToPath(new URL('dummy.js', WORKERS_DIRECTORY)),
+    dummyJobNames: config.dummyJobNames,
+  });
+}
+
 /** What runs the jobs (the handlers, the thread pool) and what counts them. */
 function buildExecution(
   config: Config,
   workerId: string,
   logger: Logger,
 ): Pick<ProcessParts, 'handlers' | 'pool' | 'metrics' | 'hostMetrics'> {
-  const handlers = createHandlerRegistry({
-    directory: config.handlersDir ?? fileURLToPath(new URL('handlers/', WORKERS_DIRECTORY)),
-    fallback: fileURLToPath(new URL('dummy.js', WORKERS_DIRECTORY)),
-  });
+  const handlers = createHandlers(config);
   const pool = createJobPool({
     runnerFile: fileURLToPath(new URL('runner.js', WORKERS_DIRECTORY)),
     threads: config.concurrency,

@@ -39,6 +39,7 @@ export async function startProcess(
       ),
       consumer: background.consumer.isRunning(),
     }),
+    jobNames: parts.handlers,
     afterAddStep: parts.afterAddStep,
   });
   const sweeping = sweepEvery(api.jobList, config, logger);

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createHandlerRegistry, type HandlerRegistry } from '../../src/execution/handlers.js';
+import { createHandlerRegistry, DUMMY_EXAMPLE_JOB_NAME, type HandlerRegistry } from '../../src/execution/handlers.js';
 
 describe('createHandlerRegistry', () => {
   let root = '';
@@ -28,7 +28,7 @@ describe('createHandlerRegistry', () => {
     writeFileSync(join(directory, 'c.mjs'), 'export default () => "c";\n');
     fallback = join(root, 'dummy.js');
     writeFileSync(fallback, 'export default () => "dummy";\n');
-    registry = createHandlerRegistry({ directory, fallback });
+    registry = createHandlerRegistry({ directory, fallback, dummyJobNames: ['resize'] });
   });
 
   after(() => {
@@ -76,7 +76,7 @@ describe('createHandlerRegistry', () => {
   test('an empty directory gives no names and always the fallback', () => {
     const empty = join(root, 'empty');
     mkdirSync(empty);
-    const registryOfEmpty = createHandlerRegistry({ directory: empty, fallback });
+    const registryOfEmpty = createHandlerRegistry({ directory: empty, fallback, dummyJobNames: [] });
     assert.deepEqual([...registryOfEmpty.names], []);
     assert.equal(registryOfEmpty.resolve('a'), pathToFileURL(fallback).href);
   });
@@ -87,7 +87,25 @@ describe('createHandlerRegistry', () => {
     assert.ok(!get().names.includes('late'));
   });
 
+  test('accepts the names of its files, the dummy example and DUMMY_JOB_NAMES; no other', () => {
+    for (const name of ['a', 'b', DUMMY_EXAMPLE_JOB_NAME, 'resize']) assert.ok(get().accepts(name), name);
+    for (const name of ['c', 'notes', 'A', 'resize-image', '*', 'videoprocessing'])
+      assert.ok(!get().accepts(name), name);
+    assert.deepEqual([...get().accepted], ['a', 'b', 'resize', 'videoProcessing']);
+    assert.ok(Object.isFrozen(get().accepted));
+    // What it does not accept still resolves to the dummy: such a job was accepted by a service set up otherwise.
+    assert.equal(get().resolve('resize-image'), pathToFileURL(fallback).href);
+  });
+
+  test('with DUMMY_JOB_NAMES=*, any name is accepted', () => {
+    const any = createHandlerRegistry({ directory, fallback, dummyJobNames: '*' });
+    for (const name of ['a', 'typo', DUMMY_EXAMPLE_JOB_NAME]) assert.ok(any.accepts(name), name);
+    assert.ok(any.accepted.includes('*'));
+  });
+
   test('a missing directory throws', () => {
-    assert.throws(() => createHandlerRegistry({ directory: join(root, 'missing'), fallback }), { code: 'ENOENT' });
+    assert.throws(() => createHandlerRegistry({ directory: join(root, 'missing'), fallback, dummyJobNames: '*' }), {
+      code: 'ENOENT',
+    });
   });
 });

@@ -243,7 +243,8 @@ describe('the private redis-server of npm start', { timeout: 240_000 }, () => {
       const enqueued = await fetch(`${url}/enqueue-task`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ jobName: 'ctrl-c', data: { durationMs: 1_000 } }),
+        // The dummy's own example: no DUMMY_JOB_NAMES is needed for it.
+        body: JSON.stringify({ jobName: 'videoProcessing', data: { durationMs: 1_000 } }),
       });
       assert.equal(enqueued.status, 202);
       const { jobId } = (await enqueued.json()) as { jobId: string };

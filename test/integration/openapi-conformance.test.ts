@@ -40,6 +40,10 @@ const MAX_BACKLOG = 40;
 const UNKNOWN_JOB = 'oas-0~AAAAAAAAAAAAAAAAAAAAAA';
 const BUSY_KEY = 'oas-busy';
 const BUSY_TASK = { jobName: 'busy', data: { n: 1 } };
+/** A job name with no handler file that the app's dummy is not set to run (DUMMY_JOB_NAMES). */
+const NOBODY_RUNS = 'nobody-runs-this';
+/** The fixtures' job names: the rows' own are found in their bodies. */
+const FIXTURE_JOB_NAMES = ['done', 'broken', 'parked'];
 
 /** Jobs made before the rows run, in the states the rows need. */
 interface Fixtures {
@@ -229,6 +233,14 @@ const CASES: readonly Case[] = [
     needsOption: 'delayMs',
     check: ({ body }) => assert.equal((body as { assignedWorker: unknown }).assignedWorker, null),
   },
+  {
+    name: 'a job name nothing here runs',
+    method: 'POST',
+    path: '/enqueue-task',
+    body: task(NOBODY_RUNS),
+    status: 422,
+    code: 'UNKNOWN_JOB_NAME',
+  },
 
   // POST /enqueue-tasks
   {
@@ -246,6 +258,18 @@ const CASES: readonly Case[] = [
     status: 400,
     code: 'VALIDATION_FAILED',
     badRequest: true,
+  },
+  {
+    name: 'a batch with a job name nothing here runs',
+    method: 'POST',
+    path: '/enqueue-tasks',
+    body: { tasks: [task('resize-image'), task(NOBODY_RUNS)] },
+    status: 422,
+    code: 'UNKNOWN_JOB_NAME',
+    check: ({ body }) =>
+      assert.deepEqual((body as { details: { unknownJobNames: unknown } }).details.unknownJobNames, [
+        { path: 'tasks.1.jobName', jobName: NOBODY_RUNS },
+      ]),
   },
   {
     name: 'a batch over MAX_BACKLOG',
@@ -452,6 +476,16 @@ async function send(
   return { status: response.status, headers: response.headers, text: await response.text() };
 }
 
+/** The job names of a row's body: a task's, or a batch's. */
+function jobNamesIn(body: unknown): string[] {
+  if (typeof body !== 'object' || body === null) return [];
+  const { jobName, tasks } = body as { jobName?: unknown; tasks?: unknown };
+  return [
+    ...(typeof jobName === 'string' ? [jobName] : []),
+    ...(Array.isArray(tasks) ? tasks.flatMap((item) => jobNamesIn(item)) : []),
+  ];
+}
+
 function parse(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
@@ -497,6 +531,10 @@ describe('the OpenAPI document against the live service', { timeout: 240_000 }, 
       workerTtlMs: 60_000,
       maxBacklog: MAX_BACKLOG,
       adminUi: true,
+      // Every name the rows and fixtures enqueue, and no other: the rows of unknown names are refused.
+      dummyJobNames: [...FIXTURE_JOB_NAMES, ...CASES.flatMap((row) => jobNamesIn(row.body))].filter(
+        (name) => name !== NOBODY_RUNS,
+      ),
       health: () => Promise.resolve({ redis: true, consumer: healthy }),
     });
     await joinWorkers(redis.client, config.prefix, WORKERS, 4);

@@ -1,7 +1,8 @@
 /**
  * Starting the service as `npm start` does: configuration errors stop start-up with a message naming
- * the variable; with REDIS_URL unset and no redis-server on PATH, the absence is explained. The private
- * redis-server itself is tested in local-redis.test.ts.
+ * the variable; a HOST other machines reach, without API_KEY, stops it too unless ALLOW_UNAUTHENTICATED
+ * says it is meant (then one warning says so); with REDIS_URL unset and no redis-server on PATH, the
+ * absence is explained. The private redis-server itself is tested in local-redis.test.ts.
  *
  * Single mode only (test/support/test-redis.ts): the configuration checks and the ready line do not
  * depend on the kind of Redis, and the missing redis-server is the private one of `npm start`.
@@ -13,7 +14,7 @@ import { portInUse } from '../../src/contracts/process-messages.js';
 import { lineOf, linesOf, logged } from '../support/log-lines.js';
 import { startRedis } from '../support/redis-server.js';
 import { freePort } from '../support/ports.js';
-import { spawnMain } from '../support/main-process.js';
+import { spawnMain, type MainProcess } from '../support/main-process.js';
 import type { LogLine } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -31,6 +32,31 @@ async function runMain(env: Record<string, string>, timeoutMs = 30_000): Promise
   const code = await main.exited;
   clearTimeout(timer);
   return { code, stdout: main.stdout(), stderr: main.stderr(), lines: main.lines() };
+}
+
+/** Runs `check` on one process started with `env` on a Redis of its own, once it says it is ready. */
+async function whileServing(
+  env: Record<string, string>,
+  check: (main: MainProcess, url: string) => Promise<void>,
+): Promise<void> {
+  const redis = await startRedis();
+  const port = await freePort();
+  const main = spawnMain({
+    PATH: process.env.PATH ?? '',
+    PORT: String(port),
+    WORKERS: '1',
+    REDIS_URL: redis.url,
+    LOG_PRETTY: 'false',
+    ...env,
+  });
+  try {
+    await waitFor(() => logged(main.lines(), 'primary.ready'), { timeoutMs: 30_000, what: 'the ready line' });
+    await check(main, `http://127.0.0.1:${port}`);
+  } finally {
+    main.child.kill('SIGTERM');
+    await main.exited;
+    await redis.stop();
+  }
 }
 
 describe('start-up', () => {
@@ -76,21 +102,52 @@ describe('start-up', () => {
     }
   });
 
-  test('one line says when the whole cluster serves: the URLs of the docs, dashboard and metrics, and the key it needs (never the key itself); no log line repeats a field', async () => {
-    const redis = await startRedis();
-    const port = await freePort();
-    const key = 'ready-line-secret-key-0123456789';
-    const main = spawnMain({
+  test('a reachable HOST without API_KEY stops start-up at once, in one line that says what to set', async () => {
+    const run = await runMain({
       PATH: process.env.PATH ?? '',
-      PORT: String(port),
-      WORKERS: '2',
-      HOST_ID: 'ready',
-      REDIS_URL: redis.url,
-      API_KEY: key,
+      HOST: '0.0.0.0',
+      PORT: String(await freePort()),
+      REDIS_URL: 'redis://127.0.0.1:1',
       LOG_PRETTY: 'false',
     });
-    try {
-      await waitFor(() => logged(main.lines(), 'primary.ready'), { timeoutMs: 30_000, what: 'the ready line' });
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    const refused = linesOf(run.lines, 'auth.key-required');
+    assert.equal(refused.length, 1, run.stdout);
+    assert.equal(refused[0]?.level, 60);
+    assert.equal(refused[0]?.host, '0.0.0.0');
+    assert.equal(refused[0]?.setting, 'API_KEY');
+    assert.match(String(refused[0]?.msg), /ALLOW_UNAUTHENTICATED=true/, 'it names the way out too');
+    assert.ok(!logged(run.lines, 'process.forked'), 'nothing was started');
+  });
+
+  test('with ALLOW_UNAUTHENTICATED=true it serves without a key, and one warning says it is on purpose', async () => {
+    await whileServing({ HOST: '0.0.0.0', ALLOW_UNAUTHENTICATED: 'true', HOST_ID: 'open' }, async (main, url) => {
+      const warned = linesOf(main.lines(), 'auth.unauthenticated');
+      assert.equal(warned.length, 1, main.stdout());
+      assert.equal(warned[0]?.level, 40);
+      assert.equal(warned[0]?.setting, 'ALLOW_UNAUTHENTICATED');
+      assert.equal((await fetch(`${url}/workers`)).status, 200, 'served without a key');
+    });
+  });
+
+  test('with API_KEY, a reachable HOST starts quietly and asks for the key', async () => {
+    await whileServing(
+      { HOST: '0.0.0.0', API_KEY: 'startup-test-key-0123456789', HOST_ID: 'keyed' },
+      async (main, url) => {
+        assert.deepEqual(
+          main.lines().filter((line) => line.event?.startsWith('auth.')),
+          [],
+          'no word about keys: there is one',
+        );
+        assert.equal((await fetch(`${url}/workers`)).status, 401);
+        assert.equal((await fetch(`${url}/healthz`)).status, 200, 'health stays open to orchestrators');
+      },
+    );
+  });
+
+  test('one line says when the whole cluster serves: the URLs of the docs, dashboard and metrics, and the key it needs (never the key itself); no log line repeats a field', async () => {
+    const key = 'ready-line-secret-key-0123456789';
+    await whileServing({ WORKERS: '2', HOST_ID: 'ready', API_KEY: key }, async (main, url) => {
       const lines = main
         .stdout()
         .split('\n')
@@ -98,7 +155,6 @@ describe('start-up', () => {
       const ready = linesOf(main.lines(), 'primary.ready');
       assert.equal(ready.length, 1);
       const [parsed] = ready as [LogLine];
-      const url = `http://127.0.0.1:${port}`;
       assert.equal(parsed.url, url);
       assert.equal(parsed.processes, 2);
       assert.equal(parsed.docs, `${url}/docs`);
@@ -119,15 +175,11 @@ describe('start-up', () => {
         const keys = [...line.matchAll(/"([A-Za-z_]+)":/g)].map((match) => match[1]);
         const top = JSON.parse(line) as Record<string, unknown>;
         assert.equal(
-          keys.filter((key) => key === 'pid').length <= 1 && Object.keys(top).length > 0,
+          keys.filter((name) => name === 'pid').length <= 1 && Object.keys(top).length > 0,
           true,
           `a repeated key in ${line}`,
         );
       }
-    } finally {
-      main.child.kill('SIGTERM');
-      await main.exited;
-      await redis.stop();
-    }
+    });
   });
 });

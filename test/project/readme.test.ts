@@ -1,13 +1,16 @@
 /**
  * The README is the front door: every setting the config module understands is documented there by
  * name, so that a new setting cannot land undocumented; and every curl example can be pasted as
- * written, with no `…` standing in for part of it and no worker id the default service does not have.
+ * written, with no `…` standing in for part of it, no worker id the default service does not have and no
+ * job name it refuses.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { test } from 'node:test';
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config/config.js';
 import { DELAYED_QUEUE, workerIdFor } from '../../src/contracts/names.js';
+import { DUMMY_EXAMPLE_JOB_NAME } from '../../src/execution/handlers.js';
 
 const readme = (): string => readFileSync('README.md', 'utf8');
 
@@ -35,8 +38,9 @@ test('every curl example can be pasted as written: no … in it, and only worker
   assert.deepEqual(elided, [], 'a curl example with … in it cannot be pasted');
 
   // The examples name the HOST_ID they were made with; the default service has WORKERS ids of it.
-  const hostId = /`HOST_ID=([A-Za-z0-9_.-]+) npm start`/.exec(text)?.[1];
-  assert.ok(hostId, 'the README says which HOST_ID its examples assume');
+  const start = /`HOST_ID=([A-Za-z0-9_.-]+) DUMMY_JOB_NAMES=([A-Za-z0-9_.:,-]+) npm start`/.exec(text);
+  const [, hostId, dummyJobNames] = start ?? [];
+  assert.ok(hostId && dummyJobNames, 'the README says which HOST_ID and DUMMY_JOB_NAMES its examples assume');
   const { processes } = loadConfig({});
   const known = new Set([
     ...Array.from({ length: processes }, (_, index) => workerIdFor(hostId, index)),
@@ -51,4 +55,20 @@ test('every curl example can be pasted as written: no … in it, and only worker
   assert.ok(named.length > 0, 'some example names a worker');
   const unknown = named.filter((id) => !known.has(id));
   assert.deepEqual(unknown, [], `worker ids the default service (${[...known].join(', ')}) does not have`);
+
+  // Every job name an example sends is one that service accepts: a handler file, or one the dummy runs.
+  const accepted = new Set([
+    DUMMY_EXAMPLE_JOB_NAME,
+    ...dummyJobNames.split(','),
+    ...readdirSync('workers/handlers').map((file) => basename(file, '.ts')),
+  ]);
+  const jobNames = commands.flatMap((command) =>
+    [...command.matchAll(/"jobName":\s*"([^"]*)"/g)].map((match) => match[1] ?? ''),
+  );
+  assert.ok(jobNames.length > 0, 'some example sends a task');
+  assert.deepEqual(
+    jobNames.filter((name) => !accepted.has(name)),
+    [],
+    `job names that service refuses (it takes ${[...accepted].join(', ')})`,
+  );
 });

@@ -13,15 +13,21 @@
  * The dashboard's host variable is set to its All value; choosing the service's host must show the
  * same series, and choosing a host that does not exist must empty every panel.
  *
+ * Then the scrape job of `prometheus/prometheus.yml`, as compose runs it (with the key it is given in a
+ * file: the app there runs with API_KEY), its DNS discovery replaced by the loopback target, scrapes a
+ * service that has API_KEY set: the target must be up.
+ *
  * Needs `prometheus` on PATH (CI installs it with apt-get). Without it the tests are skipped, saying
  * how to install it, except in CI (`CI` set), where they fail instead.
  * Paths are resolved from process.cwd(): tests run from the repository root.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import {
   requirePrometheus,
@@ -37,6 +43,7 @@ import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
 const DASHBOARD_FILE = join(process.cwd(), 'grafana', 'dashboards', 'bullpen-worker-load.json');
+const PROMETHEUS_CONFIG_FILE = join(process.cwd(), 'prometheus', 'prometheus.yml');
 
 const WORKERS = 2;
 const HOST_ID = 'test';
@@ -523,6 +530,69 @@ describe(
         }).catch(() => assert.fail(`no failed attempt was counted: ${JSON.stringify(response)}`));
         assert.ok(traffic.enqueued() >= 40, `only ${traffic.enqueued()} tasks were accepted`);
         assert.deepEqual(traffic.failures, [], 'every enqueue was accepted');
+      });
+    });
+  },
+);
+
+/**
+ * The scrape job of prometheus/prometheus.yml for a loopback target: without its DNS discovery (the
+ * test gives the target), and with the key in `keyFile`, where compose writes it in the container.
+ */
+function composeScrapeJob(keyFile: string): Record<string, unknown> {
+  const config = z
+    .object({ scrape_configs: z.array(z.looseObject({ job_name: z.string() })) })
+    .parse(parseYaml(readFileSync(PROMETHEUS_CONFIG_FILE, 'utf8')));
+  const job = config.scrape_configs.find(({ job_name }) => job_name === 'bullpen');
+  assert.ok(job !== undefined, 'prometheus.yml has the bullpen job');
+  const { dns_sd_configs: discovered, authorization, ...rest } = job;
+  assert.ok(discovered !== undefined, 'compose discovers the replicas; the test gives the loopback target instead');
+  const credentials = z.object({ type: z.literal('Bearer'), credentials_file: z.string() }).parse(authorization);
+  return { ...rest, authorization: { ...credentials, credentials_file: keyFile } };
+}
+
+describe(
+  "compose's scrape job against a service that has API_KEY",
+  { timeout: 120_000, skip: skipUnlessInstalled('prometheus') },
+  () => {
+    const key = 'prometheus-scrape-key-0123456789';
+    let keyDir: string | undefined;
+    let keyed: Service | undefined;
+    let keyedRedis: TestRedis | undefined;
+    let scraper: TestPrometheus | undefined;
+
+    before(async () => {
+      requirePrometheus();
+      keyDir = mkdtempSync(join(tmpdir(), 'bullpen-scrape-key-'));
+      const keyFile = join(keyDir, 'bullpen-api-key');
+      writeFileSync(keyFile, key, { mode: 0o600 });
+      keyedRedis = await startRedis();
+      keyed = await startService({
+        redisUrl: keyedRedis.url,
+        workers: 1,
+        env: { API_KEY: key, LOG_LEVEL: 'warn', HOST_ID: 'keyed' },
+      });
+      scraper = await startPrometheus({ targets: [`127.0.0.1:${keyed.port}`], scrape: composeScrapeJob(keyFile) });
+    });
+
+    after(async () => {
+      await scraper?.stop();
+      await keyed?.stop();
+      await keyedRedis?.stop();
+      if (keyDir !== undefined) rmSync(keyDir, { recursive: true, force: true });
+    });
+
+    test('/metrics refuses a scrape without the key, and the target of the compose job is up', async () => {
+      assert.ok(keyed !== undefined && scraper !== undefined);
+      assert.equal((await fetch(`${keyed.url}/metrics`)).status, 401, 'the key is needed: the test proves its use');
+      const [target] = await scraper.waitForTargetsUp();
+      assert.equal(target?.scrapeUrl, `${keyed.url}/metrics`);
+      assert.equal(target?.health, 'up');
+      const server = scraper;
+      await waitFor(async () => seriesOf(await server.query('bullpen_worker_up')).length > 0, {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+        what: "the keyed service's metrics to be stored",
       });
     });
   },

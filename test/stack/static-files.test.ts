@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config/config.js';
+import { exposureOf } from '../../src/config/exposure.js';
 
 const ROOT = process.cwd();
 const repoPath = (...parts: string[]): string => path.join(ROOT, ...parts);
@@ -560,6 +561,39 @@ function environmentOf(svc: Obj): Map<string, string> {
   return out;
 }
 
+/**
+ * A compose value with the operator's environment put in, as compose does: `$${VAR}`, `$${VAR:-default}`
+ * and `$${VAR-default}`, `$${VAR:?message}` and `$${VAR?message}` (which stop compose with the message when
+ * VAR is unset, or empty for `:?`), and `$$` for a `$` of its own.
+ */
+function interpolate(value: string, env: Readonly<Record<string, string>>): string {
+  return value.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}/g,
+    (
+      whole,
+      name: string | undefined,
+      colon: string | undefined,
+      kind: string | undefined,
+      word: string | undefined,
+    ) => {
+      if (name === undefined) return '$';
+      const set = env[name];
+      const missing = set === undefined || (colon === ':' && set === '');
+      if (!missing) return set;
+      if (kind === '?') throw new Error(`compose stops: required variable ${name} is missing a value: ${word ?? ''}`);
+      return kind === '-' ? (word ?? '') : '';
+    },
+  );
+}
+
+/** A service's environment as compose gives it to the container, with the operator's `env`. */
+function interpolatedEnvironment(svc: Obj, env: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries([...environmentOf(svc)].map(([key, value]) => [key, interpolate(value, env)]));
+}
+
+/** What an operator sets before `docker compose up`. */
+const OPERATOR_ENV: Readonly<Record<string, string>> = { API_KEY: 'operator-key-0123456789abcdef' };
+
 test('compose: every bind-mounted host path and build context exists in the repo', () => {
   for (const [name, svc] of composeServices()) {
     for (const mount of mountsOf(svc)) {
@@ -672,11 +706,13 @@ test('grafana: provisioning and dashboards folders are mounted where Grafana rea
 
 test("compose: the app's environment is valid for the config schema and names only known variables", () => {
   const app = service(APP_SERVICE);
-  const env = Object.fromEntries(environmentOf(app));
+  const env = interpolatedEnvironment(app, OPERATOR_ENV);
   for (const name of Object.keys(env)) {
     assert.ok(CONFIG_VARIABLES.includes(name), `app sets ${name}, which the config does not read`);
   }
   const config = loadConfig(env);
+  assert.equal(exposureOf(config), 'keyed', 'the app listens on every interface, so it runs with the key');
+  assert.equal(config.apiKey, OPERATOR_ENV.API_KEY, "the key is the operator's, from the environment");
   assert.equal(config.host, '0.0.0.0', 'inside a container the app must listen on every interface');
   assert.ok(config.redisUrl?.includes('//redis:'), 'the app talks to the redis service');
   const redisPort = Number(new URL(config.redisUrl ?? '').port || 6379);
@@ -691,4 +727,42 @@ test("compose: the app's environment is valid for the config schema and names on
     graceSeconds * 1000 > config.shutdownTimeoutMs,
     `stop_grace_period ${grace} must exceed SHUTDOWN_TIMEOUT_MS`,
   );
+});
+
+test('compose: without API_KEY in the environment, compose stops with a message that says to set it', () => {
+  for (const name of [APP_SERVICE, 'prometheus']) {
+    assert.throws(
+      () => interpolatedEnvironment(service(name), {}),
+      /required variable API_KEY is missing a value: set API_KEY/,
+      `${name} needs the key: compose must stop before starting anything`,
+    );
+    assert.throws(() => interpolatedEnvironment(service(name), { API_KEY: '' }), /set API_KEY/, 'empty is missing');
+  }
+});
+
+test("compose: Prometheus scrapes with the app's key, from the file its entrypoint writes", () => {
+  const config = obj(readYaml(PROMETHEUS_FILE), 'prometheus.yml');
+  const jobs = arr(config['scrape_configs'], 'scrape_configs').map((j) => obj(j, 'scrape config'));
+  const job = jobs.find((j) => j['job_name'] === 'bullpen');
+  assert.ok(job !== undefined);
+  const authorization = obj(job['authorization'], 'bullpen authorization');
+  assert.equal(authorization['type'] ?? 'Bearer', 'Bearer');
+  const keyFile = str(authorization['credentials_file'], 'credentials_file');
+
+  const prometheus = service('prometheus');
+  assert.equal(
+    interpolatedEnvironment(prometheus, OPERATOR_ENV)['API_KEY'],
+    interpolatedEnvironment(service(APP_SERVICE), OPERATOR_ENV)['API_KEY'],
+    "Prometheus is given the app's key",
+  );
+  const entrypoint = arr(prometheus['entrypoint'], 'prometheus entrypoint').map((part) =>
+    interpolate(String(part), {}),
+  );
+  assert.deepEqual(entrypoint.slice(0, 2), ['/bin/sh', '-c']);
+  const script = entrypoint[2] ?? '';
+  assert.ok(script.includes(`"$API_KEY" > ${keyFile} `), `the entrypoint writes the key to ${keyFile}: ${script}`);
+  assert.match(script, /exec \/bin\/prometheus "\$@"$/, "then runs Prometheus with compose's command");
+  const dataMount = mountsOf(prometheus).find((mount) => !mount.bind && keyFile.startsWith(`${mount.target}/`));
+  assert.ok(dataMount !== undefined, `${keyFile} is on Prometheus's own volume, where it may write`);
+  assert.notEqual(environmentOf(service(APP_SERVICE)).get('METRICS_PUBLIC'), 'true', 'the scrape uses the key');
 });

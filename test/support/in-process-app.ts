@@ -13,6 +13,7 @@ import { answerClientErrors } from '../../src/http/client-errors.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { composeApi, ledgerOptionsFrom, type ApiMetrics } from '../../src/process/api.js';
+import { createHandlers } from '../../src/process/build.js';
 import {
   closeConnection,
   createRedisConnection,
@@ -51,6 +52,11 @@ export interface InProcessAppOptions {
   readonly bulkMax?: number;
   /** Age after which an idempotency claim is taken over; defaults to the service's. */
   readonly staleClaimMs?: number;
+  /**
+   * DUMMY_JOB_NAMES: `*` (any name) by default, since most tests enqueue names of their own; a list
+   * for the tests of unknown job names.
+   */
+  readonly dummyJobNames?: Config['dummyJobNames'];
   /** Defaults to a healthy Redis and consumer. */
   readonly health?: () => Promise<{ redis: boolean; consumer: boolean }>;
 }
@@ -75,6 +81,7 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
     metrics: NO_METRICS,
     hostMetrics: { scrape: () => Promise.resolve('# no process metrics in-process\n') },
     health: options.health ?? (() => Promise.resolve({ redis: true, consumer: true })),
+    jobNames: createHandlers(config),
     staleClaimMs: options.staleClaimMs,
     adminRefreshMs: options.adminRefreshMs,
   });
@@ -105,6 +112,7 @@ function configOf(options: InProcessAppOptions): Config {
     workerTtlMs: options.workerTtlMs ?? config.workerTtlMs,
     maxBacklog: options.maxBacklog ?? config.maxBacklog,
     bulkMax: options.bulkMax ?? config.bulkMax,
+    dummyJobNames: options.dummyJobNames ?? '*',
   };
 }
 

@@ -91,6 +91,11 @@ export interface PrometheusOptions {
   readonly targets: readonly string[];
   readonly scrapeIntervalSeconds?: number;
   readonly jobName?: string;
+  /**
+   * More fields of the scrape job (`authorization`, ...), such as those of a deployment's own config;
+   * the targets stay `targets`.
+   */
+  readonly scrape?: Readonly<Record<string, unknown>>;
 }
 
 /** The absolute path of `prometheus` on PATH, or undefined. */
@@ -125,6 +130,7 @@ export async function startPrometheus({
   targets,
   scrapeIntervalSeconds = 1,
   jobName = 'bullpen',
+  scrape = {},
 }: PrometheusOptions): Promise<TestPrometheus> {
   const binary = requirePrometheus();
   for (const target of targets) {
@@ -142,7 +148,9 @@ export async function startPrometheus({
       scrape_timeout: `${scrapeIntervalSeconds}s`,
       evaluation_interval: `${scrapeIntervalSeconds}s`,
     },
-    scrape_configs: [{ job_name: jobName, metrics_path: '/metrics', scheme: 'http', static_configs: [{ targets }] }],
+    scrape_configs: [
+      { job_name: jobName, metrics_path: '/metrics', scheme: 'http', ...scrape, static_configs: [{ targets }] },
+    ],
   };
   writeFileSync(configFile, JSON.stringify(config, null, 2));
 

@@ -122,6 +122,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       // Three test files at a time load a 2-core machine enough that Redis can take longer than the
       // 500 ms fail-fast default to answer a burst. The outage tests, whose subject it is, set it.
       COMMAND_TIMEOUT_MS: '5000',
+      // Tests enqueue names of their own, run by the dummy; the tests of unknown names set a list.
+      DUMMY_JOB_NAMES: '*',
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

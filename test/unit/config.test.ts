@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config/config.js';
+import { exposureOf, isLoopbackHost } from '../../src/config/exposure.js';
 import { ConfigError } from '../../src/errors.js';
 
 /** Asserts that `env` is rejected with a ConfigError whose message names every variable in `names`. */
@@ -363,6 +364,52 @@ describe('reliability and security settings', () => {
     assert.equal(loadConfig({ ADMIN_UI: 'true' }).adminUi, true);
     assert.equal(loadConfig({ ADMIN_UI: '' }).adminUi, true, 'empty means unset');
     assertRejects({ ADMIN_UI: 'off' }, 'ADMIN_UI');
+  });
+});
+
+describe('secure by default: API_KEY, HOST and ALLOW_UNAUTHENTICATED', () => {
+  const KEY = 'k'.repeat(16);
+
+  test('ALLOW_UNAUTHENTICATED is off by default, and a boolean', () => {
+    assert.equal(loadConfig({}).allowUnauthenticated, false);
+    assert.equal(loadConfig({ ALLOW_UNAUTHENTICATED: 'true' }).allowUnauthenticated, true);
+    assert.equal(loadConfig({ ALLOW_UNAUTHENTICATED: '1' }).allowUnauthenticated, true);
+    assert.equal(loadConfig({ ALLOW_UNAUTHENTICATED: '' }).allowUnauthenticated, false, 'empty means unset');
+    assertRejects({ ALLOW_UNAUTHENTICATED: 'yes' }, 'ALLOW_UNAUTHENTICATED');
+  });
+
+  test('loopback addresses and localhost are loopback; every other address or name is not', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LOCALHOST', '::ffff:127.0.0.1'])
+      assert.ok(isLoopbackHost(host), host);
+    for (const host of ['0.0.0.0', '::', '10.0.0.5', '192.168.1.2', 'example.internal', 'localhost.evil', '128.0.0.1'])
+      assert.ok(!isLoopbackHost(host), host);
+  });
+
+  test('without a key, a reachable HOST is refused unless ALLOW_UNAUTHENTICATED; loopback is quiet', () => {
+    const exposure = (env: Record<string, string>) => exposureOf(loadConfig(env));
+    assert.equal(exposure({}), 'loopback', 'the default HOST is loopback');
+    assert.equal(exposure({ HOST: '0.0.0.0' }), 'refused');
+    assert.equal(exposure({ HOST: 'example.internal' }), 'refused');
+    assert.equal(exposure({ HOST: '0.0.0.0', ALLOW_UNAUTHENTICATED: 'true' }), 'open-on-purpose');
+    assert.equal(exposure({ HOST: '0.0.0.0', API_KEY: KEY }), 'keyed');
+    assert.equal(exposure({ HOST: '0.0.0.0', API_KEY: KEY, ALLOW_UNAUTHENTICATED: 'true' }), 'keyed');
+    assert.equal(exposure({ API_KEY: KEY }), 'keyed');
+    assert.equal(exposure({ HOST: '0.0.0.0', API_KEY: '' }), 'refused', 'an empty API_KEY is no key');
+  });
+});
+
+describe('DUMMY_JOB_NAMES', () => {
+  test('unset is none; a comma-separated list of job names, spaces around them ignored; * alone is any', () => {
+    assert.deepEqual(loadConfig({}).dummyJobNames, []);
+    assert.deepEqual(loadConfig({ DUMMY_JOB_NAMES: 'resize-image' }).dummyJobNames, ['resize-image']);
+    assert.deepEqual(loadConfig({ DUMMY_JOB_NAMES: 'a, b.c ,d:e' }).dummyJobNames, ['a', 'b.c', 'd:e']);
+    assert.equal(loadConfig({ DUMMY_JOB_NAMES: '*' }).dummyJobNames, '*');
+    assert.equal(loadConfig({ DUMMY_JOB_NAMES: ' * ' }).dummyJobNames, '*');
+  });
+
+  test('refuses what no task could be named: empty entries, bad characters, * among names', () => {
+    for (const value of ['a,,b', 'a,', '-a', 'a b', '*,a', 'a,*', 'x'.repeat(129)])
+      assertRejects({ DUMMY_JOB_NAMES: value }, 'DUMMY_JOB_NAMES');
   });
 });
 

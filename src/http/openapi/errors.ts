@@ -23,6 +23,7 @@ import {
   PayloadTooLargeError,
   QueueUnavailableError,
   UnauthorizedError,
+  UnknownJobNameError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../../errors.js';
@@ -132,6 +133,20 @@ export function createErrorDocs({ bodyLimitBytes }: { bodyLimitBytes: number }) 
     IDEMPOTENCY_KEY_REUSED: described(
       new IdempotencyKeyReusedError(),
       'the `Idempotency-Key` was used before with a different body',
+    ),
+    UNKNOWN_JOB_NAME: described(
+      new UnknownJobNameError([{ path: 'tasks.1.jobName', jobName: 'resize_image' }], ['sha256', 'videoProcessing']),
+      'a job name with no handler file that the built-in dummy is not set to run (`DUMMY_JOB_NAMES`); ' +
+        '`details` names each such task by path and lists the known names. Nothing is enqueued',
+      z.object({
+        unknownJobNames: z.array(
+          z.object({
+            path: z.string().describe('Where in the body: `jobName`, or `tasks.<index>.jobName` in a batch.'),
+            jobName: z.string(),
+          }),
+        ),
+        knownJobNames: z.array(z.string()).describe('The job names a task may have here.'),
+      }),
     ),
     BACKLOG_FULL: described(
       new BacklogFullError(1),

@@ -82,6 +82,7 @@ const ENQUEUE_ERRORS: readonly ErrorCode[] = [
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
   'IDEMPOTENCY_KEY_REUSED',
+  'UNKNOWN_JOB_NAME',
   'BACKLOG_FULL',
   'NO_LIVE_WORKER',
   'QUEUE_UNAVAILABLE',
@@ -107,8 +108,9 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
     summary: 'Enqueue one task on the least-loaded live worker',
     description:
       'The worker is chosen and a slot reserved on it in one atomic Redis step. With an `Idempotency-Key`, a ' +
-      'repeat of the same body answers 200 with the first answer and enqueues nothing. A refused request ' +
-      'enqueues nothing and reserves nothing.',
+      'repeat of the same body answers 200 with the first answer and enqueues nothing. A `jobName` needs a ' +
+      'handler file, or must be one the built-in dummy runs (`videoProcessing`, and those of `DUMMY_JOB_NAMES`): ' +
+      'any other answers 422 `UNKNOWN_JOB_NAME`. A refused request enqueues nothing and reserves nothing.',
     parameters: ['IdempotencyKey'],
     body: {
       schema: 'Task',
@@ -152,7 +154,8 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
     summary: 'Enqueue a batch of tasks, all or none',
     description:
       'Validated as a whole, placed least-loaded in one reservation call, and added in one Redis transaction. ' +
-      'One bad item refuses the batch, its `details` naming the item (`tasks.5.jobName`). `MAX_BACKLOG` ' +
+      'One bad item refuses the batch, its `details` naming the item (`tasks.5.jobName`), an unknown job name ' +
+      'too (422 `UNKNOWN_JOB_NAME`). `MAX_BACKLOG` ' +
       'applies to the whole batch. An `Idempotency-Key` covers the whole batch.',
     parameters: ['IdempotencyKey'],
     body: {
@@ -250,6 +253,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
     errors: [
       'NOT_FOUND',
       'JOB_NOT_RETRYABLE',
+      'UNKNOWN_JOB_NAME',
       'IDEMPOTENCY_KEY_IN_USE',
       'BACKLOG_FULL',
       'NO_LIVE_WORKER',

@@ -1,6 +1,8 @@
 /**
  * `POST /enqueue-task`: validate, route to the least-loaded worker, answer 202 with where to look.
  * `POST /enqueue-tasks`: the same for up to BULK_MAX tasks at once, all accepted or none.
+ * A task whose job name nothing here runs (no handler file, not one of the dummy's) is refused with 422
+ * before anything is claimed or reserved (see execution/handlers.ts).
  * `POST /jobs/:id/retry`: a failed or cancelled job's task enqueued again as a new job, routed anew.
  * A job is retried once: asking again answers the same new job (it is keyed like an Idempotency-Key),
  * so to run it yet again, retry the new job.
@@ -18,8 +20,10 @@ import {
   NotFoundError,
   MalformedJsonError,
   UnsupportedMediaTypeError,
+  UnknownJobNameError,
   ValidationError,
 } from '../../errors.js';
+import type { HandlerRegistry } from '../../execution/handlers.js';
 import { IDEMPOTENCY_KEY, type IdempotencyStore } from '../../idempotency/store.js';
 import { createOnce } from '../idempotent.js';
 import { echo } from '../errors.js';
@@ -34,9 +38,13 @@ export interface TasksRouteOptions {
   /** Most tasks in one `POST /enqueue-tasks`. */
   readonly bulkMax: number;
   readonly limits: TaskLimits;
+  /** The job names a task may have: those with a handler file, and those the dummy is meant to run. */
+  readonly jobNames: JobNames;
   readonly logger: Logger;
   readonly onEnqueued: (assignedWorker: string, jobName: string) => void;
 }
+
+export type JobNames = Pick<HandlerRegistry, 'accepts' | 'accepted'>;
 
 interface EnqueueAnswer {
   readonly message: string;
@@ -74,9 +82,17 @@ export function tasksRouter({
   jobs,
   limits,
   bulkMax,
+  jobNames,
   logger,
   onEnqueued,
 }: TasksRouteOptions): Router {
+  /** Refuses, before anything is claimed or reserved, the tasks nothing here is meant to run. */
+  const requireKnown = (tasks: readonly { readonly jobName: string }[], pathOf: (index: number) => string) => {
+    const unknown = tasks.flatMap(({ jobName }, index) =>
+      jobNames.accepts(jobName) ? [] : [{ path: pathOf(index), jobName }],
+    );
+    if (unknown.length > 0) throw new UnknownJobNameError(unknown, jobNames.accepted);
+  };
   const single = createEnqueueSchema(limits);
   const bulk = createBulkEnqueueSchema(limits, bulkMax);
   const router = Router();
@@ -102,6 +118,7 @@ export function tasksRouter({
     const parsed = single.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('Invalid task', { details: describeIssues(parsed.error) });
     const task = parsed.data;
+    requireKnown([task], () => 'jobName');
     const answer = await once<EnqueueAnswer>(key, res, task, async (record, resume) =>
       accepted(
         task,
@@ -125,6 +142,7 @@ export function tasksRouter({
     const parsed = bulk.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('Invalid tasks', { details: describeIssues(parsed.error) });
     const { tasks } = parsed.data;
+    requireKnown(tasks, (index) => `tasks.${index}.jobName`);
     const answer = await once<{ tasks: EnqueueAnswer[] }>(key, res, parsed.data, async (record, resume) => {
       const dispatched = await dispatcher.dispatchMany(
         tasks,
@@ -142,6 +160,7 @@ export function tasksRouter({
     const view = await fromStore(() => jobs.read(retryOf));
     if (!view) throw new NotFoundError(`No job with id ${echo(retryOf)}`);
     if (view.state !== 'failed' && view.state !== 'cancelled') throw new JobNotRetryableError(retryOf, view.state);
+    requireKnown([view], () => 'jobName');
     const task: DispatchRequest = {
       jobName: view.jobName,
       data: isRecord(view.data) ? view.data : {},
