@@ -26,6 +26,11 @@ export interface HandlerRegistry {
   accepts(jobName: string): boolean;
   /** What `accepts` takes, sorted, for a refusal to list: `*` stands for any name. */
   readonly accepted: readonly string[];
+  /**
+   * The names that get a `job_name` label of their own: those accepted by name. Under `*` the rest
+   * share `other`, or labels would grow with whatever clients send.
+   */
+  readonly labelled: readonly string[];
 }
 
 export function createHandlerRegistry({
@@ -50,5 +55,8 @@ export function createHandlerRegistry({
     names: Object.freeze([...files.keys()].sort()),
     accepts: (jobName) => any || files.has(jobName) || dummy.has(jobName),
     accepted: Object.freeze([...new Set([...files.keys(), ...dummy])].sort()),
+    labelled: Object.freeze(
+      [...new Set([...files.keys(), DUMMY_EXAMPLE_JOB_NAME, ...dummy])].filter((name) => name !== '*').sort(),
+    ),
   };
 }

@@ -191,7 +191,7 @@ function buildExecution(
     warmThreads: config.warmThreads,
     memoryLimitMb: config.threadMemoryLimitMb,
   });
-  const metrics = createProcessMetrics({ workerId, hostId: config.hostId, knownJobNames: handlers.names, pool });
+  const metrics = createProcessMetrics({ workerId, hostId: config.hostId, knownJobNames: handlers.labelled, pool });
   const hostMetrics = createHostMetricsClient({
     registry: metrics.registry,
     timeoutMs: METRICS_TIMEOUT_MS,
