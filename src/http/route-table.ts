@@ -18,6 +18,7 @@ export const ROUTES: readonly RouteEntry[] = Object.freeze([
   { pattern: /^\/jobs\/[^/]+\/retry\/?$/i, methods: ['POST'] },
   { pattern: /^\/jobs\/[^/]+\/events\/?$/i, methods: ['GET', 'HEAD'] },
   { pattern: /^\/workers\/?$/i, methods: ['GET', 'HEAD'] },
+  { pattern: /^\/livez\/?$/i, methods: ['GET', 'HEAD'] },
   { pattern: /^\/healthz\/?$/i, methods: ['GET', 'HEAD'] },
   { pattern: /^\/metrics\/?$/i, methods: ['GET', 'HEAD'] },
   { pattern: /^\/openapi\.json\/?$/i, methods: ['GET', 'HEAD'] },
