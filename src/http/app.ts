@@ -36,8 +36,8 @@ export interface AppOptions extends StatusRouteOptions {
   readonly bulk: { readonly maxTasks: number; readonly bodyLimitBytes: number };
   readonly limits: TaskLimits;
   /**
-   * When set, every route but /livez, /healthz (and /metrics when public) needs `Authorization: Bearer`; the
-   * browser pages take HTTP Basic too (see auth.ts).
+   * When set, every route but /livez, /healthz (and /metrics when public) needs `Authorization:
+   * Bearer`; the browser pages take HTTP Basic too (see auth.ts).
    */
   readonly apiKey: string | undefined;
   readonly metricsPublic: boolean;

@@ -4,8 +4,7 @@
  * and its consumer runs). An orchestrator restarts on the first and routes by the second; a process
  * waiting for Redis at start is live but not ready.
  */
-import type { Response } from 'express';
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { fromStore, NotReadyError, QueueUnavailableError } from '../../errors.js';
 import type { WorkerLoad } from '../../ledger/ledger.js';
 import { NOT_READY_RETRY_AFTER_SECONDS, type WaitingFor } from '../not-ready.js';
