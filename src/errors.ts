@@ -175,6 +175,34 @@ export class QueueUnavailableError extends BullpenError {
   }
 }
 
+/** What a process that has not finished starting waits for, in order; see `NotReadyError`. */
+export const STARTUP_WAITS = ['redis', 'lease', 'consumer'] as const;
+export type StartupWait = (typeof STARTUP_WAITS)[number];
+
+const WAITING_FOR: Record<StartupWait, string> = {
+  redis: 'waiting for Redis to answer',
+  lease: "taking its worker id's lease and recovering what its predecessor left",
+  consumer: 'starting its consumer',
+};
+
+/**
+ * This process is up but not serving yet: it waits for Redis (for as long as Redis takes), or for its
+ * lease, or is starting its consumer. `Retry-After` says when to ask again.
+ */
+export class NotReadyError extends BullpenError {
+  override readonly name = 'NotReadyError';
+  readonly code = 'NOT_READY';
+  readonly status = 503;
+  constructor(
+    readonly waitingFor: StartupWait,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(`This process is starting: ${WAITING_FOR[waitingFor]}; try again shortly`, {
+      details: { waitingFor, retryAfterSeconds },
+    });
+  }
+}
+
 /** The cluster's metrics could not be gathered: the primary did not answer the scrape, or failed it. */
 export class MetricsUnavailableError extends BullpenError {
   override readonly name = 'MetricsUnavailableError';

@@ -6,6 +6,9 @@
 /** A second signal during shutdown: stop now, leaving running jobs for recovery. */
 export const FORCE_STOP_MESSAGE = 'bullpen:force-stop';
 
+/** A process serves: it holds its worker id, has recovered and consumes (it listened before, to answer 503s). */
+export const PROCESS_READY_MESSAGE = 'bullpen:process-ready';
+
 /** A process could not take its worker id's lease: another live instance holds it. */
 export const LEASE_REFUSED_MESSAGE = 'bullpen:lease-refused';
 export const EXIT_LEASE_REFUSED = 3;

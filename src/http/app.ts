@@ -12,6 +12,7 @@ import type { Dispatcher } from '../enqueue/dispatcher.js';
 import type { AdminUi } from './admin/admin-ui.js';
 import { requireApiKey } from './auth.js';
 import { errorHandler, notFound, optionsHandler } from './errors.js';
+import { refuseUntilReady } from './not-ready.js';
 import type { TaskLimits } from './schemas.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { jobEventsRouter } from './routes/job-events.js';
@@ -37,8 +38,8 @@ export interface AppOptions extends StatusRouteOptions {
   /** The job names a task may have; any other is refused with 422 (see execution/handlers.ts). */
   readonly jobNames: JobNames;
   /**
-   * When set, every route but /healthz (and /metrics when public) needs `Authorization: Bearer`; the
-   * browser pages take HTTP Basic too (see auth.ts).
+   * When set, every route but /livez, /healthz (and /metrics when public) needs `Authorization:
+   * Bearer`; the browser pages take HTTP Basic too (see auth.ts).
    */
   readonly apiKey: string | undefined;
   readonly metricsPublic: boolean;
@@ -55,8 +56,9 @@ export function createApp(options: AppOptions): Express {
   app.set('etag', false);
   app.use(requestTimer(options.metrics, { admin: options.admin !== undefined }));
   app.use(optionsHandler);
-  const publicPaths = ['/healthz', ...(options.metricsPublic ? ['/metrics'] : [])];
+  const publicPaths = ['/livez', '/healthz', ...(options.metricsPublic ? ['/metrics'] : [])];
   if (options.apiKey !== undefined) app.use(requireApiKey(options.apiKey, publicPaths));
+  if (options.waitingFor) app.use(refuseUntilReady(options.waitingFor));
   if (options.admin) app.use(options.admin.path, options.admin.router); // before the body parsers: it reads none
   // A bulk request may carry many tasks: its body has a limit of its own. The parser below then
   // finds the body read and leaves it.
@@ -77,7 +79,7 @@ export function createApp(options: AppOptions): Express {
   app.use(jobListRouter({ lister: options.jobList }));
   app.use(jobsRouter({ jobs: options.jobs, canceller: options.canceller }));
   app.use(jobEventsRouter({ jobs: options.jobs, logger }));
-  app.use(statusRouter({ snapshot: options.snapshot, health: options.health }));
+  app.use(statusRouter({ snapshot: options.snapshot, health: options.health, waitingFor: options.waitingFor }));
   app.use(metricsRouter({ scrape: options.scrape }));
   app.use(
     openApiRouter({

@@ -15,6 +15,7 @@ import {
   MalformedPathError,
   MethodNotAllowedError,
   NotFoundError,
+  NotReadyError,
   PayloadTooLargeError,
   RequestAbortedError,
   UnauthorizedError,
@@ -113,14 +114,19 @@ export function errorHandler({
       res.status(500).json({ error: 'Internal server error', code: 'INTERNAL' });
       return;
     }
-    if (known.status >= 500)
+    // A process still starting says why in its own start-up lines (redis.waiting), not once per request.
+    if (known.status >= 500 && !(known instanceof NotReadyError))
       logger.warn(
         { event: 'http.unavailable', code: known.code, err: known.cause ?? known, path: echo(req.path) },
         known.message,
       );
     else if (known instanceof RequestAbortedError)
       logger.info({ event: 'http.aborted', method: req.method, path: echo(req.path) }, known.message);
-    if (known instanceof BacklogFullError || known instanceof IdempotencyKeyInUseError) {
+    if (
+      known instanceof BacklogFullError ||
+      known instanceof IdempotencyKeyInUseError ||
+      known instanceof NotReadyError
+    ) {
       res.set('Retry-After', String(known.retryAfterSeconds));
     }
     if (known instanceof UnauthorizedError) res.set('WWW-Authenticate', known.challenge);

@@ -24,6 +24,7 @@ export const ROUTES: readonly RouteEntry[] = Object.freeze([
   { pattern: /^\/jobs\/[^/]+\/retry\/?$/i, methods: ['POST'], label: '/jobs/:id/retry' },
   { pattern: /^\/jobs\/[^/]+\/events\/?$/i, methods: ['GET', 'HEAD'], label: '/jobs/:id/events' },
   { pattern: /^\/workers\/?$/i, methods: ['GET', 'HEAD'], label: '/workers' },
+  { pattern: /^\/livez\/?$/i, methods: ['GET', 'HEAD'], label: '/livez' },
   { pattern: /^\/healthz\/?$/i, methods: ['GET', 'HEAD'], label: '/healthz' },
   { pattern: /^\/metrics\/?$/i, methods: ['GET', 'HEAD'], label: '/metrics' },
   { pattern: /^\/openapi\.json\/?$/i, methods: ['GET', 'HEAD'], label: '/openapi.json' },

@@ -17,6 +17,7 @@ import {
   EXIT_PORT_IN_USE,
   FORCE_STOP_MESSAGE,
   isLeaseRefusedMessage,
+  PROCESS_READY_MESSAGE,
   portInUse,
 } from '../contracts/process-messages.js';
 import { readyLine } from './ready-line.js';
@@ -61,8 +62,9 @@ export function createProcesses(options: ProcessesOptions): Processes {
     metrics.attach(child, index);
     child.on('message', (message: unknown) => {
       if (isLeaseRefusedMessage(message)) readiness.refused(index, message.reason);
+      // Not 'listening': a process listens at once, and serves only once Redis answers and it holds its id.
+      else if (message === PROCESS_READY_MESSAGE) readiness.serving(index);
     });
-    child.once('listening', () => readiness.listening(index));
     logger.info(
       { event: 'process.forked', workerId: workerIdFor(config.hostId, index), childPid: child.process.pid },
       'process forked',
@@ -105,7 +107,7 @@ interface Readiness {
   /** The index's last process was refused its lease, for this reason. */
   refused(index: number, reason: string): void;
   /** A process of the index serves: the one "ready" line once every index has served. */
-  listening(index: number): void;
+  serving(index: number): void;
   /** The reasons, once every index's last process was refused its lease. */
   allRefused(): string[] | undefined;
 }
@@ -118,7 +120,7 @@ function createReadiness(config: Config, logger: Logger): Readiness {
   let announced = false;
   return {
     refused: (index, reason) => refused.set(index, reason),
-    listening(index) {
+    serving(index) {
       refused.delete(index);
       serving.add(index);
       if (serving.size !== config.processes || announced) return;

@@ -49,7 +49,7 @@ export function readyLine(config: Config): { readonly fields: ReadyFields; reado
     metrics: `${url}/metrics`,
     keyRequired,
     authorization: keyRequired ? BEARER_HEADER : null,
-    openPaths: keyRequired ? ['/healthz', ...(config.metricsPublic ? ['/metrics'] : [])] : [],
+    openPaths: keyRequired ? ['/livez', '/healthz', ...(config.metricsPublic ? ['/metrics'] : [])] : [],
   };
   const pages = [
     `API docs ${fields.docs}`,

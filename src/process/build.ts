@@ -1,7 +1,8 @@
 /**
  * Building one process: its Redis connections and everything made on them, its thread pool and
- * metrics. Nothing here starts consuming or serving; start.ts does that once the process holds its
- * worker id's lease and has recovered what its predecessor left (recovery.ts).
+ * metrics. Nothing here waits for Redis, nor starts consuming or serving: run.ts opens the HTTP API
+ * at once, waits for Redis, and start.ts starts consuming once the process holds its worker id's
+ * lease and has recovered what its predecessor left (recovery.ts).
  */
 import { fileURLToPath } from 'node:url';
 import type { RedisClient } from '../redis/connections.js';
@@ -21,11 +22,10 @@ import { createRetirer, type Retirer } from '../ownership/retirer.js';
 import { workerIdFor } from '../contracts/names.js';
 import { createQueueRegistry, type QueueRegistry } from '../queue/queues.js';
 import { createTransfer, type Transfer } from '../queue/transfer.js';
-import { createRedisConnection, waitUntilReady } from '../redis/connections.js';
+import { createRedisConnection } from '../redis/connections.js';
 import { ledgerOptionsFrom } from './api.js';
 
 const WORKERS_DIRECTORY = new URL('../../workers/', import.meta.url);
-const READY_TIMEOUT_MS = 30_000;
 /** Longer than the primary's own wait for the slowest process, so that it answers first. */
 const METRICS_TIMEOUT_MS = 5_000;
 /** A moved job's location outlives any job: the longest retention, plus the longest delay. */
@@ -69,15 +69,10 @@ export interface ProcessParts {
   readonly running: Set<string>;
 }
 
-export async function buildProcess(
-  config: Config,
-  redis: RedisTarget,
-  index: number,
-  baseLogger: Logger,
-): Promise<ProcessParts> {
+export function buildProcess(config: Config, redis: RedisTarget, index: number, baseLogger: Logger): ProcessParts {
   const workerId = workerIdFor(config.hostId, index);
   const logger = baseLogger.child({ workerId });
-  const connections = await connect(redis, config, logger);
+  const connections = connect(redis, config, logger);
   const built = {
     ...connections,
     ...buildRecords(config, workerId, connections),
@@ -116,13 +111,15 @@ export async function buildProcess(
 
 type Connections = Pick<ProcessParts, 'commands' | 'consumerConnection' | 'subscriber'>;
 
-async function connect(redis: RedisTarget, config: Config, logger: Logger): Promise<Connections> {
-  const commands = createRedisConnection(redis, 'command', logger, { commandTimeoutMs: config.commandTimeoutMs });
-  const consumerConnection = createRedisConnection(redis, 'consumer', logger);
-  const subscriber = createRedisConnection(redis, 'subscriber', logger);
-  await Promise.all(
-    [commands, consumerConnection, subscriber].map((connection) => waitUntilReady(connection, READY_TIMEOUT_MS)),
-  );
+/** The connections, connecting in the background: the start-up waits for them (wait-for-redis.ts). */
+function connect(redis: RedisTarget, config: Config, logger: Logger): Connections {
+  const quietUntilReady = true;
+  const commands = createRedisConnection(redis, 'command', logger, {
+    commandTimeoutMs: config.commandTimeoutMs,
+    quietUntilReady,
+  });
+  const consumerConnection = createRedisConnection(redis, 'consumer', logger, { quietUntilReady });
+  const subscriber = createRedisConnection(redis, 'subscriber', logger, { quietUntilReady });
   return { commands, consumerConnection, subscriber };
 }
 

@@ -1,11 +1,15 @@
 /**
- * The life of one process: build its parts (build.ts), take its worker id and recover what its
- * predecessor left (recovery.ts), then start its background work and HTTP API (start.ts). This module
+ * The life of one process: build its parts (build.ts) and listen at once (start.ts), wait for Redis
+ * for as long as it takes (wait-for-redis.ts), take its worker id and recover what its predecessor
+ * left (recovery.ts), then start its background work and serve (start.ts). Nothing takes the lease or
+ * consumes before Redis answers; meanwhile the port answers 503 `NOT_READY`. This module
  * owns the signals: the process stops gracefully on SIGTERM (which is how the primary asks) and when
  * the primary goes away, and at once when its lease is lost or the primary forwards a second Ctrl-C
  * (shutdown.ts).
  */
-import type { RedisTarget } from '../redis/target.js';
+import { redactUrl } from '../redis/redact.js';
+import { describeTarget, type RedisTarget } from '../redis/target.js';
+import { waitForRedis } from '../redis/wait-for-redis.js';
 import type { Config } from '../config/config.js';
 import { LeaseRefusedError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -18,7 +22,7 @@ import {
 import { buildProcess, type ProcessParts } from './build.js';
 import { recoverOnStart } from './recovery.js';
 import { createShutdown, type Running, type Shutdown } from './shutdown.js';
-import { startProcess } from './start.js';
+import { openHttp, startProcess, type Startup } from './start.js';
 
 /** The exit code of a process whose lease was lost: the primary forks it again, as after a crash. */
 const EXIT_LEASE_LOST = 4;
@@ -35,13 +39,20 @@ export async function runProcess(config: Config, redis: RedisTarget, index: numb
   // coordinates the shutdown, and asks with SIGTERM.
   process.on('SIGINT', () => {});
 
-  const parts = await buildProcess(config, redis, index, baseLogger);
+  const parts = buildProcess(config, redis, index, baseLogger);
+  const startup: Startup = { waitingFor: 'redis', consumer: undefined };
+  const http = await openHttp(parts, config, startup);
+  await waitForRedis([parts.commands, parts.consumerConnection, parts.subscriber], {
+    logger: parts.logger,
+    redis: describeTarget(redis, redactUrl),
+  });
+  startup.waitingFor = 'lease';
   if (!(await recovered(parts, config))) return;
 
   // Filled once start-up completes; a shutdown asked for before then has less to stop.
   const started: { running?: Running } = {};
   const shutdown = createShutdown(parts, () => started.running, config.shutdownTimeoutMs);
-  started.running = await startProcess(parts, config, {
+  started.running = await startProcess(parts, config, http, startup, {
     onLeaseLost: () => {
       parts.logger.error(
         { event: 'lease.lost', hostId: config.hostId },

@@ -1,15 +1,20 @@
 /**
- * Starting a process that holds its worker id and has recovered: its background work first (a
- * re-forked id runs its recovered jobs as soon as it can), then its HTTP API (api.ts), listening on
- * the port the processes share. What it returns is what the shutdown stops, in order.
+ * A process's HTTP API and its start. The API listens first, on the port the processes share, as soon
+ * as the process is built (`openHttp`): while the process waits for Redis, takes its worker id's lease
+ * and recovers, the port answers, `/livez` says it is up and everything that needs Redis answers 503
+ * `NOT_READY` saying what it waits for (http/not-ready.ts). Once it holds its id and has recovered,
+ * `startProcess` starts its background work (a re-forked id runs its recovered jobs as soon as it
+ * can) and the API serves. What it returns is what the shutdown stops, in order.
  */
 import type { Server } from 'node:http';
 import type { Express } from 'express';
 import type { Config } from '../config/config.js';
+import type { StartupWait } from '../errors.js';
+import type { Consumer } from '../execution/consumer.js';
 import { createApp } from '../http/app.js';
 import { answerClientErrors } from '../http/client-errors.js';
 import type { JobLister } from '../jobs/lister.js';
-import { EXIT_PORT_IN_USE, portInUse } from '../contracts/process-messages.js';
+import { EXIT_PORT_IN_USE, PROCESS_READY_MESSAGE, portInUse } from '../contracts/process-messages.js';
 import { every, type Periodic } from '../platform/periodic.js';
 import type { Logger } from '../logging/logger.js';
 import { composeApi } from './api.js';
@@ -17,19 +22,26 @@ import { startBackground } from './background.js';
 import type { ProcessParts } from './build.js';
 import type { Running } from './shutdown.js';
 
-export async function startProcess(
-  parts: ProcessParts,
-  config: Config,
-  { onLeaseLost }: { onLeaseLost: () => void },
-): Promise<Running> {
-  const { commands, logger } = parts;
-  const background = await startBackground(parts, config, onLeaseLost);
+/** How far the process has come: what it waits for, and its consumer once it runs (what /healthz reads). */
+export interface Startup {
+  waitingFor: StartupWait | undefined;
+  consumer: Consumer | undefined;
+}
+
+export interface OpenHttp {
+  readonly server: Server;
+  readonly jobList: JobLister;
+}
+
+/** Listens at once, answering 503 `NOT_READY` to what needs Redis until `startup` says it serves. */
+export async function openHttp(parts: ProcessParts, config: Config, startup: Startup): Promise<OpenHttp> {
+  const { commands } = parts;
   const api = composeApi({
     config,
     redis: commands,
     queues: parts.queues,
     ledger: parts.ledger,
-    logger,
+    logger: parts.logger,
     metrics: parts.metrics,
     hostMetrics: parts.hostMetrics,
     health: async () => ({
@@ -37,13 +49,40 @@ export async function startProcess(
         () => true,
         () => false,
       ),
-      consumer: background.consumer.isRunning(),
+      consumer: startup.consumer?.isRunning() ?? false,
     }),
     jobNames: parts.handlers,
     afterAddStep: parts.afterAddStep,
   });
-  const sweeping = sweepEvery(api.jobList, config, logger);
-  const server = await serve(createApp(api.app), parts, config);
+  const server = await serve(createApp({ ...api.app, waitingFor: () => startup.waitingFor }), parts, config);
+  return { server, jobList: api.jobList };
+}
+
+export async function startProcess(
+  parts: ProcessParts,
+  config: Config,
+  { server, jobList }: OpenHttp,
+  startup: Startup,
+  { onLeaseLost }: { onLeaseLost: () => void },
+): Promise<Running> {
+  const { logger, handlers } = parts;
+  startup.waitingFor = 'consumer';
+  const background = await startBackground(parts, config, onLeaseLost);
+  const sweeping = sweepEvery(jobList, config, logger);
+  startup.consumer = background.consumer;
+  startup.waitingFor = undefined;
+  logger.info(
+    {
+      event: 'process.ready',
+      port: config.port,
+      host: config.host,
+      concurrency: config.concurrency,
+      handlers: handlers.names,
+    },
+    'process ready',
+  );
+  // The primary's one "ready" line waits for every process to serve, not only to listen.
+  process.send?.(PROCESS_READY_MESSAGE, () => {});
   return {
     server,
     consumer: background.consumer,
@@ -61,7 +100,7 @@ function sweepEvery(jobList: JobLister, config: Config, logger: Logger): Periodi
   );
 }
 
-async function serve(app: Express, { logger, handlers }: ProcessParts, config: Config): Promise<Server> {
+async function serve(app: Express, { logger }: ProcessParts, config: Config): Promise<Server> {
   const server = await listen(app.listen.bind(app), config.port, config.host).catch((error: unknown) => {
     if ((error as { code?: unknown }).code !== 'EADDRINUSE') throw error;
     // Taken since the primary checked it: forking this process again would not help.
@@ -72,16 +111,6 @@ async function serve(app: Express, { logger, handlers }: ProcessParts, config: C
     process.exit(EXIT_PORT_IN_USE);
   });
   answerClientErrors(server, logger);
-  logger.info(
-    {
-      event: 'process.ready',
-      port: config.port,
-      host: config.host,
-      concurrency: config.concurrency,
-      handlers: handlers.names,
-    },
-    'process ready',
-  );
   return server;
 }
 

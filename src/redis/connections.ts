@@ -84,6 +84,11 @@ function clusterBehaviour(
 
 interface ConnectionOptions {
   readonly commandTimeoutMs?: number;
+  /**
+   * Logs no error before the connection is first ready: a process's start-up waits for its Redis and
+   * says so in one line for all its connections (wait-for-redis.ts), not one line per connection.
+   */
+  readonly quietUntilReady?: boolean;
 }
 
 /** A URL is one Redis (tests and tools use this form); a target may be a cluster. */
@@ -103,7 +108,7 @@ export function createRedisConnection(
   where: RedisTarget | string,
   role: ConnectionRole,
   logger: Logger,
-  { commandTimeoutMs }: ConnectionOptions = {},
+  { commandTimeoutMs, quietUntilReady = false }: ConnectionOptions = {},
 ): RedisClient {
   const target: RedisTarget = typeof where === 'string' ? { kind: 'single', url: where } : where;
   const options: RedisOptions = {
@@ -124,8 +129,14 @@ export function createRedisConnection(
     error: { event: 'redis.connection-error', msg: 'redis connection error; reconnecting' },
     restored: { event: 'redis.connection-restored', msg: 'redis connection restored' },
   });
-  redis.on('error', (error: Error) => outage.error(error));
-  redis.on('ready', () => outage.restored());
+  let reporting = !quietUntilReady;
+  redis.on('error', (error: Error) => {
+    if (reporting) outage.error(error);
+  });
+  redis.on('ready', () => {
+    reporting = true;
+    outage.restored();
+  });
   return redis;
 }
 

@@ -202,6 +202,7 @@ describe('HTTP edges', () => {
       '/jobs/x~y/events',
       '/jobs/x~y/retry',
       '/workers',
+      '/livez',
       '/healthz',
       '/metrics',
       '/openapi.json',

@@ -26,6 +26,7 @@ import { bodyHash, idempotencyRecordKey } from '../../src/idempotency/store.js';
 import { createErrorDocs, errorBodySchema } from '../../src/http/openapi/errors.js';
 import { createAnswerSchemas } from '../../src/http/openapi/schemas.js';
 import { queueNameFor } from '../../src/contracts/names.js';
+import type { StartupWait } from '../../src/errors.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
 import { joinWorkers } from '../support/ledger.js';
 import { ROUTE_NOT_FOUND, startPrism, violationsOf, type PrismProxy, type Violation } from '../support/prism.js';
@@ -93,6 +94,8 @@ let prism: PrismProxy;
 let documentDir: string;
 let document: { components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
 let healthy = true;
+/** What the app says it waits for, as a process that is starting; ready otherwise. */
+let waitingFor: StartupWait | undefined;
 const fixtures: { -readonly [K in keyof Fixtures]?: string } = {};
 
 const errors = createErrorDocs({ bodyLimitBytes: config.bodyLimitBytes });
@@ -398,6 +401,34 @@ const CASES: readonly Case[] = [
       healthy = true;
     },
   },
+  { name: 'liveness, open without the key', method: 'GET', path: '/livez', auth: 'none', status: 200 },
+  {
+    name: 'health while the process waits for Redis',
+    method: 'GET',
+    path: '/healthz',
+    auth: 'none',
+    status: 503,
+    setup: () => {
+      waitingFor = 'redis';
+    },
+    teardown: () => {
+      waitingFor = undefined;
+    },
+  },
+  {
+    name: 'an enqueue while the process waits for Redis',
+    method: 'POST',
+    path: '/enqueue-task',
+    body: task('too-early'),
+    status: 503,
+    code: 'NOT_READY',
+    setup: () => {
+      waitingFor = 'redis';
+    },
+    teardown: () => {
+      waitingFor = undefined;
+    },
+  },
   { name: 'the metrics', method: 'GET', path: '/metrics', status: 200 },
   {
     name: 'the metrics without the key',
@@ -536,6 +567,7 @@ describe('the OpenAPI document against the live service', { timeout: 240_000 }, 
         (name) => name !== NOBODY_RUNS,
       ),
       health: () => Promise.resolve({ redis: true, consumer: healthy }),
+      waitingFor: () => waitingFor,
     });
     await joinWorkers(redis.client, config.prefix, WORKERS, 4);
 

@@ -162,7 +162,7 @@ describe('start-up', () => {
       assert.equal(parsed.metrics, `${url}/metrics`);
       assert.equal(parsed.keyRequired, true);
       assert.equal(parsed.authorization, 'Authorization: Bearer $API_KEY');
-      assert.deepEqual(parsed.openPaths, ['/healthz']);
+      assert.deepEqual(parsed.openPaths, ['/livez', '/healthz']);
       assert.equal((await fetch(`${url}/healthz`)).status, 200, 'the URL it gives serves');
       // Each URL it names serves, with the key as the line says to send it, and needs it.
       const bearer = { authorization: `Bearer ${key}` };

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { createApp } from '../../src/http/app.js';
 import { answerClientErrors } from '../../src/http/client-errors.js';
+import type { WaitingFor } from '../../src/http/not-ready.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { composeApi, ledgerOptionsFrom, type ApiMetrics } from '../../src/process/api.js';
@@ -59,6 +60,8 @@ export interface InProcessAppOptions {
   readonly dummyJobNames?: Config['dummyJobNames'];
   /** Defaults to a healthy Redis and consumer. */
   readonly health?: () => Promise<{ redis: boolean; consumer: boolean }>;
+  /** What the app answers it still waits for (503 `NOT_READY`), as a process that is starting; ready by default. */
+  readonly waitingFor?: WaitingFor;
 }
 
 export interface InProcessApp {
@@ -86,7 +89,9 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
     adminRefreshMs: options.adminRefreshMs,
   });
   const server = await new Promise<Server>((resolve) => {
-    const listening = createApp(api.app).listen(0, '127.0.0.1', () => resolve(listening));
+    const listening = createApp({ ...api.app, waitingFor: options.waitingFor }).listen(0, '127.0.0.1', () =>
+      resolve(listening),
+    );
   });
   answerClientErrors(server, logger);
   const address = server.address();

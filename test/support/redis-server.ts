@@ -2,14 +2,15 @@
  * A real redis-server for tests, on a free loopback port with its own data directory. It can be
  * stopped and started again on the same port and directory (AOF keeps the data) to simulate outages.
  * With `tls` it serves TLS only (`rediss://`), with the given certificates (test/support/tls-certs.ts),
- * and its assertion client trusts their CA.
+ * and its assertion client trusts their CA. With `password` it requires that password, and `url`
+ * carries it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
-import { pingRedis } from '../../src/local-redis/server.js';
+import { probeRedis } from '../../src/local-redis/server.js';
 import { freePort } from './ports.js';
 import { redisTlsArgs, type TestCertificates } from './tls-certs.js';
 import { waitFor } from './wait.js';
@@ -31,12 +32,20 @@ export interface StartRedisOptions {
   readonly appendOnly?: boolean;
   /** Serve TLS only, with these certificates: `url` is then `rediss://`. */
   readonly tls?: TestCertificates;
+  /** Require this password (`requirepass`); `url` carries it. */
+  readonly password?: string;
 }
 
-export async function startRedis({ appendOnly = false, tls }: StartRedisOptions = {}): Promise<TestRedis> {
+export async function startRedis({ appendOnly = false, tls, password }: StartRedisOptions = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bullpen-redis-'));
-  const url = `${tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}`;
+  const auth = password === undefined ? '' : `:${encodeURIComponent(password)}@`;
+  const url = `${tls === undefined ? 'redis' : 'rediss'}://${auth}127.0.0.1:${port}`;
+  /** A plain server is up once it answers PING: PONG, or the refusal of one that wants the password. */
+  const answersPlain = async (): Promise<boolean> => {
+    const probe = await probeRedis('127.0.0.1', port);
+    return probe.state === 'pong' || (probe.state === 'answered' && probe.reply.startsWith('-NOAUTH'));
+  };
   // Checked for `localhost`, the one name every test certificate lists.
   const clientOptions: RedisOptions = tls === undefined ? {} : { tls: { ca: tls.ca, servername: 'localhost' } };
   let child: ChildProcess | undefined;
@@ -71,6 +80,7 @@ export async function startRedis({ appendOnly = false, tls }: StartRedisOptions 
         '',
         '--appendonly',
         appendOnly ? 'yes' : 'no',
+        ...(password === undefined ? [] : ['--requirepass', password]),
       ],
       { stdio: 'ignore' },
     );
@@ -78,7 +88,7 @@ export async function startRedis({ appendOnly = false, tls }: StartRedisOptions 
     await waitFor(
       async () => {
         if (started.exitCode !== null) throw new Error(`redis-server exited with ${started.exitCode}`);
-        return tls === undefined ? pingRedis('127.0.0.1', port) : pingTls();
+        return tls === undefined ? answersPlain() : pingTls();
       },
       { timeoutMs: 10_000, what: `redis-server on port ${port}` },
     );

@@ -61,10 +61,15 @@ export interface ModeRedis {
 
 export interface StartModeRedisOptions {
   readonly appendOnly?: boolean;
+  /**
+   * One Redis requires this password, and its URL carries it. A cluster's nodes are left without one
+   * (test/integration/cluster-auth.test.ts covers passwords there).
+   */
+  readonly password?: string;
 }
 
-async function startSingle(appendOnly: boolean): Promise<ModeRedis> {
-  const redis = await startRedis({ appendOnly });
+async function startSingle(appendOnly: boolean, password: string | undefined): Promise<ModeRedis> {
+  const redis = await startRedis({ appendOnly, ...(password === undefined ? {} : { password }) });
   return {
     mode: 'single',
     client: redis.client,
@@ -109,8 +114,8 @@ async function startCluster(appendOnly: boolean): Promise<ModeRedis> {
 }
 
 /** Starts the Redis of this run's mode (`TEST_REDIS_MODE`). */
-export function startTestRedis({ appendOnly = false }: StartModeRedisOptions = {}): Promise<ModeRedis> {
-  return redisMode() === 'cluster' ? startCluster(appendOnly) : startSingle(appendOnly);
+export function startTestRedis({ appendOnly = false, password }: StartModeRedisOptions = {}): Promise<ModeRedis> {
+  return redisMode() === 'cluster' ? startCluster(appendOnly) : startSingle(appendOnly, password);
 }
 
 /**

@@ -31,7 +31,10 @@ describe('the ready line', () => {
       const { fields, message } = readyLine(loadConfig({ API_KEY: KEY, METRICS_PUBLIC: metricsPublic }));
       assert.equal(fields.keyRequired, true);
       assert.equal(fields.authorization, 'Authorization: Bearer $API_KEY');
-      assert.deepEqual(fields.openPaths, metricsPublic === 'true' ? ['/healthz', '/metrics'] : ['/healthz']);
+      assert.deepEqual(
+        fields.openPaths,
+        metricsPublic === 'true' ? ['/livez', '/healthz', '/metrics'] : ['/livez', '/healthz'],
+      );
       assert.ok(!JSON.stringify(fields).includes(KEY) && !message.includes(KEY), 'the key is not printed');
       assert.ok(message.includes(fields.authorization), message);
     }

@@ -249,7 +249,7 @@ function operation(route: RouteDoc, context: OperationContext): OpenApiOperation
   for (const answer of route.answers) responses[String(answer.status)] = success(answer);
   for (const [status, docs] of [...byStatus].sort(([a], [b]) => a - b)) {
     const headers: HeaderName[] = [];
-    if (docs.some((doc) => doc.code === 'BACKLOG_FULL' || doc.code === 'IDEMPOTENCY_KEY_IN_USE'))
+    if (docs.some((doc) => ['BACKLOG_FULL', 'IDEMPOTENCY_KEY_IN_USE', 'NOT_READY'].includes(doc.code)))
       headers.push('Retry-After');
     if (status === 401) headers.push('WWW-Authenticate');
     responses[String(status)] = errorResponse(docs, undefined, headers);

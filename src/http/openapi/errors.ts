@@ -20,8 +20,10 @@ import {
   MetricsUnavailableError,
   NoLiveWorkerError,
   NotFoundError,
+  NotReadyError,
   PayloadTooLargeError,
   QueueUnavailableError,
+  STARTUP_WAITS,
   UnauthorizedError,
   UnknownJobNameError,
   UnsupportedMediaTypeError,
@@ -161,6 +163,12 @@ export function createErrorDocs({ bodyLimitBytes }: { bodyLimitBytes: number }) 
     QUEUE_UNAVAILABLE: described(
       new QueueUnavailableError(undefined),
       'Redis cannot be reached or does not answer within `COMMAND_TIMEOUT_MS`; the request does not hang',
+    ),
+    NOT_READY: described(
+      new NotReadyError('redis', 5),
+      'this process is still starting: it waits for Redis (`waitingFor: redis`, for as long as Redis takes), takes ' +
+        "its worker id's lease (`lease`) or starts its consumer (`consumer`); `Retry-After` says when to try again",
+      z.object({ waitingFor: z.enum(STARTUP_WAITS), retryAfterSeconds: z.int().min(0) }),
     ),
     METRICS_UNAVAILABLE: described(
       new MetricsUnavailableError(undefined),

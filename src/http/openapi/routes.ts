@@ -86,6 +86,7 @@ const ENQUEUE_ERRORS: readonly ErrorCode[] = [
   'BACKLOG_FULL',
   'NO_LIVE_WORKER',
   'QUEUE_UNAVAILABLE',
+  'NOT_READY',
 ];
 
 const DELAYED_ANSWER = {
@@ -201,7 +202,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
       },
     },
     answers: [{ status: 200, description: 'One page of jobs.', schema: 'JobPage' }],
-    errors: ['VALIDATION_FAILED', 'QUEUE_UNAVAILABLE'],
+    errors: ['VALIDATION_FAILED', 'QUEUE_UNAVAILABLE', 'NOT_READY'],
   },
   {
     method: 'get',
@@ -211,7 +212,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
     summary: "A job's state, wherever in the cluster it runs",
     parameters: ['JobId'],
     answers: [{ status: 200, description: 'The job.', schema: 'JobView' }],
-    errors: ['NOT_FOUND', 'QUEUE_UNAVAILABLE'],
+    errors: ['NOT_FOUND', 'QUEUE_UNAVAILABLE', 'NOT_READY'],
   },
   {
     method: 'delete',
@@ -229,7 +230,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
         schema: 'CancelPending',
       },
     ],
-    errors: ['NOT_FOUND', 'JOB_FINISHED', 'QUEUE_UNAVAILABLE'],
+    errors: ['NOT_FOUND', 'JOB_FINISHED', 'QUEUE_UNAVAILABLE', 'NOT_READY'],
   },
   {
     method: 'post',
@@ -258,6 +259,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
       'BACKLOG_FULL',
       'NO_LIVE_WORKER',
       'QUEUE_UNAVAILABLE',
+      'NOT_READY',
     ],
   },
   {
@@ -286,7 +288,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
         },
       },
     ],
-    errors: ['NOT_FOUND', 'QUEUE_UNAVAILABLE'],
+    errors: ['NOT_FOUND', 'QUEUE_UNAVAILABLE', 'NOT_READY'],
   },
   {
     method: 'get',
@@ -298,20 +300,38 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
       'A dead worker stays listed with `alive: false` until it is retired (`WORKER_RETIRE_MS` after its lease ' +
       'expired). `capacity` counts live workers only.',
     answers: [{ status: 200, description: 'The workers and their totals.', schema: 'Workers' }],
-    errors: ['QUEUE_UNAVAILABLE'],
+    errors: ['QUEUE_UNAVAILABLE', 'NOT_READY'],
+  },
+  {
+    method: 'get',
+    path: '/livez',
+    operationId: 'liveness',
+    tag: 'Cluster',
+    summary: 'Whether this process is up: always 200 while it answers HTTP',
+    description:
+      'Liveness for an orchestrator: a process that waits for Redis is live (restarting it would not help), ' +
+      'but not ready: see `/healthz`.',
+    access: 'public',
+    answers: [{ status: 200, description: 'The process is up.', schema: 'Live' }],
+    errors: [],
   },
   {
     method: 'get',
     path: '/healthz',
     operationId: 'health',
     tag: 'Cluster',
-    summary: 'Whether this process reaches Redis and its consumer runs',
+    summary: 'Whether this process can serve: it reaches Redis and its consumer runs (readiness)',
+    description:
+      'A process listens as soon as it starts, before Redis answers: until it serves, this answers 503 ' +
+      '`NOT_READY` saying what it waits for. Every 503 carries `error`, `code` and `Retry-After`.',
     access: 'public',
     answers: [
-      { status: 200, description: 'Healthy.', schema: 'Health' },
+      { status: 200, description: 'Ready.', schema: 'Health' },
       {
         status: 503,
-        description: 'Redis is unreachable, or the consumer is not running.',
+        description:
+          'Still starting (`NOT_READY`), Redis is unreachable (`QUEUE_UNAVAILABLE`), or the consumer is not running (`CONSUMER_STOPPED`).',
+        headers: ['Retry-After'],
         schema: 'HealthUnavailable',
       },
     ],
@@ -336,7 +356,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
         },
       },
     ],
-    errors: ['METRICS_UNAVAILABLE', 'QUEUE_UNAVAILABLE'],
+    errors: ['METRICS_UNAVAILABLE', 'QUEUE_UNAVAILABLE', 'NOT_READY'],
   },
   {
     method: 'get',

@@ -5,6 +5,7 @@
  * `../schemas.ts`, the very schemas the routes validate with.
  */
 import { z } from 'zod';
+import { STARTUP_WAITS } from '../../errors.js';
 
 /** Every state a job can be seen in (`GET /jobs/:id`'s `state`, and the `state` filter of `GET /jobs`). */
 export const JOB_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'cancelled'] as const;
@@ -149,10 +150,33 @@ export function createAnswerSchemas() {
       ],
     });
 
-  const health = (ok: boolean) =>
-    z
-      .object({ status: z.literal(ok ? 'ok' : 'unavailable'), redis: z.boolean(), consumer: z.boolean() })
-      .meta({ examples: [{ status: ok ? 'ok' : 'unavailable', redis: ok, consumer: true }] });
+  const health = z
+    .object({ status: z.literal('ok'), redis: z.boolean(), consumer: z.boolean() })
+    .meta({ examples: [{ status: 'ok', redis: true, consumer: true }] });
+  const healthUnavailable = z
+    .object({
+      status: z.literal('unavailable'),
+      redis: z.boolean(),
+      consumer: z.boolean(),
+      error: z.string().describe('Why this process cannot serve, for people.'),
+      code: z.enum(['NOT_READY', 'QUEUE_UNAVAILABLE', 'CONSUMER_STOPPED']),
+      details: z
+        .object({ waitingFor: z.enum(STARTUP_WAITS), retryAfterSeconds: z.int().min(0) })
+        .optional()
+        .describe('With `NOT_READY`: what the process still waits for.'),
+    })
+    .meta({
+      examples: [
+        {
+          status: 'unavailable',
+          redis: false,
+          consumer: false,
+          error: 'This process is starting: waiting for Redis to answer; try again shortly',
+          code: 'NOT_READY',
+          details: { waitingFor: 'redis', retryAfterSeconds: 5 },
+        },
+      ],
+    });
 
   const cancelAnswer = (state: 'cancelled' | 'cancelling') =>
     z
@@ -184,8 +208,9 @@ export function createAnswerSchemas() {
     CancelAnswer: cancelAnswer('cancelled'),
     CancelPending: cancelAnswer('cancelling'),
     Workers: workers,
-    Health: health(true),
-    HealthUnavailable: health(false),
+    Live: z.object({ status: z.literal('ok') }).meta({ examples: [{ status: 'ok' }] }),
+    Health: health,
+    HealthUnavailable: healthUnavailable,
     /** `GET /openapi.json`: the shape every OpenAPI 3.1 document has, and more. */
     OpenApiDocument: z
       .looseObject({
