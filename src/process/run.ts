@@ -1,12 +1,14 @@
 /**
- * The life of one process: build its parts (build.ts) and listen at once (start.ts), wait for Redis
- * for as long as it takes (wait-for-redis.ts), take its worker id and recover what its predecessor
- * left (recovery.ts), then start its background work and serve (start.ts). Nothing takes the lease or
- * consumes before Redis answers; meanwhile the port answers 503 `NOT_READY`. This module
+ * The life of one process: build its parts (build.ts), wait for Redis for as long as it takes
+ * (wait-for-redis.ts), take its worker id and recover what its predecessor left (recovery.ts), then
+ * start its background work and listen (start.ts). Nothing takes the lease or consumes before Redis
+ * answers; when it does not answer within a second, the process listens meanwhile and its port
+ * answers 503 `NOT_READY`. This module
  * owns the signals: the process stops gracefully on SIGTERM (which is how the primary asks) and when
  * the primary goes away, and at once when its lease is lost or the primary forwards a second Ctrl-C
  * (shutdown.ts).
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { redactUrl } from '../redis/redact.js';
 import { describeTarget, type RedisTarget } from '../redis/target.js';
 import { waitForRedis } from '../redis/wait-for-redis.js';
@@ -22,7 +24,10 @@ import {
 import { buildProcess, type ProcessParts } from './build.js';
 import { recoverOnStart } from './recovery.js';
 import { createShutdown, type Running, type Shutdown } from './shutdown.js';
-import { openHttp, startProcess, type Startup } from './start.js';
+import { prepareHttp, startProcess, type Startup } from './start.js';
+
+/** How long a starting process waits for Redis before it listens to say that it waits. */
+const LISTEN_EARLY_AFTER_MS = 1_000;
 
 /** The exit code of a process whose lease was lost: the primary forks it again, as after a crash. */
 const EXIT_LEASE_LOST = 4;
@@ -41,11 +46,20 @@ export async function runProcess(config: Config, redis: RedisTarget, index: numb
 
   const parts = buildProcess(config, redis, index, baseLogger);
   const startup: Startup = { waitingFor: 'redis', consumer: undefined };
-  const http = await openHttp(parts, config, startup);
-  await waitForRedis([parts.commands, parts.consumerConnection, parts.subscriber], {
+  const http = prepareHttp(parts, config, startup);
+  const redisAnswered = waitForRedis([parts.commands, parts.consumerConnection, parts.subscriber], {
     logger: parts.logger,
     redis: describeTarget(redis, redactUrl),
   });
+  // A process forked into a pool that serves finds Redis at once, and listens only once it serves, so
+  // that the primary hands it no request before. A Redis that does not answer soon (not there yet, or
+  // away) makes it listen now, to say why it cannot serve instead of refusing connections.
+  const soon = await Promise.race([
+    redisAnswered.then(() => true),
+    delay(LISTEN_EARLY_AFTER_MS, false, { ref: false }),
+  ]);
+  if (!soon) await http.listen();
+  await redisAnswered;
   startup.waitingFor = 'lease';
   if (!(await recovered(parts, config))) return;
 

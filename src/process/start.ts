@@ -1,10 +1,13 @@
 /**
- * A process's HTTP API and its start. The API listens first, on the port the processes share, as soon
- * as the process is built (`openHttp`): while the process waits for Redis, takes its worker id's lease
- * and recovers, the port answers, `/livez` says it is up and everything that needs Redis answers 503
- * `NOT_READY` saying what it waits for (http/not-ready.ts). Once it holds its id and has recovered,
- * `startProcess` starts its background work (a re-forked id runs its recovered jobs as soon as it
- * can) and the API serves. What it returns is what the shutdown stops, in order.
+ * A process's HTTP API and its start. The API is composed as soon as the process is built
+ * (`prepareHttp`) and listens, on the port the processes share, once the process serves: the primary
+ * hands connections to every process that listens, and one that is still starting would turn them
+ * away. Only when Redis does not answer soon does it listen early (run.ts): then, while it waits for
+ * Redis, takes its worker id's lease and recovers, the port answers, `/livez` says it is up and
+ * everything that needs Redis answers 503 `NOT_READY` saying what it waits for (http/not-ready.ts).
+ * Once it holds its id and has recovered, `startProcess` starts its background work (a re-forked id
+ * runs its recovered jobs as soon as it can) and the API serves. What it returns is what the shutdown
+ * stops, in order.
  */
 import type { Server } from 'node:http';
 import type { Express } from 'express';
@@ -28,13 +31,14 @@ export interface Startup {
   consumer: Consumer | undefined;
 }
 
-export interface OpenHttp {
-  readonly server: Server;
+export interface PreparedHttp {
+  /** Listens, the first call; later calls give the same server. */
+  listen(): Promise<Server>;
   readonly jobList: JobLister;
 }
 
-/** Listens at once, answering 503 `NOT_READY` to what needs Redis until `startup` says it serves. */
-export async function openHttp(parts: ProcessParts, config: Config, startup: Startup): Promise<OpenHttp> {
+/** The API, ready to listen; it answers 503 `NOT_READY` to what needs Redis until `startup` says it serves. */
+export function prepareHttp(parts: ProcessParts, config: Config, startup: Startup): PreparedHttp {
   const { commands } = parts;
   const api = composeApi({
     config,
@@ -54,23 +58,28 @@ export async function openHttp(parts: ProcessParts, config: Config, startup: Sta
     jobNames: parts.handlers,
     afterAddStep: parts.afterAddStep,
   });
-  const server = await serve(createApp({ ...api.app, waitingFor: () => startup.waitingFor }), parts, config);
-  return { server, jobList: api.jobList };
+  const app = createApp({ ...api.app, waitingFor: () => startup.waitingFor });
+  let listening: Promise<Server> | undefined;
+  return {
+    listen: () => (listening ??= serve(app, parts, config)),
+    jobList: api.jobList,
+  };
 }
 
 export async function startProcess(
   parts: ProcessParts,
   config: Config,
-  { server, jobList }: OpenHttp,
+  http: PreparedHttp,
   startup: Startup,
   { onLeaseLost }: { onLeaseLost: () => void },
 ): Promise<Running> {
   const { logger, handlers } = parts;
   startup.waitingFor = 'consumer';
   const background = await startBackground(parts, config, onLeaseLost);
-  const sweeping = sweepEvery(jobList, config, logger);
+  const sweeping = sweepEvery(http.jobList, config, logger);
   startup.consumer = background.consumer;
   startup.waitingFor = undefined;
+  const server = await http.listen();
   logger.info(
     {
       event: 'process.ready',

@@ -91,7 +91,14 @@ describe('HTTP API with Redis in odd states', () => {
       assert.doesNotMatch(JSON.stringify(response.body), /ECONNREFUSED|Connection is closed|stream/i);
       const health = await fetch(`${base}/healthz`);
       assert.equal(health.status, 503);
-      assert.deepEqual(await health.json(), { status: 'unavailable', redis: false, consumer: true });
+      assert.deepEqual(await health.json(), {
+        status: 'unavailable',
+        redis: false,
+        consumer: true,
+        error: 'The queue store is unavailable; try again shortly',
+        code: 'QUEUE_UNAVAILABLE',
+      });
+      assert.ok(Number(health.headers.get('retry-after')) > 0, 'it says when to ask again');
     } finally {
       await redis.startServer();
     }

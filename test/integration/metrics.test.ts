@@ -24,7 +24,7 @@ const CONCURRENCY = 2;
 const HOST_ID = 'test';
 const WORKER_IDS = Array.from({ length: WORKERS }, (_, index) => `${HOST_ID}-${index}`);
 /** The handlers of the fixture handler folder (test/fixtures/handlers/), plus `other` for every other name. */
-const JOB_NAMES = ['chatty', 'exit-thread', 'flaky', 'gate', 'hang', 'memory-hog', 'other'];
+const JOB_NAMES = ['chatty', 'exit-thread', 'flaky', 'gate', 'hang', 'memory-hog', 'other', 'videoProcessing'];
 const LEDGER_GAUGES = [
   'bullpen_worker_active_jobs',
   'bullpen_worker_queued_jobs',
