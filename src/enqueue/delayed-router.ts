@@ -11,7 +11,7 @@
  * the location record if the add happened; a reservation made before the crash, without its add, is
  * freed by the reconciler. With no live worker, or a full backlog, the job waits a second more.
  */
-import { DelayedError, Job, UnrecoverableError, Worker, type JobsOptions, type Queue } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError, Worker, type JobsOptions, type Queue } from '../queue/bullmq.js';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/connections.js';
 import type { Ledger } from '../ledger/ledger.js';

@@ -14,7 +14,7 @@
  * that its transaction did not run: a record written means its jobs exist, and they stay, so that a
  * retry with the key is answered with jobs that exist.
  */
-import { Job, type JobsOptions, type Queue } from 'bullmq';
+import { Job, type JobsOptions, type Queue } from '../queue/bullmq.js';
 import type { RedisClient } from '../redis/connections.js';
 import type { AtomicRecord, Dispatched, DispatchRequest, JobOverrides } from '../contracts/dispatch.js';
 import { TIMEOUT_OPTION } from '../contracts/stored-job.js';

@@ -4,7 +4,7 @@
  * a job: if Redis refuses one, the reconciler corrects the ledger from BullMQ's own state.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from '../queue/bullmq.js';
 import type { RedisClient } from '../redis/connections.js';
 import { JobTimeoutError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';

@@ -9,7 +9,7 @@
  * the connection and lists the clients in one MULTI, so two primaries claiming at once are put in an
  * order by Redis and exactly one of them sees no other owner.
  */
-import { Redis } from 'ioredis';
+import { Redis } from '../redis/ioredis.js';
 
 const OWNER_PREFIX = 'bullpen-owner-';
 const CONNECT_TIMEOUT_MS = 2_000;

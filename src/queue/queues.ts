@@ -7,7 +7,7 @@
  * not every id the process has met. Closing a handle only detaches it from the shared connection: a
  * request still using it finishes its commands, and a later `forWorker` makes a new one.
  */
-import { Queue } from 'bullmq';
+import { Queue } from './bullmq.js';
 import type { RedisClient } from '../redis/connections.js';
 import { queueNameFor } from '../contracts/names.js';
 

@@ -9,7 +9,7 @@
  * added parked, its counts are written, and only then is it released to run.
  */
 import { fileURLToPath } from 'node:url';
-import { Job, type JobsOptions } from 'bullmq';
+import { Job, type JobsOptions } from './bullmq.js';
 import type { RedisClient } from '../redis/connections.js';
 import { scriptsIn } from '../redis/scripts.js';
 import type { QueueRegistry } from './queues.js';

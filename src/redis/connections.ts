@@ -19,7 +19,7 @@
  * gives up on after an ASK, are sent again here (`MigrationAwareCluster`). A request still waits no
  * longer than `commandTimeoutMs` in all, so a cluster that is down fails it as fast as one Redis.
  */
-import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from './ioredis.js';
 import type { ClusterTarget, RedisTarget } from './target.js';
 import type { Logger } from '../logging/logger.js';
 import { MigrationAwareCluster, TRYAGAIN_DELAY_MS, type MigrationPolicy } from './migration-aware-cluster.js';

@@ -6,7 +6,7 @@
  * cluster that is down must still fail a request within its time-out.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Cluster, type ChainableCommander, type ClusterOptions, type Command } from 'ioredis';
+import { Cluster, type ChainableCommander, type ClusterOptions, type Command } from './ioredis.js';
 import { withDeadline } from '../platform/deadline.js';
 
 /**
