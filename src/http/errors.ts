@@ -17,6 +17,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   RequestAbortedError,
+  TooManyStreamsError,
   UnauthorizedError,
   UnsupportedMediaTypeError,
 } from '../errors.js';
@@ -120,7 +121,11 @@ export function errorHandler({
       );
     else if (known instanceof RequestAbortedError)
       logger.info({ event: 'http.aborted', method: req.method, path: echo(req.path) }, known.message);
-    if (known instanceof BacklogFullError || known instanceof IdempotencyKeyInUseError) {
+    if (
+      known instanceof BacklogFullError ||
+      known instanceof IdempotencyKeyInUseError ||
+      known instanceof TooManyStreamsError
+    ) {
       res.set('Retry-After', String(known.retryAfterSeconds));
     }
     if (known instanceof UnauthorizedError) res.set('WWW-Authenticate', known.challenge);

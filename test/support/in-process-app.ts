@@ -51,6 +51,9 @@ export interface InProcessAppOptions {
   readonly bulkMax?: number;
   /** Age after which an idempotency claim is taken over; defaults to the service's. */
   readonly staleClaimMs?: number;
+  /** SSE_MAX_STREAMS and SSE_MAX_LIFETIME_MS; default to the service's. */
+  readonly sseMaxStreams?: number;
+  readonly sseMaxLifetimeMs?: number;
   /** Defaults to a healthy Redis and consumer. */
   readonly health?: () => Promise<{ redis: boolean; consumer: boolean }>;
 }
@@ -105,6 +108,8 @@ function configOf(options: InProcessAppOptions): Config {
     workerTtlMs: options.workerTtlMs ?? config.workerTtlMs,
     maxBacklog: options.maxBacklog ?? config.maxBacklog,
     bulkMax: options.bulkMax ?? config.bulkMax,
+    sseMaxStreams: options.sseMaxStreams ?? config.sseMaxStreams,
+    sseMaxLifetimeMs: options.sseMaxLifetimeMs ?? config.sseMaxLifetimeMs,
   };
 }
 

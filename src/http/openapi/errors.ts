@@ -22,6 +22,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   QueueUnavailableError,
+  TooManyStreamsError,
   UnauthorizedError,
   UnsupportedMediaTypeError,
   ValidationError,
@@ -146,6 +147,11 @@ export function createErrorDocs({ bodyLimitBytes }: { bodyLimitBytes: number }) 
     QUEUE_UNAVAILABLE: described(
       new QueueUnavailableError(undefined),
       'Redis cannot be reached or does not answer within `COMMAND_TIMEOUT_MS`; the request does not hang',
+    ),
+    TOO_MANY_STREAMS: described(
+      new TooManyStreamsError(1000, 2),
+      'this process already keeps `SSE_MAX_STREAMS` event streams open; `Retry-After` says when to try again',
+      retryAfter,
     ),
     METRICS_UNAVAILABLE: described(
       new MetricsUnavailableError(undefined),
