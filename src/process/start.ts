@@ -45,6 +45,7 @@ export async function startProcess(
   const server = await serve(createApp(api.app), parts, config);
   return {
     server,
+    streams: api.streams,
     consumer: background.consumer,
     leaseKeeper: background.leaseKeeper,
     loops: [...background.loops, sweeping, background.retirement],
