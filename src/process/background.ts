@@ -26,7 +26,7 @@ export interface Background {
    * pruning the state of gone worker ids.
    */
   readonly loops: readonly { stop(): unknown }[];
-  /** Stopped last: waits for the retirement under way, if any. */
+  /** Stopped last: starts no retirement from then on, and waits for the one under way, if any. */
   readonly retirement: { stop(): unknown };
 }
 
@@ -82,7 +82,7 @@ export async function startBackground(
       reconcileEvery(parts, config),
       pruneEvery(parts, config),
     ],
-    retirement: { stop: () => retirement.underWay() },
+    retirement: { stop: retirement.stop },
   };
 }
 
@@ -122,14 +122,21 @@ async function startConsumer(
   return consumer;
 }
 
-/** One retirement at a time in this process; ids due again while one runs wait for the next beat. */
+/**
+ * One retirement at a time in this process; ids due again while one runs wait for the next beat. None
+ * starts once stopped: the heartbeat goes on while running jobs finish, and still names the ids that
+ * are due, but a retirement begun then would be cut off by this process's own stop.
+ */
 function oneRetirementAtATime({ retirer, logger }: ProcessParts): {
   readonly retire: (ids: readonly string[]) => void;
-  readonly underWay: () => Promise<unknown> | undefined;
+  /** No retirement starts from now on; resolves once the one under way, if any, has ended. */
+  readonly stop: () => Promise<unknown> | undefined;
 } {
   let retiring: Promise<unknown> | undefined;
+  let stopped = false;
   return {
     retire: (ids) => {
+      if (stopped) return;
       retiring ??= (async () => {
         for (const id of ids) await retirer.retire(id);
       })()
@@ -138,7 +145,10 @@ function oneRetirementAtATime({ retirer, logger }: ProcessParts): {
         )
         .finally(() => (retiring = undefined));
     },
-    underWay: () => retiring,
+    stop: () => {
+      stopped = true;
+      return retiring;
+    },
   };
 }
 

@@ -4,12 +4,16 @@
  * shutdown. SIGTERM ends every stream with a final `shutdown` event, the HTTP server closes while
  * the consumer stops taking jobs and lets its running ones finish, and every process exits on its own:
  * nothing waits for SHUTDOWN_TIMEOUT_MS, nothing is killed or cut, and a clean stop logs no warning.
+ * While the jobs run the lease's heartbeat goes on, and names a dead worker id due for retirement: a
+ * stopping process leaves it to a live one.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ledgerKeys } from '../../src/contracts/keys.js';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB, holdSlots } from '../support/gate.js';
 import { enqueueMany, enqueueTask, isAlive, waitForJobs } from '../support/jobs.js';
-import { linesOf } from '../support/log-lines.js';
+import { lineOf, linesOf } from '../support/log-lines.js';
 import { startService } from '../support/service.js';
 import { openEvents } from '../support/sse.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
@@ -20,6 +24,11 @@ const SHUTDOWN_TIMEOUT_MS = 60_000;
 /** Generous for a loaded machine, and well under SHUTDOWN_TIMEOUT_MS. */
 const STOPS_WITHIN_MS = 30_000;
 const STREAMS = 8;
+/** A worker id whose lease expired long ago, as a host that died leaves it: due for retirement at once. */
+const GHOST = 'ghost-0';
+/** The service's WORKER_TTL_MS (its default), and HEARTBEAT_INTERVAL_MS. */
+const WORKER_TTL_MS = 5_000;
+const HEARTBEAT_INTERVAL_MS = 1_000;
 
 let redis: ModeRedis;
 before(async () => {
@@ -29,7 +38,7 @@ after(async () => {
   await redis?.stop();
 });
 
-test('SIGTERM with event streams open ends each with a shutdown event, drains the running jobs, takes no new one, and exits 0 without a time-out, a kill or a warning', async () => {
+test('SIGTERM with event streams open ends each with a shutdown event, drains the running jobs, takes no new job and no retirement, and exits 0 without a time-out, a kill or a warning', async () => {
   const options = {
     ...redis.serviceOptions,
     workers: 2,
@@ -61,6 +70,13 @@ test('SIGTERM with event streams open ends each with a shutdown event, drains th
   await waitFor(() => linesOf(service.logs, 'shutdown.draining').length === 2, {
     what: 'both processes to wait for their running jobs',
   });
+  // The lease is renewed while the jobs run, and a renewal names the ids due for retirement: a
+  // stopping process must not take one on (it would be cut off by its own stop). Its heartbeats go on
+  // for a few beats after the id is due, and after each process has held its lease a whole TTL (the
+  // steadiness a process needs before it retires anyone).
+  await redis.client.hset(ledgerKeys(service.prefix).leases, GHOST, 'ghost/1|1');
+  const steadyAt = Math.max(...linesOf(service.logs, 'process.ready').map((line) => Number(line.time))) + WORKER_TTL_MS;
+  await sleep(Math.max(3 * HEARTBEAT_INTERVAL_MS, steadyAt + 2 * HEARTBEAT_INTERVAL_MS - Date.now()));
   // The streams end while the jobs still run: they do not wait for the drain, nor it for them.
   const ended = await Promise.all(streams.map((stream) => stream.ended));
   for (const events of ended) {
@@ -89,6 +105,7 @@ test('SIGTERM with event streams open ends each with a shutdown event, drains th
     'each held job ran once, and no waiting job started once the stop began',
   );
   assert.equal(linesOf(service.logs, 'job.completed').length, 8, 'the held jobs completed');
+  assert.deepEqual(linesOf(service.logs, 'retirement.started'), [], 'a stopping process retired no worker id');
 
   const next = await startService({ ...options, prefix: service.prefix });
   try {
@@ -97,6 +114,8 @@ test('SIGTERM with event streams open ends each with a shutdown event, drains th
       done.every((job) => job.attemptsStarted === 1),
       'the jobs left waiting ran after the next start, once each',
     );
+    // The id was due all along: a running process retires it.
+    await waitFor(() => lineOf(next.logs, 'retirement.done', { retired: GHOST }), { what: `${GHOST} to be retired` });
   } finally {
     assert.equal(await next.stop(), 0);
   }
