@@ -30,8 +30,6 @@ export interface EventStreams {
   take(): StreamPlace;
   /** The process is stopping: ends every open stream, and each one opened from now on at once. */
   endAll(): void;
-  /** Streams open now. */
-  size(): number;
 }
 
 export interface EventStreamsOptions {
@@ -76,6 +74,5 @@ export function createEventStreams({ maxStreams, maxLifetimeMs }: EventStreamsOp
       stopping = true;
       for (const finish of [...open]) finish('shutdown');
     },
-    size: () => open.size,
   };
 }

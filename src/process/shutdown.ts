@@ -42,7 +42,7 @@ export interface Running {
   /** The server's event streams, which end when the stop begins. */
   readonly streams: EventStreams;
   readonly consumer: Consumer;
-  /** Background loops that stop first: stealing, retirement, reconciling. */
+  /** Background loops (routing, stealing, reconciling, ..., retirement last), stopped while the consumer drains. */
   readonly loops: readonly { stop(): unknown }[];
   /** The lease's heartbeat: it runs until the running jobs are done. */
   readonly leaseKeeper: Periodic;
