@@ -213,6 +213,21 @@ export class MetricsUnavailableError extends BullpenError {
   }
 }
 
+/** This process already serves SSE_MAX_STREAMS event streams: another may have room, or this one shortly. */
+export class TooManyStreamsError extends BullpenError {
+  override readonly name = 'TooManyStreamsError';
+  readonly code = 'TOO_MANY_STREAMS';
+  readonly status = 503;
+  constructor(
+    limit: number,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(`This process already serves ${limit} event streams (SSE_MAX_STREAMS); try again shortly`, {
+      details: { retryAfterSeconds },
+    });
+  }
+}
+
 /** Runs a read of Redis-backed state; a failure means the store is away, answered as 503. */
 export async function fromStore<T>(read: () => Promise<T>): Promise<T> {
   try {

@@ -109,6 +109,8 @@ const schema = z
     BULK_BODY_LIMIT_BYTES: int(64, 256 * 1024 * 1024).default(8 * 1024 * 1024),
     MAX_BACKLOG: int(1, 100_000_000).default(100_000),
     COMMAND_TIMEOUT_MS: int(50, 60_000).default(500),
+    SSE_MAX_STREAMS: int(1, 1_000_000).default(1_000),
+    SSE_MAX_LIFETIME_MS: int(1_000, 86_400_000).default(3_600_000),
     API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
     METRICS_PUBLIC: booleanFlag.default(false),
     ALLOW_UNAUTHENTICATED: booleanFlag.default(false),
@@ -234,6 +236,10 @@ export interface Config {
   readonly maxBacklog: number;
   /** How long an HTTP request waits for Redis before answering 503. */
   readonly commandTimeoutMs: number;
+  /** The most `GET /jobs/:id/events` streams one process keeps open; past it, 503. */
+  readonly sseMaxStreams: number;
+  /** How long one event stream may stay open before it ends, asking the client to reconnect. */
+  readonly sseMaxLifetimeMs: number;
   readonly apiKey: string | undefined;
   readonly metricsPublic: boolean;
   /** Serve on a non-loopback HOST without API_KEY on purpose (see config/exposure.ts); refused otherwise. */
@@ -317,6 +323,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     bulkBodyLimitBytes: e.BULK_BODY_LIMIT_BYTES,
     maxBacklog: e.MAX_BACKLOG,
     commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
+    sseMaxStreams: e.SSE_MAX_STREAMS,
+    sseMaxLifetimeMs: e.SSE_MAX_LIFETIME_MS,
     apiKey: e.API_KEY,
     metricsPublic: e.METRICS_PUBLIC,
     allowUnauthenticated: e.ALLOW_UNAUTHENTICATED,

@@ -10,6 +10,7 @@ import type { Canceller } from '../cancel/canceller.js';
 import type { IdempotencyStore } from '../idempotency/store.js';
 import type { Dispatcher } from '../enqueue/dispatcher.js';
 import type { AdminUi } from './admin/admin-ui.js';
+import type { EventStreams } from './event-streams.js';
 import { requireApiKey } from './auth.js';
 import { errorHandler, notFound, optionsHandler } from './errors.js';
 import { refuseUntilReady } from './not-ready.js';
@@ -27,6 +28,8 @@ export interface AppOptions extends StatusRouteOptions {
   readonly dispatcher: Dispatcher;
   readonly idempotency: IdempotencyStore;
   readonly jobs: JobReader;
+  /** The open `GET /jobs/:id/events` streams: capped, and ended when the process stops. */
+  readonly streams: EventStreams;
   /** `GET /jobs`: pages of the job index. */
   readonly jobList: Pick<JobLister, 'list'>;
   readonly canceller: Canceller;
@@ -78,7 +81,7 @@ export function createApp(options: AppOptions): Express {
   );
   app.use(jobListRouter({ lister: options.jobList }));
   app.use(jobsRouter({ jobs: options.jobs, canceller: options.canceller }));
-  app.use(jobEventsRouter({ jobs: options.jobs, logger }));
+  app.use(jobEventsRouter({ jobs: options.jobs, streams: options.streams, logger }));
   app.use(statusRouter({ snapshot: options.snapshot, health: options.health, waitingFor: options.waitingFor }));
   app.use(metricsRouter({ scrape: options.scrape }));
   app.use(

@@ -18,6 +18,7 @@ import {
   NotReadyError,
   PayloadTooLargeError,
   RequestAbortedError,
+  TooManyStreamsError,
   UnauthorizedError,
   UnsupportedMediaTypeError,
 } from '../errors.js';
@@ -125,7 +126,8 @@ export function errorHandler({
     if (
       known instanceof BacklogFullError ||
       known instanceof IdempotencyKeyInUseError ||
-      known instanceof NotReadyError
+      known instanceof NotReadyError ||
+      known instanceof TooManyStreamsError
     ) {
       res.set('Retry-After', String(known.retryAfterSeconds));
     }

@@ -1,7 +1,8 @@
 /**
  * What a process's HTTP API answers from, over its request connection and the queue registry on it:
  * the job reader (which follows a moved job to its current queue), the lister, the canceller, the
- * dispatcher, the idempotency store, the queue dashboard and the scrape, as `createApp`'s options.
+ * dispatcher, the idempotency store, the event streams, the queue dashboard and the scrape, as
+ * `createApp`'s options.
  * A process and the in-process test app (test/support/in-process-app.ts) both compose their API here,
  * so that what the HTTP tests serve is what a process serves: they differ only in what they pass.
  */
@@ -9,6 +10,7 @@ import type { Config } from '../config/config.js';
 import type { AppOptions } from '../http/app.js';
 import type { JobNames } from '../http/routes/tasks.js';
 import { createAdminUi } from '../http/admin/admin-ui.js';
+import { createEventStreams, type EventStreams } from '../http/event-streams.js';
 import { createDispatcher } from '../enqueue/dispatcher.js';
 import { createIdempotencyStore } from '../idempotency/store.js';
 import { createCanceller, type Canceller } from '../cancel/canceller.js';
@@ -59,6 +61,8 @@ export interface Api {
   readonly app: AppOptions;
   /** The job index's lister, which its owner also sweeps (see jobs/lister.ts). */
   readonly jobList: JobLister;
+  /** The open event streams, which the shutdown ends. */
+  readonly streams: EventStreams;
 }
 
 /** The ledger's settings from the configuration, for every ledger a process (or a test app) makes. */
@@ -69,11 +73,14 @@ export function ledgerOptionsFrom(config: Config): Omit<LedgerOptions, 'redis'> 
 export function composeApi(options: ApiOptions): Api {
   const { config, queues, ledger, logger } = options;
   const { reader, jobList } = jobReading(options);
+  const streams = createEventStreams({ maxStreams: config.sseMaxStreams, maxLifetimeMs: config.sseMaxLifetimeMs });
   return {
     jobList,
+    streams,
     app: {
       ...enqueueing(options),
       jobs: reader,
+      streams,
       jobList,
       canceller: cancelling(options, reader),
       snapshot: () => ledger.snapshot(),

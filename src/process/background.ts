@@ -26,7 +26,7 @@ export interface Background {
    * pruning the state of gone worker ids.
    */
   readonly loops: readonly { stop(): unknown }[];
-  /** Stopped last: waits for the retirement under way, if any. */
+  /** Stopped last: starts no retirement from then on, and waits for the one under way, if any. */
   readonly retirement: { stop(): unknown };
 }
 
@@ -83,7 +83,7 @@ export async function startBackground(
       reconcileEvery(parts, config),
       pruneEvery(parts, config),
     ],
-    retirement: { stop: () => retirement.underWay() },
+    retirement: { stop: retirement.stop },
   };
 }
 
@@ -125,8 +125,9 @@ async function startConsumer(
 }
 
 /**
- * One retirement at a time in this process; ids due again while one runs wait for the next beat.
- * None starts once `draining` holds.
+ * One retirement at a time in this process; ids due again while one runs wait for the next beat. None
+ * starts once `draining` holds or once stopped: the heartbeat goes on while running jobs finish, and
+ * still names the ids that are due, but a retirement begun then would be cut off by this process's own stop.
  */
 export function oneRetirementAtATime(
   {
@@ -136,12 +137,16 @@ export function oneRetirementAtATime(
   draining: () => boolean,
 ): {
   readonly retire: (ids: readonly string[]) => void;
+  /** No retirement starts from now on; resolves once the one under way, if any, has ended. */
+  readonly stop: () => Promise<unknown> | undefined;
+  /** The retirement under way, if any. */
   readonly underWay: () => Promise<unknown> | undefined;
 } {
   let retiring: Promise<unknown> | undefined;
+  let stopped = false;
   return {
     retire: (ids) => {
-      if (draining()) return;
+      if (stopped || draining()) return;
       retiring ??= (async () => {
         for (const id of ids) await retirer.retire(id);
       })()
@@ -149,6 +154,10 @@ export function oneRetirementAtATime(
           logger.warn({ event: 'retirement.failed', err: error }, 'retirement pass failed; the next one retries'),
         )
         .finally(() => (retiring = undefined));
+    },
+    stop: () => {
+      stopped = true;
+      return retiring;
     },
     underWay: () => retiring,
   };

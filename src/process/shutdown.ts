@@ -1,16 +1,19 @@
 /**
  * Stopping a process, in order, safe to call twice (the second call gets the first one's
- * promise). A clean stop takes the worker out of selection, closes HTTP, lets running jobs finish
- * (up to SHUTDOWN_TIMEOUT_MS) while the lease is still renewed, then gives the lease up and closes
- * the rest. Jobs still running at the time-out, or when the lease was lost, are left active in Redis
- * for the id's next owner (or its retirer) to requeue: the connections are cut before the threads
- * are stopped, so that they are not recorded as failed.
+ * promise). A clean stop at once stops the consumer taking jobs and lets the running ones finish (up
+ * to SHUTDOWN_TIMEOUT_MS) while the lease is still renewed, and meanwhile closes HTTP (its event
+ * streams end, and no client holds the close past a deadline) and takes the worker out of selection;
+ * then it gives the lease up and closes the rest. Jobs still running at the time-out, or when the
+ * lease was lost, are left active in Redis for the id's next owner (or its retirer) to requeue: the
+ * connections are cut before the threads are stopped, so that they are not recorded as failed.
  *
  * While Redis is away the stop waits for the running jobs, not for Redis: the steps that only tidy
  * Redis are skipped (an id that is not renewed drops out of selection, a lease expires by itself),
  * and once no job runs the process stops without waiting for BullMQ to record and close.
  */
 import type { Server } from 'node:http';
+import type { EventStreams } from '../http/event-streams.js';
+import { closeServer } from '../http/server-close.js';
 import { closeConnection, type RedisClient } from '../redis/connections.js';
 import type { Consumer } from '../execution/consumer.js';
 import type { Periodic } from '../platform/periodic.js';
@@ -25,13 +28,21 @@ const LOOP_STOP_TIMEOUT_MS = 5_000;
  * take on a connection that is up: Redis answers it in milliseconds, unless it has just gone.
  */
 const TIDY_TIMEOUT_MS = 5_000;
+/**
+ * How long the HTTP server may take to close: requests under way end within a few COMMAND_TIMEOUT_MS,
+ * and event streams are ended at once, so only a client that does not read is left to be cut. It runs
+ * beside the drain, and so adds nothing to a stop that waits for running jobs.
+ */
+const HTTP_CLOSE_DEADLINE_MS = 5_000;
 /** How often the drain looks whether the jobs are done while Redis is away. */
 const AWAY_CHECK_INTERVAL_MS = 50;
 
 export interface Running {
   readonly server: Server;
+  /** The server's event streams, which end when the stop begins. */
+  readonly streams: EventStreams;
   readonly consumer: Consumer;
-  /** Background loops that stop first: stealing, retirement, reconciling. */
+  /** Background loops (routing, stealing, reconciling, ..., retirement last), stopped while the consumer drains. */
   readonly loops: readonly { stop(): unknown }[];
   /** The lease's heartbeat: it runs until the running jobs are done. */
   readonly leaseKeeper: Periodic;
@@ -117,6 +128,14 @@ async function stopInOrder(
     graceful ? 'process shutting down' : 'process stopping at once',
   );
   const started = running();
+  // Both at once, and first: the consumer takes no job from here on, and neither the running jobs
+  // nor the HTTP clients wait for the other.
+  const drained = graceful && started ? drain(parts, started.consumer, shutdownTimeoutMs, step) : false;
+  const httpClosed = started
+    ? step('http', () =>
+        closeServer(started.server, { streams: started.streams, deadlineMs: HTTP_CLOSE_DEADLINE_MS, logger }),
+      )
+    : undefined;
   // Bounded: a loop that does not stop in time (a BullMQ fetch loop parked by a Redis fault never
   // does) must not hold the running jobs' shutdown back; it dies with the process.
   for (const loop of started?.loops ?? []) {
@@ -133,11 +152,11 @@ async function stopInOrder(
   if (graceful) {
     await tidy(parts, step, 'stop routing here', parts.commands, () => parts.ledger.deregister(parts.workerId));
   }
-  if (started) await step('http', () => closeServer(started.server));
-  const drained = graceful && started ? await drain(parts, started.consumer, shutdownTimeoutMs, step) : false;
+  await httpClosed;
+  const jobsDone = await drained;
   started?.leaseKeeper.stop();
   parts.hostMetrics.close();
-  if (drained) {
+  if (jobsDone) {
     await tidy(parts, step, 'release the lease', parts.consumerConnection, () => parts.leases.release(parts.workerId));
     await step('thread pool', () => parts.pool.close());
     await step('queues', () => Promise.all([parts.queues.close(), parts.moveQueues.close()]));
@@ -205,11 +224,4 @@ async function cut(parts: ProcessParts, step: Step): Promise<void> {
   parts.consumerConnection.disconnect();
   parts.subscriber.disconnect();
   await step('thread pool', () => parts.pool.destroy());
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolveClose, rejectClose) => {
-    server.close((error) => (error ? rejectClose(error) : resolveClose()));
-    server.closeIdleConnections();
-  });
 }

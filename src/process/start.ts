@@ -15,6 +15,7 @@ import type { Config } from '../config/config.js';
 import type { StartupWait } from '../errors.js';
 import type { Consumer } from '../execution/consumer.js';
 import { createApp } from '../http/app.js';
+import type { EventStreams } from '../http/event-streams.js';
 import { answerClientErrors } from '../http/client-errors.js';
 import type { JobLister } from '../jobs/lister.js';
 import { EXIT_PORT_IN_USE, PROCESS_READY_MESSAGE, portInUse } from '../contracts/process-messages.js';
@@ -35,6 +36,8 @@ export interface PreparedHttp {
   /** Listens, the first call; later calls give the same server. */
   listen(): Promise<Server>;
   readonly jobList: JobLister;
+  /** The open event streams, which the shutdown ends. */
+  readonly streams: EventStreams;
 }
 
 /** The API, ready to listen; it answers 503 `NOT_READY` to what needs Redis until `startup` says it serves. */
@@ -63,6 +66,7 @@ export function prepareHttp(parts: ProcessParts, config: Config, startup: Startu
   return {
     listen: () => (listening ??= serve(app, parts, config)),
     jobList: api.jobList,
+    streams: api.streams,
   };
 }
 
@@ -94,6 +98,7 @@ export async function startProcess(
   process.send?.(PROCESS_READY_MESSAGE, () => {});
   return {
     server,
+    streams: http.streams,
     consumer: background.consumer,
     leaseKeeper: background.leaseKeeper,
     loops: [...background.loops, sweeping, background.retirement],

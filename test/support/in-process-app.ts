@@ -58,6 +58,9 @@ export interface InProcessAppOptions {
    * for the tests of unknown job names.
    */
   readonly dummyJobNames?: Config['dummyJobNames'];
+  /** SSE_MAX_STREAMS and SSE_MAX_LIFETIME_MS; default to the service's. */
+  readonly sseMaxStreams?: number;
+  readonly sseMaxLifetimeMs?: number;
   /** Defaults to a healthy Redis and consumer. */
   readonly health?: () => Promise<{ redis: boolean; consumer: boolean }>;
   /** What the app answers it still waits for (503 `NOT_READY`), as a process that is starting; ready by default. */
@@ -118,6 +121,8 @@ function configOf(options: InProcessAppOptions): Config {
     maxBacklog: options.maxBacklog ?? config.maxBacklog,
     bulkMax: options.bulkMax ?? config.bulkMax,
     dummyJobNames: options.dummyJobNames ?? '*',
+    sseMaxStreams: options.sseMaxStreams ?? config.sseMaxStreams,
+    sseMaxLifetimeMs: options.sseMaxLifetimeMs ?? config.sseMaxLifetimeMs,
   };
 }
 

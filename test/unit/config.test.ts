@@ -413,6 +413,19 @@ describe('DUMMY_JOB_NAMES', () => {
   });
 });
 
+describe('event stream settings', () => {
+  test('SSE_MAX_STREAMS is 1000 and SSE_MAX_LIFETIME_MS an hour unless set; at least 1 stream, 1 s', () => {
+    const config = loadConfig({});
+    assert.equal(config.sseMaxStreams, 1_000);
+    assert.equal(config.sseMaxLifetimeMs, 3_600_000);
+    const set = loadConfig({ SSE_MAX_STREAMS: '1', SSE_MAX_LIFETIME_MS: '1000' });
+    assert.equal(set.sseMaxStreams, 1);
+    assert.equal(set.sseMaxLifetimeMs, 1_000);
+    assertRejects({ SSE_MAX_STREAMS: '0' }, 'SSE_MAX_STREAMS');
+    assertRejects({ SSE_MAX_LIFETIME_MS: '999' }, 'SSE_MAX_LIFETIME_MS');
+  });
+});
+
 describe('ownership settings', () => {
   test('defaults: retirement after 10 s of an expired lease, stealing on, no instance or fault hook', () => {
     const config = loadConfig({});

@@ -189,7 +189,8 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
           schema: { type: 'string', const: 'true' },
         },
         'Retry-After': {
-          description: 'Seconds to wait before trying again (on `BACKLOG_FULL` and `IDEMPOTENCY_KEY_IN_USE`).',
+          description:
+            'Seconds to wait before trying again (on `BACKLOG_FULL`, `IDEMPOTENCY_KEY_IN_USE` and `TOO_MANY_STREAMS`).',
           schema: { type: 'integer', minimum: 0 },
           example: 1,
         },
@@ -249,7 +250,9 @@ function operation(route: RouteDoc, context: OperationContext): OpenApiOperation
   for (const answer of route.answers) responses[String(answer.status)] = success(answer);
   for (const [status, docs] of [...byStatus].sort(([a], [b]) => a - b)) {
     const headers: HeaderName[] = [];
-    if (docs.some((doc) => ['BACKLOG_FULL', 'IDEMPOTENCY_KEY_IN_USE', 'NOT_READY'].includes(doc.code)))
+    if (
+      docs.some((doc) => ['BACKLOG_FULL', 'IDEMPOTENCY_KEY_IN_USE', 'NOT_READY', 'TOO_MANY_STREAMS'].includes(doc.code))
+    )
       headers.push('Retry-After');
     if (status === 401) headers.push('WWW-Authenticate');
     responses[String(status)] = errorResponse(docs, undefined, headers);

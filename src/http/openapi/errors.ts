@@ -24,6 +24,7 @@ import {
   PayloadTooLargeError,
   QueueUnavailableError,
   STARTUP_WAITS,
+  TooManyStreamsError,
   UnauthorizedError,
   UnknownJobNameError,
   UnsupportedMediaTypeError,
@@ -169,6 +170,11 @@ export function createErrorDocs({ bodyLimitBytes }: { bodyLimitBytes: number }) 
       'this process is still starting: it waits for Redis (`waitingFor: redis`, for as long as Redis takes), takes ' +
         "its worker id's lease (`lease`) or starts its consumer (`consumer`); `Retry-After` says when to try again",
       z.object({ waitingFor: z.enum(STARTUP_WAITS), retryAfterSeconds: z.int().min(0) }),
+    ),
+    TOO_MANY_STREAMS: described(
+      new TooManyStreamsError(1000, 2),
+      'this process already keeps `SSE_MAX_STREAMS` event streams open; `Retry-After` says when to try again',
+      retryAfter,
     ),
     METRICS_UNAVAILABLE: described(
       new MetricsUnavailableError(undefined),

@@ -272,7 +272,10 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
       '`state` when its state changes, `progress` when its saved progress changes, and a final `completed` or ' +
       '`failed` carrying the job as `GET /jobs/{id}` gives it; then the stream closes. A job that has already ' +
       'ended gets its final event at once; a job removed by retention meanwhile ends the stream with `removed`. ' +
-      'A comment line (`: heartbeat`) comes every 15 s.',
+      'A comment line (`: heartbeat`) comes every 15 s. The server may end the stream first, and says why in a ' +
+      'last event carrying `{ "jobId" }`: `shutdown` when the process stops, `reconnect` once the stream has been ' +
+      'open `SSE_MAX_LIFETIME_MS`; open it again (any process may serve it). A process keeps at most ' +
+      '`SSE_MAX_STREAMS` streams open.',
     parameters: ['JobId'],
     answers: [
       {
@@ -288,7 +291,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
         },
       },
     ],
-    errors: ['NOT_FOUND', 'QUEUE_UNAVAILABLE', 'NOT_READY'],
+    errors: ['NOT_FOUND', 'TOO_MANY_STREAMS', 'QUEUE_UNAVAILABLE', 'NOT_READY'],
   },
   {
     method: 'get',
