@@ -58,6 +58,7 @@ const LONGEST_FIRST: readonly string[] = [
   'test/faults/process-faults.test.js',
   'cluster-mode/faults/shutdown.test.js',
   'test/faults/cluster-reshard.test.js',
+  'test/faults/cluster-failover.test.js',
   'test/integration/redis-cluster.test.js',
   'test/integration/service.test.js',
   'cluster-mode/integration/metrics.test.js',

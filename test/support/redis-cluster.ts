@@ -1,8 +1,10 @@
 /**
  * A real Redis Cluster for tests: `masters` redis-server processes in cluster mode on free loopback
- * ports, no replicas, joined by `redis-cli --cluster create`. It exists for issue 12 (running Bullpen
- * on Redis Cluster): hash tags, CROSSSLOT, MOVED/ASK during a reshard and a master restart can only
- * be proved against a real cluster, never against a single server or a mock.
+ * ports, no replicas unless asked, joined by `redis-cli --cluster create`. It exists for issue 12
+ * (running Bullpen on Redis Cluster): hash tags, CROSSSLOT, MOVED/ASK during a reshard and a master
+ * restart can only be proved against a real cluster, never against a single server or a mock. With
+ * `replicas` (issue 21), each master gets that many replicas, so that a master killed with SIGKILL
+ * is replaced by a promoted replica, as a production cluster fails over.
  *
  * Each node has its own data directory (its `nodes.conf`, its AOF and its `redis.log`) under one
  * temporary folder removed by `stop`. A node can be stopped and started again on the same port and
@@ -59,6 +61,11 @@ export interface ClusterNode {
 
 export interface StartClusterOptions {
   readonly masters?: number;
+  /**
+   * Replicas per master (`--cluster-replicas`), 0 when not given: the cluster then has
+   * `masters * (1 + replicas)` nodes, and redis-cli chooses which of them are masters.
+   */
+  readonly replicas?: number;
   readonly appendOnly?: boolean;
   /** `cluster-node-timeout`; Redis's default (15 000 ms) when not given. */
   readonly nodeTimeoutMs?: number;
@@ -101,8 +108,11 @@ export interface TestRedisCluster {
   readonly nodesSpec: string;
   /** An ioredis Cluster for assertions, ready when returned; closed by `stop`. */
   readonly client: Cluster;
-  /** Stops node `index` with SIGTERM (AOF flushed) and resolves once it has exited. */
-  stopNode(index: number): Promise<void>;
+  /**
+   * Stops node `index` with SIGTERM (AOF flushed), or with `signal` (SIGKILL: a crash, nothing
+   * written out), and resolves once it has exited.
+   */
+  stopNode(index: number, signal?: NodeJS.Signals): Promise<void>;
   /**
    * Starts node `index` again on the same port and directory; resolves once it answers PING. It may
    * still say `cluster_state:fail` then: call `waitUntilOk` to wait for the cluster.
@@ -116,6 +126,8 @@ export interface TestRedisCluster {
   clusterInfo(index: number): Promise<Record<string, string>>;
   /** The port of the master that serves the slot of `key` (CLUSTER KEYSLOT + CLUSTER SLOTS). */
   masterOf(key: string): Promise<number>;
+  /** The indexes of the nodes that replicate node `index`, as it says (CLUSTER REPLICAS). */
+  replicasOf(index: number): Promise<number[]>;
   /** The slot of `key`, as the cluster computes it (CLUSTER KEYSLOT). */
   slotOf(key: string): Promise<number>;
   /**
@@ -206,6 +218,7 @@ interface NodeState {
 
 export async function startRedisCluster({
   masters = 3,
+  replicas = 0,
   appendOnly = false,
   nodeTimeoutMs,
   clientOptions = {},
@@ -213,13 +226,15 @@ export async function startRedisCluster({
   announceHostname,
 }: StartClusterOptions = {}): Promise<TestRedisCluster> {
   if (masters < 3) throw new Error(`redis-cli --cluster create needs at least 3 masters, not ${masters}`);
+  if (!Number.isInteger(replicas) || replicas < 0) throw new Error(`replicas must be 0 or more, not ${replicas}`);
+  const total = masters * (1 + replicas);
   const missing = missingClusterBinary();
   if (missing !== undefined) {
     throw new Error(`${missing} is not on PATH; install it with \`sudo apt-get install redis-server redis-tools\``);
   }
   const root = mkdtempSync(join(tmpdir(), 'bullpen-cluster-'));
-  const ports = await freePorts(masters * 2);
-  const states: NodeState[] = Array.from({ length: masters }, (_, index) => {
+  const ports = await freePorts(total * 2);
+  const states: NodeState[] = Array.from({ length: total }, (_, index) => {
     const dir = join(root, `node-${index}`);
     mkdirSync(dir);
     return { port: ports[index * 2] as number, busPort: ports[index * 2 + 1] as number, dir, id: '', child: undefined };
@@ -236,7 +251,7 @@ export async function startRedisCluster({
 
   const state = (index: number): NodeState => {
     const node = states[index];
-    if (!node) throw new Error(`the cluster has no node ${index} (it has ${masters})`);
+    if (!node) throw new Error(`the cluster has no node ${index} (it has ${total})`);
     return node;
   };
   const running = (node: NodeState): boolean =>
@@ -299,12 +314,12 @@ export async function startRedisCluster({
     }
   };
 
-  const stopNode = async (index: number): Promise<void> => {
+  const stopNode = async (index: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     const node = state(index);
     const child = node.child;
     if (!child || !running(node)) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
+    child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
     await exited;
     clearTimeout(timer);
@@ -331,7 +346,7 @@ export async function startRedisCluster({
             (info) =>
               info.cluster_state === 'ok' &&
               info.cluster_slots_ok === String(CLUSTER_SLOTS) &&
-              info.cluster_known_nodes === String(masters),
+              info.cluster_known_nodes === String(total),
           );
         },
         { timeoutMs, intervalMs: 200, what: 'cluster_state:ok on every node' },
@@ -442,7 +457,7 @@ export async function startRedisCluster({
       'create',
       ...states.map((node) => `${HOST}:${node.port}`),
       '--cluster-replicas',
-      '0',
+      String(replicas),
       '--cluster-yes',
     ]);
     await waitUntilOk();
@@ -490,6 +505,17 @@ export async function startRedisCluster({
         if (slot >= start && slot <= end && master) return Number(master[1]);
       }
       throw new Error(`no master serves slot ${slot} (of key ${key})`);
+    },
+    async replicasOf(index) {
+      const node = state(index);
+      // One CLUSTER NODES line per replica: `<id> <host:port@bus> <flags> <master id> ...`.
+      const lines = await onPort(node.port, (redis) => redis.cluster('REPLICAS', node.id) as Promise<string[]>);
+      return lines.map((line) => {
+        const id = line.split(' ')[0];
+        const replica = states.findIndex((candidate) => candidate.id === id);
+        if (replica < 0) throw new Error(`replica ${id} of node ${index} is no node of the cluster`);
+        return replica;
+      });
     },
     reshard(from, to, slots) {
       const source = state(from);
