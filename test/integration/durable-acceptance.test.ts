@@ -9,6 +9,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { NotDurableError } from '../../src/errors.js';
+import { createReplicaAcks } from '../../src/redis/replica-acks.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 
@@ -125,6 +128,28 @@ describe('durable acceptance: ENQUEUE_MIN_REPLICAS against a master with one rep
       assert.equal(refused.body.details.jobIds.length, 2);
     } finally {
       replica.signal('SIGCONT');
+    }
+  });
+
+  test('the confirmations asked for while a WAIT is out share the next one', async () => {
+    const connection = new Redis(master.url);
+    const acks = createReplicaAcks({ connection, channel: 'durable-test', minReplicas: 1, timeoutMs: 300 });
+    try {
+      await master.client.config('RESETSTAT');
+      await Promise.all(Array.from({ length: 20 }, (_, i) => acks.confirm([`job-${i}`])));
+      assert.ok((await waitsRun(master)) <= 2, 'twenty confirmations took at most two WAITs');
+
+      replica.signal('SIGSTOP');
+      await master.client.config('RESETSTAT');
+      const outcomes = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => acks.confirm([`job-${i}`])));
+      for (const outcome of outcomes) {
+        assert.equal(outcome.status, 'rejected');
+        assert.ok(outcome.reason instanceof NotDurableError);
+      }
+      assert.ok((await waitsRun(master)) <= 2, 'twenty refusals took at most two WAITs');
+    } finally {
+      replica.signal('SIGCONT');
+      connection.disconnect();
     }
   });
 
