@@ -12,6 +12,7 @@ import { bulk } from './scenarios/bulk.js';
 import { clusterMode } from './scenarios/cluster-mode.js';
 import { delayed } from './scenarios/delayed.js';
 import { dispatch } from './scenarios/dispatch.js';
+import { durable } from './scenarios/durable.js';
 import { endToEnd } from './scenarios/end-to-end.js';
 import { fairness } from './scenarios/fairness.js';
 import { memory } from './scenarios/memory.js';
@@ -35,6 +36,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   clusterMode,
   progress,
   backlog,
+  durable,
 };
 /** The whole run must end by itself: about 10 to 12 minutes here, the cluster rounds and the backlog included. */
 const DEADLINE_MS = 18 * 60_000;

@@ -175,6 +175,29 @@ export class QueueUnavailableError extends BullpenError {
   }
 }
 
+/**
+ * ENQUEUE_MIN_REPLICAS is set and fewer replicas acknowledged the jobs' write within
+ * ENQUEUE_REPLICA_TIMEOUT_MS. The jobs exist on the master and run; a retry with the same
+ * Idempotency-Key answers them again once enough replicas hold them.
+ */
+export class NotDurableError extends BullpenError {
+  override readonly name = 'NotDurableError';
+  readonly code = 'NOT_DURABLE';
+  readonly status = 503;
+  constructor(
+    jobIds: readonly string[],
+    acknowledged: number,
+    required: number,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(
+      `The task was enqueued, but only ${acknowledged} of the ${required} replicas required (ENQUEUE_MIN_REPLICAS) ` +
+        'acknowledged it in time; retry with the same Idempotency-Key to get the same job once it is durable',
+      { details: { jobIds, acknowledged, required, retryAfterSeconds } },
+    );
+  }
+}
+
 /** What a process that has not finished starting waits for, in order; see `NotReadyError`. */
 export const STARTUP_WAITS = ['redis', 'lease', 'consumer'] as const;
 export type StartupWait = (typeof STARTUP_WAITS)[number];

@@ -109,6 +109,8 @@ const schema = z
     BULK_BODY_LIMIT_BYTES: int(64, 256 * 1024 * 1024).default(8 * 1024 * 1024),
     MAX_BACKLOG: int(1, 100_000_000).default(100_000),
     COMMAND_TIMEOUT_MS: int(50, 60_000).default(500),
+    ENQUEUE_MIN_REPLICAS: int(0, 64).default(0),
+    ENQUEUE_REPLICA_TIMEOUT_MS: int(10, 60_000).default(1_000),
     SSE_MAX_STREAMS: int(1, 1_000_000).default(1_000),
     SSE_MAX_LIFETIME_MS: int(1_000, 86_400_000).default(3_600_000),
     API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -145,6 +147,19 @@ const schema = z
       'must not hold { or } on a Redis Cluster: each worker queue has a hash tag of its own, so that the queues spread over the masters, and a tag in the prefix would put every key in one slot',
     path: ['QUEUE_PREFIX'],
   })
+  .refine((env) => env.ENQUEUE_MIN_REPLICAS === 0 || env.REDIS_CLUSTER_NODES === undefined, {
+    message:
+      'is not supported on a Redis Cluster (WAIT counts the replicas of one node only); set it with REDIS_URL, or leave it 0',
+    path: ['ENQUEUE_MIN_REPLICAS'],
+  })
+  .refine(
+    (env) => env.ENQUEUE_MIN_REPLICAS === 0 || env.REDIS_CLUSTER_NODES !== undefined || env.REDIS_URL !== undefined,
+    {
+      message:
+        'needs REDIS_URL, a Redis with replicas: the private redis-server that npm start launches has none, so no enqueue could be accepted',
+      path: ['ENQUEUE_MIN_REPLICAS'],
+    },
+  )
   .refine((env) => env.WORKER_TTL_MS > env.HEARTBEAT_INTERVAL_MS, {
     message: 'must be greater than HEARTBEAT_INTERVAL_MS',
     path: ['WORKER_TTL_MS'],
@@ -236,6 +251,13 @@ export interface Config {
   readonly maxBacklog: number;
   /** How long an HTTP request waits for Redis before answering 503. */
   readonly commandTimeoutMs: number;
+  /**
+   * Durable acceptance: an enqueue is answered 202 only once this many replicas hold its jobs (0: off,
+   * answered once the master has them). See redis/replica-acks.ts.
+   */
+  readonly enqueueMinReplicas: number;
+  /** How long an enqueue waits for those replicas before answering 503 `NOT_DURABLE`. */
+  readonly enqueueReplicaTimeoutMs: number;
   /** The most `GET /jobs/:id/events` streams one process keeps open; past it, 503. */
   readonly sseMaxStreams: number;
   /** How long one event stream may stay open before it ends, asking the client to reconnect. */
@@ -323,6 +345,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     bulkBodyLimitBytes: e.BULK_BODY_LIMIT_BYTES,
     maxBacklog: e.MAX_BACKLOG,
     commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
+    enqueueMinReplicas: e.ENQUEUE_MIN_REPLICAS,
+    enqueueReplicaTimeoutMs: e.ENQUEUE_REPLICA_TIMEOUT_MS,
     sseMaxStreams: e.SSE_MAX_STREAMS,
     sseMaxLifetimeMs: e.SSE_MAX_LIFETIME_MS,
     apiKey: e.API_KEY,

@@ -13,6 +13,10 @@
  * An add that carries a record (an idempotency key's answer) is undone only once the record shows
  * that its transaction did not run: a record written means its jobs exist, and they stay, so that a
  * retry with the key is answered with jobs that exist.
+ *
+ * With durable acceptance (ENQUEUE_MIN_REPLICAS), an added job is answered only once enough replicas
+ * hold it (redis/replica-acks.ts). When too few do in time, the job stays (it is on the master, and
+ * runs): the client is told 503 NOT_DURABLE, and a retry with its idempotency key answers that job.
  */
 import { Job, type JobsOptions, type Queue } from '../queue/bullmq.js';
 import type { RedisClient } from '../redis/connections.js';
@@ -26,6 +30,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import { BacklogFullError, NoLiveWorkerError, QueueUnavailableError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { ProcessMetrics, UndoOperation } from '../metrics/process-metrics.js';
+import type { ReplicaAcks } from '../redis/replica-acks.js';
 
 export interface Dispatcher {
   /**
@@ -64,6 +69,8 @@ export interface DispatcherOptions {
   readonly indexKey: string;
   /** Told to clients refused for a full backlog: about when a slot should free up. */
   readonly retryAfterSeconds: number;
+  /** Durable acceptance: each add is confirmed on enough replicas before it is answered. */
+  readonly replicaAcks?: ReplicaAcks | undefined;
   /** Fault tests only: awaited after each step of a slot-by-slot add (the tests kill the process there). */
   readonly afterAddStep?: AddStepHook | undefined;
 }
@@ -87,6 +94,7 @@ export function createDispatcher({
   metrics,
   indexKey,
   retryAfterSeconds,
+  replicaAcks,
   afterAddStep,
 }: DispatcherOptions): Dispatcher {
   const reserve = createReserveBatcher((tokens) => ledger.reserveMany(tokens));
@@ -192,10 +200,15 @@ export function createDispatcher({
     );
     return false;
   };
+  /** Adds placed jobs, then, with durable acceptance, waits until enough replicas hold them. */
+  const addDurably: typeof add = async (placed, requests, record, resume) => {
+    await add(placed, requests, record, resume);
+    await replicaAcks?.confirm(placed.map(({ jobId }) => jobId));
+  };
   return {
     async dispatch(request, record, planned) {
       if (planned !== undefined) {
-        await add([replanned(planned)], [request], record?.(planned), true);
+        await addDurably([replanned(planned)], [request], record?.(planned), true);
         return planned;
       }
       const token = newToken();
@@ -211,13 +224,13 @@ export function createDispatcher({
         placement = routed(token, outcome.workerId, outcome.reservedAt);
       }
       const dispatched = dispatchedOf(placement);
-      await add([placement], [request], record?.(dispatched));
+      await addDurably([placement], [request], record?.(dispatched));
       return dispatched;
     },
 
     async dispatchMany(requests, record, planned) {
       if (planned !== undefined) {
-        await add(planned.map(replanned), requests, record?.(planned), true);
+        await addDurably(planned.map(replanned), requests, record?.(planned), true);
         return [...planned];
       }
       const tokens = requests.map(() => newToken());
@@ -248,7 +261,7 @@ export function createDispatcher({
       const byToken = new Map(reserved.map((placement) => [placement.token, placement]));
       const placed = tokens.map((token) => byToken.get(token) ?? waitForDue(token));
       const dispatched = placed.map(dispatchedOf);
-      await add(placed, requests, record?.(dispatched));
+      await addDurably(placed, requests, record?.(dispatched));
       return dispatched;
     },
   };

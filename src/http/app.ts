@@ -9,6 +9,7 @@ import type { JobLister } from '../jobs/lister.js';
 import type { Canceller } from '../cancel/canceller.js';
 import type { IdempotencyStore } from '../idempotency/store.js';
 import type { Dispatcher } from '../enqueue/dispatcher.js';
+import type { ReplicaAcks } from '../redis/replica-acks.js';
 import type { AdminUi } from './admin/admin-ui.js';
 import type { EventStreams } from './event-streams.js';
 import { requireApiKey } from './auth.js';
@@ -27,6 +28,8 @@ import { tasksRouter, type JobNames } from './routes/tasks.js';
 export interface AppOptions extends StatusRouteOptions {
   readonly dispatcher: Dispatcher;
   readonly idempotency: IdempotencyStore;
+  /** Durable acceptance: a replayed answer is confirmed on enough replicas, as a new one is. */
+  readonly replicaAcks?: ReplicaAcks | undefined;
   readonly jobs: JobReader;
   /** The open `GET /jobs/:id/events` streams: capped, and ended when the process stops. */
   readonly streams: EventStreams;
@@ -71,6 +74,7 @@ export function createApp(options: AppOptions): Express {
     tasksRouter({
       dispatcher: options.dispatcher,
       idempotency: options.idempotency,
+      replicaAcks: options.replicaAcks,
       jobs: options.jobs,
       bulkMax: options.bulk.maxTasks,
       limits: options.limits,

@@ -15,6 +15,7 @@ import {
   MalformedPathError,
   MethodNotAllowedError,
   NotFoundError,
+  NotDurableError,
   NotReadyError,
   PayloadTooLargeError,
   RequestAbortedError,
@@ -127,6 +128,7 @@ export function errorHandler({
       known instanceof BacklogFullError ||
       known instanceof IdempotencyKeyInUseError ||
       known instanceof NotReadyError ||
+      known instanceof NotDurableError ||
       known instanceof TooManyStreamsError
     ) {
       res.set('Retry-After', String(known.retryAfterSeconds));

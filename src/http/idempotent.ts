@@ -13,6 +13,7 @@ import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, QueueUnavailableEr
 import { bodyHash, type ClaimOutcome, type IdempotencyStore } from '../idempotency/store.js';
 import type { Logger } from '../logging/logger.js';
 import type { AtomicRecord } from '../contracts/dispatch.js';
+import type { ReplicaAcks } from '../redis/replica-acks.js';
 
 /** How long a repeat waits for the first request with its key to answer, before answering 409. */
 const IN_USE_WAIT_MS = 2_000;
@@ -39,7 +40,28 @@ function replay(res: Response, answer: unknown): void {
   res.json(answer);
 }
 
-export function createOnce({ idempotency, logger }: { idempotency: IdempotencyStore; logger: Logger }): Once {
+export interface OnceOptions {
+  readonly idempotency: IdempotencyStore;
+  /**
+   * Durable acceptance: a replay is answered only once enough replicas hold its jobs, so that a client
+   * told 503 NOT_DURABLE gets its job again by retrying, and only once it is durable.
+   */
+  readonly replicaAcks?: ReplicaAcks | undefined;
+  readonly logger: Logger;
+}
+
+/** The ids of the jobs an answer names: one task's, or each of a batch's. */
+function jobIdsOf(answer: unknown): string[] {
+  const { jobId, tasks } = answer as { jobId?: unknown; tasks?: unknown };
+  if (typeof jobId === 'string') return [jobId];
+  if (!Array.isArray(tasks)) return [];
+  return tasks.flatMap((task) => {
+    const id = (task as { jobId?: unknown } | null)?.jobId;
+    return typeof id === 'string' ? [id] : [];
+  });
+}
+
+export function createOnce({ idempotency, replicaAcks, logger }: OnceOptions): Once {
   /** Claims the key, waiting a little while another request holding it finishes. */
   const claim = async (key: string, hash: string): Promise<Exclude<ClaimOutcome, { kind: 'busy' }>> => {
     const deadline = Date.now() + IN_USE_WAIT_MS;
@@ -59,6 +81,7 @@ export function createOnce({ idempotency, logger }: { idempotency: IdempotencySt
     const claimed = await claim(key, hash);
     if (claimed.kind === 'mismatch') throw new IdempotencyKeyReusedError();
     if (claimed.kind === 'replay') {
+      await replicaAcks?.confirm(jobIdsOf(claimed.answer));
       replay(res, claimed.answer);
       return undefined;
     }

@@ -27,6 +27,7 @@ import type { QueueRegistry } from '../queue/queues.js';
 import type { Ledger, LedgerOptions } from '../ledger/ledger.js';
 import { readLocation } from '../ledger/moves.js';
 import type { RedisClient } from '../redis/connections.js';
+import type { ReplicaAcks } from '../redis/replica-acks.js';
 import { jobIndexKey } from '../contracts/keys.js';
 import { DELAYED_QUEUE } from '../contracts/names.js';
 import type { Logger } from '../logging/logger.js';
@@ -49,6 +50,8 @@ export interface ApiOptions {
   readonly health: AppOptions['health'];
   /** The job names a task may have: the handler registry's. */
   readonly jobNames: JobNames;
+  /** Durable acceptance (ENQUEUE_MIN_REPLICAS): see redis/replica-acks.ts. */
+  readonly replicaAcks?: ReplicaAcks | undefined;
   /** Fault tests only: see `ProcessParts.afterAddStep`. */
   readonly afterAddStep?: AddStepHook | undefined;
   /** Age after which an idempotency claim is taken over; IDEMPOTENCY_STALE_CLAIM_MS by default. */
@@ -120,9 +123,10 @@ function jobReading({ config, redis, queues, ledger }: ApiOptions): { reader: Jo
   return { reader, jobList };
 }
 
-function enqueueing(options: ApiOptions): Pick<AppOptions, 'idempotency' | 'dispatcher'> {
-  const { config, redis, queues, ledger, logger } = options;
+function enqueueing(options: ApiOptions): Pick<AppOptions, 'idempotency' | 'dispatcher' | 'replicaAcks'> {
+  const { config, redis, queues, ledger, logger, replicaAcks } = options;
   return {
+    replicaAcks,
     idempotency: createIdempotencyStore({
       redis,
       prefix: config.prefix,
@@ -139,6 +143,7 @@ function enqueueing(options: ApiOptions): Pick<AppOptions, 'idempotency' | 'disp
       indexKey: jobIndexKey(config.prefix),
       retryAfterSeconds: Math.max(1, Math.ceil(config.taskDurationMs / 1000)),
       afterAddStep: options.afterAddStep,
+      replicaAcks,
     }),
   };
 }

@@ -23,6 +23,7 @@ import { workerIdFor } from '../contracts/names.js';
 import { createQueueRegistry, type QueueRegistry } from '../queue/queues.js';
 import { createTransfer, type Transfer } from '../queue/transfer.js';
 import { createRedisConnection } from '../redis/connections.js';
+import { createReplicaAcks, type ReplicaAcks } from '../redis/replica-acks.js';
 import { ledgerOptionsFrom } from './api.js';
 
 const WORKERS_DIRECTORY = new URL('../../workers/', import.meta.url);
@@ -41,6 +42,10 @@ export interface ProcessParts {
   readonly consumerConnection: RedisClient;
   /** Hears cancels of jobs that may run here. */
   readonly subscriber: RedisClient;
+  /** Durable acceptance only (ENQUEUE_MIN_REPLICAS): the connection its WAITs block. */
+  readonly replicaConnection: RedisClient | undefined;
+  /** Durable acceptance: confirms that enough replicas hold an add before it is answered. */
+  readonly replicaAcks: ReplicaAcks | undefined;
   /** The ledger on the request connection: reserve, cancel, reads. */
   readonly ledger: Ledger;
   /** The ledger on the consumer's connection: running jobs' updates stay ordered with BullMQ's. */
@@ -69,6 +74,14 @@ export interface ProcessParts {
   readonly running: Set<string>;
 }
 
+/** Every Redis connection of a process, as it waits for them at start and closes them at the end. */
+export function connectionsOf(
+  parts: Pick<ProcessParts, 'commands' | 'consumerConnection' | 'subscriber' | 'replicaConnection'>,
+): RedisClient[] {
+  const { commands, consumerConnection, subscriber, replicaConnection } = parts;
+  return [commands, consumerConnection, subscriber, ...(replicaConnection ? [replicaConnection] : [])];
+}
+
 export function buildProcess(config: Config, redis: RedisTarget, index: number, baseLogger: Logger): ProcessParts {
   const workerId = workerIdFor(config.hostId, index);
   const logger = baseLogger.child({ workerId });
@@ -80,7 +93,16 @@ export function buildProcess(config: Config, redis: RedisTarget, index: number, 
     ...buildExecution(config, workerId, logger),
   };
   const running = new Set<string>();
+  const { replicaConnection } = connections;
   return {
+    replicaAcks:
+      replicaConnection &&
+      createReplicaAcks({
+        connection: replicaConnection,
+        channel: `${config.prefix}:replica-ack`,
+        minReplicas: config.enqueueMinReplicas,
+        timeoutMs: config.enqueueReplicaTimeoutMs,
+      }),
     workerId,
     info: {
       id: workerId,
@@ -109,7 +131,7 @@ export function buildProcess(config: Config, redis: RedisTarget, index: number, 
   };
 }
 
-type Connections = Pick<ProcessParts, 'commands' | 'consumerConnection' | 'subscriber'>;
+type Connections = Pick<ProcessParts, 'commands' | 'consumerConnection' | 'subscriber' | 'replicaConnection'>;
 
 /** The connections, connecting in the background: the start-up waits for them (wait-for-redis.ts). */
 function connect(redis: RedisTarget, config: Config, logger: Logger): Connections {
@@ -120,7 +142,15 @@ function connect(redis: RedisTarget, config: Config, logger: Logger): Connection
   });
   const consumerConnection = createRedisConnection(redis, 'consumer', logger, { quietUntilReady });
   const subscriber = createRedisConnection(redis, 'subscriber', logger, { quietUntilReady });
-  return { commands, consumerConnection, subscriber };
+  // A request connection whose time-out leaves room for the WAIT, which blocks it that long.
+  const replicaConnection =
+    config.enqueueMinReplicas > 0
+      ? createRedisConnection(redis, 'command', logger, {
+          commandTimeoutMs: config.enqueueReplicaTimeoutMs + config.commandTimeoutMs,
+          quietUntilReady,
+        })
+      : undefined;
+  return { commands, consumerConnection, subscriber, replicaConnection };
 }
 
 /** The process's Redis records: the load ledger (on each connection), the id's lease, the moves. */

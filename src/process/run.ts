@@ -21,7 +21,7 @@ import {
   LEASE_REFUSED_MESSAGE,
   type LeaseRefusedMessage,
 } from '../contracts/process-messages.js';
-import { buildProcess, type ProcessParts } from './build.js';
+import { buildProcess, connectionsOf, type ProcessParts } from './build.js';
 import { recoverOnStart } from './recovery.js';
 import { createShutdown, type Running, type Shutdown } from './shutdown.js';
 import { prepareHttp, startProcess, type Startup } from './start.js';
@@ -47,7 +47,7 @@ export async function runProcess(config: Config, redis: RedisTarget, index: numb
   const parts = buildProcess(config, redis, index, baseLogger);
   const startup: Startup = { waitingFor: 'redis', consumer: undefined };
   const http = prepareHttp(parts, config, startup);
-  const redisAnswered = waitForRedis([parts.commands, parts.consumerConnection, parts.subscriber], {
+  const redisAnswered = waitForRedis(connectionsOf(parts), {
     logger: parts.logger,
     redis: describeTarget(redis, redactUrl),
   });

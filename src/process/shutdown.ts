@@ -17,7 +17,7 @@ import { closeServer } from '../http/server-close.js';
 import { closeConnection, type RedisClient } from '../redis/connections.js';
 import type { Consumer } from '../execution/consumer.js';
 import type { Periodic } from '../platform/periodic.js';
-import type { ProcessParts } from './build.js';
+import { connectionsOf, type ProcessParts } from './build.js';
 import { withDeadline } from '../platform/deadline.js';
 import type { Logger } from '../logging/logger.js';
 
@@ -160,9 +160,7 @@ async function stopInOrder(
     await tidy(parts, step, 'release the lease', parts.consumerConnection, () => parts.leases.release(parts.workerId));
     await step('thread pool', () => parts.pool.close());
     await step('queues', () => Promise.all([parts.queues.close(), parts.moveQueues.close()]));
-    await step('redis', () =>
-      Promise.all([parts.commands, parts.consumerConnection, parts.subscriber].map(closeConnection)),
-    );
+    await step('redis', () => Promise.all(connectionsOf(parts).map(closeConnection)));
   } else {
     await cut(parts, step);
   }
@@ -220,8 +218,6 @@ function once(holds: () => boolean): { readonly promise: Promise<void>; stop(): 
 
 /** Cuts the connections before stopping the threads, so that the jobs cut off are not recorded as failed. */
 async function cut(parts: ProcessParts, step: Step): Promise<void> {
-  parts.commands.disconnect();
-  parts.consumerConnection.disconnect();
-  parts.subscriber.disconnect();
+  for (const connection of connectionsOf(parts)) connection.disconnect();
   await step('thread pool', () => parts.pool.destroy());
 }

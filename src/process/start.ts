@@ -60,6 +60,7 @@ export function prepareHttp(parts: ProcessParts, config: Config, startup: Startu
     }),
     jobNames: parts.handlers,
     afterAddStep: parts.afterAddStep,
+    replicaAcks: parts.replicaAcks,
   });
   const app = createApp({ ...api.app, waitingFor: () => startup.waitingFor });
   let listening: Promise<Server> | undefined;

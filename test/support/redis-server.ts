@@ -3,7 +3,8 @@
  * stopped and started again on the same port and directory (AOF keeps the data) to simulate outages.
  * With `tls` it serves TLS only (`rediss://`), with the given certificates (test/support/tls-certs.ts),
  * and its assertion client trusts their CA. With `password` it requires that password, and `url`
- * carries it.
+ * carries it. With `replicaOf` it is a replica of the server on that loopback port, and is up once
+ * its link to that master is.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -34,9 +35,16 @@ export interface StartRedisOptions {
   readonly tls?: TestCertificates;
   /** Require this password (`requirepass`); `url` carries it. */
   readonly password?: string;
+  /** Replicate the plain, passwordless server on this loopback port (`--replicaof`). */
+  readonly replicaOf?: number;
 }
 
-export async function startRedis({ appendOnly = false, tls, password }: StartRedisOptions = {}): Promise<TestRedis> {
+export async function startRedis({
+  appendOnly = false,
+  tls,
+  password,
+  replicaOf,
+}: StartRedisOptions = {}): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bullpen-redis-'));
   const auth = password === undefined ? '' : `:${encodeURIComponent(password)}@`;
@@ -81,6 +89,10 @@ export async function startRedis({ appendOnly = false, tls, password }: StartRed
         '--appendonly',
         appendOnly ? 'yes' : 'no',
         ...(password === undefined ? [] : ['--requirepass', password]),
+        // A replica that connects is sent the data at once, not after the default 5 s wait for others.
+        '--repl-diskless-sync-delay',
+        '0',
+        ...(replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(replicaOf)]),
       ],
       { stdio: 'ignore' },
     );
@@ -105,6 +117,12 @@ export async function startRedis({ appendOnly = false, tls, password }: StartRed
   const client = new Redis(url, { ...clientOptions, maxRetriesPerRequest: 3 });
   // While a test has the server stopped, its commands say so; each reconnect attempt need not.
   client.on('error', () => {});
+  if (replicaOf !== undefined) {
+    await waitFor(async () => (await client.info('replication')).includes('master_link_status:up'), {
+      timeoutMs: 10_000,
+      what: `replica on port ${port} linked to its master on port ${replicaOf}`,
+    });
+  }
   return {
     url,
     port,

@@ -483,3 +483,29 @@ describe('REDIS_CLUSTER_NODES', () => {
     assert.equal(loadConfig({ QUEUE_PREFIX: '{bullpen}' }).prefix, '{bullpen}');
   });
 });
+
+describe('ENQUEUE_MIN_REPLICAS (durable acceptance)', () => {
+  test('off by default, with a 1 s wait for replicas when it is on', () => {
+    const config = loadConfig({});
+    assert.equal(config.enqueueMinReplicas, 0);
+    assert.equal(config.enqueueReplicaTimeoutMs, 1_000);
+    const on = loadConfig({
+      REDIS_URL: 'redis://x:1',
+      ENQUEUE_MIN_REPLICAS: '2',
+      ENQUEUE_REPLICA_TIMEOUT_MS: '250',
+    });
+    assert.deepEqual([on.enqueueMinReplicas, on.enqueueReplicaTimeoutMs], [2, 250]);
+  });
+
+  test('refused without REDIS_URL, on a Redis Cluster, and out of bounds', () => {
+    const alone = assertRejects({ ENQUEUE_MIN_REPLICAS: '1' }, 'ENQUEUE_MIN_REPLICAS');
+    assert.match(alone.message, /REDIS_URL/);
+    const cluster = assertRejects({ ENQUEUE_MIN_REPLICAS: '1', REDIS_CLUSTER_NODES: 'x:1' }, 'ENQUEUE_MIN_REPLICAS');
+    assert.match(cluster.message, /Redis Cluster/);
+    // Off, it is no reason to refuse either.
+    assert.equal(loadConfig({ ENQUEUE_MIN_REPLICAS: '0', REDIS_CLUSTER_NODES: 'x:1' }).enqueueMinReplicas, 0);
+    assertRejects({ REDIS_URL: 'redis://x:1', ENQUEUE_MIN_REPLICAS: '-1' }, 'ENQUEUE_MIN_REPLICAS');
+    assertRejects({ REDIS_URL: 'redis://x:1', ENQUEUE_MIN_REPLICAS: '65' }, 'ENQUEUE_MIN_REPLICAS');
+    assertRejects({ ENQUEUE_REPLICA_TIMEOUT_MS: '9' }, 'ENQUEUE_REPLICA_TIMEOUT_MS');
+  });
+});

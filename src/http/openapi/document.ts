@@ -190,7 +190,7 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
         },
         'Retry-After': {
           description:
-            'Seconds to wait before trying again (on `BACKLOG_FULL`, `IDEMPOTENCY_KEY_IN_USE` and `TOO_MANY_STREAMS`).',
+            'Seconds to wait before trying again (on `BACKLOG_FULL`, `IDEMPOTENCY_KEY_IN_USE`, `NOT_DURABLE`, `NOT_READY` and `TOO_MANY_STREAMS`).',
           schema: { type: 'integer', minimum: 0 },
           example: 1,
         },
@@ -251,7 +251,9 @@ function operation(route: RouteDoc, context: OperationContext): OpenApiOperation
   for (const [status, docs] of [...byStatus].sort(([a], [b]) => a - b)) {
     const headers: HeaderName[] = [];
     if (
-      docs.some((doc) => ['BACKLOG_FULL', 'IDEMPOTENCY_KEY_IN_USE', 'NOT_READY', 'TOO_MANY_STREAMS'].includes(doc.code))
+      docs.some((doc) =>
+        ['BACKLOG_FULL', 'IDEMPOTENCY_KEY_IN_USE', 'NOT_DURABLE', 'NOT_READY', 'TOO_MANY_STREAMS'].includes(doc.code),
+      )
     )
       headers.push('Retry-After');
     if (status === 401) headers.push('WWW-Authenticate');

@@ -19,6 +19,7 @@ import {
   MethodNotAllowedError,
   MetricsUnavailableError,
   NoLiveWorkerError,
+  NotDurableError,
   NotFoundError,
   NotReadyError,
   PayloadTooLargeError,
@@ -164,6 +165,18 @@ export function createErrorDocs({ bodyLimitBytes }: { bodyLimitBytes: number }) 
     QUEUE_UNAVAILABLE: described(
       new QueueUnavailableError(undefined),
       'Redis cannot be reached or does not answer within `COMMAND_TIMEOUT_MS`; the request does not hang',
+    ),
+    NOT_DURABLE: described(
+      new NotDurableError([SAMPLE_JOB_ID], 0, 1, 1),
+      'only with `ENQUEUE_MIN_REPLICAS`: the jobs were added, but fewer replicas acknowledged them within ' +
+        '`ENQUEUE_REPLICA_TIMEOUT_MS`. They stay and run; a retry with the same `Idempotency-Key` answers them ' +
+        '(200, replayed) once enough replicas hold them; `Retry-After` says when to try again',
+      z.object({
+        jobIds: z.array(z.string()).describe('The jobs that were added, in request order.'),
+        acknowledged: z.int().min(0).describe('How many replicas acknowledged them in time.'),
+        required: z.int().min(1).describe('`ENQUEUE_MIN_REPLICAS`.'),
+        retryAfterSeconds: z.int().min(0),
+      }),
     ),
     NOT_READY: described(
       new NotReadyError('redis', 5),

@@ -86,6 +86,7 @@ const ENQUEUE_ERRORS: readonly ErrorCode[] = [
   'BACKLOG_FULL',
   'NO_LIVE_WORKER',
   'QUEUE_UNAVAILABLE',
+  'NOT_DURABLE',
   'NOT_READY',
 ];
 
@@ -259,6 +260,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
       'BACKLOG_FULL',
       'NO_LIVE_WORKER',
       'QUEUE_UNAVAILABLE',
+      'NOT_DURABLE',
       'NOT_READY',
     ],
   },

@@ -30,10 +30,12 @@ import { echo } from '../errors.js';
 import type { JobReader } from '../../jobs/reader.js';
 import { createBulkEnqueueSchema, createEnqueueSchema, describeIssues, type TaskLimits } from '../schemas.js';
 import { isRecord } from '../../platform/is-record.js';
+import type { ReplicaAcks } from '../../redis/replica-acks.js';
 
 export interface TasksRouteOptions {
   readonly dispatcher: Dispatcher;
   readonly idempotency: IdempotencyStore;
+  readonly replicaAcks?: ReplicaAcks | undefined;
   readonly jobs: JobReader;
   /** Most tasks in one `POST /enqueue-tasks`. */
   readonly bulkMax: number;
@@ -79,6 +81,7 @@ function answerFor(task: DispatchRequest, { jobId, workerId }: Dispatched): Enqu
 export function tasksRouter({
   dispatcher,
   idempotency,
+  replicaAcks,
   jobs,
   limits,
   bulkMax,
@@ -97,7 +100,7 @@ export function tasksRouter({
   const bulk = createBulkEnqueueSchema(limits, bulkMax);
   const router = Router();
 
-  const once = createOnce({ idempotency, logger });
+  const once = createOnce({ idempotency, replicaAcks, logger });
 
   const accepted = (task: DispatchRequest, dispatched: Dispatched): EnqueueAnswer => {
     // A delayed job is counted where it goes when it is due.
