@@ -23,6 +23,8 @@ import { workerIdFor } from '../contracts/names.js';
 import { createQueueRegistry, type QueueRegistry } from '../queue/queues.js';
 import { createTransfer, type Transfer } from '../queue/transfer.js';
 import { createRedisConnection } from '../redis/connections.js';
+import { Redis } from '../redis/ioredis.js';
+import { watchMaster, type MasterWatch } from '../redis/master-watch.js';
 import { ledgerOptionsFrom } from './api.js';
 
 const WORKERS_DIRECTORY = new URL('../../workers/', import.meta.url);
@@ -41,6 +43,10 @@ export interface ProcessParts {
   readonly consumerConnection: RedisClient;
   /** Hears cancels of jobs that may run here. */
   readonly subscriber: RedisClient;
+  /** One Redis, a Redis Cluster, or a master found through Redis Sentinel: what /healthz names. */
+  readonly redisMode: RedisTarget['kind'];
+  /** Through Redis Sentinel, the master the request connection reaches now; undefined otherwise. */
+  readonly master: MasterWatch | undefined;
   /** The ledger on the request connection: reserve, cancel, reads. */
   readonly ledger: Ledger;
   /** The ledger on the consumer's connection: running jobs' updates stay ordered with BullMQ's. */
@@ -82,6 +88,8 @@ export function buildProcess(config: Config, redis: RedisTarget, index: number, 
   const running = new Set<string>();
   return {
     workerId,
+    redisMode: redis.kind,
+    master: redis.kind === 'sentinel' ? watchPromotions(connections.commands, built.metrics, logger) : undefined,
     info: {
       id: workerId,
       hostId: config.hostId,
@@ -107,6 +115,15 @@ export function buildProcess(config: Config, redis: RedisTarget, index: number, 
     }),
     running,
   };
+}
+
+/** Every promotion this process's requests follow is logged and counted, once per process. */
+function watchPromotions(commands: RedisClient, metrics: ProcessMetrics, logger: Logger): MasterWatch | undefined {
+  if (!(commands instanceof Redis)) return undefined;
+  return watchMaster(commands, (from, to) => {
+    metrics.masterChanged();
+    logger.warn({ event: 'redis.master-changed', from, to }, `Redis master changed from ${from} to ${to}`);
+  });
 }
 
 type Connections = Pick<ProcessParts, 'commands' | 'consumerConnection' | 'subscriber'>;
