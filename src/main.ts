@@ -29,9 +29,10 @@ function start(): Promise<void> {
   });
 }
 
-/** A process's Redis: the cluster it was configured with, or the URL its primary gave it. */
+/** A process's Redis: the cluster or sentinels it was configured with, or the URL its primary gave it. */
 function redisTargetOf(config: Config): RedisTarget {
   if (config.redisCluster !== undefined) return config.redisCluster;
+  if (config.redisSentinel !== undefined) return config.redisSentinel;
   if (config.redisUrl === undefined) throw new Error('a process needs REDIS_URL from its primary');
   return { kind: 'single', url: config.redisUrl };
 }

@@ -10,7 +10,13 @@ import { availableParallelism, hostname } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { JOB_NAME_MAX_LENGTH, JOB_NAME_PATTERN } from '../http/schemas.js';
-import { clusterNodesSchema, type ClusterTarget } from '../redis/target.js';
+import {
+  clusterNodesSchema,
+  sentinelListSchema,
+  sentinelTarget,
+  type ClusterTarget,
+  type SentinelTarget,
+} from '../redis/target.js';
 
 /**
  * A claim on an Idempotency-Key this old belonged to a request that died between claiming the key
@@ -73,6 +79,12 @@ const schema = z
       .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
       .optional(),
     REDIS_CLUSTER_NODES: clusterNodesSchema.optional(),
+    REDIS_SENTINELS: sentinelListSchema.optional(),
+    REDIS_SENTINEL_MASTER: z.string().min(1).max(256).optional(),
+    /** The master's and replicas' own credentials, with REDIS_SENTINELS (a URL carries its own). */
+    REDIS_USERNAME: z.string().min(1).optional(),
+    REDIS_PASSWORD: z.string().min(1).optional(),
+    REDIS_SENTINEL_START_TIMEOUT_MS: int(1_000, 600_000).default(15_000),
     /** `auto`: one worker id per CPU the process may use (resolved in loadConfig). */
     WORKERS: z
       .union([z.string().trim().pipe(z.literal('auto')), int(1, MAX_WORKERS)], {
@@ -138,9 +150,31 @@ const schema = z
      */
     BULLPEN_KILL_HOOK: booleanFlag.default(false),
   })
-  .refine((env) => env.REDIS_URL === undefined || env.REDIS_CLUSTER_NODES === undefined, {
-    message: 'set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both',
-    path: ['REDIS_CLUSTER_NODES'],
+  .superRefine((env, context) => {
+    const modes = modesOf(env);
+    if (modes.length <= 1) return;
+    context.addIssue({
+      code: 'custom',
+      message: `${modes.join(' and ')} are set: set only one of REDIS_URL (one Redis), REDIS_CLUSTER_NODES (a Redis Cluster) or REDIS_SENTINELS (a master watched by Redis Sentinel)`,
+      path: [modes[1] ?? 'REDIS_URL'],
+    });
+  })
+  .refine((env) => (env.REDIS_SENTINELS === undefined) === (env.REDIS_SENTINEL_MASTER === undefined), {
+    message:
+      'REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together: the sentinels, and the name of the master they watch',
+    path: ['REDIS_SENTINEL_MASTER'],
+  })
+  .superRefine((env, context) => {
+    if (env.REDIS_SENTINELS !== undefined) return;
+    for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD'] as const) {
+      if (env[name] === undefined) continue;
+      context.addIssue({
+        code: 'custom',
+        message:
+          'is for the master found through REDIS_SENTINELS; REDIS_URL and REDIS_CLUSTER_NODES carry their own (redis://user:password@host:port)',
+        path: [name],
+      });
+    }
   })
   .refine((env) => env.REDIS_CLUSTER_NODES === undefined || !/[{}]/.test(env.QUEUE_PREFIX), {
     message:
@@ -149,14 +183,18 @@ const schema = z
   })
   .refine((env) => env.ENQUEUE_MIN_REPLICAS === 0 || env.REDIS_CLUSTER_NODES === undefined, {
     message:
-      'is not supported on a Redis Cluster (WAIT counts the replicas of one node only); set it with REDIS_URL, or leave it 0',
+      'is not supported on a Redis Cluster (WAIT counts the replicas of one node only); set it with REDIS_URL or REDIS_SENTINELS, or leave it 0',
     path: ['ENQUEUE_MIN_REPLICAS'],
   })
   .refine(
-    (env) => env.ENQUEUE_MIN_REPLICAS === 0 || env.REDIS_CLUSTER_NODES !== undefined || env.REDIS_URL !== undefined,
+    (env) =>
+      env.ENQUEUE_MIN_REPLICAS === 0 ||
+      env.REDIS_CLUSTER_NODES !== undefined ||
+      env.REDIS_URL !== undefined ||
+      env.REDIS_SENTINELS !== undefined,
     {
       message:
-        'needs REDIS_URL, a Redis with replicas: the private redis-server that npm start launches has none, so no enqueue could be accepted',
+        'needs a Redis with replicas (REDIS_URL or REDIS_SENTINELS): the private redis-server that npm start launches has none, so no enqueue could be accepted',
       path: ['ENQUEUE_MIN_REPLICAS'],
     },
   )
@@ -189,6 +227,13 @@ const schema = z
     path: ['WARM_THREADS'],
   });
 
+/** The Redis settings given, of the three that each choose a mode. */
+function modesOf(
+  env: Readonly<Partial<Record<'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'REDIS_SENTINELS', unknown>>>,
+): string[] {
+  return (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((name) => env[name] !== undefined);
+}
+
 /** The job names the built-in dummy runs besides its own example (see execution/handlers.ts): `*` for any. */
 export type DummyJobNames = '*' | readonly string[];
 
@@ -199,6 +244,13 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** REDIS_CLUSTER_NODES: the seed nodes of a Redis Cluster, instead of REDIS_URL. */
   readonly redisCluster: ClusterTarget | undefined;
+  /** REDIS_SENTINELS and REDIS_SENTINEL_MASTER: a master found through Redis Sentinel, instead of either. */
+  readonly redisSentinel: SentinelTarget | undefined;
+  /**
+   * How long the primary tries to learn the master from its sentinels before it stops: a wrong name or
+   * a list with no live sentinel is a mistake of configuration (see primary/preflight.ts).
+   */
+  readonly sentinelStartTimeoutMs: number;
   readonly processes: number;
   readonly concurrency: number;
   readonly taskDurationMs: number;
@@ -314,6 +366,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     host: e.HOST,
     redisUrl: e.REDIS_URL,
     redisCluster: e.REDIS_CLUSTER_NODES,
+    redisSentinel:
+      e.REDIS_SENTINELS === undefined || e.REDIS_SENTINEL_MASTER === undefined
+        ? undefined
+        : sentinelTarget(e.REDIS_SENTINELS, e.REDIS_SENTINEL_MASTER, {
+            username: e.REDIS_USERNAME,
+            password: e.REDIS_PASSWORD,
+          }),
+    sentinelStartTimeoutMs: e.REDIS_SENTINEL_START_TIMEOUT_MS,
     processes: e.WORKERS === 'auto' ? Math.min(Math.max(host.availableParallelism(), 1), MAX_WORKERS) : e.WORKERS,
     concurrency: e.WORKER_CONCURRENCY,
     taskDurationMs: e.TASK_DURATION_MS,

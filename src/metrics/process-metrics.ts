@@ -1,7 +1,8 @@
 /**
  * The metrics one process measures itself: jobs it accepted, ran, finished and failed, how long
  * they waited and ran, its HTTP latencies, its thread pool, the jobs it moved between workers' queues
- * and the dead workers it retired, the undo steps of refused enqueues that failed, and Node's default
+ * and the dead workers it retired, the undo steps of refused enqueues that failed, the Redis masters it
+ * followed to, and Node's default
  * process metrics. All live on an explicit
  * registry and carry the worker's id and its host's id, so that the primary can sum the processes'
  * registries without series colliding, and so that several hosts' scrapes stay apart in Prometheus.
@@ -71,6 +72,8 @@ export interface ProcessMetrics {
   workerRetired(): void;
   /** One step undoing a refused enqueue failed: what it would have undone is left to the reconciler. */
   undoFailed(operation: UndoOperation): void;
+  /** This process's connections reconnected to a master other than the one before (a Sentinel failover). */
+  masterChanged(): void;
   /**
    * Drops the enqueue series of worker ids not in `known` (retired and forgotten), so that a process
    * that outlives many deploys under new host names does not keep a series for every id it ever met.
@@ -177,6 +180,11 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
     registers,
   });
   for (const operation of UNDO_OPERATIONS) undoFailures.inc({ operation }, 0);
+  const masterChanges = new Counter({
+    name: `${METRIC_PREFIX}redis_master_changes_total`,
+    help: 'Reconnections of this process to a Redis master other than the one before: promotions by Redis Sentinel that it followed.',
+    registers,
+  });
   new Gauge({
     name: `${METRIC_PREFIX}pool_threads`,
     help: 'Threads in the job thread pool.',
@@ -213,6 +221,7 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
     jobMoved: (reason) => moved.inc({ reason }),
     workerRetired: () => retired.inc(),
     undoFailed: (operation) => undoFailures.inc({ operation }),
+    masterChanged: () => masterChanges.inc(),
     async forgetAssignedWorkers(known) {
       for (const { labels } of (await enqueued.get()).values) {
         const assigned = String(labels.assigned_worker);

@@ -2,8 +2,9 @@
  * What the primary settles before it forks anything: that it does not serve everyone without a key by
  * accident (config/exposure.ts), that the port is free and that a configured Redis's TLS certificate
  * can be verified (either of those two mistakes would otherwise have every process fail and be forked
- * again forever), and which Redis the processes use: the configured one, or the private redis-server
- * it launches when none is.
+ * again forever), that sentinels name the configured master (a wrong name would have every process wait
+ * forever), and which Redis the processes use: the configured one, or the private redis-server it
+ * launches when none is.
  */
 import { createServer } from 'node:net';
 import type { Config } from '../config/config.js';
@@ -13,6 +14,7 @@ import type { ResolvedRedis } from '../local-redis/server.js';
 import { redactUrl } from '../redis/redact.js';
 import { describeTarget, type RedisTarget } from '../redis/target.js';
 import { checkTls } from '../redis/tls-trust.js';
+import { findSentinelMaster } from '../redis/sentinel-master.js';
 import { portInUse } from '../contracts/process-messages.js';
 
 /**
@@ -54,8 +56,7 @@ export async function refuseTakenPort(config: Config, logger: Logger): Promise<v
  * ever (ioredis retries as if Redis were away): a mistake of configuration, said at once.
  */
 export async function checkConfiguredTls(config: Config, logger: Logger): Promise<void> {
-  const configured: RedisTarget | undefined =
-    config.redisCluster ?? (config.redisUrl === undefined ? undefined : { kind: 'single', url: config.redisUrl });
+  const configured = configuredTarget(config);
   if (configured === undefined) return;
   const tls = await checkTls(configured);
   const redis = describeTarget(configured, redactUrl);
@@ -70,23 +71,75 @@ export async function checkConfiguredTls(config: Config, logger: Logger): Promis
   }
 }
 
+/** The Redis the settings name; undefined when the primary is to launch its own. */
+function configuredTarget(config: Config): RedisTarget | undefined {
+  return (
+    config.redisCluster ??
+    config.redisSentinel ??
+    (config.redisUrl === undefined ? undefined : { kind: 'single', url: config.redisUrl })
+  );
+}
+
 /**
- * With neither REDIS_URL nor REDIS_CLUSTER_NODES, the private redis-server; its machinery, and the
- * Redis client it needs, load only then. Undefined for a cluster: its seed nodes reach the processes
- * with the environment they inherit.
+ * Through Redis Sentinel, the master's `host:port` as the sentinels name it now. A sentinel that knows
+ * no master by the configured name, or no sentinel answering within REDIS_SENTINEL_START_TIMEOUT_MS,
+ * stops start-up: both are mistakes of configuration, unlike one Redis that is not up yet (which the
+ * processes wait for), since a sentinel setup is up before the services that use it.
+ */
+export async function findMaster(config: Config, logger: Logger): Promise<string | undefined> {
+  const target = config.redisSentinel;
+  if (target === undefined) return undefined;
+  const verdict = await findSentinelMaster(target, config.sentinelStartTimeoutMs);
+  if (verdict.kind === 'master') return verdict.address;
+  const redis = describeTarget(target, redactUrl);
+  if (verdict.kind === 'unknown-master') {
+    logger.fatal(
+      {
+        event: 'redis.sentinel-master-unknown',
+        redis,
+        master: target.master,
+        sentinel: verdict.sentinel,
+        setting: 'REDIS_SENTINEL_MASTER',
+      },
+      `sentinel ${verdict.sentinel} watches no master named "${target.master}": check REDIS_SENTINEL_MASTER against the sentinels' \`sentinel monitor\` names`,
+    );
+  } else {
+    logger.fatal(
+      {
+        event: 'redis.sentinels-unreachable',
+        redis,
+        reasons: verdict.reasons,
+        timeoutMs: config.sentinelStartTimeoutMs,
+        setting: 'REDIS_SENTINELS',
+      },
+      `no sentinel of REDIS_SENTINELS answered within ${config.sentinelStartTimeoutMs} ms (REDIS_SENTINEL_START_TIMEOUT_MS): check the addresses, and that the sentinels run`,
+    );
+  }
+  process.exit(1);
+}
+
+/**
+ * With neither REDIS_URL, REDIS_CLUSTER_NODES nor REDIS_SENTINELS, the private redis-server; its
+ * machinery, and the Redis client it needs, load only then. Undefined for a cluster or sentinels:
+ * their nodes reach the processes with the environment they inherit.
  */
 export async function resolveRedis(config: Config, logger: Logger): Promise<ResolvedRedis | undefined> {
-  if (config.redisCluster !== undefined) return undefined;
+  if (config.redisCluster !== undefined || config.redisSentinel !== undefined) return undefined;
   if (config.redisUrl !== undefined) return { url: config.redisUrl, stop: () => Promise.resolve() };
   const { launchPrivateRedis } = await import('../local-redis/server.js');
   return launchPrivateRedis({ dataDir: config.redisDataDir, searchPath: config.searchPath, logger });
 }
 
-/** How the processes' Redis reads in the primary's log: redacted, a cluster by its nodes. */
+/** How the processes' Redis reads in the primary's log: redacted, a cluster by its nodes, sentinels by the master. */
 export function describeRedis(config: Config, redis: ResolvedRedis | undefined): string {
   return redis === undefined
-    ? describeTarget(config.redisCluster ?? { kind: 'single', url: '' }, redactUrl)
+    ? describeTarget(configuredTarget(config) ?? { kind: 'single', url: '' }, redactUrl)
     : redactUrl(redis.url);
+}
+
+/** Which of the three modes the processes use. */
+export function redisModeOf(config: Config): RedisTarget['kind'] {
+  return configuredTarget(config)?.kind ?? 'single';
 }
 
 /** Whether the port can be listened on now (port 0 always can). */

@@ -11,6 +11,8 @@ import type { ResolvedRedis } from '../local-redis/server.js';
 import {
   checkConfiguredTls,
   describeRedis,
+  findMaster,
+  redisModeOf,
   refuseTakenPort,
   refuseUnauthenticated,
   resolveRedis,
@@ -37,6 +39,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
   refuseUnauthenticated(config, logger);
   await refuseTakenPort(config, logger);
   await checkConfiguredTls(config, logger);
+  const master = await findMaster(config, logger);
   const redis = await resolveRedis(config, logger);
   if (signals.requested() !== undefined) {
     logger.info({ event: 'primary.stopped', signal: signals.requested() }, 'stopped during start-up');
@@ -58,6 +61,8 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
       concurrency: config.concurrency,
       port: config.port,
       redis: describeRedis(config, redis),
+      redisMode: redisModeOf(config),
+      ...(master === undefined ? {} : { master }),
     },
     'primary started',
   );

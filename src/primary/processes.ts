@@ -29,7 +29,7 @@ const METRICS_COLLECT_TIMEOUT_MS = 2_000;
 export interface ProcessesOptions {
   readonly config: Config;
   readonly logger: Logger;
-  /** REDIS_URL for every process: the Redis the primary found or launched; undefined for a cluster. */
+  /** REDIS_URL for every process: the Redis the primary found or launched; undefined for a cluster or sentinels. */
   readonly redisUrl: string | undefined;
   /** Stops the primary, for a death that forking again would not help. */
   readonly stopPrimary: (reason: string) => Promise<void>;

@@ -24,6 +24,8 @@ import { createQueueRegistry, type QueueRegistry } from '../queue/queues.js';
 import { createTransfer, type Transfer } from '../queue/transfer.js';
 import { createRedisConnection } from '../redis/connections.js';
 import { createReplicaAcks, type ReplicaAcks } from '../redis/replica-acks.js';
+import { Redis } from '../redis/ioredis.js';
+import { watchMaster, type MasterWatch } from '../redis/master-watch.js';
 import { ledgerOptionsFrom } from './api.js';
 
 const WORKERS_DIRECTORY = new URL('../../workers/', import.meta.url);
@@ -46,6 +48,10 @@ export interface ProcessParts {
   readonly replicaConnection: RedisClient | undefined;
   /** Durable acceptance: confirms that enough replicas hold an add before it is answered. */
   readonly replicaAcks: ReplicaAcks | undefined;
+  /** One Redis, a Redis Cluster, or a master found through Redis Sentinel: what /healthz names. */
+  readonly redisMode: RedisTarget['kind'];
+  /** Through Redis Sentinel, the master the request connection reaches now; undefined otherwise. */
+  readonly master: MasterWatch | undefined;
   /** The ledger on the request connection: reserve, cancel, reads. */
   readonly ledger: Ledger;
   /** The ledger on the consumer's connection: running jobs' updates stay ordered with BullMQ's. */
@@ -104,6 +110,8 @@ export function buildProcess(config: Config, redis: RedisTarget, index: number, 
         timeoutMs: config.enqueueReplicaTimeoutMs,
       }),
     workerId,
+    redisMode: redis.kind,
+    master: redis.kind === 'sentinel' ? watchPromotions(connections.commands, built.metrics, logger) : undefined,
     info: {
       id: workerId,
       hostId: config.hostId,
@@ -129,6 +137,15 @@ export function buildProcess(config: Config, redis: RedisTarget, index: number, 
     }),
     running,
   };
+}
+
+/** Every promotion this process's requests follow is logged and counted, once per process. */
+function watchPromotions(commands: RedisClient, metrics: ProcessMetrics, logger: Logger): MasterWatch | undefined {
+  if (!(commands instanceof Redis)) return undefined;
+  return watchMaster(commands, (from, to) => {
+    metrics.masterChanged();
+    logger.warn({ event: 'redis.master-changed', from, to }, `Redis master changed from ${from} to ${to}`);
+  });
 }
 
 type Connections = Pick<ProcessParts, 'commands' | 'consumerConnection' | 'subscriber' | 'replicaConnection'>;

@@ -57,6 +57,8 @@ export function prepareHttp(parts: ProcessParts, config: Config, startup: Startu
         () => false,
       ),
       consumer: startup.consumer?.isRunning() ?? false,
+      redisMode: parts.redisMode,
+      ...masterOf(parts),
     }),
     jobNames: parts.handlers,
     afterAddStep: parts.afterAddStep,
@@ -69,6 +71,11 @@ export function prepareHttp(parts: ProcessParts, config: Config, startup: Startu
     jobList: api.jobList,
     streams: api.streams,
   };
+}
+
+function masterOf({ master }: ProcessParts): { redisMaster?: string } {
+  const current = master?.current();
+  return current === undefined ? {} : { redisMaster: current };
 }
 
 export async function startProcess(

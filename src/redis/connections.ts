@@ -18,9 +18,14 @@
  * waits that out: ioredis retries single commands and scripts itself, and transactions, which it
  * gives up on after an ASK, are sent again here (`MigrationAwareCluster`). A request still waits no
  * longer than `commandTimeoutMs` in all, so a cluster that is down fails it as fast as one Redis.
+ *
+ * Through Redis Sentinel, a connection asks the sentinels for the master and connects to it; when a
+ * replica is promoted, the old master's connection breaks (or the sentinels' `+switch-master` closes
+ * it) and the reconnect asks the sentinels again, so every role follows the promotion by itself, and
+ * each role keeps its outage behaviour meanwhile (a request answers 503 within its time-out).
  */
 import { Redis, type Cluster, type ClusterOptions, type RedisOptions } from './ioredis.js';
-import type { ClusterTarget, RedisTarget } from './target.js';
+import type { ClusterTarget, RedisTarget, SentinelTarget } from './target.js';
 import type { Logger } from '../logging/logger.js';
 import { MigrationAwareCluster, TRYAGAIN_DELAY_MS, type MigrationPolicy } from './migration-aware-cluster.js';
 import { reportOutage } from '../logging/outage.js';
@@ -120,7 +125,9 @@ export function createRedisConnection(
   const redis: RedisClient =
     target.kind === 'single'
       ? new Redis(target.url, options)
-      : clusterConnection(target, options, clusterBehaviour(role, commandTimeoutMs));
+      : target.kind === 'sentinel'
+        ? sentinelConnection(target, options)
+        : clusterConnection(target, options, clusterBehaviour(role, commandTimeoutMs));
   // ioredis emits an error on every reconnect attempt while Redis is away, and `ready` once it is back.
   const outage = reportOutage({
     logger,
@@ -167,6 +174,25 @@ function clusterConnection(
     },
     behaviour.policy,
   );
+}
+
+function sentinelConnection(target: SentinelTarget, options: RedisOptions): Redis {
+  return new Redis({
+    ...options,
+    sentinels: [...target.sentinels],
+    name: target.master,
+    role: 'master',
+    // The sentinels are asked again after a failed round as the master is after a failed connect.
+    sentinelRetryStrategy: retryDelay,
+    // Listens to the sentinels' `+switch-master`: a promotion closes the connection to the old master
+    // at once, instead of when its socket fails (a master cut off by the network can take long to).
+    failoverDetector: true,
+    ...(target.sentinelUsername === undefined ? {} : { sentinelUsername: target.sentinelUsername }),
+    ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
+    ...(target.username === undefined ? {} : { username: target.username }),
+    ...(target.password === undefined ? {} : { password: target.password }),
+    ...(target.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+  });
 }
 
 /** ioredis's `dnsLookup` that leaves a host name as it is, for the socket to resolve. */

@@ -24,9 +24,11 @@ export interface TlsEndpoint {
   readonly port: number;
 }
 
-/** Where the service speaks TLS: the host of a `rediss://` URL, or every seed of a TLS cluster. */
+/** Where the service speaks TLS: the host of a `rediss://` URL, every seed of a TLS cluster, or every TLS sentinel. */
 export function tlsEndpoints(target: RedisTarget): TlsEndpoint[] {
   if (target.kind === 'cluster') return target.tls ? [...target.nodes] : [];
+  // The sentinels, which every connection asks first; the master they name is checked by the connections.
+  if (target.kind === 'sentinel') return target.tls ? [...target.sentinels] : [];
   let url: URL;
   try {
     url = new URL(target.url);

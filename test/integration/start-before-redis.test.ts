@@ -14,7 +14,7 @@ import { OUTAGE_LOG_INTERVAL_MS } from '../../src/logging/outage.js';
 import { enqueueOne, jobKeys, waitForJobs } from '../support/jobs.js';
 import { lineOf, linesOf } from '../support/log-lines.js';
 import { startService, type HttpResult, type LogLine } from '../support/service.js';
-import { startTestRedis } from '../support/test-redis.js';
+import { redisMode, startTestRedis } from '../support/test-redis.js';
 import { waitFor } from '../support/wait.js';
 
 const PASSWORD = 'late-riser-secret';
@@ -89,7 +89,11 @@ describe('starting before Redis answers', () => {
         },
         { what: '/healthz to answer 200' },
       );
-      assert.deepEqual(ready.body, { status: 'ok', redis: true, consumer: true }, 'a healthy answer as ever');
+      assert.deepEqual(
+        ready.body,
+        { status: 'ok', redis: true, consumer: true, redisMode: redisMode() },
+        'a healthy answer as ever, naming the mode',
+      );
       assert.deepEqual(await jobKeys(redis.client, service.prefix), [], 'nothing was enqueued while not ready');
       const job = await enqueueOne(service, 'after-redis', { durationMs: 50 });
       await waitForJobs(service, [job]);

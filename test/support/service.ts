@@ -78,6 +78,8 @@ export interface ServiceOptions {
   readonly redisUrl: string;
   /** A Redis Cluster's seed nodes (`REDIS_CLUSTER_NODES`), used instead of `redisUrl`. */
   readonly clusterNodes?: string;
+  /** Sentinels and the master's name (`REDIS_SENTINELS`, `REDIS_SENTINEL_MASTER`), used instead of either. */
+  readonly sentinels?: { readonly list: string; readonly master: string };
   readonly workers?: number;
   readonly env?: Readonly<Record<string, string>>;
   /** Reuse a prefix (and so the Redis state) of an earlier run. */
@@ -96,6 +98,12 @@ export interface ServiceOptions {
   readonly nodeArgs?: readonly string[];
 }
 
+/** The one Redis mode the service is started in. */
+function redisEnvOf({ redisUrl, clusterNodes, sentinels }: ServiceOptions): Record<string, string> {
+  if (sentinels !== undefined) return { REDIS_SENTINELS: sentinels.list, REDIS_SENTINEL_MASTER: sentinels.master };
+  return clusterNodes === undefined ? { REDIS_URL: redisUrl } : { REDIS_CLUSTER_NODES: clusterNodes };
+}
+
 export async function startService(options: ServiceOptions): Promise<Service> {
   const port = await freePort();
   const prefix = options.prefix ?? `t${randomBytes(4).toString('hex')}`;
@@ -105,9 +113,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     cwd: process.cwd(),
     env: {
       PATH: process.env.PATH ?? '',
-      ...(options.clusterNodes === undefined
-        ? { REDIS_URL: options.redisUrl }
-        : { REDIS_CLUSTER_NODES: options.clusterNodes }),
+      ...redisEnvOf(options),
       PORT: String(port),
       HOST: '127.0.0.1',
       QUEUE_PREFIX: prefix,

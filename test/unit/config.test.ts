@@ -499,7 +499,13 @@ describe('ENQUEUE_MIN_REPLICAS (durable acceptance)', () => {
 
   test('refused without REDIS_URL, on a Redis Cluster, and out of bounds', () => {
     const alone = assertRejects({ ENQUEUE_MIN_REPLICAS: '1' }, 'ENQUEUE_MIN_REPLICAS');
-    assert.match(alone.message, /REDIS_URL/);
+    assert.match(alone.message, /REDIS_URL or REDIS_SENTINELS/);
+    assert.equal(
+      loadConfig({ REDIS_SENTINELS: 'x:26379', REDIS_SENTINEL_MASTER: 'main', ENQUEUE_MIN_REPLICAS: '1' })
+        .enqueueMinReplicas,
+      1,
+      'Sentinel, its main use',
+    );
     const cluster = assertRejects({ ENQUEUE_MIN_REPLICAS: '1', REDIS_CLUSTER_NODES: 'x:1' }, 'ENQUEUE_MIN_REPLICAS');
     assert.match(cluster.message, /Redis Cluster/);
     // Off, it is no reason to refuse either.
@@ -507,5 +513,65 @@ describe('ENQUEUE_MIN_REPLICAS (durable acceptance)', () => {
     assertRejects({ REDIS_URL: 'redis://x:1', ENQUEUE_MIN_REPLICAS: '-1' }, 'ENQUEUE_MIN_REPLICAS');
     assertRejects({ REDIS_URL: 'redis://x:1', ENQUEUE_MIN_REPLICAS: '65' }, 'ENQUEUE_MIN_REPLICAS');
     assertRejects({ ENQUEUE_REPLICA_TIMEOUT_MS: '9' }, 'ENQUEUE_REPLICA_TIMEOUT_MS');
+  });
+});
+
+describe('REDIS_SENTINELS', () => {
+  test('sentinels as host:port or URLs (their credentials and TLS), the master by name, its own password', () => {
+    const plain = loadConfig({ REDIS_SENTINELS: '127.0.0.1:26379, 127.0.0.1:26380', REDIS_SENTINEL_MASTER: 'main' });
+    assert.deepEqual(plain.redisSentinel, {
+      kind: 'sentinel',
+      sentinels: [
+        { host: '127.0.0.1', port: 26379 },
+        { host: '127.0.0.1', port: 26380 },
+      ],
+      master: 'main',
+      sentinelUsername: undefined,
+      sentinelPassword: undefined,
+      username: undefined,
+      password: undefined,
+      tls: false,
+    });
+    assert.equal(plain.sentinelStartTimeoutMs, 15_000);
+    const secured = loadConfig({
+      REDIS_SENTINELS: 'rediss://watcher:s%40cret@sentinel-a:26379,sentinel-b:26379',
+      REDIS_SENTINEL_MASTER: 'main',
+      REDIS_USERNAME: 'app',
+      REDIS_PASSWORD: 'data-secret',
+      REDIS_SENTINEL_START_TIMEOUT_MS: '5000',
+    });
+    const target = secured.redisSentinel;
+    assert.deepEqual(
+      [target?.sentinelUsername, target?.sentinelPassword, target?.username, target?.password, target?.tls],
+      ['watcher', 's@cret', 'app', 'data-secret', true],
+    );
+    assert.equal(secured.sentinelStartTimeoutMs, 5_000);
+    assert.equal(loadConfig({}).redisSentinel, undefined);
+  });
+
+  test('one mode only, named in the refusal; the sentinels and the master name together; no stray password', () => {
+    const mixed = assertRejects(
+      { REDIS_URL: 'redis://x:1', REDIS_SENTINELS: 'x:26379', REDIS_SENTINEL_MASTER: 'main' },
+      'REDIS_SENTINELS',
+    );
+    assert.match(mixed.message, /REDIS_URL and REDIS_SENTINELS are set/);
+    const all = assertRejects(
+      {
+        REDIS_URL: 'redis://x:1',
+        REDIS_CLUSTER_NODES: 'x:2',
+        REDIS_SENTINELS: 'x:26379',
+        REDIS_SENTINEL_MASTER: 'main',
+      },
+      'REDIS_CLUSTER_NODES',
+    );
+    assert.match(all.message, /REDIS_URL and REDIS_CLUSTER_NODES and REDIS_SENTINELS are set/);
+    assertRejects({ REDIS_SENTINELS: 'x:26379' }, 'REDIS_SENTINEL_MASTER');
+    assertRejects({ REDIS_SENTINEL_MASTER: 'main' }, 'REDIS_SENTINEL_MASTER');
+    assertRejects({ REDIS_SENTINELS: 'x', REDIS_SENTINEL_MASTER: 'main' }, 'REDIS_SENTINELS');
+    assertRejects({ REDIS_URL: 'redis://x:1', REDIS_PASSWORD: 'secret' }, 'REDIS_PASSWORD');
+    assertRejects(
+      { REDIS_SENTINELS: 'x:1', REDIS_SENTINEL_MASTER: 'main', REDIS_SENTINEL_START_TIMEOUT_MS: '10' },
+      'REDIS_SENTINEL_START_TIMEOUT_MS',
+    );
   });
 });

@@ -150,14 +150,25 @@ export function createAnswerSchemas() {
       ],
     });
 
+  const redisWhere = {
+    redisMode: z
+      .enum(['single', 'cluster', 'sentinel'])
+      .optional()
+      .describe('One Redis (`REDIS_URL`), a Redis Cluster, or a master found through Redis Sentinel.'),
+    redisMaster: z
+      .string()
+      .optional()
+      .describe('Through Redis Sentinel: `host:port` of the master this process reaches now.'),
+  };
   const health = z
-    .object({ status: z.literal('ok'), redis: z.boolean(), consumer: z.boolean() })
-    .meta({ examples: [{ status: 'ok', redis: true, consumer: true }] });
+    .object({ status: z.literal('ok'), redis: z.boolean(), consumer: z.boolean(), ...redisWhere })
+    .meta({ examples: [{ status: 'ok', redis: true, consumer: true, redisMode: 'single' }] });
   const healthUnavailable = z
     .object({
       status: z.literal('unavailable'),
       redis: z.boolean(),
       consumer: z.boolean(),
+      ...redisWhere,
       error: z.string().describe('Why this process cannot serve, for people.'),
       code: z.enum(['NOT_READY', 'QUEUE_UNAVAILABLE', 'CONSUMER_STOPPED']),
       details: z
@@ -171,6 +182,7 @@ export function createAnswerSchemas() {
           status: 'unavailable',
           redis: false,
           consumer: false,
+          redisMode: 'single',
           error: 'This process is starting: waiting for Redis to answer; try again shortly',
           code: 'NOT_READY',
           details: { waitingFor: 'redis', retryAfterSeconds: 5 },

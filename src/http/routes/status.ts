@@ -12,6 +12,10 @@ import { NOT_READY_RETRY_AFTER_SECONDS, type WaitingFor } from '../not-ready.js'
 export interface HealthReport {
   readonly redis: boolean;
   readonly consumer: boolean;
+  /** `single`, `cluster` or `sentinel`; absent in tests' apps. */
+  readonly redisMode?: string;
+  /** Through Redis Sentinel, `host:port` of the master this process reaches now. */
+  readonly redisMaster?: string;
 }
 
 export interface StatusRouteOptions {

@@ -1,0 +1,169 @@
+/**
+ * Bullpen through Redis Sentinel (issue 21), against real redis-servers: one master, one replica and
+ * three sentinels (test/support/redis-sentinel.ts). The service finds its master through the
+ * sentinels and says so in /healthz and its start-up line; a SIGKILL of the master under a bounded
+ * load leads to a promotion, the requests meanwhile answer 503 (never hang), and the service serves
+ * again on the new master by itself, counting the change. Jobs accepted after the promotion, and
+ * before the kill, complete; a job accepted in the last moment before the kill may be lost with the
+ * master (durable acceptance off: its add had not reached the replica), which the README's loss
+ * window says, and the load ledger comes back exact. A wrong master name and unreachable sentinels
+ * stop start-up with a stable event.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { enqueueMany, waitForIdle, waitForJobs, type Enqueued, type JobView } from '../support/jobs.js';
+import { freePort } from '../support/ports.js';
+import { parseMetrics, total } from '../support/prom-text.js';
+import { startRedisSentinel, type TestSentinel } from '../support/redis-sentinel.js';
+import { startService, type Service } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
+
+const WORKERS = 2;
+/** 202s in a row, after the promotion, that show every process serving again. */
+const SERVING_AGAIN = 20;
+
+interface Health {
+  readonly status: string;
+  readonly redis: boolean;
+  readonly redisMode?: string;
+  readonly redisMaster?: string;
+}
+
+describe('Redis Sentinel', { timeout: 180_000 }, () => {
+  let sentinel: TestSentinel;
+  let service: Service;
+
+  before(async () => {
+    sentinel = await startRedisSentinel();
+    service = await startService({
+      redisUrl: '',
+      sentinels: { list: sentinel.sentinels, master: sentinel.master },
+      workers: WORKERS,
+      // A request during the switch answers 503 soon, as in production.
+      env: { COMMAND_TIMEOUT_MS: '1000' },
+    });
+  });
+  after(async () => {
+    await service?.stop();
+    await sentinel?.stop();
+  });
+
+  test('works through the sentinels, naming the mode and the master', async () => {
+    const master = await sentinel.currentMaster();
+    const started = service.logs.find((line) => line.event === 'primary.started');
+    assert.equal(started?.redisMode, 'sentinel');
+    assert.equal(started?.master, master);
+    const health = await service.request<Health>('GET', '/healthz');
+    assert.equal(health.status, 200, health.text);
+    assert.deepEqual([health.body.redisMode, health.body.redisMaster], ['sentinel', master]);
+    const jobs = await enqueueMany(service, 6, 'through-sentinel', { durationMs: 50 });
+    await waitForJobs(service, jobs, { timeoutMs: 30_000 });
+    await waitForIdle(service);
+  });
+
+  test('a SIGKILLed master is replaced: 503s meanwhile, then every process serves the new master', async () => {
+    const before = await enqueueMany(service, 4, 'before-kill', { durationMs: 0 });
+    await waitForJobs(service, before, { timeoutMs: 30_000 });
+
+    const accepted: { job: Enqueued; afterPromotion: boolean }[] = [];
+    /** The promoted master once the sentinels agree on it: what the load marks its 202s by. */
+    const failover: { promoted?: string } = {};
+    let inARow = 0;
+    // One request at a time on a fresh connection: a bounded load that reaches every process.
+    const load = (async () => {
+      while (inARow < SERVING_AGAIN) {
+        const afterPromotion = failover.promoted !== undefined;
+        const response = await service.request<Enqueued>('POST', '/enqueue-task', {
+          body: JSON.stringify({ jobName: 'failover', data: { durationMs: 0 } }),
+          headers: { 'content-type': 'application/json', connection: 'close' },
+        });
+        if (response.status === 202) {
+          accepted.push({ job: response.body, afterPromotion });
+          inARow = afterPromotion ? inARow + 1 : 0;
+        } else {
+          assert.equal(response.status, 503, response.text);
+          inARow = 0;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    })();
+    await waitFor(() => accepted.length >= 5, { what: 'load before the kill' });
+    const old = await sentinel.killMaster();
+    const promoted = await sentinel.waitForPromotion(old);
+    failover.promoted = promoted;
+    await load;
+    assert.notEqual(promoted, old);
+
+    // Accepted after the promotion: on the new master, so each completes.
+    const afterwards = accepted.filter((entry) => entry.afterPromotion).map((entry) => entry.job);
+    assert.ok(afterwards.length >= SERVING_AGAIN);
+    await waitForJobs(service, afterwards, { timeoutMs: 60_000 });
+    // Accepted before: completed, or lost with the master when their add had not reached the replica.
+    const earlier = accepted.filter((entry) => !entry.afterPromotion).map((entry) => entry.job);
+    const lost = await waitFor(
+      async () => {
+        const views = await Promise.all(
+          earlier.map((job) => service.request<JobView>('GET', `/jobs/${encodeURIComponent(job.jobId)}`)),
+        );
+        const missing = views.filter((view) => view.status === 404).length;
+        const done = views.filter((view) => view.status === 200 && view.body.state === 'completed').length;
+        return missing + done === earlier.length ? missing : undefined;
+      },
+      { timeoutMs: 60_000, what: 'the jobs accepted before the promotion to complete or be known lost' },
+    );
+    assert.ok(lost <= earlier.length);
+    await waitForIdle(service);
+
+    await waitFor(
+      async () => {
+        const health = await service.request<Health>('GET', '/healthz', { headers: { connection: 'close' } });
+        return health.status === 200 && health.body.redisMaster === promoted;
+      },
+      { timeoutMs: 30_000, what: '/healthz to name the promoted master' },
+    );
+    const metrics = await service.request('GET', '/metrics');
+    const changes = total(parseMetrics(metrics.text), 'bullpen_redis_master_changes_total');
+    assert.ok(changes >= 1, `a master change is counted: ${changes}`);
+    assert.ok(service.logs.some((line) => line.event === 'redis.master-changed' && line.to === promoted));
+  });
+});
+
+describe('Redis Sentinel misconfigured', { timeout: 120_000 }, () => {
+  let sentinel: TestSentinel;
+  before(async () => {
+    sentinel = await startRedisSentinel({ replicas: 0 });
+  });
+  after(async () => {
+    await sentinel?.stop();
+  });
+
+  test('a master name no sentinel watches stops start-up, naming the setting', async () => {
+    const service = await startService({
+      redisUrl: '',
+      sentinels: { list: sentinel.sentinels, master: 'no-such-master' },
+      workers: 1,
+      waitUntilReady: false,
+    });
+    assert.equal(await service.exited, 1);
+    const fatal = service.logs.find((line) => line.event === 'redis.sentinel-master-unknown');
+    assert.ok(fatal, JSON.stringify(service.logs));
+    assert.deepEqual([fatal.master, fatal.setting], ['no-such-master', 'REDIS_SENTINEL_MASTER']);
+    assert.ok(!service.logs.some((line) => line.event === 'process.forked'));
+  });
+
+  test('sentinels that do not answer stop start-up after REDIS_SENTINEL_START_TIMEOUT_MS', async () => {
+    const nobody = await freePort();
+    const service = await startService({
+      redisUrl: '',
+      sentinels: { list: `127.0.0.1:${nobody}`, master: sentinel.master },
+      workers: 1,
+      waitUntilReady: false,
+      env: { REDIS_SENTINEL_START_TIMEOUT_MS: '2000' },
+    });
+    assert.equal(await service.exited, 1);
+    const fatal = service.logs.find((line) => line.event === 'redis.sentinels-unreachable');
+    assert.ok(fatal, JSON.stringify(service.logs));
+    assert.deepEqual([fatal.setting, fatal.timeoutMs], ['REDIS_SENTINELS', 2000]);
+    assert.ok(!service.logs.some((line) => line.event === 'process.forked'));
+  });
+});
