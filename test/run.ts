@@ -46,6 +46,7 @@ const SLOWEST_SHOWN = 12;
 const LONGEST_FIRST: readonly string[] = [
   'test/faults/cluster-down.test.js',
   'cluster-mode/faults/ownership.test.js',
+  'test/faults/sentinel-failover.test.js',
   'cluster-mode/integration/service.test.js',
   'test/faults/cluster-faults.test.js',
   'test/faults/cluster-crash.test.js',

@@ -6,8 +6,9 @@
  * again on the new master by itself, counting the change. Jobs accepted after the promotion, and
  * before the kill, complete; a job accepted in the last moment before the kill may be lost with the
  * master (durable acceptance off: its add had not reached the replica), which the README's loss
- * window says, and the load ledger comes back exact. A wrong master name and unreachable sentinels
- * stop start-up with a stable event.
+ * window says, and the load ledger comes back exact. With durable acceptance on (ENQUEUE_MIN_REPLICAS)
+ * no job answered 202 is lost with the master. A wrong master name and unreachable sentinels stop
+ * start-up with a stable event.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -125,6 +126,69 @@ describe('Redis Sentinel', { timeout: 180_000 }, () => {
     const changes = total(parseMetrics(metrics.text), 'bullpen_redis_master_changes_total');
     assert.ok(changes >= 1, `a master change is counted: ${changes}`);
     assert.ok(service.logs.some((line) => line.event === 'redis.master-changed' && line.to === promoted));
+  });
+});
+
+describe('Redis Sentinel with durable acceptance', { timeout: 180_000 }, () => {
+  let sentinel: TestSentinel;
+  let service: Service;
+
+  before(async () => {
+    // Two replicas: once one is promoted, the other follows it, and a WAIT for one replica can succeed again.
+    sentinel = await startRedisSentinel({ replicas: 2 });
+    service = await startService({
+      redisUrl: '',
+      sentinels: { list: sentinel.sentinels, master: sentinel.master },
+      workers: WORKERS,
+      env: { COMMAND_TIMEOUT_MS: '1000', ENQUEUE_MIN_REPLICAS: '1', ENQUEUE_REPLICA_TIMEOUT_MS: '1000' },
+    });
+  });
+  after(async () => {
+    await service?.stop();
+    await sentinel?.stop();
+  });
+
+  test('a SIGKILLed master loses no job answered 202: each one completes', async () => {
+    const accepted: Enqueued[] = [];
+    const refusals = new Map<string, number>();
+    const failover: { promoted?: string } = {};
+    let inARow = 0;
+    const load = (async () => {
+      while (inARow < SERVING_AGAIN) {
+        const afterPromotion = failover.promoted !== undefined;
+        const response = await service.request<Enqueued & { code?: string }>('POST', '/enqueue-task', {
+          body: JSON.stringify({ jobName: 'durable-failover', data: { durationMs: 0 } }),
+          headers: { 'content-type': 'application/json', connection: 'close' },
+        });
+        if (response.status === 202) {
+          accepted.push(response.body);
+          inARow = afterPromotion ? inARow + 1 : 0;
+        } else {
+          // Refused while the master is away (QUEUE_UNAVAILABLE) or while no replica follows the new one
+          // yet (NOT_DURABLE): never a 202 for a job that could be lost.
+          assert.equal(response.status, 503, response.text);
+          const code = String(response.body.code);
+          refusals.set(code, (refusals.get(code) ?? 0) + 1);
+          inARow = 0;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    })();
+    await waitFor(() => accepted.length >= 5, { what: 'load before the kill' });
+    const old = await sentinel.killMaster();
+    failover.promoted = await sentinel.waitForPromotion(old);
+    await load;
+    assert.deepEqual(
+      [...refusals.keys()].filter((code) => code !== 'QUEUE_UNAVAILABLE' && code !== 'NOT_DURABLE'),
+      [],
+      'only the documented refusals',
+    );
+
+    // Every job answered 202, before the kill too, reached a replica first: the promoted master holds it.
+    const views = await waitForJobs(service, accepted, { timeoutMs: 90_000 });
+    assert.equal(views.length, accepted.length);
+    assert.equal(new Set(views.map((view) => view.jobId)).size, accepted.length, 'one job per 202');
+    await waitForIdle(service);
   });
 });
 
