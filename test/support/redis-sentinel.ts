@@ -5,14 +5,21 @@
  * replica within a few seconds, so that a failover can be proved under a test's time-out. Failover
  * is real: `killMaster` SIGKILLs the master's process, and `waitForPromotion` waits until every
  * sentinel names another.
+ *
+ * With `password` the master and replicas ask for it (and give it to each other), and the sentinels
+ * are told it (`sentinel auth-pass`); with `sentinelPassword` the sentinels ask for one of their own;
+ * with `tls` every node and sentinel serves TLS only, with the given certificates
+ * (test/support/tls-certs.ts), and speaks TLS to the others (`tls-replication`). `sentinels` then
+ * lists URLs that carry the sentinels' password and scheme, as REDIS_SENTINELS takes them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { probeRedis } from '../../src/local-redis/server.js';
 import { freePort } from './ports.js';
+import { redisTlsArgs, type TestCertificates } from './tls-certs.js';
 import { waitFor } from './wait.js';
 
 const HOST = '127.0.0.1';
@@ -22,7 +29,10 @@ const START_TIMEOUT_MS = 20_000;
 export interface TestSentinel {
   /** The name the sentinels monitor the master by. */
   readonly master: string;
-  /** `REDIS_SENTINELS`: every sentinel as `host:port`. */
+  /**
+   * `REDIS_SENTINELS`: every sentinel as `host:port`, or, with `sentinelPassword` or `tls`, as a
+   * `redis://` or `rediss://` URL with the sentinels' password.
+   */
   readonly sentinels: string;
   /** `host:port` of the master as the sentinels name it now. */
   currentMaster(): Promise<string>;
@@ -39,22 +49,65 @@ export interface StartSentinelOptions {
   readonly replicas?: number;
   readonly downAfterMs?: number;
   readonly master?: string;
+  /** The master's and replicas' password (`requirepass`, `masterauth`), which the sentinels are told. */
+  readonly password?: string;
+  /** The sentinels' own password (`requirepass` of each sentinel). */
+  readonly sentinelPassword?: string;
+  /** Every node and sentinel serves TLS only, with these certificates, and speaks TLS to the others. */
+  readonly tls?: TestCertificates;
 }
+
+/** A value for a redis.conf line: quoted, so that a password may hold spaces. */
+const quoted = (value: string) => JSON.stringify(value);
 
 export async function startRedisSentinel({
   replicas = 1,
   downAfterMs = 1_000,
   master = 'bullpen-main',
+  password,
+  sentinelPassword,
+  tls,
 }: StartSentinelOptions = {}): Promise<TestSentinel> {
   const dir = mkdtempSync(join(tmpdir(), 'bullpen-sentinel-'));
   const children = new Map<number, ChildProcess>();
-  const spawnServer = async (port: number, args: readonly string[]) => {
+  // What the harness's own connections add: the test CA, and each side's password.
+  const tlsOptions: RedisOptions = tls === undefined ? {} : { tls: { ca: tls.ca } };
+  const dataOptions: RedisOptions = { ...tlsOptions, ...(password === undefined ? {} : { password }) };
+  const sentinelOptions: RedisOptions = {
+    ...tlsOptions,
+    ...(sentinelPassword === undefined ? {} : { password: sentinelPassword }),
+  };
+  /** Whether a server answers: the raw probe for a plain one (PONG, or NOAUTH), a PING over TLS else. */
+  const answers = async (port: number, options: RedisOptions): Promise<boolean> => {
+    if (tls === undefined) {
+      const probe = await probeRedis(HOST, port);
+      return probe.state === 'pong' || (probe.state === 'answered' && probe.reply.startsWith('-NOAUTH'));
+    }
+    const redis = new Redis({
+      host: HOST,
+      port,
+      ...options,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    redis.on('error', () => {}); // not up yet: the next probe asks again
+    try {
+      await redis.connect();
+      return (await redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    } finally {
+      redis.disconnect();
+    }
+  };
+  const spawnServer = async (port: number, args: readonly string[], options: RedisOptions) => {
     const child = spawn('redis-server', [...args], { stdio: 'ignore' });
     children.set(port, child);
     await waitFor(
       async () => {
         if (child.exitCode !== null) throw new Error(`redis-server on ${port} exited with ${child.exitCode}`);
-        return (await probeRedis(HOST, port)).state === 'pong';
+        return answers(port, options);
       },
       { timeoutMs: START_TIMEOUT_MS, what: `redis-server on port ${port}` },
     );
@@ -63,19 +116,23 @@ export async function startRedisSentinel({
     const port = await freePort();
     const nodeDir = join(dir, `node-${port}`);
     mkdirSync(nodeDir);
-    await spawnServer(port, [
-      '--port',
-      String(port),
-      '--bind',
-      HOST,
-      '--dir',
-      nodeDir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      ...(replicaOf === undefined ? [] : ['--replicaof', HOST, String(replicaOf)]),
-    ]);
+    await spawnServer(
+      port,
+      [
+        ...(tls === undefined ? ['--port', String(port)] : [...redisTlsArgs(tls, port), '--tls-replication', 'yes']),
+        '--bind',
+        HOST,
+        '--dir',
+        nodeDir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        ...(password === undefined ? [] : ['--requirepass', password, '--masterauth', password]),
+        ...(replicaOf === undefined ? [] : ['--replicaof', HOST, String(replicaOf)]),
+      ],
+      dataOptions,
+    );
     return port;
   };
 
@@ -90,17 +147,31 @@ export async function startRedisSentinel({
       writeFileSync(
         conf,
         [
-          `port ${port}`,
+          ...(tls === undefined
+            ? [`port ${port}`]
+            : [
+                'port 0',
+                `tls-port ${port}`,
+                `tls-cert-file ${quoted(tls.certFile)}`,
+                `tls-key-file ${quoted(tls.keyFile)}`,
+                `tls-ca-cert-file ${quoted(tls.caFile)}`,
+                'tls-auth-clients no',
+                // To the master, the replicas and the other sentinels.
+                'tls-replication yes',
+              ]),
+          // Without `sentinel sentinel-pass`, a sentinel gives its own requirepass to the others too.
+          ...(sentinelPassword === undefined ? [] : [`requirepass ${quoted(sentinelPassword)}`]),
           `bind ${HOST}`,
           `dir ${dir}`,
           `sentinel monitor ${master} ${HOST} ${masterPort} 2`,
+          ...(password === undefined ? [] : [`sentinel auth-pass ${master} ${quoted(password)}`]),
           `sentinel down-after-milliseconds ${master} ${downAfterMs}`,
           `sentinel failover-timeout ${master} ${Math.max(downAfterMs * 3, 3_000)}`,
           `sentinel parallel-syncs ${master} 1`,
           '',
         ].join('\n'),
       );
-      await spawnServer(port, [conf, '--sentinel']);
+      await spawnServer(port, [conf, '--sentinel'], sentinelOptions);
       sentinelPorts.push(port);
     }
     const sentinelList = sentinelPorts.map((port) => ({ host: HOST, port }));
@@ -108,6 +179,7 @@ export async function startRedisSentinel({
       const probe = new Redis({
         host: HOST,
         port,
+        ...sentinelOptions,
         lazyConnect: true,
         maxRetriesPerRequest: 0,
         retryStrategy: () => null,
@@ -134,7 +206,7 @@ export async function startRedisSentinel({
       async () => {
         const info = await ask(sentinelPorts[0] ?? 0);
         if (info === undefined) return false;
-        const probe = new Redis({ host: HOST, port: masterPort, lazyConnect: true });
+        const probe = new Redis({ host: HOST, port: masterPort, ...dataOptions, lazyConnect: true });
         probe.on('error', () => {});
         try {
           await probe.connect();
@@ -142,7 +214,7 @@ export async function startRedisSentinel({
           const synced = (replication.match(/^slave\d+:.*state=online/gm) ?? []).length;
           const seen = await Promise.all(
             sentinelPorts.map(async (port) => {
-              const sentinel = new Redis({ host: HOST, port, lazyConnect: true });
+              const sentinel = new Redis({ host: HOST, port, ...sentinelOptions, lazyConnect: true });
               sentinel.on('error', () => {});
               try {
                 await sentinel.connect();
@@ -161,11 +233,22 @@ export async function startRedisSentinel({
       },
       { timeoutMs: START_TIMEOUT_MS, what: 'replicas in sync and sentinels that know each other' },
     );
-    const client = new Redis({ sentinels: sentinelList, name: master, maxRetriesPerRequest: 20 });
+    const client = new Redis({
+      sentinels: sentinelList,
+      name: master,
+      maxRetriesPerRequest: 20,
+      ...dataOptions,
+      ...(sentinelPassword === undefined ? {} : { sentinelPassword }),
+      ...(tls === undefined ? {} : { sentinelTLS: { ca: tls.ca }, enableTLSForSentinelMode: true }),
+    });
     client.on('error', () => {});
+    const scheme = tls === undefined ? 'redis' : 'rediss';
+    const auth = sentinelPassword === undefined ? '' : `:${encodeURIComponent(sentinelPassword)}@`;
+    const entry = ({ host, port }: { host: string; port: number }) =>
+      sentinelPassword === undefined && tls === undefined ? `${host}:${port}` : `${scheme}://${auth}${host}:${port}`;
     return {
       master,
-      sentinels: sentinelList.map(({ host, port }) => `${host}:${port}`).join(','),
+      sentinels: sentinelList.map(entry).join(','),
       client,
       currentMaster,
       async killMaster() {
