@@ -82,9 +82,10 @@ function configuredTarget(config: Config): RedisTarget | undefined {
 
 /**
  * Through Redis Sentinel, the master's `host:port` as the sentinels name it now. A sentinel that knows
- * no master by the configured name, or no sentinel answering within REDIS_SENTINEL_START_TIMEOUT_MS,
- * stops start-up: both are mistakes of configuration, unlike one Redis that is not up yet (which the
- * processes wait for), since a sentinel setup is up before the services that use it.
+ * no master by the configured name, no sentinel answering within REDIS_SENTINEL_START_TIMEOUT_MS, or
+ * credentials that the sentinels or the master refuse, stops start-up: each is a mistake of
+ * configuration, unlike one Redis that is not up yet (which the processes wait for), since a sentinel
+ * setup is up before the services that use it.
  */
 export async function findMaster(config: Config, logger: Logger): Promise<string | undefined> {
   const target = config.redisSentinel;
@@ -92,7 +93,22 @@ export async function findMaster(config: Config, logger: Logger): Promise<string
   const verdict = await findSentinelMaster(target, config.sentinelStartTimeoutMs);
   if (verdict.kind === 'master') return verdict.address;
   const redis = describeTarget(target, redactUrl);
-  if (verdict.kind === 'unknown-master') {
+  if (verdict.kind === 'refused') {
+    const sentinels = verdict.role === 'sentinel';
+    logger.fatal(
+      {
+        event: 'redis.credentials-refused',
+        redis,
+        role: verdict.role,
+        endpoint: verdict.endpoint,
+        reason: verdict.reason,
+        setting: sentinels ? 'REDIS_SENTINELS' : 'REDIS_PASSWORD',
+      },
+      sentinels
+        ? `sentinel ${verdict.endpoint} refused the credentials of REDIS_SENTINELS (${verdict.reason}): give the sentinels' own password in each entry, as redis://:<password>@host:port`
+        : `the master ${verdict.endpoint} that the sentinels name refused REDIS_USERNAME/REDIS_PASSWORD (${verdict.reason}): set them to the master's and replicas' credentials`,
+    );
+  } else if (verdict.kind === 'unknown-master') {
     logger.fatal(
       {
         event: 'redis.sentinel-master-unknown',
