@@ -45,11 +45,13 @@ export async function subscriberCount(client: RedisClient, channel: string): Pro
 
 /**
  * Asserts that the Redis at `host:port` refuses a client that gives no password (NOAUTH). `tls` is
- * the client's TLS options, for a server that speaks TLS only.
+ * the client's TLS options, for a server that speaks TLS only; `command` what it is asked (a sentinel
+ * knows no GET).
  */
 export async function assertRefusesWithoutPassword(
   { host, port }: { readonly host: string; readonly port: number },
   tls?: ConnectionOptions,
+  command: readonly [string, ...string[]] = ['GET', 'anything'],
 ): Promise<void> {
   const anonymous = new Redis({
     host,
@@ -62,7 +64,7 @@ export async function assertRefusesWithoutPassword(
   anonymous.on('error', () => {});
   try {
     await anonymous.connect();
-    await assert.rejects(anonymous.get('anything'), /NOAUTH/);
+    await assert.rejects(anonymous.call(...command), /NOAUTH/);
   } finally {
     anonymous.disconnect();
   }
