@@ -22,6 +22,27 @@ import { waitFor } from '../support/wait.js';
 const WORKERS = 2;
 /** 202s in a row, after the promotion, that show every process serving again. */
 const SERVING_AGAIN = 20;
+const COMMAND_TIMEOUT_MS = 1_000;
+/**
+ * The longest an answer may take while the master is away: a request never hangs. Generous (the
+ * time-out of the add, then of the undo, plus a loaded machine); a hang would wait for the promotion.
+ */
+const ANSWER_BOUND_MS = 2 * COMMAND_TIMEOUT_MS + 5_000;
+
+/** An enqueue on a fresh connection (so that requests reach every process), and how long it took. */
+async function timedEnqueue(
+  service: Service,
+  jobName: string,
+): Promise<{ status: number; body: Enqueued & { code?: string }; text: string; elapsedMs: number }> {
+  const startedAt = Date.now();
+  const response = await service.request<Enqueued & { code?: string }>('POST', '/enqueue-task', {
+    body: JSON.stringify({ jobName, data: { durationMs: 0 } }),
+    headers: { 'content-type': 'application/json', connection: 'close' },
+  });
+  const elapsedMs = Date.now() - startedAt;
+  assert.ok(elapsedMs <= ANSWER_BOUND_MS, `an enqueue answered ${response.status} in ${elapsedMs} ms`);
+  return { ...response, elapsedMs };
+}
 
 interface Health {
   readonly status: string;
@@ -41,7 +62,7 @@ describe('Redis Sentinel', { timeout: 180_000 }, () => {
       sentinels: { list: sentinel.sentinels, master: sentinel.master },
       workers: WORKERS,
       // A request during the switch answers 503 soon, as in production.
-      env: { COMMAND_TIMEOUT_MS: '1000' },
+      env: { COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS) },
     });
   });
   after(async () => {
@@ -74,10 +95,7 @@ describe('Redis Sentinel', { timeout: 180_000 }, () => {
     const load = (async () => {
       while (inARow < SERVING_AGAIN) {
         const afterPromotion = failover.promoted !== undefined;
-        const response = await service.request<Enqueued>('POST', '/enqueue-task', {
-          body: JSON.stringify({ jobName: 'failover', data: { durationMs: 0 } }),
-          headers: { 'content-type': 'application/json', connection: 'close' },
-        });
+        const response = await timedEnqueue(service, 'failover');
         if (response.status === 202) {
           accepted.push({ job: response.body, afterPromotion });
           inARow = afterPromotion ? inARow + 1 : 0;
@@ -140,7 +158,11 @@ describe('Redis Sentinel with durable acceptance', { timeout: 180_000 }, () => {
       redisUrl: '',
       sentinels: { list: sentinel.sentinels, master: sentinel.master },
       workers: WORKERS,
-      env: { COMMAND_TIMEOUT_MS: '1000', ENQUEUE_MIN_REPLICAS: '1', ENQUEUE_REPLICA_TIMEOUT_MS: '1000' },
+      env: {
+        COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS),
+        ENQUEUE_MIN_REPLICAS: '1',
+        ENQUEUE_REPLICA_TIMEOUT_MS: '1000',
+      },
     });
   });
   after(async () => {
@@ -156,10 +178,7 @@ describe('Redis Sentinel with durable acceptance', { timeout: 180_000 }, () => {
     const load = (async () => {
       while (inARow < SERVING_AGAIN) {
         const afterPromotion = failover.promoted !== undefined;
-        const response = await service.request<Enqueued & { code?: string }>('POST', '/enqueue-task', {
-          body: JSON.stringify({ jobName: 'durable-failover', data: { durationMs: 0 } }),
-          headers: { 'content-type': 'application/json', connection: 'close' },
-        });
+        const response = await timedEnqueue(service, 'durable-failover');
         if (response.status === 202) {
           accepted.push(response.body);
           inARow = afterPromotion ? inARow + 1 : 0;
