@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { probeRedis } from '../../src/local-redis/server.js';
 import { freePort } from './ports.js';
+import { pingOnce } from './redis-server.js';
 import { redisTlsArgs, type TestCertificates } from './tls-certs.js';
 import { waitFor } from './wait.js';
 
@@ -83,23 +84,7 @@ export async function startRedisSentinel({
       const probe = await probeRedis(HOST, port);
       return probe.state === 'pong' || (probe.state === 'answered' && probe.reply.startsWith('-NOAUTH'));
     }
-    const redis = new Redis({
-      host: HOST,
-      port,
-      ...options,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    redis.on('error', () => {}); // not up yet: the next probe asks again
-    try {
-      await redis.connect();
-      return (await redis.ping()) === 'PONG';
-    } catch {
-      return false;
-    } finally {
-      redis.disconnect();
-    }
+    return pingOnce({ host: HOST, port, ...options }).catch(() => false);
   };
   const spawnServer = async (port: number, args: readonly string[], options: RedisOptions) => {
     const child = spawn('redis-server', [...args], { stdio: 'ignore' });

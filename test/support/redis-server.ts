@@ -58,22 +58,7 @@ export async function startRedis({
   const clientOptions: RedisOptions = tls === undefined ? {} : { tls: { ca: tls.ca, servername: 'localhost' } };
   let child: ChildProcess | undefined;
 
-  /** PING over TLS, which the raw probe of a plain server does not speak. */
-  const pingTls = async (): Promise<boolean> => {
-    const redis = new Redis(url, {
-      ...clientOptions,
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    redis.on('error', () => {}); // not up yet: the next probe asks again
-    try {
-      await redis.connect();
-      return (await redis.ping()) === 'PONG';
-    } finally {
-      redis.disconnect();
-    }
-  };
+  const pingTls = () => pingOnce(url, clientOptions);
 
   const startServer = async () => {
     child = spawn(
@@ -139,4 +124,20 @@ export async function startRedis({
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One PING on a connection of its own, which gives up at the first failure: how a test harness asks
+ * whether a TLS server is up yet (the raw probe of a plain server does not speak TLS).
+ */
+export async function pingOnce(target: string | RedisOptions, options: RedisOptions = {}): Promise<boolean> {
+  const once: RedisOptions = { ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null };
+  const redis = typeof target === 'string' ? new Redis(target, once) : new Redis({ ...target, ...once });
+  redis.on('error', () => {}); // not up yet: the next probe asks again
+  try {
+    await redis.connect();
+    return (await redis.ping()) === 'PONG';
+  } finally {
+    redis.disconnect();
+  }
 }
