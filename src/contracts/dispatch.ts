@@ -7,6 +7,8 @@
 export interface DispatchRequest {
   readonly jobName: string;
   readonly data: Readonly<Record<string, unknown>>;
+  /** Its tenant group; DEFAULT_GROUP (contracts/stored-job.ts) when not given. */
+  readonly group?: string | undefined;
   /** Overrides of the service's job defaults. */
   readonly options?: JobOverrides | undefined;
 }

@@ -4,6 +4,27 @@
  */
 
 /**
+ * The job option that holds a job's tenant group. Kept in the options, as the time-out is, so that
+ * the handler's `data` stays the client's, moves copy it with the rest (queue/transfer.ts), and the
+ * admin UI shows it with the job's options.
+ */
+export const GROUP_OPTION = 'group';
+
+/** The group of a task sent without one; a client may also name it. */
+export const DEFAULT_GROUP = 'default';
+
+/** The options that store a job's group (spread into its BullMQ options, which do not know the field). */
+export function groupOptions(group: string | undefined): Readonly<Record<string, string>> {
+  return { [GROUP_OPTION]: group ?? DEFAULT_GROUP };
+}
+
+/** The group a job was enqueued in; DEFAULT_GROUP for a job stored without one. */
+export function groupOption(opts: Readonly<Record<string, unknown>>): string {
+  const value = opts[GROUP_OPTION];
+  return typeof value === 'string' && value.length > 0 ? value : DEFAULT_GROUP;
+}
+
+/**
  * The failure reason of a job cancelled by `DELETE /jobs/:id`: BullMQ keeps it with its failed jobs,
  * and every reader shows it as state `cancelled`.
  */

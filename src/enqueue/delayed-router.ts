@@ -17,7 +17,7 @@ import type { RedisClient } from '../redis/connections.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../logging/logger.js';
 import { reportOutage } from '../logging/outage.js';
-import { CANCELLED_REASON, TIMEOUT_OPTION } from '../contracts/stored-job.js';
+import { CANCELLED_REASON, groupOption, groupOptions, TIMEOUT_OPTION } from '../contracts/stored-job.js';
 import { RETRY_AFTER_ERROR_MS, superviseConsumer } from '../queue/supervise.js';
 import { parseJobId, queueNameFor, DELAYED_QUEUE } from '../contracts/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
@@ -117,7 +117,8 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
   const addRouted = async (job: Job, jobId: string, workerId: string, token: string) => {
     const target = queues.forWorker(workerId);
     const { attempts, backoff, priority } = job.opts;
-    const timeoutMs = (job.opts as Record<string, unknown>)[TIMEOUT_OPTION];
+    const stored = job.opts as Record<string, unknown>;
+    const timeoutMs = stored[TIMEOUT_OPTION];
     const opts: JobsOptions = {
       jobId,
       timestamp: job.timestamp,
@@ -125,6 +126,7 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
       ...(backoff === undefined ? {} : { backoff }),
       ...(priority ? { priority } : {}),
       ...(timeoutMs === undefined ? {} : { [TIMEOUT_OPTION]: timeoutMs }),
+      ...groupOptions(groupOption(stored)),
     };
     const client = await target.backend.client;
     const location = `${workerId}|${DELAYED_QUEUE}`;

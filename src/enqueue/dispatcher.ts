@@ -21,7 +21,7 @@
 import { Job, type JobsOptions, type Queue } from '../queue/bullmq.js';
 import type { RedisClient } from '../redis/connections.js';
 import type { AtomicRecord, Dispatched, DispatchRequest, JobOverrides } from '../contracts/dispatch.js';
-import { TIMEOUT_OPTION } from '../contracts/stored-job.js';
+import { groupOptions, TIMEOUT_OPTION } from '../contracts/stored-job.js';
 import { jobIdFor, newToken, parseJobId, DELAYED_QUEUE } from '../contracts/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import { addInOneTransaction, type AddStepHook } from '../queue/add-jobs.js';
@@ -111,17 +111,18 @@ export function createDispatcher({
       logger.warn({ event: 'enqueue.undo-failed', err: error, operation, ...ids }, UNDO_FAILED[operation]);
     }
   };
-  const optionsFor = (jobId: string, overrides: JobOverrides = {}): JobsOptions => ({
+  const optionsFor = (jobId: string, group: string | undefined, overrides: JobOverrides = {}): JobsOptions => ({
     ...jobOptions,
     jobId,
+    ...groupOptions(group),
     ...(overrides.priority === undefined ? {} : { priority: overrides.priority }),
     ...(overrides.attempts === undefined ? {} : { attempts: overrides.attempts }),
     ...(overrides.backoffMs === undefined ? {} : { backoff: { type: 'exponential', delay: overrides.backoffMs } }),
     ...(overrides.timeoutMs === undefined ? {} : { [TIMEOUT_OPTION]: overrides.timeoutMs }),
     ...(overrides.delayMs ? { delay: overrides.delayMs } : {}),
   });
-  const newJob = (queue: Queue, { jobName, data, options }: DispatchRequest, { jobId, timestamp }: Placement) =>
-    new Job(queue, jobName, data, { ...optionsFor(jobId, options), timestamp }, jobId);
+  const newJob = (queue: Queue, { jobName, data, group, options }: DispatchRequest, { jobId, timestamp }: Placement) =>
+    new Job(queue, jobName, data, { ...optionsFor(jobId, group, options), timestamp }, jobId);
   /**
    * After a failed add. Best effort: a job already taken by its worker cannot be removed, and then
    * runs although its client was told 503 (delivery is at-least-once). If a release fails too, the
@@ -158,7 +159,7 @@ export function createDispatcher({
         const { jobId, timestamp } = lone;
         await Promise.all([
           lone.reserved ? undefined : connection.zadd(indexKey, timestamp, jobId),
-          queue.add(request.jobName, request.data, { ...optionsFor(jobId, request.options), timestamp }),
+          queue.add(request.jobName, request.data, { ...optionsFor(jobId, request.group, request.options), timestamp }),
         ]);
         return;
       }

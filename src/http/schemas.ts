@@ -7,6 +7,14 @@ import { z } from 'zod';
 export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 export const JOB_NAME_MAX_LENGTH = 128;
 
+/** A tenant group (issue 22): `default` when a task has none, and a client may name it too. */
+export const GROUP_PATTERN = /^[A-Za-z0-9_.:-]+$/;
+export const GROUP_MAX_LENGTH = 64;
+
+export function groupSchema() {
+  return z.string().min(1).max(GROUP_MAX_LENGTH).regex(GROUP_PATTERN, 'must contain only letters, digits and _ . : -');
+}
+
 /** Keys that would reach an object's prototype if a handler ever merged `data` into another object. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -75,6 +83,11 @@ export function taskSchema(limits: TaskLimits) {
         .min(1)
         .max(JOB_NAME_MAX_LENGTH)
         .regex(JOB_NAME_PATTERN, 'must start with a letter or digit and contain only letters, digits and _ . : -'),
+      group: groupSchema()
+        .optional()
+        .describe(
+          `Its tenant group, up to ${GROUP_MAX_LENGTH} letters, digits and \`_ . : -\`; \`default\` when not given.`,
+        ),
       data: z
         .record(z.string(), z.unknown())
         .default({})

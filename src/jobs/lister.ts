@@ -75,6 +75,7 @@ export interface JobFilter {
   /** The worker whose queue holds the job now (`assignedWorker`). */
   readonly worker?: string | undefined;
   readonly jobName?: string | undefined;
+  readonly group?: string | undefined;
 }
 
 export interface ListRequest {
@@ -183,10 +184,11 @@ export function createJobLister(options: JobListerOptions): JobLister {
     return gone.length;
   };
 
-  const matches = (view: JobView, { state, worker, jobName }: JobFilter): boolean =>
+  const matches = (view: JobView, { state, worker, jobName, group }: JobFilter): boolean =>
     (state === undefined || view.state === state) &&
     (worker === undefined || view.assignedWorker === worker) &&
-    (jobName === undefined || view.jobName === jobName);
+    (jobName === undefined || view.jobName === jobName) &&
+    (group === undefined || view.group === group);
 
   return {
     async list({ filter, limit, after }) {

@@ -6,7 +6,7 @@
  * open handles without bound.
  */
 import type { Job, JobsOptions } from 'bullmq';
-import { CANCELLED_REASON, timeoutOption } from '../contracts/stored-job.js';
+import { CANCELLED_REASON, groupOption, timeoutOption } from '../contracts/stored-job.js';
 import { parseJobId, DELAYED_QUEUE } from '../contracts/names.js';
 import { jobsExist } from '../queue/job-presence.js';
 import type { QueueRegistry } from '../queue/queues.js';
@@ -15,6 +15,8 @@ import type { RedisClient } from '../redis/connections.js';
 export interface JobView {
   readonly jobId: string;
   readonly jobName: string;
+  /** Its tenant group: DEFAULT_GROUP when it was enqueued without one. */
+  readonly group: string;
   readonly state: string;
   /** The worker whose queue holds the job now; null for a delayed job that is not due yet. */
   readonly assignedWorker: string | null;
@@ -135,6 +137,7 @@ function view(jobId: string, job: Job, state: string, assignedWorker: string, mo
   return {
     jobId,
     jobName: job.name,
+    group: groupOption(job.opts as Record<string, unknown>),
     state: publicState(job, state),
     assignedWorker: assignedWorker === DELAYED_QUEUE ? null : assignedWorker,
     movedFrom: movedFrom.filter((from) => from !== DELAYED_QUEUE),

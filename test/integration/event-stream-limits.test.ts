@@ -83,7 +83,7 @@ test('a stream open for SSE_MAX_LIFETIME_MS ends with a reconnect event, and its
   const stream = await openEvents(url);
   assert.equal(stream.status, 200);
   const events = await stream.ended;
-  assert.deepEqual(events[0], { event: 'state', data: { jobId, state: 'delayed' } });
+  assert.deepEqual(events[0], { event: 'state', data: { jobId, group: 'default', state: 'delayed' } });
   assert.deepEqual(events.at(-1), { event: 'reconnect', data: { jobId } }, 'the last event says to reconnect');
 
   const again = await openEvents(url);

@@ -7,13 +7,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createGate, FIXTURE_HANDLERS, GATE_JOB, holdSlots, type Gate } from '../support/gate.js';
-import { enqueueOne, readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
+import { enqueueTask, readJob, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { parseMetrics, total } from '../support/prom-text.js';
 import { startTestRedis } from '../support/test-redis.js';
 import type { Service } from '../support/service.js';
 import { serviceSuite } from '../support/service-suite.js';
 
-const enqueue = (service: Service, gate: Gate) => enqueueOne(service, GATE_JOB, gate.data());
+/** In a group of their own: a stolen job keeps it (issue 22). */
+const GROUP = 'tenant-stolen';
+const enqueue = (service: Service, gate: Gate) =>
+  enqueueTask(service, { jobName: GATE_JOB, group: GROUP, data: gate.data() });
 
 describe('work stealing', () => {
   const suite = serviceSuite(startTestRedis, (redis) => ({
@@ -43,6 +46,7 @@ describe('work stealing', () => {
       assert.equal(job.assignedWorker, idle, 'it ran on the idle worker');
       assert.deepEqual(job.movedFrom, [long.assignedWorker]);
       assert.equal(job.attemptsStarted, 1);
+      assert.equal((job as typeof job & { group: string }).group, GROUP, 'it kept its group');
     }
     const samples = parseMetrics((await service.request('GET', '/metrics')).text);
     assert.equal(total(samples, 'bullpen_jobs_moved_total', { reason: 'stolen' }), 3);

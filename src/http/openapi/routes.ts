@@ -117,7 +117,12 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
     body: {
       schema: 'Task',
       limit: 'body',
-      example: { jobName: 'resize-image', data: { durationMs: 2000 }, options: { priority: 10, attempts: 5 } },
+      example: {
+        jobName: 'resize-image',
+        group: 'tenant-a',
+        data: { durationMs: 2000 },
+        options: { priority: 10, attempts: 5 },
+      },
     },
     answers: [
       {
@@ -198,6 +203,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
         state: 'Only jobs in this state.',
         worker: "Only jobs whose queue is this worker's now.",
         jobName: 'Only jobs of this name.',
+        group: 'Only jobs of this tenant group (`default`: those enqueued without one).',
         limit: `The most jobs on the page, an integer from 1 to 500; ${DEFAULT_LIST_LIMIT} when not given.`,
         cursor: 'The `nextCursor` of the page before.',
       },
@@ -272,7 +278,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
     summary: "A job's life as Server-Sent Events",
     description:
       '`state` when its state changes, `progress` when its saved progress changes, and a final `completed` or ' +
-      '`failed` carrying the job as `GET /jobs/{id}` gives it; then the stream closes. A job that has already ' +
+      "`failed` carrying the job as `GET /jobs/{id}` gives it; then the stream closes. Each names the job's `group`. A job that has already " +
       'ended gets its final event at once; a job removed by retention meanwhile ends the stream with `removed`. ' +
       'A comment line (`: heartbeat`) comes every 15 s. The server may end the stream first, and says why in a ' +
       'last event carrying `{ "jobId" }`: `shutdown` when the process stops, `reconnect` once the stream has been ' +
@@ -286,10 +292,10 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
         text: {
           mediaType: 'text/event-stream',
           example:
-            `event: state\ndata: {"jobId":"${JOB_ID}","state":"active"}\n\n` +
-            `event: progress\ndata: {"jobId":"${JOB_ID}","progress":40}\n\n` +
-            `event: state\ndata: {"jobId":"${JOB_ID}","state":"completed"}\n\n` +
-            `event: completed\ndata: {"jobId":"${JOB_ID}","jobName":"resize-image","state":"completed"}\n\n`,
+            `event: state\ndata: {"jobId":"${JOB_ID}","group":"default","state":"active"}\n\n` +
+            `event: progress\ndata: {"jobId":"${JOB_ID}","group":"default","progress":40}\n\n` +
+            `event: state\ndata: {"jobId":"${JOB_ID}","group":"default","state":"completed"}\n\n` +
+            `event: completed\ndata: {"jobId":"${JOB_ID}","jobName":"resize-image","group":"default","state":"completed"}\n\n`,
         },
       },
     ],

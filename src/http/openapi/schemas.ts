@@ -45,6 +45,7 @@ export function createAnswerSchemas() {
     .object({
       jobId: z.string(),
       jobName: z.string(),
+      group: z.string().describe('Its tenant group; `default` for a task enqueued without one.'),
       state: z.enum(JOB_STATES),
       assignedWorker: z
         .string()
@@ -74,6 +75,7 @@ export function createAnswerSchemas() {
         {
           jobId: 'myhost-2~6f0cY2xk3QvB1sZp0mWq8A',
           jobName: 'resize-image',
+          group: 'tenant-a',
           state: 'completed',
           assignedWorker: 'myhost-2',
           movedFrom: [],

@@ -1,8 +1,9 @@
 /**
  * `GET /jobs/:id/events`: a job's life as Server-Sent Events, from any process. The stream sends
  * `state` when the job's state changes, `progress` when its saved progress changes, and a final
- * `completed`, `failed` or `cancelled` carrying the job's JSON, then closes; a job that has already ended gets
- * its final event at once. A comment line every HEARTBEAT_MS keeps idle proxies from closing it.
+ * `completed`, `failed` or `cancelled` carrying the job's JSON, then closes; each names the job's
+ * `group`. A job that has already ended gets its final event at once. A comment line every
+ * HEARTBEAT_MS keeps idle proxies from closing it.
  * The server may end a stream first (see ../event-streams.ts): with `shutdown` when the process stops,
  * with `reconnect` once it has been open SSE_MAX_LIFETIME_MS; the client then opens it again.
  *
@@ -76,9 +77,10 @@ export function jobEventsRouter({
     if (closed) return;
     /** Sends what changed since the last view; true once the job has ended. */
     const emit = (view: JobView): boolean => {
-      if (view.state !== last?.state) send(res, 'state', { jobId: view.jobId, state: view.state });
+      const { jobId, group } = view;
+      if (view.state !== last?.state) send(res, 'state', { jobId, group, state: view.state });
       if (view.progress !== null && JSON.stringify(view.progress) !== JSON.stringify(last?.progress ?? null)) {
-        send(res, 'progress', { jobId: view.jobId, progress: view.progress });
+        send(res, 'progress', { jobId, group, progress: view.progress });
       }
       last = view;
       if (!FINAL_STATES.has(view.state)) return false;

@@ -1,6 +1,6 @@
 /**
  * `GET /jobs`: the jobs of every worker, newest first, a page at a time, optionally filtered by
- * state, worker or job name. The query is checked strictly (an unknown parameter is a mistake worth
+ * state, worker, job name or group. The query is checked strictly (an unknown parameter is a mistake worth
  * telling, not a filter silently ignored); the listing itself lives in `jobs/lister.ts`.
  */
 import { Router } from 'express';
@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { fromStore, ValidationError } from '../../errors.js';
 import { decodeCursor, MAX_CURSOR_LENGTH } from '../../jobs/index-cursor.js';
 import { DEFAULT_LIST_LIMIT, LISTED_STATES, MAX_LIST_LIMIT, type JobLister } from '../../jobs/lister.js';
-import { describeIssues, JOB_NAME_MAX_LENGTH, JOB_NAME_PATTERN } from '../schemas.js';
+import { describeIssues, groupSchema, JOB_NAME_MAX_LENGTH, JOB_NAME_PATTERN } from '../schemas.js';
 
 /** Worker ids as job ids carry them (`contracts/names.ts`). */
 const WORKER_ID_PATTERN = /^[A-Za-z0-9_.-]{1,80}$/;
@@ -19,6 +19,7 @@ export const jobListQuerySchema = z
     state: z.enum(LISTED_STATES).optional(),
     worker: z.string().regex(WORKER_ID_PATTERN, 'must be a worker id').optional(),
     jobName: z.string().max(JOB_NAME_MAX_LENGTH).regex(JOB_NAME_PATTERN, 'must be a job name').optional(),
+    group: groupSchema().optional(),
     limit: z
       .string()
       .regex(/^[0-9]{1,6}$/, `must be an integer from 1 to ${MAX_LIST_LIMIT}`)
@@ -45,9 +46,9 @@ export function jobListRouter({ lister }: { lister: Pick<JobLister, 'list'> }): 
   router.get('/jobs', async (req, res) => {
     const parsed = jobListQuerySchema.safeParse(req.query);
     if (!parsed.success) throw new ValidationError('Invalid query', { details: describeIssues(parsed.error) });
-    const { state, worker, jobName, limit, cursor } = parsed.data;
+    const { state, worker, jobName, group, limit, cursor } = parsed.data;
     const page = await fromStore(() =>
-      lister.list({ filter: { state, worker, jobName }, limit: limit ?? DEFAULT_LIST_LIMIT, after: cursor }),
+      lister.list({ filter: { state, worker, jobName, group }, limit: limit ?? DEFAULT_LIST_LIMIT, after: cursor }),
     );
     res.json({ jobs: page.jobs, nextCursor: page.nextCursor });
   });

@@ -166,6 +166,7 @@ export function tasksRouter({
     requireKnown([view], () => 'jobName');
     const task: DispatchRequest = {
       jobName: view.jobName,
+      group: view.group,
       data: isRecord(view.data) ? view.data : {},
       options: {
         ...(view.priority === null ? {} : { priority: view.priority }),
