@@ -6,9 +6,10 @@
 /**
  * The job option that holds a job's tenant group. Kept in the options, as the time-out is, so that
  * the handler's `data` stays the client's, moves copy it with the rest (queue/transfer.ts), and the
- * admin UI shows it with the job's options.
+ * admin UI shows it with the job's options. Not `group`: BullMQ Pro keeps its own groups there (as
+ * `{ id }`), and bull-board already reads `opts.group.id`.
  */
-export const GROUP_OPTION = 'group';
+export const GROUP_OPTION = 'bullpenGroup';
 
 /** The group of a task sent without one; a client may also name it. */
 export const DEFAULT_GROUP = 'default';

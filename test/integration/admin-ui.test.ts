@@ -3,9 +3,9 @@
  * test/support/test-redis.ts): the API key as Bearer or as the password of HTTP Basic (only on the
  * browser pages), the queues bull-board's API lists (every worker id the ledger knows, retired ones
  * too, and the scheduled queue, followed as workers join), its page, static files and deep links,
- * and its read-only guard: a request that would change anything is refused with 405 and leaves Redis
- * byte for byte as it was. Then the real service with ADMIN_UI=false, where the dashboard's paths are
- * unknown.
+ * a job with its group among its options, and its read-only guard: a request that would change
+ * anything is refused with 405 and leaves Redis byte for byte as it was. Then the real service with
+ * ADMIN_UI=false, where the dashboard's paths are unknown.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -21,6 +21,7 @@ import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 import { queueNameFor, DELAYED_QUEUE } from '../../src/contracts/names.js';
+import { GROUP_OPTION } from '../../src/contracts/stored-job.js';
 
 const KEY = 'a-long-enough-test-key-0123456789';
 const PREFIX = 'admin';
@@ -199,7 +200,7 @@ describe('the queue dashboard', () => {
   test('a job is shown; nothing that would change it gets through, and Redis is unchanged', async () => {
     const enqueued = await call(app.url, 'POST', '/enqueue-task', {
       headers: { ...BEARER, 'content-type': 'application/json' },
-      body: JSON.stringify({ jobName: 'kept', data: { durationMs: 1 } }),
+      body: JSON.stringify({ jobName: 'kept', group: 'tenant-a', data: { durationMs: 1 } }),
     });
     assert.equal(enqueued.status, 202, enqueued.text);
     const { jobId, assignedWorker } = enqueued.json as { jobId: string; assignedWorker: string };
@@ -208,7 +209,9 @@ describe('the queue dashboard', () => {
       headers: BEARER,
     });
     assert.equal(shown.status, 200, shown.text.slice(0, 200));
-    assert.equal((shown.json as { job?: { id?: string } }).job?.id, jobId);
+    const shownJob = (shown.json as { job?: { id?: string; opts?: Record<string, unknown> } }).job;
+    assert.equal(shownJob?.id, jobId);
+    assert.equal(shownJob?.opts?.[GROUP_OPTION], 'tenant-a', "the job's group is shown with its options");
 
     const before = await redisState();
     assert.ok(before.size > 0);
