@@ -16,6 +16,16 @@ export abstract class BullpenError extends Error {
   }
 }
 
+/** An answer that says when to ask again: the error handler sends `retryAfterSeconds` as `Retry-After`. */
+export interface RetryLater {
+  readonly retryAfterSeconds: number;
+}
+
+/** Whether an error carries a `retryAfterSeconds`: every one that does gets a `Retry-After`. */
+export function retriesLater(error: BullpenError): error is BullpenError & RetryLater {
+  return typeof (error as Partial<RetryLater>).retryAfterSeconds === 'number';
+}
+
 /** An error no client sees, with a stable code for logs and exit messages. */
 export abstract class InternalError extends Error {
   abstract readonly code: string;

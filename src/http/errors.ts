@@ -7,19 +7,16 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../logging/logger.js';
 import {
-  BacklogFullError,
   BadRequestError,
   BullpenError,
-  IdempotencyKeyInUseError,
   MalformedJsonError,
   MalformedPathError,
   MethodNotAllowedError,
   NotFoundError,
-  NotDurableError,
   NotReadyError,
   PayloadTooLargeError,
   RequestAbortedError,
-  TooManyStreamsError,
+  retriesLater,
   UnauthorizedError,
   UnsupportedMediaTypeError,
 } from '../errors.js';
@@ -124,15 +121,7 @@ export function errorHandler({
       );
     else if (known instanceof RequestAbortedError)
       logger.info({ event: 'http.aborted', method: req.method, path: echo(req.path) }, known.message);
-    if (
-      known instanceof BacklogFullError ||
-      known instanceof IdempotencyKeyInUseError ||
-      known instanceof NotReadyError ||
-      known instanceof NotDurableError ||
-      known instanceof TooManyStreamsError
-    ) {
-      res.set('Retry-After', String(known.retryAfterSeconds));
-    }
+    if (retriesLater(known)) res.set('Retry-After', String(known.retryAfterSeconds));
     if (known instanceof UnauthorizedError) res.set('WWW-Authenticate', known.challenge);
     res.status(known.status).json({
       error: known.message,

@@ -86,6 +86,15 @@ function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): Json {
   return embedded(z.toJSONSchema(schema, { io }));
 }
 
+/** The codes answered with `Retry-After`, sorted, as a phrase: `A`, `B` and `C`. */
+function retryLaterCodes(errors: Readonly<Record<ErrorCode, ErrorDoc>>): string {
+  const codes = Object.values(errors)
+    .filter((doc) => doc.retryAfter)
+    .map((doc) => `\`${doc.code}\``)
+    .sort();
+  return codes.length < 2 ? codes.join('') : `${codes.slice(0, -1).join(', ')} and ${codes.at(-1) ?? ''}`;
+}
+
 export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument {
   const { limits, apiKeyRequired } = options;
   const errors: Readonly<Record<ErrorCode, ErrorDoc>> = createErrorDocs({ bodyLimitBytes: options.bodyLimitBytes });
@@ -189,8 +198,7 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
           schema: { type: 'string', const: 'true' },
         },
         'Retry-After': {
-          description:
-            'Seconds to wait before trying again (on `BACKLOG_FULL`, `IDEMPOTENCY_KEY_IN_USE`, `NOT_DURABLE`, `NOT_READY` and `TOO_MANY_STREAMS`).',
+          description: `Seconds to wait before trying again (on ${retryLaterCodes(errors)}).`,
           schema: { type: 'integer', minimum: 0 },
           example: 1,
         },
@@ -250,12 +258,7 @@ function operation(route: RouteDoc, context: OperationContext): OpenApiOperation
   for (const answer of route.answers) responses[String(answer.status)] = success(answer);
   for (const [status, docs] of [...byStatus].sort(([a], [b]) => a - b)) {
     const headers: HeaderName[] = [];
-    if (
-      docs.some((doc) =>
-        ['BACKLOG_FULL', 'IDEMPOTENCY_KEY_IN_USE', 'NOT_DURABLE', 'NOT_READY', 'TOO_MANY_STREAMS'].includes(doc.code),
-      )
-    )
-      headers.push('Retry-After');
+    if (docs.some((doc) => doc.retryAfter)) headers.push('Retry-After');
     if (status === 401) headers.push('WWW-Authenticate');
     responses[String(status)] = errorResponse(docs, undefined, headers);
   }

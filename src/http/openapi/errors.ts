@@ -8,7 +8,7 @@ import { z } from 'zod';
 import {
   BacklogFullError,
   BadRequestError,
-  type BullpenError,
+  BullpenError,
   IdempotencyKeyInUseError,
   IdempotencyKeyReusedError,
   InvalidIdempotencyKeyError,
@@ -24,6 +24,7 @@ import {
   NotReadyError,
   PayloadTooLargeError,
   QueueUnavailableError,
+  retriesLater,
   STARTUP_WAITS,
   TooManyStreamsError,
   UnauthorizedError,
@@ -41,6 +42,8 @@ export interface ErrorDoc {
   readonly example: { readonly error: string; readonly code: string; readonly details?: unknown };
   /** The shape of `details`, for the codes that carry it. */
   readonly details?: z.ZodType;
+  /** Whether the answer has a `Retry-After` (its error carries `retryAfterSeconds`). */
+  readonly retryAfter: boolean;
 }
 
 /** A code the catalogue has no class for yet is declared by hand, in the same form. */
@@ -62,6 +65,7 @@ function described(error: BullpenError | ErrorLike, when: string, details?: z.Zo
       ...(error.details === undefined ? {} : { details: error.details }),
     },
     ...(details === undefined ? {} : { details }),
+    retryAfter: error instanceof BullpenError && retriesLater(error),
   };
 }
 
