@@ -16,6 +16,8 @@ import { enqueueMany, waitForIdle, waitForJobs, type Enqueued, type JobView } fr
 import { freePort } from '../support/ports.js';
 import { parseMetrics, total } from '../support/prom-text.js';
 import { startRedisSentinel, type TestSentinel } from '../support/redis-sentinel.js';
+import { refusedAtStart } from '../support/refused-start.js';
+import { worksThroughSentinel } from '../support/sentinel-checks.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
 
@@ -42,6 +44,54 @@ async function timedEnqueue(
   const elapsedMs = Date.now() - startedAt;
   assert.ok(elapsedMs <= ANSWER_BOUND_MS, `an enqueue answered ${response.status} in ${elapsedMs} ms`);
   return { ...response, elapsedMs };
+}
+
+interface FailoverLoad {
+  /** Every 202, and whether the promotion was known when its request was sent. */
+  readonly accepted: readonly { readonly job: Enqueued; readonly afterPromotion: boolean }[];
+  /** The 503s by code. */
+  readonly refusals: ReadonlyMap<string, number>;
+  readonly old: string;
+  readonly promoted: string;
+}
+
+/**
+ * One enqueue at a time on a fresh connection (a bounded load that reaches every process) while the
+ * master is SIGKILLed and a replica promoted, until SERVING_AGAIN 202s in a row follow the promotion.
+ * Every answer is a 202 or a 503, within ANSWER_BOUND_MS.
+ */
+async function enqueueThroughFailover(
+  service: Service,
+  sentinel: TestSentinel,
+  jobName: string,
+): Promise<FailoverLoad> {
+  const accepted: { job: Enqueued; afterPromotion: boolean }[] = [];
+  const refusals = new Map<string, number>();
+  /** The promoted master once the sentinels agree on it: what the load marks its 202s by. */
+  const failover: { promoted?: string } = {};
+  let inARow = 0;
+  const load = (async () => {
+    while (inARow < SERVING_AGAIN) {
+      const afterPromotion = failover.promoted !== undefined;
+      const response = await timedEnqueue(service, jobName);
+      if (response.status === 202) {
+        accepted.push({ job: response.body, afterPromotion });
+        inARow = afterPromotion ? inARow + 1 : 0;
+      } else {
+        assert.equal(response.status, 503, response.text);
+        const code = String(response.body.code);
+        refusals.set(code, (refusals.get(code) ?? 0) + 1);
+        inARow = 0;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  })();
+  await waitFor(() => accepted.length >= 5, { what: 'load before the kill' });
+  const old = await sentinel.killMaster();
+  const promoted = await sentinel.waitForPromotion(old);
+  failover.promoted = promoted;
+  await load;
+  return { accepted, refusals, old, promoted };
 }
 
 interface Health {
@@ -71,46 +121,14 @@ describe('Redis Sentinel', { timeout: 180_000 }, () => {
   });
 
   test('works through the sentinels, naming the mode and the master', async () => {
-    const master = await sentinel.currentMaster();
-    const started = service.logs.find((line) => line.event === 'primary.started');
-    assert.equal(started?.redisMode, 'sentinel');
-    assert.equal(started?.master, master);
-    const health = await service.request<Health>('GET', '/healthz');
-    assert.equal(health.status, 200, health.text);
-    assert.deepEqual([health.body.redisMode, health.body.redisMaster], ['sentinel', master]);
-    const jobs = await enqueueMany(service, 6, 'through-sentinel', { durationMs: 50 });
-    await waitForJobs(service, jobs, { timeoutMs: 30_000 });
-    await waitForIdle(service);
+    await worksThroughSentinel(service, sentinel, 'through-sentinel');
   });
 
   test('a SIGKILLed master is replaced: 503s meanwhile, then every process serves the new master', async () => {
     const before = await enqueueMany(service, 4, 'before-kill', { durationMs: 0 });
     await waitForJobs(service, before, { timeoutMs: 30_000 });
 
-    const accepted: { job: Enqueued; afterPromotion: boolean }[] = [];
-    /** The promoted master once the sentinels agree on it: what the load marks its 202s by. */
-    const failover: { promoted?: string } = {};
-    let inARow = 0;
-    // One request at a time on a fresh connection: a bounded load that reaches every process.
-    const load = (async () => {
-      while (inARow < SERVING_AGAIN) {
-        const afterPromotion = failover.promoted !== undefined;
-        const response = await timedEnqueue(service, 'failover');
-        if (response.status === 202) {
-          accepted.push({ job: response.body, afterPromotion });
-          inARow = afterPromotion ? inARow + 1 : 0;
-        } else {
-          assert.equal(response.status, 503, response.text);
-          inARow = 0;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-      }
-    })();
-    await waitFor(() => accepted.length >= 5, { what: 'load before the kill' });
-    const old = await sentinel.killMaster();
-    const promoted = await sentinel.waitForPromotion(old);
-    failover.promoted = promoted;
-    await load;
+    const { accepted, old, promoted } = await enqueueThroughFailover(service, sentinel, 'failover');
     assert.notEqual(promoted, old);
 
     // Accepted after the promotion: on the new master, so each completes.
@@ -171,32 +189,10 @@ describe('Redis Sentinel with durable acceptance', { timeout: 180_000 }, () => {
   });
 
   test('a SIGKILLed master loses no job answered 202: each one completes', async () => {
-    const accepted: Enqueued[] = [];
-    const refusals = new Map<string, number>();
-    const failover: { promoted?: string } = {};
-    let inARow = 0;
-    const load = (async () => {
-      while (inARow < SERVING_AGAIN) {
-        const afterPromotion = failover.promoted !== undefined;
-        const response = await timedEnqueue(service, 'durable-failover');
-        if (response.status === 202) {
-          accepted.push(response.body);
-          inARow = afterPromotion ? inARow + 1 : 0;
-        } else {
-          // Refused while the master is away (QUEUE_UNAVAILABLE) or while no replica follows the new one
-          // yet (NOT_DURABLE): never a 202 for a job that could be lost.
-          assert.equal(response.status, 503, response.text);
-          const code = String(response.body.code);
-          refusals.set(code, (refusals.get(code) ?? 0) + 1);
-          inARow = 0;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-      }
-    })();
-    await waitFor(() => accepted.length >= 5, { what: 'load before the kill' });
-    const old = await sentinel.killMaster();
-    failover.promoted = await sentinel.waitForPromotion(old);
-    await load;
+    // Refused while the master is away (QUEUE_UNAVAILABLE) or while no replica follows the new one yet
+    // (NOT_DURABLE): never a 202 for a job that could be lost.
+    const { accepted: answered, refusals } = await enqueueThroughFailover(service, sentinel, 'durable-failover');
+    const accepted = answered.map((entry) => entry.job);
     assert.deepEqual(
       [...refusals.keys()].filter((code) => code !== 'QUEUE_UNAVAILABLE' && code !== 'NOT_DURABLE'),
       [],
@@ -221,32 +217,22 @@ describe('Redis Sentinel misconfigured', { timeout: 120_000 }, () => {
   });
 
   test('a master name no sentinel watches stops start-up, naming the setting', async () => {
-    const service = await startService({
+    const { fatal } = await refusedAtStart({
       redisUrl: '',
       sentinels: { list: sentinel.sentinels, master: 'no-such-master' },
-      workers: 1,
-      waitUntilReady: false,
     });
-    assert.equal(await service.exited, 1);
-    const fatal = service.logs.find((line) => line.event === 'redis.sentinel-master-unknown');
-    assert.ok(fatal, JSON.stringify(service.logs));
+    assert.equal(fatal.event, 'redis.sentinel-master-unknown');
     assert.deepEqual([fatal.master, fatal.setting], ['no-such-master', 'REDIS_SENTINEL_MASTER']);
-    assert.ok(!service.logs.some((line) => line.event === 'process.forked'));
   });
 
   test('sentinels that do not answer stop start-up after REDIS_SENTINEL_START_TIMEOUT_MS', async () => {
     const nobody = await freePort();
-    const service = await startService({
+    const { fatal } = await refusedAtStart({
       redisUrl: '',
       sentinels: { list: `127.0.0.1:${nobody}`, master: sentinel.master },
-      workers: 1,
-      waitUntilReady: false,
       env: { REDIS_SENTINEL_START_TIMEOUT_MS: '2000' },
     });
-    assert.equal(await service.exited, 1);
-    const fatal = service.logs.find((line) => line.event === 'redis.sentinels-unreachable');
-    assert.ok(fatal, JSON.stringify(service.logs));
+    assert.equal(fatal.event, 'redis.sentinels-unreachable');
     assert.deepEqual([fatal.setting, fatal.timeoutMs], ['REDIS_SENTINELS', 2000]);
-    assert.ok(!service.logs.some((line) => line.event === 'process.forked'));
   });
 });

@@ -9,43 +9,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { probeRedis } from '../../src/local-redis/ping.js';
-import { enqueueMany, waitForIdle, waitForJobs } from '../support/jobs.js';
-import { logged } from '../support/log-lines.js';
 import { assertRefusesWithoutPassword } from '../support/redis-nodes.js';
 import { startRedisSentinel, type TestSentinel } from '../support/redis-sentinel.js';
+import { worksThroughSentinel } from '../support/sentinel-checks.js';
+import { refusedAtStart } from '../support/refused-start.js';
 import { startService, type LogLine, type Service, type ServiceOptions } from '../support/service.js';
 import { createTestCertificates, skipUnlessOpenssl, type TestCertificates } from '../support/tls-certs.js';
-import { waitFor } from '../support/wait.js';
 
 const WORKERS = 2;
 const PASSWORD = 'data s3cret';
 const SENTINEL_PASSWORD = 'sentinel s3cret';
-const FATAL = 60;
-
-interface Health {
-  readonly redisMode?: string;
-  readonly redisMaster?: string;
-}
 
 /** `host:port` → the parts a client takes. */
 function addressOf(hostPort: string): { host: string; port: number } {
   const [host = '', port = ''] = hostPort.split(':');
   return { host, port: Number(port) };
-}
-
-/** Works through the sentinels: the start-up line and /healthz name the mode and master, and jobs complete. */
-async function worksThroughSentinel(service: Service, sentinel: TestSentinel, jobName: string): Promise<void> {
-  const master = await sentinel.currentMaster();
-  const started = service.logs.find((line) => line.event === 'primary.started');
-  assert.equal(started?.redisMode, 'sentinel');
-  assert.equal(started?.master, master);
-  const health = await service.request<Health>('GET', '/healthz');
-  assert.equal(health.status, 200, health.text);
-  assert.deepEqual([health.body.redisMode, health.body.redisMaster], ['sentinel', master]);
-  const jobs = await enqueueMany(service, 6, jobName, { durationMs: 0 });
-  assert.deepEqual(new Set(jobs.map((job) => job.assignedWorker)), new Set(['test-0', 'test-1']));
-  await waitForJobs(service, jobs, { timeoutMs: 30_000 });
-  await waitForIdle(service);
 }
 
 /** No line the service wrote, nor its stderr, holds any of `secrets`, raw or URL-encoded. */
@@ -58,22 +36,10 @@ function assertNoSecretLogged(service: Service, secrets: readonly string[]): voi
   }
 }
 
-/** Starts a service that must not start, and returns its fatal line once it has exited 1 without a fork. */
-async function refusedAtStart(options: Omit<ServiceOptions, 'workers' | 'waitUntilReady'>): Promise<LogLine> {
-  const service = await startService({ ...options, workers: 1, waitUntilReady: false });
-  try {
-    await waitFor(() => service.child.exitCode !== null && service.logs.some((line) => line.level === FATAL), {
-      timeoutMs: 60_000,
-      what: `the service to exit with a fatal line; it logged ${JSON.stringify(service.logs)}`,
-    });
-  } finally {
-    await service.stop('SIGKILL');
-  }
-  assert.equal(service.child.exitCode, 1);
-  assert.ok(!logged(service.logs, 'process.forked'), 'no worker was forked');
+/** A service that must not start: its fatal line, once it exited 1 without a fork, and no secret in its log. */
+async function refusedWithoutSecrets(options: Omit<ServiceOptions, 'workers' | 'waitUntilReady'>): Promise<LogLine> {
+  const { fatal, service } = await refusedAtStart(options);
   assertNoSecretLogged(service, [PASSWORD, SENTINEL_PASSWORD, 'wrong password']);
-  const fatal = service.logs.find((line) => line.level === FATAL);
-  assert.ok(fatal);
   return fatal;
 }
 
@@ -110,7 +76,7 @@ describe('Redis Sentinel with passwords', { timeout: 180_000 }, () => {
   // No short REDIS_SENTINEL_START_TIMEOUT_MS: a refusal is final, and stops start-up without waiting it out.
   test('a wrong REDIS_PASSWORD stops start-up, naming the master and the setting', async () => {
     const master = await sentinel.currentMaster();
-    const fatal = await refusedAtStart({ ...settings(), env: { REDIS_PASSWORD: 'wrong password' } });
+    const fatal = await refusedWithoutSecrets({ ...settings(), env: { REDIS_PASSWORD: 'wrong password' } });
     assert.equal(fatal.event, 'redis.credentials-refused');
     assert.deepEqual([fatal.role, fatal.endpoint, fatal.setting], ['master', master, 'REDIS_PASSWORD']);
     assert.match(String(fatal.reason), /^WRONGPASS/);
@@ -119,7 +85,7 @@ describe('Redis Sentinel with passwords', { timeout: 180_000 }, () => {
   test('sentinels given without their password stop start-up, naming the setting', async () => {
     const list = sentinel.sentinels.replaceAll(`:${encodeURIComponent(SENTINEL_PASSWORD)}@`, '');
     assert.doesNotMatch(list, /@/);
-    const fatal = await refusedAtStart({
+    const fatal = await refusedWithoutSecrets({
       redisUrl: '',
       sentinels: { list, master: sentinel.master },
       env: { REDIS_PASSWORD: PASSWORD },
@@ -172,7 +138,7 @@ describe('Redis Sentinel over TLS', { timeout: 180_000, skip: skipUnlessOpenssl(
   });
 
   test('without the CA, start-up stops at once and says why', async () => {
-    const fatal = await refusedAtStart({
+    const fatal = await refusedWithoutSecrets({
       redisUrl: '',
       sentinels: { list: sentinel.sentinels, master: sentinel.master },
       env: { REDIS_PASSWORD: PASSWORD },

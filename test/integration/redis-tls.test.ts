@@ -22,6 +22,7 @@ import { skipUnlessClusterTools, startRedisCluster, type TestRedisCluster } from
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { assertRefusesWithoutPassword } from '../support/redis-nodes.js';
 import { lineOf, logged } from '../support/log-lines.js';
+import { refusedAtStart } from '../support/refused-start.js';
 import { startService, type LogLine, type Service, type ServiceOptions } from '../support/service.js';
 import { createTestCertificates, skipUnlessOpenssl, type TestCertificates } from '../support/tls-certs.js';
 import { waitFor } from '../support/wait.js';
@@ -29,7 +30,6 @@ import { waitFor } from '../support/wait.js';
 const WORKERS = 2;
 const JOBS = 6;
 const PASSWORD = 'tls s3cret';
-const FATAL = 60;
 const WARN = 40;
 
 /**
@@ -74,20 +74,9 @@ async function refusesPlainText(port: number): Promise<void> {
  * words only: src/primary/primary.ts logs the reason src/redis/tls-trust.ts gives, with no field for
  * them, so the tests read those in `msg`.
  */
-async function refusedAtStart(options: Omit<ServiceOptions, 'workers' | 'waitUntilReady'>): Promise<LogLine> {
-  const service = await startService({ ...options, workers: 1, waitUntilReady: false });
-  try {
-    await waitFor(() => service.child.exitCode !== null && service.logs.some((line) => line.level === FATAL), {
-      timeoutMs: 30_000,
-      what: `the service to exit with a fatal line; it logged ${JSON.stringify(service.logs)}`,
-    });
-  } finally {
-    await service.stop('SIGKILL');
-  }
-  assert.equal(service.child.exitCode, 1);
-  assert.ok(!logged(service.logs, 'process.forked'), 'no worker was forked');
-  const fatal = service.logs.find((line) => line.level === FATAL);
-  assert.equal(fatal?.event, 'redis.tls-untrusted');
+async function untrustedAtStart(options: Omit<ServiceOptions, 'workers' | 'waitUntilReady'>): Promise<LogLine> {
+  const { fatal } = await refusedAtStart(options, { timeoutMs: 30_000 });
+  assert.equal(fatal.event, 'redis.tls-untrusted');
   return fatal;
 }
 
@@ -124,7 +113,7 @@ describe('Redis over TLS', { skip: skipUnlessOpenssl() || skipUnlessClusterTools
     });
 
     test('without the CA, start-up stops at once and says why', async () => {
-      const fatal = await refusedAtStart({ redisUrl: redis.url });
+      const fatal = await untrustedAtStart({ redisUrl: redis.url });
       assert.equal(fatal.redis, redis.url, 'it names the Redis');
       assert.equal(fatal.code, 'SELF_SIGNED_CERT_IN_CHAIN', 'why');
       assert.equal(fatal.endpoint, `127.0.0.1:${redis.port}`, 'which server');
@@ -202,7 +191,7 @@ describe('Redis over TLS', { skip: skipUnlessOpenssl() || skipUnlessClusterTools
     });
 
     test('without the CA, start-up stops at once and says why', async () => {
-      const fatal = await refusedAtStart({ redisUrl: '', clusterNodes: seeds });
+      const fatal = await untrustedAtStart({ redisUrl: '', clusterNodes: seeds });
       assert.match(
         String(fatal.redis),
         new RegExp(`^cluster 127\\.0\\.0\\.1:${cluster.nodes[0]?.port}`),
@@ -238,7 +227,7 @@ describe('Redis over TLS', { skip: skipUnlessOpenssl() || skipUnlessClusterTools
     });
 
     test('reached by an address the certificate does not list, start-up stops at once and says why', async () => {
-      const fatal = await refusedAtStart({
+      const fatal = await untrustedAtStart({
         redisUrl: '',
         clusterNodes: cluster.nodes.map(({ port }) => `rediss://127.0.0.1:${port}`).join(','),
         env: { NODE_EXTRA_CA_CERTS: named.caFile },
