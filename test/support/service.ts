@@ -207,7 +207,11 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     waitForAlive: (count) =>
       waitFor(
         async () => {
-          if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}: ${stderr}`);
+          if (child.exitCode !== null) {
+            // Start-up refusals are JSON lines on stdout (a port taken meanwhile, a lease refused): say which.
+            const fatal = logs.filter((line) => Number(line.level) >= 50).map((line) => JSON.stringify(line));
+            throw new Error(`service exited with ${child.exitCode}: ${[...fatal, stderr].join('\n')}`);
+          }
           const state = await service.workers();
           const own = state.workers.filter((worker) => worker.alive && worker.id.startsWith(`${hostId}-`));
           return own.length === count ? state : undefined;
