@@ -25,6 +25,8 @@ const WORKERS = 2;
 /** 202s in a row, after the promotion, that show every process serving again. */
 const SERVING_AGAIN = 20;
 const COMMAND_TIMEOUT_MS = 1_000;
+/** A generous bound on serving again after the promotion: past it the load fails and says what it got. */
+const SERVING_AGAIN_WITHIN_MS = 60_000;
 /**
  * The longest an answer may take while the master is away: a request never hangs. Generous (the
  * time-out of the add, then of the undo, plus a loaded machine); a hang would wait for the promotion.
@@ -68,12 +70,25 @@ async function enqueueThroughFailover(
   const accepted: { job: Enqueued; afterPromotion: boolean }[] = [];
   const refusals = new Map<string, number>();
   /** The promoted master once the sentinels agree on it: what the load marks its 202s by. */
-  const failover: { promoted?: string } = {};
+  const failover: { promoted?: string; promotedAt?: number } = {};
   let inARow = 0;
+  /** The answers since the promotion, for the message of a load that never sees the service serve again. */
+  const since: string[] = [];
   const load = (async () => {
     while (inARow < SERVING_AGAIN) {
+      if (failover.promotedAt !== undefined && Date.now() - failover.promotedAt > SERVING_AGAIN_WITHIN_MS) {
+        const redisLines = service.logs
+          .filter((line) => String(line.event).startsWith('redis.') || Number(line.level) >= 40)
+          .slice(-30)
+          .map((line) => JSON.stringify(line));
+        throw new Error(
+          `not serving again ${SERVING_AGAIN_WITHIN_MS} ms after the promotion: ${since.slice(-40).join(' ')}\n` +
+            redisLines.join('\n'),
+        );
+      }
       const afterPromotion = failover.promoted !== undefined;
       const response = await timedEnqueue(service, jobName);
+      if (afterPromotion) since.push(response.status === 202 ? '202' : `503:${String(response.body.code)}`);
       if (response.status === 202) {
         accepted.push({ job: response.body, afterPromotion });
         inARow = afterPromotion ? inARow + 1 : 0;
@@ -89,6 +104,7 @@ async function enqueueThroughFailover(
   await waitFor(() => accepted.length >= 5, { what: 'load before the kill' });
   const old = await sentinel.killMaster();
   const promoted = await sentinel.waitForPromotion(old);
+  failover.promotedAt = Date.now();
   failover.promoted = promoted;
   await load;
   return { accepted, refusals, old, promoted };

@@ -15,6 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { probeRedis } from '../../src/local-redis/server.js';
@@ -71,6 +72,8 @@ export async function startRedisSentinel({
 }: StartSentinelOptions = {}): Promise<TestSentinel> {
   const dir = mkdtempSync(join(tmpdir(), 'bullpen-sentinel-'));
   const children = new Map<number, ChildProcess>();
+  /** What keeps a killed master's port taken. */
+  const holders: Server[] = [];
   // What the harness's own connections add: the test CA, and each side's password.
   const tlsOptions: RedisOptions = tls === undefined ? {} : { tls: { ca: tls.ca } };
   const dataOptions: RedisOptions = { ...tlsOptions, ...(password === undefined ? {} : { password }) };
@@ -244,6 +247,9 @@ export async function startRedisSentinel({
         const exited = new Promise((resolve) => child.once('exit', resolve));
         child.kill('SIGKILL');
         await exited;
+        // Held until `stop`: a redis-server another test starts meanwhile could otherwise get the dead
+        // master's port, and a process that asks a sentinel before the promotion would find a master there.
+        holders.push(await holdPort(port));
         return address;
       },
       async waitForPromotion(old, timeoutMs = 30_000) {
@@ -262,6 +268,7 @@ export async function startRedisSentinel({
       },
       async stop() {
         client.disconnect();
+        await Promise.all(holders.map((holder) => new Promise((resolve) => holder.close(resolve))));
         await stopAll(children);
         rmSync(dir, { recursive: true, force: true });
       },
@@ -282,4 +289,13 @@ async function stopAll(children: ReadonlyMap<number, ChildProcess>): Promise<voi
       await exited;
     }),
   );
+}
+
+/** Listens on `port` and drops every connection at once, as a dead server's port refuses them. */
+function holdPort(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((socket) => socket.destroy());
+    server.once('error', reject);
+    server.listen(port, HOST, () => resolve(server));
+  });
 }
