@@ -10,6 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisClient } from '../redis/connections.js';
 import type { Logger } from '../logging/logger.js';
 import type { JobLedgerPort } from '../ledger/ledger.js';
+import type { GroupLedger } from '../ledger/groups.js';
+import { HELD_QUEUE } from '../contracts/names.js';
 import type { CancelWaiting } from '../queue/cancel-waiting.js';
 import type { JobReader, JobView } from '../jobs/reader.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
@@ -38,6 +40,10 @@ export interface CancellerOptions {
   readonly reader: JobReader;
   readonly cancelWaiting: CancelWaiting;
   readonly ledger: Pick<JobLedgerPort, 'release'>;
+  /** Where a held job leaves its group's line. */
+  readonly groups: Pick<GroupLedger, 'unhold'>;
+  /** The key of a job in the held queue. */
+  readonly heldJobKey: (jobId: string) => string;
   readonly metrics: Pick<ProcessMetrics, 'jobCancelled'>;
   readonly logger: Logger;
   /** Where a job waits while it has no worker yet (delayed jobs): this queue id (the delayed queue). */
@@ -75,6 +81,18 @@ export function createCanceller(options: CancellerOptions): Canceller {
           });
         }
         // Counted here, by the process that took it out; a running one is counted where it ran.
+        metrics.jobCancelled(before.jobName);
+        return { kind: 'cancelled' };
+      }
+      // Held for its group's turn: filed as cancelled in the held queue, then out of its line (a
+      // release that took it meanwhile finds it cancelled and gives its slot back).
+      if (await cancelWaiting(HELD_QUEUE, jobId)) {
+        await options.groups.unhold(options.heldJobKey(jobId)).catch((error: unknown) => {
+          logger.warn(
+            { event: 'cancel.unhold-failed', err: error, jobId },
+            'could not take a cancelled job out of its group line; its release gives its slot back',
+          );
+        });
         metrics.jobCancelled(before.jobName);
         return { kind: 'cancelled' };
       }

@@ -120,6 +120,9 @@ const schema = z
     BULK_MAX: int(1, 10_000).default(1_000),
     BULK_BODY_LIMIT_BYTES: int(64, 256 * 1024 * 1024).default(8 * 1024 * 1024),
     MAX_BACKLOG: int(1, 100_000_000).default(100_000),
+    PREFETCH: int(0, 10_000).default(2),
+    GROUP_CONCURRENCY: int(0, 1_000_000).default(0),
+    GROUP_METRICS_TOP: int(0, 10_000).default(20),
     COMMAND_TIMEOUT_MS: int(50, 60_000).default(500),
     ENQUEUE_MIN_REPLICAS: int(0, 64).default(0),
     ENQUEUE_REPLICA_TIMEOUT_MS: int(10, 60_000).default(1_000),
@@ -301,6 +304,15 @@ export interface Config {
    * enqueue answers 429.
    */
   readonly maxBacklog: number;
+  /**
+   * Jobs a worker may hold beyond its concurrency, ready to start as a slot frees: more keeps slots
+   * busy between jobs, less keeps the fair order closer (every other job waits in its group's line).
+   */
+  readonly prefetch: number;
+  /** The most jobs of one group running at once in the whole pool, for a group without its own (0: none). */
+  readonly groupConcurrency: number;
+  /** How many groups `/metrics` shows by name (those with the most waiting jobs); the rest add up in `other`. */
+  readonly groupMetricsTop: number;
   /** How long an HTTP request waits for Redis before answering 503. */
   readonly commandTimeoutMs: number;
   /**
@@ -404,6 +416,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     bulkMax: e.BULK_MAX,
     bulkBodyLimitBytes: e.BULK_BODY_LIMIT_BYTES,
     maxBacklog: e.MAX_BACKLOG,
+    prefetch: e.PREFETCH,
+    groupConcurrency: e.GROUP_CONCURRENCY,
+    groupMetricsTop: e.GROUP_METRICS_TOP,
     commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
     enqueueMinReplicas: e.ENQUEUE_MIN_REPLICAS,
     enqueueReplicaTimeoutMs: e.ENQUEUE_REPLICA_TIMEOUT_MS,

@@ -79,3 +79,85 @@ export function ledgerKeys(prefix: string): LedgerKeys {
 export function jobIndexKey(prefix: string): string {
   return ledgerKeys(prefix).index;
 }
+
+/**
+ * The keys of fair scheduling between tenant groups, in the ledger's slot: the scripts that choose a
+ * worker for a job (reserve, release) and those that end a job's run (transition) read and write them
+ * together with the workers' loads, in one step. Jobs that must wait for their group's turn are held
+ * in the held queue (`HELD_QUEUE`, contracts/names.ts), whose BullMQ keys share this slot too.
+ */
+export interface GroupKeys {
+  /**
+   * zset, every score 0, ordered by member: one member per held job, "<group>|<band>|<seq>|<job id>",
+   * so that one group's jobs are a range of members, highest priority (band) first, then in arrival
+   * order (seq).
+   */
+  readonly held: string;
+  /** hash: group -> held jobs. */
+  readonly waiting: string;
+  /** hash: group -> jobs handed to a worker and not finished (queued there, or running). */
+  readonly inflight: string;
+  /** hash: group -> jobs running. */
+  readonly running: string;
+  /** hash: token -> group, for each job handed to a worker and not finished. */
+  readonly groupOf: string;
+  /** hash: group -> settings JSON ({concurrency, rateLimit: {max, durationMs}, weight, paused}). */
+  readonly settings: string;
+  /**
+   * zset, every score 0, ordered by member: one member per group whose held jobs may start now,
+   * "<band>|<pass>|<group>": the group of the best band, then of the least pass, is next.
+   */
+  readonly ready: string;
+  /** hash: group -> its member in `ready`. */
+  readonly readyAt: string;
+  /** hash: group -> its pass (virtual time, in units of PASS_SCALE / weight per turn). */
+  readonly pass: string;
+  /** hash: band -> the pass of the last group that had a turn in it. */
+  readonly virtualTime: string;
+  /** zset: group -> when its rate limit lets it start a job again (ms). */
+  readonly sleeping: string;
+  /** hash: group -> the times (ms) of its starts within its rate limit's window, space separated. */
+  readonly starts: string;
+  /** string: the arrival counter of held jobs. */
+  readonly sequence: string;
+  /** hash: token -> "<worker>|<job id>|<ms>", a held job handed to a worker whose move is under way. */
+  readonly releasing: string;
+}
+
+export function groupKeys(prefix: string): GroupKeys {
+  const key = (name: string) => `${prefix}:${LEDGER_TAG}:groups:${name}`;
+  return Object.freeze({
+    held: key('held'),
+    waiting: key('waiting'),
+    inflight: key('inflight'),
+    running: key('running'),
+    groupOf: key('of'),
+    settings: key('settings'),
+    ready: key('ready'),
+    readyAt: key('ready-at'),
+    pass: key('pass'),
+    virtualTime: key('virtual-time'),
+    sleeping: key('sleeping'),
+    starts: key('starts'),
+    sequence: key('sequence'),
+    releasing: key('releasing'),
+  });
+}
+
+/** The order in which scripts take the group keys in KEYS, from their first group key on. */
+export function groupKeyList(keys: GroupKeys): string[] {
+  return [
+    keys.held,
+    keys.waiting,
+    keys.inflight,
+    keys.running,
+    keys.groupOf,
+    keys.settings,
+    keys.ready,
+    keys.readyAt,
+    keys.pass,
+    keys.virtualTime,
+    keys.sleeping,
+    keys.starts,
+  ];
+}

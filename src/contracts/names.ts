@@ -4,6 +4,7 @@
  * separate index that would need its own retention.
  */
 import { randomBytes } from 'node:crypto';
+import { LEDGER_TAG } from './keys.js';
 
 /**
  * The delayed queue: where a delayed job waits until it is due and routed to a worker. It is no worker,
@@ -11,6 +12,13 @@ import { randomBytes } from 'node:crypto';
  * `-<index>`, so it can never be one of them.
  */
 export const DELAYED_QUEUE = 'scheduled';
+
+/**
+ * The held queue: where a job waits for its group's turn once every worker is busy (see
+ * ledger/lua/includes/groups.lua), until it is handed to the first worker with room. No consumer
+ * reads it; like the delayed queue it takes a worker id's place in its queue's name.
+ */
+export const HELD_QUEUE = 'held';
 
 export function workerIdFor(hostId: string, index: number): string {
   return `${hostId}-${index}`;
@@ -21,6 +29,9 @@ export function workerIdFor(hostId: string, index: number): string {
  * BullMQ key of it) sits in a slot of its own and the queues spread over the cluster's masters.
  */
 export function queueNameFor(workerId: string): string {
+  // The held queue shares the ledger's slot, so that a job and its place in its group's line are
+  // written in one transaction, on a Redis Cluster too.
+  if (workerId === HELD_QUEUE) return `tasks.${LEDGER_TAG}held`;
   return `tasks.{${workerId}}`;
 }
 

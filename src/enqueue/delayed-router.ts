@@ -11,15 +11,17 @@
  * the location record if the add happened; a reservation made before the crash, without its add, is
  * freed by the reconciler. With no live worker, or a full backlog, the job waits a second more.
  */
-import { DelayedError, Job, UnrecoverableError, Worker, type JobsOptions, type Queue } from '../queue/bullmq.js';
+import { DelayedError, Job, UnrecoverableError, Worker, type Queue } from '../queue/bullmq.js';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/connections.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../logging/logger.js';
 import { reportOutage } from '../logging/outage.js';
-import { CANCELLED_REASON, groupOption, groupOptions, TIMEOUT_OPTION } from '../contracts/stored-job.js';
+import { CANCELLED_REASON, groupOption } from '../contracts/stored-job.js';
+import { carriedOptions } from '../queue/carried-options.js';
+import type { GroupLedger } from '../ledger/groups.js';
 import { RETRY_AFTER_ERROR_MS, superviseConsumer } from '../queue/supervise.js';
-import { parseJobId, queueNameFor, DELAYED_QUEUE } from '../contracts/names.js';
+import { parseJobId, queueNameFor, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
 
 /** Routing is a few Redis calls: a handful in flight serve a burst of jobs falling due together. */
@@ -32,6 +34,10 @@ export interface DelayedRouterOptions {
   readonly connection: RedisClient;
   readonly prefix: string;
   readonly ledger: Pick<Ledger, 'reserve' | 'release'>;
+  /** Where a due job that must wait for its group's turn takes its place in line (on `connection`). */
+  readonly groups: Pick<GroupLedger, 'holdOn'>;
+  /** Told after a due job was held. */
+  readonly onHeld: () => void;
   /** Queue handles on `connection`, so that the add and its location record share one transaction. */
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
   /** The location record of a job by its token (`ledgerKeys(prefix).location`). */
@@ -91,13 +97,21 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
       // the add; the add leaves a marker in its queue's slot, so a missing marker means no add (a
       // job's own state cannot tell: a job that ran may have been removed already).
       const routedTo = located.split('|')[0] ?? '';
+      // A hold wrote its location in the transaction that added the job: both happened (and a held
+      // job handed to a worker since keeps the held queue among its origins).
+      if (located.split(/[|,]/).includes(HELD_QUEUE)) return undefined;
       const target = queues.forWorker(routedTo);
       if (connection.isCluster && (await connection.exists(routedMarkerKey(target, token))) === 0) {
         await addRouted(job, jobId, routedTo, token);
       }
       return undefined;
     }
-    const outcome = await ledger.reserve(token, DELAYED_QUEUE);
+    const group = groupOption(job.opts as Record<string, unknown>);
+    const outcome = await ledger.reserve(token, DELAYED_QUEUE, group);
+    if (outcome.kind === 'held') {
+      await hold(job, jobId, token, group);
+      return { routedTo: HELD_QUEUE };
+    }
     if (outcome.kind !== 'reserved') {
       await job.moveToDelayed(Date.now() + ROUTE_RETRY_MS, lock);
       throw new DelayedError();
@@ -116,18 +130,7 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
   /** The job, with the options it was enqueued with but its delay, and its location, at once. */
   const addRouted = async (job: Job, jobId: string, workerId: string, token: string) => {
     const target = queues.forWorker(workerId);
-    const { attempts, backoff, priority } = job.opts;
-    const stored = job.opts as Record<string, unknown>;
-    const timeoutMs = stored[TIMEOUT_OPTION];
-    const opts: JobsOptions = {
-      jobId,
-      timestamp: job.timestamp,
-      ...(attempts === undefined ? {} : { attempts }),
-      ...(backoff === undefined ? {} : { backoff }),
-      ...(priority ? { priority } : {}),
-      ...(timeoutMs === undefined ? {} : { [TIMEOUT_OPTION]: timeoutMs }),
-      ...groupOptions(groupOption(stored)),
-    };
+    const opts = carriedOptions(job, jobId);
     const client = await target.backend.client;
     const location = `${workerId}|${DELAYED_QUEUE}`;
     const multi = client.multi();
@@ -149,6 +152,30 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
     if (results === null) throw new Error('the transaction was discarded');
     const failure = results.find(([error]: [Error | null, unknown]) => error !== null)?.[0];
     if (failure) throw failure;
+  };
+
+  /**
+   * A due job that must wait for its group's turn goes to the held queue, with its place in line and
+   * its location, in one transaction: all three keys are in the ledger's slot. A routing run again
+   * finds the location, and the held queue's add of an id it holds changes nothing.
+   */
+  const hold = async (job: Job, jobId: string, token: string, group: string) => {
+    const heldQueue = queues.forWorker(HELD_QUEUE);
+    const client = await heldQueue.backend.client;
+    const multi = client.multi();
+    new Job(heldQueue, job.name, job.data as unknown, carriedOptions(job, jobId), jobId).addJob(multi).catch(() => {});
+    options.groups.holdOn(multi, { jobKey: heldQueue.toKey(jobId), jobId, group, priority: job.opts.priority });
+    (multi as unknown as ChainableCommander).set(
+      locationKey(token),
+      `${HELD_QUEUE}|${DELAYED_QUEUE}`,
+      'PX',
+      options.locationTtlMs,
+    );
+    const results = await multi.exec();
+    if (results === null) throw new Error('the transaction was discarded');
+    const failure = results.find(([error]: [Error | null, unknown]) => error !== null)?.[0];
+    if (failure) throw failure;
+    options.onHeld();
   };
 
   const startConsumer = (): Worker => {

@@ -14,6 +14,11 @@
  * that its transaction did not run: a record written means its jobs exist, and they stay, so that a
  * retry with the key is answered with jobs that exist.
  *
+ * A task that cannot start at once (every worker is busy, or its group waits its turn or is at a
+ * limit) is held: added to the held queue with its place in its group's line, in one transaction
+ * (ledger/groups.ts). It is answered like any other, with the worker its id is made for; the
+ * releaser hands it to the first worker with room when its turn comes.
+ *
  * With durable acceptance (ENQUEUE_MIN_REPLICAS), an added job is answered only once enough replicas
  * hold it (redis/replica-acks.ts). When too few do in time, the job stays (it is on the master, and
  * runs): the client is told 503 NOT_DURABLE, and a retry with its idempotency key answers that job.
@@ -21,12 +26,13 @@
 import { Job, type JobsOptions, type Queue } from '../queue/bullmq.js';
 import type { RedisClient } from '../redis/connections.js';
 import type { AtomicRecord, Dispatched, DispatchRequest, JobOverrides } from '../contracts/dispatch.js';
-import { groupOptions, TIMEOUT_OPTION } from '../contracts/stored-job.js';
-import { jobIdFor, newToken, parseJobId, DELAYED_QUEUE } from '../contracts/names.js';
+import { DEFAULT_GROUP, groupOptions, TIMEOUT_OPTION } from '../contracts/stored-job.js';
+import { jobIdFor, newToken, parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import { addInOneTransaction, type AddStepHook } from '../queue/add-jobs.js';
 import { createReserveBatcher } from './reserve-batcher.js';
-import type { Ledger } from '../ledger/ledger.js';
+import type { Ledger, ReserveOutcome } from '../ledger/ledger.js';
+import type { GroupLedger } from '../ledger/groups.js';
 import { BacklogFullError, NoLiveWorkerError, QueueUnavailableError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { ProcessMetrics, UndoOperation } from '../metrics/process-metrics.js';
@@ -56,6 +62,10 @@ export interface Dispatcher {
 
 export interface DispatcherOptions {
   readonly ledger: Pick<Ledger, 'reserveMany' | 'release' | 'cancel'>;
+  /** Where held tasks take their place in their group's line. */
+  readonly groups: Pick<GroupLedger, 'holdOn'>;
+  /** Told after tasks were held: a worker may have room for a group that may start. */
+  readonly onHeld: () => void;
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
   /**
    * The connection the queues were made on: an index entry goes out on it just ahead of its job, and
@@ -87,6 +97,8 @@ const UNDO_FAILED: Record<UndoOperation, string> = {
 
 export function createDispatcher({
   ledger,
+  groups,
+  onHeld,
   queues,
   connection,
   jobOptions,
@@ -153,7 +165,7 @@ export function createDispatcher({
   ): Promise<void> => {
     try {
       const [lone] = placed;
-      if (placed.length === 1 && lone !== undefined && record === undefined) {
+      if (placed.length === 1 && lone !== undefined && record === undefined && lone.held === undefined) {
         const request = requests[0] as DispatchRequest;
         const queue = queues.forWorker(lone.queueOf);
         const { jobId, timestamp } = lone;
@@ -166,7 +178,23 @@ export function createDispatcher({
       await addInOneTransaction(
         placed.map((placement, i) => {
           const queue = queues.forWorker(placement.queueOf);
-          return { queue, job: newJob(queue, requests[i] as DispatchRequest, placement), indexed: placement.reserved };
+          const request = requests[i] as DispatchRequest;
+          const job = newJob(queue, request, placement);
+          const { held } = placement;
+          return {
+            queue,
+            job,
+            indexed: placement.reserved,
+            alongside:
+              held &&
+              ((pipeline: object) =>
+                groups.holdOn(pipeline, {
+                  jobKey: queue.toKey(placement.jobId),
+                  jobId: placement.jobId,
+                  group: held.group,
+                  priority: request.options?.priority,
+                })),
+          };
         }),
         indexKey,
         record,
@@ -204,6 +232,7 @@ export function createDispatcher({
   /** Adds placed jobs, then, with durable acceptance, waits until enough replicas hold them. */
   const addDurably: typeof add = async (placed, requests, record, resume) => {
     await add(placed, requests, record, resume);
+    if (placed.some((placement) => placement.held !== undefined)) onHeld();
     await replicaAcks?.confirm(placed.map(({ jobId }) => jobId));
   };
   return {
@@ -216,13 +245,13 @@ export function createDispatcher({
       let placement: Placement;
       if (isDelayed(request)) placement = waitForDue(token);
       else {
-        const outcome = await reserve(token).catch((error: unknown) => {
+        const outcome = await reserve({ token, group: request.group }).catch((error: unknown) => {
           void undo('cancel_reservation', { token }, () => ledger.cancel(token));
           throw new QueueUnavailableError(error);
         });
         if (outcome.kind === 'no-live-worker') throw new NoLiveWorkerError();
         if (outcome.kind === 'backlog-full') throw new BacklogFullError(retryAfterSeconds);
-        placement = routed(token, outcome.workerId, outcome.reservedAt);
+        placement = placed(token, request, outcome);
       }
       const dispatched = dispatchedOf(placement);
       await addDurably([placement], [request], record?.(dispatched));
@@ -237,7 +266,10 @@ export function createDispatcher({
       const tokens = requests.map(() => newToken());
       // Delayed jobs take no slot until they are due: only the others are reserved.
       const toReserve = tokens.filter((_, i) => !isDelayed(requests[i] as DispatchRequest));
-      const outcomes = await ledger.reserveMany(toReserve).catch((error: unknown) => {
+      const requestOf = new Map(tokens.map((token, i) => [token, requests[i] as DispatchRequest]));
+      const outcomes = await ledger
+        .reserveMany(toReserve.map((token) => ({ token, group: requestOf.get(token)?.group })))
+        .catch((error: unknown) => {
         // Whether the call ran is unknown: each token is cancelled wherever it may have been reserved.
         // Not awaited, as for one task: the cancels follow the reserve on its connection, and while
         // Redis is away, awaiting them would hold the 503 for a second deadline.
@@ -247,22 +279,26 @@ export function createDispatcher({
       const outcomeOf = new Map(toReserve.map((token, i) => [token, outcomes[i]]));
       const reserved = toReserve.flatMap((token) => {
         const outcome = outcomeOf.get(token);
-        return outcome?.kind === 'reserved' ? [routed(token, outcome.workerId, outcome.reservedAt)] : [];
+        return outcome?.kind === 'reserved' || outcome?.kind === 'held'
+          ? [placed(token, requestOf.get(token) as DispatchRequest, outcome)]
+          : [];
       });
       // The batch is taken whole or not at all: a backlog that fills part-way refuses all of it,
       // and what was reserved before it filled is released.
-      const refused = outcomes.find((outcome) => outcome.kind !== 'reserved');
+      const refused = outcomes.find((outcome) => outcome.kind !== 'reserved' && outcome.kind !== 'held');
       if (refused !== undefined) {
         await Promise.all(
-          reserved.map((ids) => undo('release_reservation', ids, () => ledger.release(ids.queueOf, ids.token))),
+          reserved
+            .filter((ids) => ids.reserved)
+            .map((ids) => undo('release_reservation', ids, () => ledger.release(ids.queueOf, ids.token))),
         );
         if (refused.kind === 'backlog-full') throw new BacklogFullError(retryAfterSeconds);
         throw new NoLiveWorkerError();
       }
       const byToken = new Map(reserved.map((placement) => [placement.token, placement]));
-      const placed = tokens.map((token) => byToken.get(token) ?? waitForDue(token));
-      const dispatched = placed.map(dispatchedOf);
-      await addDurably(placed, requests, record?.(dispatched));
+      const placements = tokens.map((token) => byToken.get(token) ?? waitForDue(token));
+      const dispatched = placements.map(dispatchedOf);
+      await addDurably(placements, requests, record?.(dispatched));
       return dispatched;
     },
   };
@@ -278,10 +314,30 @@ interface Placement {
   readonly reserved: boolean;
   /** Its enqueue time (ms): its reservation's, so that it matches its index entry. */
   readonly timestamp: number;
+  /** A held job's group: it waits in the held queue for the group's turn. */
+  readonly held?: { readonly group: string } | undefined;
+  /** The worker the 202 names: the one its id is made for (null for a delayed job). */
+  readonly answered?: string | undefined;
 }
 
-function routed(token: string, workerId: string, reservedAt: number): Placement {
-  return { token, jobId: jobIdFor(workerId, token), queueOf: workerId, reserved: true, timestamp: reservedAt };
+/** A reserved job goes to its worker's queue; a held one to the held queue, its id made for a worker. */
+function placed(
+  token: string,
+  { group }: DispatchRequest,
+  outcome: Extract<ReserveOutcome, { kind: 'reserved' | 'held' }>,
+): Placement {
+  const jobId = jobIdFor(outcome.workerId, token);
+  if (outcome.kind === 'reserved')
+    return { token, jobId, queueOf: outcome.workerId, reserved: true, timestamp: outcome.reservedAt };
+  return {
+    token,
+    jobId,
+    queueOf: HELD_QUEUE,
+    reserved: false,
+    timestamp: Date.now(),
+    held: { group: group ?? DEFAULT_GROUP },
+    answered: outcome.workerId,
+  };
 }
 
 function waitForDue(token: string): Placement {
@@ -300,8 +356,8 @@ function replanned({ jobId, workerId }: Dispatched): Placement {
   return { token, jobId, queueOf: workerId ?? DELAYED_QUEUE, reserved: false, timestamp: Date.now() };
 }
 
-function dispatchedOf({ jobId, queueOf, reserved }: Placement): Dispatched {
-  return { jobId, workerId: reserved ? queueOf : null };
+function dispatchedOf({ jobId, queueOf, reserved, answered }: Placement): Dispatched {
+  return { jobId, workerId: answered ?? (reserved ? queueOf : null) };
 }
 
 function isDelayed({ options }: DispatchRequest): boolean {

@@ -3,12 +3,12 @@
  * load a process parses several requests per turn; one script call for all of them saves a round
  * trip each, and the script chooses for them one after another, exactly as separate calls would.
  */
-import type { ReserveOutcome } from '../ledger/ledger.js';
+import type { ReserveOutcome, ReserveRequest } from '../ledger/ledger.js';
 
-export type ReserveMany = (tokens: readonly string[]) => Promise<ReserveOutcome[]>;
+export type ReserveMany = (requests: readonly ReserveRequest[]) => Promise<ReserveOutcome[]>;
 
 interface Waiting {
-  readonly token: string;
+  readonly request: ReserveRequest;
   readonly resolve: (outcome: ReserveOutcome) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -16,13 +16,13 @@ interface Waiting {
 /** The largest batch sent at once, so that one script call stays short on the shared Redis. */
 const MAX_BATCH = 64;
 
-export function createReserveBatcher(reserveMany: ReserveMany): (token: string) => Promise<ReserveOutcome> {
+export function createReserveBatcher(reserveMany: ReserveMany): (request: ReserveRequest) => Promise<ReserveOutcome> {
   const waiting: Waiting[] = [];
 
   const flush = () => {
     const batch = waiting.splice(0, MAX_BATCH);
     if (waiting.length > 0) setImmediate(flush);
-    reserveMany(batch.map((entry) => entry.token)).then(
+    reserveMany(batch.map((entry) => entry.request)).then(
       (outcomes) =>
         batch.forEach((entry, i) => {
           const outcome = outcomes[i];
@@ -33,9 +33,9 @@ export function createReserveBatcher(reserveMany: ReserveMany): (token: string) 
     );
   };
 
-  return (token) =>
+  return (request) =>
     new Promise((resolve, reject) => {
       if (waiting.length === 0) setImmediate(flush);
-      waiting.push({ token, resolve, reject });
+      waiting.push({ request, resolve, reject });
     });
 }

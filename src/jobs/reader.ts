@@ -1,13 +1,14 @@
 /**
  * Reads one job for `GET /jobs/:id`. The worker it was routed to is part of its id, so one lookup in
  * that worker's queue answers, unless the job moved (stolen, or its worker retired): then its
- * location record names the queue it is in now, and the workers it moved from. Ids naming a worker
+ * location record names the queue it is in now, and the workers it moved from. A job found nowhere
+ * else is looked for in the held queue, where it waits for its group's turn. Ids naming a worker
  * that never existed are answered without touching a queue, so made-up ids cannot make the process
  * open handles without bound.
  */
 import type { Job, JobsOptions } from 'bullmq';
 import { CANCELLED_REASON, groupOption, timeoutOption } from '../contracts/stored-job.js';
-import { parseJobId, DELAYED_QUEUE } from '../contracts/names.js';
+import { parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import { jobsExist } from '../queue/job-presence.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import type { RedisClient } from '../redis/connections.js';
@@ -72,8 +73,7 @@ export function createJobReader({ redis, queues, isKnownWorker, locate }: JobRea
   /** Whether the job is in one of the queues its location names (it moved, or was routed when due). */
   const foundWhereItWent = async (jobId: string, token: string): Promise<boolean> => {
     const location = await locate(token);
-    if (location === undefined) return false;
-    for (const workerId of [location.current, ...location.movedFrom]) {
+    for (const workerId of [...(location ? [location.current, ...location.movedFrom] : []), HELD_QUEUE]) {
       const [exists] = await jobsExist(redis, queues.forWorker(workerId), [jobId]);
       if (exists) return true;
     }
@@ -89,7 +89,7 @@ export function createJobReader({ redis, queues, isKnownWorker, locate }: JobRea
       const current = location?.current ?? parsed.workerId;
       const movedFrom = location?.movedFrom ?? [];
       // Where it is now first; during a move the job may still be in the queue it is leaving.
-      for (const workerId of [current, ...[...movedFrom].reverse()]) {
+      for (const workerId of new Set([current, ...[...movedFrom].reverse(), HELD_QUEUE])) {
         const queue = queues.forWorker(workerId);
         // State first: a job seen finished is then read with its result, never the other way round.
         const state = await queue.getJobState(jobId);
@@ -139,8 +139,8 @@ function view(jobId: string, job: Job, state: string, assignedWorker: string, mo
     jobName: job.name,
     group: groupOption(job.opts as Record<string, unknown>),
     state: publicState(job, state),
-    assignedWorker: assignedWorker === DELAYED_QUEUE ? null : assignedWorker,
-    movedFrom: movedFrom.filter((from) => from !== DELAYED_QUEUE),
+    assignedWorker: assignedWorker === DELAYED_QUEUE || assignedWorker === HELD_QUEUE ? null : assignedWorker,
+    movedFrom: movedFrom.filter((from) => from !== DELAYED_QUEUE && from !== HELD_QUEUE),
     data: job.data,
     progress: job.progress,
     result: job.returnvalue ?? null,

@@ -5,7 +5,8 @@
  * and the counters cannot drift from the reservations they count.
  */
 import type { RedisClient } from '../redis/connections.js';
-import { ledgerKeys, type LedgerKeys } from '../contracts/keys.js';
+import { groupKeyList, groupKeys, ledgerKeys, type GroupKeys, type LedgerKeys } from '../contracts/keys.js';
+import { DEFAULT_GROUP } from '../contracts/stored-job.js';
 import { clockArgument, ledgerScripts, redisMillis, type Clock } from './scripts.js';
 import { parseLease, type LeaseView } from './lease.js';
 import { reservationReads, type Reservation, type ReservationReads } from './reservations.js';
@@ -15,6 +16,8 @@ export type { Reservation, ReservationPage, ReservationState } from './reservati
 export type ReserveOutcome =
   /** `reservedAt`: when (ms, Redis's clock), and the job's score in the job index. */
   | { readonly kind: 'reserved'; readonly workerId: string; readonly reservedAt: number }
+  /** The job waits for its group's turn in the held queue; its id is made for `workerId`. */
+  | { readonly kind: 'held'; readonly workerId: string }
   | { readonly kind: 'no-live-worker' }
   | { readonly kind: 'backlog-full' };
 
@@ -43,15 +46,31 @@ export interface JobLedgerPort {
   release(workerId: string, token: string): Promise<boolean>;
 }
 
+/**
+ * A job to place: its token, its group, and the queue its id was made for when that is no worker; a
+ * bare token is a job of the default group.
+ */
+export type ReserveRequest =
+  | string
+  | {
+      readonly token: string;
+      readonly group?: string | undefined;
+      readonly first?: string | undefined;
+    };
+
 export interface Ledger extends JobLedgerPort, ReservationReads {
   readonly keys: LedgerKeys;
+  readonly groupKeys: GroupKeys;
   /**
-   * Picks the least-loaded live worker and reserves a slot on it. `first` names the worker the
-   * job's id was made for, when that is not the worker chosen (the delayed queue, for a delayed job).
+   * Picks the least-loaded live worker and reserves a slot on it, or answers that the job must wait
+   * for its group's turn (see reserve-n.lua). `first` names the worker the job's id was made for, when
+   * that is not the worker chosen (the delayed queue, for a delayed job).
    */
-  reserve(token: string, first?: string): Promise<ReserveOutcome>;
+  reserve(token: string, first?: string, group?: string): Promise<ReserveOutcome>;
   /** The same for several jobs in one Redis call, chosen one after another as separate calls would. */
-  reserveMany(tokens: readonly string[]): Promise<ReserveOutcome[]>;
+  reserveMany(requests: readonly ReserveRequest[]): Promise<ReserveOutcome[]>;
+  /** The worker ids reserve covers now (see refreshMembers). */
+  memberIds(): readonly string[];
   /** Releases a reservation wherever it is: for a reserve whose answer was lost. */
   cancel(token: string): Promise<boolean>;
   /**
@@ -85,6 +104,13 @@ export interface LedgerOptions {
   /** Jobs assigned but not started, over all workers, beyond which nothing more is reserved. */
   readonly maxBacklog?: number;
   /**
+   * Jobs a worker may hold beyond its concurrency (PREFETCH); the rest wait in the held queue. Without
+   * it every task is placed at once, however busy the workers (the service always passes it).
+   */
+  readonly prefetch?: number;
+  /** The concurrency of a group without its own (GROUP_CONCURRENCY; 0: no limit). */
+  readonly groupConcurrency?: number;
+  /**
    * Tests only: the time the scripts stamp and judge by, and that `now` and `snapshot` read, instead
    * of Redis's (see `Clock`). Heartbeats are compared with reservations' times, so a test passes
    * the same clock to every ledger object it makes.
@@ -100,9 +126,13 @@ export function createLedger({
   prefix,
   workerTtlMs,
   maxBacklog = Number.MAX_SAFE_INTEGER,
+  prefetch = Number.MAX_SAFE_INTEGER,
+  groupConcurrency = 0,
   clock,
 }: LedgerOptions): Ledger {
   const keys = ledgerKeys(prefix);
+  const groups = groupKeys(prefix);
+  const groupList = groupKeyList(groups);
   const script = ledgerScripts(redis);
   const reserveScript = script('reserve');
   const transitionScript = script('transition');
@@ -139,8 +169,12 @@ export function createLedger({
     members = [...current].sort();
   };
 
-  const reserveMany = async (tokens: readonly string[]): Promise<ReserveOutcome[]> => {
-    if (tokens.length === 0) return [];
+  const reserveMany = async (requests: readonly ReserveRequest[]): Promise<ReserveOutcome[]> => {
+    if (requests.length === 0) return [];
+    const tokens = requests.map((request) => {
+      const { token, first, group } = typeof request === 'string' ? { token: request } : request;
+      return `${token}|${first ?? ''}|${group ?? DEFAULT_GROUP}`;
+    });
     for (let attempt = 0; attempt <= MAX_MEMBERSHIP_REFRESHES; attempt += 1) {
       const ids = members;
       const replies = await reserveScript(
@@ -151,10 +185,11 @@ export function createLedger({
           keys.active,
           keys.cursor,
           keys.index,
+          ...groupList,
           ...ids.map((id) => keys.jobs(id)),
           ...ids.map((id) => keys.unconfirmed(id)),
         ],
-        [workerTtlMs, maxBacklog, ids.length, clockArgument(clock), ...ids, ...tokens],
+        [workerTtlMs, maxBacklog, ids.length, clockArgument(clock), prefetch, groupConcurrency, ...ids, ...tokens],
       );
       if (!Array.isArray(replies) || replies.length !== tokens.length + 1)
         throw new Error('reserve answered the wrong number of outcomes');
@@ -164,6 +199,7 @@ export function createLedger({
       }
       const reservedAt = Number(replies[tokens.length]);
       return replies.slice(0, tokens.length).map((reply: unknown): ReserveOutcome => {
+        if (typeof reply === 'string' && reply.startsWith('+')) return { kind: 'held', workerId: reply.slice(1) };
         if (typeof reply === 'string') return { kind: 'reserved', workerId: reply, reservedAt };
         return reply === -1 ? { kind: 'backlog-full' } : { kind: 'no-live-worker' };
       });
@@ -173,25 +209,32 @@ export function createLedger({
 
   const transition = async (workerId: string, token: string, op: string): Promise<boolean> =>
     (await transitionScript(
-      [...counters(workerId), keys.unconfirmed(workerId)],
-      [workerId, token, op, clockArgument(clock)],
+      [...counters(workerId), keys.unconfirmed(workerId), ...groupList],
+      [workerId, token, op, clockArgument(clock), groupConcurrency],
     )) === 1;
 
   return {
     keys,
-    async reserve(token, first) {
-      const [outcome] = await reserveMany([first === undefined ? token : `${token}|${first}`]);
+    groupKeys: groups,
+    async reserve(token, first, group) {
+      const [outcome] = await reserveMany([{ token, first, group }]);
       if (!outcome) throw new Error('reserve answered nothing');
       return outcome;
     },
     reserveMany,
+    memberIds: () => members,
     refreshMembers,
     markStarted: (workerId, token) => transition(workerId, token, 'start'),
     markRequeued: (workerId, token) => transition(workerId, token, 'requeue'),
     release: (workerId, token) => transition(workerId, token, 'finish'),
     async cancel(token) {
       const ids = leaving.size === 0 ? members : [...members, ...leaving.keys()];
-      return (await cancelScript([keys.queued, keys.active, ...ids.map((id) => keys.jobs(id))], [token, ...ids])) === 1;
+      return (
+        (await cancelScript(
+          [keys.queued, keys.active, ...groupList, ...ids.map((id) => keys.jobs(id))],
+          [token, groupConcurrency, clockArgument(clock), ...ids],
+        )) === 1
+      );
     },
     async register(info) {
       await redis.hset(keys.workers, info.id, JSON.stringify(info));

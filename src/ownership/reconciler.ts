@@ -37,6 +37,11 @@ export interface ReconcilerOptions {
     'runningTokens' | 'unconfirmed' | 'entries' | 'confirm' | 'reservationPage' | 'markRequeued' | 'release' | 'now'
   >;
   readonly running: ReadonlySet<string>;
+  /**
+   * Which tokens belong to held jobs on their way to this worker (fairness/releaser.ts): their job is
+   * not in the queue yet, and the releaser's recovery, not this pass, finishes or undoes the move.
+   */
+  readonly releasing: (tokens: readonly string[]) => Promise<ReadonlySet<string>>;
   readonly graceMs: number;
   readonly retention: {
     readonly completed: { readonly ageSeconds: number };
@@ -96,6 +101,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     let released = 0;
     for (let i = 0; i < reservations.length; i += CHECK_BATCH) {
       const batch = reservations.slice(i, i + CHECK_BATCH);
+      const moving = await options.releasing(batch.map(({ token }) => token));
       const presence = await jobPresence(
         redis,
         queue,
@@ -103,7 +109,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       );
       for (const [index, { token }] of batch.entries()) {
         // A job that started meanwhile is here to stay until it ends, and then it releases itself.
-        if (presence[index] === 'present' || running.has(token)) continue;
+        if (presence[index] === 'present' || running.has(token) || moving.has(token)) continue;
         if (await ledger.release(workerId, token)) released += 1;
       }
     }

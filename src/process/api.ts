@@ -25,11 +25,12 @@ import { createCancelWaiting } from '../queue/cancel-waiting.js';
 import { jobOptionsFrom } from '../queue/job-options.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import type { Ledger, LedgerOptions } from '../ledger/ledger.js';
+import { createGroupLedger, type GroupLedger } from '../ledger/groups.js';
 import { readLocation } from '../ledger/moves.js';
 import type { RedisClient } from '../redis/connections.js';
 import type { ReplicaAcks } from '../redis/replica-acks.js';
 import { jobIndexKey } from '../contracts/keys.js';
-import { DELAYED_QUEUE } from '../contracts/names.js';
+import { DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import type { Logger } from '../logging/logger.js';
 
 /** What the API counts: a process's own metrics (the in-process test app counts nothing). */
@@ -43,6 +44,10 @@ export interface ApiOptions {
   readonly queues: QueueRegistry;
   /** The ledger on `redis`. */
   readonly ledger: Ledger;
+  /** The group ledger on `redis`. */
+  readonly groups: GroupLedger;
+  /** Told after tasks were held: the process's releaser runs (fairness/releaser.ts). */
+  readonly onHeld: () => void;
   readonly logger: Logger;
   readonly metrics: ApiMetrics;
   /** The host's summed process metrics, which `GET /metrics` answers followed by the load gauges. */
@@ -70,7 +75,26 @@ export interface Api {
 
 /** The ledger's settings from the configuration, for every ledger a process (or a test app) makes. */
 export function ledgerOptionsFrom(config: Config): Omit<LedgerOptions, 'redis'> {
-  return { prefix: config.prefix, workerTtlMs: config.workerTtlMs, maxBacklog: config.maxBacklog };
+  return {
+    prefix: config.prefix,
+    workerTtlMs: config.workerTtlMs,
+    maxBacklog: config.maxBacklog,
+    prefetch: config.prefetch,
+    groupConcurrency: config.groupConcurrency,
+  };
+}
+
+/** The group ledger that goes with a ledger: on its connection, covering the workers it covers. */
+export function groupLedgerFor(config: Config, redis: RedisClient, ledger: Ledger): GroupLedger {
+  return createGroupLedger({
+    redis,
+    prefix: config.prefix,
+    workerTtlMs: config.workerTtlMs,
+    prefetch: config.prefetch,
+    groupConcurrency: config.groupConcurrency,
+    members: () => ledger.memberIds(),
+    refreshMembers: () => ledger.refreshMembers(),
+  });
 }
 
 export function composeApi(options: ApiOptions): Api {
@@ -135,6 +159,8 @@ function enqueueing(options: ApiOptions): Pick<AppOptions, 'idempotency' | 'disp
     }),
     dispatcher: createDispatcher({
       ledger,
+      groups: options.groups,
+      onHeld: options.onHeld,
       queues,
       connection: redis,
       jobOptions: jobOptionsFrom(config),
@@ -148,13 +174,16 @@ function enqueueing(options: ApiOptions): Pick<AppOptions, 'idempotency' | 'disp
   };
 }
 
-function cancelling({ config, redis, queues, ledger, metrics, logger }: ApiOptions, reader: JobReader): Canceller {
+function cancelling(options: ApiOptions, reader: JobReader): Canceller {
+  const { config, redis, queues, ledger, metrics, logger } = options;
   return createCanceller({
     redis,
     keys: cancelKeys(config.prefix),
     reader,
     cancelWaiting: createCancelWaiting({ redis, queues }),
     ledger,
+    groups: options.groups,
+    heldJobKey: (jobId) => queues.forWorker(HELD_QUEUE).toKey(jobId),
     metrics,
     logger,
     unroutedWorker: DELAYED_QUEUE,

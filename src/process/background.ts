@@ -17,6 +17,12 @@ import { every, type Periodic } from '../platform/periodic.js';
 import type { ProcessParts } from './build.js';
 import { pruneEvery } from './prune.js';
 
+/**
+ * How often a process looks for held jobs that may start without a slot freeing here: a group whose
+ * rate limit lets it start again, a worker that joined, a release another process left half done.
+ */
+const RELEASE_TICK_MS = 200;
+
 export interface Background {
   readonly consumer: Consumer;
   /** The lease's heartbeat: it runs until the running jobs are done. */
@@ -80,6 +86,14 @@ export async function startBackground(
       { stop: () => (draining = true) },
       { stop: () => delayedRouter.close() },
       { stop: () => stealer.stop() },
+      every(
+        RELEASE_TICK_MS,
+        () => {
+          parts.releaser.poke();
+          return parts.releaser.settle();
+        },
+        () => {},
+      ),
       reconcileEvery(parts, config),
       pruneEvery(parts, config),
     ],
@@ -115,7 +129,10 @@ async function startConsumer(
     logger: parts.logger,
     metrics: parts.metrics,
     running: parts.running,
-    ...(config.workStealing ? { onSlotFree: () => stealer.slotFreed() } : {}),
+    onSlotFree: () => {
+      parts.releaser.poke();
+      if (config.workStealing) stealer.slotFreed();
+    },
     wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),
   });
   cancelWatch.onHeard((jobId) => consumer.cancel(jobId));
@@ -173,6 +190,8 @@ async function startDelayedRouter(
     connection: parts.consumerConnection,
     prefix: config.prefix,
     ledger: parts.jobLedger,
+    groups: parts.jobGroups,
+    onHeld: () => parts.releaser.poke(),
     queues: parts.moveQueues,
     locationKey: (token) => locations.location(token),
     locationTtlMs: parts.locationTtlMs,
@@ -189,7 +208,7 @@ async function startDelayedRouter(
 /** Fixes the ledger from BullMQ's own state, finishes moves whose executor died, cleans retired queues. */
 function reconcileEvery(parts: ProcessParts, config: Config): Periodic {
   // Each step logs its own failure (see reconcilePass): nothing is left for this but the unforeseen.
-  return every(config.reconcileIntervalMs, reconcilePass(parts), (error) =>
+  return every(config.reconcileIntervalMs, reconcilePass({ ...parts, graceMs: config.reservationGraceMs }), (error) =>
     parts.logger.warn({ event: 'reconcile.failed', err: error }, 'reconcile pass failed'),
   );
 }
@@ -202,16 +221,27 @@ export function reconcilePass({
   reconciler,
   mover,
   retirer,
+  releaser,
+  jobLedger,
+  graceMs,
   logger,
 }: {
   readonly reconciler: Pick<ProcessParts['reconciler'], 'reconcile'>;
   readonly mover: Pick<ProcessParts['mover'], 'recover'>;
   readonly retirer: Pick<ProcessParts['retirer'], 'purge'>;
+  readonly releaser: Pick<ProcessParts['releaser'], 'recover'>;
+  readonly jobLedger: Pick<ProcessParts['jobLedger'], 'now'>;
+  readonly graceMs: number;
   readonly logger: ProcessParts['logger'];
 }): () => Promise<void> {
   const steps = [
     { event: 'reconcile.failed', run: () => reconciler.reconcile(), msg: 'reconcile pass failed' },
     { event: 'move.recovery-failed', run: () => mover.recover(), msg: 'finishing interrupted moves failed' },
+    {
+      event: 'release.recovery-failed',
+      run: async () => releaser.recover(graceMs, await jobLedger.now()),
+      msg: 'finishing interrupted releases failed',
+    },
     { event: 'retirement.purge-failed', run: () => retirer.purge(), msg: 'cleaning retired queues failed' },
   ];
   return async () => {

@@ -26,7 +26,10 @@ import { createRedisConnection } from '../redis/connections.js';
 import { createReplicaAcks, type ReplicaAcks } from '../redis/replica-acks.js';
 import { Redis } from '../redis/ioredis.js';
 import { watchMaster, type MasterWatch } from '../redis/master-watch.js';
-import { ledgerOptionsFrom } from './api.js';
+import { groupLedgerFor, ledgerOptionsFrom } from './api.js';
+import type { GroupLedger } from '../ledger/groups.js';
+import { createReleaser, type Releaser } from '../fairness/releaser.js';
+import { ledgerKeys } from '../contracts/keys.js';
 
 const WORKERS_DIRECTORY = new URL('../../workers/', import.meta.url);
 /** Longer than the primary's own wait for the slowest process, so that it answers first. */
@@ -56,6 +59,12 @@ export interface ProcessParts {
   readonly ledger: Ledger;
   /** The ledger on the consumer's connection: running jobs' updates stay ordered with BullMQ's. */
   readonly jobLedger: Ledger;
+  /** The group ledger on the request connection: holds, settings, counts. */
+  readonly groups: GroupLedger;
+  /** The group ledger on the consumer's connection: releases, and the delayed router's holds. */
+  readonly jobGroups: GroupLedger;
+  /** Hands held jobs to workers with room, in fair order. */
+  readonly releaser: Releaser;
   readonly leases: Leases;
   readonly moves: MoveLedger;
   readonly mover: Mover;
@@ -122,6 +131,17 @@ export function buildProcess(config: Config, redis: RedisTarget, index: number, 
     logger,
     ...built,
     ...buildMoving(config, logger, built),
+    releaser: createReleaser({
+      groups: built.jobGroups,
+      ledger: built.jobLedger,
+      queues: built.moveQueues,
+      connection: built.consumerConnection,
+      locationKey: (token) => ledgerKeys(config.prefix).location(token),
+      reservationsKey: (id) => ledgerKeys(config.prefix).jobs(id),
+      locationTtlMs: built.locationTtlMs,
+      logger,
+      onReleased: (releasedTo, jobName) => built.metrics.jobEnqueued(releasedTo, jobName),
+    }),
     afterAddStep: config.killHook
       ? killWhenArmed(built.consumerConnection, `${config.prefix}:test:kill-after-add-step`)
       : undefined,
@@ -131,6 +151,7 @@ export function buildProcess(config: Config, redis: RedisTarget, index: number, 
       queue: built.queues.forWorker(workerId),
       ledger: built.ledger,
       running,
+      releasing: (tokens) => built.groups.releasingAmong(tokens),
       graceMs: config.reservationGraceMs,
       retention: config.retention,
       logger,
@@ -175,7 +196,7 @@ function buildRecords(
   config: Config,
   workerId: string,
   { commands, consumerConnection }: Connections,
-): Pick<ProcessParts, 'ledger' | 'jobLedger' | 'leases' | 'moves' | 'locationTtlMs'> {
+): Pick<ProcessParts, 'ledger' | 'jobLedger' | 'groups' | 'jobGroups' | 'leases' | 'moves' | 'locationTtlMs'> {
   const instance = config.instanceId ?? `solo-${process.pid}`;
   const owner = holderName(instance, process.pid);
   const ledgerOptions = ledgerOptionsFrom(config);
@@ -201,7 +222,15 @@ function buildRecords(
     workerTtlMs: config.workerTtlMs,
     locationTtlMs,
   });
-  return { ledger, jobLedger, leases, moves, locationTtlMs };
+  return {
+    ledger,
+    jobLedger,
+    groups: groupLedgerFor(config, commands, ledger),
+    jobGroups: groupLedgerFor(config, consumerConnection, jobLedger),
+    leases,
+    moves,
+    locationTtlMs,
+  };
 }
 
 function buildQueues(

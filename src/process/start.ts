@@ -48,6 +48,8 @@ export function prepareHttp(parts: ProcessParts, config: Config, startup: Startu
     redis: commands,
     queues: parts.queues,
     ledger: parts.ledger,
+    groups: parts.groups,
+    onHeld: () => parts.releaser.poke(),
     logger: parts.logger,
     metrics: parts.metrics,
     hostMetrics: parts.hostMetrics,

@@ -20,6 +20,8 @@ export interface JobToAdd {
   readonly job: Job;
   /** Whether its index entry exists already (its reservation wrote it). */
   readonly indexed: boolean;
+  /** Commands that go in the transaction of the job's add, just after it (a held job's hold). */
+  readonly alongside?: ((pipeline: object) => void) | undefined;
 }
 
 /** Steps of a slot-by-slot add, for the fault tests' kill hook: `planned`, then `added <n>` per queue. */
@@ -53,7 +55,10 @@ export async function addInOneTransaction(
   // BullMQ's transaction is ioredis's own (with a few commands added); its type only lists those.
   const commands = multi as unknown as ChainableCommander;
   // Their outcomes are read from the transaction's results below.
-  for (const { job } of jobs) job.addJob(multi).catch(() => {});
+  for (const { job, alongside } of jobs) {
+    job.addJob(multi).catch(() => {});
+    alongside?.(multi);
+  }
   const entries = indexEntries(jobs);
   if (entries.length > 0) commands.zadd(indexKey, ...entries);
   if (record !== undefined) commands.set(record.key, record.value, 'KEEPTTL');
@@ -73,15 +78,18 @@ async function addSlotBySlot(
     await client.set(record.key, record.plan, 'KEEPTTL');
     await afterStep('planned');
   }
-  const byQueue = new Map<Queue, Job[]>();
-  for (const { queue, job } of jobs) byQueue.set(queue, [...(byQueue.get(queue) ?? []), job]);
+  const byQueue = new Map<Queue, JobToAdd[]>();
+  for (const entry of jobs) byQueue.set(entry.queue, [...(byQueue.get(entry.queue) ?? []), entry]);
   let added = 0;
   for (const [queue, queued] of byQueue) {
     const marker = record === undefined ? undefined : addMarkerKey(queue, record.marker);
     // A resumed plan skips the queues its first request reached: their jobs exist, or ran.
     if (resume && marker !== undefined && (await client.exists(marker)) === 1) continue;
     const multi = (await queue.backend.client).multi();
-    for (const job of queued) job.addJob(multi).catch(() => {});
+    for (const { job, alongside } of queued) {
+      job.addJob(multi).catch(() => {});
+      alongside?.(multi);
+    }
     if (marker !== undefined && record !== undefined) {
       (multi as unknown as ChainableCommander).set(marker, '1', 'EX', record.ttlSeconds);
     }

@@ -42,7 +42,13 @@ export function readScripts(directory: string): readonly ScriptDefinition[] {
 }
 
 /** A registered script: keys first, then arguments, as in EVALSHA. */
-export type ScriptCall = (keys: readonly string[], args: readonly (string | number)[]) => Promise<unknown>;
+export type ScriptCall = ((keys: readonly string[], args: readonly (string | number)[]) => Promise<unknown>) & {
+  /**
+   * The same script queued on a transaction or pipeline of the connection it was registered on, so
+   * that it runs with the commands around it (ioredis loads it there first if Redis lacks it).
+   */
+  readonly on: (pipeline: object) => (keys: readonly string[], args: readonly (string | number)[]) => void;
+};
 
 export function defineScripts(
   redis: RedisClient,
@@ -58,17 +64,32 @@ export function defineScripts(
       ...(script.numberOfKeys === undefined ? {} : { numberOfKeys: script.numberOfKeys }),
       lua: script.lua,
     });
-    calls.set(script.name, (keys, args) => {
+    const send = (target: object, keys: readonly string[], args: readonly (string | number)[]): unknown => {
       if (script.numberOfKeys !== undefined && keys.length !== script.numberOfKeys) {
-        return Promise.reject(new Error(`script ${script.name} takes ${script.numberOfKeys} keys, got ${keys.length}`));
+        throw new Error(`script ${script.name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
       }
       // defineCommand adds the method at run time; ioredis types cannot know its name.
-      const fn = (redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[command];
-      if (!fn) return Promise.reject(new Error(`script ${script.name} is not defined`));
+      const fn = (target as Record<string, (...a: (string | number)[]) => unknown>)[command];
+      if (!fn) throw new Error(`script ${script.name} is not defined`);
       return script.numberOfKeys === undefined
-        ? fn.call(redis, keys.length, ...keys, ...args)
-        : fn.call(redis, ...keys, ...args);
-    });
+        ? fn.call(target, keys.length, ...keys, ...args)
+        : fn.call(target, ...keys, ...args);
+    };
+    const call = (keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> => {
+      try {
+        return send(redis, keys, args) as Promise<unknown>;
+      } catch (error) {
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    };
+    calls.set(
+      script.name,
+      Object.assign(call, {
+        on: (pipeline: object) => (keys: readonly string[], args: readonly (string | number)[]) => {
+          send(pipeline, keys, args);
+        },
+      }),
+    );
   }
   return calls;
 }

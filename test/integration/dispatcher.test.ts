@@ -93,6 +93,9 @@ function dispatcherWith(
   const { logger } = captureLogger(logs);
   return createDispatcher({
     ledger,
+    // Nothing here is held: these ledgers place every task (or refuse it).
+    groups: { holdOn: () => assert.fail('no task is held here') },
+    onHeld: () => {},
     queues,
     connection,
     jobOptions: jobOptionsFrom(config),

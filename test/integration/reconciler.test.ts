@@ -41,6 +41,7 @@ function reconcilerWith(options: Partial<ReconcilerOptions> = {}) {
     queue,
     ledger: scheduler,
     running,
+    releasing: () => Promise.resolve(new Set()),
     graceMs: GRACE_MS,
     retention: { completed: { ageSeconds: 3600 }, failed: { ageSeconds: 3600 } },
     logger,

@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['config'],
   ['http'],
   ['enqueue', 'idempotency', 'cancel'],
-  ['jobs', 'ownership', 'execution'],
+  ['jobs', 'ownership', 'execution', 'fairness'],
   ['metrics'],
   ['queue'],
   ['ledger'],

@@ -13,7 +13,7 @@ import { answerClientErrors } from '../../src/http/client-errors.js';
 import type { WaitingFor } from '../../src/http/not-ready.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
-import { composeApi, ledgerOptionsFrom, type ApiMetrics } from '../../src/process/api.js';
+import { composeApi, groupLedgerFor, ledgerOptionsFrom, type ApiMetrics } from '../../src/process/api.js';
 import { createHandlers } from '../../src/process/build.js';
 import {
   closeConnection,
@@ -83,6 +83,9 @@ export async function serveApp(options: InProcessAppOptions): Promise<InProcessA
     redis: connection,
     queues,
     ledger,
+    groups: groupLedgerFor(config, connection, ledger),
+    // No consumer runs in-process: a held task waits, as in a pool whose workers are all busy.
+    onHeld: () => {},
     logger,
     metrics: NO_METRICS,
     hostMetrics: { scrape: () => Promise.resolve('# no process metrics in-process\n') },

@@ -24,15 +24,19 @@ describe('the periodic pass', () => {
       reconciler: { reconcile: failing('reconcile') },
       mover: { recover: failing('recover') },
       retirer: { purge: failing('purge') },
+      releaser: { recover: failing('release') },
+      jobLedger: { now: () => Promise.resolve(0) },
+      graceMs: 1000,
       logger,
     });
     await pass();
-    assert.deepEqual(ran, ['reconcile', 'recover', 'purge']);
+    assert.deepEqual(ran, ['reconcile', 'recover', 'release', 'purge']);
     assert.deepEqual(
       lines.map((line) => [line.level, line.event, (line.err as { message?: string } | undefined)?.message]),
       [
         [WARN, 'reconcile.failed', 'reconcile refused'],
         [WARN, 'move.recovery-failed', 'recover refused'],
+        [WARN, 'release.recovery-failed', 'release refused'],
         [WARN, 'retirement.purge-failed', 'purge refused'],
       ],
     );

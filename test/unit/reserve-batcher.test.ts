@@ -2,12 +2,13 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createReserveBatcher } from '../../src/enqueue/reserve-batcher.js';
-import type { ReserveOutcome } from '../../src/ledger/ledger.js';
+import type { ReserveOutcome, ReserveRequest } from '../../src/ledger/ledger.js';
 
 /** A reserveMany that records its batches and answers each token with a worker named after it. */
 function recording(fail = false) {
   const batches: string[][] = [];
-  const reserveMany = (tokens: readonly string[]): Promise<ReserveOutcome[]> => {
+  const reserveMany = (requests: readonly ReserveRequest[]): Promise<ReserveOutcome[]> => {
+    const tokens = requests.map((request) => (typeof request === 'string' ? request : request.token));
     batches.push([...tokens]);
     if (fail) return Promise.reject(new Error('redis is away'));
     return Promise.resolve(

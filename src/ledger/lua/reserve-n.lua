@@ -16,6 +16,14 @@
   until its job is seen: the job starts, or the worker's reconcile pass finds it in the queue. The
   pass reads only those, so its cost follows the jobs enqueued lately, not the backlog.
 
+  Fair share (includes/groups.lua): a job goes straight to the least-loaded worker only when that
+  worker has room (fewer than its concurrency plus the prefetch jobs assigned or running), no held
+  job of any group may start now, its own group holds none, and its group may start a job (it is
+  not paused, under its concurrency, within its rate limit). Otherwise the job is to be held: the
+  answer names the least-loaded worker all the same (the job's id is made for it, and the 202 names
+  it), marked with a "+", and the caller adds the job to the held queue, where it waits for its
+  group's turn (hold-14.lua).
+
   Every key the script touches is passed in KEYS: the caller passes the reservations hash and the
   unconfirmed zset of every worker it knows of. A live worker the caller did not pass (it joined
   since the caller last looked) makes the script answer -2 for every token, and the caller refreshes
@@ -28,21 +36,26 @@
     KEYS[4]   active key       (hash: worker id -> jobs running)
     KEYS[5]   cursor key       (string: tie-break rotation)
     KEYS[6]   job index key    (zset: job id -> enqueue time, ms)
-    KEYS[7..6+n]    reservations key of each worker named in ARGV[5..4+n], in the same order
+    KEYS[7..18]     the group keys, in groupKeyList's order (src/contracts/keys.ts)
+    KEYS[19..18+n]  reservations key of each worker named in ARGV[7..6+n], in the same order
                     (hash: token -> "state|sinceMs", state q or a)
-    KEYS[7+n..6+2n] unconfirmed key of each of those workers, in the same order
+    KEYS[19+n..18+2n] unconfirmed key of each of those workers, in the same order
                     (zset: token -> reservedAtMs)
 
     ARGV[1]   liveness ttl, ms
-    ARGV[2]   backlog limit
+    ARGV[2]   backlog limit (jobs assigned and not started, and held jobs)
     ARGV[3]   n, the number of workers passed
     ARGV[4]   clock: "" to read the server's (production), or the time in ms (tests)
-    ARGV[5..4+n] worker ids
-    ARGV[5+n..]  tokens, each "<token>" or "<token>|<first worker>" for a job whose id was made for
-                 the delayed queue: the delayed jobs, whose ids name the queue they waited in
+    ARGV[5]   prefetch: jobs a worker may hold beyond its concurrency
+    ARGV[6]   the concurrency of a group without its own (0: no limit)
+    ARGV[7..6+n] worker ids
+    ARGV[7+n..]  one per job, "<token>|<first worker>|<group>": the first worker is empty but for a
+                 job whose id was made for the delayed queue (the delayed jobs, whose ids name the
+                 queue they waited in)
 
   Output, one entry per token, then the time of the call (ms, the server's clock):
     the chosen worker id
+    "+<worker id>" the job is to be held; its id is made for this worker
     0   no worker is alive
     -1  the backlog is full
     -2  a live worker was not passed: refresh the worker list and call again
@@ -51,17 +64,22 @@
 --- @include "includes/reservation"
 --- @include "includes/job-id"
 --- @include "includes/least-loaded"
+--- @include "includes/groups"
 local n = tonumber(ARGV[3])
+local G = groupKeysFrom(7)
+local prefetch = tonumber(ARGV[5])
+local defaultConcurrency = ARGV[6]
 local keyOf, unconfirmedOf = {}, {}
 for i = 1, n do
-  keyOf[ARGV[4 + i]] = KEYS[6 + i]
-  unconfirmedOf[ARGV[4 + i]] = KEYS[6 + n + i]
+  keyOf[ARGV[6 + i]] = KEYS[18 + i]
+  unconfirmedOf[ARGV[6 + i]] = KEYS[18 + n + i]
 end
-local tokens, firsts = {}, {}
-for i = 5 + n, #ARGV do
-  local token, first = string.match(ARGV[i], "^([^|]+)(.*)$")
+local tokens, firsts, groups = {}, {}, {}
+for i = 7 + n, #ARGV do
+  local token, first, group = string.match(ARGV[i], "^([^|]+)|([^|]*)|(.+)$")
   tokens[#tokens + 1] = token
-  firsts[#tokens] = first
+  firsts[#tokens] = first ~= "" and ("|" .. first) or ""
+  groups[#tokens] = group
 end
 local k = #tokens
 local results = {}
@@ -83,9 +101,10 @@ for i = 1, count do
 end
 table.sort(live)
 
--- Every worker's queued count: their sum is the backlog, and the live ones' are part of their load.
+-- Every worker's queued count: their sum and the held jobs are the backlog, and the live ones' are
+-- part of their load.
 local queuedBy = {}
-local backlog = 0
+local backlog = redis.call("ZCARD", G.held)
 local flat = redis.call("HGETALL", KEYS[3])
 for i = 1, #flat, 2 do
   local queued = tonumber(flat[i + 1])
@@ -96,11 +115,17 @@ local limit = tonumber(ARGV[2])
 
 local capacities = redis.call("HMGET", KEYS[2], unpack(live))
 local active = redis.call("HMGET", KEYS[4], unpack(live))
-local load, capacity = {}, {}
+-- `named` also counts the held jobs this call names a worker for, so that their ids spread as
+-- placed jobs would.
+local load, named, capacity = {}, {}, {}
 for i = 1, count do
   load[i] = (queuedBy[live[i]] or 0) + (tonumber(active[i]) or 0)
+  named[i] = load[i]
   capacity[i] = tonumber(capacities[i]) or 1
 end
+
+wakeGroups(G, defaultConcurrency, now)
+local heldMayStart = redis.call("ZCARD", G.ready) > 0
 
 -- The cursor advances once per job, as k separate calls would advance it.
 local last = redis.call("INCRBY", KEYS[5], k)
@@ -108,15 +133,30 @@ for j = 1, k do
   if backlog >= limit then
     results[j] = -1
   else
-    local best = leastLoaded(load, capacity, count, (last - k + j) % count)
-    redis.call("HSET", keyOf[live[best]], tokens[j], reservationEntry("q", now, firsts[j]))
-    redis.call("ZADD", unconfirmedOf[live[best]], now, tokens[j])
-    local first = string.sub(firsts[j], 2)
-    redis.call("ZADD", KEYS[6], "NX", now, jobIdFor(first ~= "" and first or live[best], tokens[j]))
-    redis.call("HINCRBY", KEYS[3], live[best], 1)
-    load[best] = load[best] + 1
-    backlog = backlog + 1
-    results[j] = live[best]
+    local start = (last - k + j) % count
+    local best = leastLoaded(load, capacity, count, start)
+    local group = groups[j]
+    local direct = not heldMayStart
+      and load[best] < capacity[best] + prefetch
+      and redis.call("HEXISTS", G.waiting, group) == 0
+      and mayStart(G, group, groupSettings(G, group, defaultConcurrency), now)
+    if direct then
+      redis.call("HSET", keyOf[live[best]], tokens[j], reservationEntry("q", now, firsts[j]))
+      redis.call("ZADD", unconfirmedOf[live[best]], now, tokens[j])
+      local first = string.sub(firsts[j], 2)
+      redis.call("ZADD", KEYS[6], "NX", now, jobIdFor(first ~= "" and first or live[best], tokens[j]))
+      redis.call("HINCRBY", KEYS[3], live[best], 1)
+      handOut(G, group, tokens[j], defaultConcurrency, now)
+      load[best] = load[best] + 1
+      named[best] = named[best] + 1
+      backlog = backlog + 1
+      results[j] = live[best]
+    else
+      local name = leastLoaded(named, capacity, count, start)
+      named[name] = named[name] + 1
+      backlog = backlog + 1
+      results[j] = "+" .. live[name]
+    end
   end
 end
 results[k + 1] = now

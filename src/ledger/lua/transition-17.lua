@@ -9,6 +9,9 @@
   unconfirmed again, scored by its reservation time, so that the next pass checks its job once: an
   entry requeued because its process is gone may belong to a job that finished meanwhile.
 
+  A job's group (includes/groups.lua) counts it as running from its start, and as neither running
+  nor handed out once it finishes; the end of a job may let its group's held jobs start again.
+
   Input:
     KEYS[1] the worker's jobs key (hash: token -> "state|sinceMs[|first worker]", state q or a; a
             moved job's entry names the worker its id was made for)
@@ -16,6 +19,7 @@
     KEYS[3] active key            (hash: worker id -> jobs running)
     KEYS[4] the worker's running key     (set: tokens of its entries marked a)
     KEYS[5] the worker's unconfirmed key (zset: token -> reservedAtMs)
+    KEYS[6..17] the group keys, in groupKeyList's order (src/contracts/keys.ts)
 
     ARGV[1] worker id
     ARGV[2] token
@@ -24,13 +28,20 @@
               requeue  a -> q (the attempt ended and the job will run again, or was interrupted)
               finish   q|a -> gone
     ARGV[4] clock: "" to read the server's (production), or the time in ms (tests)
+    ARGV[5] the concurrency of a group without its own (0: no limit)
 
   Output:
     1 when something changed, 0 otherwise
 ]]
 --- @include "includes/server-time"
 --- @include "includes/reservation"
+--- @include "includes/groups"
 local worker, token, op = ARGV[1], ARGV[2], ARGV[3]
+local G = groupKeysFrom(6)
+local function runningGroup(delta)
+  local group = redis.call("HGET", G.groupOf, token)
+  if group then addToGroup(G.running, group, delta) end
+end
 local entry = redis.call("HGET", KEYS[1], token)
 local state, since, rest
 if entry then
@@ -50,6 +61,7 @@ if op == "start" then
   redis.call("ZREM", KEYS[5], token)
   redis.call("HSET", KEYS[1], token, reservationEntry("a", since, rest))
   redis.call("HINCRBY", KEYS[3], worker, 1)
+  runningGroup(1)
   return 1
 elseif op == "requeue" then
   -- A token listed as running whose entry is not marked a leaves the list all the same.
@@ -59,10 +71,12 @@ elseif op == "requeue" then
   redis.call("ZADD", KEYS[5], since, token)
   redis.call("HINCRBY", KEYS[3], worker, -1)
   redis.call("HINCRBY", KEYS[2], worker, 1)
+  runningGroup(-1)
   return 1
 elseif op == "finish" then
   if state ~= "q" then redis.call("SREM", KEYS[4], token) end
   if state ~= "a" then redis.call("ZREM", KEYS[5], token) end
+  groupJobEnded(G, token, state == "a", ARGV[5], serverMillis(ARGV[4]))
   if not entry then return 0 end
   redis.call("HDEL", KEYS[1], token)
   if state == "q" then

@@ -1,0 +1,135 @@
+/**
+ * Hands held jobs to workers as slots free, in fair order. The ledger's release script chooses, in one
+ * step, the next job in turn and the least-loaded worker with room, and reserves the slot
+ * (ledger/groups.ts); this module then moves the job from the held queue to that worker's queue
+ * under its id, writing where it went for readers. Any process may release to any worker, of any
+ * host: the release is pool-wide.
+ *
+ * A release runs when a slot frees here, after a task was held, when a group's settings change, and
+ * on a short tick (a rate-limited group's next start, a worker that joined). Pokes that come while a
+ * release runs make it run once more, never twice at once.
+ *
+ * A move cut short (a crash, a Redis error) leaves its token in the releasing hash; `recover` finishes
+ * it once it is older than the grace period, whoever started it.
+ */
+import { Job, type Queue } from '../queue/bullmq.js';
+import type { RedisClient } from '../redis/connections.js';
+import type { GroupLedger, Released, Releasing } from '../ledger/groups.js';
+import type { JobLedgerPort } from '../ledger/ledger.js';
+import type { QueueRegistry } from '../queue/queues.js';
+import { carriedOptions } from '../queue/carried-options.js';
+import { jobsExist } from '../queue/job-presence.js';
+import { parseJobId, HELD_QUEUE } from '../contracts/names.js';
+import type { Logger } from '../logging/logger.js';
+
+/** Jobs handed out per release call: enough for every slot of a large pool freeing at once. */
+const RELEASE_BATCH = 64;
+
+export interface Releaser {
+  /** Runs a release soon (now, or again after the one running). */
+  poke(): void;
+  /** Finishes the moves older than the grace period that were cut short; answers how many. */
+  recover(graceMs: number, now: number): Promise<number>;
+  /** Waits for the release under way. */
+  settle(): Promise<void>;
+}
+
+export interface ReleaserOptions {
+  readonly groups: Pick<GroupLedger, 'release' | 'releasing' | 'released'>;
+  readonly ledger: Pick<JobLedgerPort, 'release'>;
+  /** Queue handles on `connection`. */
+  readonly queues: Pick<QueueRegistry, 'forWorker'>;
+  readonly connection: RedisClient;
+  /** The location record of a job by its token (`ledgerKeys(prefix).location`). */
+  readonly locationKey: (token: string) => string;
+  /** The reservations hash of a worker (`ledgerKeys(prefix).jobs`). */
+  readonly reservationsKey: (workerId: string) => string;
+  readonly locationTtlMs: number;
+  readonly logger: Logger;
+  readonly onReleased?: (workerId: string, jobName: string) => void;
+}
+
+export function createReleaser(options: ReleaserOptions): Releaser {
+  const { groups, ledger, queues, connection, logger } = options;
+  const heldQueue = (): Queue => queues.forWorker(HELD_QUEUE);
+  let running: Promise<void> | undefined;
+  let again = false;
+
+  /** The job, from the held queue to its worker's queue; its held copy goes once the add is done. */
+  const move = async ({ jobId, workerId }: Released): Promise<void> => {
+    const parsed = parseJobId(jobId);
+    const token = parsed?.token ?? jobId;
+    const job = await Job.fromId(heldQueue(), jobId);
+    if (job === undefined || job.finishedOn !== undefined) {
+      // Cancelled (or its add was undone) while it waited: the slot it was given goes back.
+      await ledger.release(workerId, token);
+      await groups.released(token);
+      return;
+    }
+    const origins = parsed?.workerId === undefined || parsed.workerId === workerId ? [] : [parsed.workerId];
+    const from = [...new Set([...origins.filter((origin) => origin !== HELD_QUEUE), HELD_QUEUE])].join(',');
+    await Promise.all([
+      connection.set(options.locationKey(token), `${workerId}|${from}`, 'PX', options.locationTtlMs),
+      queues.forWorker(workerId).add(job.name, job.data, carriedOptions(job, jobId)),
+    ]);
+    await heldQueue().remove(jobId);
+    await groups.released(token);
+    options.onReleased?.(workerId, job.name);
+  };
+
+  const releaseAll = async (): Promise<void> => {
+    for (;;) {
+      again = false;
+      const released = await groups.release(RELEASE_BATCH);
+      await Promise.all(released.map(move));
+      if (!again && released.length < RELEASE_BATCH) return;
+    }
+  };
+
+  const poke = () => {
+    if (running !== undefined) {
+      again = true;
+      return;
+    }
+    running = releaseAll()
+      .catch((error: unknown) => {
+        logger.warn({ event: 'release.failed', err: error }, 'could not hand held jobs to workers; trying again shortly');
+      })
+      .finally(() => {
+        running = undefined;
+      });
+  };
+
+  /**
+   * A move older than the grace period: its held copy still there means the add may not have
+   * happened. Added again if its worker still holds the reservation, queued (an add of an id the
+   * queue holds changes nothing); otherwise the job already started, finished or moved on.
+   */
+  const finish = async ({ token, jobId, workerId }: Releasing): Promise<void> => {
+    const [held] = await jobsExist(connection, heldQueue(), [jobId]);
+    if (held) {
+      const entry = await connection.hget(options.reservationsKey(workerId), token);
+      const [added] = await jobsExist(connection, queues.forWorker(workerId), [jobId]);
+      if (entry?.startsWith('q|') === true && !added) {
+        await move({ jobId, workerId });
+        return;
+      }
+      await heldQueue().remove(jobId);
+    }
+    await groups.released(token);
+  };
+
+  return {
+    poke,
+    async recover(graceMs, now) {
+      const stale = (await groups.releasing()).filter(({ since }) => since < now - graceMs);
+      for (const entry of stale) await finish(entry);
+      if (stale.length > 0)
+        logger.warn({ event: 'release.recovered', count: stale.length }, 'finished moves of held jobs cut short');
+      return stale.length;
+    },
+    async settle() {
+      await running;
+    },
+  };
+}
