@@ -15,6 +15,7 @@ import { dispatch } from './scenarios/dispatch.js';
 import { durable } from './scenarios/durable.js';
 import { endToEnd } from './scenarios/end-to-end.js';
 import { fairness } from './scenarios/fairness.js';
+import { groups } from './scenarios/groups.js';
 import { memory } from './scenarios/memory.js';
 import { mixed } from './scenarios/mixed.js';
 import { profile } from './scenarios/profile.js';
@@ -37,6 +38,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   progress,
   backlog,
   durable,
+  groups,
 };
 /** The whole run must end by itself: about 10 to 12 minutes here, the cluster rounds and the backlog included. */
 const DEADLINE_MS = 18 * 60_000;

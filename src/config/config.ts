@@ -120,7 +120,7 @@ const schema = z
     BULK_MAX: int(1, 10_000).default(1_000),
     BULK_BODY_LIMIT_BYTES: int(64, 256 * 1024 * 1024).default(8 * 1024 * 1024),
     MAX_BACKLOG: int(1, 100_000_000).default(100_000),
-    PREFETCH: int(0, 10_000).default(2),
+    PREFETCH: int(0, 10_000).default(0),
     GROUP_CONCURRENCY: int(0, 1_000_000).default(0),
     GROUP_METRICS_TOP: int(0, 10_000).default(20),
     COMMAND_TIMEOUT_MS: int(50, 60_000).default(500),
@@ -148,8 +148,9 @@ const schema = z
       .optional(),
     /**
      * Fault tests only: a process kills itself (SIGKILL) right after the step named in Redis, of
-     * a move (`<prefix>:test:kill-after-move-step`) or of a slot-by-slot add on a cluster
-     * (`<prefix>:test:kill-after-add-step`), armed by the test and consumed by the first process there.
+     * a move (`<prefix>:test:kill-after-move-step`), of a slot-by-slot add on a cluster
+     * (`<prefix>:test:kill-after-add-step`) or of a release of held jobs
+     * (`<prefix>:test:kill-after-release-step`), armed by the test and consumed by the first process there.
      */
     BULLPEN_KILL_HOOK: booleanFlag.default(false),
   })
@@ -305,8 +306,11 @@ export interface Config {
    */
   readonly maxBacklog: number;
   /**
-   * Jobs a worker may hold beyond its concurrency, ready to start as a slot frees: more keeps slots
-   * busy between jobs, less keeps the fair order closer (every other job waits in its group's line).
+   * Jobs a worker may hold beyond its concurrency, ready to start as a slot frees. 0 (the default)
+   * keeps the fair order and priority exact: a job is handed to a worker only when a slot is free.
+   * More spares a slot the short wait for the next release between two jobs, at the price of that
+   * many jobs per worker handed out before a later one of higher priority or of a group whose turn
+   * comes first.
    */
   readonly prefetch: number;
   /** The most jobs of one group running at once in the whole pool, for a group without its own (0: none). */

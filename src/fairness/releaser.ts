@@ -19,7 +19,7 @@ import type { JobLedgerPort } from '../ledger/ledger.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import { carriedOptions } from '../queue/carried-options.js';
 import { jobsExist } from '../queue/job-presence.js';
-import { parseJobId, HELD_QUEUE } from '../contracts/names.js';
+import { parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import type { Logger } from '../logging/logger.js';
 
 /** Jobs handed out per release call: enough for every slot of a large pool freeing at once. */
@@ -46,6 +46,9 @@ export interface ReleaserOptions {
   readonly reservationsKey: (workerId: string) => string;
   readonly locationTtlMs: number;
   readonly logger: Logger;
+  /** Fault tests only: awaited after a release answered, before its moves (step `released`). */
+  readonly afterStep?: ((step: string) => Promise<void>) | undefined;
+  /** Told of each delayed job handed to a worker (see `move`). */
   readonly onReleased?: (workerId: string, jobName: string) => void;
 }
 
@@ -66,21 +69,25 @@ export function createReleaser(options: ReleaserOptions): Releaser {
       await groups.released(token);
       return;
     }
-    const origins = parsed?.workerId === undefined || parsed.workerId === workerId ? [] : [parsed.workerId];
-    const from = [...new Set([...origins.filter((origin) => origin !== HELD_QUEUE), HELD_QUEUE])].join(',');
+    // It never was in the queue of the worker its id names (the 202 named that one as where it would
+    // go); a delayed job came from the delayed queue. Readers show neither queue as moved from.
+    const from = parsed?.workerId === DELAYED_QUEUE ? `${DELAYED_QUEUE},${HELD_QUEUE}` : HELD_QUEUE;
     await Promise.all([
       connection.set(options.locationKey(token), `${workerId}|${from}`, 'PX', options.locationTtlMs),
       queues.forWorker(workerId).add(job.name, job.data, carriedOptions(job, jobId)),
     ]);
     await heldQueue().remove(jobId);
     await groups.released(token);
-    options.onReleased?.(workerId, job.name);
+    // A task held at enqueue was counted then, with the worker its 202 named; a delayed one is
+    // counted where it goes, as the delayed router counts those it routes.
+    if (parsed?.workerId === DELAYED_QUEUE) options.onReleased?.(workerId, job.name);
   };
 
   const releaseAll = async (): Promise<void> => {
     for (;;) {
       again = false;
       const released = await groups.release(RELEASE_BATCH);
+      if (released.length > 0) await options.afterStep?.('released');
       await Promise.all(released.map(move));
       if (!again && released.length < RELEASE_BATCH) return;
     }

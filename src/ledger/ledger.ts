@@ -104,10 +104,11 @@ export interface LedgerOptions {
   /** Jobs assigned but not started, over all workers, beyond which nothing more is reserved. */
   readonly maxBacklog?: number;
   /**
-   * Jobs a worker may hold beyond its concurrency (PREFETCH); the rest wait in the held queue. Without
-   * it every task is placed at once, however busy the workers (the service always passes it).
+   * Whether a task goes to a worker only when it has a free slot, the rest waiting in the held queue
+   * for their group's turn (the service's rule); without it every task is placed at once, however
+   * busy the workers, as before groups (the ledger's own tests).
    */
-  readonly prefetch?: number;
+  readonly holdWhenBusy?: boolean;
   /** The concurrency of a group without its own (GROUP_CONCURRENCY; 0: no limit). */
   readonly groupConcurrency?: number;
   /**
@@ -126,7 +127,7 @@ export function createLedger({
   prefix,
   workerTtlMs,
   maxBacklog = Number.MAX_SAFE_INTEGER,
-  prefetch = Number.MAX_SAFE_INTEGER,
+  holdWhenBusy = false,
   groupConcurrency = 0,
   clock,
 }: LedgerOptions): Ledger {
@@ -189,7 +190,16 @@ export function createLedger({
           ...ids.map((id) => keys.jobs(id)),
           ...ids.map((id) => keys.unconfirmed(id)),
         ],
-        [workerTtlMs, maxBacklog, ids.length, clockArgument(clock), prefetch, groupConcurrency, ...ids, ...tokens],
+        [
+          workerTtlMs,
+          maxBacklog,
+          ids.length,
+          clockArgument(clock),
+          holdWhenBusy ? 1 : 0,
+          groupConcurrency,
+          ...ids,
+          ...tokens,
+        ],
       );
       if (!Array.isArray(replies) || replies.length !== tokens.length + 1)
         throw new Error('reserve answered the wrong number of outcomes');

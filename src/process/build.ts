@@ -141,6 +141,9 @@ export function buildProcess(config: Config, redis: RedisTarget, index: number, 
       locationTtlMs: built.locationTtlMs,
       logger,
       onReleased: (releasedTo, jobName) => built.metrics.jobEnqueued(releasedTo, jobName),
+      afterStep: config.killHook
+        ? killWhenArmed(built.consumerConnection, `${config.prefix}:test:kill-after-release-step`)
+        : undefined,
     }),
     afterAddStep: config.killHook
       ? killWhenArmed(built.consumerConnection, `${config.prefix}:test:kill-after-add-step`)

@@ -1,6 +1,7 @@
 /**
- * Backpressure: once the backlog (jobs assigned but not started) reaches MAX_BACKLOG, enqueue answers
- * 429 with Retry-After and enqueues nothing; as jobs start, room comes back.
+ * Backpressure: once the backlog (jobs assigned but not started, and jobs held for their turn)
+ * reaches MAX_BACKLOG, enqueue answers 429 with Retry-After and enqueues nothing; as jobs start, room
+ * comes back.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -8,7 +9,7 @@ import { waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { startTestRedis } from '../support/test-redis.js';
 import { startService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
-import { queueNameFor } from '../../src/contracts/names.js';
+import { HELD_QUEUE, queueNameFor } from '../../src/contracts/names.js';
 
 test('a full backlog answers 429 with Retry-After until jobs start', async () => {
   const redis = await startTestRedis();
@@ -36,12 +37,14 @@ test('a full backlog answers 429 with Retry-After until jobs start', async () =>
     assert.equal(refused.body.code, 'BACKLOG_FULL');
     assert.equal(refused.headers.get('retry-after'), '2');
     assert.equal(refused.body.details.retryAfterSeconds, 2);
+    // The one slot is busy: the three wait in the held queue, none on the worker.
     assert.equal(
-      await redis.client.llen(`${service.prefix}:${queueNameFor('test-0')}:wait`),
+      await redis.client.llen(`${service.prefix}:${queueNameFor(HELD_QUEUE)}:wait`),
       3,
       'the refused task was not enqueued',
     );
-    assert.equal((await service.workers()).totals.queued, 3);
+    assert.equal(await redis.client.llen(`${service.prefix}:${queueNameFor('test-0')}:wait`), 0);
+    assert.equal((await service.workers()).totals.queued, 0);
 
     await waitFor(
       async () => (await service.enqueue<Enqueued>({ jobName: 'later', data: { durationMs: 10 } })).status === 202,

@@ -147,7 +147,8 @@ async function watchScripts(client: RedisClient, connection: RedisClient, prefix
       await connection.exists(marker);
       await waitFor(() => seen.some((args) => args[0] === 'exists' && args[1] === marker), { what: 'MONITOR' });
       return seen
-        .filter((args) => /^eval(sha)?$/i.test(args[0] ?? '') && args.includes(arg))
+        // A reserve's token comes with its placement ("<token>|<first>|<group>").
+        .filter((args) => /^eval(sha)?$/i.test(args[0] ?? '') && args.some((a) => a === arg || a.startsWith(`${arg}|`)))
         .map((args) =>
           args
             .slice(3, 3 + Number(args[2]))

@@ -81,17 +81,43 @@ test('every key a script touches comes from KEYS', () => {
     const code = lua.replace(/--\[\[[\s\S]*?\]\]/g, '').replace(/--.*$/gm, '');
     const aliases = new Set([...code.matchAll(/local (\w+) = KEYS\[/g)].map((match) => match[1]));
     const tables = new Set([...code.matchAll(/(\w+)\[.+\]\s*=\s*KEYS\[/g)].map((match) => match[1]));
+    // A function that answers a table of KEYS entries only (groups.lua's groupKeysFrom): the tables
+    // made by it, and the parameters of the same name that carry them into the include's functions.
+    const makers = keyTableMakers(code);
+    const keyTables = new Set(
+      [...code.matchAll(/local (\w+) = (\w+)\(/g)].filter((match) => makers.has(match[2] ?? '')).map((m) => m[1]),
+    );
     const calls = [...code.matchAll(/redis\.call\("(\w+)"(?:,\s*([^,)]+))?/g)];
     for (const [, command = '', key = ''] of calls) {
       if (KEYLESS.has(command)) continue;
       const fromKeys =
-        /^KEYS\[[^\]]+\]$/.test(key) || aliases.has(key) || [...tables].some((table) => key.startsWith(`${table}[`));
+        /^KEYS\[[^\]]+\]$/.test(key) ||
+        aliases.has(key) ||
+        [...tables].some((table) => key.startsWith(`${table}[`)) ||
+        keyTables.has(/^(\w+)(?:\.\w+$|\[)/.exec(key)?.[1] ?? '');
       assert.ok(fromKeys, `${file}: ${command} on ${key}, which is not a key from KEYS`);
       assert.doesNotMatch(key, /\.\./, `${file}: ${command} builds a key name`);
     }
     if (numberOfKeys !== undefined) {
-      const highest = Math.max(0, ...[...code.matchAll(/KEYS\[(\d+)\]/g)].map((match) => Number(match[1])));
+      const made = [...code.matchAll(/= (\w+)\((\d+)\)/g)].flatMap(([, maker = '', first = '']) => {
+        const size = makers.get(maker);
+        return size === undefined ? [] : [Number(first) + size - 1];
+      });
+      const highest = Math.max(0, ...made, ...[...code.matchAll(/KEYS\[(\d+)\]/g)].map((match) => Number(match[1])));
       assert.equal(highest, numberOfKeys, `${file} declares ${numberOfKeys} keys and uses up to KEYS[${highest}]`);
     }
   }
 });
+
+/** Functions whose answer is a table of KEYS entries and nothing else, with the size of that table. */
+function keyTableMakers(code: string): Map<string, number> {
+  const makers = new Map<string, number>();
+  for (const [, name = '', body = ''] of code.matchAll(/local function (\w+)\([^)]*\)\s*return \{([^}]*)\}\s*end/g)) {
+    const values = body
+      .split(',')
+      .map((field) => field.split('=')[1]?.trim() ?? '')
+      .filter((value) => value !== '');
+    if (values.length > 0 && values.every((value) => /^KEYS\[[^\]]+\]$/.test(value))) makers.set(name, values.length);
+  }
+  return makers;
+}

@@ -24,7 +24,7 @@ local group = ARGV[2]
 if redis.call("EXISTS", KEYS[2]) == 0 then return nil end
 local member = heldMember(group, tonumber(ARGV[3]), redis.call("INCR", KEYS[1]), ARGV[1])
 redis.call("ZADD", G.held, 0, member)
-addToGroup(G.waiting, group, 1)
+addToGroup(G, "waiting", group, 1)
 redis.call("HSET", KEYS[2], "bpHeld", member)
 refreshGroup(G, group, ARGV[4], serverMillis(ARGV[5]))
 return member

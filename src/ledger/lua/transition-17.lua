@@ -40,7 +40,7 @@ local worker, token, op = ARGV[1], ARGV[2], ARGV[3]
 local G = groupKeysFrom(6)
 local function runningGroup(delta)
   local group = redis.call("HGET", G.groupOf, token)
-  if group then addToGroup(G.running, group, delta) end
+  if group then addToGroup(G, "running", group, delta) end
 end
 local entry = redis.call("HGET", KEYS[1], token)
 local state, since, rest

@@ -19,6 +19,6 @@ local G = groupKeysFrom(2)
 local member = redis.call("HGET", KEYS[1], "bpHeld")
 if not member or redis.call("ZREM", G.held, member) == 0 then return 0 end
 local group = string.match(member, "^([^|]+)|")
-addToGroup(G.waiting, group, -1)
+addToGroup(G, "waiting", group, -1)
 refreshGroup(G, group, ARGV[1], serverMillis(ARGV[2]))
 return 1

@@ -49,13 +49,14 @@ local function groupSettings(G, group, defaultConcurrency)
   return s
 end
 
-local function groupCount(hash, group)
-  return tonumber(redis.call("HGET", hash, group)) or 0
+-- One of the group's counts: `count` names a hash of G (waiting, inflight, running).
+local function groupCount(G, count, group)
+  return tonumber(redis.call("HGET", G[count], group)) or 0
 end
 
 -- Counts stay small: a group's field goes when it reaches 0.
-local function addToGroup(hash, group, delta)
-  if redis.call("HINCRBY", hash, group, delta) <= 0 then redis.call("HDEL", hash, group) end
+local function addToGroup(G, count, group, delta)
+  if redis.call("HINCRBY", G[count], group, delta) <= 0 then redis.call("HDEL", G[count], group) end
 end
 
 local function isRateLimited(s)
@@ -96,7 +97,7 @@ end
 -- Whether the group may start one more job now; when only its rate limit stops it, also when it may.
 local function mayStart(G, group, s, now)
   if s.paused then return false, 0 end
-  if s.concurrency > 0 and groupCount(G.inflight, group) >= s.concurrency then return false, 0 end
+  if s.concurrency > 0 and groupCount(G, "inflight", group) >= s.concurrency then return false, 0 end
   local wake = rateWakeAt(G, group, s, now)
   if wake > now then return false, wake end
   return true, 0
@@ -155,7 +156,7 @@ end
 -- A job of the group is handed to a worker: it counts against the group's limits until it ends.
 local function handOut(G, group, token, defaultConcurrency, now)
   redis.call("HSET", G.groupOf, token, group)
-  addToGroup(G.inflight, group, 1)
+  addToGroup(G, "inflight", group, 1)
   recordStart(G, group, groupSettings(G, group, defaultConcurrency), now)
 end
 
@@ -169,7 +170,7 @@ local function takeNext(G, defaultConcurrency)
     local member = heldHead(G, group)
     if member then
       redis.call("ZREM", G.held, member)
-      addToGroup(G.waiting, group, -1)
+      addToGroup(G, "waiting", group, -1)
       redis.call("HSET", G.virtualTime, band, pass)
       local stride = math.floor(PASS_SCALE / groupSettings(G, group, defaultConcurrency).weight)
       -- Formatted here: a Lua number becomes a string of 14 digits at most on its way to Redis.
@@ -188,7 +189,7 @@ local function groupJobEnded(G, token, wasRunning, defaultConcurrency, now)
   local group = redis.call("HGET", G.groupOf, token)
   if not group then return end
   redis.call("HDEL", G.groupOf, token)
-  addToGroup(G.inflight, group, -1)
-  if wasRunning then addToGroup(G.running, group, -1) end
+  addToGroup(G, "inflight", group, -1)
+  if wasRunning then addToGroup(G, "running", group, -1) end
   if redis.call("HEXISTS", G.waiting, group) == 1 then refreshGroup(G, group, defaultConcurrency, now) end
 end

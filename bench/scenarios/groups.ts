@@ -1,0 +1,189 @@
+/**
+ * Fair share between groups (issue 22). Noisy neighbour: tenant A floods the pool with 20,000 jobs of
+ * 100 ms; a second later tenant B sends 50 jobs of 100 ms at 10 per second. B's wait from its
+ * request to its job's start is compared, side by side and in one run, for the service with groups,
+ * the same service with the same tasks sent without groups (one line, arrival order), and plain
+ * BullMQ (the shared-queue baseline). The makespan of the whole scenario with groups against
+ * without is the cost of fairness. Limits: A at concurrency 4 beside B's backlog: A's peak running,
+ * and how busy the 32 slots stay while B has work.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fire, serviceCompletedKeys, baselineCompletedKeys, waitForCompleted } from '../lib/completions.js';
+import { wallClock } from '../lib/load.js';
+import { table, type Section } from '../lib/report.js';
+import { CONCURRENCY, WORKERS, startPair, type Pair } from '../lib/services.js';
+import { quantile, round } from '../lib/stats.js';
+import { peakOverlap } from '../../test/support/intervals.js';
+
+const FLOOD = 20_000;
+const B_JOBS = 50;
+const B_RATE_PER_SECOND = 10;
+const DURATION_MS = 100;
+const CAPACITY = WORKERS * CONCURRENCY;
+
+interface Stamp {
+  readonly startedAt: number;
+  readonly finishedAt: number;
+}
+
+interface NoisyOutcome {
+  /** B's waits, request sent to body start, ms. */
+  readonly waits: number[];
+  readonly makespan: number;
+}
+
+/** Sends one task and answers its job id with when it was sent. */
+async function send(url: string, task: unknown): Promise<{ jobId: string; sentAt: number }> {
+  const sentAt = wallClock();
+  const response = await fetch(`${url}/enqueue-task`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(task),
+  });
+  if (response.status !== 202) throw new Error(`enqueue answered ${response.status}: ${await response.text()}`);
+  return { jobId: ((await response.json()) as { jobId: string }).jobId, sentAt };
+}
+
+async function stampOf(url: string, jobId: string): Promise<Stamp> {
+  for (;;) {
+    const response = await fetch(`${url}/jobs/${encodeURIComponent(jobId)}`);
+    const view = (await response.json()) as { state: string; result: Stamp };
+    if (view.state === 'completed') return view.result;
+    await sleep(200);
+  }
+}
+
+async function noisyNeighbour(
+  url: string,
+  completed: () => Promise<string[]>,
+  redis: Pair['redis'],
+  groups: boolean,
+): Promise<NoisyOutcome> {
+  const task = (group: string) => ({
+    jobName: 'stamp',
+    ...(groups ? { group } : {}),
+    data: { durationMs: DURATION_MS },
+  });
+  const keys = await completed();
+  const before = await Promise.all(keys.map((key) => redis.client.zcard(key)));
+  const already = before.reduce((sum, count) => sum + count, 0);
+  const began = wallClock();
+  const flood = fire(url, task('tenant-a'), FLOOD, 50);
+  await sleep(1_000);
+  const sent: { jobId: string; sentAt: number }[] = [];
+  for (let i = 0; i < B_JOBS; i += 1) {
+    sent.push(await send(url, task('tenant-b')));
+    await sleep(1_000 / B_RATE_PER_SECOND);
+  }
+  const fired = await flood;
+  if (fired.refused > 0) throw new Error(`${fired.refused} of the flood were refused`);
+  const last = await waitForCompleted(redis.client, await completed(), already + FLOOD + B_JOBS, 300_000);
+  const stamps = await Promise.all(sent.map(({ jobId }) => stampOf(url, jobId)));
+  return { waits: stamps.map((stamp, i) => stamp.startedAt - (sent[i]?.sentAt ?? 0)), makespan: last - began };
+}
+
+interface LimitOutcome {
+  readonly peakA: number;
+  readonly peakAll: number;
+  /** Mean jobs running while B had work waiting (sampled every 5 ms from the bodies' stamps). */
+  readonly meanBusy: number;
+}
+
+async function limits(pair: Pair): Promise<LimitOutcome> {
+  const { url } = pair.service;
+  const put = await fetch(`${url}/groups/limited-a`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ concurrency: 4 }),
+  });
+  if (put.status !== 200) throw new Error(`PUT /groups answered ${put.status}: ${await put.text()}`);
+  const task = (group: string) => ({ jobName: 'stamp', group, data: { durationMs: DURATION_MS } });
+  const a = await Promise.all(Array.from({ length: 200 }, () => send(url, task('limited-a'))));
+  const b = await Promise.all(Array.from({ length: 1_000 }, () => send(url, task('busy-b'))));
+  const aStamps = await Promise.all(a.map(({ jobId }) => stampOf(url, jobId)));
+  const bStamps = await Promise.all(b.map(({ jobId }) => stampOf(url, jobId)));
+  const all = [...aStamps, ...bStamps];
+  // B has work until its last job starts; from when the first wave is under way.
+  const from = Math.min(...all.map((s) => s.startedAt)) + DURATION_MS;
+  const until = Math.max(...bStamps.map((s) => s.startedAt));
+  let sum = 0;
+  let samples = 0;
+  for (let t = from; t < until; t += 5) {
+    sum += all.filter((s) => s.startedAt <= t && t < s.finishedAt).length;
+    samples += 1;
+  }
+  return {
+    peakA: peakOverlap(aStamps.map((s) => [s.startedAt, s.finishedAt] as const)),
+    peakAll: peakOverlap(all.map((s) => [s.startedAt, s.finishedAt] as const)),
+    meanBusy: samples === 0 ? 0 : sum / samples,
+  };
+}
+
+export async function groups(): Promise<Section> {
+  const pair = await startPair('shared');
+  try {
+    const ourKeys = () => serviceCompletedKeys(pair.service);
+    const theirKeys = () => Promise.resolve(baselineCompletedKeys(pair.baseline, 'shared', WORKERS));
+    const grouped = await noisyNeighbour(pair.service.url, ourKeys, pair.redis, true);
+    const ungrouped = await noisyNeighbour(pair.service.url, ourKeys, pair.redis, false);
+    const plain = await noisyNeighbour(pair.baseline.url, theirKeys, pair.redis, false);
+    const limited = await limits(pair).catch(() => ({ peakA: 0, peakAll: 0, meanBusy: 0 }));
+
+    const row = (name: string, o: NoisyOutcome) => [
+      name,
+      round(quantile(o.waits, 0.5), 0),
+      round(quantile(o.waits, 0.99), 0),
+      round(Math.max(...o.waits), 0),
+      round(o.makespan / 1000, 2),
+    ];
+    const bound = 2 * DURATION_MS + 100;
+    const p99 = quantile(grouped.waits, 0.99);
+    const cost = grouped.makespan / ungrouped.makespan;
+    const ideal = ((FLOOD + B_JOBS) * DURATION_MS) / CAPACITY;
+    return {
+      title: '15. Fair share between groups',
+      body: [
+        `Noisy neighbour: tenant A sends ${FLOOD.toLocaleString('en')} jobs of ${DURATION_MS} ms (50 requests in flight); a second later tenant B sends ${B_JOBS} jobs of ${DURATION_MS} ms at ${B_RATE_PER_SECOND} a second. B's wait runs from its request to its body's start.`,
+        `The makespan runs from A's first request to the last completion (ideal ${round(ideal / 1000, 1)} s on ${CAPACITY} slots).`,
+        '',
+        table(
+          ['', "B's wait p50 ms", "B's wait p99 ms", "B's wait max ms", 'makespan s'],
+          [
+            row('service, tasks in groups A and B', grouped),
+            row('service, the same tasks without groups', ungrouped),
+            row('shared-queue baseline (plain BullMQ)', plain),
+          ],
+        ),
+        '',
+        `Limits: \`PUT /groups/limited-a {"concurrency":4}\`, then 200 jobs of A and 1,000 of B, ${DURATION_MS} ms each. A's peak running is read from the bodies' stamps; the mean running is sampled every 5 ms while B still had jobs to start.`,
+        '',
+        table(
+          ["A's peak running", 'peak running, all', 'mean running while B had work'],
+          [[limited.peakA, limited.peakAll, round(limited.meanBusy, 2)]],
+        ),
+      ].join('\n'),
+      targets: [
+        {
+          name: "Noisy neighbour: B's wait",
+          goal: `p99 at most ${bound} ms with groups`,
+          measured: `${round(p99, 0)} ms`,
+          met: p99 <= bound,
+        },
+        {
+          name: 'Cost of fairness',
+          goal: 'makespan with groups at most 1.03x without',
+          measured: `${round(cost, 3)}x`,
+          met: cost <= 1.03,
+        },
+        {
+          name: 'Group concurrency',
+          goal: `A's peak running exactly 4, all ${CAPACITY} slots busy while B has work`,
+          measured: `peak ${limited.peakA}; ${round(limited.meanBusy, 2)} running on average`,
+          met: limited.peakA === 4 && limited.peakAll === CAPACITY && limited.meanBusy >= CAPACITY - 1,
+        },
+      ],
+    };
+  } finally {
+    await pair.stop();
+  }
+}
