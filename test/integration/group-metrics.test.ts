@@ -19,8 +19,7 @@ import { groupKeys } from '../../src/contracts/keys.js';
 const WORKERS = 2;
 const TOP = 2;
 const HOST_ID = 'test';
-const GAUGES = ['bullpen_group_waiting', 'bullpen_group_inflight', 'bullpen_group_running'] as const;
-type GroupGauge = (typeof GAUGES)[number];
+type GroupGauge = 'bullpen_group_waiting' | 'bullpen_group_inflight' | 'bullpen_group_running';
 
 /** Each gauge's series as `[group, value]`, in the order of the exposition; fails on a stray label. */
 async function groupGauges(service: Service): Promise<Record<GroupGauge, [string, number][]>> {
