@@ -313,6 +313,29 @@ let panelsDeadline = 0;
 /** When prometheus had scraped the service successfully for the first time, in seconds. */
 let firstScrapedAt = 0;
 
+/**
+ * The highest value of each series of `expr` since the traffic started, by its `label`, once every
+ * one of `wanted` has been above 0, or after 30 s: the caller's assertions say what was seen.
+ */
+async function peaksSinceTraffic(
+  server: TestPrometheus,
+  expr: string,
+  label: string,
+  wanted: readonly string[],
+): Promise<Map<string, number>> {
+  let peaks = new Map<string, number>();
+  await waitFor(
+    async () => {
+      const response = await server.queryRange(expr, Math.floor(trafficStartedAt), Math.ceil(Date.now() / 1000), 1);
+      assert.equal(response.status, 'success', JSON.stringify(response));
+      peaks = new Map(seriesOf(response).map(({ metric, values }) => [metric[label] ?? '', Math.max(...values)]));
+      return wanted.every((key) => (peaks.get(key) ?? 0) > 0);
+    },
+    { timeoutMs: 30_000, intervalMs: 1_000, what: `every ${label} of ${expr} to be seen above 0` },
+  ).catch(() => undefined);
+  return peaks;
+}
+
 describe(
   'the Grafana dashboard against a real Prometheus scraping the cluster',
   { timeout: 180_000, skip: skipUnlessInstalled('prometheus') },
@@ -472,21 +495,7 @@ describe(
     test('the group gauges showed every group of the traffic running by name, and other', async () => {
       const server = prometheus;
       assert.ok(server !== undefined);
-      let peaks = new Map<string, number>();
-      await waitFor(
-        async () => {
-          const response = await server.queryRange(
-            'max by (group) (bullpen_group_running)',
-            Math.floor(trafficStartedAt),
-            Math.ceil(Date.now() / 1000),
-            1,
-          );
-          assert.equal(response.status, 'success', JSON.stringify(response));
-          peaks = new Map(seriesOf(response).map(({ metric, values }) => [metric.group ?? '', Math.max(...values)]));
-          return TRAFFIC_GROUPS.every((group) => (peaks.get(group) ?? 0) > 0);
-        },
-        { timeoutMs: 30_000, intervalMs: 1_000, what: 'every group to be seen running jobs' },
-      ).catch(() => undefined);
+      const peaks = await peaksSinceTraffic(server, 'max by (group) (bullpen_group_running)', 'group', TRAFFIC_GROUPS);
       assert.deepEqual(
         [...TRAFFIC_GROUPS, 'other'].filter((group) => !peaks.has(group)),
         [],
@@ -500,23 +509,8 @@ describe(
     test('running jobs were non-zero on every worker while prometheus scraped', async () => {
       const server = prometheus;
       assert.ok(server !== undefined);
-      let peaks = new Map<string, number>();
-      const allBusy = () => WORKER_IDS.every((worker) => (peaks.get(worker) ?? 0) > 0);
       // Jobs keep flowing, so every worker is seen running some within a few scrapes.
-      await waitFor(
-        async () => {
-          const response = await server.queryRange(
-            'bullpen_worker_active_jobs',
-            Math.floor(trafficStartedAt),
-            Math.ceil(Date.now() / 1000),
-            1,
-          );
-          assert.equal(response.status, 'success', JSON.stringify(response));
-          peaks = new Map(seriesOf(response).map(({ metric, values }) => [metric.worker ?? '', Math.max(...values)]));
-          return allBusy();
-        },
-        { timeoutMs: 30_000, intervalMs: 1_000, what: 'every worker to be seen running jobs' },
-      ).catch(() => undefined);
+      const peaks = await peaksSinceTraffic(server, 'bullpen_worker_active_jobs', 'worker', WORKER_IDS);
       for (const worker of WORKER_IDS) {
         const peak = peaks.get(worker) ?? 0;
         assert.ok(
