@@ -2,8 +2,8 @@
  * `GET /metrics` against the real cluster: one cluster-wide view whichever process answers, counters
  * that add up and never go backwards (not even across a worker's re-fork), and load gauges that agree
  * with `GET /workers` and the Redis ledger. Every series names its host, and its worker unless it is a
- * group gauge (a group is no process's; test/integration/group-metrics.test.ts covers those), every labelled
- * counter exists at 0 before its first event, and the exposition passes `promtool check metrics`
+ * group gauge (a group is no process's: test/integration/group-metrics.test.ts covers those), every
+ * labelled counter exists at 0 before its first event, and the exposition passes `promtool check metrics`
  * (needs `promtool` on PATH, from Debian's `prometheus` package; CI installs it; without it those
  * tests are skipped, saying how to install it, except in CI (`CI` set), where they fail instead).
  */
