@@ -42,6 +42,8 @@ test('a scrape the primary never answers: GET /metrics answers 503 METRICS_UNAVA
         host: client,
         snapshot: () => Promise.resolve([]),
         queues: { forWorker: () => assert.fail('no worker to read') },
+        groups: () => Promise.resolve([]),
+        groupLabels: { top: 20, hostId: 'unit' },
       }),
     }),
   );

@@ -1,8 +1,9 @@
 /**
  * `GET /metrics` against the real cluster: one cluster-wide view whichever process answers, counters
  * that add up and never go backwards (not even across a worker's re-fork), and load gauges that agree
- * with `GET /workers` and the Redis ledger. Every series names its worker and its host, every labelled
- * counter exists at 0 before its first event, and the exposition passes `promtool check metrics`
+ * with `GET /workers` and the Redis ledger. Every series names its host, and its worker unless it is a
+ * group gauge (a group is no process's: test/integration/group-metrics.test.ts covers those), every
+ * labelled counter exists at 0 before its first event, and the exposition passes `promtool check metrics`
  * (needs `promtool` on PATH, from Debian's `prometheus` package; CI installs it; without it those
  * tests are skipped, saying how to install it, except in CI (`CI` set), where they fail instead).
  */
@@ -25,6 +26,8 @@ const HOST_ID = 'test';
 const WORKER_IDS = Array.from({ length: WORKERS }, (_, index) => `${HOST_ID}-${index}`);
 /** The handlers of the fixture handler folder (test/fixtures/handlers/), plus `other` for every other name. */
 const JOB_NAMES = ['chatty', 'exit-thread', 'flaky', 'gate', 'hang', 'memory-hog', 'other', 'videoProcessing'];
+/** Counts of the whole pool per group, which name the host that served the scrape and no worker. */
+const GROUP_GAUGES = ['bullpen_group_waiting', 'bullpen_group_inflight', 'bullpen_group_running'];
 const LEDGER_GAUGES = [
   'bullpen_worker_active_jobs',
   'bullpen_worker_queued_jobs',
@@ -144,14 +147,27 @@ describe('/metrics', () => {
     },
   );
 
-  test('every series names its worker and its host: process metrics and ledger gauges alike', async () => {
+  test('every series names its worker and its host: process metrics and ledger gauges alike; group gauges their group and host', async () => {
     const { service } = suite;
     const { samples } = await scrape(service);
     const bullpen = samples.filter((sample) => sample.name.startsWith('bullpen_'));
+    const grouped = bullpen.filter((sample) => GROUP_GAUGES.includes(sample.name));
     const unlabelled = bullpen.filter(
-      (sample) => sample.labels.host !== HOST_ID || !WORKER_IDS.includes(sample.labels.worker ?? ''),
+      (sample) =>
+        !GROUP_GAUGES.includes(sample.name) &&
+        (sample.labels.host !== HOST_ID || !WORKER_IDS.includes(sample.labels.worker ?? '')),
     );
     assert.deepEqual(unlabelled, [], `series without host="${HOST_ID}" and a known worker`);
+    assert.deepEqual(
+      [...new Set(grouped.map((sample) => `${sample.name}{${Object.keys(sample.labels).sort().join(',')}}`))].sort(),
+      GROUP_GAUGES.map((name) => `${name}{group,host}`).sort(),
+      'every group gauge is there, labelled by group and host only',
+    );
+    assert.deepEqual(
+      grouped.filter((sample) => sample.labels.host !== HOST_ID),
+      [],
+      `group gauges without host="${HOST_ID}"`,
+    );
     for (const name of ['bullpen_process_resident_memory_bytes', 'bullpen_pool_threads', ...LEDGER_GAUGES]) {
       const workers = new Set(bullpen.filter((sample) => sample.name === name).map((sample) => sample.labels.worker));
       assert.deepEqual([...workers].sort(), WORKER_IDS, `${name} for every worker`);

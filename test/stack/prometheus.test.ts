@@ -7,6 +7,7 @@
  * worker on per-worker panels and one per host on per-host panels, each one telling its legend apart,
  * and there is no exception: the failed-jobs rate must show 0, not "No data", because every labelled
  * counter starts at 0. Then failing jobs join the traffic, and the failed-jobs panel must rise above 0.
+ * The traffic is spread over three task groups, so that the group panels show groups by name.
  * The tests share the service, Prometheus and the traffic, started once for the file, but no test
  * reads what another did: each waits for the data it needs, and the failing jobs start in the `before`
  * of the last suite, so that any test runs alone too (`--test-name-pattern`).
@@ -56,6 +57,8 @@ const SCRAPE_INTERVAL_SECONDS = 1;
 const PANELS_DEADLINE_MS = 60_000;
 /** The panel that shows the rate of failed attempts: 0 before any failure, then above 0. */
 const FAILED_RATE_METRIC = 'bullpen_jobs_failed_total';
+/** The group gauges: counts of the whole pool per group, with the host that served them and no worker. */
+const GROUP_GAUGES = 'bullpen_group_(waiting|inflight|running)';
 
 /**
  * What Grafana would put in place of its variables for this scrape interval. `$__rate_interval` is
@@ -194,6 +197,8 @@ function problemWith(query: PanelQuery, response: QueryResponse): string | undef
 // Traffic
 
 const DURATIONS_MS = [200, 500, 1_000, 2_000];
+/** The task groups of the traffic (`default` is also a task's without one). */
+const TRAFFIC_GROUPS = ['tenant-a', 'tenant-b', 'default'];
 
 interface Traffic {
   readonly enqueued: () => number;
@@ -213,7 +218,7 @@ function startTraffic(service: Service): Traffic {
   let failing = false;
   let count = 0;
   const failures: string[] = [];
-  const enqueue = async (task: { jobName: string; data: Record<string, unknown> }) => {
+  const enqueue = async (task: { jobName: string; group: string | undefined; data: Record<string, unknown> }) => {
     try {
       const response = await service.enqueue(task);
       if (response.status === 202) count += 1;
@@ -222,19 +227,22 @@ function startTraffic(service: Service): Traffic {
       if (!stopped) failures.push(String(error));
     }
   };
+  const task = (n: number) => {
+    if (n % 7 === 3) {
+      return {
+        jobName: 'flaky',
+        data: failing ? { durationMs: 100, fail: 'asked to fail by the prometheus test' } : { durationMs: 100 },
+      };
+    }
+    if (n % 11 === 5) return { jobName: 'defaulted', data: {} };
+    if (n % 13 === 0) return { jobName: 'sha256', data: { text: `job ${n}`, rounds: 1_000 } };
+    return { jobName: 'x', data: { durationMs: DURATIONS_MS[n % DURATIONS_MS.length] } };
+  };
   const batch = (round: number, size: number) =>
-    Array.from({ length: size }, (_, i) => {
-      const n = round * size + i;
-      if (n % 7 === 3) {
-        return {
-          jobName: 'flaky',
-          data: failing ? { durationMs: 100, fail: 'asked to fail by the prometheus test' } : { durationMs: 100 },
-        };
-      }
-      if (n % 11 === 5) return { jobName: 'defaulted', data: {} };
-      if (n % 13 === 0) return { jobName: 'sha256', data: { text: `job ${n}`, rounds: 1_000 } };
-      return { jobName: 'x', data: { durationMs: DURATIONS_MS[n % DURATIONS_MS.length] } };
-    });
+    Array.from({ length: size }, (_, i) => round * size + i).map((n) => ({
+      group: TRAFFIC_GROUPS[n % TRAFFIC_GROUPS.length],
+      ...task(n),
+    }));
   const loop = (async () => {
     await Promise.all(batch(0, 40).map(enqueue));
     for (let round = 1; !stopped; round += 1) {
@@ -304,6 +312,29 @@ let trafficStartedAt = 0;
 let panelsDeadline = 0;
 /** When prometheus had scraped the service successfully for the first time, in seconds. */
 let firstScrapedAt = 0;
+
+/**
+ * The highest value of each series of `expr` since the traffic started, by its `label`, once every
+ * one of `wanted` has been above 0, or after 30 s: the caller's assertions say what was seen.
+ */
+async function peaksSinceTraffic(
+  server: TestPrometheus,
+  expr: string,
+  label: string,
+  wanted: readonly string[],
+): Promise<Map<string, number>> {
+  let peaks = new Map<string, number>();
+  await waitFor(
+    async () => {
+      const response = await server.queryRange(expr, Math.floor(trafficStartedAt), Math.ceil(Date.now() / 1000), 1);
+      assert.equal(response.status, 'success', JSON.stringify(response));
+      peaks = new Map(seriesOf(response).map(({ metric, values }) => [metric[label] ?? '', Math.max(...values)]));
+      return wanted.every((key) => (peaks.get(key) ?? 0) > 0);
+    },
+    { timeoutMs: 30_000, intervalMs: 1_000, what: `every ${label} of ${expr} to be seen above 0` },
+  ).catch(() => undefined);
+  return peaks;
+}
 
 describe(
   'the Grafana dashboard against a real Prometheus scraping the cluster',
@@ -405,7 +436,7 @@ describe(
       await assertNoFailureYet(server);
     });
 
-    test('every bullpen series carries the worker and host labels', async () => {
+    test('every bullpen series carries the host label, and the worker label unless it is a group gauge', async () => {
       const server = prometheus;
       assert.ok(server !== undefined);
       const names = seriesOf(await server.query('group by (__name__) ({__name__=~"bullpen_.+"})')).map(
@@ -421,7 +452,7 @@ describe(
         assert.ok(names.includes(name), `${name} was scraped: ${names.join(', ')}`);
       }
       const unlabelled = await server.query(
-        `group by (__name__) ({__name__=~"bullpen_.+", host!="${HOST_ID}"} or {__name__=~"bullpen_.+", worker=""})`,
+        `group by (__name__) ({__name__=~"bullpen_.+", host!="${HOST_ID}"} or {__name__=~"bullpen_.+", __name__!~"${GROUP_GAUGES}", worker=""})`,
       );
       assert.equal(unlabelled.status, 'success', JSON.stringify(unlabelled));
       assert.deepEqual(
@@ -461,26 +492,25 @@ describe(
       }
     });
 
+    test('the group gauges showed every group of the traffic running by name, and other', async () => {
+      const server = prometheus;
+      assert.ok(server !== undefined);
+      const peaks = await peaksSinceTraffic(server, 'max by (group) (bullpen_group_running)', 'group', TRAFFIC_GROUPS);
+      assert.deepEqual(
+        [...TRAFFIC_GROUPS, 'other'].filter((group) => !peaks.has(group)),
+        [],
+        `a series per group with work, and other: ${JSON.stringify([...peaks])}`,
+      );
+      for (const group of TRAFFIC_GROUPS) {
+        assert.ok((peaks.get(group) ?? 0) > 0, `${group} was never seen running: ${JSON.stringify([...peaks])}`);
+      }
+    });
+
     test('running jobs were non-zero on every worker while prometheus scraped', async () => {
       const server = prometheus;
       assert.ok(server !== undefined);
-      let peaks = new Map<string, number>();
-      const allBusy = () => WORKER_IDS.every((worker) => (peaks.get(worker) ?? 0) > 0);
       // Jobs keep flowing, so every worker is seen running some within a few scrapes.
-      await waitFor(
-        async () => {
-          const response = await server.queryRange(
-            'bullpen_worker_active_jobs',
-            Math.floor(trafficStartedAt),
-            Math.ceil(Date.now() / 1000),
-            1,
-          );
-          assert.equal(response.status, 'success', JSON.stringify(response));
-          peaks = new Map(seriesOf(response).map(({ metric, values }) => [metric.worker ?? '', Math.max(...values)]));
-          return allBusy();
-        },
-        { timeoutMs: 30_000, intervalMs: 1_000, what: 'every worker to be seen running jobs' },
-      ).catch(() => undefined);
+      const peaks = await peaksSinceTraffic(server, 'bullpen_worker_active_jobs', 'worker', WORKER_IDS);
       for (const worker of WORKER_IDS) {
         const peak = peaks.get(worker) ?? 0;
         assert.ok(

@@ -40,6 +40,9 @@ const HOST_FILTER_EXEMPT: ReadonlyMap<string, string> = new Map<string, string>(
 /** Gauges read from the shared ledger: every host exports every worker's, so they need de-duplicating. */
 const LEDGER_GAUGE = /^bullpen_(worker_(active_jobs|queued_jobs|concurrency|up)|queue_jobs)$/;
 
+/** The group gauges: every host exports the whole pool's counts per group, so they need de-duplicating too. */
+const GROUP_GAUGE = /^bullpen_group_(waiting|inflight|running)$/;
+
 // ---------- small typed helpers over unknown data ----------
 
 type Obj = Record<string, unknown>;
@@ -337,6 +340,32 @@ test('dashboard: ledger gauges, exported by every host, are de-duplicated by max
     }
   }
   assert.ok(seen > 0, 'some panels show ledger gauges');
+});
+
+test('dashboard: waiting and running per group, stacked, each group gauge de-duplicated by max by (group)', () => {
+  for (const [title, metric] of [
+    ['Waiting jobs per group', 'bullpen_group_waiting'],
+    ['Running jobs per group', 'bullpen_group_running'],
+  ] as const) {
+    const panel = panelByTitle(title);
+    assert.equal(panel['type'], 'timeseries');
+    const custom = obj(obj(obj(panel['fieldConfig'], 'fieldConfig')['defaults'], 'defaults')['custom'], 'custom');
+    assert.equal(obj(custom['stacking'], 'stacking')['mode'], 'normal', `${panelLabel(panel)} is stacked`);
+    const [target, ...extra] = targetsOf(panel);
+    assert.equal(extra.length, 0);
+    assert.equal(str(target?.['expr'], `${title} expr`), `max by (group) (${metric}{host=~"$host"})`);
+    assert.equal(target?.['legendFormat'], '{{group}}');
+  }
+  for (const { label, expr } of mainDashboardTargets()) {
+    for (const { metric, before } of selectorsIn(expr)) {
+      if (!GROUP_GAUGE.test(metric)) continue;
+      assert.match(
+        before,
+        /max\s+by\s*\(\s*group\s*\)\s*\(\s*$/,
+        `${label}: ${metric} should sit directly inside max by (group) (...)`,
+      );
+    }
+  }
 });
 
 test('dashboard: per-host panels, jobs moved by reason and workers retired', () => {
