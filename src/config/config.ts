@@ -307,10 +307,10 @@ export interface Config {
   readonly maxBacklog: number;
   /**
    * Jobs a worker may hold beyond its concurrency, ready to start as a slot frees. 0 (the default)
-   * keeps the fair order and priority exact: a job is handed to a worker only when a slot is free.
-   * More spares a slot the short wait for the next release between two jobs, at the price of that
-   * many jobs per worker handed out before a later one of higher priority or of a group whose turn
-   * comes first.
+   * keeps the fair order and priority exact: a job is handed to a worker only when a slot is free,
+   * and waits in the held queue otherwise. More spares a slot the short wait for the next release
+   * between two jobs, at the price of that many jobs per worker taken in arrival order, ahead of a
+   * later one of higher priority or of a group whose turn comes first.
    */
   readonly prefetch: number;
   /** The most jobs of one group running at once in the whole pool, for a group without its own (0: none). */

@@ -104,11 +104,11 @@ export interface LedgerOptions {
   /** Jobs assigned but not started, over all workers, beyond which nothing more is reserved. */
   readonly maxBacklog?: number;
   /**
-   * Whether a task goes to a worker only when it has a free slot, the rest waiting in the held queue
-   * for their group's turn (the service's rule); without it every task is placed at once, however
-   * busy the workers, as before groups (the ledger's own tests).
+   * Jobs a worker may hold beyond its concurrency (PREFETCH): a task goes to a worker with room, the
+   * rest wait in the held queue for their group's turn. Without it every task is placed at once,
+   * however busy the workers, as before groups (the ledger's own tests of placement).
    */
-  readonly holdWhenBusy?: boolean;
+  readonly prefetch?: number;
   /** The concurrency of a group without its own (GROUP_CONCURRENCY; 0: no limit). */
   readonly groupConcurrency?: number;
   /**
@@ -127,7 +127,7 @@ export function createLedger({
   prefix,
   workerTtlMs,
   maxBacklog = Number.MAX_SAFE_INTEGER,
-  holdWhenBusy = false,
+  prefetch = Number.MAX_SAFE_INTEGER,
   groupConcurrency = 0,
   clock,
 }: LedgerOptions): Ledger {
@@ -195,7 +195,7 @@ export function createLedger({
           maxBacklog,
           ids.length,
           clockArgument(clock),
-          holdWhenBusy ? 1 : 0,
+          prefetch,
           groupConcurrency,
           ...ids,
           ...tokens,

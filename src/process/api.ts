@@ -79,7 +79,7 @@ export function ledgerOptionsFrom(config: Config): Omit<LedgerOptions, 'redis'> 
     prefix: config.prefix,
     workerTtlMs: config.workerTtlMs,
     maxBacklog: config.maxBacklog,
-    holdWhenBusy: true,
+    prefetch: config.prefetch,
     groupConcurrency: config.groupConcurrency,
   };
 }

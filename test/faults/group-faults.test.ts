@@ -115,6 +115,9 @@ describe('groups under process faults', () => {
     sampling = false;
     await sampler;
     assert.ok(peak <= 2, `the capped group ran ${peak} at once`);
+    const starts = await gate.started();
+    for (const { jobId } of running.filter((view) => view.assignedWorker === victimId))
+      assert.equal(starts.filter((id) => id === jobId).length, 2, `${jobId} ran again after the kill`);
     assert.deepEqual(await groups.view('capped'), {
       group: 'capped',
       settings: { concurrency: 2 },

@@ -34,6 +34,8 @@ describe('kill -9 during a move', () => {
     workers: 2,
     env: {
       WORKER_CONCURRENCY: '1',
+      // A job waits behind a busy worker's long one only as its prefetch (else in the held queue).
+      PREFETCH: '10',
       HEARTBEAT_INTERVAL_MS: '250',
       WORKER_TTL_MS: '1500',
       WORKER_RETIRE_MS: '30000',

@@ -130,3 +130,49 @@ describe('limits per group', () => {
     assert.equal(await redis.client.zcard(`${service.prefix}:{sched}:groups:held`), 0);
   });
 });
+
+describe('a default concurrency for every group (GROUP_CONCURRENCY)', () => {
+  const suite = serviceSuite(startTestRedis, (redis) => ({
+    ...redis.serviceOptions,
+    workers: 1,
+    env: { WORKER_CONCURRENCY: '4', GROUP_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS, JOB_ATTEMPTS: '1' },
+  }));
+
+  test('caps every group without its own; a group setting overrides it', async () => {
+    const { redis, service } = suite;
+    const groups = createGroupLedger({
+      redis: redis.client,
+      prefix: service.prefix,
+      workerTtlMs: 5_000,
+      prefetch: 0,
+      groupConcurrency: 1,
+      members: () => [],
+      refreshMembers: () => Promise.resolve(),
+    });
+    await groups.setSettings('wider', { concurrency: 2 });
+    const gate = createGate(redis.client, redis.nodeUrl);
+    const tasks = ['one', 'one', 'one', 'wider', 'wider', 'wider'].map((group, i) => ({
+      jobName: GATE_JOB,
+      group,
+      data: gate.data({ i }),
+    }));
+    const response = await service.request<{ tasks: Enqueued[] }>('POST', '/enqueue-tasks', {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tasks }),
+    });
+    assert.equal(response.status, 202, response.text);
+    await gate.waitStarted(3);
+    const counts = async () => {
+      const [one, wider] = await Promise.all([groups.view('one'), groups.view('wider')]);
+      return [one.running, one.waiting, wider.running, wider.waiting];
+    };
+    await waitFor(async () => (JSON.stringify(await counts()) === '[1,2,2,1]' ? true : undefined), {
+      what: 'one of `one` and two of `wider` to run',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.deepEqual(await counts(), [1, 2, 2, 1], 'the fourth slot stays free: no group may start another');
+    await gate.open();
+    await waitForJobs(service, response.body.tasks);
+    await groups.setSettings('wider', undefined);
+  });
+});

@@ -18,6 +18,8 @@ const RETIRE_MS = 4_000;
 /** Short liveness so that a dead host is noticed, and retired, within a test's patience. */
 const FAST = {
   WORKER_CONCURRENCY: '2',
+  // Jobs wait on a worker beyond its slots, as they did before groups: a dead host leaves some.
+  PREFETCH: '10',
   HEARTBEAT_INTERVAL_MS: '250',
   WORKER_TTL_MS: '2000',
   WORKER_RETIRE_MS: String(RETIRE_MS),

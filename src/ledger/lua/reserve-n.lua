@@ -17,10 +17,10 @@
   pass reads only those, so its cost follows the jobs enqueued lately, not the backlog.
 
   Fair share (includes/groups.lua): a job goes straight to the least-loaded worker only when that
-  worker has a free slot (fewer jobs assigned or running than its concurrency), no held job of any
-  group may start now, its own group holds none, and its group may start a job (it is not paused,
-  under its concurrency, within its rate limit). The prefetch (release-n.lua) is filled by releases
-  alone, in fair order: a job placed here beyond the free slots would jump the line. Otherwise the job is to be held: the
+  worker has room (fewer jobs assigned or running than its concurrency plus the prefetch), no held
+  job of any group may start now, its own group holds none, and its group may start a job (it is not
+  paused, under its concurrency, within its rate limit). With the service's default prefetch, 0, a
+  job is placed only on a free slot, and every other one waits its turn in the held queue. Otherwise the job is to be held: the
   answer names the least-loaded worker all the same (the job's id is made for it, and the 202 names
   it), marked with a "+", and the caller adds the job to the held queue, where it waits for its
   group's turn (hold-14.lua).
@@ -47,8 +47,7 @@
     ARGV[2]   backlog limit (jobs assigned and not started, and held jobs)
     ARGV[3]   n, the number of workers passed
     ARGV[4]   clock: "" to read the server's (production), or the time in ms (tests)
-    ARGV[5]   "1": hold a job that cannot start at once (the service); "0": place every job at once,
-              however busy the workers (the ledger's own tests of placement)
+    ARGV[5]   prefetch: jobs a worker may hold beyond its concurrency
     ARGV[6]   the concurrency of a group without its own (0: no limit)
     ARGV[7..6+n] worker ids
     ARGV[7+n..]  one per job, "<token>|<first worker>|<group>": the first worker is empty but for a
@@ -69,7 +68,7 @@
 --- @include "includes/groups"
 local n = tonumber(ARGV[3])
 local G = groupKeysFrom(7)
-local holdWhenBusy = ARGV[5] == "1"
+local prefetch = tonumber(ARGV[5])
 local defaultConcurrency = ARGV[6]
 local keyOf, unconfirmedOf = {}, {}
 for i = 1, n do
@@ -138,13 +137,10 @@ for j = 1, k do
     local start = (last - k + j) % count
     local best = leastLoaded(load, capacity, count, start)
     local group = groups[j]
-    local direct = not holdWhenBusy
-      or (
-        not heldMayStart
-        and load[best] < capacity[best]
-        and redis.call("HEXISTS", G.waiting, group) == 0
-        and mayStart(G, group, groupSettings(G, group, defaultConcurrency), now)
-      )
+    local direct = not heldMayStart
+      and load[best] < capacity[best] + prefetch
+      and redis.call("HEXISTS", G.waiting, group) == 0
+      and mayStart(G, group, groupSettings(G, group, defaultConcurrency), now)
     if direct then
       redis.call("HSET", keyOf[live[best]], tokens[j], reservationEntry("q", now, firsts[j]))
       redis.call("ZADD", unconfirmedOf[live[best]], now, tokens[j])
