@@ -192,6 +192,38 @@ export function createAnswerSchemas() {
       ],
     });
 
+  const groupExample = {
+    group: 'tenant-a',
+    concurrency: 4,
+    rateLimit: null,
+    weight: null,
+    paused: null,
+    effectiveConcurrency: 4,
+    waiting: 19_996,
+    running: 4,
+    inflight: 4,
+  };
+  const groupView = z
+    .object({
+      group: z.string(),
+      concurrency: z.int().min(1).nullable().describe('Its own concurrency; null when not set.'),
+      rateLimit: z
+        .object({ max: z.int().min(1), durationMs: z.int().min(1) })
+        .nullable()
+        .describe('Its rate limit; null when not set.'),
+      weight: z.int().min(1).nullable().describe('Its weight; null when not set (a weight of 1).'),
+      paused: z.boolean().nullable().describe('Whether it is paused; null when not set (not paused).'),
+      effectiveConcurrency: z
+        .int()
+        .min(1)
+        .nullable()
+        .describe('The concurrency that applies: its own, else `GROUP_CONCURRENCY`; null when neither limits it.'),
+      waiting: count().describe('Jobs held for its turn (or while it is paused or at a limit).'),
+      running: count().describe('Jobs running now, in the whole pool.'),
+      inflight: count().describe('Jobs handed to a worker and not finished: queued there, or running.'),
+    })
+    .meta({ examples: [groupExample] });
+
   const cancelAnswer = (state: 'cancelled' | 'cancelling') =>
     z
       .object({ jobId: z.string(), state: z.literal(state) })
@@ -219,6 +251,13 @@ export function createAnswerSchemas() {
         nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
       })
       .meta({ examples: [{ jobs: [], nextCursor: null }] }),
+    GroupView: groupView,
+    GroupPage: z
+      .object({
+        groups: z.array(groupView).describe('Groups with work or settings, by name.'),
+        nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
+      })
+      .meta({ examples: [{ groups: [groupExample], nextCursor: null }] }),
     CancelAnswer: cancelAnswer('cancelled'),
     CancelPending: cancelAnswer('cancelling'),
     Workers: workers,
