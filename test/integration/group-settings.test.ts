@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
+import type { GroupAnswer } from '../../src/http/routes/groups.js';
 import type { Enqueued } from '../support/jobs.js';
 import type { HttpResult } from '../support/service.js';
 import { serviceSuite } from '../support/service-suite.js';
@@ -17,18 +18,6 @@ import { waitFor } from '../support/wait.js';
 const KEY = 'group-settings-test-key-0123456789';
 /** GROUP_CONCURRENCY: what a group without a concurrency of its own is held to. */
 const DEFAULT_CONCURRENCY = 100;
-
-interface GroupAnswer {
-  readonly group: string;
-  readonly concurrency: number | null;
-  readonly rateLimit: { max: number; durationMs: number } | null;
-  readonly weight: number | null;
-  readonly paused: boolean | null;
-  readonly effectiveConcurrency: number | null;
-  readonly waiting: number;
-  readonly running: number;
-  readonly inflight: number;
-}
 
 interface GroupPage {
   readonly groups: GroupAnswer[];

@@ -6,25 +6,13 @@ import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../../jobs/lister.js';
 import { groupListQuerySchema } from '../routes/groups.js';
 import type { ErrorCode } from './errors.js';
 import type { RouteDoc } from './route-doc.js';
+import { GROUP_EXAMPLE } from './schemas.js';
 
-/** What every route of one group answers for the store's state. */
+/** What every /groups route answers for the state of the store. */
 const STORE_ERRORS: readonly ErrorCode[] = ['QUEUE_UNAVAILABLE', 'NOT_READY'];
 
 const VIEWS = {
-  limited: {
-    summary: 'tenant-a held to 4 at once while its flood waits its turn',
-    value: {
-      group: 'tenant-a',
-      concurrency: 4,
-      rateLimit: null,
-      weight: null,
-      paused: null,
-      effectiveConcurrency: 4,
-      waiting: 19_996,
-      running: 4,
-      inflight: 4,
-    },
-  },
+  limited: { summary: 'tenant-a held to 4 at once while its flood waits its turn', value: GROUP_EXAMPLE },
   unknown: {
     summary: 'a group with no work and no settings',
     value: {

@@ -13,6 +13,19 @@ export const JOB_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'compl
 /** The most jobs one page of `GET /jobs` may hold, and how many it holds when `limit` is not given. */
 export const LIST_LIMIT = { max: 500, default: 50 } as const;
 
+/** A group held to 4 jobs at once while its flood waits its turn: `GET /groups/{group}`'s example. */
+export const GROUP_EXAMPLE = {
+  group: 'tenant-a',
+  concurrency: 4,
+  rateLimit: null,
+  weight: null,
+  paused: null,
+  effectiveConcurrency: 4,
+  waiting: 19_996,
+  running: 4,
+  inflight: 4,
+} as const;
+
 /** The answer bodies, built anew for each document so that no schema instance is shared between two. */
 export function createAnswerSchemas() {
   const dateTime = () => z.string().meta({ format: 'date-time' });
@@ -192,17 +205,6 @@ export function createAnswerSchemas() {
       ],
     });
 
-  const groupExample = {
-    group: 'tenant-a',
-    concurrency: 4,
-    rateLimit: null,
-    weight: null,
-    paused: null,
-    effectiveConcurrency: 4,
-    waiting: 19_996,
-    running: 4,
-    inflight: 4,
-  };
   const groupView = z
     .object({
       group: z.string(),
@@ -222,7 +224,7 @@ export function createAnswerSchemas() {
       running: count().describe('Jobs running now, in the whole pool.'),
       inflight: count().describe('Jobs handed to a worker and not finished: queued there, or running.'),
     })
-    .meta({ examples: [groupExample] });
+    .meta({ examples: [GROUP_EXAMPLE] });
 
   const cancelAnswer = (state: 'cancelled' | 'cancelling') =>
     z
@@ -257,7 +259,7 @@ export function createAnswerSchemas() {
         groups: z.array(groupView).describe('Groups with work or settings, by name.'),
         nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
       })
-      .meta({ examples: [{ groups: [groupExample], nextCursor: null }] }),
+      .meta({ examples: [{ groups: [GROUP_EXAMPLE], nextCursor: null }] }),
     CancelAnswer: cancelAnswer('cancelled'),
     CancelPending: cancelAnswer('cancelling'),
     Workers: workers,
