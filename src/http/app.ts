@@ -19,6 +19,7 @@ import type { TaskLimits } from './schemas.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { jobEventsRouter } from './routes/job-events.js';
 import { jobListRouter } from './routes/job-list.js';
+import { groupsRouter, type GroupRouteOptions } from './routes/groups.js';
 import { jobsRouter } from './routes/jobs.js';
 import { metricsRouter, requestTimer } from './routes/metrics.js';
 import { openApiRouter } from './openapi/router.js';
@@ -36,6 +37,8 @@ export interface AppOptions extends StatusRouteOptions {
   /** `GET /jobs`: pages of the job index. */
   readonly jobList: Pick<JobLister, 'list'>;
   readonly canceller: Canceller;
+  /** `/groups`: tenant groups' settings and counts (issue 22). */
+  readonly groups: GroupRouteOptions;
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
   /** `POST /enqueue-tasks`: most tasks, and largest body. */
@@ -86,6 +89,7 @@ export function createApp(options: AppOptions): Express {
   app.use(jobListRouter({ lister: options.jobList }));
   app.use(jobsRouter({ jobs: options.jobs, canceller: options.canceller }));
   app.use(jobEventsRouter({ jobs: options.jobs, streams: options.streams, logger }));
+  app.use(groupsRouter(options.groups));
   app.use(statusRouter({ snapshot: options.snapshot, health: options.health, waitingFor: options.waitingFor }));
   app.use(metricsRouter({ scrape: options.scrape }));
   app.use(

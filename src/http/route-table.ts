@@ -23,6 +23,8 @@ export const ROUTES: readonly RouteEntry[] = Object.freeze([
   { pattern: /^\/jobs\/[^/]+\/?$/i, methods: ['GET', 'HEAD', 'DELETE'], label: '/jobs/:id' },
   { pattern: /^\/jobs\/[^/]+\/retry\/?$/i, methods: ['POST'], label: '/jobs/:id/retry' },
   { pattern: /^\/jobs\/[^/]+\/events\/?$/i, methods: ['GET', 'HEAD'], label: '/jobs/:id/events' },
+  { pattern: /^\/groups\/?$/i, methods: ['GET', 'HEAD'], label: '/groups' },
+  { pattern: /^\/groups\/[^/]+\/?$/i, methods: ['GET', 'HEAD', 'PUT', 'DELETE'], label: '/groups/:group' },
   { pattern: /^\/workers\/?$/i, methods: ['GET', 'HEAD'], label: '/workers' },
   { pattern: /^\/livez\/?$/i, methods: ['GET', 'HEAD'], label: '/livez' },
   { pattern: /^\/healthz\/?$/i, methods: ['GET', 'HEAD'], label: '/healthz' },

@@ -144,6 +144,70 @@ export function bulkTasksSchema(limits: TaskLimits, maxTasks: number, task = tas
   return z.object({ tasks: z.array(task).min(1).max(maxTasks) }).strict();
 }
 
+/** A page's `limit` in a query string: the digits of an integer from 1 to `max`. */
+export function pageLimitSchema(max: number) {
+  return z
+    .string()
+    .regex(/^[0-9]{1,6}$/, `must be an integer from 1 to ${max}`)
+    .transform(Number)
+    .pipe(z.int().min(1).max(max));
+}
+
+/** The bounds of a group's settings (`PUT /groups/:group`). */
+export const GROUP_SETTING_BOUNDS = {
+  concurrency: 1_000_000,
+  /** The ledger keeps the time of each start within the window in one hash field: it must stay short. */
+  rateMax: 1000,
+  /** One day. */
+  rateDurationMs: 86_400_000,
+  weight: 100,
+} as const;
+
+/**
+ * A change to a group's settings, merged into those it has: a field not sent is kept, `null` removes
+ * it. What the OpenAPI document describes; the route checks the raw body first (`createGroupSettingsSchema`).
+ */
+export function groupSettingsSchema() {
+  const { concurrency, rateMax, rateDurationMs, weight } = GROUP_SETTING_BOUNDS;
+  return z
+    .object({
+      concurrency: z
+        .int()
+        .min(1)
+        .max(concurrency)
+        .nullable()
+        .optional()
+        .describe('The most jobs of the group running or about to start at once, in the whole pool; null removes it.'),
+      rateLimit: z
+        .object({
+          max: z.int().min(1).max(rateMax).describe('Starts allowed within the window.'),
+          durationMs: z.int().min(1).max(rateDurationMs).describe('The sliding window, in ms.'),
+        })
+        .strict()
+        .nullable()
+        .optional()
+        .describe('At most `max` starts of the group per `durationMs`, pool-wide; null removes it.'),
+      weight: z
+        .int()
+        .min(1)
+        .max(weight)
+        .nullable()
+        .optional()
+        .describe('Turns the group gets per round among groups with work (1 when not set); null removes it.'),
+      paused: z
+        .boolean()
+        .nullable()
+        .optional()
+        .describe("`true`: the group's jobs are accepted but none starts; null removes it (not paused)."),
+    })
+    .strict();
+}
+
+/** `PUT /groups/:group`'s body, with the raw-body checks of every body. */
+export function createGroupSettingsSchema() {
+  return safeBody(groupSettingsSchema(), 0);
+}
+
 export interface ValidationIssue {
   readonly path: string;
   readonly message: string;

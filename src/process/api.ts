@@ -1,8 +1,8 @@
 /**
  * What a process's HTTP API answers from, over its request connection and the queue registry on it:
  * the job reader (which follows a moved job to its current queue), the lister, the canceller, the
- * dispatcher, the idempotency store, the event streams, the queue dashboard and the scrape, as
- * `createApp`'s options.
+ * dispatcher, the idempotency store, the event streams, the group ledger (`/groups`), the queue
+ * dashboard and the scrape, as `createApp`'s options.
  * A process and the in-process test app (test/support/in-process-app.ts) both compose their API here,
  * so that what the HTTP tests serve is what a process serves: they differ only in what they pass.
  */
@@ -46,7 +46,7 @@ export interface ApiOptions {
   readonly ledger: Ledger;
   /** The group ledger on `redis`. */
   readonly groups: GroupLedger;
-  /** Told after tasks were held: the process's releaser runs (fairness/releaser.ts). */
+  /** Told after tasks were held, or a group's settings changed: the process's releaser runs (fairness/releaser.ts). */
   readonly onHeld: () => void;
   readonly logger: Logger;
   readonly metrics: ApiMetrics;
@@ -110,6 +110,12 @@ export function composeApi(options: ApiOptions): Api {
       streams,
       jobList,
       canceller: cancelling(options, reader),
+      groups: {
+        ledger: options.groups,
+        // New settings may let held jobs start: this process's releaser hands them out, pool-wide.
+        onChanged: options.onHeld,
+        defaultConcurrency: config.groupConcurrency,
+      },
       snapshot: () => ledger.snapshot(),
       metrics: options.metrics,
       scrape: createScrape({

@@ -201,6 +201,8 @@ describe('HTTP edges', () => {
       '/jobs/x~y',
       '/jobs/x~y/events',
       '/jobs/x~y/retry',
+      '/groups',
+      '/groups/tenant-a',
       '/workers',
       '/livez',
       '/healthz',
@@ -217,8 +219,8 @@ describe('HTTP edges', () => {
       assert.match(options.headers.get('content-type') ?? '', /^application\/json/);
       assert.deepEqual(options.body?.allow, allow);
       assert.equal(options.headers.get('allow'), allow.join(', '));
-      // No route takes PUT.
-      const refused = await call(base, 'PUT', path);
+      // No route takes PATCH.
+      const refused = await call(base, 'PATCH', path);
       assertJsonError(refused, 405, 'METHOD_NOT_ALLOWED');
       assert.equal(refused.headers.get('allow'), allow.join(', '));
     }

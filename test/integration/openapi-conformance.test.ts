@@ -56,7 +56,7 @@ interface Fixtures {
 
 interface Case {
   readonly name: string;
-  readonly method: 'GET' | 'POST' | 'DELETE' | 'OPTIONS';
+  readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'OPTIONS';
   readonly path: string | ((jobs: Fixtures) => string);
   /** The API key as Bearer unless said otherwise. */
   readonly auth?: 'none';
@@ -416,6 +416,93 @@ const CASES: readonly Case[] = [
     code: 'NOT_FOUND',
     needs: { method: 'POST', path: '/jobs/x~y/retry' },
   },
+
+  // /groups
+  { name: 'limit a group', method: 'PUT', path: '/groups/tenant-a', body: { concurrency: 4 }, status: 200 },
+  {
+    name: 'add a rate limit and pause it: merged with its concurrency',
+    method: 'PUT',
+    path: '/groups/tenant-a',
+    body: { rateLimit: { max: 100, durationMs: 1000 }, paused: true },
+    status: 200,
+    check: ({ body }) => assert.equal((body as { concurrency: unknown }).concurrency, 4),
+  },
+  {
+    name: 'remove a setting with null',
+    method: 'PUT',
+    path: '/groups/tenant-a',
+    body: { concurrency: null, paused: null, weight: 3 },
+    status: 200,
+    check: ({ body }) => assert.equal((body as { concurrency: unknown }).concurrency, null),
+  },
+  { name: 'a group', method: 'GET', path: '/groups/tenant-a', status: 200 },
+  { name: 'a group with no work and no settings', method: 'GET', path: '/groups/tenant-z', status: 200 },
+  { name: 'list groups', method: 'GET', path: '/groups?limit=1', status: 200 },
+  { name: 'list groups after a cursor', method: 'GET', path: '/groups?cursor=default', status: 200 },
+  {
+    name: 'list groups with a limit that is no number',
+    method: 'GET',
+    path: '/groups?limit=ten',
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    badRequest: true,
+  },
+  {
+    name: 'a group name over 64 characters',
+    method: 'GET',
+    path: `/groups/${'g'.repeat(65)}`,
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    badRequest: true,
+  },
+  {
+    name: 'a concurrency out of bounds',
+    method: 'PUT',
+    path: '/groups/tenant-a',
+    body: { concurrency: 0 },
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    badRequest: true,
+  },
+  {
+    name: 'a rate limit over 1000 starts per window',
+    method: 'PUT',
+    path: '/groups/tenant-a',
+    body: { rateLimit: { max: 1001, durationMs: 1000 } },
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    badRequest: true,
+  },
+  {
+    name: 'an unknown setting',
+    method: 'PUT',
+    path: '/groups/tenant-a',
+    body: { priority: 5 },
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    badRequest: true,
+  },
+  {
+    name: 'settings that are not declared JSON',
+    method: 'PUT',
+    path: '/groups/tenant-a',
+    headers: { 'content-type': 'text/plain' },
+    body: '{"concurrency":4}',
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+    badRequest: true,
+  },
+  {
+    name: 'settings without the key',
+    method: 'PUT',
+    path: '/groups/tenant-a',
+    auth: 'none',
+    body: { concurrency: 4 },
+    status: 401,
+    code: 'UNAUTHORIZED',
+    badRequest: true,
+  },
+  { name: "drop a group's settings", method: 'DELETE', path: '/groups/tenant-a', status: 200 },
 
   // The cluster
   { name: 'the workers', method: 'GET', path: '/workers', status: 200 },

@@ -16,7 +16,7 @@ import { createErrorDocs, errorBodySchema } from '../../src/http/openapi/errors.
 import { ROUTE_DOCS } from '../../src/http/openapi/routes.js';
 import { createAnswerSchemas } from '../../src/http/openapi/schemas.js';
 import { ROUTES } from '../../src/http/route-table.js';
-import { bulkTasksSchema, taskSchema } from '../../src/http/schemas.js';
+import { bulkTasksSchema, groupSettingsSchema, taskSchema } from '../../src/http/schemas.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
@@ -94,7 +94,11 @@ describe('the OpenAPI document', () => {
 
   test('every example is valid by the schema it illustrates', () => {
     const task = taskSchema(SETTINGS.limits);
-    const bodies = { Task: task, BulkTasks: bulkTasksSchema(SETTINGS.limits, SETTINGS.bulkMax, task) };
+    const bodies = {
+      Task: task,
+      BulkTasks: bulkTasksSchema(SETTINGS.limits, SETTINGS.bulkMax, task),
+      GroupSettings: groupSettingsSchema(),
+    };
     const answers = createAnswerSchemas();
     for (const route of ROUTE_DOCS) {
       if (route.body !== undefined) {

@@ -89,7 +89,7 @@ describe('API key', () => {
       task,
     );
     assert.equal(enqueued.status, 202);
-    for (const path of ['/workers', `/jobs/${enqueued.body?.jobId ?? ''}`, '/metrics']) {
+    for (const path of ['/workers', `/jobs/${enqueued.body?.jobId ?? ''}`, '/groups', '/groups/default', '/metrics']) {
       assert.equal((await call(app, 'GET', path, { authorization })).status, 200, path);
       assert.equal((await call(app, 'GET', path)).status, 401, `${path} without the key`);
     }
@@ -97,6 +97,14 @@ describe('API key', () => {
     const jobPath = `/jobs/${enqueued.body?.jobId ?? ''}`;
     assert.equal((await call(app, 'DELETE', jobPath)).status, 401);
     assert.equal((await call(app, 'POST', `${jobPath}/retry`)).status, 401);
+    // A group's settings too: a PUT or DELETE without the key stores nothing.
+    const settings = JSON.stringify({ paused: true });
+    const json = { 'content-type': 'application/json' };
+    assert.equal((await call(app, 'PUT', '/groups/default', json, settings)).status, 401);
+    assert.equal((await call(app, 'DELETE', '/groups/default')).status, 401);
+    const group = (await call(app, 'GET', '/groups/default', { authorization })).body as
+      { paused?: unknown } | undefined;
+    assert.equal(group?.paused, null, 'nothing was stored');
     assert.equal((await call(app, 'GET', jobPath, { authorization })).body?.state, 'waiting');
   });
 

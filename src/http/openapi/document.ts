@@ -7,9 +7,17 @@
  */
 import { z } from 'zod';
 import { IDEMPOTENCY_KEY } from '../../idempotency/store.js';
-import { bulkTasksSchema, MAX_DATA_DEPTH, taskSchema, type TaskLimits } from '../schemas.js';
+import {
+  bulkTasksSchema,
+  groupSchema,
+  groupSettingsSchema,
+  MAX_DATA_DEPTH,
+  taskSchema,
+  type TaskLimits,
+} from '../schemas.js';
 import { createErrorDocs, errorBodySchema, type ErrorCode, type ErrorDoc } from './errors.js';
-import { ROUTE_DOCS, type Access, type Answer, type HeaderName, type ParameterName, type RouteDoc } from './routes.js';
+import type { Access, Answer, HeaderName, ParameterName, RouteDoc } from './route-doc.js';
+import { ROUTE_DOCS } from './routes.js';
 import { createAnswerSchemas } from './schemas.js';
 
 export interface OpenApiOptions {
@@ -105,6 +113,7 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
   const requests = z.registry<{ id: string }>();
   requests.add(task, { id: 'Task' });
   requests.add(bulkTasksSchema(limits, options.bulkMax, task), { id: 'BulkTasks' });
+  requests.add(groupSettingsSchema(), { id: 'GroupSettings' });
   const requestSchemas = convert(requests, {
     io: 'input',
     // `data` is any object, checked by a refinement JSON Schema cannot see: its known keys are told here.
@@ -147,6 +156,7 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
     tags: [
       { name: 'Tasks', description: 'Enqueue tasks.' },
       { name: 'Jobs', description: 'Follow, list, cancel and retry jobs.' },
+      { name: 'Groups', description: 'Tenant groups: fair share between them, and their limits.' },
       { name: 'Cluster', description: 'Workers, health and metrics.' },
       { name: 'Documentation', description: 'This document, and the pages for people.' },
     ],
@@ -173,6 +183,14 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
           description: 'A job id as an enqueue answered it: `<workerId>~<token>`.',
           schema: { type: 'string', minLength: 1 },
           example: 'myhost-2~6f0cY2xk3QvB1sZp0mWq8A',
+        },
+        Group: {
+          name: 'group',
+          in: 'path',
+          required: true,
+          description: "A tenant group's name, as tasks give it in `group` (`default`: those enqueued without one).",
+          schema: jsonSchemaOf(groupSchema(), 'input'),
+          example: 'tenant-a',
         },
         IdempotencyKey: {
           name: 'Idempotency-Key',

@@ -85,7 +85,7 @@ export function createErrorDocs({ bodyLimitBytes }: { bodyLimitBytes: number }) 
           },
         ],
       }),
-      'the body or query breaks the rules of its schema; `details` lists each problem by path',
+      'the body, query or a path parameter (a group name) breaks the rules of its schema; `details` lists each problem by path',
       z.array(z.object({ path: z.string(), message: z.string() })),
     ),
     MALFORMED_JSON: described(new MalformedJsonError(), 'the body is not JSON, or is empty'),

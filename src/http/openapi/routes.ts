@@ -1,74 +1,15 @@
 /**
- * The routes of the API as the OpenAPI document describes them, one small declaration each: a new
- * route is one more entry here (and in `../route-table.ts`; a test checks that the two agree). The
+ * The routes of the API as the OpenAPI document describes them, one small declaration each (of the
+ * form in `route-doc.ts`): a new route is one more entry here, or in `group-routes.ts` for the
+ * groups' (and in `../route-table.ts`; a test checks that the two agree). The
  * builder in `document.ts` adds what every route shares: the 401 of the API key, the 400 of a
  * malformed path, the 500, and the security each access level needs.
  */
-import type { z } from 'zod';
 import { DEFAULT_LIST_LIMIT } from '../../jobs/lister.js';
 import { jobListQuerySchema } from '../routes/job-list.js';
 import type { ErrorCode } from './errors.js';
-import type { AnswerSchemas } from './schemas.js';
-
-/** The request body schemas, which come from `../schemas.ts`. */
-export type RequestSchemaName = 'Task' | 'BulkTasks';
-export type AnswerSchemaName = keyof AnswerSchemas;
-
-export type HeaderName = 'Location' | 'Idempotent-Replayed' | 'Retry-After' | 'Allow' | 'WWW-Authenticate';
-export type ParameterName = 'JobId' | 'IdempotencyKey';
-export type Tag = 'Tasks' | 'Jobs' | 'Cluster' | 'Documentation';
-
-/** Who may call a route when `API_KEY` is set. */
-export type Access =
-  /** The key, as `Authorization: Bearer <key>`. */
-  | 'key'
-  /** Anyone. */
-  | 'public'
-  /** Anyone with `METRICS_PUBLIC=true`, the key otherwise. */
-  | 'metrics'
-  /** The key, as Bearer or as the password of HTTP Basic: a page a person opens in a browser. */
-  | 'browser';
-
-/** A success answer: a JSON body of a named shape, or a body that is not JSON. */
-export type Answer = {
-  readonly status: number;
-  readonly description: string;
-  readonly headers?: readonly HeaderName[];
-} & (
-  | {
-      readonly schema: AnswerSchemaName;
-      /** Named examples of the body, when the schema's own example does not tell enough. */
-      readonly examples?: Readonly<Record<string, { readonly summary: string; readonly value: unknown }>>;
-    }
-  | { readonly text: { readonly mediaType: string; readonly example: string } }
-);
-
-export interface RouteDoc {
-  readonly method: 'get' | 'post' | 'delete';
-  /** The OpenAPI path: `{id}` for a path parameter. */
-  readonly path: string;
-  readonly operationId: string;
-  readonly tag: Tag;
-  readonly summary: string;
-  readonly description?: string;
-  /** The key, unless said otherwise. */
-  readonly access?: Access;
-  readonly parameters?: readonly ParameterName[];
-  /** Query parameters: one per property of the schema the route parses its query with. */
-  readonly query?: {
-    readonly schema: z.ZodObject;
-    readonly descriptions: Readonly<Record<string, string>>;
-  };
-  readonly body?: {
-    readonly schema: RequestSchemaName;
-    /** The body limit that applies: `BODY_LIMIT_BYTES`, or `BULK_BODY_LIMIT_BYTES` for a batch. */
-    readonly limit: 'body' | 'bulk';
-    readonly example: unknown;
-  };
-  readonly answers: readonly Answer[];
-  /** The error codes the route itself can answer; see `errors.ts`. */
-  readonly errors: readonly ErrorCode[];
-}
+import { GROUP_ROUTE_DOCS } from './group-routes.js';
+import type { RouteDoc } from './route-doc.js';
 
 const JOB_ID = 'myhost-2~6f0cY2xk3QvB1sZp0mWq8A';
 
@@ -301,6 +242,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
     ],
     errors: ['NOT_FOUND', 'TOO_MANY_STREAMS', 'QUEUE_UNAVAILABLE', 'NOT_READY'],
   },
+  ...GROUP_ROUTE_DOCS,
   {
     method: 'get',
     path: '/workers',

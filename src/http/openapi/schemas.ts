@@ -13,6 +13,19 @@ export const JOB_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'compl
 /** The most jobs one page of `GET /jobs` may hold, and how many it holds when `limit` is not given. */
 export const LIST_LIMIT = { max: 500, default: 50 } as const;
 
+/** A group held to 4 jobs at once while its flood waits its turn: `GET /groups/{group}`'s example. */
+export const GROUP_EXAMPLE = {
+  group: 'tenant-a',
+  concurrency: 4,
+  rateLimit: null,
+  weight: null,
+  paused: null,
+  effectiveConcurrency: 4,
+  waiting: 19_996,
+  running: 4,
+  inflight: 4,
+} as const;
+
 /** The answer bodies, built anew for each document so that no schema instance is shared between two. */
 export function createAnswerSchemas() {
   const dateTime = () => z.string().meta({ format: 'date-time' });
@@ -192,6 +205,27 @@ export function createAnswerSchemas() {
       ],
     });
 
+  const groupView = z
+    .object({
+      group: z.string(),
+      concurrency: z.int().min(1).nullable().describe('Its own concurrency; null when not set.'),
+      rateLimit: z
+        .object({ max: z.int().min(1), durationMs: z.int().min(1) })
+        .nullable()
+        .describe('Its rate limit; null when not set.'),
+      weight: z.int().min(1).nullable().describe('Its weight; null when not set (a weight of 1).'),
+      paused: z.boolean().nullable().describe('Whether it is paused; null when not set (not paused).'),
+      effectiveConcurrency: z
+        .int()
+        .min(1)
+        .nullable()
+        .describe('The concurrency that applies: its own, else `GROUP_CONCURRENCY`; null when neither limits it.'),
+      waiting: count().describe('Jobs held for its turn (or while it is paused or at a limit).'),
+      running: count().describe('Jobs running now, in the whole pool.'),
+      inflight: count().describe('Jobs handed to a worker and not finished: queued there, or running.'),
+    })
+    .meta({ examples: [GROUP_EXAMPLE] });
+
   const cancelAnswer = (state: 'cancelled' | 'cancelling') =>
     z
       .object({ jobId: z.string(), state: z.literal(state) })
@@ -219,6 +253,13 @@ export function createAnswerSchemas() {
         nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
       })
       .meta({ examples: [{ jobs: [], nextCursor: null }] }),
+    GroupView: groupView,
+    GroupPage: z
+      .object({
+        groups: z.array(groupView).describe('Groups with work or settings, by name.'),
+        nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
+      })
+      .meta({ examples: [{ groups: [GROUP_EXAMPLE], nextCursor: null }] }),
     CancelAnswer: cancelAnswer('cancelled'),
     CancelPending: cancelAnswer('cancelling'),
     Workers: workers,

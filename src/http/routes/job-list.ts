@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { fromStore, ValidationError } from '../../errors.js';
 import { decodeCursor, MAX_CURSOR_LENGTH } from '../../jobs/index-cursor.js';
 import { DEFAULT_LIST_LIMIT, LISTED_STATES, MAX_LIST_LIMIT, type JobLister } from '../../jobs/lister.js';
-import { describeIssues, groupSchema, JOB_NAME_MAX_LENGTH, JOB_NAME_PATTERN } from '../schemas.js';
+import { describeIssues, groupSchema, JOB_NAME_MAX_LENGTH, JOB_NAME_PATTERN, pageLimitSchema } from '../schemas.js';
 
 /** Worker ids as job ids carry them (`contracts/names.ts`). */
 const WORKER_ID_PATTERN = /^[A-Za-z0-9_.-]{1,80}$/;
@@ -20,12 +20,7 @@ export const jobListQuerySchema = z
     worker: z.string().regex(WORKER_ID_PATTERN, 'must be a worker id').optional(),
     jobName: z.string().max(JOB_NAME_MAX_LENGTH).regex(JOB_NAME_PATTERN, 'must be a job name').optional(),
     group: groupSchema().optional(),
-    limit: z
-      .string()
-      .regex(/^[0-9]{1,6}$/, `must be an integer from 1 to ${MAX_LIST_LIMIT}`)
-      .transform(Number)
-      .pipe(z.int().min(1).max(MAX_LIST_LIMIT))
-      .optional(),
+    limit: pageLimitSchema(MAX_LIST_LIMIT).optional(),
     cursor: z
       .string()
       .max(MAX_CURSOR_LENGTH)

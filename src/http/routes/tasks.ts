@@ -18,14 +18,13 @@ import {
   InvalidIdempotencyKeyError,
   JobNotRetryableError,
   NotFoundError,
-  MalformedJsonError,
-  UnsupportedMediaTypeError,
   UnknownJobNameError,
   ValidationError,
 } from '../../errors.js';
 import type { HandlerRegistry } from '../../execution/handlers.js';
 import { IDEMPOTENCY_KEY, type IdempotencyStore } from '../../idempotency/store.js';
 import { createOnce } from '../idempotent.js';
+import { requireJsonBody } from '../json-body.js';
 import { echo } from '../errors.js';
 import type { JobReader } from '../../jobs/reader.js';
 import { createBulkEnqueueSchema, createEnqueueSchema, describeIssues, type TaskLimits } from '../schemas.js';
@@ -199,25 +198,4 @@ function idempotencyKeyOf(req: Request): string | undefined {
   if (key === undefined) return undefined;
   if (!IDEMPOTENCY_KEY.test(key)) throw new InvalidIdempotencyKeyError();
   return key;
-}
-
-/**
- * Says what is really wrong with a body that is not a JSON document: no Content-Type, another
- * Content-Type, or no body at all. (`req.is` cannot tell the last two apart: it answers null for
- * any request without a body.) Charsets and encodings the parser refuses are answered by the error
- * handler with their own messages.
- */
-function requireJsonBody(req: Request): void {
-  const header = req.get('content-type');
-  if (header === undefined) throw new UnsupportedMediaTypeError('Content-Type is missing; send application/json');
-  const mediaType = header.split(';')[0]?.trim().toLowerCase() ?? '';
-  if (mediaType !== 'application/json') {
-    throw new UnsupportedMediaTypeError(
-      `Content-Type must be application/json, not ${mediaType.slice(0, 80) || 'empty'}`,
-    );
-  }
-  const length = req.get('content-length');
-  const chunked = req.get('transfer-encoding') !== undefined;
-  if (length === '0' || (length === undefined && !chunked))
-    throw new MalformedJsonError('Request body is empty; send a JSON object');
 }
