@@ -20,6 +20,9 @@ export interface GroupSettings {
   readonly paused?: boolean | undefined;
 }
 
+/** A change of settings: a field given replaces the stored one; null removes it. */
+export type GroupSettingsChange = { readonly [K in keyof GroupSettings]?: GroupSettings[K] | null };
+
 export interface GroupCounts {
   /** Held jobs: waiting for the group's turn. */
   readonly waiting: number;
@@ -58,6 +61,11 @@ export interface GroupLedger {
   unhold(jobKey: string): Promise<boolean>;
   /** Stores a group's settings (undefined drops them); they apply at once, everywhere. */
   setSettings(group: string, settings: GroupSettings | undefined): Promise<void>;
+  /**
+   * Changes a group's settings in one step: each field given replaces the stored one, null removes
+   * it, a field not given is kept. Answers the settings stored now.
+   */
+  changeSettings(group: string, change: GroupSettingsChange): Promise<GroupSettings>;
   /** A group's settings and counts; a group never seen has no settings and zero counts. */
   view(group: string): Promise<GroupView>;
   /** Every group with held or unfinished jobs, or settings, with its counts, sorted by name. */
@@ -164,10 +172,21 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
     async setSettings(group, settings) {
       await setScript(list, [
         group,
-        settings === undefined ? '' : JSON.stringify(settings),
+        'replace',
+        JSON.stringify(settings ?? {}),
         options.groupConcurrency,
         clockArgument(clock),
       ]);
+    },
+    async changeSettings(group, change) {
+      const stored = await setScript(list, [
+        group,
+        'merge',
+        JSON.stringify(change),
+        options.groupConcurrency,
+        clockArgument(clock),
+      ]);
+      return parseSettings(typeof stored === 'string' ? stored : null);
     },
     async view(group) {
       const [raw, waiting, inflight, running] = await Promise.all([

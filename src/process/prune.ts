@@ -7,7 +7,7 @@
  * drops their series of the enqueue counter.
  */
 import type { Config } from '../config/config.js';
-import { DELAYED_QUEUE } from '../contracts/names.js';
+import { DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import type { QueueRegistry } from '../queue/queues.js';
@@ -25,7 +25,7 @@ export interface PruneTargets {
 
 export async function pruneWorkerIds({ ledgers, knownWorkers, registries, metrics }: PruneTargets): Promise<void> {
   await Promise.all(ledgers.map((ledger) => ledger.refreshMembers()));
-  const known = new Set([...(await knownWorkers()), DELAYED_QUEUE]);
+  const known = new Set([...(await knownWorkers()), DELAYED_QUEUE, HELD_QUEUE]);
   await Promise.all(registries.map((registry) => registry.drop(registry.held().filter((id) => !known.has(id)))));
   await metrics.forgetAssignedWorkers(known);
 }

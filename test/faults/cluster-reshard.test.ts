@@ -73,7 +73,9 @@ function describeError(err: unknown): string {
 describe('a slot migration under live load', { skip: skipUnlessClusterTools(), timeout: 300_000 }, () => {
   let stack: ClusterService;
   before(async () => {
-    stack = await startClusterService({ workers: WORKERS, env: { WORKER_CONCURRENCY: '4' } });
+    // Every job goes to the worker its 202 names (PREFETCH: no job waits in the held queue), which the
+    // test checks after the migration.
+    stack = await startClusterService({ workers: WORKERS, env: { WORKER_CONCURRENCY: '4', PREFETCH: '10000' } });
   });
   after(() => stack?.stop());
 

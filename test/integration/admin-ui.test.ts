@@ -20,7 +20,7 @@ import { keysEverywhere } from '../support/redis-nodes.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
-import { queueNameFor, DELAYED_QUEUE } from '../../src/contracts/names.js';
+import { queueNameFor, DELAYED_QUEUE, HELD_QUEUE } from '../../src/contracts/names.js';
 import { GROUP_OPTION } from '../../src/contracts/stored-job.js';
 
 const KEY = 'a-long-enough-test-key-0123456789';
@@ -174,9 +174,9 @@ describe('the queue dashboard', () => {
     );
   });
 
-  test("bull-board's API lists every worker the ledger knows, retired ones and the scheduled queue, read-only", async () => {
+  test("bull-board's API lists every worker the ledger knows, retired ones, the held and the scheduled queue, read-only", async () => {
     await app.connection.hset(ledgerKeys(PREFIX).retired, 'gone-0', String(Date.now()));
-    const expected = ['a-0', 'gone-0', DELAYED_QUEUE].map(queueNameFor);
+    const expected = ['a-0', 'gone-0', HELD_QUEUE, DELAYED_QUEUE].map(queueNameFor).sort();
     // A list read before the retired id was written may be shown for a moment.
     await waitFor(async () => JSON.stringify(await queueNames()) === JSON.stringify(expected), {
       what: `the queues ${expected.join(', ')}`,
@@ -186,7 +186,7 @@ describe('the queue dashboard', () => {
     const queues = (answer.json as QueuesAnswer).queues;
     assert.deepEqual(
       queues.map((queue) => queue.readOnlyMode),
-      [true, true, true],
+      [true, true, true, true],
     );
   });
 

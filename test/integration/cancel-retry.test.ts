@@ -31,8 +31,16 @@ describe('cancel and retry', () => {
   const suite = serviceSuite(startTestRedis, (redis) => ({
     ...redis.serviceOptions,
     workers: 2,
-    // Three attempts by default: a cancelled job must still never be retried.
-    env: { WORKER_CONCURRENCY: '1', HANDLERS_DIR: FIXTURE_HANDLERS, JOB_ATTEMPTS: '3', JOB_BACKOFF_MS: '10' },
+    // Three attempts by default: a cancelled job must still never be retried. Jobs wait on their
+    // worker beyond its slot (PREFETCH), as the cancels of waiting jobs here need; a cancel of a job
+    // held for its group's turn is in fair-order.test.ts.
+    env: {
+      WORKER_CONCURRENCY: '1',
+      PREFETCH: '10',
+      HANDLERS_DIR: FIXTURE_HANDLERS,
+      JOB_ATTEMPTS: '3',
+      JOB_BACKOFF_MS: '10',
+    },
   }));
 
   const enqueue = (body: unknown) => enqueueTask<Enqueued>(suite.service, body);

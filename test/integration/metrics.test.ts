@@ -73,6 +73,8 @@ describe('/metrics', () => {
     workers: WORKERS,
     env: {
       WORKER_CONCURRENCY: String(CONCURRENCY),
+      // One job may wait on each worker beyond its slots (the gauges test reads one there).
+      PREFETCH: '1',
       JOB_ATTEMPTS: '2',
       JOB_BACKOFF_MS: '10',
       HOST_ID,

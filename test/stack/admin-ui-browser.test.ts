@@ -4,7 +4,7 @@
  * the browser is challenged for HTTP Basic in realm "bullpen" and, when the login is cancelled, shows
  * the JSON 401. Given the key as the Basic password, as a person types it at the prompt, the page's
  * scripts, styles and API calls all pass, and the rendered page lists the queue of each worker and
- * the scheduled queue, which only bull-board's API could have told it; a screenshot is a real PNG.
+ * the scheduled and held queues, which only bull-board's API could have told it; a screenshot is a real PNG.
  * Neither the dashboard nor the API docs at /docs asks for anything outside the service: every
  * request the two pages make is recorded, and each goes to the service on loopback.
  *
@@ -23,12 +23,12 @@ import {
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
-import { queueNameFor, DELAYED_QUEUE } from '../../src/contracts/names.js';
+import { queueNameFor, DELAYED_QUEUE, HELD_QUEUE } from '../../src/contracts/names.js';
 
 const KEY = 'a-long-enough-test-key-0123456789';
 const WORKERS = 2;
 const HOST_ID = 'test';
-const QUEUES = [...Array.from({ length: WORKERS }, (_, index) => `${HOST_ID}-${index}`), DELAYED_QUEUE].map(
+const QUEUES = [...Array.from({ length: WORKERS }, (_, index) => `${HOST_ID}-${index}`), DELAYED_QUEUE, HELD_QUEUE].map(
   queueNameFor,
 );
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

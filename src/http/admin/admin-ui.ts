@@ -23,7 +23,7 @@ import { ExpressAdapter } from '@bull-board/express';
 import express, { type Express, type RequestHandler } from 'express';
 import { fromStore, MethodNotAllowedError, QueueUnavailableError } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
-import { DELAYED_QUEUE } from '../../contracts/names.js';
+import { DELAYED_QUEUE, HELD_QUEUE } from '../../contracts/names.js';
 import type { QueueRegistry } from '../../queue/queues.js';
 import { ADMIN_QUEUES_PATH, ADMIN_ROUTE } from '../route-table.js';
 
@@ -122,7 +122,7 @@ async function loadBoard(
   // Created with a read-only queue: bull-board decides once, from the queues it starts with, whether
   // the board as a whole is read-only.
   const board = createBullBoard({
-    queues: [adapterFor(DELAYED_QUEUE)],
+    queues: [adapterFor(DELAYED_QUEUE), adapterFor(HELD_QUEUE)],
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Bullpen' } },
   });
@@ -144,13 +144,13 @@ export function createAdminUi({ workerIds, queues, logger, refreshMs = DEFAULT_R
   const board = () => (loading ??= loadBoard(serverAdapter, queues, logger));
 
   // The ids last shown and when they were read (monotonic clock); one read at a time.
-  let shown: readonly string[] = [DELAYED_QUEUE];
+  let shown: readonly string[] = [DELAYED_QUEUE, HELD_QUEUE];
   let readAt = Number.NEGATIVE_INFINITY;
   let reading: Promise<void> | undefined;
   const refresh = async (): Promise<void> => {
     if (performance.now() - readAt < refreshMs) return;
     reading ??= (async () => {
-      const ids = [...new Set([...(await fromStore(workerIds)), DELAYED_QUEUE])].sort();
+      const ids = [...new Set([...(await fromStore(workerIds)), DELAYED_QUEUE, HELD_QUEUE])].sort();
       readAt = performance.now();
       if (ids.join('\n') === shown.join('\n')) return;
       (await board()).show(ids);

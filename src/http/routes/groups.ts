@@ -9,27 +9,18 @@
  * - `GET /groups`: the groups with work or settings, by name, a page at a time; the cursor is the
  *   last name of the page before.
  * After a change the process's releaser runs (`onChanged`): new settings may let held jobs start.
- *
- * A PUT reads the stored settings, merges and writes them back: two PUTs on one group at the same
- * instant may lose one's fields (the last write wins whole). Settings change rarely, by an operator;
- * the ledger's write stays a plain replace.
+ * A PUT's merge is one step in Redis (group-set-12.lua): two PUTs of one group at once both apply.
  */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { fromStore, ValidationError } from '../../errors.js';
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../../jobs/lister.js';
-import type { GroupLedger, GroupSettings, GroupView, RateLimit } from '../../ledger/groups.js';
+import type { GroupLedger, GroupView, RateLimit } from '../../ledger/groups.js';
 import { requireJsonBody } from '../json-body.js';
-import {
-  createGroupSettingsSchema,
-  describeIssues,
-  groupSchema,
-  pageLimitSchema,
-  type groupSettingsSchema,
-} from '../schemas.js';
+import { createGroupSettingsSchema, describeIssues, groupSchema, pageLimitSchema } from '../schemas.js';
 
 export interface GroupRouteOptions {
-  readonly ledger: Pick<GroupLedger, 'view' | 'all' | 'setSettings'>;
+  readonly ledger: Pick<GroupLedger, 'view' | 'all' | 'setSettings' | 'changeSettings'>;
   /** Told after a group's settings changed: held jobs may start now (the process pokes its releaser). */
   readonly onChanged: () => void;
   /** GROUP_CONCURRENCY: the concurrency of a group without its own (0: none). */
@@ -59,8 +50,6 @@ export interface GroupAnswer {
   readonly inflight: number;
 }
 
-type SettingsChange = z.output<ReturnType<typeof groupSettingsSchema>>;
-
 function answerOf(view: GroupView, defaultConcurrency: number): GroupAnswer {
   const { concurrency, rateLimit, weight, paused } = view.settings;
   return {
@@ -74,19 +63,6 @@ function answerOf(view: GroupView, defaultConcurrency: number): GroupAnswer {
     running: view.running,
     inflight: view.inflight,
   };
-}
-
-/** The stored settings with the change applied; undefined when none is left (the group's are dropped). */
-function merged(stored: GroupSettings, change: SettingsChange): GroupSettings | undefined {
-  const next = <T>(sent: T | null | undefined, kept: T | undefined): T | undefined =>
-    sent === undefined ? kept : (sent ?? undefined);
-  const settings: GroupSettings = {
-    concurrency: next(change.concurrency, stored.concurrency),
-    rateLimit: next(change.rateLimit, stored.rateLimit),
-    weight: next(change.weight, stored.weight),
-    paused: next(change.paused, stored.paused),
-  };
-  return Object.values(settings).every((value) => value === undefined) ? undefined : settings;
 }
 
 /** The group a path names; a malformed name is refused like a malformed field, naming `group`. */
@@ -124,10 +100,7 @@ export function groupsRouter({ ledger, onChanged, defaultConcurrency }: GroupRou
     requireJsonBody(req);
     const parsed = settingsSchema.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('Invalid group settings', { details: describeIssues(parsed.error) });
-    await fromStore(async () => {
-      const { settings } = await ledger.view(group);
-      await ledger.setSettings(group, merged(settings, parsed.data));
-    });
+    await fromStore(() => ledger.changeSettings(group, parsed.data));
     onChanged();
     res.json(await view(group));
   });
