@@ -26,12 +26,13 @@
 import { Job, type JobsOptions, type Queue } from '../queue/bullmq.js';
 import type { RedisClient } from '../redis/connections.js';
 import type { AtomicRecord, Dispatched, DispatchRequest, JobOverrides } from '../contracts/dispatch.js';
-import { DEFAULT_GROUP, groupOptions, TIMEOUT_OPTION } from '../contracts/stored-job.js';
-import { jobIdFor, newToken, parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
+import { groupOptions, TIMEOUT_OPTION } from '../contracts/stored-job.js';
+import { newToken } from '../contracts/names.js';
+import { dispatchedOf, isDelayed, placed, replanned, waitForDue, type Placement } from './placement.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import { addInOneTransaction, type AddStepHook } from '../queue/add-jobs.js';
 import { createReserveBatcher } from './reserve-batcher.js';
-import type { Ledger, ReserveOutcome } from '../ledger/ledger.js';
+import type { Ledger } from '../ledger/ledger.js';
 import type { GroupLedger } from '../ledger/groups.js';
 import { BacklogFullError, NoLiveWorkerError, QueueUnavailableError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -270,12 +271,12 @@ export function createDispatcher({
       const outcomes = await ledger
         .reserveMany(toReserve.map((token) => ({ token, group: requestOf.get(token)?.group })))
         .catch((error: unknown) => {
-        // Whether the call ran is unknown: each token is cancelled wherever it may have been reserved.
-        // Not awaited, as for one task: the cancels follow the reserve on its connection, and while
-        // Redis is away, awaiting them would hold the 503 for a second deadline.
-        for (const token of toReserve) void undo('cancel_reservation', { token }, () => ledger.cancel(token));
-        throw new QueueUnavailableError(error);
-      });
+          // Whether the call ran is unknown: each token is cancelled wherever it may have been reserved.
+          // Not awaited, as for one task: the cancels follow the reserve on its connection, and while
+          // Redis is away, awaiting them would hold the 503 for a second deadline.
+          for (const token of toReserve) void undo('cancel_reservation', { token }, () => ledger.cancel(token));
+          throw new QueueUnavailableError(error);
+        });
       const outcomeOf = new Map(toReserve.map((token, i) => [token, outcomes[i]]));
       const reserved = toReserve.flatMap((token) => {
         const outcome = outcomeOf.get(token);
@@ -302,64 +303,4 @@ export function createDispatcher({
       return dispatched;
     },
   };
-}
-
-/** Where a job goes: a worker's queue with a reserved slot, or the delayed jobs' queue without one. */
-interface Placement {
-  readonly token: string;
-  readonly jobId: string;
-  /** The worker whose queue the job is added to: a real one, or DELAYED_QUEUE. */
-  readonly queueOf: string;
-  /** Whether a slot was reserved for it, which also wrote its index entry. */
-  readonly reserved: boolean;
-  /** Its enqueue time (ms): its reservation's, so that it matches its index entry. */
-  readonly timestamp: number;
-  /** A held job's group: it waits in the held queue for the group's turn. */
-  readonly held?: { readonly group: string } | undefined;
-  /** The worker the 202 names: the one its id is made for (null for a delayed job). */
-  readonly answered?: string | undefined;
-}
-
-/** A reserved job goes to its worker's queue; a held one to the held queue, its id made for a worker. */
-function placed(
-  token: string,
-  { group }: DispatchRequest,
-  outcome: Extract<ReserveOutcome, { kind: 'reserved' | 'held' }>,
-): Placement {
-  const jobId = jobIdFor(outcome.workerId, token);
-  if (outcome.kind === 'reserved')
-    return { token, jobId, queueOf: outcome.workerId, reserved: true, timestamp: outcome.reservedAt };
-  return {
-    token,
-    jobId,
-    queueOf: HELD_QUEUE,
-    reserved: false,
-    timestamp: Date.now(),
-    held: { group: group ?? DEFAULT_GROUP },
-    answered: outcome.workerId,
-  };
-}
-
-function waitForDue(token: string): Placement {
-  return {
-    token,
-    jobId: jobIdFor(DELAYED_QUEUE, token),
-    queueOf: DELAYED_QUEUE,
-    reserved: false,
-    timestamp: Date.now(),
-  };
-}
-
-/** A planned job, placed again as planned; its index entry is written with it (it may lack one). */
-function replanned({ jobId, workerId }: Dispatched): Placement {
-  const token = parseJobId(jobId)?.token ?? jobId;
-  return { token, jobId, queueOf: workerId ?? DELAYED_QUEUE, reserved: false, timestamp: Date.now() };
-}
-
-function dispatchedOf({ jobId, queueOf, reserved, answered }: Placement): Dispatched {
-  return { jobId, workerId: answered ?? (reserved ? queueOf : null) };
-}
-
-function isDelayed({ options }: DispatchRequest): boolean {
-  return (options?.delayMs ?? 0) > 0;
 }

@@ -20,6 +20,7 @@ import type { QueueRegistry } from '../queue/queues.js';
 import { carriedOptions } from '../queue/carried-options.js';
 import { jobsExist } from '../queue/job-presence.js';
 import { parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
+import { groupOption } from '../contracts/stored-job.js';
 import type { Logger } from '../logging/logger.js';
 
 /** Jobs handed out per release call: enough for every slot of a large pool freeing at once. */
@@ -35,7 +36,7 @@ export interface Releaser {
 }
 
 export interface ReleaserOptions {
-  readonly groups: Pick<GroupLedger, 'release' | 'releasing' | 'released'>;
+  readonly groups: Pick<GroupLedger, 'release' | 'releasing' | 'released' | 'holdOn'>;
   readonly ledger: Pick<JobLedgerPort, 'release'>;
   /** Queue handles on `connection`. */
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
@@ -71,11 +72,10 @@ export function createReleaser(options: ReleaserOptions): Releaser {
     }
     // It never was in the queue of the worker its id names (the 202 named that one as where it would
     // go); a delayed job came from the delayed queue. Readers show neither queue as moved from.
+    // The location goes after the add: found, it proves the add happened (see `finish`).
     const from = parsed?.workerId === DELAYED_QUEUE ? `${DELAYED_QUEUE},${HELD_QUEUE}` : HELD_QUEUE;
-    await Promise.all([
-      connection.set(options.locationKey(token), `${workerId}|${from}`, 'PX', options.locationTtlMs),
-      queues.forWorker(workerId).add(job.name, job.data, carriedOptions(job, jobId)),
-    ]);
+    await queues.forWorker(workerId).add(job.name, job.data, carriedOptions(job, jobId));
+    await connection.set(options.locationKey(token), `${workerId}|${from}`, 'PX', options.locationTtlMs);
     await heldQueue().remove(jobId);
     await groups.released(token);
     // A task held at enqueue was counted then, with the worker its 202 named; a delayed one is
@@ -107,21 +107,40 @@ export function createReleaser(options: ReleaserOptions): Releaser {
       });
   };
 
+  /** A held job whose slot went before it was moved takes its place in its group's line again. */
+  const holdAgain = async (jobId: string): Promise<void> => {
+    const job = await Job.fromId(heldQueue(), jobId);
+    if (job === undefined || job.finishedOn !== undefined) return;
+    const multi = connection.multi();
+    groups.holdOn(multi, {
+      jobKey: heldQueue().toKey(jobId),
+      jobId,
+      group: groupOption(job.opts as Record<string, unknown>),
+      priority: job.opts.priority,
+    });
+    await multi.exec();
+  };
+
   /**
-   * A move older than the grace period: its held copy still there means the add may not have
-   * happened. Added again if its worker still holds the reservation, queued (an add of an id the
-   * queue holds changes nothing); otherwise the job already started, finished or moved on.
+   * A move older than the grace period, whose held copy is still there. Its location, written after
+   * the add, says the add happened: the copy goes. Without it, the job is added again if its worker
+   * still holds its reservation (an add of an id the queue holds changes nothing); if the reservation
+   * went meanwhile (its worker retired), the job takes its place in line again. Never dropped: a job
+   * is lost only if nothing holds it.
    */
   const finish = async ({ token, jobId, workerId }: Releasing): Promise<void> => {
     const [held] = await jobsExist(connection, heldQueue(), [jobId]);
     if (held) {
+      const location = await connection.get(options.locationKey(token));
       const entry = await connection.hget(options.reservationsKey(workerId), token);
-      const [added] = await jobsExist(connection, queues.forWorker(workerId), [jobId]);
-      if (entry?.startsWith('q|') === true && !added) {
+      if (location?.startsWith(`${workerId}|`) === true || entry?.startsWith('a|') === true) {
+        await heldQueue().remove(jobId);
+      } else if (entry !== null) {
         await move({ jobId, workerId });
         return;
+      } else {
+        await holdAgain(jobId);
       }
-      await heldQueue().remove(jobId);
     }
     await groups.released(token);
   };

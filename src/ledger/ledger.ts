@@ -8,8 +8,10 @@ import type { RedisClient } from '../redis/connections.js';
 import { groupKeyList, groupKeys, ledgerKeys, type GroupKeys, type LedgerKeys } from '../contracts/keys.js';
 import { DEFAULT_GROUP } from '../contracts/stored-job.js';
 import { clockArgument, ledgerScripts, redisMillis, type Clock } from './scripts.js';
-import { parseLease, type LeaseView } from './lease.js';
 import { reservationReads, type Reservation, type ReservationReads } from './reservations.js';
+import { readSnapshot, type WorkerInfo, type WorkerLoad } from './snapshot.js';
+
+export type { WorkerInfo, WorkerLoad } from './snapshot.js';
 
 export type { Reservation, ReservationPage, ReservationState } from './reservations.js';
 
@@ -20,23 +22,6 @@ export type ReserveOutcome =
   | { readonly kind: 'held'; readonly workerId: string }
   | { readonly kind: 'no-live-worker' }
   | { readonly kind: 'backlog-full' };
-
-export interface WorkerInfo {
-  readonly id: string;
-  readonly hostId: string;
-  readonly pid: number;
-  readonly concurrency: number;
-  readonly startedAt: number;
-}
-
-export interface WorkerLoad extends WorkerInfo {
-  readonly queued: number;
-  readonly active: number;
-  readonly alive: boolean;
-  /** Milliseconds since the last heartbeat, by the Redis clock; undefined when none was ever seen. */
-  readonly heartbeatAgeMs: number | undefined;
-  readonly lease: LeaseView | undefined;
-}
 
 /** What a running job tells the ledger: the narrow port the consumer sees. */
 export interface JobLedgerPort {
@@ -284,64 +269,7 @@ export function createLedger({
       if (error) throw error;
       return redisMillis(time as [string, string]);
     },
-    async snapshot() {
-      const results = await redis
-        .multi()
-        .time()
-        .hgetall(keys.workers)
-        .zrange(keys.heartbeats, 0, -1, 'WITHSCORES')
-        .hgetall(keys.capacity)
-        .hgetall(keys.queued)
-        .hgetall(keys.active)
-        .hgetall(keys.leases)
-        .exec();
-      if (!results) throw new Error('snapshot transaction was aborted');
-      for (const [error] of results) if (error) throw error;
-      const [time, workers, beats, capacity, queued, active, leases] = results.map(([, value]) => value) as [
-        [string, string],
-        Record<string, string>,
-        string[],
-        Record<string, string>,
-        Record<string, string>,
-        Record<string, string>,
-        Record<string, string>,
-      ];
-      const now = clock?.() ?? redisMillis(time);
-      const lastBeat = new Map<string, number>();
-      for (let i = 0; i + 1 < beats.length; i += 2) lastBeat.set(beats[i] ?? '', Number(beats[i + 1]));
-      const ids = new Set([
-        ...Object.keys(workers),
-        ...lastBeat.keys(),
-        ...Object.keys(queued),
-        ...Object.keys(active),
-        ...Object.keys(leases),
-      ]);
-      return [...ids].sort().map((id): WorkerLoad => {
-        const info = parseWorkerInfo(id, workers[id]);
-        const beat = lastBeat.get(id);
-        const heartbeatAgeMs = beat === undefined ? undefined : Math.max(0, now - beat);
-        const lease = leases[id];
-        return {
-          ...info,
-          concurrency: Number(capacity[id] ?? info.concurrency),
-          queued: Number(queued[id] ?? 0),
-          active: Number(active[id] ?? 0),
-          alive: heartbeatAgeMs !== undefined && heartbeatAgeMs <= workerTtlMs,
-          heartbeatAgeMs,
-          lease: lease === undefined ? undefined : parseLease(lease, now),
-        };
-      });
-    },
+    snapshot: () => readSnapshot(redis, keys, workerTtlMs, clock),
   };
 }
 
-function parseWorkerInfo(id: string, json: string | undefined): WorkerInfo {
-  const fallback: WorkerInfo = { id, hostId: '', pid: 0, concurrency: 0, startedAt: 0 };
-  if (json === undefined) return fallback;
-  try {
-    const parsed = JSON.parse(json) as Partial<WorkerInfo>;
-    return { ...fallback, ...parsed, id };
-  } catch {
-    return fallback;
-  }
-}

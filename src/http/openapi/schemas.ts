@@ -40,7 +40,11 @@ export function createAnswerSchemas() {
       assignedWorker: z
         .string()
         .nullable()
-        .describe('The worker chosen at enqueue; null for a delayed task, whose worker is chosen when it is due.'),
+        .describe(
+          'The worker chosen at enqueue, least-loaded; null for a delayed task, whose worker is chosen when it is ' +
+            'due. A task that waits for its group turn (every worker busy) runs on the first worker with a free ' +
+            'slot when its turn comes, which `GET /jobs/{id}` then shows.',
+        ),
     })
     .meta({
       examples: [
