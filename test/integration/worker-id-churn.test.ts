@@ -17,7 +17,7 @@ import { Worker, type Job } from 'bullmq';
 import { Cluster } from 'ioredis';
 import { pino } from 'pino';
 import { ledgerKeys } from '../../src/contracts/keys.js';
-import { DELAYED_QUEUE, jobIdFor, parseJobId, queueNameFor, workerIdFor } from '../../src/contracts/names.js';
+import { DELAYED_QUEUE, HELD_QUEUE, jobIdFor, parseJobId, queueNameFor, workerIdFor } from '../../src/contracts/names.js';
 import { createLeases, holderName, type Leases } from '../../src/ledger/lease.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createMoveLedger, readLocation } from '../../src/ledger/moves.js';
@@ -383,7 +383,7 @@ describe('worker ids that come and go', () => {
 
     for (const registry of [survivor.queues, survivor.moveQueues]) {
       assert.deepEqual(
-        registry.held().filter((id) => !live.includes(id) && id !== DELAYED_QUEUE),
+        registry.held().filter((id) => !live.includes(id) && id !== DELAYED_QUEUE && id !== HELD_QUEUE),
         [],
         'no queue handle of a forgotten id',
       );
