@@ -17,7 +17,14 @@ import { Worker, type Job } from 'bullmq';
 import { Cluster } from 'ioredis';
 import { pino } from 'pino';
 import { ledgerKeys } from '../../src/contracts/keys.js';
-import { DELAYED_QUEUE, HELD_QUEUE, jobIdFor, parseJobId, queueNameFor, workerIdFor } from '../../src/contracts/names.js';
+import {
+  DELAYED_QUEUE,
+  HELD_QUEUE,
+  jobIdFor,
+  parseJobId,
+  queueNameFor,
+  workerIdFor,
+} from '../../src/contracts/names.js';
 import { createLeases, holderName, type Leases } from '../../src/ledger/lease.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createMoveLedger, readLocation } from '../../src/ledger/moves.js';
@@ -146,16 +153,20 @@ async function watchScripts(client: RedisClient, connection: RedisClient, prefix
     async idsOfCallsWith(arg) {
       await connection.exists(marker);
       await waitFor(() => seen.some((args) => args[0] === 'exists' && args[1] === marker), { what: 'MONITOR' });
-      return seen
-        // A reserve's token comes with its placement ("<token>|<first>|<group>").
-        .filter((args) => /^eval(sha)?$/i.test(args[0] ?? '') && args.some((a) => a === arg || a.startsWith(`${arg}|`)))
-        .map((args) =>
-          args
-            .slice(3, 3 + Number(args[2]))
-            .filter((key) => key.startsWith(jobsPrefix))
-            .map((key) => key.slice(jobsPrefix.length))
-            .sort(),
-        );
+      return (
+        seen
+          // A reserve's token comes with its placement ("<token>|<first>|<group>").
+          .filter(
+            (args) => /^eval(sha)?$/i.test(args[0] ?? '') && args.some((a) => a === arg || a.startsWith(`${arg}|`)),
+          )
+          .map((args) =>
+            args
+              .slice(3, 3 + Number(args[2]))
+              .filter((key) => key.startsWith(jobsPrefix))
+              .map((key) => key.slice(jobsPrefix.length))
+              .sort(),
+          )
+      );
     },
     stop: () => monitors.forEach((monitor) => monitor.disconnect()),
   };
