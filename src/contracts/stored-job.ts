@@ -42,3 +42,11 @@ export function timeoutOption(opts: Readonly<Record<string, unknown>>): number |
   const value = opts[TIMEOUT_OPTION];
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 ? value : undefined;
 }
+
+/**
+ * The delay a job is added to the held queue with. Nothing promotes it there (no consumer reads that
+ * queue): it only puts the job in BullMQ's delayed set, a sorted set, from which its release takes it
+ * in O(log n). In the waiting list, the oldest job, which most releases take, sits at the far end of
+ * a list BullMQ searches from the other, and each release would read the whole backlog.
+ */
+export const HELD_DELAY_MS = 10 * 365 * 24 * 3_600_000;

@@ -17,7 +17,7 @@ import type { RedisClient } from '../redis/connections.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../logging/logger.js';
 import { reportOutage } from '../logging/outage.js';
-import { CANCELLED_REASON, groupOption } from '../contracts/stored-job.js';
+import { CANCELLED_REASON, groupOption, HELD_DELAY_MS } from '../contracts/stored-job.js';
 import { carriedOptions } from '../queue/carried-options.js';
 import type { GroupLedger } from '../ledger/groups.js';
 import { RETRY_AFTER_ERROR_MS, superviseConsumer } from '../queue/supervise.js';
@@ -163,7 +163,8 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
     const heldQueue = queues.forWorker(HELD_QUEUE);
     const client = await heldQueue.backend.client;
     const multi = client.multi();
-    new Job(heldQueue, job.name, job.data as unknown, carriedOptions(job, jobId), jobId).addJob(multi).catch(() => {});
+    const opts = { ...carriedOptions(job, jobId), delay: HELD_DELAY_MS };
+    new Job(heldQueue, job.name, job.data as unknown, opts, jobId).addJob(multi).catch(() => {});
     options.groups.holdOn(multi, { jobKey: heldQueue.toKey(jobId), jobId, group, priority: job.opts.priority });
     (multi as unknown as ChainableCommander).set(
       locationKey(token),

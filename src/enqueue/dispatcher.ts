@@ -26,7 +26,7 @@
 import { Job, type JobsOptions, type Queue } from '../queue/bullmq.js';
 import type { RedisClient } from '../redis/connections.js';
 import type { AtomicRecord, Dispatched, DispatchRequest, JobOverrides } from '../contracts/dispatch.js';
-import { groupOptions, TIMEOUT_OPTION } from '../contracts/stored-job.js';
+import { groupOptions, HELD_DELAY_MS, TIMEOUT_OPTION } from '../contracts/stored-job.js';
 import { newToken } from '../contracts/names.js';
 import { dispatchedOf, isDelayed, placed, replanned, waitForDue, type Placement } from './placement.js';
 import type { QueueRegistry } from '../queue/queues.js';
@@ -134,8 +134,18 @@ export function createDispatcher({
     ...(overrides.timeoutMs === undefined ? {} : { [TIMEOUT_OPTION]: overrides.timeoutMs }),
     ...(overrides.delayMs ? { delay: overrides.delayMs } : {}),
   });
-  const newJob = (queue: Queue, { jobName, data, group, options }: DispatchRequest, { jobId, timestamp }: Placement) =>
-    new Job(queue, jobName, data, { ...optionsFor(jobId, group, options), timestamp }, jobId);
+  const newJob = (
+    queue: Queue,
+    { jobName, data, group, options }: DispatchRequest,
+    { jobId, timestamp, held }: Placement,
+  ) =>
+    new Job(
+      queue,
+      jobName,
+      data,
+      { ...optionsFor(jobId, group, options), timestamp, ...(held ? { delay: HELD_DELAY_MS } : {}) },
+      jobId,
+    );
   /**
    * After a failed add. Best effort: a job already taken by its worker cannot be removed, and then
    * runs although its client was told 503 (delivery is at-least-once). If a release fails too, the

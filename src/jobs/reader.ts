@@ -95,8 +95,10 @@ export function createJobReader({ redis, queues, isKnownWorker, locate }: JobRea
         const state = await queue.getJobState(jobId);
         const job: Job | undefined = await queue.getJob(jobId);
         if (!job) continue;
-        // A job between two queues is in no list of either: it waits for its move to end.
-        return view(jobId, job, state === 'unknown' ? 'waiting' : state, current, movedFrom);
+        // A job between two queues is in no list of either: it waits for its move to end. A held job
+        // sits in the held queue's delayed set (HELD_DELAY_MS), waiting for its turn, not for a time.
+        const waiting = state === 'unknown' || (workerId === HELD_QUEUE && state === 'delayed');
+        return view(jobId, job, waiting ? 'waiting' : state, current, movedFrom);
       }
       return undefined;
     },

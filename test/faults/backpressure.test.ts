@@ -37,9 +37,9 @@ test('a full backlog answers 429 with Retry-After until jobs start', async () =>
     assert.equal(refused.body.code, 'BACKLOG_FULL');
     assert.equal(refused.headers.get('retry-after'), '2');
     assert.equal(refused.body.details.retryAfterSeconds, 2);
-    // The one slot is busy: the three wait in the held queue, none on the worker.
+    // The one slot is busy: the three wait in the held queue (in its delayed set), none on the worker.
     assert.equal(
-      await redis.client.llen(`${service.prefix}:${queueNameFor(HELD_QUEUE)}:wait`),
+      await redis.client.zcard(`${service.prefix}:${queueNameFor(HELD_QUEUE)}:delayed`),
       3,
       'the refused task was not enqueued',
     );
