@@ -36,7 +36,7 @@ export interface Releaser {
 }
 
 export interface ReleaserOptions {
-  readonly groups: Pick<GroupLedger, 'release' | 'releasing' | 'released' | 'holdOn'>;
+  readonly groups: Pick<GroupLedger, 'release' | 'releasing' | 'released' | 'moved' | 'holdOn'>;
   readonly ledger: Pick<JobLedgerPort, 'release'>;
   /** Queue handles on `connection`. */
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
@@ -56,6 +56,7 @@ export interface ReleaserOptions {
 export function createReleaser(options: ReleaserOptions): Releaser {
   const { groups, ledger, queues, connection, logger } = options;
   const heldQueue = (): Queue => queues.forWorker(HELD_QUEUE);
+  const heldCopy = (jobId: string) => ({ jobKey: heldQueue().toKey(jobId), delayedKey: heldQueue().toKey('delayed') });
   let running: Promise<void> | undefined;
   let again = false;
 
@@ -76,8 +77,7 @@ export function createReleaser(options: ReleaserOptions): Releaser {
     const from = parsed?.workerId === DELAYED_QUEUE ? `${DELAYED_QUEUE},${HELD_QUEUE}` : HELD_QUEUE;
     await queues.forWorker(workerId).add(job.name, job.data, carriedOptions(job, jobId));
     await connection.set(options.locationKey(token), `${workerId}|${from}`, 'PX', options.locationTtlMs);
-    await heldQueue().remove(jobId);
-    await groups.released(token);
+    await groups.moved(token, jobId, heldCopy(jobId));
     // A task held at enqueue was counted then, with the worker its 202 named; a delayed one is
     // counted where it goes, as the delayed router counts those it routes.
     if (parsed?.workerId === DELAYED_QUEUE) options.onReleased?.(workerId, job.name);
@@ -100,7 +100,10 @@ export function createReleaser(options: ReleaserOptions): Releaser {
     }
     running = releaseAll()
       .catch((error: unknown) => {
-        logger.warn({ event: 'release.failed', err: error }, 'could not hand held jobs to workers; trying again shortly');
+        logger.warn(
+          { event: 'release.failed', err: error },
+          'could not hand held jobs to workers; trying again shortly',
+        );
       })
       .finally(() => {
         running = undefined;
@@ -134,7 +137,8 @@ export function createReleaser(options: ReleaserOptions): Releaser {
       const location = await connection.get(options.locationKey(token));
       const entry = await connection.hget(options.reservationsKey(workerId), token);
       if (location?.startsWith(`${workerId}|`) === true || entry?.startsWith('a|') === true) {
-        await heldQueue().remove(jobId);
+        await groups.moved(token, jobId, heldCopy(jobId));
+        return;
       } else if (entry !== null) {
         await move({ jobId, workerId });
         return;

@@ -72,8 +72,10 @@ export interface GroupLedger {
   all(): Promise<readonly GroupView[]>;
   /** The held jobs whose move is under way (a handful): the recovery finishes those cut short. */
   releasing(): Promise<readonly Releasing[]>;
-  /** A held job's move is done. */
+  /** A held job's move is done, or was not needed: its token leaves the releasing hash. */
   released(token: string): Promise<void>;
+  /** A held job's move is done: its copy leaves the held queue, and its token the releasing hash. */
+  moved(token: string, jobId: string, held: { readonly jobKey: string; readonly delayedKey: string }): Promise<void>;
   /** Which of these tokens belong to held jobs whose move is under way. */
   releasingAmong(tokens: readonly string[]): Promise<ReadonlySet<string>>;
 }
@@ -102,6 +104,7 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
   const releaseScript = script('release');
   const unholdScript = script('unhold');
   const setScript = script('group-set');
+  const doneScript = script('release-done');
   const sequenceKey = keys.sequence;
 
   const counts = async (): Promise<Record<string, GroupCounts>> => {
@@ -221,6 +224,9 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
     },
     async released(token) {
       await redis.hdel(keys.releasing, token);
+    },
+    async moved(token, jobId, { jobKey, delayedKey }) {
+      await doneScript([keys.releasing, jobKey, delayedKey], [token, jobId]);
     },
     async releasingAmong(tokens) {
       if (tokens.length === 0) return new Set();

@@ -1,0 +1,21 @@
+--[[
+  Ends a held job's move once its add to its worker's queue is done: its copy leaves the held queue
+  and its token the releasing hash, in one step. The copy sits in the held queue's delayed set
+  (HELD_DELAY_MS) and has nothing else of BullMQ's (no logs, no dependencies), so deleting its key
+  and its entry is all BullMQ's removal would do, without the event it would write for it.
+
+  Input:
+    KEYS[1] releasing key              (hash: token -> "<worker>|<job id>|<ms>")
+    KEYS[2] the job's key in the held queue (hash)
+    KEYS[3] the held queue's delayed key (zset: job id -> score)
+
+    ARGV[1] token
+    ARGV[2] job id
+
+  Output:
+    1
+]]
+redis.call("ZREM", KEYS[3], ARGV[2])
+redis.call("DEL", KEYS[2])
+redis.call("HDEL", KEYS[1], ARGV[1])
+return 1
