@@ -20,8 +20,13 @@ const B_JOBS = 50;
 const B_RATE_PER_SECOND = 10;
 const DURATION_MS = 100;
 const WARM_UP = 3_200;
-/** A slot idle longer than this between two jobs was left idle, not handing off. */
-const HAND_OFF_MS = 20;
+/**
+ * A slot left idle by A's limit while B has work would wait for a job of B to end, up to a job
+ * duration: gaps below half of one are hand-offs.
+ */
+const HAND_OFF_MS = DURATION_MS / 2;
+/** Hand-offs cost a few percent of slot time; a slot kept idle by a limit would cost far more. */
+const BUSY_SHARE = 0.95;
 const CAPACITY = WORKERS * CONCURRENCY;
 
 interface Stamp {
@@ -256,9 +261,13 @@ export async function groups(): Promise<Section> {
         },
         {
           name: 'Group concurrency',
-          goal: `A's peak running exactly 4; all ${CAPACITY} slots busy while B has work (every slot idle only to hand off, p99 gap at most ${HAND_OFF_MS} ms)`,
-          measured: `peak ${limited.peakA}; ${limited.peakAll} running at most; slot idle gap p99 ${round(quantile(limited.gaps, 0.99), 1)} ms`,
-          met: limited.peakA === 4 && limited.peakAll === CAPACITY && quantile(limited.gaps, 0.99) <= HAND_OFF_MS,
+          goal: `A's peak running exactly 4; all ${CAPACITY} slots busy while B has work (idle only to hand off: mean running at least ${BUSY_SHARE * 100}% of them, p99 gap under ${HAND_OFF_MS} ms)`,
+          measured: `peak ${limited.peakA}; ${limited.peakAll} running at most, ${round(limited.meanBusy, 2)} on average; slot idle gap p99 ${round(quantile(limited.gaps, 0.99), 1)} ms`,
+          met:
+            limited.peakA === 4 &&
+            limited.peakAll === CAPACITY &&
+            limited.meanBusy >= BUSY_SHARE * CAPACITY &&
+            quantile(limited.gaps, 0.99) < HAND_OFF_MS,
         },
       ],
     };

@@ -73,7 +73,7 @@ export function createJobReader({ redis, queues, isKnownWorker, locate }: JobRea
   /** Whether the job is in one of the queues its location names (it moved, or was routed when due). */
   const foundWhereItWent = async (jobId: string, token: string): Promise<boolean> => {
     const location = await locate(token);
-    for (const workerId of [...(location ? [location.current, ...location.movedFrom] : []), HELD_QUEUE]) {
+    for (const workerId of location ? [location.current, ...location.movedFrom] : []) {
       const [exists] = await jobsExist(redis, queues.forWorker(workerId), [jobId]);
       if (exists) return true;
     }
@@ -124,8 +124,15 @@ export function createJobReader({ redis, queues, isKnownWorker, locate }: JobRea
           }),
         )
       ).flat();
-      const found = await Promise.all(missing.map(({ jobId, token }) => foundWhereItWent(jobId, token)));
-      return [...unreadable, ...missing.filter((_, i) => !found[i]).map(({ jobId }) => jobId)];
+      // Held for their group's turn: most jobs of a long backlog are, and one batch finds them all.
+      const held = await jobsExist(
+        redis,
+        queues.forWorker(HELD_QUEUE),
+        missing.map(({ jobId }) => jobId),
+      );
+      const elsewhere = missing.filter((_, i) => !held[i]);
+      const found = await Promise.all(elsewhere.map(({ jobId, token }) => foundWhereItWent(jobId, token)));
+      return [...unreadable, ...elsewhere.filter((_, i) => !found[i]).map(({ jobId }) => jobId)];
     },
   };
 }
