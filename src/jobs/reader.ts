@@ -6,7 +6,7 @@
  * that never existed are answered without touching a queue, so made-up ids cannot make the process
  * open handles without bound.
  */
-import type { Job, JobsOptions } from 'bullmq';
+import type { Job, JobsOptions, Queue } from 'bullmq';
 import { CANCELLED_REASON, groupOption, timeoutOption } from '../contracts/stored-job.js';
 import { parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import { jobsExist } from '../queue/job-presence.js';
@@ -80,6 +80,29 @@ export function createJobReader({ redis, queues, isKnownWorker, locate }: JobRea
     return false;
   };
 
+  /**
+   * The jobs in neither their first queue nor the held queue. A batch all in one of the two costs one
+   * EXISTS or two, whatever its size; only a batch split between them is asked about key by key.
+   */
+  const missingFrom = async <T extends { readonly jobId: string }>(workerId: string, jobs: readonly T[]) => {
+    const keysIn = (queue: Pick<Queue, 'toKey'>) => jobs.map(({ jobId }) => queue.toKey(jobId));
+    const first = queues.forWorker(workerId);
+    const held = queues.forWorker(HELD_QUEUE);
+    const there = await redis.exists(...keysIn(first));
+    if (there === jobs.length) return [];
+    if (there === 0 && (await redis.exists(...keysIn(held))) === jobs.length) return [];
+    const [inFirst, inHeld] = await Promise.all(
+      [first, held].map((queue) =>
+        jobsExist(
+          redis,
+          queue,
+          jobs.map(({ jobId }) => jobId),
+        ),
+      ),
+    );
+    return jobs.filter((_, i) => inFirst?.[i] !== true && inHeld?.[i] !== true);
+  };
+
   return {
     async read(jobId) {
       const parsed = parseJobId(jobId);
@@ -111,26 +134,11 @@ export function createJobReader({ redis, queues, isKnownWorker, locate }: JobRea
         if (parsed === undefined) unreadable.push(jobId);
         else byQueue.set(parsed.workerId, [...(byQueue.get(parsed.workerId) ?? []), { jobId, token: parsed.token }]);
       }
-      // Where each job's id says it was added first; most jobs never leave that queue.
-      const missing = (
-        await Promise.all(
-          [...byQueue].map(async ([workerId, jobs]) => {
-            const exists = await jobsExist(
-              redis,
-              queues.forWorker(workerId),
-              jobs.map(({ jobId }) => jobId),
-            );
-            return jobs.filter((_, i) => !exists[i]);
-          }),
-        )
+      // Where each job's id says it was added first (most jobs never leave that queue), or in the
+      // held queue, waiting for its group's turn (most jobs of a long backlog are).
+      const elsewhere = (
+        await Promise.all([...byQueue].map(async ([workerId, jobs]) => missingFrom(workerId, jobs)))
       ).flat();
-      // Held for their group's turn: most jobs of a long backlog are, and one batch finds them all.
-      const held = await jobsExist(
-        redis,
-        queues.forWorker(HELD_QUEUE),
-        missing.map(({ jobId }) => jobId),
-      );
-      const elsewhere = missing.filter((_, i) => !held[i]);
       const found = await Promise.all(elsewhere.map(({ jobId, token }) => foundWhereItWent(jobId, token)));
       return [...unreadable, ...elsewhere.filter((_, i) => !found[i]).map(({ jobId }) => jobId)];
     },
