@@ -175,16 +175,7 @@ export function createLedger({
           ...ids.map((id) => keys.jobs(id)),
           ...ids.map((id) => keys.unconfirmed(id)),
         ],
-        [
-          workerTtlMs,
-          maxBacklog,
-          ids.length,
-          clockArgument(clock),
-          prefetch,
-          groupConcurrency,
-          ...ids,
-          ...tokens,
-        ],
+        [workerTtlMs, maxBacklog, ids.length, clockArgument(clock), prefetch, groupConcurrency, ...ids, ...tokens],
       );
       if (!Array.isArray(replies) || replies.length !== tokens.length + 1)
         throw new Error('reserve answered the wrong number of outcomes');
@@ -272,4 +263,3 @@ export function createLedger({
     snapshot: () => readSnapshot(redis, keys, workerTtlMs, clock),
   };
 }
-

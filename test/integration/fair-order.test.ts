@@ -93,7 +93,11 @@ describe('fair order between groups', () => {
     assert.deepEqual(groups, ['flood', 'late', 'small', 'flood', 'small', 'flood', 'small', 'flood', 'flood', 'flood']);
     const within = (group: string) => order.filter((index) => tasks[Number(index)]?.group === group).map(Number);
     for (const group of ['flood', 'small'])
-      assert.deepEqual(within(group), [...within(group)].sort((a, b) => a - b), `${group} in arrival order`);
+      assert.deepEqual(
+        within(group),
+        [...within(group)].sort((a, b) => a - b),
+        `${group} in arrival order`,
+      );
   });
 
   test('a group of weight 3 gets three turns for every turn of a group of weight 1', async () => {
@@ -105,7 +109,18 @@ describe('fair order between groups', () => {
       ];
       const groups = await groupsInOrder(tasks);
       assert.deepEqual(groups.slice(0, 12), [
-        'heavy', 'light', 'heavy', 'heavy', 'heavy', 'light', 'heavy', 'heavy', 'heavy', 'light', 'heavy', 'heavy',
+        'heavy',
+        'light',
+        'heavy',
+        'heavy',
+        'heavy',
+        'light',
+        'heavy',
+        'heavy',
+        'heavy',
+        'light',
+        'heavy',
+        'heavy',
       ]);
     } finally {
       await settings('heavy', undefined);

@@ -50,10 +50,10 @@ describe('limits per group', () => {
 
   /** Polls until the counts read `expected`, then checks they still do a moment later. */
   const settlesAt = async (group: string, expected: { waiting: number; running: number }) => {
-    await waitFor(
-      async () => (JSON.stringify(await countsOf(group)) === JSON.stringify(expected) ? true : undefined),
-      { timeoutMs: 20_000, what: `${group} to read ${JSON.stringify(expected)}` },
-    );
+    await waitFor(async () => (JSON.stringify(await countsOf(group)) === JSON.stringify(expected) ? true : undefined), {
+      timeoutMs: 20_000,
+      what: `${group} to read ${JSON.stringify(expected)}`,
+    });
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.deepEqual(await countsOf(group), expected, `${group} stays at its limit`);
   };
