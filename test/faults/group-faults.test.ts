@@ -7,12 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createGate, FIXTURE_HANDLERS, GATE_JOB, type Gate } from '../support/gate.js';
+import { createGate, FIXTURE_HANDLERS, type Gate } from '../support/gate.js';
 import { readJob, reservationsLeft, waitForIdle, waitForJobs, type Enqueued } from '../support/jobs.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
-import { createGroupLedger, type GroupLedger } from '../../src/ledger/groups.js';
+import type { GroupLedger } from '../../src/ledger/groups.js';
+import { enqueueGateJobs, testGroupLedger } from '../support/groups.js';
 
 let redis: ModeRedis;
 let service: Service;
@@ -30,31 +31,15 @@ before(async () => {
       RECONCILE_INTERVAL_MS: '500',
     },
   });
-  groups = createGroupLedger({
-    redis: redis.client,
-    prefix: service.prefix,
-    workerTtlMs: 5_000,
-    prefetch: 0,
-    groupConcurrency: 0,
-    members: () => [],
-    refreshMembers: () => Promise.resolve(),
-  });
+  groups = testGroupLedger(redis.client, service.prefix);
 });
 after(async () => {
   await service?.stop();
   await redis?.stop();
 });
 
-async function bulk(gate: Gate, group: string, count: number): Promise<Enqueued[]> {
-  const response = await service.request<{ tasks: Enqueued[] }>('POST', '/enqueue-tasks', {
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      tasks: Array.from({ length: count }, (_, i) => ({ jobName: GATE_JOB, group, data: gate.data({ i }) })),
-    }),
-  });
-  assert.equal(response.status, 202, response.text);
-  return response.body.tasks;
-}
+const bulk = (gate: Gate, group: string, count: number): Promise<Enqueued[]> =>
+  enqueueGateJobs(service, gate, group, count);
 
 /** Every group count gone, nothing held or on its way, no reservation left. */
 async function settled(): Promise<void> {

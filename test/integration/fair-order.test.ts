@@ -13,7 +13,8 @@ import { createGate, FIXTURE_HANDLERS, GATE_JOB, type Gate } from '../support/ga
 import { startTestRedis } from '../support/test-redis.js';
 import { serviceSuite } from '../support/service-suite.js';
 import { waitFor } from '../support/wait.js';
-import { createGroupLedger, type GroupSettings } from '../../src/ledger/groups.js';
+import type { GroupSettings } from '../../src/ledger/groups.js';
+import { testGroupLedger } from '../support/groups.js';
 import type { Enqueued } from '../support/jobs.js';
 
 interface Task {
@@ -70,15 +71,7 @@ describe('fair order between groups', () => {
 
   const groupLedger = () => {
     const { redis, service } = suite;
-    return createGroupLedger({
-      redis: redis.client,
-      prefix: service.prefix,
-      workerTtlMs: 5_000,
-      prefetch: 0,
-      groupConcurrency: 0,
-      members: () => [],
-      refreshMembers: () => Promise.resolve(),
-    });
+    return testGroupLedger(redis.client, service.prefix);
   };
   const settings = (group: string, value: GroupSettings | undefined) => groupLedger().setSettings(group, value);
 

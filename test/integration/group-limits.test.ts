@@ -12,7 +12,8 @@ import { startTestRedis } from '../support/test-redis.js';
 import { serviceSuite } from '../support/service-suite.js';
 import { waitFor } from '../support/wait.js';
 import { waitForJobs, type Enqueued, type JobView } from '../support/jobs.js';
-import { createGroupLedger, type GroupLedger } from '../../src/ledger/groups.js';
+import type { GroupLedger } from '../../src/ledger/groups.js';
+import { enqueueGateJobs, testGroupLedger } from '../support/groups.js';
 
 describe('limits per group', () => {
   const suite = serviceSuite(startTestRedis, (redis) => ({
@@ -21,27 +22,10 @@ describe('limits per group', () => {
     env: { WORKER_CONCURRENCY: '2', HANDLERS_DIR: FIXTURE_HANDLERS, JOB_ATTEMPTS: '1' },
   }));
 
-  const groups = (): GroupLedger =>
-    createGroupLedger({
-      redis: suite.redis.client,
-      prefix: suite.service.prefix,
-      workerTtlMs: 5_000,
-      prefetch: 2,
-      groupConcurrency: 0,
-      members: () => [],
-      refreshMembers: () => Promise.resolve(),
-    });
+  const groups = (): GroupLedger => testGroupLedger(suite.redis.client, suite.service.prefix);
 
-  const bulk = async (gate: Gate, group: string, count: number): Promise<Enqueued[]> => {
-    const response = await suite.service.request<{ tasks: Enqueued[] }>('POST', '/enqueue-tasks', {
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        tasks: Array.from({ length: count }, (_, i) => ({ jobName: GATE_JOB, group, data: gate.data({ i }) })),
-      }),
-    });
-    assert.equal(response.status, 202, response.text);
-    return response.body.tasks;
-  };
+  const bulk = (gate: Gate, group: string, count: number): Promise<Enqueued[]> =>
+    enqueueGateJobs(suite.service, gate, group, count);
 
   const countsOf = async (group: string) => {
     const { waiting, running } = await groups().view(group);
@@ -140,15 +124,7 @@ describe('a default concurrency for every group (GROUP_CONCURRENCY)', () => {
 
   test('caps every group without its own; a group setting overrides it', async () => {
     const { redis, service } = suite;
-    const groups = createGroupLedger({
-      redis: redis.client,
-      prefix: service.prefix,
-      workerTtlMs: 5_000,
-      prefetch: 0,
-      groupConcurrency: 1,
-      members: () => [],
-      refreshMembers: () => Promise.resolve(),
-    });
+    const groups = testGroupLedger(redis.client, service.prefix, 1);
     await groups.setSettings('wider', { concurrency: 2 });
     const gate = createGate(redis.client, redis.nodeUrl);
     const tasks = ['one', 'one', 'one', 'wider', 'wider', 'wider'].map((group, i) => ({

@@ -6,25 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createGate, FIXTURE_HANDLERS, GATE_JOB, type Gate } from '../support/gate.js';
+import { createGate, FIXTURE_HANDLERS, type Gate } from '../support/gate.js';
 import { waitForJobs, type Enqueued } from '../support/jobs.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 import { startService, type Service } from '../support/service.js';
 import { waitFor } from '../support/wait.js';
-import { createGroupLedger, type GroupLedger } from '../../src/ledger/groups.js';
+import type { GroupLedger } from '../../src/ledger/groups.js';
+import { enqueueGateJobs, testGroupLedger } from '../support/groups.js';
 
 const PREFIX = 'twohosts';
 
-async function bulk(host: Service, gate: Gate, group: string, count: number): Promise<Enqueued[]> {
-  const response = await host.request<{ tasks: Enqueued[] }>('POST', '/enqueue-tasks', {
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      tasks: Array.from({ length: count }, (_, i) => ({ jobName: GATE_JOB, group, data: gate.data({ i, group }) })),
-    }),
-  });
-  assert.equal(response.status, 202, response.text);
-  return response.body.tasks;
-}
+const bulk = (host: Service, gate: Gate, group: string, count: number): Promise<Enqueued[]> =>
+  enqueueGateJobs(host, gate, group, count);
 
 describe('groups over two hosts on one Redis', () => {
   let redis: ModeRedis;
@@ -42,15 +35,7 @@ describe('groups over two hosts on one Redis', () => {
         }),
       ),
     );
-    groups = createGroupLedger({
-      redis: redis.client,
-      prefix: PREFIX,
-      workerTtlMs: 5_000,
-      prefetch: 0,
-      groupConcurrency: 0,
-      members: () => [],
-      refreshMembers: () => Promise.resolve(),
-    });
+    groups = testGroupLedger(redis.client, PREFIX);
   });
   after(async () => {
     await Promise.all(hosts.map((host) => host.stop()));
