@@ -14,6 +14,7 @@ import { table, type Section } from '../lib/report.js';
 import { CONCURRENCY, WORKERS, startPair, type Pair } from '../lib/services.js';
 import { quantile, round } from '../lib/stats.js';
 import { peakOverlap } from '../../test/support/intervals.js';
+import { slotGaps, type Stamp } from '../lib/stamps.js';
 
 const FLOOD = 20_000;
 const B_JOBS = 50;
@@ -28,13 +29,6 @@ const HAND_OFF_MS = DURATION_MS / 2;
 /** Hand-offs cost a few percent of slot time; a slot kept idle by a limit would cost far more. */
 const BUSY_SHARE = 0.95;
 const CAPACITY = WORKERS * CONCURRENCY;
-
-interface Stamp {
-  readonly startedAt: number;
-  readonly finishedAt: number;
-  readonly threadId: number;
-  readonly pid: number;
-}
 
 interface NoisyOutcome {
   /** B's waits, request sent to body start, ms. */
@@ -155,18 +149,7 @@ async function limits(pair: Pair): Promise<LimitOutcome> {
     sum += all.filter((s) => s.startedAt <= t && t < s.finishedAt).length;
     samples += 1;
   }
-  const bySlot = new Map<string, Stamp[]>();
-  for (const stamp of all)
-    bySlot.set(`${stamp.pid}/${stamp.threadId}`, [...(bySlot.get(`${stamp.pid}/${stamp.threadId}`) ?? []), stamp]);
-  const gaps: number[] = [];
-  for (const runs of bySlot.values()) {
-    runs.sort((x, y) => x.startedAt - y.startedAt);
-    for (let i = 1; i < runs.length; i += 1) {
-      const previous = runs[i - 1] as Stamp;
-      if (previous.finishedAt >= from && previous.finishedAt < until)
-        gaps.push((runs[i]?.startedAt ?? 0) - previous.finishedAt);
-    }
-  }
+  const gaps = slotGaps(all, (end) => end >= from && end < until);
   return {
     gaps,
     peakA: peakOverlap(aStamps.map((s) => [s.startedAt, s.finishedAt] as const)),

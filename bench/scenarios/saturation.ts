@@ -8,17 +8,11 @@ import { table, type Section } from '../lib/report.js';
 import { CONCURRENCY, WORKERS, startPair } from '../lib/services.js';
 import { peakOverlap } from '../../test/support/intervals.js';
 import { quantile, round } from '../lib/stats.js';
+import { slotGaps, type Stamp } from '../lib/stamps.js';
 
 const K = 5;
 const D_MS = 1_000;
 const CAPACITY = WORKERS * CONCURRENCY;
-
-interface Stamp {
-  readonly startedAt: number;
-  readonly finishedAt: number;
-  readonly threadId: number;
-  readonly pid: number;
-}
 
 interface Outcome {
   readonly makespan: number;
@@ -51,17 +45,11 @@ async function run(url: string): Promise<Outcome> {
     120_000,
   );
   const makespan = Math.max(...stamps.map((s) => s.finishedAt)) - began;
-  const bySlot = new Map<string, Stamp[]>();
-  for (const stamp of stamps) {
-    const slot = `${stamp.pid}/${stamp.threadId}`;
-    bySlot.set(slot, [...(bySlot.get(slot) ?? []), stamp]);
-  }
-  const gaps: number[] = [];
-  for (const runs of bySlot.values()) {
-    runs.sort((a, b) => a.startedAt - b.startedAt);
-    for (let i = 1; i < runs.length; i += 1) gaps.push((runs[i]?.startedAt ?? 0) - (runs[i - 1]?.finishedAt ?? 0));
-  }
-  return { makespan, peak: peakOverlap(stamps.map((s) => [s.startedAt, s.finishedAt] as const)), gaps };
+  return {
+    makespan,
+    peak: peakOverlap(stamps.map((s) => [s.startedAt, s.finishedAt] as const)),
+    gaps: slotGaps(stamps),
+  };
 }
 
 export async function saturation(): Promise<Section> {
