@@ -339,6 +339,20 @@ export interface UnknownJobName {
 }
 
 /**
+ * A schedule that is well formed but cannot run as given (issue 23): a cron expression that does not
+ * parse, an unknown time zone, ticks closer than SCHEDULE_MIN_INTERVAL_MS, bounds that leave no tick.
+ * `details` names each field at fault, as a validation error does.
+ */
+export class InvalidScheduleError extends BullpenError {
+  override readonly name = 'InvalidScheduleError';
+  readonly code = 'INVALID_SCHEDULE';
+  readonly status = 422;
+  constructor(details: readonly { readonly path: string; readonly message: string }[]) {
+    super('Invalid schedule', { details });
+  }
+}
+
+/**
  * Tasks whose job names nothing here is meant to run (see execution/handlers.ts). `known` lists what
  * would be accepted (`*` is never in it: with `*` nothing is refused).
  */

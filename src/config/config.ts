@@ -123,6 +123,8 @@ const schema = z
     PREFETCH: int(0, 10_000).default(0),
     GROUP_CONCURRENCY: int(0, 1_000_000).default(0),
     GROUP_METRICS_TOP: int(0, 10_000).default(20),
+    /** The shortest interval between two ticks of a schedule (issue 23): `everyMs`, and a cron's ticks. */
+    SCHEDULE_MIN_INTERVAL_MS: int(100, 86_400_000).default(1000),
     COMMAND_TIMEOUT_MS: int(50, 60_000).default(500),
     ENQUEUE_MIN_REPLICAS: int(0, 64).default(0),
     ENQUEUE_REPLICA_TIMEOUT_MS: int(10, 60_000).default(1_000),
@@ -317,6 +319,7 @@ export interface Config {
   readonly groupConcurrency: number;
   /** How many groups `/metrics` shows by name (those with the most waiting jobs); the rest add up in `other`. */
   readonly groupMetricsTop: number;
+  readonly scheduleMinIntervalMs: number;
   /** How long an HTTP request waits for Redis before answering 503. */
   readonly commandTimeoutMs: number;
   /**
@@ -423,6 +426,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     prefetch: e.PREFETCH,
     groupConcurrency: e.GROUP_CONCURRENCY,
     groupMetricsTop: e.GROUP_METRICS_TOP,
+    scheduleMinIntervalMs: e.SCHEDULE_MIN_INTERVAL_MS,
     commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
     enqueueMinReplicas: e.ENQUEUE_MIN_REPLICAS,
     enqueueReplicaTimeoutMs: e.ENQUEUE_REPLICA_TIMEOUT_MS,

@@ -4,6 +4,8 @@
  * the HTTP routes, the dispatcher, the atomic add of the queue layer and the idempotency store, which
  * would otherwise have to import each other.
  */
+import type { ScheduleMark } from './stored-job.js';
+
 export interface DispatchRequest {
   readonly jobName: string;
   readonly data: Readonly<Record<string, unknown>>;
@@ -11,6 +13,8 @@ export interface DispatchRequest {
   readonly group?: string | undefined;
   /** Overrides of the service's job defaults. */
   readonly options?: JobOverrides | undefined;
+  /** The schedule and tick that made it, for a job a schedule makes (schedules/scheduler.ts). */
+  readonly schedule?: ScheduleMark | undefined;
 }
 
 export interface JobOverrides {

@@ -161,3 +161,35 @@ export function groupKeyList(keys: GroupKeys): string[] {
     keys.starts,
   ];
 }
+
+/**
+ * The keys of recurring schedules (issue 23), in the ledger's slot: a tick is claimed, and its
+ * outcome recorded, by scripts that read and write a schedule's definition, its state and the set of
+ * due schedules in one step.
+ */
+export interface ScheduleKeys {
+  /** hash: name -> the schedule's definition (JSON, see schedules/definition.ts). */
+  readonly definitions: string;
+  /** hash: name -> its state (JSON): the next tick, its counts, its last job, a claim's lease. */
+  readonly states: string;
+  /**
+   * zset: name -> when a process should look at it next (ms): its next tick, or the end of the lease
+   * of a claim under way. A schedule without a next tick (ended) has no member.
+   */
+  readonly due: string;
+  /** string: when a process last looked for due schedules (ms): the scheduler's sign of life. */
+  readonly seen: string;
+  /** hash {from, to}: the last time no process looked for longer than the scheduler's down threshold. */
+  readonly down: string;
+}
+
+export function scheduleKeys(prefix: string): ScheduleKeys {
+  const key = (name: string) => `${prefix}:${LEDGER_TAG}:schedules:${name}`;
+  return Object.freeze({
+    definitions: key('definitions'),
+    states: key('states'),
+    due: key('due'),
+    seen: key('seen'),
+    down: key('down'),
+  });
+}

@@ -26,6 +26,31 @@ export function groupOption(opts: Readonly<Record<string, unknown>>): string {
 }
 
 /**
+ * The job option that names the schedule that made a job and the tick it was made for (issue 23):
+ * `{ name, tickAt }`, `tickAt` in ms since the epoch. Kept in the options, like the group, so that
+ * moves carry it and the handler's `data` stays the schedule's.
+ */
+export const SCHEDULE_OPTION = 'bullpenSchedule';
+
+export interface ScheduleMark {
+  readonly name: string;
+  readonly tickAt: number;
+}
+
+/** The option that marks a job made by a schedule; none for any other job. */
+export function scheduleOptions(mark: ScheduleMark | undefined): Readonly<Record<string, ScheduleMark>> {
+  return mark === undefined ? {} : { [SCHEDULE_OPTION]: { name: mark.name, tickAt: mark.tickAt } };
+}
+
+/** The schedule and tick a job was made for; undefined for a job enqueued by a client. */
+export function scheduleOption(opts: Readonly<Record<string, unknown>>): ScheduleMark | undefined {
+  const value = opts[SCHEDULE_OPTION] as { name?: unknown; tickAt?: unknown } | undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { name, tickAt } = value;
+  return typeof name === 'string' && typeof tickAt === 'number' ? { name, tickAt } : undefined;
+}
+
+/**
  * The failure reason of a job cancelled by `DELETE /jobs/:id`: BullMQ keeps it with its failed jobs,
  * and every reader shows it as state `cancelled`.
  */

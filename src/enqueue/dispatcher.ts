@@ -25,8 +25,8 @@
  */
 import { Job, type JobsOptions, type Queue } from '../queue/bullmq.js';
 import type { RedisClient } from '../redis/connections.js';
-import type { AtomicRecord, Dispatched, DispatchRequest, JobOverrides } from '../contracts/dispatch.js';
-import { groupOptions, HELD_DELAY_MS, TIMEOUT_OPTION } from '../contracts/stored-job.js';
+import type { AtomicRecord, Dispatched, DispatchRequest } from '../contracts/dispatch.js';
+import { groupOptions, HELD_DELAY_MS, scheduleOptions, TIMEOUT_OPTION } from '../contracts/stored-job.js';
 import { newToken } from '../contracts/names.js';
 import { dispatchedOf, isDelayed, placed, replanned, waitForDue, type Placement } from './placement.js';
 import type { QueueRegistry } from '../queue/queues.js';
@@ -124,26 +124,26 @@ export function createDispatcher({
       logger.warn({ event: 'enqueue.undo-failed', err: error, operation, ...ids }, UNDO_FAILED[operation]);
     }
   };
-  const optionsFor = (jobId: string, group: string | undefined, overrides: JobOverrides = {}): JobsOptions => ({
+  const optionsFor = (
+    jobId: string,
+    { group, options: overrides = {}, schedule }: Omit<DispatchRequest, 'jobName' | 'data'>,
+  ): JobsOptions => ({
     ...jobOptions,
     jobId,
     ...groupOptions(group),
+    ...scheduleOptions(schedule),
     ...(overrides.priority === undefined ? {} : { priority: overrides.priority }),
     ...(overrides.attempts === undefined ? {} : { attempts: overrides.attempts }),
     ...(overrides.backoffMs === undefined ? {} : { backoff: { type: 'exponential', delay: overrides.backoffMs } }),
     ...(overrides.timeoutMs === undefined ? {} : { [TIMEOUT_OPTION]: overrides.timeoutMs }),
     ...(overrides.delayMs ? { delay: overrides.delayMs } : {}),
   });
-  const newJob = (
-    queue: Queue,
-    { jobName, data, group, options }: DispatchRequest,
-    { jobId, timestamp, held }: Placement,
-  ) =>
+  const newJob = (queue: Queue, request: DispatchRequest, { jobId, timestamp, held }: Placement) =>
     new Job(
       queue,
-      jobName,
-      data,
-      { ...optionsFor(jobId, group, options), timestamp, ...(held ? { delay: HELD_DELAY_MS } : {}) },
+      request.jobName,
+      request.data,
+      { ...optionsFor(jobId, request), timestamp, ...(held ? { delay: HELD_DELAY_MS } : {}) },
       jobId,
     );
   /**
@@ -182,7 +182,7 @@ export function createDispatcher({
         const { jobId, timestamp } = lone;
         await Promise.all([
           lone.reserved ? undefined : connection.zadd(indexKey, timestamp, jobId),
-          queue.add(request.jobName, request.data, { ...optionsFor(jobId, request.group, request.options), timestamp }),
+          queue.add(request.jobName, request.data, { ...optionsFor(jobId, request), timestamp }),
         ]);
         return;
       }

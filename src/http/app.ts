@@ -20,6 +20,7 @@ import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { jobEventsRouter } from './routes/job-events.js';
 import { jobListRouter } from './routes/job-list.js';
 import { groupsRouter, type GroupRouteOptions } from './routes/groups.js';
+import { schedulesRouter, type ScheduleRouteOptions } from './routes/schedules.js';
 import { jobsRouter } from './routes/jobs.js';
 import { metricsRouter, requestTimer } from './routes/metrics.js';
 import { openApiRouter } from './openapi/router.js';
@@ -39,6 +40,8 @@ export interface AppOptions extends StatusRouteOptions {
   readonly canceller: Canceller;
   /** `/groups`: tenant groups' settings and counts (issue 22). */
   readonly groups: GroupRouteOptions;
+  /** `/schedules`: recurring jobs (issue 23). */
+  readonly schedules: Pick<ScheduleRouteOptions, 'store' | 'minIntervalMs'>;
   readonly logger: Logger;
   readonly bodyLimitBytes: number;
   /** `POST /enqueue-tasks`: most tasks, and largest body. */
@@ -90,6 +93,7 @@ export function createApp(options: AppOptions): Express {
   app.use(jobsRouter({ jobs: options.jobs, canceller: options.canceller }));
   app.use(jobEventsRouter({ jobs: options.jobs, streams: options.streams, logger }));
   app.use(groupsRouter(options.groups));
+  app.use(schedulesRouter({ ...options.schedules, limits: options.limits, jobNames: options.jobNames }));
   app.use(statusRouter({ snapshot: options.snapshot, health: options.health, waitingFor: options.waitingFor }));
   app.use(metricsRouter({ scrape: options.scrape }));
   app.use(

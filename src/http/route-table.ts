@@ -25,6 +25,8 @@ export const ROUTES: readonly RouteEntry[] = Object.freeze([
   { pattern: /^\/jobs\/[^/]+\/events\/?$/i, methods: ['GET', 'HEAD'], label: '/jobs/:id/events' },
   { pattern: /^\/groups\/?$/i, methods: ['GET', 'HEAD'], label: '/groups' },
   { pattern: /^\/groups\/[^/]+\/?$/i, methods: ['GET', 'HEAD', 'PUT', 'DELETE'], label: '/groups/:group' },
+  { pattern: /^\/schedules\/?$/i, methods: ['GET', 'HEAD'], label: '/schedules' },
+  { pattern: /^\/schedules\/[^/]+\/?$/i, methods: ['GET', 'HEAD', 'PUT', 'DELETE'], label: '/schedules/:name' },
   { pattern: /^\/workers\/?$/i, methods: ['GET', 'HEAD'], label: '/workers' },
   { pattern: /^\/livez\/?$/i, methods: ['GET', 'HEAD'], label: '/livez' },
   { pattern: /^\/healthz\/?$/i, methods: ['GET', 'HEAD'], label: '/healthz' },

@@ -15,6 +15,18 @@ export function groupSchema() {
   return z.string().min(1).max(GROUP_MAX_LENGTH).regex(GROUP_PATTERN, 'must contain only letters, digits and _ . : -');
 }
 
+/** A schedule's name (issue 23): it is part of the path of its routes and of the jobs it makes. */
+export const SCHEDULE_NAME_PATTERN = /^[A-Za-z0-9_.:-]+$/;
+export const SCHEDULE_NAME_MAX_LENGTH = 128;
+
+export function scheduleNameSchema() {
+  return z
+    .string()
+    .min(1)
+    .max(SCHEDULE_NAME_MAX_LENGTH)
+    .regex(SCHEDULE_NAME_PATTERN, 'must contain only letters, digits and _ . : -');
+}
+
 /** Keys that would reach an object's prototype if a handler ever merged `data` into another object. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -120,7 +132,7 @@ export function taskSchema(limits: TaskLimits) {
  * Checked on the raw parsed JSON, before zod copies objects: a copy could turn an own `__proto__`
  * key into a prototype change and hide it, and copying deep nesting is the work being refused.
  */
-function safeBody<T extends z.ZodType>(schema: T, above: number) {
+export function safeBody<T extends z.ZodType>(schema: T, above: number) {
   return z
     .unknown()
     .superRefine((body, context) => {

@@ -76,6 +76,8 @@ export interface JobFilter {
   readonly worker?: string | undefined;
   readonly jobName?: string | undefined;
   readonly group?: string | undefined;
+  /** The schedule that made the job. */
+  readonly schedule?: string | undefined;
 }
 
 export interface ListRequest {
@@ -184,11 +186,12 @@ export function createJobLister(options: JobListerOptions): JobLister {
     return gone.length;
   };
 
-  const matches = (view: JobView, { state, worker, jobName, group }: JobFilter): boolean =>
+  const matches = (view: JobView, { state, worker, jobName, group, schedule }: JobFilter): boolean =>
     (state === undefined || view.state === state) &&
     (worker === undefined || view.assignedWorker === worker) &&
     (jobName === undefined || view.jobName === jobName) &&
-    (group === undefined || view.group === group);
+    (group === undefined || view.group === group) &&
+    (schedule === undefined || view.schedule?.name === schedule);
 
   return {
     async list({ filter, limit, after }) {

@@ -7,7 +7,7 @@
  * open handles without bound.
  */
 import type { Job, JobsOptions, Queue } from 'bullmq';
-import { CANCELLED_REASON, groupOption, timeoutOption } from '../contracts/stored-job.js';
+import { CANCELLED_REASON, groupOption, scheduleOption, timeoutOption } from '../contracts/stored-job.js';
 import { parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import { jobsExist } from '../queue/job-presence.js';
 import type { QueueRegistry } from '../queue/queues.js';
@@ -37,6 +37,8 @@ export interface JobView {
   readonly backoffMs: number | null;
   /** Its `options.timeoutMs`; null when it runs under the service's JOB_TIMEOUT_MS. */
   readonly timeoutMs: number | null;
+  /** The schedule that made it and the tick it was made for; null for a job a client enqueued. */
+  readonly schedule: { readonly name: string; readonly tickAt: string } | null;
   readonly timestamps: {
     readonly enqueuedAt: string | null;
     readonly startedAt: string | null;
@@ -168,12 +170,18 @@ function view(jobId: string, job: Job, state: string, assignedWorker: string, mo
     priority: job.opts.priority || null,
     backoffMs: backoffOf(job.opts.backoff),
     timeoutMs: timeoutOption(job.opts as Record<string, unknown>) ?? null,
+    schedule: scheduleView(job.opts as Record<string, unknown>),
     timestamps: {
       enqueuedAt: iso(job.timestamp),
       startedAt: iso(job.processedOn),
       finishedAt: iso(job.finishedOn),
     },
   };
+}
+
+function scheduleView(opts: Record<string, unknown>): JobView['schedule'] {
+  const mark = scheduleOption(opts);
+  return mark === undefined ? null : { name: mark.name, tickAt: new Date(mark.tickAt).toISOString() };
 }
 
 function backoffOf(backoff: JobsOptions['backoff']): number | null {

@@ -32,6 +32,10 @@ const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
 /** How an attempt that ran ended; `cancelled` is one stopped by `DELETE /jobs/:id`, not retried. */
 export type JobOutcome = 'completed' | 'failed' | 'cancelled';
 
+/** What a schedule's tick came to (issue 23): see schedules/scheduler.ts. */
+export const SCHEDULE_TICK_OUTCOMES = ['made', 'skipped', 'missed'] as const;
+export type ScheduleTickOutcome = (typeof SCHEDULE_TICK_OUTCOMES)[number];
+
 /** Why a job left one worker's queue for another's. */
 export const JOB_MOVE_REASONS = ['stolen', 'retired'] as const;
 export type JobMoveReason = (typeof JOB_MOVE_REASONS)[number];
@@ -70,6 +74,8 @@ export interface ProcessMetrics {
   jobMoved(reason: JobMoveReason): void;
   /** One dead worker id retired by this process. */
   workerRetired(): void;
+  /** Ticks of schedules this process recorded: a job made, a tick skipped (overlap), ticks missed. */
+  scheduleTicks(outcome: ScheduleTickOutcome, count: number): void;
   /** One step undoing a refused enqueue failed: what it would have undone is left to the reconciler. */
   undoFailed(operation: UndoOperation): void;
   /** This process's connections reconnected to a master other than the one before (a Sentinel failover). */
@@ -171,6 +177,15 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
     help: 'Dead worker ids retired by this process: their waiting and interrupted jobs moved to live workers and their ledger entries removed.',
     registers,
   });
+  const scheduleTicks = new Counter({
+    name: `${METRIC_PREFIX}schedule_ticks_total`,
+    help:
+      'Ticks of recurring schedules, by outcome: made (a job), skipped (its previous job still waited or ran, ' +
+      'overlap skip), missed (they fell while no process ran; one job may stand for several).',
+    labelNames: ['outcome'],
+    registers,
+  });
+  for (const outcome of SCHEDULE_TICK_OUTCOMES) scheduleTicks.inc({ outcome }, 0);
   const undoFailures = new Counter({
     name: `${METRIC_PREFIX}undo_failures_total`,
     help:
@@ -220,6 +235,7 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
       http.observe({ route, method, status_code: String(statusCode) }, seconds),
     jobMoved: (reason) => moved.inc({ reason }),
     workerRetired: () => retired.inc(),
+    scheduleTicks: (outcome, count) => scheduleTicks.inc({ outcome }, count),
     undoFailed: (operation) => undoFailures.inc({ operation }),
     masterChanged: () => masterChanges.inc(),
     async forgetAssignedWorkers(known) {

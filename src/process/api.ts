@@ -11,7 +11,9 @@ import type { AppOptions } from '../http/app.js';
 import type { JobNames } from '../http/routes/tasks.js';
 import { createAdminUi } from '../http/admin/admin-ui.js';
 import { createEventStreams, type EventStreams } from '../http/event-streams.js';
-import { createDispatcher } from '../enqueue/dispatcher.js';
+import { createDispatcher, type Dispatcher } from '../enqueue/dispatcher.js';
+import { createScheduler, TICK_LEASE_MS, type Scheduler } from '../schedules/scheduler.js';
+import { createScheduleStore, type ScheduleStore } from '../schedules/store.js';
 import { createIdempotencyStore } from '../idempotency/store.js';
 import { createCanceller, type Canceller } from '../cancel/canceller.js';
 import { cancelKeys } from '../cancel/signals.js';
@@ -34,7 +36,10 @@ import { DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import type { Logger } from '../logging/logger.js';
 
 /** What the API counts: a process's own metrics (the in-process test app counts nothing). */
-export type ApiMetrics = Pick<ProcessMetrics, 'httpRequest' | 'jobEnqueued' | 'undoFailed' | 'jobCancelled'>;
+export type ApiMetrics = Pick<
+  ProcessMetrics,
+  'httpRequest' | 'jobEnqueued' | 'undoFailed' | 'jobCancelled' | 'scheduleTicks'
+>;
 
 export interface ApiOptions {
   readonly config: Config;
@@ -71,6 +76,8 @@ export interface Api {
   readonly jobList: JobLister;
   /** The open event streams, which the shutdown ends. */
   readonly streams: EventStreams;
+  /** Makes the jobs of due schedules: its owner runs its passes (see schedules/scheduler.ts). */
+  readonly scheduler: Scheduler;
 }
 
 /** The ledger's settings from the configuration, for every ledger a process (or a test app) makes. */
@@ -100,12 +107,15 @@ export function groupLedgerFor(config: Config, redis: RedisClient, ledger: Ledge
 export function composeApi(options: ApiOptions): Api {
   const { config, queues, ledger, logger } = options;
   const { reader, jobList } = jobReading(options);
+  const enqueue = enqueueing(options);
+  const scheduleStore = createScheduleStore({ redis: options.redis, prefix: config.prefix });
   const streams = createEventStreams({ maxStreams: config.sseMaxStreams, maxLifetimeMs: config.sseMaxLifetimeMs });
   return {
     jobList,
     streams,
+    scheduler: scheduling(options, scheduleStore, enqueue.dispatcher, reader),
     app: {
-      ...enqueueing(options),
+      ...enqueue,
       jobs: reader,
       streams,
       jobList,
@@ -116,6 +126,7 @@ export function composeApi(options: ApiOptions): Api {
         onChanged: options.onHeld,
         defaultConcurrency: config.groupConcurrency,
       },
+      schedules: { store: scheduleStore, minIntervalMs: config.scheduleMinIntervalMs },
       snapshot: () => ledger.snapshot(),
       metrics: options.metrics,
       scrape: createScrape({
@@ -157,6 +168,35 @@ function jobReading({ config, redis, queues, ledger }: ApiOptions): { reader: Jo
     sweepIntervalMs: config.reconcileIntervalMs,
   });
   return { reader, jobList };
+}
+
+/**
+ * The scheduler, enqueueing through the API's dispatcher. Its idempotency claims (one per tick) are
+ * taken over once a tick's lease has passed: a claim is held only while one job is added.
+ */
+function scheduling(
+  { config, redis, logger, metrics }: ApiOptions,
+  store: ScheduleStore,
+  dispatcher: Dispatcher,
+  reader: JobReader,
+): Scheduler {
+  return createScheduler({
+    store,
+    idempotency: createIdempotencyStore({
+      redis,
+      prefix: config.prefix,
+      ttlSeconds: config.idempotencyTtlSeconds,
+      staleClaimMs: TICK_LEASE_MS,
+    }),
+    dispatcher,
+    reader,
+    logger,
+    onTicks: (outcome, count) => metrics.scheduleTicks(outcome, count),
+    onEnqueued: ({ workerId }, jobName) => {
+      // A delayed job is counted where it goes when it is due, as for a client's.
+      if (workerId !== null) metrics.jobEnqueued(workerId, jobName);
+    },
+  });
 }
 
 function enqueueing(options: ApiOptions): Pick<AppOptions, 'idempotency' | 'dispatcher' | 'replicaAcks'> {

@@ -106,14 +106,27 @@ async function tidy(
   connection: RedisClient,
   action: () => Promise<unknown>,
 ): Promise<void> {
-  if (connection.status !== 'ready') {
+  const skipped = () =>
     logger.info(
       { event: 'shutdown.step-skipped', step: name, reason: 'redis is away' },
       `${name}: skipped, Redis is away`,
     );
-    return;
-  }
-  await step(name, () => withDeadline(action(), TIDY_TIMEOUT_MS, `Redis did not answer within ${TIDY_TIMEOUT_MS} ms`));
+  if (connection.status !== 'ready') return skipped();
+  await step(name, async () => {
+    try {
+      await withDeadline(action(), TIDY_TIMEOUT_MS, `Redis did not answer within ${TIDY_TIMEOUT_MS} ms`);
+    } catch (error) {
+      // Redis went between the look and the command (the client notices a closed socket a moment
+      // late): the same as away before it.
+      if (connection.status !== 'ready' || isStreamClosed(error)) return skipped();
+      throw error;
+    }
+  });
+}
+
+/** ioredis's refusal of a command on a socket that has closed, before it reports the close. */
+function isStreamClosed(error: unknown): boolean {
+  return error instanceof Error && /Stream isn't writeable/.test(error.message);
 }
 
 async function stopInOrder(

@@ -21,6 +21,8 @@ import type { JobLister } from '../jobs/lister.js';
 import { EXIT_PORT_IN_USE, PROCESS_READY_MESSAGE, portInUse } from '../contracts/process-messages.js';
 import { every, type Periodic } from '../platform/periodic.js';
 import type { Logger } from '../logging/logger.js';
+import { reportOutage } from '../logging/outage.js';
+import { SCHEDULER_POLL_MS, type Scheduler } from '../schedules/scheduler.js';
 import { composeApi } from './api.js';
 import { startBackground } from './background.js';
 import type { ProcessParts } from './build.js';
@@ -38,6 +40,7 @@ export interface PreparedHttp {
   readonly jobList: JobLister;
   /** The open event streams, which the shutdown ends. */
   readonly streams: EventStreams;
+  readonly scheduler: Scheduler;
 }
 
 /** The API, ready to listen; it answers 503 `NOT_READY` to what needs Redis until `startup` says it serves. */
@@ -72,6 +75,7 @@ export function prepareHttp(parts: ProcessParts, config: Config, startup: Startu
     listen: () => (listening ??= serve(app, parts, config)),
     jobList: api.jobList,
     streams: api.streams,
+    scheduler: api.scheduler,
   };
 }
 
@@ -91,6 +95,7 @@ export async function startProcess(
   startup.waitingFor = 'consumer';
   const background = await startBackground(parts, config, onLeaseLost);
   const sweeping = sweepEvery(http.jobList, config, logger);
+  const scheduling = scheduleEvery(http.scheduler, logger);
   startup.consumer = background.consumer;
   startup.waitingFor = undefined;
   const server = await http.listen();
@@ -111,7 +116,7 @@ export async function startProcess(
     streams: http.streams,
     consumer: background.consumer,
     leaseKeeper: background.leaseKeeper,
-    loops: [...background.loops, sweeping, background.retirement],
+    loops: [...background.loops, scheduling, sweeping, background.retirement],
   };
 }
 
@@ -121,6 +126,28 @@ function sweepEvery(jobList: JobLister, config: Config, logger: Logger): Periodi
     config.reconcileIntervalMs,
     () => jobList.sweep(),
     (error) => logger.warn({ event: 'index-sweep.failed', err: error }, 'job index sweep failed'),
+  );
+}
+
+/**
+ * Looks for due schedules a few times a second. While Redis is away every look fails: the first
+ * failure is logged at once, then one line per interval, and one when looks work again.
+ */
+function scheduleEvery(scheduler: Scheduler, logger: Logger): Periodic {
+  const outage = reportOutage({
+    logger,
+    level: 'warn',
+    about: { loop: 'scheduler' },
+    error: { event: 'schedule.look-failed', msg: 'could not look for due schedules' },
+    restored: { event: 'schedule.look-restored', msg: 'looking for due schedules again' },
+  });
+  return every(
+    SCHEDULER_POLL_MS,
+    async () => {
+      await scheduler.pass();
+      outage.restored();
+    },
+    (error) => outage.error(error),
   );
 }
 

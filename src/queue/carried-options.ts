@@ -4,7 +4,7 @@
  * enqueue time.
  */
 import type { Job, JobsOptions } from './bullmq.js';
-import { groupOption, groupOptions, TIMEOUT_OPTION } from '../contracts/stored-job.js';
+import { groupOption, groupOptions, scheduleOption, scheduleOptions, TIMEOUT_OPTION } from '../contracts/stored-job.js';
 
 export function carriedOptions(job: Job, jobId: string): JobsOptions {
   const { attempts, backoff, priority } = job.opts;
@@ -18,5 +18,6 @@ export function carriedOptions(job: Job, jobId: string): JobsOptions {
     ...(priority ? { priority } : {}),
     ...(timeoutMs === undefined ? {} : { [TIMEOUT_OPTION]: timeoutMs }),
     ...groupOptions(groupOption(stored)),
+    ...scheduleOptions(scheduleOption(stored)),
   };
 }

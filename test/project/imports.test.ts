@@ -19,6 +19,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['primary', 'process'],
   ['config'],
   ['http'],
+  ['schedules'],
   ['enqueue', 'idempotency', 'cancel'],
   ['jobs', 'ownership', 'execution', 'fairness'],
   ['metrics'],

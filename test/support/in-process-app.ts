@@ -29,6 +29,7 @@ const NO_METRICS: ApiMetrics = {
   jobEnqueued: () => {},
   undoFailed: () => {},
   jobCancelled: () => {},
+  scheduleTicks: () => {},
 };
 
 export interface InProcessAppOptions {

@@ -1,14 +1,22 @@
 /**
  * `GET /jobs`: the jobs of every worker, newest first, a page at a time, optionally filtered by
- * state, worker, job name or group. The query is checked strictly (an unknown parameter is a mistake worth
- * telling, not a filter silently ignored); the listing itself lives in `jobs/lister.ts`.
+ * state, worker, job name, group or the schedule that made it. The query is checked strictly (an
+ * unknown parameter is a mistake worth telling, not a filter silently ignored); the listing itself
+ * lives in `jobs/lister.ts`.
  */
 import { Router } from 'express';
 import { z } from 'zod';
 import { fromStore, ValidationError } from '../../errors.js';
 import { decodeCursor, MAX_CURSOR_LENGTH } from '../../jobs/index-cursor.js';
 import { DEFAULT_LIST_LIMIT, LISTED_STATES, MAX_LIST_LIMIT, type JobLister } from '../../jobs/lister.js';
-import { describeIssues, groupSchema, JOB_NAME_MAX_LENGTH, JOB_NAME_PATTERN, pageLimitSchema } from '../schemas.js';
+import {
+  describeIssues,
+  groupSchema,
+  JOB_NAME_MAX_LENGTH,
+  JOB_NAME_PATTERN,
+  pageLimitSchema,
+  scheduleNameSchema,
+} from '../schemas.js';
 
 /** Worker ids as job ids carry them (`contracts/names.ts`). */
 const WORKER_ID_PATTERN = /^[A-Za-z0-9_.-]{1,80}$/;
@@ -20,6 +28,7 @@ export const jobListQuerySchema = z
     worker: z.string().regex(WORKER_ID_PATTERN, 'must be a worker id').optional(),
     jobName: z.string().max(JOB_NAME_MAX_LENGTH).regex(JOB_NAME_PATTERN, 'must be a job name').optional(),
     group: groupSchema().optional(),
+    schedule: scheduleNameSchema().optional(),
     limit: pageLimitSchema(MAX_LIST_LIMIT).optional(),
     cursor: z
       .string()
@@ -41,10 +50,8 @@ export function jobListRouter({ lister }: { lister: Pick<JobLister, 'list'> }): 
   router.get('/jobs', async (req, res) => {
     const parsed = jobListQuerySchema.safeParse(req.query);
     if (!parsed.success) throw new ValidationError('Invalid query', { details: describeIssues(parsed.error) });
-    const { state, worker, jobName, group, limit, cursor } = parsed.data;
-    const page = await fromStore(() =>
-      lister.list({ filter: { state, worker, jobName, group }, limit: limit ?? DEFAULT_LIST_LIMIT, after: cursor }),
-    );
+    const { limit, cursor, ...filter } = parsed.data;
+    const page = await fromStore(() => lister.list({ filter, limit: limit ?? DEFAULT_LIST_LIMIT, after: cursor }));
     res.json({ jobs: page.jobs, nextCursor: page.nextCursor });
   });
   return router;

@@ -1,0 +1,152 @@
+/**
+ * Makes the jobs of recurring schedules: every process looks for due schedules a few times a second,
+ * claims some (one tick of a schedule at a time, pool-wide: see lua/schedule-claim-5.lua), decides
+ * what each tick makes (rules.ts), makes its job through the normal enqueue path and records the
+ * outcome and the next tick.
+ *
+ * Exactly one job per tick. A tick's job is enqueued under an idempotency key of its own
+ * (`schedule <name> <tick>`), whose record is written in the transaction that adds the job. A process
+ * that dies after the add but before recording the tick leaves the key answered: whoever claims the
+ * tick next (after the lease) gets that job back instead of making a second. One that dies before
+ * the add leaves a claim and no job; it is taken over once stale. On a Redis Cluster a plan left
+ * half-done is finished (see idempotency/store.ts). The tick is recorded once (schedule-advance).
+ */
+import type { Dispatched } from '../contracts/dispatch.js';
+import type { Dispatcher } from '../enqueue/dispatcher.js';
+import { bodyHash, type IdempotencyStore } from '../idempotency/store.js';
+import type { JobReader } from '../jobs/reader.js';
+import type { Logger } from '../logging/logger.js';
+import { planTick } from './rules.js';
+import type { ClaimedTick, ScheduleStore, TickOutcome } from './store.js';
+
+/** How often each process looks for due schedules. */
+export const SCHEDULER_POLL_MS = 250;
+/** How long a claimed tick is this process's: after it, another process takes the tick over. */
+export const TICK_LEASE_MS = 5_000;
+/**
+ * No look for longer than this means no process was running: ticks that fell meanwhile are missed,
+ * and the schedule's missed-tick policy applies. Well above a pause of a busy process.
+ */
+export const SCHEDULER_DOWN_AFTER_MS = 5_000;
+/** Most schedules one look claims; the rest wait for the next look. */
+const CLAIMS_PER_LOOK = 50;
+
+/** Job states in which a schedule's previous job still waits or runs (`overlap: skip`). */
+const UNFINISHED = new Set(['waiting', 'prioritized', 'delayed', 'active']);
+
+export type TickKind = 'made' | 'skipped' | 'missed';
+
+export interface SchedulerOptions {
+  readonly store: Pick<ScheduleStore, 'claim' | 'advance'>;
+  readonly idempotency: IdempotencyStore;
+  readonly dispatcher: Pick<Dispatcher, 'dispatch'>;
+  readonly reader: Pick<JobReader, 'read'>;
+  readonly logger: Logger;
+  /** Counts ticks by what they came to; `missed` by the number of ticks. */
+  readonly onTicks: (kind: TickKind, count: number) => void;
+  /** Told of each job made, as the enqueue routes tell of theirs. */
+  readonly onEnqueued: (dispatched: Dispatched, jobName: string) => void;
+}
+
+export interface Scheduler {
+  /** One look: claims the due ticks and makes their jobs. */
+  pass(): Promise<void>;
+}
+
+/** The idempotency key of a tick's job; a space is never part of a client's key. */
+export function tickKey(name: string, tick: number): string {
+  return `schedule ${name} ${tick}`;
+}
+
+export function createScheduler(options: SchedulerOptions): Scheduler {
+  const { store, idempotency, dispatcher, logger } = options;
+
+  /**
+   * The job of a tick: made now, or the one made before (a replay); skipped when its previous job
+   * still goes (`overlap: skip`); undefined while another process makes it.
+   */
+  const jobFor = async (claimed: ClaimedTick, jobTick: number): Promise<{ jobId: string } | 'skipped' | undefined> => {
+    const key = tickKey(claimed.name, jobTick);
+    const hash = bodyHash({ schedule: claimed.name, tick: jobTick });
+    const claim = await idempotency.claim(key, hash);
+    if (claim.kind === 'replay') return { jobId: (claim.answer as Dispatched).jobId };
+    if (claim.kind === 'busy' || claim.kind === 'mismatch') return undefined;
+    const request = { ...claimed.definition.task, schedule: { name: claimed.name, tickAt: jobTick } };
+    if (claim.kind === 'resume') {
+      const planned = claim.answer as Dispatched;
+      const dead = { token: claim.token, at: 0 };
+      await dispatcher.dispatch(request, (answer) => idempotency.answerRecord(key, hash, dead, answer), planned);
+      return { jobId: planned.jobId };
+    }
+    try {
+      // Decided with the key held, so that no other claimer makes the job meanwhile.
+      if (claimed.definition.overlap === 'skip' && (await stillGoing(claimed.lastJobId))) {
+        await idempotency.release(key, claim.token);
+        return 'skipped';
+      }
+      const dispatched = await dispatcher.dispatch(request, (answer) =>
+        idempotency.answerRecord(key, hash, claim, answer),
+      );
+      options.onEnqueued(dispatched, request.jobName);
+      return { jobId: dispatched.jobId };
+    } catch (error) {
+      await idempotency.release(key, claim.token).catch(() => {});
+      throw error;
+    }
+  };
+
+  const stillGoing = async (jobId: string | null): Promise<boolean> => {
+    if (jobId === null) return false;
+    const view = await options.reader.read(jobId);
+    return view !== undefined && UNFINISHED.has(view.state);
+  };
+
+  const fire = async (claimed: ClaimedTick, now: number, down: { from: number; to: number } | undefined) => {
+    const plan = planTick(claimed.definition, { tick: claimed.tick, runs: claimed.runs, down }, now);
+    let outcome: TickOutcome = { outcome: 'none', jobTick: null, jobId: null, missed: plan.missed, next: plan.next };
+    if (plan.jobTick !== null) {
+      const job = await jobFor(claimed, plan.jobTick);
+      // Another process is making it: the tick stays claimed until its lease ends, then is looked at again.
+      if (job === undefined) return;
+      outcome =
+        job === 'skipped'
+          ? { ...outcome, outcome: 'skipped' }
+          : { ...outcome, outcome: 'made', jobTick: plan.jobTick, jobId: job.jobId };
+    }
+    if (!(await store.advance(claimed, outcome))) return;
+    if (outcome.outcome !== 'none') options.onTicks(outcome.outcome, 1);
+    if (outcome.missed > 0) options.onTicks('missed', outcome.missed);
+    logger.info(
+      {
+        event: 'schedule.tick',
+        schedule: claimed.name,
+        tickAt: claimed.tick,
+        outcome: outcome.outcome,
+        jobId: outcome.jobId,
+        missed: outcome.missed,
+        nextTickAt: outcome.next,
+      },
+      'schedule ticked',
+    );
+  };
+
+  return {
+    async pass() {
+      const { now, down, claimed } = await store.claim({
+        max: CLAIMS_PER_LOOK,
+        leaseMs: TICK_LEASE_MS,
+        downAfterMs: SCHEDULER_DOWN_AFTER_MS,
+      });
+      await Promise.all(
+        claimed.map((tick) =>
+          fire(tick, now, down).catch((error: unknown) =>
+            logger.warn(
+              { event: 'schedule.tick-failed', err: error, schedule: tick.name, tickAt: tick.tick },
+              'could not make the job of a tick; it is tried again after its lease',
+            ),
+          ),
+        ),
+      );
+    },
+  };
+}
