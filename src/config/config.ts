@@ -152,7 +152,8 @@ const schema = z
      * Fault tests only: a process kills itself (SIGKILL) right after the step named in Redis, of
      * a move (`<prefix>:test:kill-after-move-step`), of a slot-by-slot add on a cluster
      * (`<prefix>:test:kill-after-add-step`) or of a release of held jobs
-     * (`<prefix>:test:kill-after-release-step`), armed by the test and consumed by the first process there.
+     * (`<prefix>:test:kill-after-release-step`) or of a schedule's tick
+     * (`<prefix>:test:kill-after-tick-step`), armed by the test and consumed by the first process there.
      */
     BULLPEN_KILL_HOOK: booleanFlag.default(false),
   })

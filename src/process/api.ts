@@ -64,6 +64,8 @@ export interface ApiOptions {
   readonly replicaAcks?: ReplicaAcks | undefined;
   /** Fault tests only: see `ProcessParts.afterAddStep`. */
   readonly afterAddStep?: AddStepHook | undefined;
+  /** Fault tests only: see `ProcessParts.afterTickStep`. */
+  readonly afterTickStep?: ((step: string) => Promise<void>) | undefined;
   /** Age after which an idempotency claim is taken over; IDEMPOTENCY_STALE_CLAIM_MS by default. */
   readonly staleClaimMs?: number | undefined;
   /** How long the dashboard shows a list of worker ids before reading it again; its own default otherwise. */
@@ -174,12 +176,8 @@ function jobReading({ config, redis, queues, ledger }: ApiOptions): { reader: Jo
  * The scheduler, enqueueing through the API's dispatcher. Its idempotency claims (one per tick) are
  * taken over once a tick's lease has passed: a claim is held only while one job is added.
  */
-function scheduling(
-  { config, redis, logger, metrics }: ApiOptions,
-  store: ScheduleStore,
-  dispatcher: Dispatcher,
-  reader: JobReader,
-): Scheduler {
+function scheduling(options: ApiOptions, store: ScheduleStore, dispatcher: Dispatcher, reader: JobReader): Scheduler {
+  const { config, redis, logger, metrics } = options;
   return createScheduler({
     store,
     idempotency: createIdempotencyStore({
@@ -192,6 +190,7 @@ function scheduling(
     reader,
     logger,
     onTicks: (outcome, count) => metrics.scheduleTicks(outcome, count),
+    afterStep: options.afterTickStep,
     onEnqueued: ({ workerId }, jobName) => {
       // A delayed job is counted where it goes when it is due, as for a client's.
       if (workerId !== null) metrics.jobEnqueued(workerId, jobName);

@@ -73,6 +73,8 @@ export interface ProcessParts {
    * dispatcher or the delayed router.
    */
   readonly afterAddStep: ((step: string) => Promise<void>) | undefined;
+  /** Fault tests only (BULLPEN_KILL_HOOK): the hook after a tick's job was made, before it is recorded. */
+  readonly afterTickStep: ((step: string) => Promise<void>) | undefined;
   readonly retirer: Retirer;
   readonly queues: QueueRegistry;
   /** Queue handles on the consumer's connection, for moves and retirement. */
@@ -147,6 +149,9 @@ export function buildProcess(config: Config, redis: RedisTarget, index: number, 
     }),
     afterAddStep: config.killHook
       ? killWhenArmed(built.consumerConnection, `${config.prefix}:test:kill-after-add-step`)
+      : undefined,
+    afterTickStep: config.killHook
+      ? killWhenArmed(built.consumerConnection, `${config.prefix}:test:kill-after-tick-step`)
       : undefined,
     reconciler: createReconciler({
       workerId,

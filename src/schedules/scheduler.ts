@@ -46,6 +46,8 @@ export interface SchedulerOptions {
   readonly onTicks: (kind: TickKind, count: number) => void;
   /** Told of each job made, as the enqueue routes tell of theirs. */
   readonly onEnqueued: (dispatched: Dispatched, jobName: string) => void;
+  /** Fault tests only: awaited once a tick's job is made, before the tick is recorded (step `made`). */
+  readonly afterStep?: ((step: string) => Promise<void>) | undefined;
 }
 
 export interface Scheduler {
@@ -113,6 +115,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
           ? { ...outcome, outcome: 'skipped' }
           : { ...outcome, outcome: 'made', jobTick: plan.jobTick, jobId: job.jobId };
     }
+    if (outcome.outcome === 'made') await options.afterStep?.('made');
     if (!(await store.advance(claimed, outcome))) return;
     if (outcome.outcome !== 'none') options.onTicks(outcome.outcome, 1);
     if (outcome.missed > 0) options.onTicks('missed', outcome.missed);
