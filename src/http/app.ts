@@ -104,6 +104,7 @@ export function createApp(options: AppOptions): Express {
       bulkBodyLimitBytes: options.bulk.bodyLimitBytes,
       apiKeyRequired: options.apiKey !== undefined,
       metricsPublic: options.metricsPublic,
+      scheduleMinIntervalMs: options.schedules.minIntervalMs,
     }),
   );
   app.use(notFound);

@@ -203,6 +203,8 @@ describe('HTTP edges', () => {
       '/jobs/x~y/retry',
       '/groups',
       '/groups/tenant-a',
+      '/schedules',
+      '/schedules/nightly',
       '/workers',
       '/livez',
       '/healthz',

@@ -17,6 +17,7 @@ import { ROUTE_DOCS } from '../../src/http/openapi/routes.js';
 import { createAnswerSchemas } from '../../src/http/openapi/schemas.js';
 import { ROUTES } from '../../src/http/route-table.js';
 import { bulkTasksSchema, groupSettingsSchema, taskSchema } from '../../src/http/schemas.js';
+import { scheduleSchema } from '../../src/http/schedule-schemas.js';
 import { startApp, type StartedApp } from '../support/in-process-app.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 
@@ -31,6 +32,7 @@ const SETTINGS: OpenApiOptions = {
   bulkBodyLimitBytes: config.bulkBodyLimitBytes,
   apiKeyRequired: true,
   metricsPublic: false,
+  scheduleMinIntervalMs: config.scheduleMinIntervalMs,
 };
 
 /** Documented paths that the route table does not hold, each with the reason. */
@@ -98,6 +100,7 @@ describe('the OpenAPI document', () => {
       Task: task,
       BulkTasks: bulkTasksSchema(SETTINGS.limits, SETTINGS.bulkMax, task),
       GroupSettings: groupSettingsSchema(),
+      Schedule: scheduleSchema({ ...SETTINGS.limits, minIntervalMs: SETTINGS.scheduleMinIntervalMs }),
     };
     const answers = createAnswerSchemas();
     for (const route of ROUTE_DOCS) {

@@ -12,9 +12,11 @@ import {
   groupSchema,
   groupSettingsSchema,
   MAX_DATA_DEPTH,
+  scheduleNameSchema,
   taskSchema,
   type TaskLimits,
 } from '../schemas.js';
+import { scheduleSchema } from '../schedule-schemas.js';
 import { createErrorDocs, errorBodySchema, type ErrorCode, type ErrorDoc } from './errors.js';
 import type { Access, Answer, HeaderName, ParameterName, RouteDoc } from './route-doc.js';
 import { ROUTE_DOCS } from './routes.js';
@@ -30,6 +32,8 @@ export interface OpenApiOptions {
   /** Whether API_KEY is set: then every route but the public ones needs it. */
   readonly apiKeyRequired: boolean;
   readonly metricsPublic: boolean;
+  /** SCHEDULE_MIN_INTERVAL_MS. */
+  readonly scheduleMinIntervalMs: number;
 }
 
 type Json = Readonly<Record<string, unknown>>;
@@ -114,11 +118,14 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
   requests.add(task, { id: 'Task' });
   requests.add(bulkTasksSchema(limits, options.bulkMax, task), { id: 'BulkTasks' });
   requests.add(groupSettingsSchema(), { id: 'GroupSettings' });
+  const schedule = scheduleSchema({ ...limits, minIntervalMs: options.scheduleMinIntervalMs });
+  requests.add(schedule, { id: 'Schedule' });
   const requestSchemas = convert(requests, {
     io: 'input',
     // `data` is any object, checked by a refinement JSON Schema cannot see: its known keys are told here.
     override: ({ zodSchema, jsonSchema }) => {
-      if (zodSchema === task.shape.data) Object.assign(jsonSchema, dataKeys(limits));
+      if (zodSchema === task.shape.data || zodSchema === schedule.shape.data)
+        Object.assign(jsonSchema, dataKeys(limits));
     },
   });
 
@@ -157,6 +164,7 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
       { name: 'Tasks', description: 'Enqueue tasks.' },
       { name: 'Jobs', description: 'Follow, list, cancel and retry jobs.' },
       { name: 'Groups', description: 'Tenant groups: fair share between them, and their limits.' },
+      { name: 'Schedules', description: 'Recurring jobs: one job per tick, pool-wide.' },
       { name: 'Cluster', description: 'Workers, health and metrics.' },
       { name: 'Documentation', description: 'This document, and the pages for people.' },
     ],
@@ -191,6 +199,14 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
           description: "A tenant group's name, as tasks give it in `group` (`default`: those enqueued without one).",
           schema: jsonSchemaOf(groupSchema(), 'input'),
           example: 'tenant-a',
+        },
+        ScheduleName: {
+          name: 'name',
+          in: 'path',
+          required: true,
+          description: "A schedule's name, chosen by whoever writes it; its jobs carry it (`schedule.name`).",
+          schema: jsonSchemaOf(scheduleNameSchema(), 'input'),
+          example: 'nightly-report',
         },
         IdempotencyKey: {
           name: 'Idempotency-Key',

@@ -12,6 +12,7 @@ import {
   IdempotencyKeyInUseError,
   IdempotencyKeyReusedError,
   InvalidIdempotencyKeyError,
+  InvalidScheduleError,
   JobFinishedError,
   JobNotRetryableError,
   MalformedJsonError,
@@ -141,6 +142,15 @@ export function createErrorDocs({ bodyLimitBytes }: { bodyLimitBytes: number }) 
     IDEMPOTENCY_KEY_REUSED: described(
       new IdempotencyKeyReusedError(),
       'the `Idempotency-Key` was used before with a different body',
+    ),
+    INVALID_SCHEDULE: described(
+      new InvalidScheduleError([
+        { path: 'cron', message: 'must be a cron expression: Constraint error, got value 61' },
+      ]),
+      'a well-formed schedule that cannot run as given: a cron expression that does not parse, an unknown time ' +
+        'zone, ticks closer than `SCHEDULE_MIN_INTERVAL_MS`, both or neither of `cron` and `everyMs`, or an ' +
+        '`endAt` not after `startAt` or already past; `details` names each field. Nothing is stored',
+      z.array(z.object({ path: z.string(), message: z.string() })),
     ),
     UNKNOWN_JOB_NAME: described(
       new UnknownJobNameError([{ path: 'tasks.1.jobName', jobName: 'resize_image' }], ['sha256', 'videoProcessing']),

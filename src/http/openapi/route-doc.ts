@@ -1,18 +1,19 @@
 /**
- * The form of one route's entry in the OpenAPI route table (`routes.ts`, with the groups' entries in
- * `group-routes.ts`): what the builder in `document.ts` turns into an operation.
+ * The form of one route's entry in the OpenAPI route table (`routes.ts`, with the groups' entries
+ * in `group-routes.ts` and the schedules' in `schedule-routes.ts`): what the builder in
+ * `document.ts` turns into an operation.
  */
 import type { z } from 'zod';
 import type { ErrorCode } from './errors.js';
 import type { AnswerSchemas } from './schemas.js';
 
 /** The request body schemas, which come from `../schemas.ts`. */
-export type RequestSchemaName = 'Task' | 'BulkTasks' | 'GroupSettings';
+export type RequestSchemaName = 'Task' | 'BulkTasks' | 'GroupSettings' | 'Schedule';
 export type AnswerSchemaName = keyof AnswerSchemas;
 
 export type HeaderName = 'Location' | 'Idempotent-Replayed' | 'Retry-After' | 'Allow' | 'WWW-Authenticate';
-export type ParameterName = 'JobId' | 'IdempotencyKey' | 'Group';
-export type Tag = 'Tasks' | 'Jobs' | 'Groups' | 'Cluster' | 'Documentation';
+export type ParameterName = 'JobId' | 'IdempotencyKey' | 'Group' | 'ScheduleName';
+export type Tag = 'Tasks' | 'Jobs' | 'Groups' | 'Schedules' | 'Cluster' | 'Documentation';
 
 /** Who may call a route when `API_KEY` is set. */
 export type Access =

@@ -1,7 +1,8 @@
 /**
  * The routes of the API as the OpenAPI document describes them, one small declaration each (of the
- * form in `route-doc.ts`): a new route is one more entry here, or in `group-routes.ts` for the
- * groups' (and in `../route-table.ts`; a test checks that the two agree). The
+ * form in `route-doc.ts`): a new route is one more entry here, or in `group-routes.ts` or
+ * `schedule-routes.ts` for the groups' and the schedules' (and in `../route-table.ts`; a test checks
+ * that the two agree). The
  * builder in `document.ts` adds what every route shares: the 401 of the API key, the 400 of a
  * malformed path, the 500, and the security each access level needs.
  */
@@ -9,6 +10,7 @@ import { DEFAULT_LIST_LIMIT } from '../../jobs/lister.js';
 import { jobListQuerySchema } from '../routes/job-list.js';
 import type { ErrorCode } from './errors.js';
 import { GROUP_ROUTE_DOCS } from './group-routes.js';
+import { SCHEDULE_ROUTE_DOCS } from './schedule-routes.js';
 import type { RouteDoc } from './route-doc.js';
 
 const JOB_ID = 'myhost-2~6f0cY2xk3QvB1sZp0mWq8A';
@@ -145,6 +147,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
         worker: "Only jobs whose queue is this worker's now.",
         jobName: 'Only jobs of this name.',
         group: 'Only jobs of this tenant group (`default`: those enqueued without one).',
+        schedule: 'Only jobs made by this schedule.',
         limit: `The most jobs on the page, an integer from 1 to 500; ${DEFAULT_LIST_LIMIT} when not given.`,
         cursor: 'The `nextCursor` of the page before.',
       },
@@ -243,6 +246,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
     errors: ['NOT_FOUND', 'TOO_MANY_STREAMS', 'QUEUE_UNAVAILABLE', 'NOT_READY'],
   },
   ...GROUP_ROUTE_DOCS,
+  ...SCHEDULE_ROUTE_DOCS,
   {
     method: 'get',
     path: '/workers',

@@ -6,12 +6,37 @@
  */
 import { z } from 'zod';
 import { STARTUP_WAITS } from '../../errors.js';
+import { MISSED_TICK_POLICIES, OVERLAP_POLICIES } from '../../schedules/definition.js';
 
 /** Every state a job can be seen in (`GET /jobs/:id`'s `state`, and the `state` filter of `GET /jobs`). */
 export const JOB_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'cancelled'] as const;
 
 /** The most jobs one page of `GET /jobs` may hold, and how many it holds when `limit` is not given. */
 export const LIST_LIMIT = { max: 500, default: 50 } as const;
+
+/** A schedule that has run a while: `GET /schedules/{name}`'s example. */
+export const SCHEDULE_EXAMPLE = {
+  name: 'nightly-report',
+  cron: '0 3 * * *',
+  tz: 'Europe/Berlin',
+  everyMs: null,
+  jobName: 'videoProcessing',
+  data: { videoId: 'abc123' },
+  group: null,
+  options: { attempts: 3 },
+  startAt: null,
+  endAt: null,
+  limit: null,
+  missedTicks: 'runOnce',
+  overlap: 'skip',
+  nextRunAt: '2026-12-08T02:00:00.000Z',
+  lastRun: { tickAt: '2026-12-07T02:00:00.000Z', jobId: 'myhost-1~Qm9yZVRva2VuSGVyZQ' },
+  runs: 12,
+  skipped: 1,
+  missed: 0,
+  createdAt: '2026-11-24T09:30:00.000Z',
+  updatedAt: '2026-11-24T09:30:00.000Z',
+} as const;
 
 /** A group held to 4 jobs at once while its flood waits its turn: `GET /groups/{group}`'s example. */
 export const GROUP_EXAMPLE = {
@@ -81,6 +106,10 @@ export function createAnswerSchemas() {
       backoffMs: z.int().min(0).nullable().describe('The first retry delay; null without retries by back-off.'),
       timeoutMs: z.int().min(1).nullable().describe("Its `options.timeoutMs`; null under the service's limit."),
       priority: z.int().min(1).nullable().describe("The job's `options.priority`, or null."),
+      schedule: z
+        .object({ name: z.string(), tickAt: dateTime() })
+        .nullable()
+        .describe('The schedule that made the job and the tick it was made for; null for a job a client enqueued.'),
       timestamps: z.object({
         enqueuedAt: dateTime().nullable(),
         startedAt: dateTime().nullable(),
@@ -106,6 +135,7 @@ export function createAnswerSchemas() {
           backoffMs: 1000,
           timeoutMs: null,
           priority: null,
+          schedule: null,
           timestamps: {
             enqueuedAt: '2026-11-28T10:00:00.000Z',
             startedAt: '2026-11-28T10:00:00.012Z',
@@ -230,6 +260,34 @@ export function createAnswerSchemas() {
     })
     .meta({ examples: [GROUP_EXAMPLE] });
 
+  const scheduleView = z
+    .object({
+      name: z.string(),
+      cron: z.string().nullable().describe('Its cron expression; null for an interval.'),
+      tz: z.string().nullable().describe("The cron expression's time zone; null for an interval."),
+      everyMs: z.int().min(1).nullable().describe('Its interval; null for a cron expression.'),
+      jobName: z.string(),
+      data: z.record(z.string(), z.unknown()),
+      group: z.string().nullable().describe("Its jobs' tenant group; null: `default`."),
+      options: z.record(z.string(), z.unknown()).describe("Its jobs' options, as `POST /enqueue-task` takes them."),
+      startAt: dateTime().nullable(),
+      endAt: dateTime().nullable(),
+      limit: z.int().min(1).nullable().describe('The most jobs it makes; null: no limit.'),
+      missedTicks: z.enum(MISSED_TICK_POLICIES),
+      overlap: z.enum(OVERLAP_POLICIES),
+      nextRunAt: dateTime().nullable().describe('Its next tick; null once it has ended (its `endAt` or `limit`).'),
+      lastRun: z
+        .object({ tickAt: dateTime(), jobId: z.string() })
+        .nullable()
+        .describe('The tick of the last job it made, and that job.'),
+      runs: count().describe('Jobs made.'),
+      skipped: count().describe('Ticks skipped while its previous job still waited or ran (`overlap: skip`).'),
+      missed: count().describe('Ticks that fell while no process ran and made no job of their own.'),
+      createdAt: dateTime(),
+      updatedAt: dateTime(),
+    })
+    .meta({ examples: [SCHEDULE_EXAMPLE] });
+
   const cancelAnswer = (state: 'cancelled' | 'cancelling') =>
     z
       .object({ jobId: z.string(), state: z.literal(state) })
@@ -264,6 +322,13 @@ export function createAnswerSchemas() {
         nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
       })
       .meta({ examples: [{ groups: [GROUP_EXAMPLE], nextCursor: null }] }),
+    ScheduleView: scheduleView,
+    SchedulePage: z
+      .object({
+        schedules: z.array(scheduleView).describe('Schedules, by name.'),
+        nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
+      })
+      .meta({ examples: [{ schedules: [SCHEDULE_EXAMPLE], nextCursor: null }] }),
     CancelAnswer: cancelAnswer('cancelled'),
     CancelPending: cancelAnswer('cancelling'),
     Workers: workers,
