@@ -7,7 +7,13 @@
  * open handles without bound.
  */
 import type { Job, JobsOptions, Queue } from 'bullmq';
-import { CANCELLED_REASON, groupOption, timeoutOption } from '../contracts/stored-job.js';
+import {
+  CANCELLED_REASON,
+  EXPIRED_REASON,
+  expiresOption,
+  groupOption,
+  timeoutOption,
+} from '../contracts/stored-job.js';
 import { parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import { jobsExist } from '../queue/job-presence.js';
 import type { QueueRegistry } from '../queue/queues.js';
@@ -37,6 +43,8 @@ export interface JobView {
   readonly backoffMs: number | null;
   /** Its `options.timeoutMs`; null when it runs under the service's JOB_TIMEOUT_MS. */
   readonly timeoutMs: number | null;
+  /** When it expires if it has not started by then (ISO 8601); null for a job without an expiry. */
+  readonly expiresAt: string | null;
   readonly timestamps: {
     readonly enqueuedAt: string | null;
     readonly startedAt: string | null;
@@ -145,9 +153,11 @@ export function createJobReader({ redis, queues, isKnownWorker, locate }: JobRea
   };
 }
 
-/** BullMQ's state of a job, with cancelled jobs told apart from failed ones. */
+/** BullMQ's state of a job, with cancelled and expired jobs told apart from failed ones. */
 export function publicState(job: Pick<Job, 'failedReason'>, state: string): string {
-  return state === 'failed' && job.failedReason === CANCELLED_REASON ? 'cancelled' : state;
+  if (state !== 'failed') return state;
+  if (job.failedReason === CANCELLED_REASON) return 'cancelled';
+  return job.failedReason === EXPIRED_REASON ? 'expired' : state;
 }
 
 function view(jobId: string, job: Job, state: string, assignedWorker: string, movedFrom: readonly string[]): JobView {
@@ -168,6 +178,7 @@ function view(jobId: string, job: Job, state: string, assignedWorker: string, mo
     priority: job.opts.priority || null,
     backoffMs: backoffOf(job.opts.backoff),
     timeoutMs: timeoutOption(job.opts as Record<string, unknown>) ?? null,
+    expiresAt: iso(expiresOption(job.opts as Record<string, unknown>)),
     timestamps: {
       enqueuedAt: iso(job.timestamp),
       startedAt: iso(job.processedOn),

@@ -18,9 +18,11 @@ import { createApp } from '../http/app.js';
 import type { EventStreams } from '../http/event-streams.js';
 import { answerClientErrors } from '../http/client-errors.js';
 import type { JobLister } from '../jobs/lister.js';
+import { EXPIRY_INTERVAL_MS, type Expirer } from '../expiry/expirer.js';
 import { EXIT_PORT_IN_USE, PROCESS_READY_MESSAGE, portInUse } from '../contracts/process-messages.js';
 import { every, type Periodic } from '../platform/periodic.js';
 import type { Logger } from '../logging/logger.js';
+import { reportOutage } from '../logging/outage.js';
 import { composeApi } from './api.js';
 import { startBackground } from './background.js';
 import type { ProcessParts } from './build.js';
@@ -38,6 +40,7 @@ export interface PreparedHttp {
   readonly jobList: JobLister;
   /** The open event streams, which the shutdown ends. */
   readonly streams: EventStreams;
+  readonly expirer: Expirer;
 }
 
 /** The API, ready to listen; it answers 503 `NOT_READY` to what needs Redis until `startup` says it serves. */
@@ -72,6 +75,7 @@ export function prepareHttp(parts: ProcessParts, config: Config, startup: Startu
     listen: () => (listening ??= serve(app, parts, config)),
     jobList: api.jobList,
     streams: api.streams,
+    expirer: api.expirer,
   };
 }
 
@@ -91,6 +95,7 @@ export async function startProcess(
   startup.waitingFor = 'consumer';
   const background = await startBackground(parts, config, onLeaseLost);
   const sweeping = sweepEvery(http.jobList, config, logger);
+  const expiring = expireEvery(http.expirer, logger);
   startup.consumer = background.consumer;
   startup.waitingFor = undefined;
   const server = await http.listen();
@@ -111,7 +116,7 @@ export async function startProcess(
     streams: http.streams,
     consumer: background.consumer,
     leaseKeeper: background.leaseKeeper,
-    loops: [...background.loops, sweeping, background.retirement],
+    loops: [...background.loops, sweeping, expiring, background.retirement],
   };
 }
 
@@ -122,6 +127,35 @@ function sweepEvery(jobList: JobLister, config: Config, logger: Logger): Periodi
     () => jobList.sweep(),
     (error) => logger.warn({ event: 'index-sweep.failed', err: error }, 'job index sweep failed'),
   );
+}
+
+/**
+ * Expires due jobs (see expiry/expirer.ts). Its stop waits for the pass under way, so that a job it
+ * took out also gives its slot back. While Redis is away each pass fails: the first failure is logged,
+ * then one line a few seconds, and one when a pass succeeds again.
+ */
+function expireEvery(expirer: Expirer, logger: Logger): { stop(): Promise<void> } {
+  const outage = reportOutage({
+    logger,
+    level: 'warn',
+    about: { loop: 'expirer' },
+    error: { event: 'expiry.failed', msg: 'expiring due jobs failed; trying again' },
+    restored: { event: 'expiry.restored', msg: 'expiring due jobs again' },
+  });
+  const periodic = every(
+    EXPIRY_INTERVAL_MS,
+    async () => {
+      await expirer.pass();
+      outage.restored();
+    },
+    (error) => outage.error(error),
+  );
+  return {
+    async stop() {
+      periodic.stop();
+      await expirer.settle();
+    },
+  };
 }
 
 async function serve(app: Express, { logger }: ProcessParts, config: Config): Promise<Server> {

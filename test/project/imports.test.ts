@@ -19,7 +19,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['primary', 'process'],
   ['config'],
   ['http'],
-  ['enqueue', 'idempotency', 'cancel'],
+  ['enqueue', 'idempotency', 'cancel', 'expiry'],
   ['jobs', 'ownership', 'execution', 'fairness'],
   ['metrics'],
   ['queue'],

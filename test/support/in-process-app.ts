@@ -29,6 +29,7 @@ const NO_METRICS: ApiMetrics = {
   jobEnqueued: () => {},
   undoFailed: () => {},
   jobCancelled: () => {},
+  jobExpired: () => {},
 };
 
 export interface InProcessAppOptions {

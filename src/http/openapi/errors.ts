@@ -29,6 +29,7 @@ import {
   TooManyStreamsError,
   UnauthorizedError,
   UnknownJobNameError,
+  InvalidExpiryError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../../errors.js';
@@ -121,12 +122,12 @@ export function createErrorDocs({ bodyLimitBytes }: { bodyLimitBytes: number }) 
     ),
     JOB_FINISHED: described(
       new JobFinishedError(SAMPLE_JOB_ID, 'completed'),
-      'the job has already completed or failed: there is nothing left to cancel',
+      'the job has already completed, failed or expired: there is nothing left to cancel',
       jobState,
     ),
     JOB_NOT_RETRYABLE: described(
       new JobNotRetryableError(SAMPLE_JOB_ID, 'active'),
-      'the job is neither failed nor cancelled',
+      'the job is neither failed, cancelled nor expired',
       jobState,
     ),
     PAYLOAD_TOO_LARGE: described(
@@ -141,6 +142,15 @@ export function createErrorDocs({ bodyLimitBytes }: { bodyLimitBytes: number }) 
     IDEMPOTENCY_KEY_REUSED: described(
       new IdempotencyKeyReusedError(),
       'the `Idempotency-Key` was used before with a different body',
+    ),
+    INVALID_EXPIRY: described(
+      new InvalidExpiryError([
+        { path: 'options.delayMs', message: 'must end before the job expires (expiresInMs or expiresAt)' },
+      ]),
+      'the expiry cannot be met as asked: `expiresInMs` and `expiresAt` both given, an `expiresAt` not in the ' +
+        'future or over 30 days ahead, or a `delayMs` that reaches the expiry; `details` names each field by ' +
+        'path (`tasks.<index>.options.<field>` in a batch). Nothing is enqueued',
+      z.array(z.object({ path: z.string(), message: z.string() })),
     ),
     UNKNOWN_JOB_NAME: described(
       new UnknownJobNameError([{ path: 'tasks.1.jobName', jobName: 'resize_image' }], ['sha256', 'videoProcessing']),

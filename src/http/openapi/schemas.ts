@@ -8,7 +8,16 @@ import { z } from 'zod';
 import { STARTUP_WAITS } from '../../errors.js';
 
 /** Every state a job can be seen in (`GET /jobs/:id`'s `state`, and the `state` filter of `GET /jobs`). */
-export const JOB_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'cancelled'] as const;
+export const JOB_STATES = [
+  'waiting',
+  'prioritized',
+  'delayed',
+  'active',
+  'completed',
+  'failed',
+  'cancelled',
+  'expired',
+] as const;
 
 /** The most jobs one page of `GET /jobs` may hold, and how many it holds when `limit` is not given. */
 export const LIST_LIMIT = { max: 500, default: 50 } as const;
@@ -80,6 +89,12 @@ export function createAnswerSchemas() {
       attempts: z.int().min(1),
       backoffMs: z.int().min(0).nullable().describe('The first retry delay; null without retries by back-off.'),
       timeoutMs: z.int().min(1).nullable().describe("Its `options.timeoutMs`; null under the service's limit."),
+      expiresAt: dateTime()
+        .nullable()
+        .describe(
+          'When it expires if it has not started by then (from `options.expiresInMs` or `expiresAt`); null ' +
+            'without an expiry. An expired job is seen as `expired` and never runs.',
+        ),
       priority: z.int().min(1).nullable().describe("The job's `options.priority`, or null."),
       timestamps: z.object({
         enqueuedAt: dateTime().nullable(),
@@ -105,6 +120,7 @@ export function createAnswerSchemas() {
           attempts: 3,
           backoffMs: 1000,
           timeoutMs: null,
+          expiresAt: null,
           priority: null,
           timestamps: {
             enqueuedAt: '2026-11-28T10:00:00.000Z',
