@@ -93,19 +93,30 @@ describe('job expiry', () => {
       data: waiting.data(),
       options: { expiresInMs: EXPIRES_IN_MS },
     });
+    // And one of a batch, whose expiry entry goes in the batch's transaction.
+    const batch = await service.request<{ tasks: Enqueued[] }>('POST', '/enqueue-tasks', {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        tasks: [{ jobName: GATE_JOB, data: waiting.data(), options: { expiresInMs: EXPIRES_IN_MS } }],
+      }),
+    });
+    assert.equal(batch.status, 202, batch.text);
     const stream = await openEvents(`${service.url}/jobs/${job.jobId}/events`);
     const before = await read(job.jobId);
     assert.equal(before.state, 'waiting');
     assert.ok(before.expiresAt !== null && Date.parse(before.expiresAt) > Date.now(), 'it shows when it expires');
-    assert.equal(await queued(), 1);
-    assert.notEqual(await redis.client.zscore(expiries(), job.jobId), null, 'its expiry is watched');
+    assert.equal(await queued(), 2);
+    for (const { jobId } of [job, ...batch.body.tasks]) {
+      assert.notEqual(await redis.client.zscore(expiries(), jobId), null, 'its expiry is watched');
+    }
 
+    for (const { jobId } of batch.body.tasks) await expiredView(jobId);
     const view = await expiredView(job.jobId);
     assert.equal(view.expiresAt, before.expiresAt);
     // At once, not when a slot frees: both gate jobs still run, and the slot it held is free again.
     for (const { jobId } of held) assert.equal((await read(jobId)).state, 'active');
     assert.equal(await queued(), 0, 'its reservation was released');
-    assert.equal(await expiredCount(), counted + 1);
+    assert.equal(await expiredCount(), counted + 2);
     assert.equal(await redis.client.zscore(expiries(), job.jobId), null, 'its entry is gone');
     assert.ok(logged(service.logs, 'job.expired', { jobId: job.jobId, by: 'expirer' }));
     const events = await stream.ended;
@@ -126,7 +137,7 @@ describe('job expiry', () => {
     await finish(gate, [...held, retried.body]);
     assert.deepEqual(await waiting.started(), [retried.body.jobId], 'the expired job never ran');
     assert.equal((await read(job.jobId)).state, 'expired');
-    assert.equal(await expiredCount(), counted + 1, 'counted once');
+    assert.equal(await expiredCount(), counted + 2, 'counted once each');
   });
 
   test('a job held for its group turn expires and leaves its group line', async () => {
