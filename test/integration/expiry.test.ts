@@ -77,6 +77,14 @@ describe('job expiry', () => {
     const gate = createGate(suite.redis.client, suite.redis.nodeUrl);
     return { gate, held: await holdSlots(suite.service, gate, 2) };
   };
+  /** Both slots held by gate jobs, and a job on an open gate (which records its starts) enqueued with `options`. */
+  const behindBusySlots = async (options: Record<string, unknown>) => {
+    const { gate, held } = await fillSlots();
+    const waiting = await openGate(suite.redis.client, suite.redis.nodeUrl);
+    const counted = await expiredCount();
+    const job = await enqueueTask(suite.service, { jobName: GATE_JOB, data: waiting.data(), options });
+    return { gate, held, waiting, counted, job };
+  };
   const finish = async (gate: Gate, held: readonly Enqueued[]) => {
     await gate.open();
     await waitForJobs(suite.service, held);
@@ -85,14 +93,7 @@ describe('job expiry', () => {
 
   test('a job waiting behind a busy slot expires at its time: slot given back, counted, never run', async () => {
     const { service, redis } = suite;
-    const { gate, held } = await fillSlots();
-    const waiting = await openGate(redis.client, redis.nodeUrl);
-    const counted = await expiredCount();
-    const job = await enqueueTask(service, {
-      jobName: GATE_JOB,
-      data: waiting.data(),
-      options: { expiresInMs: EXPIRES_IN_MS },
-    });
+    const { gate, held, waiting, counted, job } = await behindBusySlots({ expiresInMs: EXPIRES_IN_MS });
     // And one of a batch, whose expiry entry goes in the batch's transaction.
     const batch = await service.request<{ tasks: Enqueued[] }>('POST', '/enqueue-tasks', {
       headers: { 'content-type': 'application/json' },
@@ -149,27 +150,34 @@ describe('job expiry', () => {
     const gate = await openGate(redis.client, redis.nodeUrl);
     const counted = await expiredCount();
     const expiresAt = new Date(Date.now() + EXPIRES_IN_MS).toISOString();
-    const job = await enqueueTask(service, { jobName: GATE_JOB, group, data: gate.data(), options: { expiresAt } });
+    const body = JSON.stringify({ jobName: GATE_JOB, group, data: gate.data(), options: { expiresAt } });
+    const send = () =>
+      service.request<Enqueued>('POST', '/enqueue-task', {
+        headers: { 'content-type': 'application/json', 'idempotency-key': `expiry-held-${gate.key}` },
+        body,
+      });
+    const sent = await send();
+    assert.equal(sent.status, 202, sent.text);
+    const job = sent.body;
     assert.equal((await groups.view(group)).waiting, 1);
     assert.equal((await read(job.jobId)).expiresAt, expiresAt);
 
     await expiredView(job.jobId);
     assert.equal((await groups.view(group)).waiting, 0, 'it left its line');
     assert.equal(await expiredCount(), counted + 1);
+    // Its expiresAt has passed, but a repeat of the request is answered as it was.
+    const repeated = await send();
+    assert.equal(repeated.status, 200, repeated.text);
+    assert.equal(repeated.body.jobId, job.jobId);
     await groups.setSettings(group, undefined);
     await waitForIdle(service);
     assert.deepEqual(await gate.started(), []);
   });
 
   test('a delayed job routed when due into a busy pool expires where it was routed', async () => {
-    const { service, redis } = suite;
-    const { gate, held } = await fillSlots();
-    const waiting = await openGate(redis.client, redis.nodeUrl);
-    const counted = await expiredCount();
-    const job = await enqueueTask<{ jobId: string; assignedWorker: string | null }>(service, {
-      jobName: GATE_JOB,
-      data: waiting.data(),
-      options: { delayMs: 200, expiresInMs: EXPIRES_IN_MS + 500 },
+    const { gate, held, waiting, counted, job } = await behindBusySlots({
+      delayMs: 200,
+      expiresInMs: EXPIRES_IN_MS + 500,
     });
     assert.equal(job.assignedWorker, null);
     const routed = await waitFor(
@@ -192,14 +200,7 @@ describe('job expiry', () => {
 
   test('a job moved to another worker expires in its new queue', async () => {
     const { service, redis } = suite;
-    const { gate, held } = await fillSlots();
-    const waiting = await openGate(redis.client, redis.nodeUrl);
-    const counted = await expiredCount();
-    const job = await enqueueTask(service, {
-      jobName: GATE_JOB,
-      data: waiting.data(),
-      options: { expiresInMs: EXPIRES_IN_MS + 1_000 },
-    });
+    const { gate, held, waiting, counted, job } = await behindBusySlots({ expiresInMs: EXPIRES_IN_MS + 1_000 });
     const source = job.assignedWorker;
     const target = held.map(({ assignedWorker }) => assignedWorker).find((id) => id !== source) ?? '';
     // Moved as a thief moves it, while the thief's own slot is busy: it waits there.
@@ -257,10 +258,7 @@ describe('job expiry', () => {
 
   test("the consumer's own check: an expired job the expirer never saw never runs", async () => {
     const { service, redis } = suite;
-    const { gate, held } = await fillSlots();
-    const waiting = await openGate(redis.client, redis.nodeUrl);
-    const counted = await expiredCount();
-    const job = await enqueueTask(service, { jobName: GATE_JOB, data: waiting.data(), options: { expiresInMs: 800 } });
+    const { gate, held, waiting, counted, job } = await behindBusySlots({ expiresInMs: 800 });
     // As if the expirer had not reached it (its entry lost): only the consumer's check is left.
     assert.equal(await redis.client.zrem(expiries(), job.jobId), 1);
     const expiresAt = Date.parse((await read(job.jobId)).expiresAt ?? '');
@@ -284,8 +282,8 @@ describe('job expiry', () => {
     const connection = redis.connect({ maxRetriesPerRequest: null });
     const queue = new Queue(queueNameFor(DELAYED_QUEUE), { connection, prefix: service.prefix });
     try {
-      const opts = { jobId, delay: 100, [EXPIRES_OPTION]: Date.now() - 1 };
-      await queue.add(GATE_JOB, waiting.data(), opts as JobsOptions);
+      const opts: JobsOptions = { jobId, delay: 100, ...{ [EXPIRES_OPTION]: Date.now() - 1 } };
+      await queue.add(GATE_JOB, waiting.data(), opts);
     } finally {
       await queue.close();
       connection.disconnect();

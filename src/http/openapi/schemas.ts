@@ -6,18 +6,10 @@
  */
 import { z } from 'zod';
 import { STARTUP_WAITS } from '../../errors.js';
+import { LISTED_STATES } from '../../jobs/lister.js';
 
 /** Every state a job can be seen in (`GET /jobs/:id`'s `state`, and the `state` filter of `GET /jobs`). */
-export const JOB_STATES = [
-  'waiting',
-  'prioritized',
-  'delayed',
-  'active',
-  'completed',
-  'failed',
-  'cancelled',
-  'expired',
-] as const;
+export const JOB_STATES = LISTED_STATES;
 
 /** The most jobs one page of `GET /jobs` may hold, and how many it holds when `limit` is not given. */
 export const LIST_LIMIT = { max: 500, default: 50 } as const;

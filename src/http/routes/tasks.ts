@@ -127,7 +127,12 @@ export function tasksRouter({
     );
     if (unknown.length > 0) throw new UnknownJobNameError(unknown, jobNames.accepted);
   };
-  /** Refuses, before anything is claimed or reserved, the tasks whose expiry cannot be met (see schemas.ts). */
+  /**
+   * Refuses, before anything is reserved, the tasks whose expiry cannot be met at `now` (see
+   * schemas.ts). Checked once the idempotency key is claimed: a repeat of a request accepted earlier
+   * is answered as it was, even once its `expiresAt` has passed, and so is a resumed one (its jobs,
+   * some of them added already, must all be).
+   */
   const requireExpiries = (tasks: readonly DispatchRequestInput[], now: number, pathOf: (index: number) => string) => {
     const problems = tasks.flatMap(({ options }, index) =>
       options === undefined
@@ -161,19 +166,19 @@ export function tasksRouter({
     const parsed = single.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('Invalid task', { details: describeIssues(parsed.error) });
     const now = Date.now();
-    requireExpiries([parsed.data], now, () => 'options.');
     requireKnown([parsed.data], () => 'jobName');
     const task = dispatchRequestOf(parsed.data, now);
-    const answer = await once<EnqueueAnswer>(key, res, parsed.data, async (record, resume) =>
-      accepted(
+    const answer = await once<EnqueueAnswer>(key, res, parsed.data, async (record, resume) => {
+      if (resume === undefined) requireExpiries([parsed.data], now, () => 'options.');
+      return accepted(
         task,
         await dispatcher.dispatch(
           task,
           record && ((dispatched) => record(answerFor(task, dispatched))),
           resume && plannedOf(resume),
         ),
-      ),
-    );
+      );
+    });
     if (answer === undefined) return;
     res
       .status(202)
@@ -187,10 +192,10 @@ export function tasksRouter({
     const parsed = bulk.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('Invalid tasks', { details: describeIssues(parsed.error) });
     const now = Date.now();
-    requireExpiries(parsed.data.tasks, now, (index) => `tasks.${index}.options.`);
     requireKnown(parsed.data.tasks, (index) => `tasks.${index}.jobName`);
     const tasks = parsed.data.tasks.map((task) => dispatchRequestOf(task, now));
     const answer = await once<{ tasks: EnqueueAnswer[] }>(key, res, parsed.data, async (record, resume) => {
+      if (resume === undefined) requireExpiries(parsed.data.tasks, now, (index) => `tasks.${index}.options.`);
       const dispatched = await dispatcher.dispatchMany(
         tasks,
         record && ((all) => record({ tasks: all.map((where, i) => answerFor(tasks[i] as DispatchRequest, where)) })),
