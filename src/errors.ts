@@ -311,7 +311,7 @@ export class IdempotencyKeyInUseError extends BullpenError {
   }
 }
 
-/** A cancel of a job that already completed or failed: there is nothing left to stop. */
+/** A cancel of a job that already completed, failed or expired: there is nothing left to stop. */
 export class JobFinishedError extends BullpenError {
   override readonly name = 'JobFinishedError';
   readonly code = 'JOB_FINISHED';
@@ -321,13 +321,13 @@ export class JobFinishedError extends BullpenError {
   }
 }
 
-/** A retry of a job that is neither failed nor cancelled. */
+/** A retry of a job that is neither failed, cancelled nor expired. */
 export class JobNotRetryableError extends BullpenError {
   override readonly name = 'JobNotRetryableError';
   readonly code = 'JOB_NOT_RETRYABLE';
   readonly status = 409;
   constructor(jobId: string, state: string) {
-    super(`Job ${jobId} is ${state}; only a failed or cancelled job can be retried`, { details: { state } });
+    super(`Job ${jobId} is ${state}; only a failed, cancelled or expired job can be retried`, { details: { state } });
   }
 }
 
@@ -366,6 +366,26 @@ export class UnknownJobNameError extends BullpenError {
     super(`No handler for job name${names.length === 1 ? '' : 's'} ${shown}; known job names: ${known.join(', ')}`, {
       details: { unknownJobNames: unknown, knownJobNames: known },
     });
+  }
+}
+
+/** One problem of a task's expiry: where in the body, and what is wrong. */
+export interface ExpiryProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+/**
+ * Tasks whose expiry cannot be met as asked: both forms given, a time not in the future (or too far
+ * ahead), or a delay that reaches it, so that the job would expire before it could start.
+ */
+export class InvalidExpiryError extends BullpenError {
+  override readonly name = 'InvalidExpiryError';
+  readonly code = 'INVALID_EXPIRY';
+  readonly status = 422;
+  constructor(problems: readonly ExpiryProblem[]) {
+    const [first] = problems;
+    super(`Invalid expiry${first === undefined ? '' : `: ${first.path} ${first.message}`}`, { details: problems });
   }
 }
 

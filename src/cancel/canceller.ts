@@ -8,14 +8,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisClient } from '../redis/connections.js';
-import type { Logger } from '../logging/logger.js';
-import type { JobLedgerPort } from '../ledger/ledger.js';
-import type { GroupLedger } from '../ledger/groups.js';
-import { HELD_QUEUE } from '../contracts/names.js';
-import type { CancelWaiting } from '../queue/cancel-waiting.js';
+import type { TakeOut } from '../queue/cancel-waiting.js';
 import type { JobReader, JobView } from '../jobs/reader.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { parseJobId } from '../contracts/names.js';
+import { CANCELLED_REASON } from '../contracts/stored-job.js';
 import { TOMBSTONE_TTL_MS, type CancelKeys } from './signals.js';
 
 /** How long a cancel of a running job waits to see it stopped before answering that it is on its way. */
@@ -38,22 +35,15 @@ export interface CancellerOptions {
   readonly redis: RedisClient;
   readonly keys: CancelKeys;
   readonly reader: JobReader;
-  readonly cancelWaiting: CancelWaiting;
-  readonly ledger: Pick<JobLedgerPort, 'release'>;
-  /** Where a held job leaves its group's line. */
-  readonly groups: Pick<GroupLedger, 'unhold'>;
-  /** The key of a job in the held queue. */
-  readonly heldJobKey: (jobId: string) => string;
+  /** Takes a job that has not started out of its queue, giving back its slot or place in line. */
+  readonly takeOut: TakeOut;
   readonly metrics: Pick<ProcessMetrics, 'jobCancelled'>;
-  readonly logger: Logger;
-  /** Where a job waits while it has no worker yet (delayed jobs): this queue id (the delayed queue). */
-  readonly unroutedWorker: string;
 }
 
-const FINISHED = new Set(['completed', 'failed']);
+const FINISHED = new Set(['completed', 'failed', 'expired']);
 
 export function createCanceller(options: CancellerOptions): Canceller {
-  const { redis, keys, reader, cancelWaiting, ledger, metrics, logger } = options;
+  const { redis, keys, reader, takeOut, metrics } = options;
 
   const settled = (view: JobView | undefined): CancelOutcome | undefined => {
     if (view === undefined) return { kind: 'not-found' };
@@ -70,29 +60,8 @@ export function createCanceller(options: CancellerOptions): Canceller {
       if (early !== undefined || before === undefined || !parsed) return early ?? { kind: 'not-found' };
 
       await redis.set(keys.tombstone(parsed.token), '1', 'PX', TOMBSTONE_TTL_MS);
-      const workerId = before.assignedWorker ?? options.unroutedWorker;
-      if (await cancelWaiting(workerId, jobId)) {
-        if (before.assignedWorker !== null) {
-          await ledger.release(workerId, parsed.token).catch((error: unknown) => {
-            logger.warn(
-              { event: 'cancel.release-failed', err: error, jobId },
-              'could not release a cancelled job; the reconciler frees it',
-            );
-          });
-        }
+      if (await takeOut({ jobId, token: parsed.token, assignedWorker: before.assignedWorker }, CANCELLED_REASON)) {
         // Counted here, by the process that took it out; a running one is counted where it ran.
-        metrics.jobCancelled(before.jobName);
-        return { kind: 'cancelled' };
-      }
-      // Held for its group's turn: filed as cancelled in the held queue, then out of its line (a
-      // release that took it meanwhile finds it cancelled and gives its slot back).
-      if (await cancelWaiting(HELD_QUEUE, jobId)) {
-        await options.groups.unhold(options.heldJobKey(jobId)).catch((error: unknown) => {
-          logger.warn(
-            { event: 'cancel.unhold-failed', err: error, jobId },
-            'could not take a cancelled job out of its group line; its release gives its slot back',
-          );
-        });
         metrics.jobCancelled(before.jobName);
         return { kind: 'cancelled' };
       }

@@ -27,6 +27,8 @@ export interface JobOverrides {
   readonly timeoutMs?: number | undefined;
   /** Run no earlier than this many ms from now; the worker is chosen when it is due. */
   readonly delayMs?: number | undefined;
+  /** When (ms since the epoch) a job that has not started by then expires and never runs. */
+  readonly expiresAt?: number | undefined;
 }
 
 /**

@@ -24,6 +24,11 @@ export interface LedgerKeys {
   readonly index: string;
   /** hash: job token -> intent JSON of a move under way. */
   readonly moves: string;
+  /**
+   * zset: job id -> when it expires (ms), for each job with an expiry that has not started; written
+   * with the job's add, dropped when it starts or expires (see expiry/expirer.ts).
+   */
+  readonly expiries: string;
   /** hash per worker: job token -> "state|sinceMs" (state q: assigned, a: running). */
   jobs(workerId: string): string;
   /**
@@ -60,6 +65,7 @@ export function ledgerKeys(prefix: string): LedgerKeys {
     cursor: key('cursor'),
     index: key('index'),
     moves: key('moves'),
+    expiries: key('expiries'),
     jobs: (workerId: string) => key(`jobs:${workerId}`),
     running: (workerId: string) => key(`running:${workerId}`),
     unconfirmed: (workerId: string) => key(`unconfirmed:${workerId}`),

@@ -57,6 +57,31 @@ export function scheduleOption(opts: Readonly<Record<string, unknown>>): Schedul
 export const CANCELLED_REASON = 'cancelled';
 
 /**
+ * The job option that holds when a job expires (ms since the epoch): past it, a job that has not
+ * started never runs, and is filed as failed with EXPIRED_REASON. In the options, as the time-out is,
+ * so that moves and routings carry it with the rest.
+ */
+export const EXPIRES_OPTION = 'bullpenExpiresAt';
+
+/** When a job expires (ms since the epoch), if it was enqueued with an expiry. */
+export function expiresOption(opts: Readonly<Record<string, unknown>>): number | undefined {
+  const value = opts[EXPIRES_OPTION];
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
+}
+
+/** Whether a job enqueued with an expiry has reached it at `now` (ms since the epoch). */
+export function pastExpiry(opts: Readonly<Record<string, unknown>>, now: number): boolean {
+  const expiresAt = expiresOption(opts);
+  return expiresAt !== undefined && now >= expiresAt;
+}
+
+/**
+ * The failure reason of a job that reached its expiry before it started: kept with BullMQ's failed
+ * jobs, and shown by every reader as state `expired`.
+ */
+export const EXPIRED_REASON = 'expired';
+
+/**
  * The job option that bounds one attempt. BullMQ has no per-job time-out, but it stores options it
  * does not know with the job and gives them back, so the consumer reads it from there.
  */

@@ -17,7 +17,7 @@ import type { RedisClient } from '../redis/connections.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../logging/logger.js';
 import { reportOutage } from '../logging/outage.js';
-import { CANCELLED_REASON, groupOption, HELD_DELAY_MS } from '../contracts/stored-job.js';
+import { CANCELLED_REASON, EXPIRED_REASON, groupOption, HELD_DELAY_MS, pastExpiry } from '../contracts/stored-job.js';
 import { carriedOptions } from '../queue/carried-options.js';
 import type { GroupLedger } from '../ledger/groups.js';
 import { RETRY_AFTER_ERROR_MS, superviseConsumer } from '../queue/supervise.js';
@@ -47,6 +47,11 @@ export interface DelayedRouterOptions {
   readonly lockDurationMs: number;
   readonly wasCancelled: (jobId: string, token: string, enqueuedAt: number) => Promise<boolean>;
   readonly onRouted: (workerId: string, jobName: string) => void;
+  /**
+   * Told of a due job found past its expiry, which this router failed as expired instead of routing
+   * it (it counts it, and drops its entry from the expiries).
+   */
+  readonly onExpired: (jobId: string, jobName: string) => void;
   readonly logger: Logger;
   /** Fault tests only: awaited after the location of a routing on a cluster (step `located`). */
   readonly afterStep?: ((step: string) => Promise<void>) | undefined;
@@ -92,6 +97,12 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
     const token = parseJobId(jobId)?.token ?? jobId;
     if (await options.wasCancelled(jobId, token, job.timestamp)) throw new UnrecoverableError(CANCELLED_REASON);
     const located = await connection.get(locationKey(token));
+    // Past its expiry before it found a worker (it waited for one, or was due just before it): it
+    // takes no slot and never runs. One routed by an earlier run is judged where it went.
+    if (located === null && pastExpiry(job.opts as Record<string, unknown>, Date.now())) {
+      options.onExpired(jobId, job.name);
+      throw new UnrecoverableError(EXPIRED_REASON);
+    }
     if (located !== null) {
       // An earlier run routed it. On a cluster that run may have stopped between the location and
       // the add; the add leaves a marker in its queue's slot, so a missing marker means no add (a
@@ -194,6 +205,13 @@ export function createDelayedRouter(options: DelayedRouterOptions): DelayedRoute
     });
     consumer.on('failed', (job, error) => {
       if (error.message === CANCELLED_REASON) return;
+      if (error.message === EXPIRED_REASON) {
+        logger.info(
+          { event: 'job.expired', jobId: job?.id, jobName: job?.name, by: 'router' },
+          'job expired before it started',
+        );
+        return;
+      }
       logger.warn({ event: 'delayed.route-failed', jobId: job?.id, err: error }, 'routing a due job failed');
     });
     consumer.on('error', (error) => outage.error(error));

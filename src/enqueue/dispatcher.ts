@@ -26,7 +26,13 @@
 import { Job, type JobsOptions, type Queue } from '../queue/bullmq.js';
 import type { RedisClient } from '../redis/connections.js';
 import type { AtomicRecord, Dispatched, DispatchRequest } from '../contracts/dispatch.js';
-import { groupOptions, HELD_DELAY_MS, scheduleOptions, TIMEOUT_OPTION } from '../contracts/stored-job.js';
+import {
+  EXPIRES_OPTION,
+  groupOptions,
+  HELD_DELAY_MS,
+  scheduleOptions,
+  TIMEOUT_OPTION,
+} from '../contracts/stored-job.js';
 import { newToken } from '../contracts/names.js';
 import { dispatchedOf, isDelayed, placed, replanned, waitForDue, type Placement } from './placement.js';
 import type { QueueRegistry } from '../queue/queues.js';
@@ -78,6 +84,8 @@ export interface DispatcherOptions {
   readonly metrics: Pick<ProcessMetrics, 'undoFailed'>;
   /** The job index (`jobIndexKey`, contracts/keys.ts): every job gets its entry in the transaction that adds it. */
   readonly indexKey: string;
+  /** The expiries (`ledgerKeys(prefix).expiries`): a job with an expiry gets its entry as the index does. */
+  readonly expiriesKey: string;
   /** Told to clients refused for a full backlog: about when a slot should free up. */
   readonly retryAfterSeconds: number;
   /** Durable acceptance: each add is confirmed on enough replicas before it is answered. */
@@ -106,6 +114,7 @@ export function createDispatcher({
   logger,
   metrics,
   indexKey,
+  expiriesKey,
   retryAfterSeconds,
   replicaAcks,
   afterAddStep,
@@ -137,6 +146,7 @@ export function createDispatcher({
     ...(overrides.backoffMs === undefined ? {} : { backoff: { type: 'exponential', delay: overrides.backoffMs } }),
     ...(overrides.timeoutMs === undefined ? {} : { [TIMEOUT_OPTION]: overrides.timeoutMs }),
     ...(overrides.delayMs ? { delay: overrides.delayMs } : {}),
+    ...(overrides.expiresAt === undefined ? {} : { [EXPIRES_OPTION]: overrides.expiresAt }),
   });
   const newJob = (queue: Queue, request: DispatchRequest, { jobId, timestamp, held }: Placement) =>
     new Job(
@@ -166,7 +176,8 @@ export function createDispatcher({
    * entry was written by its reservation, with the time the job is stamped with; a delayed job's is
    * written here, in the transaction, or sent just ahead of a lone add on the same connection. An
    * entry whose add then fails names no job, and the listing drops it once it is old enough to be
-   * sure (see jobs/lister.ts).
+   * sure (see jobs/lister.ts). The expiry entry of a job with an expiry goes the same way as a delayed
+   * job's index entry (see expiry/expirer.ts).
    */
   const add = async (
     placed: readonly Placement[],
@@ -180,8 +191,10 @@ export function createDispatcher({
         const request = requests[0] as DispatchRequest;
         const queue = queues.forWorker(lone.queueOf);
         const { jobId, timestamp } = lone;
+        const expiresAt = request.options?.expiresAt;
         await Promise.all([
           lone.reserved ? undefined : connection.zadd(indexKey, timestamp, jobId),
+          expiresAt === undefined ? undefined : connection.zadd(expiriesKey, expiresAt, jobId),
           queue.add(request.jobName, request.data, { ...optionsFor(jobId, request), timestamp }),
         ]);
         return;
@@ -196,6 +209,7 @@ export function createDispatcher({
             queue,
             job,
             indexed: placement.reserved,
+            expiresAt: request.options?.expiresAt,
             alongside:
               held &&
               ((pipeline: object) =>
@@ -207,7 +221,7 @@ export function createDispatcher({
                 })),
           };
         }),
-        indexKey,
+        { index: indexKey, expiries: expiriesKey },
         record,
         { resume, afterStep: afterAddStep },
       );

@@ -12,7 +12,7 @@ import { reportOutage } from '../logging/outage.js';
 import type { HandlerRegistry } from './handlers.js';
 import type { JobPool } from './pool.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
-import { CANCELLED_REASON, timeoutOption } from '../contracts/stored-job.js';
+import { CANCELLED_REASON, EXPIRED_REASON, expiresOption, pastExpiry, timeoutOption } from '../contracts/stored-job.js';
 import { parseJobId, queueNameFor } from '../contracts/names.js';
 import type { Retention } from '../queue/job-options.js';
 import { createProgressWriter } from './progress.js';
@@ -47,13 +47,29 @@ export interface ConsumerOptions {
   readonly handlers: Pick<HandlerRegistry, 'resolve'>;
   readonly ledger: JobLedger;
   readonly logger: Logger;
-  readonly metrics: Pick<ProcessMetrics, 'jobStarted' | 'jobFinished' | 'jobCancelled'>;
+  readonly metrics: Pick<ProcessMetrics, 'jobStarted' | 'jobFinished' | 'jobCancelled' | 'jobExpired'>;
   /** Filled with the tokens of the jobs running in this process; shared with the reconciler. */
   readonly running: Set<string>;
   /** Called when a job body ends and its slot frees (work stealing listens). */
   readonly onSlotFree?: () => void;
   /** Whether a job was cancelled: asked before a job starts (see cancel/signals.ts). */
   readonly wasCancelled: (jobId: string, token: string, enqueuedAt: number) => Promise<boolean>;
+  /**
+   * Drops a job's entry from the expiries (see expiry/expirer.ts) as it starts, or expires, here; not
+   * awaited: an entry left behind is dropped by the expirer, which finds the job started.
+   */
+  readonly forgetExpiry: (jobId: string) => Promise<unknown>;
+  /** The clock a job's expiry is judged by as it starts: this process's (Date.now) unless a test sets it. */
+  readonly now?: () => number;
+}
+
+/**
+ * Whether a job about to start must not run: it reached its expiry. Only a first start is judged: a
+ * job that started before (a retry, or a re-run after a crash) has started, and expiry never stops
+ * a job that started.
+ */
+export function expiredAtStart(job: Pick<Job, 'opts' | 'attemptsStarted'>, now: number): boolean {
+  return job.attemptsStarted <= 1 && pastExpiry(job.opts as Record<string, unknown>, now);
 }
 
 export interface Consumer {
@@ -108,6 +124,19 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       await ledger('finish', jobId, () => jobLedger.ended(token, 'finished'));
       metrics.jobCancelled(job.name);
       throw new UnrecoverableError(CANCELLED_REASON);
+    }
+    if (expiresOption(job.opts as Record<string, unknown>) !== undefined) {
+      void options
+        .forgetExpiry(jobId)
+        .catch((error: unknown) =>
+          logger.debug({ err: error, jobId }, 'expiry entry not dropped; the expirer drops it'),
+        );
+      // Not started by its expiry: it never runs, and its slot goes at once, as for a cancel.
+      if (expiredAtStart(job, (options.now ?? Date.now)())) {
+        await ledger('finish', jobId, () => jobLedger.ended(token, 'finished'));
+        metrics.jobExpired(job.name);
+        throw new UnrecoverableError(EXPIRED_REASON);
+      }
     }
     running.add(token);
     runningJobs.add(jobId);
@@ -216,6 +245,13 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     consumer.on('failed', (job, error) => {
       if (error.message === CANCELLED_REASON && error instanceof UnrecoverableError) {
         logger.info({ event: 'job.cancelled', jobId: job?.id, jobName: job?.name }, 'job cancelled');
+        return;
+      }
+      if (error.message === EXPIRED_REASON && error instanceof UnrecoverableError) {
+        logger.info(
+          { event: 'job.expired', jobId: job?.id, jobName: job?.name, by: 'consumer' },
+          'job expired before it started',
+        );
         return;
       }
       const final = job !== undefined && job.finishedOn !== undefined;

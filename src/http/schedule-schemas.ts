@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { MISSED_TICK_POLICIES, OVERLAP_POLICIES } from '../schedules/definition.js';
 import { ruleProblem } from '../schedules/rules.js';
-import { safeBody, taskSchema, type TaskLimits, type ValidationIssue } from './schemas.js';
+import { expiryProblems, safeBody, taskSchema, type TaskLimits, type ValidationIssue } from './schemas.js';
 
 /** The most jobs a schedule may be limited to. */
 export const MAX_SCHEDULE_LIMIT = 1_000_000_000;
@@ -78,6 +78,11 @@ export function scheduleProblems(body: ScheduleBody, minIntervalMs: number, now:
   const endAt = body.endAt === undefined ? undefined : Date.parse(body.endAt);
   if (endAt !== undefined && startAt !== undefined && endAt <= startAt) problem('endAt', 'must be after startAt');
   else if (endAt !== undefined && endAt <= now) problem('endAt', 'must be in the future');
+  // Each tick's job counts its expiry from when it is made: a time would pass for every job after it.
+  if (body.options?.expiresAt !== undefined) problem('options.expiresAt', 'use expiresInMs in a schedule');
+  else if (body.options !== undefined) {
+    for (const { path, message } of expiryProblems(body.options, now)) problem(`options.${path}`, message);
+  }
   return problems;
 }
 

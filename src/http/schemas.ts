@@ -71,6 +71,9 @@ export const MAX_PRIORITY = 2_097_152;
 /** The longest a job may be delayed: 30 days. */
 export const MAX_DELAY_MS = 30 * 24 * 3_600_000;
 
+/** The longest a job may wait before it expires: 30 days, as for a delay. */
+export const MAX_EXPIRY_MS = 30 * 24 * 3_600_000;
+
 /** Per-job settings that override the service's defaults. */
 function optionsSchema({ maxTimeoutMs }: TaskLimits) {
   return z
@@ -80,8 +83,58 @@ function optionsSchema({ maxTimeoutMs }: TaskLimits) {
       attempts: z.int().min(1).max(100).optional(),
       backoffMs: z.int().min(0).max(86_400_000).optional(),
       timeoutMs: z.int().min(1).max(maxTimeoutMs).optional(),
+      expiresInMs: z
+        .int()
+        .min(1)
+        .max(MAX_EXPIRY_MS)
+        .optional()
+        .describe('A job not started within this many ms of its enqueue never runs: it ends as `expired`.'),
+      expiresAt: z.iso
+        .datetime({ offset: true })
+        .optional()
+        .describe(
+          'The same as a time (ISO 8601, with `Z` or an offset), in the future and at most 30 days ahead; ' +
+            'not with `expiresInMs`.',
+        ),
     })
     .strict();
+}
+
+interface ExpiryOptions {
+  readonly delayMs?: number | undefined;
+  readonly expiresInMs?: number | undefined;
+  readonly expiresAt?: string | undefined;
+}
+
+/**
+ * When a task's job expires (ms since the epoch), from either form: `expiresInMs` counts from `now`,
+ * the time its request came.
+ */
+export function expiryOf(options: ExpiryOptions | undefined, now: number): number | undefined {
+  if (options?.expiresInMs !== undefined) return now + options.expiresInMs;
+  return options?.expiresAt === undefined ? undefined : Date.parse(options.expiresAt);
+}
+
+/**
+ * What is wrong with a task's expiry at `now`, by field of its `options`: both forms given, a time not
+ * in the future or too far ahead, or a delay that reaches it (a delayed job that would expire before
+ * it is due). Checked after the schema, and answered 422 `INVALID_EXPIRY`: each field alone is valid.
+ */
+export function expiryProblems(options: ExpiryOptions, now: number): { path: string; message: string }[] {
+  if (options.expiresInMs !== undefined && options.expiresAt !== undefined) {
+    return [{ path: 'expiresAt', message: 'give expiresInMs or expiresAt, not both' }];
+  }
+  const expiresAt = expiryOf(options, now);
+  if (expiresAt === undefined) return [];
+  if (options.expiresAt !== undefined && expiresAt <= now)
+    return [{ path: 'expiresAt', message: 'must be in the future' }];
+  if (options.expiresAt !== undefined && expiresAt > now + MAX_EXPIRY_MS) {
+    return [{ path: 'expiresAt', message: 'must be at most 30 days ahead' }];
+  }
+  if (options.delayMs !== undefined && options.delayMs > 0 && now + options.delayMs >= expiresAt) {
+    return [{ path: 'delayMs', message: 'must end before the job expires (expiresInMs or expiresAt)' }];
+  }
+  return [];
 }
 
 /** One task, without the raw-body checks of `safeBody`: what the OpenAPI document describes. */

@@ -39,7 +39,7 @@ import type { JobReader, JobView } from './reader.js';
 
 const LUA_DIRECTORY = fileURLToPath(new URL('./lua/', import.meta.url));
 
-/** The states a listing can be filtered by: BullMQ's, with cancelled jobs told apart from failed. */
+/** The states a listing can be filtered by: BullMQ's, with cancelled and expired jobs told apart from failed. */
 export const LISTED_STATES = [
   'waiting',
   'prioritized',
@@ -48,6 +48,7 @@ export const LISTED_STATES = [
   'completed',
   'failed',
   'cancelled',
+  'expired',
 ] as const;
 export type ListedState = (typeof LISTED_STATES)[number];
 

@@ -7,7 +7,14 @@
  * open handles without bound.
  */
 import type { Job, JobsOptions, Queue } from 'bullmq';
-import { CANCELLED_REASON, groupOption, scheduleOption, timeoutOption } from '../contracts/stored-job.js';
+import {
+  CANCELLED_REASON,
+  EXPIRED_REASON,
+  expiresOption,
+  groupOption,
+  scheduleOption,
+  timeoutOption,
+} from '../contracts/stored-job.js';
 import { parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import { jobsExist } from '../queue/job-presence.js';
 import type { QueueRegistry } from '../queue/queues.js';
@@ -39,6 +46,8 @@ export interface JobView {
   readonly timeoutMs: number | null;
   /** The schedule that made it and the tick it was made for; null for a job a client enqueued. */
   readonly schedule: { readonly name: string; readonly tickAt: string } | null;
+  /** When it expires if it has not started by then (ISO 8601); null for a job without an expiry. */
+  readonly expiresAt: string | null;
   readonly timestamps: {
     readonly enqueuedAt: string | null;
     readonly startedAt: string | null;
@@ -147,9 +156,11 @@ export function createJobReader({ redis, queues, isKnownWorker, locate }: JobRea
   };
 }
 
-/** BullMQ's state of a job, with cancelled jobs told apart from failed ones. */
+/** BullMQ's state of a job, with cancelled and expired jobs told apart from failed ones. */
 export function publicState(job: Pick<Job, 'failedReason'>, state: string): string {
-  return state === 'failed' && job.failedReason === CANCELLED_REASON ? 'cancelled' : state;
+  if (state !== 'failed') return state;
+  if (job.failedReason === CANCELLED_REASON) return 'cancelled';
+  return job.failedReason === EXPIRED_REASON ? 'expired' : state;
 }
 
 function view(jobId: string, job: Job, state: string, assignedWorker: string, movedFrom: readonly string[]): JobView {
@@ -171,6 +182,7 @@ function view(jobId: string, job: Job, state: string, assignedWorker: string, mo
     backoffMs: backoffOf(job.opts.backoff),
     timeoutMs: timeoutOption(job.opts as Record<string, unknown>) ?? null,
     schedule: scheduleView(job.opts as Record<string, unknown>),
+    expiresAt: iso(expiresOption(job.opts as Record<string, unknown>)),
     timestamps: {
       enqueuedAt: iso(job.timestamp),
       startedAt: iso(job.processedOn),

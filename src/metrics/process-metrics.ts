@@ -69,6 +69,8 @@ export interface ProcessMetrics {
   jobFinished(jobName: string, outcome: JobOutcome, durationSeconds: number): void;
   /** A job cancelled before its body ran: taken out of its queue, or stopped as it was fetched. */
   jobCancelled(jobName: string): void;
+  /** A job that reached its expiry before it started: counted once, by the process that expired it. */
+  jobExpired(jobName: string): void;
   httpRequest(route: string, method: string, statusCode: number, seconds: number): void;
   /** One job moved from another worker's queue by this process. */
   jobMoved(reason: JobMoveReason): void;
@@ -132,6 +134,12 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
     labelNames: ['job_name'],
     registers,
   });
+  const expired = new Counter({
+    name: `${METRIC_PREFIX}jobs_expired_total`,
+    help: 'Jobs that reached their expiry (options.expiresInMs or expiresAt) before they started, and so never ran.',
+    labelNames: ['job_name'],
+    registers,
+  });
   // Every known series exists from the start at 0, so that rate() and increase() have series before
   // the first event (a failed-jobs panel shows 0, not "No data"). Any worker may be assigned a task,
   // but this process only knows its own id for sure; the others start at 0 in their own processes.
@@ -140,6 +148,7 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
     completed.inc({ job_name }, 0);
     failed.inc({ job_name }, 0);
     cancelled.inc({ job_name }, 0);
+    expired.inc({ job_name }, 0);
   }
   const duration = new Histogram({
     name: `${METRIC_PREFIX}job_duration_seconds`,
@@ -231,6 +240,7 @@ export function createProcessMetrics({ workerId, hostId, knownJobNames, pool }: 
       duration.observe({ job_name: jobLabel(jobName) }, durationSeconds);
     },
     jobCancelled: (jobName) => cancelled.inc({ job_name: jobLabel(jobName) }),
+    jobExpired: (jobName) => expired.inc({ job_name: jobLabel(jobName) }),
     httpRequest: (route, method, statusCode, seconds) =>
       http.observe({ route, method, status_code: String(statusCode) }, seconds),
     jobMoved: (reason) => moved.inc({ reason }),

@@ -2,7 +2,8 @@
  * What a process's HTTP API answers from, over its request connection and the queue registry on it:
  * the job reader (which follows a moved job to its current queue), the lister, the canceller, the
  * dispatcher, the idempotency store, the event streams, the group ledger (`/groups`), the queue
- * dashboard and the scrape, as `createApp`'s options.
+ * dashboard and the scrape, as `createApp`'s options; and the expirer, which shares the reader and
+ * the canceller's way of taking a waiting job out.
  * A process and the in-process test app (test/support/in-process-app.ts) both compose their API here,
  * so that what the HTTP tests serve is what a process serves: they differ only in what they pass.
  */
@@ -19,11 +20,12 @@ import { createCanceller, type Canceller } from '../cancel/canceller.js';
 import { cancelKeys } from '../cancel/signals.js';
 import { createJobReader, type JobReader } from '../jobs/reader.js';
 import { createJobLister, type JobLister } from '../jobs/lister.js';
+import { createExpirer, type Expirer } from '../expiry/expirer.js';
 import type { HostMetricsClient } from '../metrics/host-metrics-client.js';
 import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { createScrape } from '../metrics/scrape.js';
 import type { AddStepHook } from '../queue/add-jobs.js';
-import { createCancelWaiting } from '../queue/cancel-waiting.js';
+import { createCancelWaiting, createTakeOut, type TakeOut } from '../queue/cancel-waiting.js';
 import { jobOptionsFrom } from '../queue/job-options.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import type { Ledger, LedgerOptions } from '../ledger/ledger.js';
@@ -31,14 +33,14 @@ import { createGroupLedger, type GroupLedger } from '../ledger/groups.js';
 import { readLocation } from '../ledger/moves.js';
 import type { RedisClient } from '../redis/connections.js';
 import type { ReplicaAcks } from '../redis/replica-acks.js';
-import { jobIndexKey } from '../contracts/keys.js';
+import { jobIndexKey, ledgerKeys } from '../contracts/keys.js';
 import { DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import type { Logger } from '../logging/logger.js';
 
 /** What the API counts: a process's own metrics (the in-process test app counts nothing). */
 export type ApiMetrics = Pick<
   ProcessMetrics,
-  'httpRequest' | 'jobEnqueued' | 'undoFailed' | 'jobCancelled' | 'scheduleTicks'
+  'httpRequest' | 'jobEnqueued' | 'undoFailed' | 'jobCancelled' | 'jobExpired' | 'scheduleTicks'
 >;
 
 export interface ApiOptions {
@@ -80,6 +82,8 @@ export interface Api {
   readonly streams: EventStreams;
   /** Makes the jobs of due schedules: its owner runs its passes (see schedules/scheduler.ts). */
   readonly scheduler: Scheduler;
+  /** Expires due jobs; its owner runs its passes (see expiry/expirer.ts). */
+  readonly expirer: Expirer;
 }
 
 /** The ledger's settings from the configuration, for every ledger a process (or a test app) makes. */
@@ -112,16 +116,25 @@ export function composeApi(options: ApiOptions): Api {
   const enqueue = enqueueing(options);
   const scheduleStore = createScheduleStore({ redis: options.redis, prefix: config.prefix });
   const streams = createEventStreams({ maxStreams: config.sseMaxStreams, maxLifetimeMs: config.sseMaxLifetimeMs });
+  const takeOut = takingOut(options);
   return {
     jobList,
     streams,
     scheduler: scheduling(options, scheduleStore, enqueue.dispatcher, reader),
+    expirer: createExpirer({
+      redis: options.redis,
+      expiriesKey: ledgerKeys(config.prefix).expiries,
+      reader,
+      takeOut: takeOut('expiry'),
+      metrics: options.metrics,
+      logger,
+    }),
     app: {
       ...enqueue,
       jobs: reader,
       streams,
       jobList,
-      canceller: cancelling(options, reader),
+      canceller: cancelling(options, reader, takeOut('cancel')),
       groups: {
         ledger: options.groups,
         // New settings may let held jobs start: this process's releaser hands them out, pool-wide.
@@ -218,6 +231,7 @@ function enqueueing(options: ApiOptions): Pick<AppOptions, 'idempotency' | 'disp
       logger,
       metrics: options.metrics,
       indexKey: jobIndexKey(config.prefix),
+      expiriesKey: ledgerKeys(config.prefix).expiries,
       retryAfterSeconds: Math.max(1, Math.ceil(config.taskDurationMs / 1000)),
       afterAddStep: options.afterAddStep,
       replicaAcks,
@@ -225,18 +239,23 @@ function enqueueing(options: ApiOptions): Pick<AppOptions, 'idempotency' | 'disp
   };
 }
 
-function cancelling(options: ApiOptions, reader: JobReader): Canceller {
-  const { config, redis, queues, ledger, metrics, logger } = options;
-  return createCanceller({
-    redis,
-    keys: cancelKeys(config.prefix),
-    reader,
-    cancelWaiting: createCancelWaiting({ redis, queues }),
-    ledger,
-    groups: options.groups,
-    heldJobKey: (jobId) => queues.forWorker(HELD_QUEUE).toKey(jobId),
-    metrics,
-    logger,
-    unroutedWorker: DELAYED_QUEUE,
-  });
+function cancelling(options: ApiOptions, reader: JobReader, takeOut: TakeOut): Canceller {
+  const { config, redis, metrics } = options;
+  return createCanceller({ redis, keys: cancelKeys(config.prefix), reader, takeOut, metrics });
+}
+
+/** How a waiting job is taken out of its queue, for the canceller and the expirer (their log events differ). */
+function takingOut(options: ApiOptions): (eventPrefix: string) => TakeOut {
+  const { redis, queues, ledger, logger } = options;
+  const cancelWaiting = createCancelWaiting({ redis, queues });
+  return (eventPrefix) =>
+    createTakeOut({
+      cancelWaiting,
+      ledger,
+      groups: options.groups,
+      heldJobKey: (jobId) => queues.forWorker(HELD_QUEUE).toKey(jobId),
+      logger,
+      unroutedWorker: DELAYED_QUEUE,
+      eventPrefix,
+    });
 }

@@ -134,6 +134,7 @@ async function startConsumer(
       if (config.workStealing) stealer.slotFreed();
     },
     wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),
+    forgetExpiry: forgetExpiry(parts, config),
   });
   cancelWatch.onHeard((jobId) => consumer.cancel(jobId));
   cancelWatch.watchRunning(() => consumer.runningJobs());
@@ -198,11 +199,21 @@ async function startDelayedRouter(
     lockDurationMs: config.lockDurationMs,
     wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),
     onRouted: (routedTo, jobName) => parts.metrics.jobEnqueued(routedTo, jobName),
+    onExpired: (jobId, jobName) => {
+      parts.metrics.jobExpired(jobName);
+      void forgetExpiry(parts, config)(jobId).catch(() => {});
+    },
     logger: parts.logger,
     afterStep: parts.afterAddStep,
   });
   await delayedRouter.waitUntilReady();
   return delayedRouter;
+}
+
+/** Drops a job's entry from the expiries, on the consumer's connection (see expiry/expirer.ts). */
+function forgetExpiry(parts: ProcessParts, config: Config): (jobId: string) => Promise<unknown> {
+  const key = ledgerKeys(config.prefix).expiries;
+  return (jobId) => parts.consumerConnection.zrem(key, jobId);
 }
 
 /** Fixes the ledger from BullMQ's own state, finishes moves whose executor died, cleans retired queues. */

@@ -18,6 +18,7 @@ import { createApp } from '../http/app.js';
 import type { EventStreams } from '../http/event-streams.js';
 import { answerClientErrors } from '../http/client-errors.js';
 import type { JobLister } from '../jobs/lister.js';
+import { EXPIRY_INTERVAL_MS, type Expirer } from '../expiry/expirer.js';
 import { EXIT_PORT_IN_USE, PROCESS_READY_MESSAGE, portInUse } from '../contracts/process-messages.js';
 import { every, type Periodic } from '../platform/periodic.js';
 import type { Logger } from '../logging/logger.js';
@@ -41,6 +42,7 @@ export interface PreparedHttp {
   /** The open event streams, which the shutdown ends. */
   readonly streams: EventStreams;
   readonly scheduler: Scheduler;
+  readonly expirer: Expirer;
 }
 
 /** The API, ready to listen; it answers 503 `NOT_READY` to what needs Redis until `startup` says it serves. */
@@ -77,6 +79,7 @@ export function prepareHttp(parts: ProcessParts, config: Config, startup: Startu
     jobList: api.jobList,
     streams: api.streams,
     scheduler: api.scheduler,
+    expirer: api.expirer,
   };
 }
 
@@ -97,6 +100,7 @@ export async function startProcess(
   const background = await startBackground(parts, config, onLeaseLost);
   const sweeping = sweepEvery(http.jobList, config, logger);
   const scheduling = scheduleEvery(http.scheduler, logger);
+  const expiring = expireEvery(http.expirer, logger);
   startup.consumer = background.consumer;
   startup.waitingFor = undefined;
   const server = await http.listen();
@@ -117,7 +121,7 @@ export async function startProcess(
     streams: http.streams,
     consumer: background.consumer,
     leaseKeeper: background.leaseKeeper,
-    loops: [...background.loops, scheduling, sweeping, background.retirement],
+    loops: [...background.loops, scheduling, sweeping, expiring, background.retirement],
   };
 }
 
@@ -131,25 +135,56 @@ function sweepEvery(jobList: JobLister, config: Config, logger: Logger): Periodi
 }
 
 /**
- * Looks for due schedules a few times a second. While Redis is away every look fails: the first
- * failure is logged at once, then one line per interval, and one when looks work again.
+ * A loop of passes over Redis, whose failures are an outage: logged once per interval, with one line
+ * when it ends.
  */
-function scheduleEvery(scheduler: Scheduler, logger: Logger): Periodic {
-  const outage = reportOutage({
-    logger,
-    level: 'warn',
-    about: { loop: 'scheduler' },
-    error: { event: 'schedule.look-failed', msg: 'could not look for due schedules' },
-    restored: { event: 'schedule.look-restored', msg: 'looking for due schedules again' },
-  });
+function passesEvery(
+  intervalMs: number,
+  pass: () => Promise<unknown>,
+  logger: Logger,
+  { loop, failed, restored }: { loop: string; failed: Line; restored: Line },
+): Periodic {
+  const outage = reportOutage({ logger, level: 'warn', about: { loop }, error: failed, restored });
   return every(
-    SCHEDULER_POLL_MS,
+    intervalMs,
     async () => {
-      await scheduler.pass();
+      await pass();
       outage.restored();
     },
     (error) => outage.error(error),
   );
+}
+
+interface Line {
+  readonly event: string;
+  readonly msg: string;
+}
+
+/** Looks for due schedules a few times a second (see schedules/scheduler.ts). */
+function scheduleEvery(scheduler: Scheduler, logger: Logger): Periodic {
+  return passesEvery(SCHEDULER_POLL_MS, () => scheduler.pass(), logger, {
+    loop: 'scheduler',
+    failed: { event: 'schedule.look-failed', msg: 'could not look for due schedules' },
+    restored: { event: 'schedule.look-restored', msg: 'looking for due schedules again' },
+  });
+}
+
+/**
+ * Expires due jobs (see expiry/expirer.ts). Its stop waits for the pass under way, so that a job it
+ * took out also gives its slot back.
+ */
+function expireEvery(expirer: Expirer, logger: Logger): { stop(): Promise<void> } {
+  const periodic = passesEvery(EXPIRY_INTERVAL_MS, () => expirer.pass(), logger, {
+    loop: 'expirer',
+    failed: { event: 'expiry.failed', msg: 'expiring due jobs failed; trying again' },
+    restored: { event: 'expiry.restored', msg: 'expiring due jobs again' },
+  });
+  return {
+    async stop() {
+      periodic.stop();
+      await expirer.settle();
+    },
+  };
 }
 
 async function serve(app: Express, { logger }: ProcessParts, config: Config): Promise<Server> {

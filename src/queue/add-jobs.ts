@@ -20,6 +20,8 @@ export interface JobToAdd {
   readonly job: Job;
   /** Whether its index entry exists already (its reservation wrote it). */
   readonly indexed: boolean;
+  /** When it expires (ms), for its entry in the expiries; undefined for a job without an expiry. */
+  readonly expiresAt?: number | undefined;
   /** Commands that go in the transaction of the job's add, just after it (a held job's hold). */
   readonly alongside?: ((pipeline: object) => void) | undefined;
 }
@@ -32,15 +34,22 @@ export function addMarkerKey(queue: Queue, marker: string): string {
   return `${queue.qualifiedName}:added:${marker}`;
 }
 
+/** The sorted sets written with the jobs: the job index, and the expiries (both in the ledger's slot). */
+export interface AddedEntryKeys {
+  readonly index: string;
+  readonly expiries: string;
+}
+
 /**
- * Adds the jobs with the index entries they lack, and writes the record if any: in one MULTI on one
- * Redis; slot by slot on a cluster, or when `resume` finishes a plan. BullMQ queues its add script
- * on the transaction synchronously, as its own bulk add relies on. Every queue shares the connection
- * the dispatcher was given, so one transaction covers them all.
+ * Adds the jobs with the index entries they lack, and the expiry entries of those with an expiry, and
+ * writes the record if any: in one MULTI on one Redis; slot by slot on a cluster, or when `resume`
+ * finishes a plan. BullMQ queues its add script on the transaction synchronously, as its own bulk add
+ * relies on. Every queue shares the connection the dispatcher was given, so one transaction covers
+ * them all.
  */
 export async function addInOneTransaction(
   jobs: readonly JobToAdd[],
-  indexKey: string,
+  keys: AddedEntryKeys,
   record: AtomicRecord | undefined,
   { resume = false, afterStep }: { resume?: boolean; afterStep?: AddStepHook | undefined } = {},
 ): Promise<void> {
@@ -48,7 +57,7 @@ export async function addInOneTransaction(
   if (first === undefined) return;
   const client = await first.queue.backend.client;
   if (client.isCluster || resume) {
-    await addSlotBySlot(jobs, indexKey, record, resume, afterStep);
+    await addSlotBySlot(jobs, keys, record, resume, afterStep);
     return;
   }
   const multi = client.multi();
@@ -60,7 +69,9 @@ export async function addInOneTransaction(
     alongside?.(multi);
   }
   const entries = indexEntries(jobs);
-  if (entries.length > 0) commands.zadd(indexKey, ...entries);
+  if (entries.length > 0) commands.zadd(keys.index, ...entries);
+  const expiries = expiryEntries(jobs);
+  if (expiries.length > 0) commands.zadd(keys.expiries, ...expiries);
   if (record !== undefined) commands.set(record.key, record.value, 'KEEPTTL');
   await execAll(multi);
 }
@@ -68,7 +79,7 @@ export async function addInOneTransaction(
 /** The same steps, one transaction per queue (per slot), with the plan before and the answer after. */
 async function addSlotBySlot(
   jobs: readonly JobToAdd[],
-  indexKey: string,
+  keys: AddedEntryKeys,
   record: AtomicRecord | undefined,
   resume: boolean,
   afterStep: AddStepHook = async () => {},
@@ -78,6 +89,10 @@ async function addSlotBySlot(
     await client.set(record.key, record.plan, 'KEEPTTL');
     await afterStep('planned');
   }
+  // Ahead of the jobs, so that a request that dies part-way leaves no job without its entry; an entry
+  // whose job was never added is dropped by the expirer.
+  const expiries = expiryEntries(jobs);
+  if (expiries.length > 0) await client.zadd(keys.expiries, ...expiries);
   const byQueue = new Map<Queue, JobToAdd[]>();
   for (const entry of jobs) byQueue.set(entry.queue, [...(byQueue.get(entry.queue) ?? []), entry]);
   let added = 0;
@@ -98,12 +113,16 @@ async function addSlotBySlot(
     await afterStep(`added ${added}`);
   }
   const entries = indexEntries(jobs);
-  if (entries.length > 0) await client.zadd(indexKey, ...entries);
+  if (entries.length > 0) await client.zadd(keys.index, ...entries);
   if (record !== undefined) await client.set(record.key, record.value, 'KEEPTTL');
 }
 
 function indexEntries(jobs: readonly JobToAdd[]): (string | number)[] {
   return jobs.flatMap(({ job, indexed }) => (indexed ? [] : [job.timestamp, job.id ?? '']));
+}
+
+function expiryEntries(jobs: readonly JobToAdd[]): (string | number)[] {
+  return jobs.flatMap(({ job, expiresAt }) => (expiresAt === undefined ? [] : [expiresAt, job.id ?? '']));
 }
 
 /** Runs a transaction and throws its first failure. */

@@ -4,12 +4,20 @@
  * enqueue time.
  */
 import type { Job, JobsOptions } from './bullmq.js';
-import { groupOption, groupOptions, scheduleOption, scheduleOptions, TIMEOUT_OPTION } from '../contracts/stored-job.js';
+import {
+  EXPIRES_OPTION,
+  groupOption,
+  groupOptions,
+  scheduleOption,
+  scheduleOptions,
+  TIMEOUT_OPTION,
+} from '../contracts/stored-job.js';
 
 export function carriedOptions(job: Job, jobId: string): JobsOptions {
   const { attempts, backoff, priority } = job.opts;
   const stored = job.opts as Record<string, unknown>;
   const timeoutMs = stored[TIMEOUT_OPTION];
+  const expiresAt = stored[EXPIRES_OPTION];
   return {
     jobId,
     timestamp: job.timestamp,
@@ -17,6 +25,7 @@ export function carriedOptions(job: Job, jobId: string): JobsOptions {
     ...(backoff === undefined ? {} : { backoff }),
     ...(priority ? { priority } : {}),
     ...(timeoutMs === undefined ? {} : { [TIMEOUT_OPTION]: timeoutMs }),
+    ...(expiresAt === undefined ? {} : { [EXPIRES_OPTION]: expiresAt }),
     ...groupOptions(groupOption(stored)),
     ...scheduleOptions(scheduleOption(stored)),
   };

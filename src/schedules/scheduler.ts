@@ -16,6 +16,7 @@ import type { Dispatcher } from '../enqueue/dispatcher.js';
 import { bodyHash, type IdempotencyStore } from '../idempotency/store.js';
 import type { JobReader } from '../jobs/reader.js';
 import type { Logger } from '../logging/logger.js';
+import { tickRequest } from './definition.js';
 import { planTick } from './rules.js';
 import type { ClaimedTick, ScheduleStore, TickOutcome } from './store.js';
 
@@ -73,7 +74,10 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     const claim = await idempotency.claim(key, hash);
     if (claim.kind === 'replay') return { jobId: (claim.answer as Dispatched).jobId };
     if (claim.kind === 'busy' || claim.kind === 'mismatch') return undefined;
-    const request = { ...claimed.definition.task, schedule: { name: claimed.name, tickAt: jobTick } };
+    const request = {
+      ...tickRequest(claimed.definition.task, Date.now()),
+      schedule: { name: claimed.name, tickAt: jobTick },
+    };
     if (claim.kind === 'resume') {
       const planned = claim.answer as Dispatched;
       const dead = { token: claim.token, at: 0 };

@@ -14,7 +14,7 @@ import { createLedger } from '../../src/ledger/ledger.js';
 import { createProcessMetrics, UNDO_OPERATIONS, type ProcessMetrics } from '../../src/metrics/process-metrics.js';
 import { jobOptionsFrom } from '../../src/queue/job-options.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
-import { jobIndexKey } from '../../src/contracts/keys.js';
+import { jobIndexKey, ledgerKeys } from '../../src/contracts/keys.js';
 import {
   closeConnection,
   createRedisConnection,
@@ -102,6 +102,7 @@ function dispatcherWith(
     logger,
     metrics,
     indexKey: jobIndexKey(config.prefix),
+    expiriesKey: ledgerKeys(config.prefix).expiries,
     retryAfterSeconds: 1,
   });
 }

@@ -122,6 +122,7 @@ describe('/metrics', () => {
     assert.deepEqual(zeros('bullpen_jobs_completed_total'), everyWorkerAndJob);
     assert.deepEqual(zeros('bullpen_jobs_failed_total'), everyWorkerAndJob);
     assert.deepEqual(zeros('bullpen_jobs_cancelled_total'), everyWorkerAndJob);
+    assert.deepEqual(zeros('bullpen_jobs_expired_total'), everyWorkerAndJob);
     // Each process starts the enqueues routed to its own worker id; its labels are
     // worker (the reporting process), host, assigned_worker and job_name.
     const enqueued = samples.filter((sample) => sample.name === 'bullpen_jobs_enqueued_total');

@@ -260,6 +260,28 @@ const CASES: readonly Case[] = [
     status: 422,
     code: 'UNKNOWN_JOB_NAME',
   },
+  {
+    name: 'enqueue a task with an expiry',
+    method: 'POST',
+    path: '/enqueue-task',
+    body: task('resize-image', {}, { expiresAt: new Date(Date.now() + 3_600_000).toISOString() }),
+    status: 202,
+    needsOption: 'expiresAt',
+  },
+  {
+    name: 'a delay that reaches its expiry',
+    method: 'POST',
+    path: '/enqueue-task',
+    body: task('send-reminder', {}, { delayMs: 60_000, expiresInMs: 30_000 }),
+    status: 422,
+    code: 'INVALID_EXPIRY',
+    needsOption: 'expiresInMs',
+    check: ({ body }) =>
+      assert.deepEqual(
+        (body as { details: { path: string }[] }).details.map(({ path }) => path),
+        ['options.delayMs'],
+      ),
+  },
 
   // POST /enqueue-tasks
   {
@@ -713,7 +735,7 @@ describe('the OpenAPI document against the live service', { timeout: 240_000 }, 
     } finally {
       await Promise.all(runners.map((runner) => runner.close()));
     }
-    fixtures.waiting = await enqueue(task('parked', { n: 3 }));
+    fixtures.waiting = await enqueue(task('parked', { n: 3 }, { expiresInMs: 86_400_000 }));
     fixtures.toCancel = await enqueue(task('parked', { n: 4 }));
 
     // The document as the app serves it, which is what clients get.

@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['config'],
   ['http'],
   ['schedules'],
-  ['enqueue', 'idempotency', 'cancel'],
+  ['enqueue', 'idempotency', 'cancel', 'expiry'],
   ['jobs', 'ownership', 'execution', 'fairness'],
   ['metrics'],
   ['queue'],

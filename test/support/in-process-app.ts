@@ -30,6 +30,7 @@ const NO_METRICS: ApiMetrics = {
   undoFailed: () => {},
   jobCancelled: () => {},
   scheduleTicks: () => {},
+  jobExpired: () => {},
 };
 
 export interface InProcessAppOptions {

@@ -12,7 +12,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { readScripts } from '../../src/redis/scripts.js';
 
-const FOLDERS = ['src/ledger/lua', 'src/queue/lua', 'src/jobs/lua', 'src/idempotency/lua', 'src/schedules/lua'];
+const FOLDERS = [
+  'src/ledger/lua',
+  'src/queue/lua',
+  'src/jobs/lua',
+  'src/idempotency/lua',
+  'src/schedules/lua',
+  'src/expiry/lua',
+];
 /** Commands whose first argument is not a key. */
 const KEYLESS = new Set(['TIME']);
 

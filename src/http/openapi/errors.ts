@@ -30,6 +30,7 @@ import {
   TooManyStreamsError,
   UnauthorizedError,
   UnknownJobNameError,
+  InvalidExpiryError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from '../../errors.js';
@@ -122,12 +123,12 @@ export function createErrorDocs({ bodyLimitBytes }: { bodyLimitBytes: number }) 
     ),
     JOB_FINISHED: described(
       new JobFinishedError(SAMPLE_JOB_ID, 'completed'),
-      'the job has already completed or failed: there is nothing left to cancel',
+      'the job has already completed, failed or expired: there is nothing left to cancel',
       jobState,
     ),
     JOB_NOT_RETRYABLE: described(
       new JobNotRetryableError(SAMPLE_JOB_ID, 'active'),
-      'the job is neither failed nor cancelled',
+      'the job is neither failed, cancelled nor expired',
       jobState,
     ),
     PAYLOAD_TOO_LARGE: described(
@@ -150,6 +151,15 @@ export function createErrorDocs({ bodyLimitBytes }: { bodyLimitBytes: number }) 
       'a well-formed schedule that cannot run as given: a cron expression that does not parse, an unknown time ' +
         'zone, ticks closer than `SCHEDULE_MIN_INTERVAL_MS`, both or neither of `cron` and `everyMs`, or an ' +
         '`endAt` not after `startAt` or already past; `details` names each field. Nothing is stored',
+      z.array(z.object({ path: z.string(), message: z.string() })),
+    ),
+    INVALID_EXPIRY: described(
+      new InvalidExpiryError([
+        { path: 'options.delayMs', message: 'must end before the job expires (expiresInMs or expiresAt)' },
+      ]),
+      'the expiry cannot be met as asked: `expiresInMs` and `expiresAt` both given, an `expiresAt` not in the ' +
+        'future or over 30 days ahead, or a `delayMs` that reaches the expiry; `details` names each field by ' +
+        'path (`tasks.<index>.options.<field>` in a batch). Nothing is enqueued',
       z.array(z.object({ path: z.string(), message: z.string() })),
     ),
     UNKNOWN_JOB_NAME: described(

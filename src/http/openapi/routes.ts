@@ -26,6 +26,7 @@ const ENQUEUE_ERRORS: readonly ErrorCode[] = [
   'UNSUPPORTED_MEDIA_TYPE',
   'IDEMPOTENCY_KEY_REUSED',
   'UNKNOWN_JOB_NAME',
+  'INVALID_EXPIRY',
   'BACKLOG_FULL',
   'NO_LIVE_WORKER',
   'QUEUE_UNAVAILABLE',
@@ -55,7 +56,9 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
       'The worker is chosen and a slot reserved on it in one atomic Redis step. With an `Idempotency-Key`, a ' +
       'repeat of the same body answers 200 with the first answer and enqueues nothing. A `jobName` needs a ' +
       'handler file, or must be one the built-in dummy runs (`videoProcessing`, and those of `DUMMY_JOB_NAMES`): ' +
-      'any other answers 422 `UNKNOWN_JOB_NAME`. A refused request enqueues nothing and reserves nothing.',
+      'any other answers 422 `UNKNOWN_JOB_NAME`. A refused request enqueues nothing and reserves nothing. ' +
+      'With `options.expiresInMs` (or `expiresAt`) a job not started by then never runs: it ends as `expired` ' +
+      'and gives its slot back at once; a delay that reaches the expiry is refused (422 `INVALID_EXPIRY`).',
     parameters: ['IdempotencyKey'],
     body: {
       schema: 'Task',
@@ -64,7 +67,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
         jobName: 'resize-image',
         group: 'tenant-a',
         data: { durationMs: 2000 },
-        options: { priority: 10, attempts: 5 },
+        options: { priority: 10, attempts: 5, expiresInMs: 600_000 },
       },
     },
     answers: [
@@ -171,7 +174,9 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
     operationId: 'cancelJob',
     tag: 'Jobs',
     summary: 'Cancel a job that has not finished',
-    description: 'A waiting or delayed job never runs; a running one is stopped. It is then seen as `cancelled`.',
+    description:
+      'A waiting or delayed job never runs; a running one is stopped. It is then seen as `cancelled`. A job ' +
+      'that completed, failed or expired answers 409 `JOB_FINISHED`.',
     parameters: ['JobId'],
     answers: [
       { status: 200, description: 'Cancelled (or it already was).', schema: 'CancelAnswer' },
@@ -188,10 +193,10 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
     path: '/jobs/{id}/retry',
     operationId: 'retryJob',
     tag: 'Jobs',
-    summary: 'Enqueue a failed or cancelled job again, as a new job',
+    summary: 'Enqueue a failed, cancelled or expired job again, as a new job',
     description:
-      'The new job has a new id and the same name, data and options, and is routed like any enqueue; `retryOf` ' +
-      'names the old job.',
+      'The new job has a new id and the same name, data and options but its expiry (it would have passed), and ' +
+      'is routed like any enqueue; `retryOf` names the old job.',
     parameters: ['JobId'],
     answers: [
       { status: 202, description: 'The new job, accepted.', schema: 'RetryAnswer', headers: ['Location'] },
@@ -221,8 +226,8 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
     tag: 'Jobs',
     summary: "A job's life as Server-Sent Events",
     description:
-      '`state` when its state changes, `progress` when its saved progress changes, and a final `completed` or ' +
-      "`failed` carrying the job as `GET /jobs/{id}` gives it; then the stream closes. Each names the job's `group`. A job that has already " +
+      '`state` when its state changes, `progress` when its saved progress changes, and a final `completed`, ' +
+      "`failed`, `cancelled` or `expired` carrying the job as `GET /jobs/{id}` gives it; then the stream closes. Each names the job's `group`. A job that has already " +
       'ended gets its final event at once; a job removed by retention meanwhile ends the stream with `removed`. ' +
       'A comment line (`: heartbeat`) comes every 15 s. The server may end the stream first, and says why in a ' +
       'last event carrying `{ "jobId" }`: `shutdown` when the process stops, `reconnect` once the stream has been ' +

@@ -7,9 +7,10 @@
 import { z } from 'zod';
 import { STARTUP_WAITS } from '../../errors.js';
 import { MISSED_TICK_POLICIES, OVERLAP_POLICIES } from '../../schedules/definition.js';
+import { LISTED_STATES } from '../../jobs/lister.js';
 
 /** Every state a job can be seen in (`GET /jobs/:id`'s `state`, and the `state` filter of `GET /jobs`). */
-export const JOB_STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'cancelled'] as const;
+export const JOB_STATES = LISTED_STATES;
 
 /** The most jobs one page of `GET /jobs` may hold, and how many it holds when `limit` is not given. */
 export const LIST_LIMIT = { max: 500, default: 50 } as const;
@@ -105,6 +106,12 @@ export function createAnswerSchemas() {
       attempts: z.int().min(1),
       backoffMs: z.int().min(0).nullable().describe('The first retry delay; null without retries by back-off.'),
       timeoutMs: z.int().min(1).nullable().describe("Its `options.timeoutMs`; null under the service's limit."),
+      expiresAt: dateTime()
+        .nullable()
+        .describe(
+          'When it expires if it has not started by then (from `options.expiresInMs` or `expiresAt`); null ' +
+            'without an expiry. An expired job is seen as `expired` and never runs.',
+        ),
       priority: z.int().min(1).nullable().describe("The job's `options.priority`, or null."),
       schedule: z
         .object({ name: z.string(), tickAt: dateTime() })
@@ -134,6 +141,7 @@ export function createAnswerSchemas() {
           attempts: 3,
           backoffMs: 1000,
           timeoutMs: null,
+          expiresAt: null,
           priority: null,
           schedule: null,
           timestamps: {

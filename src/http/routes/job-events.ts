@@ -1,7 +1,7 @@
 /**
  * `GET /jobs/:id/events`: a job's life as Server-Sent Events, from any process. The stream sends
  * `state` when the job's state changes, `progress` when its saved progress changes, and a final
- * `completed`, `failed` or `cancelled` carrying the job's JSON, then closes; each names the job's
+ * `completed`, `failed`, `cancelled` or `expired` carrying the job's JSON, then closes; each names the job's
  * `group`. A job that has already ended gets its final event at once. A comment line every
  * HEARTBEAT_MS keeps idle proxies from closing it.
  * The server may end a stream first (see ../event-streams.ts): with `shutdown` when the process stops,
@@ -20,7 +20,7 @@ import type { EventStreams } from '../event-streams.js';
 
 const POLL_MS = 250;
 const HEARTBEAT_MS = 15_000;
-const FINAL_STATES = new Set(['completed', 'failed', 'cancelled']);
+const FINAL_STATES = new Set(['completed', 'failed', 'cancelled', 'expired']);
 const STREAM_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache',

@@ -11,8 +11,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { fromStore, InvalidScheduleError, NotFoundError, UnknownJobNameError, ValidationError } from '../../errors.js';
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from '../../jobs/lister.js';
-import type { JobOverrides } from '../../contracts/dispatch.js';
-import type { ScheduleDefinition } from '../../schedules/definition.js';
+import type { ScheduleDefinition, ScheduledOptions } from '../../schedules/definition.js';
 import { tickAfter } from '../../schedules/rules.js';
 import type { ScheduleStore, StoredSchedule } from '../../schedules/store.js';
 import { echo } from '../errors.js';
@@ -47,7 +46,7 @@ export interface ScheduleAnswer {
   readonly jobName: string;
   readonly data: Readonly<Record<string, unknown>>;
   readonly group: string | null;
-  readonly options: JobOverrides;
+  readonly options: ScheduledOptions;
   readonly startAt: string | null;
   readonly endAt: string | null;
   readonly limit: number | null;
@@ -102,7 +101,7 @@ export function definitionOf(body: ScheduleBody, now: number, before?: ScheduleD
       jobName: body.jobName,
       data: body.data,
       ...(body.group === undefined ? {} : { group: body.group }),
-      ...(body.options === undefined ? {} : { options: body.options }),
+      ...(body.options === undefined ? {} : { options: withoutExpiryTime(body.options) }),
     },
     startAt,
     endAt: body.endAt === undefined ? null : Date.parse(body.endAt),
@@ -171,6 +170,13 @@ export function schedulesRouter({ store, minIntervalMs, limits, jobNames }: Sche
     res.status(204).end();
   });
   return router;
+}
+
+/** A schedule's options: an absolute `expiresAt` was refused (see `scheduleProblems`). */
+function withoutExpiryTime(options: NonNullable<ScheduleBody['options']>): ScheduledOptions {
+  const kept: ScheduledOptions & { expiresAt?: unknown } = { ...options };
+  delete kept.expiresAt;
+  return kept;
 }
 
 function iso(ms: number | null): string | null {

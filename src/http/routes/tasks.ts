@@ -3,7 +3,8 @@
  * `POST /enqueue-tasks`: the same for up to BULK_MAX tasks at once, all accepted or none.
  * A task whose job name nothing here runs (no handler file, not one of the dummy's) is refused with 422
  * before anything is claimed or reserved (see execution/handlers.ts).
- * `POST /jobs/:id/retry`: a failed or cancelled job's task enqueued again as a new job, routed anew.
+ * `POST /jobs/:id/retry`: a failed, cancelled or expired job's task enqueued again as a new job, routed
+ * anew (without the expiry: it would have passed).
  * A job is retried once: asking again answers the same new job (it is keyed like an Idempotency-Key),
  * so to run it yet again, retry the new job.
  * With an `Idempotency-Key`, a repeat of the same request answers the first answer again (200,
@@ -15,6 +16,7 @@ import type { Dispatched, DispatchRequest } from '../../contracts/dispatch.js';
 import type { Dispatcher } from '../../enqueue/dispatcher.js';
 import {
   fromStore,
+  InvalidExpiryError,
   InvalidIdempotencyKeyError,
   JobNotRetryableError,
   NotFoundError,
@@ -27,7 +29,14 @@ import { createOnce } from '../idempotent.js';
 import { requireJsonBody } from '../json-body.js';
 import { echo } from '../errors.js';
 import type { JobReader } from '../../jobs/reader.js';
-import { createBulkEnqueueSchema, createEnqueueSchema, describeIssues, type TaskLimits } from '../schemas.js';
+import {
+  createBulkEnqueueSchema,
+  createEnqueueSchema,
+  describeIssues,
+  expiryOf,
+  expiryProblems,
+  type TaskLimits,
+} from '../schemas.js';
 import { isRecord } from '../../platform/is-record.js';
 import type { ReplicaAcks } from '../../redis/replica-acks.js';
 
@@ -57,9 +66,29 @@ interface EnqueueAnswer {
 }
 
 interface RetryAnswer extends EnqueueAnswer {
-  /** The failed or cancelled job this one runs again. */
+  /** The failed, cancelled or expired job this one runs again. */
   readonly retryOf: string;
 }
+
+/**
+ * A task as the dispatcher takes it: its expiry, in either form, as one time, counted from `now` (when
+ * its request came). The client's form is what its idempotency key is checked against.
+ */
+function dispatchRequestOf<T extends DispatchRequestInput>(task: T, now: number): DispatchRequest {
+  if (task.options === undefined) return task as DispatchRequest;
+  const { expiresInMs, expiresAt, ...options } = task.options;
+  const expiry = expiryOf({ expiresInMs, expiresAt }, now);
+  return { ...task, options: { ...options, ...(expiry === undefined ? {} : { expiresAt: expiry }) } };
+}
+
+type DispatchRequestInput = Omit<DispatchRequest, 'options'> & {
+  readonly options?:
+    | (Omit<NonNullable<DispatchRequest['options']>, 'expiresAt'> & {
+        readonly expiresInMs?: number | undefined;
+        readonly expiresAt?: string | undefined;
+      })
+    | undefined;
+};
 
 /** One accepted task as the client sees it. */
 /** Where a planned answer put its job: what a resumed request adds again (see http/idempotent.ts). */
@@ -76,6 +105,9 @@ function answerFor(task: DispatchRequest, { jobId, workerId }: Dispatched): Enqu
     assignedWorker: workerId,
   };
 }
+
+/** The states of a job `POST /jobs/:id/retry` enqueues again. */
+const RETRYABLE = new Set(['failed', 'cancelled', 'expired']);
 
 export function tasksRouter({
   dispatcher,
@@ -94,6 +126,20 @@ export function tasksRouter({
       jobNames.accepts(jobName) ? [] : [{ path: pathOf(index), jobName }],
     );
     if (unknown.length > 0) throw new UnknownJobNameError(unknown, jobNames.accepted);
+  };
+  /**
+   * Refuses, before anything is reserved, the tasks whose expiry cannot be met at `now` (see
+   * schemas.ts). Checked once the idempotency key is claimed: a repeat of a request accepted earlier
+   * is answered as it was, even once its `expiresAt` has passed, and so is a resumed one (its jobs,
+   * some of them added already, must all be).
+   */
+  const requireExpiries = (tasks: readonly DispatchRequestInput[], now: number, pathOf: (index: number) => string) => {
+    const problems = tasks.flatMap(({ options }, index) =>
+      options === undefined
+        ? []
+        : expiryProblems(options, now).map(({ path, message }) => ({ path: `${pathOf(index)}${path}`, message })),
+    );
+    if (problems.length > 0) throw new InvalidExpiryError(problems);
   };
   const single = createEnqueueSchema(limits);
   const bulk = createBulkEnqueueSchema(limits, bulkMax);
@@ -119,18 +165,20 @@ export function tasksRouter({
     requireJsonBody(req);
     const parsed = single.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('Invalid task', { details: describeIssues(parsed.error) });
-    const task = parsed.data;
-    requireKnown([task], () => 'jobName');
-    const answer = await once<EnqueueAnswer>(key, res, task, async (record, resume) =>
-      accepted(
+    const now = Date.now();
+    requireKnown([parsed.data], () => 'jobName');
+    const task = dispatchRequestOf(parsed.data, now);
+    const answer = await once<EnqueueAnswer>(key, res, parsed.data, async (record, resume) => {
+      if (resume === undefined) requireExpiries([parsed.data], now, () => 'options.');
+      return accepted(
         task,
         await dispatcher.dispatch(
           task,
           record && ((dispatched) => record(answerFor(task, dispatched))),
           resume && plannedOf(resume),
         ),
-      ),
-    );
+      );
+    });
     if (answer === undefined) return;
     res
       .status(202)
@@ -143,9 +191,11 @@ export function tasksRouter({
     requireJsonBody(req);
     const parsed = bulk.safeParse(req.body);
     if (!parsed.success) throw new ValidationError('Invalid tasks', { details: describeIssues(parsed.error) });
-    const { tasks } = parsed.data;
-    requireKnown(tasks, (index) => `tasks.${index}.jobName`);
+    const now = Date.now();
+    requireKnown(parsed.data.tasks, (index) => `tasks.${index}.jobName`);
+    const tasks = parsed.data.tasks.map((task) => dispatchRequestOf(task, now));
     const answer = await once<{ tasks: EnqueueAnswer[] }>(key, res, parsed.data, async (record, resume) => {
+      if (resume === undefined) requireExpiries(parsed.data.tasks, now, (index) => `tasks.${index}.options.`);
       const dispatched = await dispatcher.dispatchMany(
         tasks,
         record && ((all) => record({ tasks: all.map((where, i) => answerFor(tasks[i] as DispatchRequest, where)) })),
@@ -161,7 +211,7 @@ export function tasksRouter({
     const retryOf = req.params.id as string;
     const view = await fromStore(() => jobs.read(retryOf));
     if (!view) throw new NotFoundError(`No job with id ${echo(retryOf)}`);
-    if (view.state !== 'failed' && view.state !== 'cancelled') throw new JobNotRetryableError(retryOf, view.state);
+    if (!RETRYABLE.has(view.state)) throw new JobNotRetryableError(retryOf, view.state);
     requireKnown([view], () => 'jobName');
     const task: DispatchRequest = {
       jobName: view.jobName,
