@@ -526,6 +526,52 @@ const CASES: readonly Case[] = [
   },
   { name: "drop a group's settings", method: 'DELETE', path: '/groups/tenant-a', status: 200 },
 
+  // /schedules
+  {
+    name: 'create a schedule',
+    method: 'PUT',
+    path: '/schedules/nightly-report',
+    body: { cron: '0 3 * * *', tz: 'Europe/Berlin', jobName: 'videoProcessing', data: { videoId: 'abc123' } },
+    status: 201,
+  },
+  {
+    name: 'replace a schedule',
+    method: 'PUT',
+    path: '/schedules/nightly-report',
+    body: { everyMs: 3_600_000, jobName: 'videoProcessing', options: { expiresInMs: 60_000 }, overlap: 'skip' },
+    status: 200,
+    check: ({ body }) => assert.equal((body as { everyMs: unknown }).everyMs, 3_600_000),
+  },
+  { name: 'a schedule', method: 'GET', path: '/schedules/nightly-report', status: 200 },
+  { name: 'list schedules', method: 'GET', path: '/schedules?limit=1', status: 200 },
+  { name: 'list schedules after a cursor', method: 'GET', path: '/schedules?cursor=a', status: 200 },
+  { name: 'the jobs of a schedule', method: 'GET', path: '/jobs?schedule=nightly-report', status: 200 },
+  {
+    name: 'a cron expression that does not parse',
+    method: 'PUT',
+    path: '/schedules/nightly-report',
+    body: { cron: '61 * * * *', jobName: 'videoProcessing' },
+    status: 422,
+    code: 'INVALID_SCHEDULE',
+  },
+  {
+    name: 'a schedule of an unknown shape',
+    method: 'PUT',
+    path: '/schedules/nightly-report',
+    body: { everyMs: 60_000, jobName: 'videoProcessing', when: 'often' },
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    badRequest: true,
+  },
+  { name: 'delete a schedule', method: 'DELETE', path: '/schedules/nightly-report', status: 204 },
+  {
+    name: 'a schedule that does not exist',
+    method: 'GET',
+    path: '/schedules/nightly-report',
+    status: 404,
+    code: 'NOT_FOUND',
+  },
+
   // The cluster
   { name: 'the workers', method: 'GET', path: '/workers', status: 200 },
   { name: 'health, open without the key', method: 'GET', path: '/healthz', auth: 'none', status: 200 },

@@ -342,6 +342,7 @@ function headersOf(names: readonly HeaderName[]): Json {
 
 function success(answer: Answer): Json {
   const headers = answer.headers === undefined ? {} : { headers: headersOf(answer.headers) };
+  if ('empty' in answer) return { description: answer.description, ...headers };
   if ('text' in answer) {
     return {
       description: answer.description,

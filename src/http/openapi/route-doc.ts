@@ -38,6 +38,8 @@ export type Answer = {
       readonly examples?: Readonly<Record<string, { readonly summary: string; readonly value: unknown }>>;
     }
   | { readonly text: { readonly mediaType: string; readonly example: string } }
+  /** No body at all (204). */
+  | { readonly empty: true }
 );
 
 export interface RouteDoc {

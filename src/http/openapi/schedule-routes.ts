@@ -79,7 +79,7 @@ export const SCHEDULE_ROUTE_DOCS: readonly RouteDoc[] = [
     summary: 'Delete a schedule: no tick after this',
     description: 'The jobs it made are not touched.',
     parameters: ['ScheduleName'],
-    answers: [{ status: 204, description: 'Deleted.', text: { mediaType: 'text/plain', example: '' } }],
+    answers: [{ status: 204, description: 'Deleted: no body.', empty: true }],
     errors: ['VALIDATION_FAILED', 'NOT_FOUND', ...STORE_ERRORS],
   },
 ];
