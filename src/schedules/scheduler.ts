@@ -20,8 +20,17 @@ import { tickRequest } from './definition.js';
 import { planTick } from './rules.js';
 import type { ClaimedTick, ScheduleStore, TickOutcome } from './store.js';
 
-/** How often each process looks for due schedules. */
-export const SCHEDULER_POLL_MS = 250;
+/**
+ * How often each process's loop wakes: a wake costs nothing unless a look is due (see `pass`), so it
+ * sets how soon after its time a tick is claimed, not what the looks cost.
+ */
+export const SCHEDULER_POLL_MS = 50;
+/**
+ * The longest a process goes without a look at Redis: a schedule written through another process is
+ * seen within this (its first tick is at least SCHEDULE_MIN_INTERVAL_MS away), and the looks are the
+ * scheduler's sign of life for the missed-tick rule, whose threshold is well above it.
+ */
+export const IDLE_LOOK_MS = 1_000;
 /** How long a claimed tick is this process's: after it, another process takes the tick over. */
 export const TICK_LEASE_MS = 5_000;
 /**
@@ -52,7 +61,10 @@ export interface SchedulerOptions {
 }
 
 export interface Scheduler {
-  /** One look: claims the due ticks and makes their jobs. */
+  /**
+   * One wake of the loop: when a schedule may be due (or IDLE_LOOK_MS has passed), one look claims
+   * the due ticks and makes their jobs; otherwise nothing.
+   */
   pass(): Promise<void>;
 }
 
@@ -137,13 +149,22 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     );
   };
 
+  /** When this process looks again, by its own clock. */
+  let lookAt = 0;
   return {
     async pass() {
-      const { now, down, claimed } = await store.claim({
+      if (Date.now() < lookAt) return;
+      const { now, down, claimed, nextDueAt } = await store.claim({
         max: CLAIMS_PER_LOOK,
         leaseMs: TICK_LEASE_MS,
         downAfterMs: SCHEDULER_DOWN_AFTER_MS,
       });
+      // The next look: at once after ticks were claimed (the next tick of a schedule that is behind
+      // is due already), else when the earliest schedule falls due (Redis's time, taken to this
+      // process's clock), or after IDLE_LOOK_MS at the latest.
+      const local = Date.now();
+      const dueAt = nextDueAt === undefined ? Number.POSITIVE_INFINITY : nextDueAt - (now - local);
+      lookAt = claimed.length > 0 ? 0 : Math.min(local + IDLE_LOOK_MS, dueAt);
       await Promise.all(
         claimed.map((tick) =>
           fire(tick, now, down).catch((error: unknown) =>
