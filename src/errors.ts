@@ -348,7 +348,8 @@ export class InvalidScheduleError extends BullpenError {
   readonly code = 'INVALID_SCHEDULE';
   readonly status = 422;
   constructor(details: readonly { readonly path: string; readonly message: string }[]) {
-    super('Invalid schedule', { details });
+    const [first] = details;
+    super(`Invalid schedule${first === undefined ? '' : `: ${first.path} ${first.message}`}`, { details });
   }
 }
 

@@ -8,26 +8,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { ScheduleDefinition } from '../../src/schedules/definition.js';
 import { createScheduleStore, type ClaimedTick, type ScheduleStore } from '../../src/schedules/store.js';
+import { testDefinition } from '../support/schedules.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 
 const T0 = Date.parse('2027-01-10T12:00:00Z');
 const LEASE_MS = 5_000;
 const DOWN_AFTER_MS = 5_000;
 
-const DEFINITION: ScheduleDefinition = {
-  rule: { everyMs: 1_000 },
-  task: { jobName: 'tick', data: {} },
-  startAt: null,
-  endAt: null,
-  limit: null,
-  missedTicks: 'runOnce',
-  overlap: 'allow',
-  anchor: T0,
-  createdAt: T0 - 1_000,
-  updatedAt: T0 - 1_000,
-};
+const DEFINITION = testDefinition(T0);
 
 describe('schedule store scripts', () => {
   let redis: ModeRedis;

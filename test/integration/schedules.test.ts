@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ScheduleAnswer } from '../../src/http/routes/schedules.js';
-import { distinctTicks, jobsOf, putSchedule, readSchedule } from '../support/schedules.js';
+import { distinctTicks, jobsOf, putSchedule, readSchedule, tickOf } from '../support/schedules.js';
 import { serviceSuite } from '../support/service-suite.js';
 import { startTestRedis } from '../support/test-redis.js';
 import { waitFor } from '../support/wait.js';
@@ -134,6 +134,8 @@ describe('schedules', () => {
         ['endAt'],
       ],
       [{ ...task, everyMs: 60_000, endAt: '2001-01-01T00:00:00Z' }, ['endAt']],
+      [{ ...task, everyMs: 60_000, options: { expiresAt: '2099-01-01T00:00:00Z' } }, ['options.expiresAt']],
+      [{ ...task, everyMs: 60_000, options: { delayMs: 5_000, expiresInMs: 5_000 } }, ['options.delayMs']],
     ];
     const malformed: [unknown, string[]][] = [
       [{ ...task, everyMs: 60_000, startAt: 'tomorrow' }, ['startAt']],
@@ -166,6 +168,7 @@ describe('schedules', () => {
       everyMs: EVERY_MS,
       jobName: 'tick',
       data: { durationMs: 50 },
+      options: { expiresInMs: 60_000 },
       limit: 4,
     });
     const firstTick = Date.parse(body.nextRunAt ?? '');
@@ -191,6 +194,12 @@ describe('schedules', () => {
     );
     for (const job of jobs) {
       assert.equal(job.schedule?.name, 'every-second');
+      // Each tick's job counts its expiry from when it was made: about its tick.
+      const expiresAfterTick = Date.parse(job.expiresAt ?? '') - tickOf(job);
+      assert.ok(
+        expiresAfterTick >= 60_000 && expiresAfterTick < 70_000,
+        `expires ${expiresAfterTick} ms after its tick`,
+      );
       assert.match(job.assignedWorker ?? '', /^test-[01]$/, 'placed on a worker like any task');
     }
     assert.deepEqual(ended.lastRun, { tickAt: new Date(ticks[3] ?? 0).toISOString(), jobId: jobs[3]?.jobId });

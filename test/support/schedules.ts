@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import type { ScheduleAnswer } from '../../src/http/routes/schedules.js';
+import type { ScheduleDefinition } from '../../src/schedules/definition.js';
 import type { Service } from './service.js';
 
 export interface ScheduledJob {
@@ -11,6 +12,7 @@ export interface ScheduledJob {
   readonly state: string;
   readonly assignedWorker: string | null;
   readonly schedule: { readonly name: string; readonly tickAt: string } | null;
+  readonly expiresAt: string | null;
   readonly timestamps: { readonly startedAt: string | null; readonly finishedAt: string | null };
 }
 
@@ -62,4 +64,21 @@ export function distinctTicks(jobs: readonly ScheduledJob[]): number[] {
     'no tick made two jobs',
   );
   return ticks;
+}
+
+/** A schedule definition as stored, ticking every second from `anchor`, with whatever a test changes. */
+export function testDefinition(anchor: number, overrides: Partial<ScheduleDefinition> = {}): ScheduleDefinition {
+  return {
+    rule: { everyMs: 1_000 },
+    task: { jobName: 'tick', data: {} },
+    startAt: null,
+    endAt: null,
+    limit: null,
+    missedTicks: 'runOnce',
+    overlap: 'allow',
+    anchor,
+    createdAt: anchor - 1_000,
+    updatedAt: anchor - 1_000,
+    ...overrides,
+  };
 }

@@ -9,23 +9,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ScheduleDefinition } from '../../src/schedules/definition.js';
 import { planTick, ruleProblem, tickAfter, ticksWithin } from '../../src/schedules/rules.js';
+import { testDefinition } from '../support/schedules.js';
 
 const T0 = Date.parse('2027-01-10T12:00:00Z');
 
 function definition(overrides: Partial<ScheduleDefinition> = {}): ScheduleDefinition {
-  return {
-    rule: { everyMs: 1_000 },
-    task: { jobName: 'tick', data: {} },
-    startAt: null,
-    endAt: null,
-    limit: null,
-    missedTicks: 'runOnce',
-    overlap: 'allow',
-    anchor: T0,
-    createdAt: T0 - 1_000,
-    updatedAt: T0 - 1_000,
-    ...overrides,
-  };
+  return testDefinition(T0, overrides);
 }
 
 describe('tickAfter', () => {
