@@ -44,8 +44,10 @@ const SLOWEST_SHOWN = 12;
  * ends by naming its slowest files, to keep this list in step.
  */
 const LONGEST_FIRST: readonly string[] = [
+  'test/faults/schedule-faults.test.js',
   'test/faults/cluster-down.test.js',
   'cluster-mode/faults/ownership.test.js',
+  'cluster-mode/faults/schedule-faults.test.js',
   'test/faults/sentinel-failover.test.js',
   'cluster-mode/integration/service.test.js',
   'test/faults/cluster-faults.test.js',

@@ -1,8 +1,9 @@
 /**
  * Schedules under faults (issue 23), on one Redis or a cluster (test/support/test-redis.ts):
  * - two hosts on one Redis, a schedule ticking every second for a minute while their processes are
- *   killed (SIGKILL) and re-forked across its ticks: every tick makes exactly one job, none doubled,
- *   none lost (the pool was never down, so no tick counts as missed);
+ *   killed (SIGKILL, one at a time, while three of four are alive) and re-forked across its ticks:
+ *   every tick makes exactly one job, none doubled, none lost (the pool was never down, so no tick
+ *   counts as missed); and one killed right between a tick's job and its record;
  * - the whole pool down for longer than the scheduler's down threshold, then started again: the
  *   schedules survive the restart and go on ticking, a `runOnce` schedule makes one job for all its
  *   missed ticks and a `skip` schedule none, both count them, and neither bursts.
@@ -20,8 +21,13 @@ import { waitFor } from '../support/wait.js';
 
 const EVERY_MS = 1_000;
 const CHAOS_MS = 60_000;
-/** How often a process is killed: several times in each process's life, with re-forks backing off. */
-const KILL_EVERY_MS = 2_500;
+/**
+ * How often a process is killed: several times in each process's life (re-forks back off), while the
+ * re-forks leave the machine room for the test files running beside this one.
+ */
+const KILL_EVERY_MS = 3_500;
+/** A kill only while at least this many of the four processes are alive: the pool is never down. */
+const ALIVE_BEFORE_KILL = 3;
 const ENV = {
   WORKER_CONCURRENCY: '2',
   JOB_ATTEMPTS: '3',
@@ -73,16 +79,17 @@ describe('two hosts, processes killed and re-forked across the ticks for a minut
     let kills = 0;
     while (Date.now() < chaosEnds) {
       await sleep(KILL_EVERY_MS * (0.5 + Math.random()));
-      const host = Math.random() < 0.5 ? first : second;
-      const own = (await host.workers()).workers.filter(
-        (worker) => worker.id.startsWith(`${host.hostId}-`) && worker.alive && isAlive(worker.pid),
-      );
-      const victim = own[Math.floor(Math.random() * own.length)];
+      // Any host that listens answers for the whole pool (one whose processes are all down does not).
+      const pool = await first.workers().catch(() => second.workers().catch(() => undefined));
+      const alive = (pool?.workers ?? []).filter((worker) => worker.alive && isAlive(worker.pid));
+      if (alive.length < ALIVE_BEFORE_KILL) continue;
+      const victim = alive[Math.floor(Math.random() * alive.length)];
       if (victim === undefined) continue;
       process.kill(victim.pid, 'SIGKILL');
       kills += 1;
     }
     const chaosEnded = Date.now();
+    await Promise.all(hosts.map((host) => host.waitForAlive(2)));
     // Ticks delayed by a kill (a claim's lease, 5 s) are made late, one by one: wait for them.
     const caughtUp = await waitFor(
       async () => {
@@ -98,7 +105,7 @@ describe('two hosts, processes killed and re-forked across the ticks for a minut
     assertConsecutive(ticks);
     assert.ok(ticks.length >= CHAOS_MS / EVERY_MS, `${ticks.length} jobs in a minute of ticks`);
     assert.equal(caughtUp.missed, 0, 'with processes alive throughout, no tick was missed');
-    assert.ok(kills >= 15, `${kills} processes killed`);
+    assert.ok(kills >= 10, `${kills} processes killed`);
     assert.ok(
       ticks.length >= caughtUp.runs,
       `every run the schedule counted is a job (${ticks.length} jobs, ${caughtUp.runs} runs)`,
@@ -107,6 +114,7 @@ describe('two hosts, processes killed and re-forked across the ticks for a minut
 
   test("a process killed after making a tick's job, before recording the tick: the next claimer finds that job", async () => {
     const [first, second] = hosts as [Service, Service];
+    await Promise.all(hosts.map((host) => host.waitForAlive(2)));
     const arming = `${first.prefix}:test:kill-after-tick-step`;
     await redis.client.set(arming, 'made');
     const from = [first.logs.length, second.logs.length];
