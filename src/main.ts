@@ -7,8 +7,10 @@ import cluster from 'node:cluster';
 import { loadConfigFromProcess, type Config } from './config/config.js';
 import { createLogger } from './logging/logger.js';
 import type { RedisTarget } from './redis/target.js';
+import { workerIdFor } from './contracts/names.js';
+import { noTracing, type Tracing } from './tracing/tracing.js';
 
-function start(): Promise<void> {
+async function start(): Promise<void> {
   let config: Config;
   try {
     config = loadConfigFromProcess();
@@ -17,15 +19,33 @@ function start(): Promise<void> {
     process.exit(1);
   }
   const role = cluster.isPrimary ? 'primary' : 'process';
-  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty, bindings: { role } });
+  // Only a process that serves traces (the primary handles no request and runs no job), and only
+  // with tracing on does it load the SDK.
+  const tracing = cluster.isPrimary ? noTracing() : await tracingOf(config);
+  const logger = createLogger({
+    level: config.logLevel,
+    pretty: config.logPretty,
+    bindings: { role },
+    mixin: tracing.enabled ? () => tracing.logFields() : undefined,
+  });
   const running = cluster.isPrimary
     ? import('./primary/primary.js').then(({ runPrimary }) => runPrimary(config, logger))
     : import('./process/run.js').then(({ runProcess }) =>
-        runProcess(config, redisTargetOf(config), config.workerIndex ?? 0, logger),
+        runProcess(config, redisTargetOf(config), config.workerIndex ?? 0, logger, tracing),
       );
   return running.catch((error: unknown) => {
     logger.fatal({ event: 'start.failed', err: error }, error instanceof Error ? error.message : 'start-up failed');
     process.exit(1);
+  });
+}
+
+/** Tracing as configured: the SDK (loaded here, only when on), or nothing. */
+async function tracingOf(config: Config): Promise<Tracing> {
+  if (config.tracing === undefined) return noTracing();
+  const { startTracing } = await import('./tracing/otel.js');
+  return startTracing(config.tracing, {
+    'service.instance.id': workerIdFor(config.hostId, config.workerIndex ?? 0),
+    'host.name': config.hostId,
   });
 }
 

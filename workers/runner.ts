@@ -9,7 +9,7 @@
  * cost every job a port to create, transfer and close. The last value not sent travels back in the
  * outcome, which also says how many reports were sent, so that the pool can wait for exactly those.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, threadId } from 'node:worker_threads';
 import type { Handler, HandlerContext, ProgressMessage, RunnerOutcome, RunnerTask } from '../src/contracts/thread.js';
 import { createProgressThrottle } from './progress-throttle.js';
 
@@ -33,6 +33,6 @@ export default async function run(task: RunnerTask): Promise<RunnerOutcome> {
   const unsent = progress.finish();
   const progressMessages = progress.sent;
   return unsent === undefined
-    ? { ...ended, progressMessages }
-    : { ...ended, progressMessages, lastProgress: unsent.progress };
+    ? { ...ended, progressMessages, threadId }
+    : { ...ended, progressMessages, threadId, lastProgress: unsent.progress };
 }

@@ -14,6 +14,7 @@ import type { ProcessMetrics } from '../metrics/process-metrics.js';
 import { parseJobId } from '../contracts/names.js';
 import { CANCELLED_REASON } from '../contracts/stored-job.js';
 import { TOMBSTONE_TTL_MS, type CancelKeys } from './signals.js';
+import type { Tracing } from '../tracing/tracing.js';
 
 /** How long a cancel of a running job waits to see it stopped before answering that it is on its way. */
 const CONFIRM_WAIT_MS = 3_000;
@@ -38,6 +39,8 @@ export interface CancellerOptions {
   /** Takes a job that has not started out of its queue, giving back its slot or place in line. */
   readonly takeOut: TakeOut;
   readonly metrics: Pick<ProcessMetrics, 'jobCancelled'>;
+  /** The request's span hears of a job it took out (a running one's own span hears it where it runs). */
+  readonly tracing?: Pick<Tracing, 'addEvent'> | undefined;
 }
 
 const FINISHED = new Set(['completed', 'failed', 'expired']);
@@ -63,6 +66,7 @@ export function createCanceller(options: CancellerOptions): Canceller {
       if (await takeOut({ jobId, token: parsed.token, assignedWorker: before.assignedWorker }, CANCELLED_REASON)) {
         // Counted here, by the process that took it out; a running one is counted where it ran.
         metrics.jobCancelled(before.jobName);
+        options.tracing?.addEvent('job.cancelled', { 'messaging.message.id': jobId });
         return { kind: 'cancelled' };
       }
       // Running, or it left the waiting lists just now: whoever runs it stops it.

@@ -9,6 +9,8 @@
 import { availableParallelism, hostname } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import type { TracingConfig } from '../tracing/tracing.js';
+import { TRACING_ENV, tracingConfigOf } from './tracing-config.js';
 import { JOB_NAME_MAX_LENGTH, JOB_NAME_PATTERN } from '../http/schemas.js';
 import {
   clusterNodesSchema,
@@ -156,6 +158,7 @@ const schema = z
      * (`<prefix>:test:kill-after-tick-step`), armed by the test and consumed by the first process there.
      */
     BULLPEN_KILL_HOOK: booleanFlag.default(false),
+    ...TRACING_ENV,
   })
   .superRefine((env, context) => {
     const modes = modesOf(env);
@@ -321,6 +324,8 @@ export interface Config {
   /** How many groups `/metrics` shows by name (those with the most waiting jobs); the rest add up in `other`. */
   readonly groupMetricsTop: number;
   readonly scheduleMinIntervalMs: number;
+  /** OpenTelemetry tracing (OTEL_*): undefined when off, the default. */
+  readonly tracing: TracingConfig | undefined;
   /** How long an HTTP request waits for Redis before answering 503. */
   readonly commandTimeoutMs: number;
   /**
@@ -428,6 +433,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, ho
     groupConcurrency: e.GROUP_CONCURRENCY,
     groupMetricsTop: e.GROUP_METRICS_TOP,
     scheduleMinIntervalMs: e.SCHEDULE_MIN_INTERVAL_MS,
+    tracing: tracingConfigOf(e),
     commandTimeoutMs: e.COMMAND_TIMEOUT_MS,
     enqueueMinReplicas: e.ENQUEUE_MIN_REPLICAS,
     enqueueReplicaTimeoutMs: e.ENQUEUE_REPLICA_TIMEOUT_MS,

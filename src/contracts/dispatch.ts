@@ -4,7 +4,7 @@
  * the HTTP routes, the dispatcher, the atomic add of the queue layer and the idempotency store, which
  * would otherwise have to import each other.
  */
-import type { ScheduleMark } from './stored-job.js';
+import type { ScheduleMark, StoredTrace } from './stored-job.js';
 
 export interface DispatchRequest {
   readonly jobName: string;
@@ -15,6 +15,8 @@ export interface DispatchRequest {
   readonly options?: JobOverrides | undefined;
   /** The schedule and tick that made it, for a job a schedule makes (schedules/scheduler.ts). */
   readonly schedule?: ScheduleMark | undefined;
+  /** The trace context of its enqueue, stored on the job (set by the dispatcher when tracing is on). */
+  readonly trace?: StoredTrace | undefined;
 }
 
 export interface JobOverrides {

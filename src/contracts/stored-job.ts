@@ -51,6 +51,33 @@ export function scheduleOption(opts: Readonly<Record<string, unknown>>): Schedul
 }
 
 /**
+ * The job option that holds the trace context of the step that enqueued a job (issue 24), in W3C
+ * form, so that the span of each attempt, in whichever process runs it, continues that trace. Only
+ * written with tracing on. Moves carry it with the rest of the options.
+ */
+export const TRACE_OPTION = 'bullpenTrace';
+
+/** A trace context as a job stores it: the `traceparent` and `tracestate` headers' values. */
+export interface StoredTrace {
+  readonly traceparent: string;
+  readonly tracestate?: string | undefined;
+}
+
+/** The option that stores a job's trace context; none without one. */
+export function traceOptions(trace: StoredTrace | undefined): Readonly<Record<string, StoredTrace>> {
+  return trace === undefined ? {} : { [TRACE_OPTION]: trace };
+}
+
+/** The trace context a job was enqueued in, if tracing was on. */
+export function traceOption(opts: Readonly<Record<string, unknown>>): StoredTrace | undefined {
+  const value = opts[TRACE_OPTION] as { traceparent?: unknown; tracestate?: unknown } | undefined;
+  if (typeof value !== 'object' || value === null || typeof value.traceparent !== 'string') return undefined;
+  return typeof value.tracestate === 'string'
+    ? { traceparent: value.traceparent, tracestate: value.tracestate }
+    : { traceparent: value.traceparent };
+}
+
+/**
  * The failure reason of a job cancelled by `DELETE /jobs/:id`: BullMQ keeps it with its failed jobs,
  * and every reader shows it as state `cancelled`.
  */

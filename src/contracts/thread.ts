@@ -40,5 +40,7 @@ export interface RunnerTask extends Omit<HandlerContext, 'reportProgress'> {
  */
 export type RunnerOutcome = ({ readonly returned: unknown } | { readonly threw: unknown }) & {
   readonly progressMessages: number;
+  /** The thread that ran the body (`worker_threads.threadId`), for the run's span. */
+  readonly threadId: number;
   readonly lastProgress?: JobProgress;
 };

@@ -32,9 +32,19 @@ import {
   HELD_DELAY_MS,
   scheduleOptions,
   TIMEOUT_OPTION,
+  traceOptions,
 } from '../contracts/stored-job.js';
+import type { Tracing } from '../tracing/tracing.js';
 import { newToken } from '../contracts/names.js';
-import { dispatchedOf, isDelayed, placed, replanned, waitForDue, type Placement } from './placement.js';
+import {
+  dispatchedOf,
+  isDelayed,
+  placed,
+  placementAttributes,
+  replanned,
+  waitForDue,
+  type Placement,
+} from './placement.js';
 import type { QueueRegistry } from '../queue/queues.js';
 import { addInOneTransaction, type AddStepHook } from '../queue/add-jobs.js';
 import { createReserveBatcher } from './reserve-batcher.js';
@@ -92,6 +102,8 @@ export interface DispatcherOptions {
   readonly replicaAcks?: ReplicaAcks | undefined;
   /** Fault tests only: awaited after each step of a slot-by-slot add (the tests kill the process there). */
   readonly afterAddStep?: AddStepHook | undefined;
+  /** Where a placement is told to the enqueue's span (see send-span.ts); nothing when tracing is off. */
+  readonly tracing?: Pick<Tracing, 'annotate'> | undefined;
 }
 
 /** What is left behind when each undo fails, for the log line. */
@@ -118,6 +130,7 @@ export function createDispatcher({
   retryAfterSeconds,
   replicaAcks,
   afterAddStep,
+  tracing,
 }: DispatcherOptions): Dispatcher {
   const reserve = createReserveBatcher((tokens) => ledger.reserveMany(tokens));
   /** Runs one undo step; its failure is logged and counted, never thrown. */
@@ -135,12 +148,13 @@ export function createDispatcher({
   };
   const optionsFor = (
     jobId: string,
-    { group, options: overrides = {}, schedule }: Omit<DispatchRequest, 'jobName' | 'data'>,
+    { group, options: overrides = {}, schedule, trace }: Omit<DispatchRequest, 'jobName' | 'data'>,
   ): JobsOptions => ({
     ...jobOptions,
     jobId,
     ...groupOptions(group),
     ...scheduleOptions(schedule),
+    ...traceOptions(trace),
     ...(overrides.priority === undefined ? {} : { priority: overrides.priority }),
     ...(overrides.attempts === undefined ? {} : { attempts: overrides.attempts }),
     ...(overrides.backoffMs === undefined ? {} : { backoff: { type: 'exponential', delay: overrides.backoffMs } }),
@@ -279,6 +293,7 @@ export function createDispatcher({
         placement = placed(token, request, outcome);
       }
       const dispatched = dispatchedOf(placement);
+      tracing?.annotate(placementAttributes(placement));
       await addDurably([placement], [request], record?.(dispatched));
       return dispatched;
     },
@@ -323,6 +338,8 @@ export function createDispatcher({
       const byToken = new Map(reserved.map((placement) => [placement.token, placement]));
       const placements = tokens.map((token) => byToken.get(token) ?? waitForDue(token));
       const dispatched = placements.map(dispatchedOf);
+      const [first] = placements;
+      if (placements.length === 1 && first !== undefined) tracing?.annotate(placementAttributes(first));
       await addDurably(placements, requests, record?.(dispatched));
       return dispatched;
     },

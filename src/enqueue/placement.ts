@@ -4,8 +4,9 @@
  */
 import type { Dispatched, DispatchRequest } from '../contracts/dispatch.js';
 import { DEFAULT_GROUP } from '../contracts/stored-job.js';
-import { jobIdFor, parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
+import { jobIdFor, parseJobId, queueNameFor, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import type { ReserveOutcome } from '../ledger/ledger.js';
+import { messagingAttributes, type Attributes } from '../tracing/tracing.js';
 
 /** Where a job goes: a worker's queue with a reserved slot, or the delayed jobs' queue without one. */
 export interface Placement {
@@ -21,6 +22,8 @@ export interface Placement {
   readonly held?: { readonly group: string } | undefined;
   /** The worker the 202 names: the one its id is made for (null for a delayed job). */
   readonly answered?: string | undefined;
+  /** The chosen worker's load when it was chosen (queued and running), for the enqueue's span. */
+  readonly load?: number | undefined;
 }
 
 /** A reserved job goes to its worker's queue; a held one to the held queue, its id made for a worker. */
@@ -31,7 +34,14 @@ export function placed(
 ): Placement {
   const jobId = jobIdFor(outcome.workerId, token);
   if (outcome.kind === 'reserved')
-    return { token, jobId, queueOf: outcome.workerId, reserved: true, timestamp: outcome.reservedAt };
+    return {
+      token,
+      jobId,
+      queueOf: outcome.workerId,
+      reserved: true,
+      timestamp: outcome.reservedAt,
+      load: outcome.load,
+    };
   return {
     token,
     jobId,
@@ -40,6 +50,7 @@ export function placed(
     timestamp: Date.now(),
     held: { group: group ?? DEFAULT_GROUP },
     answered: outcome.workerId,
+    load: outcome.load,
   };
 }
 
@@ -65,4 +76,15 @@ export function dispatchedOf({ jobId, queueOf, reserved, answered }: Placement):
 
 export function isDelayed({ options }: DispatchRequest): boolean {
   return (options?.delayMs ?? 0) > 0;
+}
+
+/** What the send span learns once a job is placed: where it went, and why. */
+export function placementAttributes({ jobId, queueOf, reserved, held, answered, load }: Placement): Attributes {
+  return {
+    ...messagingAttributes('send', queueNameFor(queueOf), jobId),
+    'bullpen.worker': answered ?? (reserved ? queueOf : undefined),
+    'bullpen.worker.load': load,
+    'bullpen.placement': reserved ? 'reserved' : held ? 'held' : 'delayed',
+    'bullpen.group': held?.group,
+  };
 }

@@ -20,6 +20,8 @@ import { RETRY_AFTER_ERROR_MS, superviseConsumer } from '../queue/supervise.js';
 import { attemptSignal } from './attempt-signal.js';
 import { durationFor, timeoutFor } from './job-limits.js';
 import { isRecord } from '../platform/is-record.js';
+import type { Tracing } from '../tracing/tracing.js';
+import { runInSpan, tracedAttempts } from './attempt-span.js';
 
 /**
  * What the consumer tells the load ledger about its jobs, and nothing more: a job started, or an
@@ -61,6 +63,8 @@ export interface ConsumerOptions {
   readonly forgetExpiry: (jobId: string) => Promise<unknown>;
   /** The clock a job's expiry is judged by as it starts: this process's (Date.now) unless a test sets it. */
   readonly now?: () => number;
+  /** The spans of each attempt (attempt-span.ts); nothing when tracing is off. */
+  readonly tracing: Tracing;
 }
 
 /**
@@ -88,7 +92,7 @@ export interface Consumer {
 }
 
 export function createConsumer(options: ConsumerOptions): Consumer {
-  const { ledger: jobLedger, logger, running, metrics } = options;
+  const { ledger: jobLedger, logger, running, metrics, tracing } = options;
 
   const ledger = async (what: string, jobId: string, update: () => Promise<unknown>): Promise<void> => {
     try {
@@ -114,7 +118,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
   const runningJobs = new Set<string>();
 
   // BullMQ hands a processor that takes three parameters the signal that `cancelJob` fires.
-  const processJob = async (job: Job, _lock?: string, cancelled?: AbortSignal): Promise<unknown> => {
+  const untracedJob = async (job: Job, _lock?: string, cancelled?: AbortSignal): Promise<unknown> => {
     fetches += 1;
     const jobId = job.id ?? '';
     const token = parseJobId(jobId)?.token ?? jobId;
@@ -123,6 +127,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     if (await options.wasCancelled(jobId, token, job.timestamp)) {
       await ledger('finish', jobId, () => jobLedger.ended(token, 'finished'));
       metrics.jobCancelled(job.name);
+      tracing.addEvent('job.cancelled');
       throw new UnrecoverableError(CANCELLED_REASON);
     }
     if (expiresOption(job.opts as Record<string, unknown>) !== undefined) {
@@ -135,6 +140,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       if (expiredAtStart(job, (options.now ?? Date.now)())) {
         await ledger('finish', jobId, () => jobLedger.ended(token, 'finished'));
         metrics.jobExpired(job.name);
+        tracing.addEvent('job.expired');
         throw new UnrecoverableError(EXPIRED_REASON);
       }
     }
@@ -175,17 +181,20 @@ export function createConsumer(options: ConsumerOptions): Consumer {
       );
       const stop = attemptSignal(timeoutMs, cancelled);
       try {
-        const result = await options.pool.run({
-          signal: stop.signal,
-          handlerUrl: options.handlers.resolve(job.name),
-          jobId,
-          jobName: job.name,
-          attempt,
-          data,
-          durationMs: durationFor(data, options.defaultDurationMs, options.maxDurationMs),
-          progressIntervalMs: options.progressIntervalMs,
-          onProgress: (value) => progress.report(value),
-        });
+        const result = await runInSpan(tracing, job.name, (onThread) =>
+          options.pool.run({
+            signal: stop.signal,
+            handlerUrl: options.handlers.resolve(job.name),
+            jobId,
+            jobName: job.name,
+            attempt,
+            data,
+            durationMs: durationFor(data, options.defaultDurationMs, options.maxDurationMs),
+            progressIntervalMs: options.progressIntervalMs,
+            onProgress: (value) => progress.report(value),
+            onThread,
+          }),
+        );
         void progress.finish();
         // Sent, not awaited: it goes out on the consumer's connection after the start (answered by
         // now, unless Redis is slow) and ahead of BullMQ's own move to completed (which fetches the
@@ -201,6 +210,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
             : caught;
         void progress.finish();
         metrics.jobFinished(job.name, cancelled?.aborted ? 'cancelled' : 'failed', seconds());
+        if (cancelled?.aborted) tracing.addEvent('job.cancelled');
         const retries = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
         await afterStart(() =>
           ledger(retries ? 'requeue' : 'finish', jobId, () =>
@@ -218,6 +228,7 @@ export function createConsumer(options: ConsumerOptions): Consumer {
     }
   };
 
+  const processJob = tracedAttempts(tracing, options.workerId, untracedJob);
   const startConsumer = (): Worker => {
     const consumer = new Worker(queueNameFor(options.workerId), processJob, {
       connection: options.connection,

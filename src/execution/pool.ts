@@ -22,6 +22,8 @@ export interface JobRun extends Omit<RunnerTask, 'runKey'> {
    * shortly before its thread was stopped or died may never come.
    */
   readonly onProgress: (progress: JobProgress) => void;
+  /** Told which thread ran the body, once it has (for the run's span). */
+  readonly onThread?: ((threadId: number) => void) | undefined;
 }
 
 export interface JobPool {
@@ -81,7 +83,7 @@ export function createJobPool({ runnerFile, threads, warmThreads, memoryLimitMb 
   };
 
   return {
-    async run({ onProgress, signal, ...job }) {
+    async run({ onProgress, onThread, signal, ...job }) {
       lastKey += 1;
       const runKey = lastKey;
       const run = { onProgress, received: 0, arrived: () => {} };
@@ -95,6 +97,7 @@ export function createJobPool({ runnerFile, threads, warmThreads, memoryLimitMb 
           await new Promise((resolve) => setImmediate(resolve));
           throw error;
         }
+        onThread?.(outcome.threadId);
         await drain(run, outcome.progressMessages);
         // The last value the body reported, when its thread held it back: newer than any message.
         if (outcome.lastProgress !== undefined) onProgress(outcome.lastProgress);

@@ -26,6 +26,8 @@ import { metricsRouter, requestTimer } from './routes/metrics.js';
 import { openApiRouter } from './openapi/router.js';
 import { statusRouter, type StatusRouteOptions } from './routes/status.js';
 import { tasksRouter, type JobNames } from './routes/tasks.js';
+import { requestSpans } from './request-span.js';
+import type { Tracing } from '../tracing/tracing.js';
 
 export interface AppOptions extends StatusRouteOptions {
   readonly dispatcher: Dispatcher;
@@ -59,6 +61,8 @@ export interface AppOptions extends StatusRouteOptions {
   readonly scrape: () => Promise<string>;
   /** The read-only queue dashboard, mounted at its path; undefined when ADMIN_UI is off. */
   readonly admin: AdminUi | undefined;
+  /** Spans of the requests (request-span.ts); none when tracing is off. */
+  readonly tracing?: Tracing | undefined;
 }
 
 export function createApp(options: AppOptions): Express {
@@ -76,6 +80,8 @@ export function createApp(options: AppOptions): Express {
   // finds the body read and leaves it.
   app.use('/enqueue-tasks', express.json({ limit: options.bulk.bodyLimitBytes, strict: false }));
   app.use(express.json({ limit: bodyLimitBytes, strict: false }));
+  // After the body is read: the parser calls on from the socket's callbacks, outside the span's context.
+  if (options.tracing?.enabled === true) app.use(requestSpans(options.tracing));
   app.use(
     tasksRouter({
       dispatcher: options.dispatcher,

@@ -17,9 +17,9 @@ export type { Reservation, ReservationPage, ReservationState } from './reservati
 
 export type ReserveOutcome =
   /** `reservedAt`: when (ms, Redis's clock), and the job's score in the job index. */
-  | { readonly kind: 'reserved'; readonly workerId: string; readonly reservedAt: number }
+  | { readonly kind: 'reserved'; readonly workerId: string; readonly reservedAt: number; readonly load?: number }
   /** The job waits for its group's turn in the held queue; its id is made for `workerId`. */
-  | { readonly kind: 'held'; readonly workerId: string }
+  | { readonly kind: 'held'; readonly workerId: string; readonly load?: number }
   | { readonly kind: 'no-live-worker' }
   | { readonly kind: 'backlog-full' };
 
@@ -185,9 +185,12 @@ export function createLedger({
       }
       const reservedAt = Number(replies[tokens.length]);
       return replies.slice(0, tokens.length).map((reply: unknown): ReserveOutcome => {
-        if (typeof reply === 'string' && reply.startsWith('+')) return { kind: 'held', workerId: reply.slice(1) };
-        if (typeof reply === 'string') return { kind: 'reserved', workerId: reply, reservedAt };
-        return reply === -1 ? { kind: 'backlog-full' } : { kind: 'no-live-worker' };
+        if (typeof reply !== 'string') return reply === -1 ? { kind: 'backlog-full' } : { kind: 'no-live-worker' };
+        // "<worker>@<load>", "+" first when held: worker ids hold no "@".
+        const at = reply.lastIndexOf('@');
+        const load = Number(reply.slice(at + 1));
+        if (reply.startsWith('+')) return { kind: 'held', workerId: reply.slice(1, at), load };
+        return { kind: 'reserved', workerId: reply.slice(0, at), reservedAt, load };
       });
     }
     throw new Error('the set of live workers kept changing during reserve');

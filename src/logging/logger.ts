@@ -17,11 +17,20 @@ export interface LoggerOptions {
   /** Undefined means: pretty when stdout is a terminal. */
   readonly pretty: boolean | undefined;
   readonly bindings: Readonly<Record<string, string | number>>;
+  /**
+   * Fields added to every line at the time it is written: the ids of the active span when tracing is
+   * on (tracing/tracing.ts). Not set when off, so that a line pays for nothing.
+   */
+  readonly mixin?: (() => Readonly<Record<string, string>>) | undefined;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
   const usePretty = options.pretty ?? process.stdout.isTTY === true;
-  const base = { level: options.level, base: { pid: process.pid, ...options.bindings } };
+  const base = {
+    level: options.level,
+    base: { pid: process.pid, ...options.bindings },
+    ...(options.mixin === undefined ? {} : { mixin: options.mixin }),
+  };
   if (!usePretty) return pino(base);
   const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   return pino(base, pretty({ sync: true, colorize: process.stdout.isTTY === true, ignore: 'hostname' }));

@@ -19,6 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MoveIntent, MoveLedger, MoveReason } from '../ledger/moves.js';
 import type { Transfer } from '../queue/transfer.js';
+import { noTracing, type Tracing } from '../tracing/tracing.js';
 import type { MoveStep } from './move-steps.js';
 
 export type { MoveStep } from './move-steps.js';
@@ -48,9 +49,17 @@ export interface MoverOptions {
   readonly onMoved: (reason: MoveReason) => void;
   /** Test hook: awaited after each step (the fault tests kill the process there). */
   readonly afterStep?: (step: MoveStep) => Promise<void> | void;
+  /** A span per move, in the moved job's trace (issue 24); nothing when tracing is off. */
+  readonly tracing?: Tracing | undefined;
 }
 
-export function createMover({ ledger, transfer, onMoved, afterStep = () => {} }: MoverOptions): Mover {
+export function createMover({
+  ledger,
+  transfer,
+  onMoved,
+  afterStep = () => {},
+  tracing = noTracing(),
+}: MoverOptions): Mover {
   /** Steps 2 to 6 of one intent, from wherever it stands. */
   const drive = async (
     intent: Pick<MoveIntent, 'token' | 'id' | 'jobId' | 'source' | 'target' | 'reason'>,
@@ -76,13 +85,30 @@ export function createMover({ ledger, transfer, onMoved, afterStep = () => {} }:
     return 'moved';
   };
 
+  const move: Mover['move'] = async ({ jobId, token, source, target, reason }) => {
+    const id = randomUUID();
+    const begun = await ledger.begin({ jobId, token, intentId: id, source, target, reason });
+    if (!begun.begun) return begun.why === 'running' ? 'not-movable' : begun.why;
+    await afterStep('begun');
+    return drive({ token, id, jobId, source, target: begun.target, reason });
+  };
+
   return {
-    async move({ jobId, token, source, target, reason }) {
-      const id = randomUUID();
-      const begun = await ledger.begin({ jobId, token, intentId: id, source, target, reason });
-      if (!begun.begun) return begun.why === 'running' ? 'not-movable' : begun.why;
-      await afterStep('begun');
-      return drive({ token, id, jobId, source, target: begun.target, reason });
+    async move(request) {
+      if (!tracing.enabled) return move(request);
+      const { jobId, source, reason } = request;
+      return tracing.inSpan(
+        'move',
+        {
+          parent: await transfer.traceOf(source, jobId).catch(() => undefined),
+          attributes: { 'messaging.message.id': jobId, 'bullpen.move.reason': reason, 'bullpen.moved_from': source },
+        },
+        async (span) => {
+          const outcome = await move(request);
+          span.setAttributes({ 'bullpen.move.outcome': outcome, 'bullpen.worker': request.target });
+          return outcome;
+        },
+      );
     },
 
     async recover() {

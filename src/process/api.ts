@@ -14,6 +14,8 @@ import { createAdminUi } from '../http/admin/admin-ui.js';
 import { createEventStreams, type EventStreams } from '../http/event-streams.js';
 import { createDispatcher, type Dispatcher } from '../enqueue/dispatcher.js';
 import { createScheduler, TICK_LEASE_MS, type Scheduler } from '../schedules/scheduler.js';
+import { tracedDispatcher } from '../enqueue/send-span.js';
+import { noTracing, type Tracing } from '../tracing/tracing.js';
 import { createScheduleStore, type ScheduleStore } from '../schedules/store.js';
 import { createIdempotencyStore } from '../idempotency/store.js';
 import { createCanceller, type Canceller } from '../cancel/canceller.js';
@@ -66,6 +68,8 @@ export interface ApiOptions {
   readonly replicaAcks?: ReplicaAcks | undefined;
   /** Fault tests only: see `ProcessParts.afterAddStep`. */
   readonly afterAddStep?: AddStepHook | undefined;
+  /** Spans of the requests and enqueues (tracing/tracing.ts); off when not given. */
+  readonly tracing?: Tracing | undefined;
   /** Fault tests only: see `ProcessParts.afterTickStep`. */
   readonly afterTickStep?: ((step: string) => Promise<void>) | undefined;
   /** Age after which an idempotency claim is taken over; IDEMPOTENCY_STALE_CLAIM_MS by default. */
@@ -152,6 +156,7 @@ export function composeApi(options: ApiOptions): Api {
         groupLabels: { top: config.groupMetricsTop, hostId: config.hostId },
       }),
       health: options.health,
+      tracing: options.tracing,
       logger,
       bodyLimitBytes: config.bodyLimitBytes,
       bulk: { maxTasks: config.bulkMax, bodyLimitBytes: config.bulkBodyLimitBytes },
@@ -213,6 +218,7 @@ function scheduling(options: ApiOptions, store: ScheduleStore, dispatcher: Dispa
 
 function enqueueing(options: ApiOptions): Pick<AppOptions, 'idempotency' | 'dispatcher' | 'replicaAcks'> {
   const { config, redis, queues, ledger, logger, replicaAcks } = options;
+  const tracing = options.tracing ?? noTracing();
   return {
     replicaAcks,
     idempotency: createIdempotencyStore({
@@ -221,27 +227,38 @@ function enqueueing(options: ApiOptions): Pick<AppOptions, 'idempotency' | 'disp
       ttlSeconds: config.idempotencyTtlSeconds,
       staleClaimMs: options.staleClaimMs ?? config.idempotencyStaleClaimMs,
     }),
-    dispatcher: createDispatcher({
-      ledger,
-      groups: options.groups,
-      onHeld: options.onHeld,
-      queues,
-      connection: redis,
-      jobOptions: jobOptionsFrom(config),
-      logger,
-      metrics: options.metrics,
-      indexKey: jobIndexKey(config.prefix),
-      expiriesKey: ledgerKeys(config.prefix).expiries,
-      retryAfterSeconds: Math.max(1, Math.ceil(config.taskDurationMs / 1000)),
-      afterAddStep: options.afterAddStep,
-      replicaAcks,
-    }),
+    dispatcher: tracedDispatcher(
+      createDispatcher({
+        ledger,
+        groups: options.groups,
+        onHeld: options.onHeld,
+        queues,
+        connection: redis,
+        jobOptions: jobOptionsFrom(config),
+        logger,
+        metrics: options.metrics,
+        indexKey: jobIndexKey(config.prefix),
+        expiriesKey: ledgerKeys(config.prefix).expiries,
+        retryAfterSeconds: Math.max(1, Math.ceil(config.taskDurationMs / 1000)),
+        afterAddStep: options.afterAddStep,
+        replicaAcks,
+        tracing,
+      }),
+      tracing,
+    ),
   };
 }
 
 function cancelling(options: ApiOptions, reader: JobReader, takeOut: TakeOut): Canceller {
   const { config, redis, metrics } = options;
-  return createCanceller({ redis, keys: cancelKeys(config.prefix), reader, takeOut, metrics });
+  return createCanceller({
+    redis,
+    keys: cancelKeys(config.prefix),
+    reader,
+    takeOut,
+    metrics,
+    tracing: options.tracing,
+  });
 }
 
 /** How a waiting job is taken out of its queue, for the canceller and the expirer (their log events differ). */

@@ -128,6 +128,7 @@ async function startConsumer(
     },
     logger: parts.logger,
     metrics: parts.metrics,
+    tracing: parts.tracing,
     running: parts.running,
     onSlotFree: () => {
       parts.releaser.poke();

@@ -15,6 +15,7 @@ import { createLedger, type Ledger, type WorkerInfo } from '../ledger/ledger.js'
 import { createMoveLedger, type MoveLedger } from '../ledger/moves.js';
 import { createReconciler, type Reconciler } from '../ownership/reconciler.js';
 import type { Logger } from '../logging/logger.js';
+import type { Tracing } from '../tracing/tracing.js';
 import { createHostMetricsClient, type HostMetricsClient } from '../metrics/host-metrics-client.js';
 import { createProcessMetrics, type ProcessMetrics } from '../metrics/process-metrics.js';
 import { createMover, type Mover } from '../ownership/mover.js';
@@ -39,6 +40,8 @@ const LOCATION_MARGIN_MS = 30 * 24 * 3_600_000;
 
 export interface ProcessParts {
   readonly workerId: string;
+  /** Spans of this process's requests and jobs; does nothing when tracing is off. */
+  readonly tracing: Tracing;
   readonly info: WorkerInfo;
   readonly logger: Logger;
   /** Fail-fast connection for requests (reserve, add, read). */
@@ -99,7 +102,13 @@ export function connectionsOf(
   return [commands, consumerConnection, subscriber, ...(replicaConnection ? [replicaConnection] : [])];
 }
 
-export function buildProcess(config: Config, redis: RedisTarget, index: number, baseLogger: Logger): ProcessParts {
+export function buildProcess(
+  config: Config,
+  redis: RedisTarget,
+  index: number,
+  baseLogger: Logger,
+  tracing: Tracing,
+): ProcessParts {
   const workerId = workerIdFor(config.hostId, index);
   const logger = baseLogger.child({ workerId });
   const connections = connect(redis, config, logger);
@@ -112,6 +121,7 @@ export function buildProcess(config: Config, redis: RedisTarget, index: number, 
   const running = new Set<string>();
   const { replicaConnection } = connections;
   return {
+    tracing,
     replicaAcks:
       replicaConnection &&
       createReplicaAcks({
@@ -132,7 +142,7 @@ export function buildProcess(config: Config, redis: RedisTarget, index: number, 
     },
     logger,
     ...built,
-    ...buildMoving(config, logger, built),
+    ...buildMoving(config, logger, { ...built, tracing }),
     releaser: createReleaser({
       groups: built.jobGroups,
       ledger: built.jobLedger,
@@ -286,13 +296,15 @@ function buildExecution(
 function buildMoving(
   config: Config,
   logger: Logger,
-  built: Connections & Pick<ProcessParts, 'jobLedger' | 'leases' | 'moves' | 'moveQueues' | 'transfer' | 'metrics'>,
+  built: Connections &
+    Pick<ProcessParts, 'jobLedger' | 'leases' | 'moves' | 'moveQueues' | 'transfer' | 'metrics' | 'tracing'>,
 ): Pick<ProcessParts, 'mover' | 'retirer'> {
   const { consumerConnection, metrics } = built;
   const mover = createMover({
     ledger: built.moves,
     transfer: built.transfer,
     onMoved: (reason) => metrics.jobMoved(reason),
+    tracing: built.tracing,
     ...(config.killHook
       ? { afterStep: killWhenArmed(consumerConnection, `${config.prefix}:test:kill-after-move-step`) }
       : {}),

@@ -15,6 +15,7 @@ import { waitForRedis } from '../redis/wait-for-redis.js';
 import type { Config } from '../config/config.js';
 import { LeaseRefusedError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import type { Tracing } from '../tracing/tracing.js';
 import {
   EXIT_LEASE_REFUSED,
   FORCE_STOP_MESSAGE,
@@ -32,7 +33,13 @@ const LISTEN_EARLY_AFTER_MS = 1_000;
 /** The exit code of a process whose lease was lost: the primary forks it again, as after a crash. */
 const EXIT_LEASE_LOST = 4;
 
-export async function runProcess(config: Config, redis: RedisTarget, index: number, baseLogger: Logger): Promise<void> {
+export async function runProcess(
+  config: Config,
+  redis: RedisTarget,
+  index: number,
+  baseLogger: Logger,
+  tracing: Tracing,
+): Promise<void> {
   // Until start-up completes there is nothing to drain: a lost primary or a SIGTERM ends us at once.
   // The primary stops its processes with SIGTERM rather than a message because a signal also reaches
   // a process that is still loading its modules, where a message would be dropped unheard.
@@ -44,7 +51,7 @@ export async function runProcess(config: Config, redis: RedisTarget, index: numb
   // coordinates the shutdown, and asks with SIGTERM.
   process.on('SIGINT', () => {});
 
-  const parts = buildProcess(config, redis, index, baseLogger);
+  const parts = buildProcess(config, redis, index, baseLogger, tracing);
   const startup: Startup = { waitingFor: 'redis', consumer: undefined };
   const http = prepareHttp(parts, config, startup);
   const redisAnswered = waitForRedis(connectionsOf(parts), {

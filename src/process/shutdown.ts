@@ -34,6 +34,8 @@ const TIDY_TIMEOUT_MS = 5_000;
  * beside the drain, and so adds nothing to a stop that waits for running jobs.
  */
 const HTTP_CLOSE_DEADLINE_MS = 5_000;
+/** How long the spans not yet sent may take to go out at the end of a stop. */
+const TRACE_FLUSH_TIMEOUT_MS = 2_000;
 /** How often the drain looks whether the jobs are done while Redis is away. */
 const AWAY_CHECK_INTERVAL_MS = 50;
 
@@ -177,6 +179,7 @@ async function stopInOrder(
   } else {
     await cut(parts, step);
   }
+  await flushTraces(parts, step);
   logger.info({ event: 'shutdown.done' }, 'process stopped');
 }
 
@@ -227,6 +230,12 @@ function once(holds: () => boolean): { readonly promise: Promise<void>; stop(): 
     look();
   });
   return { promise, stop: () => clearTimeout(timer) };
+}
+
+/** Sends the spans not yet sent, within a bound: a collector that does not answer holds no stop. */
+async function flushTraces({ tracing }: ProcessParts, step: Step): Promise<void> {
+  if (!tracing.enabled) return;
+  await step('traces', () => withDeadline(tracing.shutdown(), TRACE_FLUSH_TIMEOUT_MS, 'the collector did not answer'));
 }
 
 /** Cuts the connections before stopping the threads, so that the jobs cut off are not recorded as failed. */

@@ -70,6 +70,7 @@ export function prepareHttp(parts: ProcessParts, config: Config, startup: Startu
     jobNames: parts.handlers,
     afterAddStep: parts.afterAddStep,
     afterTickStep: parts.afterTickStep,
+    tracing: parts.tracing,
     replicaAcks: parts.replicaAcks,
   });
   const app = createApp({ ...api.app, waitingFor: () => startup.waitingFor });

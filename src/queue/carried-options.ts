@@ -11,6 +11,8 @@ import {
   scheduleOption,
   scheduleOptions,
   TIMEOUT_OPTION,
+  traceOption,
+  traceOptions,
 } from '../contracts/stored-job.js';
 
 export function carriedOptions(job: Job, jobId: string): JobsOptions {
@@ -28,5 +30,6 @@ export function carriedOptions(job: Job, jobId: string): JobsOptions {
     ...(expiresAt === undefined ? {} : { [EXPIRES_OPTION]: expiresAt }),
     ...groupOptions(groupOption(stored)),
     ...scheduleOptions(scheduleOption(stored)),
+    ...traceOptions(traceOption(stored)),
   };
 }

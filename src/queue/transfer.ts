@@ -13,6 +13,8 @@ import { Job, type JobsOptions } from './bullmq.js';
 import type { RedisClient } from '../redis/connections.js';
 import { scriptsIn } from '../redis/scripts.js';
 import type { QueueRegistry } from './queues.js';
+import { traceOption, type StoredTrace } from '../contracts/stored-job.js';
+import { isRecord } from '../platform/is-record.js';
 
 const LUA_DIRECTORY = fileURLToPath(new URL('./lua/', import.meta.url));
 /** Far enough away that a parked job never becomes due by itself. */
@@ -31,6 +33,8 @@ export interface Transfer {
   attach(source: string, target: string, jobId: string, detached: Detached): Promise<void>;
   /** Deletes the source copy of a job that reached its target queue. */
   drop(source: string, jobId: string, intentId: string): Promise<boolean>;
+  /** The trace context a job was enqueued in (tracing on), for the span of its move. */
+  traceOf(workerId: string, jobId: string): Promise<StoredTrace | undefined>;
   /** Up to `limit` job ids a thief may take, oldest first: waiting, then prioritized. */
   oldestWaiting(workerId: string, limit: number): Promise<readonly string[]>;
   /** Up to `limit` job ids that have not started: waiting, prioritized and delayed. */
@@ -87,6 +91,13 @@ export function createTransfer({ redis, queues }: TransferOptions): Transfer {
     async drop(source, jobId, intentId) {
       const jobKey = queues.forWorker(source).toKey(jobId);
       return (await dropScript([jobKey, `${jobKey}:logs`], [intentId])) === 1;
+    },
+
+    async traceOf(workerId, jobId) {
+      const opts = await redis.hget(queues.forWorker(workerId).toKey(jobId), 'opts');
+      if (opts === null) return undefined;
+      const parsed = JSON.parse(opts) as unknown;
+      return isRecord(parsed) ? traceOption(parsed) : undefined;
     },
 
     async oldestWaiting(workerId, limit) {

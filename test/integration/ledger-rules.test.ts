@@ -274,7 +274,7 @@ describe('the ledger scripts follow their TypeScript specifications', () => {
       clock.now(),
       0,
     );
-    assert.deepEqual(await ledger.reserve('t1'), { kind: 'reserved', workerId: 'w', reservedAt: clock.now() });
+    assert.deepEqual(await ledger.reserve('t1'), { kind: 'reserved', workerId: 'w', reservedAt: clock.now(), load: 0 });
     assert.equal(Number(await connection.zscore(keys.index, jobIdFor('w', 't1'))), clock.now());
     assert.equal(await ledger.markStarted('w', 'unreserved'), true);
     const stamps = new Map<string, number>();

@@ -27,7 +27,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['ledger'],
   ['local-redis'],
   ['redis'],
-  ['contracts', 'platform', 'logging'],
+  ['contracts', 'platform', 'logging', 'tracing'],
   ['errors.ts'],
 ];
 

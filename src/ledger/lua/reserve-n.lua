@@ -55,8 +55,8 @@
                  queue they waited in)
 
   Output, one entry per token, then the time of the call (ms, the server's clock):
-    the chosen worker id
-    "+<worker id>" the job is to be held; its id is made for this worker
+    "<worker id>@<load>" the chosen worker, and its load (queued and running) when it was chosen
+    "+<worker id>@<load>" the job is to be held; its id is made for this worker
     0   no worker is alive
     -1  the backlog is full
     -2  a live worker was not passed: refresh the worker list and call again
@@ -142,6 +142,7 @@ for j = 1, k do
       and redis.call("HEXISTS", G.waiting, group) == 0
       and mayStart(G, group, groupSettings(G, group, defaultConcurrency), now)
     if direct then
+      results[j] = live[best] .. "@" .. load[best]
       redis.call("HSET", keyOf[live[best]], tokens[j], reservationEntry("q", now, firsts[j]))
       redis.call("ZADD", unconfirmedOf[live[best]], now, tokens[j])
       local first = string.sub(firsts[j], 2)
@@ -151,12 +152,11 @@ for j = 1, k do
       load[best] = load[best] + 1
       named[best] = named[best] + 1
       backlog = backlog + 1
-      results[j] = live[best]
     else
       local name = leastLoaded(named, capacity, count, start)
+      results[j] = "+" .. live[name] .. "@" .. named[name]
       named[name] = named[name] + 1
       backlog = backlog + 1
-      results[j] = "+" .. live[name]
     end
   end
 end
