@@ -42,7 +42,12 @@ export const TRACING_ENV = {
   OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z.literal('http/json').optional(),
   OTEL_EXPORTER_OTLP_HEADERS: keyValueList.optional(),
   OTEL_EXPORTER_OTLP_TRACES_HEADERS: keyValueList.optional(),
-  OTEL_SERVICE_NAME: z.string().min(1).max(256).default('bullpen'),
+  OTEL_SERVICE_NAME: z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[^\x00-\x1f\x7f]+$/, 'must be printable characters')
+    .default('bullpen'),
   OTEL_RESOURCE_ATTRIBUTES: keyValueList.optional(),
   OTEL_TRACES_SAMPLER: z.enum(SAMPLERS).default('parentbased_always_on'),
   OTEL_TRACES_SAMPLER_ARG: z

@@ -218,6 +218,16 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
           schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source },
           example: 'order-1001',
         },
+        Traceparent: {
+          name: 'traceparent',
+          in: 'header',
+          required: false,
+          description:
+            'A W3C Trace Context parent: with tracing on (`OTEL_EXPORTER_OTLP_ENDPOINT`), the request, its ' +
+            "enqueue and its jobs' attempts continue this trace; without it a new trace starts.",
+          schema: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' },
+          example: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        },
       } satisfies Record<ParameterName, Json>,
       headers: {
         Location: {
@@ -241,6 +251,12 @@ export function createOpenApiDocument(options: OpenApiOptions): OpenApiDocument 
           required: true,
           schema: { type: 'string' },
           example: 'GET, HEAD, OPTIONS',
+        },
+        traceparent: {
+          description:
+            "With tracing on: the request's span, as W3C Trace Context, so that the caller can find the trace.",
+          schema: { type: 'string' },
+          example: '00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01',
         },
         'WWW-Authenticate': {
           description: '`Bearer`; `Basic realm="bullpen"` on the pages a browser opens.',

@@ -11,8 +11,9 @@ import type { AnswerSchemas } from './schemas.js';
 export type RequestSchemaName = 'Task' | 'BulkTasks' | 'GroupSettings' | 'Schedule';
 export type AnswerSchemaName = keyof AnswerSchemas;
 
-export type HeaderName = 'Location' | 'Idempotent-Replayed' | 'Retry-After' | 'Allow' | 'WWW-Authenticate';
-export type ParameterName = 'JobId' | 'IdempotencyKey' | 'Group' | 'ScheduleName';
+export type HeaderName =
+  'Location' | 'Idempotent-Replayed' | 'Retry-After' | 'Allow' | 'WWW-Authenticate' | 'traceparent';
+export type ParameterName = 'JobId' | 'IdempotencyKey' | 'Group' | 'ScheduleName' | 'Traceparent';
 export type Tag = 'Tasks' | 'Jobs' | 'Groups' | 'Schedules' | 'Cluster' | 'Documentation';
 
 /** Who may call a route when `API_KEY` is set. */

@@ -59,7 +59,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
       'any other answers 422 `UNKNOWN_JOB_NAME`. A refused request enqueues nothing and reserves nothing. ' +
       'With `options.expiresInMs` (or `expiresAt`) a job not started by then never runs: it ends as `expired` ' +
       'and gives its slot back at once; a delay that reaches the expiry is refused (422 `INVALID_EXPIRY`).',
-    parameters: ['IdempotencyKey'],
+    parameters: ['IdempotencyKey', 'Traceparent'],
     body: {
       schema: 'Task',
       limit: 'body',
@@ -75,7 +75,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
         status: 202,
         description: 'Accepted; `Location` points at the job.',
         schema: 'EnqueueAnswer',
-        headers: ['Location'],
+        headers: ['Location', 'traceparent'],
         examples: {
           routed: {
             summary: 'routed to the least-loaded worker',
@@ -110,7 +110,7 @@ export const ROUTE_DOCS: readonly RouteDoc[] = [
       'One bad item refuses the batch, its `details` naming the item (`tasks.5.jobName`), an unknown job name ' +
       'too (422 `UNKNOWN_JOB_NAME`). `MAX_BACKLOG` ' +
       'applies to the whole batch. An `Idempotency-Key` covers the whole batch.',
-    parameters: ['IdempotencyKey'],
+    parameters: ['IdempotencyKey', 'Traceparent'],
     body: {
       schema: 'BulkTasks',
       limit: 'bulk',
