@@ -22,6 +22,7 @@ import { profile } from './scenarios/profile.js';
 import { progress } from './scenarios/progress.js';
 import { saturation } from './scenarios/saturation.js';
 import { throughput } from './scenarios/throughput.js';
+import { tracing } from './scenarios/tracing.js';
 
 const SCENARIOS: Record<string, () => Promise<Section>> = {
   endToEnd,
@@ -39,6 +40,7 @@ const SCENARIOS: Record<string, () => Promise<Section>> = {
   backlog,
   durable,
   groups,
+  tracing,
 };
 /** The whole run must end by itself: about 16 to 18 minutes here, cluster rounds, backlog and groups included. */
 const DEADLINE_MS = 25 * 60_000;

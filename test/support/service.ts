@@ -96,6 +96,11 @@ export interface ServiceOptions {
    * `execArgv`, so `--cpu-prof` here profiles every process (and their job threads).
    */
   readonly nodeArgs?: readonly string[];
+  /**
+   * The checkout whose build runs (its `dist/src/main.js`); this one by default. The benchmarks run
+   * an older build of the service beside this one's.
+   */
+  readonly root?: string;
 }
 
 /** The one Redis mode the service is started in. */
@@ -110,7 +115,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const workers = options.workers ?? 4;
   const hostId = options.env?.HOST_ID ?? 'test';
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), 'dist/src/main.js'], {
-    cwd: process.cwd(),
+    cwd: options.root ?? process.cwd(),
     env: {
       PATH: process.env.PATH ?? '',
       ...redisEnvOf(options),
