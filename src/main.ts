@@ -21,7 +21,12 @@ async function start(): Promise<void> {
   const role = cluster.isPrimary ? 'primary' : 'process';
   // Only a process that serves traces (the primary handles no request and runs no job), and only
   // with tracing on does it load the SDK.
-  const tracing = cluster.isPrimary ? noTracing() : await tracingOf(config);
+  const tracing = cluster.isPrimary
+    ? noTracing()
+    : await tracingOf(config).catch((error: unknown) => {
+        process.stderr.write(`tracing could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      });
   const logger = createLogger({
     level: config.logLevel,
     pretty: config.logPretty,
