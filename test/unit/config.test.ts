@@ -3,24 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CONFIG_VARIABLES, loadConfig } from '../../src/config/config.js';
 import { exposureOf, isLoopbackHost } from '../../src/config/exposure.js';
-import { ConfigError } from '../../src/errors.js';
-
-/** Asserts that `env` is rejected with a ConfigError whose message names every variable in `names`. */
-function assertRejects(env: Record<string, string | undefined>, ...names: string[]): ConfigError {
-  let caught: unknown;
-  try {
-    loadConfig(env);
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof ConfigError, `expected a ConfigError for ${JSON.stringify(env)}`);
-  assert.equal(caught.name, 'ConfigError');
-  assert.equal(caught.code, 'CONFIG_INVALID');
-  for (const name of names) {
-    assert.match(caught.message, new RegExp(`\\b${name}: `), `message should name ${name}: ${caught.message}`);
-  }
-  return caught;
-}
+import { assertRejects } from '../support/config-errors.js';
 
 describe('loadConfig defaults', () => {
   test('an empty environment gives the documented defaults', () => {
@@ -308,13 +291,17 @@ describe('CONFIG_VARIABLES', () => {
   test('every listed variable is actually read: an invalid value for it is rejected', () => {
     for (const name of CONFIG_VARIABLES) {
       // Not a number, a redis URL, an enum member or a key-safe name, so every typed setting refuses it.
-      // HOST, REDIS_DATA_DIR and HANDLERS_DIR accept any non-empty string: checked separately below.
-      if (name === 'HOST' || name === 'REDIS_DATA_DIR' || name === 'HANDLERS_DIR' || name === 'PATH') continue;
+      // HOST, REDIS_DATA_DIR, HANDLERS_DIR and OTEL_SERVICE_NAME accept any non-empty string: checked
+      // separately below.
+      const anyString = ['HOST', 'REDIS_DATA_DIR', 'HANDLERS_DIR', 'OTEL_SERVICE_NAME', 'PATH'];
+      if (anyString.includes(name)) continue;
       assertRejects({ [name]: 'not valid\u0000' }, name);
     }
     assert.equal(loadConfig({ HOST: 'example.internal' }).host, 'example.internal');
     assert.equal(loadConfig({ REDIS_DATA_DIR: 'tmp/r' }).redisDataDir, 'tmp/r');
     assert.equal(loadConfig({ HANDLERS_DIR: 'dist/h' }).handlersDir, 'dist/h');
+    const traced = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SERVICE_NAME: 'jobs' };
+    assert.equal(loadConfig(traced).tracing?.serviceName, 'jobs');
   });
 });
 
