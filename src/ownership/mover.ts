@@ -85,10 +85,15 @@ export function createMover({
     return 'moved';
   };
 
-  const move: Mover['move'] = async ({ jobId, token, source, target, reason }) => {
+  /** A move, and the worker it went to: the ledger chooses one when the request names none. */
+  const move = async (
+    { jobId, token, source, target, reason }: MoveRequest,
+    chosen: (target: string) => void = () => {},
+  ): Promise<MoveOutcome> => {
     const id = randomUUID();
     const begun = await ledger.begin({ jobId, token, intentId: id, source, target, reason });
     if (!begun.begun) return begun.why === 'running' ? 'not-movable' : begun.why;
+    chosen(begun.target);
     await afterStep('begun');
     return drive({ token, id, jobId, source, target: begun.target, reason });
   };
@@ -104,8 +109,8 @@ export function createMover({
           attributes: { 'messaging.message.id': jobId, 'bullpen.move.reason': reason, 'bullpen.moved_from': source },
         },
         async (span) => {
-          const outcome = await move(request);
-          span.setAttributes({ 'bullpen.move.outcome': outcome, 'bullpen.worker': request.target });
+          const outcome = await move(request, (target) => span.setAttributes({ 'bullpen.worker': target }));
+          span.setAttributes({ 'bullpen.move.outcome': outcome });
           return outcome;
         },
       );

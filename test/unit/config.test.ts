@@ -291,9 +291,8 @@ describe('CONFIG_VARIABLES', () => {
   test('every listed variable is actually read: an invalid value for it is rejected', () => {
     for (const name of CONFIG_VARIABLES) {
       // Not a number, a redis URL, an enum member or a key-safe name, so every typed setting refuses it.
-      // HOST, REDIS_DATA_DIR, HANDLERS_DIR and OTEL_SERVICE_NAME accept any non-empty string: checked
-      // separately below.
-      const anyString = ['HOST', 'REDIS_DATA_DIR', 'HANDLERS_DIR', 'OTEL_SERVICE_NAME', 'PATH'];
+      // HOST, REDIS_DATA_DIR and HANDLERS_DIR accept any non-empty string: checked separately below.
+      const anyString = ['HOST', 'REDIS_DATA_DIR', 'HANDLERS_DIR', 'PATH'];
       if (anyString.includes(name)) continue;
       assertRejects({ [name]: 'not valid\u0000' }, name);
     }
