@@ -96,7 +96,7 @@ export async function tracing(): Promise<Section> {
       body: [
         `${JOBS.toLocaleString('en')} jobs of \`durationMs: 0\` per round sent by ${CONNECTIONS} connections to each of three`,
         `services on one Redis (${WORKERS} processes each): a build of the code before tracing (commit ${BEFORE_COMMIT}), this`,
-        'code with tracing off (no OpenTelemetry module loaded), and this code with tracing on, every trace',
+        'code with tracing off (no module of the OpenTelemetry SDK loaded), and this code with tracing on, every trace',
         `sampled (\`OTEL_TRACES_SAMPLER=always_on\`), exporting OTLP/HTTP JSON to a receiver in the benchmark's own`,
         `process that decodes every span (${receiver.spans.length.toLocaleString('en')} spans arrived). ${WARM_UP_JOBS} warm-up jobs each, then`,
         `${ROUNDS} rounds rotating who goes first; medians, ratios medians of the per-round ratios.`,
