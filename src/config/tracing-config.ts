@@ -46,7 +46,7 @@ export const TRACING_ENV = {
     .string()
     .min(1)
     .max(256)
-    .regex(/^[^\x00-\x1f\x7f]+$/, 'must be printable characters')
+    .refine((name) => ![...name].some((char) => char < ' ' || char === '\u007f'), 'must be printable characters')
     .default('bullpen'),
   OTEL_RESOURCE_ATTRIBUTES: keyValueList.optional(),
   OTEL_TRACES_SAMPLER: z.enum(SAMPLERS).default('parentbased_always_on'),
