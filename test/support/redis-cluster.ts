@@ -37,6 +37,8 @@ const run = promisify(execFile);
 const HOST = '127.0.0.1';
 export const CLUSTER_SLOTS = 16_384;
 const LOG_FILE = 'redis.log';
+/** How many times a node's first start is tried, on fresh ports, when a port was taken meanwhile. */
+const PORT_RETRIES = 3;
 /** A node answers PING within this after it is spawned, AOF loading included, on a busy 2-core machine. */
 const NODE_START_TIMEOUT_MS = 20_000;
 /** `cluster_state:ok` on every node after create or a restart; gossip is slow on a loaded machine. */
@@ -299,15 +301,16 @@ export async function startRedisCluster({
       await waitFor(
         async () => {
           if (spawnError !== undefined) throw spawnError;
-          if (child.exitCode !== null || child.signalCode !== null) {
-            throw new Error(`redis-server exited with ${child.exitCode ?? child.signalCode}`);
-          }
+          // Exited: no use waiting for it (the error below says so, with its log).
+          if (child.exitCode !== null || child.signalCode !== null) return 'exited';
           // -LOADING while it reads its AOF: not answering yet. The raw probe speaks no TLS.
           if (tls !== undefined) return (await onPort(node.port, (redis) => redis.ping())) === 'PONG';
           return (await probeRedis(HOST, node.port)).state === 'pong';
         },
         { timeoutMs: NODE_START_TIMEOUT_MS, what: `cluster node ${index} on port ${node.port}` },
-      );
+      ).then((outcome) => {
+        if (outcome === 'exited') throw new Error(`redis-server exited with ${child.exitCode ?? child.signalCode}`);
+      });
     } catch (error) {
       const tail = logTail(logFile, offset).join('\n');
       throw new Error(`${(error as Error).message}; its log says:\n${tail}`, { cause: error });
@@ -449,8 +452,29 @@ export async function startRedisCluster({
     return stopped;
   };
 
+  /**
+   * A node's first start. Its ports were free when chosen, but another process may take one before the
+   * node binds it (an outgoing connection's ephemeral port, beside other test files): the node then
+   * exits at once, and starts again on ports chosen anew. Only before the cluster is formed, when no
+   * other node knows its ports yet.
+   */
+  const firstStart = async (index: number): Promise<void> => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await startNode(index);
+        return;
+      } catch (error) {
+        const node = state(index);
+        const taken = /Address already in use/.test((error as Error).message);
+        if (!taken || attempt === PORT_RETRIES || running(node)) throw error;
+        const [port, busPort] = (await freePorts(2)) as [number, number];
+        states[index] = { ...node, port, busPort, child: undefined };
+      }
+    }
+  };
+
   try {
-    await Promise.all(states.map((_, index) => startNode(index)));
+    await Promise.all(states.map((_, index) => firstStart(index)));
     for (const node of states) node.id = await onPort(node.port, (redis) => redis.cluster('MYID'));
     await cli([
       '--cluster',

@@ -124,7 +124,8 @@ describe('runner outcome', () => {
     // The dummy asked to fail throws where its last step would report 100: a failed job never reads done.
     assert.equal(thrown.lastProgress, 90);
     const silent = await run(task(flaky, { attempt: 2 }));
-    assert.deepEqual(silent, { returned: { ok: true, attempt: 2 }, progressMessages: 0 });
+    // threadId: the thread that ran it, here the main thread (0).
+    assert.deepEqual(silent, { returned: { ok: true, attempt: 2 }, progressMessages: 0, threadId: 0 });
   });
 
   test('with an interval of 0 every report is sent, and nothing is left for the outcome', async () => {
