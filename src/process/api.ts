@@ -242,7 +242,8 @@ function enqueueing(options: ApiOptions): Pick<AppOptions, 'idempotency' | 'disp
         retryAfterSeconds: Math.max(1, Math.ceil(config.taskDurationMs / 1000)),
         afterAddStep: options.afterAddStep,
         replicaAcks,
-        tracing,
+        // Off, nothing is told: a placement's attributes are not even made.
+        tracing: tracing.enabled ? tracing : undefined,
       }),
       tracing,
     ),
