@@ -34,6 +34,28 @@ export interface JobOverrides {
 }
 
 /**
+ * A task's overrides as a client gives them (`POST /enqueue-task`, a schedule's task): its expiry
+ * relative (`expiresInMs`) or as a time (`expiresAt`, ISO 8601), where the dispatcher takes one time.
+ */
+export type ClientOverrides = Omit<JobOverrides, 'expiresAt'> & {
+  readonly expiresInMs?: number | undefined;
+  readonly expiresAt?: string | undefined;
+};
+
+/** When a task's job expires (ms since the epoch), from either form: `expiresInMs` counts from `now`. */
+export function expiryOf(options: ClientOverrides | undefined, now: number): number | undefined {
+  if (options?.expiresInMs !== undefined) return now + options.expiresInMs;
+  return options?.expiresAt === undefined ? undefined : Date.parse(options.expiresAt);
+}
+
+/** A task's overrides as the dispatcher takes them: its expiry, in either form, as one time from `now`. */
+export function overridesAt(options: ClientOverrides, now: number): JobOverrides {
+  const { expiresInMs, expiresAt, ...overrides } = options;
+  const expiry = expiryOf({ expiresInMs, expiresAt }, now);
+  return expiry === undefined ? overrides : { ...overrides, expiresAt: expiry };
+}
+
+/**
  * A Redis string written in the same transaction as the jobs, or not at all (an idempotency key's
  * answer). On a Redis Cluster, where the jobs' slots differ from the record's, `plan` is written
  * before the jobs, each queue's transaction leaves a marker named by `marker`, and `value` is written

@@ -3,6 +3,7 @@
  * ask for) is a setting.
  */
 import { z } from 'zod';
+import { expiryOf } from '../contracts/dispatch.js';
 
 export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 export const JOB_NAME_MAX_LENGTH = 128;
@@ -104,15 +105,6 @@ interface ExpiryOptions {
   readonly delayMs?: number | undefined;
   readonly expiresInMs?: number | undefined;
   readonly expiresAt?: string | undefined;
-}
-
-/**
- * When a task's job expires (ms since the epoch), from either form: `expiresInMs` counts from `now`,
- * the time its request came.
- */
-export function expiryOf(options: ExpiryOptions | undefined, now: number): number | undefined {
-  if (options?.expiresInMs !== undefined) return now + options.expiresInMs;
-  return options?.expiresAt === undefined ? undefined : Date.parse(options.expiresAt);
 }
 
 /**

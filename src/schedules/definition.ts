@@ -3,7 +3,7 @@
  * policies, as stored in Redis and shown by the API; and what is kept of its runs. Shared by the
  * store, the scheduler and the routes.
  */
-import type { DispatchRequest, JobOverrides } from '../contracts/dispatch.js';
+import { overridesAt, type ClientOverrides, type DispatchRequest } from '../contracts/dispatch.js';
 
 /** A cron expression (five fields, or six with seconds) in a time zone, or a fixed interval. */
 export type ScheduleRule = { readonly cron: string; readonly tz: string } | { readonly everyMs: number };
@@ -20,7 +20,7 @@ export type OverlapPolicy = (typeof OVERLAP_POLICIES)[number];
  * The options of a tick's job: a task's, with its expiry relative (`expiresInMs`), counted from each
  * tick's job as it is made; an absolute time would pass for every job after it.
  */
-export type ScheduledOptions = Omit<JobOverrides, 'expiresAt'> & { readonly expiresInMs?: number | undefined };
+export type ScheduledOptions = Omit<ClientOverrides, 'expiresAt'>;
 
 /** The task a tick makes: what `POST /enqueue-task` takes. */
 export type ScheduledTask = Pick<DispatchRequest, 'jobName' | 'data' | 'group'> & {
@@ -29,8 +29,7 @@ export type ScheduledTask = Pick<DispatchRequest, 'jobName' | 'data' | 'group'> 
 
 /** The request that makes a tick's job at `now`: its expiry counted from then. */
 export function tickRequest(task: ScheduledTask, now: number): Omit<DispatchRequest, 'schedule'> {
-  const { expiresInMs, ...options } = task.options ?? {};
-  return { ...task, options: { ...options, ...(expiresInMs === undefined ? {} : { expiresAt: now + expiresInMs }) } };
+  return { ...task, options: overridesAt(task.options ?? {}, now) };
 }
 
 export interface ScheduleDefinition {

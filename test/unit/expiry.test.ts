@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import { EXPIRES_OPTION, expiresOption, pastExpiry } from '../../src/contracts/stored-job.js';
 import { expiredAtStart } from '../../src/execution/consumer.js';
 import { expiryAction } from '../../src/expiry/expirer.js';
-import { expiryOf, expiryProblems, MAX_EXPIRY_MS } from '../../src/http/schemas.js';
+import { expiryOf } from '../../src/contracts/dispatch.js';
+import { expiryProblems, MAX_EXPIRY_MS } from '../../src/http/schemas.js';
 import { publicState } from '../../src/jobs/reader.js';
 
 const NOW = Date.parse('2026-03-01T12:00:00.000Z');

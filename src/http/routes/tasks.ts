@@ -12,7 +12,7 @@
  */
 import { Router, type Request } from 'express';
 import type { Logger } from '../../logging/logger.js';
-import type { Dispatched, DispatchRequest } from '../../contracts/dispatch.js';
+import { overridesAt, type ClientOverrides, type Dispatched, type DispatchRequest } from '../../contracts/dispatch.js';
 import type { Dispatcher } from '../../enqueue/dispatcher.js';
 import {
   fromStore,
@@ -33,7 +33,6 @@ import {
   createBulkEnqueueSchema,
   createEnqueueSchema,
   describeIssues,
-  expiryOf,
   expiryProblems,
   type TaskLimits,
 } from '../schemas.js';
@@ -74,21 +73,11 @@ interface RetryAnswer extends EnqueueAnswer {
  * A task as the dispatcher takes it: its expiry, in either form, as one time, counted from `now` (when
  * its request came). The client's form is what its idempotency key is checked against.
  */
-function dispatchRequestOf<T extends DispatchRequestInput>(task: T, now: number): DispatchRequest {
-  if (task.options === undefined) return task as DispatchRequest;
-  const { expiresInMs, expiresAt, ...options } = task.options;
-  const expiry = expiryOf({ expiresInMs, expiresAt }, now);
-  return { ...task, options: { ...options, ...(expiry === undefined ? {} : { expiresAt: expiry }) } };
+function dispatchRequestOf({ options, ...task }: DispatchRequestInput, now: number): DispatchRequest {
+  return options === undefined ? task : { ...task, options: overridesAt(options, now) };
 }
 
-type DispatchRequestInput = Omit<DispatchRequest, 'options'> & {
-  readonly options?:
-    | (Omit<NonNullable<DispatchRequest['options']>, 'expiresAt'> & {
-        readonly expiresInMs?: number | undefined;
-        readonly expiresAt?: string | undefined;
-      })
-    | undefined;
-};
+type DispatchRequestInput = Omit<DispatchRequest, 'options'> & { readonly options?: ClientOverrides | undefined };
 
 /** One accepted task as the client sees it. */
 /** Where a planned answer put its job: what a resumed request adds again (see http/idempotent.ts). */
