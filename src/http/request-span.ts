@@ -7,14 +7,14 @@
  */
 import type { RequestHandler } from 'express';
 import { carrierFromHeaders, type Tracing } from '../tracing/tracing.js';
-import { ROUTES } from './route-table.js';
+import { routeOf } from './route-table.js';
 
 /** The routes whose requests are traced: tasks, jobs, groups and schedules. */
 const TRACED = /^\/(enqueue-tasks?|jobs|groups|schedules)\b/;
 
 export function requestSpans(tracing: Tracing): RequestHandler {
   return (req, res, next) => {
-    const route = ROUTES.find((entry) => entry.pattern.test(req.path));
+    const route = routeOf(req.path);
     if (route === undefined || !TRACED.test(route.label)) {
       next();
       return;

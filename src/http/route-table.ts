@@ -51,9 +51,14 @@ export const ADMIN_ROUTE: RouteEntry = Object.freeze({
   label: 'admin',
 });
 
+/** The route a path is, as routing matches it; undefined for an unknown path. */
+export function routeOf(path: string): RouteEntry | undefined {
+  return ROUTES.find((entry) => entry.pattern.test(path));
+}
+
 /** The methods a known path takes, OPTIONS included; undefined for an unknown path. */
 export function allowedMethods(path: string): readonly string[] | undefined {
-  const route = ROUTES.find((entry) => entry.pattern.test(path));
+  const route = routeOf(path);
   return route === undefined ? undefined : [...route.methods, 'OPTIONS'];
 }
 
