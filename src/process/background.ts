@@ -188,6 +188,7 @@ async function startDelayedRouter(
   cancelWatch: CancelWatch,
 ): Promise<DelayedRouter> {
   const locations = ledgerKeys(config.prefix);
+  const forget = forgetExpiry(parts, config);
   const delayedRouter = createDelayedRouter({
     connection: parts.consumerConnection,
     prefix: config.prefix,
@@ -202,7 +203,7 @@ async function startDelayedRouter(
     onRouted: (routedTo, jobName) => parts.metrics.jobEnqueued(routedTo, jobName),
     onExpired: (jobId, jobName) => {
       parts.metrics.jobExpired(jobName);
-      void forgetExpiry(parts, config)(jobId).catch(() => {});
+      void forget(jobId).catch(() => {});
     },
     logger: parts.logger,
     afterStep: parts.afterAddStep,
