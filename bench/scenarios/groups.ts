@@ -29,6 +29,11 @@ const HAND_OFF_MS = DURATION_MS / 2;
 /** Hand-offs cost a few percent of slot time; a slot kept idle by a limit would cost far more. */
 const BUSY_SHARE = 0.95;
 const CAPACITY = WORKERS * CONCURRENCY;
+/**
+ * The limits scenario lasts about 4 s: a stall of the whole machine (this VM's host, another tenant)
+ * idles every slot at once and weighs on one trial. Three trials; the target reads the median one.
+ */
+const LIMIT_TRIALS = 3;
 
 interface NoisyOutcome {
   /** B's waits, request sent to body start, ms. */
@@ -176,7 +181,11 @@ export async function groups(): Promise<Section> {
     const ungrouped = meanOf(first, fourth);
     const grouped = meanOf(second, third);
     const plain = await noisyNeighbour(pair.baseline.url, theirKeys, pair.redis, false);
-    const limited = await limits(pair);
+    const trials: LimitOutcome[] = [];
+    for (let i = 0; i < LIMIT_TRIALS; i += 1) trials.push(await limits(pair));
+    const byBusy = [...trials].sort((a, b) => a.meanBusy - b.meanBusy);
+    const limited = byBusy[Math.floor(byBusy.length / 2)] as LimitOutcome;
+    const everyTrial = (holds: (t: LimitOutcome) => boolean) => trials.every(holds);
 
     const row = (name: string, o: NoisyOutcome) => [
       name,
@@ -204,25 +213,25 @@ export async function groups(): Promise<Section> {
           ],
         ),
         '',
-        `Limits: \`PUT /groups/limited-a {"concurrency":4}\`, then 200 jobs of A and 1,000 of B, ${DURATION_MS} ms each. A's peak running is read from the bodies' stamps; the mean running is sampled every 5 ms while B still had jobs to start.`,
+        `Limits: \`PUT /groups/limited-a {"concurrency":4}\`, then 200 jobs of A and 1,000 of B, ${DURATION_MS} ms each, ${LIMIT_TRIALS} trials in a row. A's peak running is read from the bodies' stamps; the mean running is sampled every 5 ms while B still had jobs to start. A trial lasts about 4 s, so a stall of the whole machine weighs on one: the target reads the median trial (by mean running), and A's peak in every trial.`,
         '',
         table(
           [
+            'trial',
             "A's peak running",
             'peak running, all',
             'mean running while B had work',
             'slot idle gap p50 ms',
             'slot idle gap p99 ms',
           ],
-          [
-            [
-              limited.peakA,
-              limited.peakAll,
-              round(limited.meanBusy, 2),
-              round(quantile(limited.gaps, 0.5), 1),
-              round(quantile(limited.gaps, 0.99), 1),
-            ],
-          ],
+          trials.map((trial, i) => [
+            `${i + 1}${trial === limited ? ' (median)' : ''}`,
+            trial.peakA,
+            trial.peakAll,
+            round(trial.meanBusy, 2),
+            round(quantile(trial.gaps, 0.5), 1),
+            round(quantile(trial.gaps, 0.99), 1),
+          ]),
         ),
         '',
         "A slot's idle gap is the time from one body's end to the next body's start on the same thread: the",
@@ -244,10 +253,10 @@ export async function groups(): Promise<Section> {
         },
         {
           name: 'Group concurrency',
-          goal: `A's peak running exactly 4; all ${CAPACITY} slots busy while B has work (idle only to hand off: mean running at least ${BUSY_SHARE * 100}% of them, p99 gap under ${HAND_OFF_MS} ms)`,
-          measured: `peak ${limited.peakA}; ${limited.peakAll} running at most, ${round(limited.meanBusy, 2)} on average; slot idle gap p99 ${round(quantile(limited.gaps, 0.99), 1)} ms`,
+          goal: `A's peak running exactly 4 (every trial); all ${CAPACITY} slots busy while B has work (idle only to hand off: in the median trial, mean running at least ${BUSY_SHARE * 100}% of them, p99 gap under ${HAND_OFF_MS} ms)`,
+          measured: `peak ${trials.map((t) => t.peakA).join(', ')}; ${limited.peakAll} running at most, ${round(limited.meanBusy, 2)} on average; slot idle gap p99 ${round(quantile(limited.gaps, 0.99), 1)} ms`,
           met:
-            limited.peakA === 4 &&
+            everyTrial((t) => t.peakA === 4) &&
             limited.peakAll === CAPACITY &&
             limited.meanBusy >= BUSY_SHARE * CAPACITY &&
             quantile(limited.gaps, 0.99) < HAND_OFF_MS,

@@ -6,8 +6,11 @@
  * host: the release is pool-wide.
  *
  * A release runs when a slot frees here, after a task was held, when a group's settings change, and
- * on a short tick (a rate-limited group's next start, a worker that joined). Pokes that come while a
- * release runs make it run once more, never twice at once.
+ * on a short tick (a rate-limited group's next start, a worker that joined). A freed slot sends its
+ * own call at once, right behind its job's end on the same connection, so that the call sees the
+ * slot; other pokes that come while a call runs make it run once more, never two at once. No call
+ * waits for the moves of the last. The move takes the job's add from the release's answer (the
+ * payload kept when it was held), so a free slot's next job is one release and one add away.
  *
  * A move cut short (a crash, a Redis error) leaves its token in the releasing hash; `recover` finishes
  * it once it is older than the grace period, whoever started it.
@@ -17,7 +20,7 @@ import type { RedisClient } from '../redis/connections.js';
 import type { GroupLedger, Released, Releasing } from '../ledger/groups.js';
 import type { JobLedgerPort } from '../ledger/ledger.js';
 import type { QueueRegistry } from '../queue/queues.js';
-import { carriedOptions } from '../queue/carried-options.js';
+import { carriedOptions, heldAdd, type HeldAdd } from '../queue/carried-options.js';
 import { jobsExist } from '../queue/job-presence.js';
 import { parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import { groupOption } from '../contracts/stored-job.js';
@@ -29,9 +32,14 @@ const RELEASE_BATCH = 64;
 export interface Releaser {
   /** Runs a release soon (now, or again after the one running). */
   poke(): void;
+  /**
+   * A slot of this process freed, its job's end sent ahead on this connection: a release call goes
+   * out now, not behind one under way, which was sent before the end and cannot see the slot.
+   */
+  slotFreed(): void;
   /** Finishes the moves older than the grace period that were cut short; answers how many. */
   recover(graceMs: number, now: number): Promise<number>;
-  /** Waits for the release under way. */
+  /** Waits for the release under way and the moves it started. */
   settle(): Promise<void>;
 }
 
@@ -60,36 +68,71 @@ export function createReleaser(options: ReleaserOptions): Releaser {
   let running: Promise<void> | undefined;
   let again = false;
 
+  /**
+   * The job's add, from the payload its release answered: no read on the way from a free slot to the
+   * job's start. A job held before payloads were kept, or whose cancel dropped its payload, is read.
+   */
+  const addOf = async ({ jobId, payload }: Released): Promise<HeldAdd | undefined> => {
+    if (payload !== undefined) return heldAdd(payload, jobId);
+    const job = await Job.fromId(heldQueue(), jobId);
+    // Cancelled (or its add was undone) while it waited.
+    if (job === undefined || job.finishedOn !== undefined) return undefined;
+    return { name: job.name, data: job.data, options: carriedOptions(job, jobId) };
+  };
+
+  /** Where readers find a moved job: it never was in the queue of the worker its id names. */
+  const locationOf = (token: string, workerId: string, fromDelayed: boolean) => ({
+    key: options.locationKey(token),
+    // The 202 named the worker in the id as where the job would go; a delayed job came from the
+    // delayed queue. Readers show neither queue as moved from.
+    value: `${workerId}|${fromDelayed ? `${DELAYED_QUEUE},${HELD_QUEUE}` : HELD_QUEUE}`,
+    ttlMs: options.locationTtlMs,
+  });
+
   /** The job, from the held queue to its worker's queue; its held copy goes once the add is done. */
-  const move = async ({ jobId, workerId }: Released): Promise<void> => {
+  const move = async (released: Released): Promise<void> => {
+    const { jobId, workerId } = released;
     const parsed = parseJobId(jobId);
     const token = parsed?.token ?? jobId;
-    const job = await Job.fromId(heldQueue(), jobId);
-    if (job === undefined || job.finishedOn !== undefined) {
-      // Cancelled (or its add was undone) while it waited: the slot it was given goes back.
+    const add = await addOf(released);
+    if (add === undefined) {
+      // The slot it was given goes back.
       await ledger.release(workerId, token);
       await groups.released(token);
       return;
     }
-    // It never was in the queue of the worker its id names (the 202 named that one as where it would
-    // go); a delayed job came from the delayed queue. Readers show neither queue as moved from.
+    const fromDelayed = parsed?.workerId === DELAYED_QUEUE;
+    await queues.forWorker(workerId).add(add.name, add.data, add.options);
     // The location goes after the add: found, it proves the add happened (see `finish`).
-    const from = parsed?.workerId === DELAYED_QUEUE ? `${DELAYED_QUEUE},${HELD_QUEUE}` : HELD_QUEUE;
-    await queues.forWorker(workerId).add(job.name, job.data, carriedOptions(job, jobId));
-    await connection.set(options.locationKey(token), `${workerId}|${from}`, 'PX', options.locationTtlMs);
-    await groups.moved(token, jobId, heldCopy(jobId));
+    await groups.moved(token, jobId, heldCopy(jobId), locationOf(token, workerId, fromDelayed));
     // A task held at enqueue was counted then, with the worker its 202 named; a delayed one is
     // counted where it goes, as the delayed router counts those it routes.
-    if (parsed?.workerId === DELAYED_QUEUE) options.onReleased?.(workerId, job.name);
+    if (fromDelayed) options.onReleased?.(workerId, add.name);
+  };
+
+  const failed = (error: unknown) =>
+    logger.warn({ event: 'release.failed', err: error }, 'could not hand held jobs to workers; trying again shortly');
+
+  /** Release calls and moves under way: a release does not wait for the moves of the last, `settle` does. */
+  const underWay = new Set<Promise<unknown>>();
+  const track = (work: Promise<unknown>): void => {
+    const tracked = work.catch(failed).finally(() => underWay.delete(tracked));
+    underWay.add(tracked);
+  };
+
+  /** One release call, its moves started (not awaited); answers how many jobs it handed out. */
+  const releaseOnce = async (): Promise<number> => {
+    const released = await groups.release(RELEASE_BATCH);
+    if (released.length > 0) await options.afterStep?.('released');
+    for (const each of released) track(move(each));
+    return released.length;
   };
 
   const releaseAll = async (): Promise<void> => {
     for (;;) {
       again = false;
-      const released = await groups.release(RELEASE_BATCH);
-      if (released.length > 0) await options.afterStep?.('released');
-      await Promise.all(released.map(move));
-      if (!again && released.length < RELEASE_BATCH) return;
+      const count = await releaseOnce();
+      if (!again && count < RELEASE_BATCH) return;
     }
   };
 
@@ -99,12 +142,7 @@ export function createReleaser(options: ReleaserOptions): Releaser {
       return;
     }
     running = releaseAll()
-      .catch((error: unknown) => {
-        logger.warn(
-          { event: 'release.failed', err: error },
-          'could not hand held jobs to workers; trying again shortly',
-        );
-      })
+      .catch(failed)
       .finally(() => {
         running = undefined;
       });
@@ -137,7 +175,8 @@ export function createReleaser(options: ReleaserOptions): Releaser {
       const location = await connection.get(options.locationKey(token));
       const entry = await connection.hget(options.reservationsKey(workerId), token);
       if (location?.startsWith(`${workerId}|`) === true || entry?.startsWith('a|') === true) {
-        await groups.moved(token, jobId, heldCopy(jobId));
+        const fromDelayed = parseJobId(jobId)?.workerId === DELAYED_QUEUE;
+        await groups.moved(token, jobId, heldCopy(jobId), locationOf(token, workerId, fromDelayed));
         return;
       } else if (entry !== null) {
         await move({ jobId, workerId });
@@ -158,8 +197,16 @@ export function createReleaser(options: ReleaserOptions): Releaser {
         logger.warn({ event: 'release.recovered', count: stale.length }, 'finished moves of held jobs cut short');
       return stale.length;
     },
+    slotFreed() {
+      track(
+        releaseOnce().then((count) => {
+          if (count === RELEASE_BATCH) poke();
+        }),
+      );
+    },
     async settle() {
       await running;
+      await Promise.all(underWay);
     },
   };
 }

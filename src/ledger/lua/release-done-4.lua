@@ -1,0 +1,26 @@
+--[[
+  Ends a held job's move once its add to its worker's queue is done, in one step: where it went is
+  recorded (its location, which readers follow), its copy leaves the held queue and its token the
+  releasing hash. The copy sits in the held queue's delayed set (HELD_DELAY_MS) and has nothing else
+  of BullMQ's (no logs, no dependencies), so deleting its key and its entry is all BullMQ's removal
+  would do, without the event it would write for it.
+
+  Input:
+    KEYS[1] releasing key              (hash: token -> "<worker>|<job id>|<ms>")
+    KEYS[2] the job's key in the held queue (hash)
+    KEYS[3] the held queue's delayed key (zset: job id -> score)
+    KEYS[4] the job's location key     (string: "<worker>|<queues it was in, comma separated>")
+
+    ARGV[1] token
+    ARGV[2] job id
+    ARGV[3] location
+    ARGV[4] how long the location is kept, ms
+
+  Output:
+    1
+]]
+redis.call("SET", KEYS[4], ARGV[3], "PX", ARGV[4])
+redis.call("ZREM", KEYS[3], ARGV[2])
+redis.call("DEL", KEYS[2])
+redis.call("HDEL", KEYS[1], ARGV[1])
+return 1
