@@ -103,7 +103,7 @@ export function createReleaser(options: ReleaserOptions): Releaser {
     }
     const fromDelayed = parsed?.workerId === DELAYED_QUEUE;
     await queues.forWorker(workerId).add(add.name, add.data, add.options);
-    // The location goes after the add: found, it proves the add happened (see `finish`).
+    // The location goes with the end of the move, after the add (see `finish`).
     await groups.moved(token, jobId, heldCopy(jobId), locationOf(token, workerId, fromDelayed));
     // A task held at enqueue was counted then, with the worker its 202 named; a delayed one is
     // counted where it goes, as the delayed router counts those it routes.
@@ -163,27 +163,27 @@ export function createReleaser(options: ReleaserOptions): Releaser {
   };
 
   /**
-   * A move older than the grace period, whose held copy is still there. Its location, written after
-   * the add, says the add happened: the copy goes. Without it, the job is added again if its worker
-   * still holds its reservation (an add of an id the queue holds changes nothing); if the reservation
-   * went meanwhile (its worker retired), the job takes its place in line again. Never dropped: a job
-   * is lost only if nothing holds it.
+   * A move older than the grace period, whose held copy is still there. The job in its worker's queue,
+   * or a location that names a worker (a steal moved it on from there), says the add happened: the
+   * move ends. Otherwise the job is added again if its worker still holds its reservation (an add of
+   * an id the queue holds changes nothing); if the reservation went meanwhile (its worker retired),
+   * the job takes its place in line again. Never dropped: a job is lost only if nothing holds it.
    */
   const finish = async ({ token, jobId, workerId }: Releasing): Promise<void> => {
     const [held] = await jobsExist(connection, heldQueue(), [jobId]);
     if (held) {
+      const [added] = await jobsExist(connection, queues.forWorker(workerId), [jobId]);
       const location = await connection.get(options.locationKey(token));
-      const entry = await connection.hget(options.reservationsKey(workerId), token);
-      if (location?.startsWith(`${workerId}|`) === true || entry?.startsWith('a|') === true) {
+      if (added === true || (location !== null && !location.startsWith(`${HELD_QUEUE}|`))) {
         const fromDelayed = parseJobId(jobId)?.workerId === DELAYED_QUEUE;
         await groups.moved(token, jobId, heldCopy(jobId), locationOf(token, workerId, fromDelayed));
         return;
-      } else if (entry !== null) {
+      }
+      if ((await connection.hget(options.reservationsKey(workerId), token)) !== null) {
         await move({ jobId, workerId });
         return;
-      } else {
-        await holdAgain(jobId);
       }
+      await holdAgain(jobId);
     }
     await groups.released(token);
   };

@@ -7,6 +7,7 @@
 import type { RedisClient } from '../redis/connections.js';
 import { groupKeyList, groupKeys, ledgerKeys, type GroupKeys } from '../contracts/keys.js';
 import { clockArgument, ledgerScripts, type Clock } from './scripts.js';
+import { HELD_QUEUE } from '../contracts/names.js';
 
 export interface RateLimit {
   readonly max: number;
@@ -262,7 +263,7 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
     async moved(token, jobId, { jobKey, delayedKey }, location) {
       await doneScript(
         [keys.releasing, jobKey, delayedKey, location.key],
-        [token, jobId, location.value, location.ttlMs],
+        [token, jobId, location.value, location.ttlMs, HELD_QUEUE],
       );
     },
     async releasingAmong(tokens) {

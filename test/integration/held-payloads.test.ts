@@ -3,7 +3,8 @@
  * is held, so that the release that hands it out answers it and the move reads nothing. A cancel
  * drops it with the job (queue/lua/cancel-8.lua), and so does an unhold: a release that takes a
  * cancelled job before its unhold answers no payload, and the releaser reads the job, finds it
- * finished and gives the slot back. Runs on one Redis and on a Redis Cluster.
+ * finished and gives the slot back. The end of a move records the job's location unless a steal
+ * recorded a newer one. Runs on one Redis and on a Redis Cluster.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -13,7 +14,7 @@ import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.
 import { createCancelWaiting, type CancelWaiting } from '../../src/queue/cancel-waiting.js';
 import { heldAdd } from '../../src/queue/carried-options.js';
 import { HELD_QUEUE, jobIdFor, newToken } from '../../src/contracts/names.js';
-import { groupKeys } from '../../src/contracts/keys.js';
+import { groupKeys, ledgerKeys } from '../../src/contracts/keys.js';
 import { groupOptions, HELD_DELAY_MS } from '../../src/contracts/stored-job.js';
 import type { RedisClient } from '../../src/redis/connections.js';
 import { joinWorkers } from '../support/ledger.js';
@@ -123,5 +124,25 @@ describe('held job payloads', () => {
     await queue.add('payload-job', {}, { jobId });
     assert.equal(await cancelWaiting(WORKER, jobId), 'wait');
     assert.equal((await queue.getJob(jobId))?.failedReason, 'cancelled');
+  });
+
+  test('the end of a move records where the job went, unless a steal recorded where it went since', async () => {
+    const held = queues.forWorker(HELD_QUEUE);
+    const end = async (jobId: string, locationValue: string) => {
+      const token = jobId.split('~')[1] ?? '';
+      const location = { key: ledgerKeys(PREFIX).location(token), value: locationValue, ttlMs: 60_000 };
+      await groups.moved(token, jobId, { jobKey: held.toKey(jobId), delayedKey: held.toKey('delayed') }, location);
+      return connection.get(location.key);
+    };
+    const fresh = jobIdFor(WORKER, newToken());
+    assert.equal(await end(fresh, `${WORKER}|held`), `${WORKER}|held`, 'no location yet: written');
+
+    const routed = jobIdFor('delayed', newToken());
+    await connection.set(ledgerKeys(PREFIX).location(routed.split('~')[1] ?? ''), 'held|delayed');
+    assert.equal(await end(routed, `${WORKER}|delayed,held`), `${WORKER}|delayed,held`, 'held by the router: replaced');
+
+    const stolen = jobIdFor(WORKER, newToken());
+    await connection.set(ledgerKeys(PREFIX).location(stolen.split('~')[1] ?? ''), `thief-0|${WORKER}`);
+    assert.equal(await end(stolen, `${WORKER}|held`), `thief-0|${WORKER}`, 'moved on by a steal: kept');
   });
 });
