@@ -52,7 +52,7 @@ export interface ConsumerOptions {
   readonly metrics: Pick<ProcessMetrics, 'jobStarted' | 'jobFinished' | 'jobCancelled' | 'jobExpired'>;
   /** Filled with the tokens of the jobs running in this process; shared with the reconciler. */
   readonly running: Set<string>;
-  /** Called when a job body ends and its slot frees (the releaser and work stealing listen). */
+  /** Called when a job body ends and its slot frees (work stealing listens). */
   readonly onSlotFree?: () => void;
   /** Whether a job was cancelled: asked before a job starts (see cancel/signals.ts). */
   readonly wasCancelled: (jobId: string, token: string, enqueuedAt: number) => Promise<boolean>;

@@ -6,11 +6,9 @@
  * host: the release is pool-wide.
  *
  * A release runs when a slot frees here, after a task was held, when a group's settings change, and
- * on a short tick (a rate-limited group's next start, a worker that joined). A freed slot sends its
- * own call at once, right behind its job's end on the same connection, so that the call sees the
- * slot; other pokes that come while a call runs make it run once more, never two at once. No call
- * waits for the moves of the last. The move takes the job's add from the release's answer (the
- * payload kept when it was held), so a free slot's next job is one release and one add away.
+ * on a short tick (a rate-limited group's next start, a worker that joined). Pokes that come while a
+ * release call runs make it run once more, never two at once. The next call does not wait for the
+ * moves of the last: a slot that frees meanwhile is filled one release later, not one move later.
  *
  * A move cut short (a crash, a Redis error) leaves its token in the releasing hash; `recover` finishes
  * it once it is older than the grace period, whoever started it.
@@ -20,7 +18,7 @@ import type { RedisClient } from '../redis/connections.js';
 import type { GroupLedger, Released, Releasing } from '../ledger/groups.js';
 import type { JobLedgerPort } from '../ledger/ledger.js';
 import type { QueueRegistry } from '../queue/queues.js';
-import { carriedOptions, heldAdd, type HeldAdd } from '../queue/carried-options.js';
+import { carriedOptions } from '../queue/carried-options.js';
 import { jobsExist } from '../queue/job-presence.js';
 import { parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import { groupOption } from '../contracts/stored-job.js';
@@ -32,11 +30,6 @@ const RELEASE_BATCH = 64;
 export interface Releaser {
   /** Runs a release soon (now, or again after the one running). */
   poke(): void;
-  /**
-   * A slot of this process freed, its job's end sent ahead on this connection: a release call goes
-   * out now, not behind one under way, which was sent before the end and cannot see the slot.
-   */
-  slotFreed(): void;
   /** Finishes the moves older than the grace period that were cut short; answers how many. */
   recover(graceMs: number, now: number): Promise<number>;
   /** Waits for the release under way and the moves it started. */
@@ -68,18 +61,6 @@ export function createReleaser(options: ReleaserOptions): Releaser {
   let running: Promise<void> | undefined;
   let again = false;
 
-  /**
-   * The job's add, from the payload its release answered: no read on the way from a free slot to the
-   * job's start. A job held before payloads were kept, or whose cancel dropped its payload, is read.
-   */
-  const addOf = async ({ jobId, payload }: Released): Promise<HeldAdd | undefined> => {
-    if (payload !== undefined) return heldAdd(payload, jobId);
-    const job = await Job.fromId(heldQueue(), jobId);
-    // Cancelled (or its add was undone) while it waited.
-    if (job === undefined || job.finishedOn !== undefined) return undefined;
-    return { name: job.name, data: job.data, options: carriedOptions(job, jobId) };
-  };
-
   /** Where readers find a moved job: it never was in the queue of the worker its id names. */
   const locationOf = (token: string, workerId: string, fromDelayed: boolean) => ({
     key: options.locationKey(token),
@@ -90,24 +71,23 @@ export function createReleaser(options: ReleaserOptions): Releaser {
   });
 
   /** The job, from the held queue to its worker's queue; its held copy goes once the add is done. */
-  const move = async (released: Released): Promise<void> => {
-    const { jobId, workerId } = released;
+  const move = async ({ jobId, workerId }: Released): Promise<void> => {
     const parsed = parseJobId(jobId);
     const token = parsed?.token ?? jobId;
-    const add = await addOf(released);
-    if (add === undefined) {
-      // The slot it was given goes back.
+    const job = await Job.fromId(heldQueue(), jobId);
+    if (job === undefined || job.finishedOn !== undefined) {
+      // Cancelled (or its add was undone) while it waited: the slot it was given goes back.
       await ledger.release(workerId, token);
       await groups.released(token);
       return;
     }
     const fromDelayed = parsed?.workerId === DELAYED_QUEUE;
-    await queues.forWorker(workerId).add(add.name, add.data, add.options);
+    await queues.forWorker(workerId).add(job.name, job.data, carriedOptions(job, jobId));
     // The location goes with the end of the move, after the add (see `finish`).
     await groups.moved(token, jobId, heldCopy(jobId), locationOf(token, workerId, fromDelayed));
     // A task held at enqueue was counted then, with the worker its 202 named; a delayed one is
     // counted where it goes, as the delayed router counts those it routes.
-    if (fromDelayed) options.onReleased?.(workerId, add.name);
+    if (fromDelayed) options.onReleased?.(workerId, job.name);
   };
 
   const failed = (error: unknown) =>
@@ -196,13 +176,6 @@ export function createReleaser(options: ReleaserOptions): Releaser {
       if (stale.length > 0)
         logger.warn({ event: 'release.recovered', count: stale.length }, 'finished moves of held jobs cut short');
       return stale.length;
-    },
-    slotFreed() {
-      track(
-        releaseOnce().then((count) => {
-          if (count === RELEASE_BATCH) poke();
-        }),
-      );
     },
     async settle() {
       await running;

@@ -41,16 +41,6 @@ export interface GroupView extends GroupCounts {
 export interface Released {
   readonly jobId: string;
   readonly workerId: string;
-  /** What its add needs, as the held queue stores it; absent for a job held before payloads were kept. */
-  readonly payload?: HeldPayload | undefined;
-}
-
-/** A held job's fields as BullMQ stores them (hold-15.lua copies them): data and opts are JSON. */
-export interface HeldPayload {
-  readonly name: string;
-  readonly data: string;
-  readonly opts: string;
-  readonly timestamp: string;
 }
 
 /** Where a moved job went, for readers: its location record, written with the end of the move. */
@@ -93,8 +83,8 @@ export interface GroupLedger {
   /** A held job's move is done, or was not needed: its token leaves the releasing hash. */
   released(token: string): Promise<void>;
   /**
-   * A held job's move is done: its location is written, its copy leaves the held queue, and its token
-   * the releasing hash, in one step.
+   * A held job's move is done: its location is written (unless a steal wrote a newer one), its copy
+   * leaves the held queue, and its token the releasing hash, in one step.
    */
   moved(
     token: string,
@@ -154,7 +144,7 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
     keys,
     holdOn(pipeline, { jobKey, jobId, group, priority }) {
       holdScript.on(pipeline)(
-        [sequenceKey, jobKey, keys.payloads, ...list],
+        [sequenceKey, jobKey, ...list],
         [jobId, group, priority ?? 0, options.groupConcurrency, clockArgument(clock)],
       );
     },
@@ -169,7 +159,6 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
             ledger.active,
             ledger.cursor,
             keys.releasing,
-            keys.payloads,
             ...list,
             ...ids.map((id) => ledger.jobs(id)),
             ...ids.map((id) => ledger.unconfirmed(id)),
@@ -190,22 +179,14 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
         }
         const flat = Array.isArray(reply) ? reply.map(String) : [];
         const released: Released[] = [];
-        for (let i = 0; i + 2 < flat.length; i += 3)
-          released.push({
-            jobId: flat[i] ?? '',
-            workerId: flat[i + 1] ?? '',
-            payload: parsePayload(flat[i + 2] ?? ''),
-          });
+        for (let i = 0; i + 1 < flat.length; i += 2)
+          released.push({ jobId: flat[i] ?? '', workerId: flat[i + 1] ?? '' });
         return released;
       }
       throw new Error('the set of live workers kept changing during release');
     },
     async unhold(jobKey) {
-      const reply = await unholdScript(
-        [jobKey, keys.payloads, ...list],
-        [options.groupConcurrency, clockArgument(clock)],
-      );
-      return reply === 1;
+      return (await unholdScript([jobKey, ...list], [options.groupConcurrency, clockArgument(clock)])) === 1;
     },
     async setSettings(group, settings) {
       await setScript(list, [
@@ -272,22 +253,6 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
       return new Set(tokens.filter((_, i) => values[i] !== null));
     },
   };
-}
-
-function parsePayload(raw: string): HeldPayload | undefined {
-  if (raw === '') return undefined;
-  try {
-    const parsed = JSON.parse(raw) as Partial<HeldPayload>;
-    const { name, data, opts, timestamp } = parsed;
-    return typeof name === 'string' &&
-      typeof data === 'string' &&
-      typeof opts === 'string' &&
-      typeof timestamp === 'string'
-      ? { name, data, opts, timestamp }
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function parseSettings(raw: string | null): GroupSettings {

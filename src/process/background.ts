@@ -131,7 +131,7 @@ async function startConsumer(
     tracing: parts.tracing,
     running: parts.running,
     onSlotFree: () => {
-      parts.releaser.slotFreed();
+      parts.releaser.poke();
       if (config.workStealing) stealer.slotFreed();
     },
     wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),

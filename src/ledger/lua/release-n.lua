@@ -13,10 +13,9 @@
     KEYS[4]   active key       (hash: worker id -> jobs running)
     KEYS[5]   cursor key       (string: tie-break rotation)
     KEYS[6]   releasing key    (hash: token -> "<worker>|<job id>|<ms>")
-    KEYS[7]   payloads key     (hash: held job id -> what its add needs; see hold-15.lua)
-    KEYS[8..19]     the group keys, in groupKeyList's order (src/contracts/keys.ts)
-    KEYS[20..19+n]  reservations key of each worker named in ARGV[7..6+n], in the same order
-    KEYS[20+n..19+2n] unconfirmed key of each of those workers, in the same order
+    KEYS[7..18]     the group keys, in groupKeyList's order (src/contracts/keys.ts)
+    KEYS[19..18+n]  reservations key of each worker named in ARGV[7..6+n], in the same order
+    KEYS[19+n..18+2n] unconfirmed key of each of those workers, in the same order
 
     ARGV[1]   liveness ttl, ms
     ARGV[2]   n, the number of workers passed
@@ -27,8 +26,7 @@
     ARGV[7..6+n] worker ids
 
   Output:
-    job id, worker, payload, ... for each job handed out (empty when none could be); the payload is
-    taken from the payloads hash ("" for a job held before payloads were kept: the caller reads it)
+    job id, worker, job id, worker, ... for each job handed out (empty when none could be)
     -2  a live worker was not passed: refresh the worker list and call again
 ]]
 --- @include "includes/server-time"
@@ -37,14 +35,14 @@
 --- @include "includes/least-loaded"
 --- @include "includes/groups"
 local n = tonumber(ARGV[2])
-local G = groupKeysFrom(8)
+local G = groupKeysFrom(7)
 local prefetch = tonumber(ARGV[4])
 local defaultConcurrency = ARGV[5]
 local most = tonumber(ARGV[6])
 local keyOf, unconfirmedOf = {}, {}
 for i = 1, n do
-  keyOf[ARGV[6 + i]] = KEYS[19 + i]
-  unconfirmedOf[ARGV[6 + i]] = KEYS[19 + n + i]
+  keyOf[ARGV[6 + i]] = KEYS[18 + i]
+  unconfirmedOf[ARGV[6 + i]] = KEYS[18 + n + i]
 end
 
 local now = serverMillis(ARGV[3])
@@ -74,7 +72,7 @@ for handed = 1, most do
   if load[best] >= capacity[best] + prefetch then break end
   local group, member = takeNext(G, defaultConcurrency)
   if not group then break end
-  local jobId = heldJobId(member)
+  local jobId = string.match(member, "^[^|]+|%d+|%d+|(.+)$")
   local madeFor, token = parseJobId(jobId)
   local worker = live[best]
   local first = (madeFor ~= nil and madeFor ~= worker) and ("|" .. madeFor) or ""
@@ -87,8 +85,6 @@ for handed = 1, most do
   load[best] = load[best] + 1
   results[#results + 1] = jobId
   results[#results + 1] = worker
-  results[#results + 1] = redis.call("HGET", KEYS[7], jobId) or ""
-  redis.call("HDEL", KEYS[7], jobId)
 end
-if #results > 0 then redis.call("INCRBY", KEYS[5], #results / 3) end
+if #results > 0 then redis.call("INCRBY", KEYS[5], #results / 2) end
 return results
