@@ -145,22 +145,54 @@ async function limits(pair: Pair): Promise<LimitOutcome> {
   const aStamps = await Promise.all(a.map((jobId) => stampOf(url, jobId)));
   const bStamps = await Promise.all(b.map((jobId) => stampOf(url, jobId)));
   const all = [...aStamps, ...bStamps];
-  // B has work until its last job starts; from when every task is in and the first wave under way.
+  // B has work until its last job starts.
+  const busy = busyWhile(all, enqueued, Math.max(...bStamps.map((s) => s.startedAt)));
+  return {
+    ...busy,
+    peakA: peakOverlap(aStamps.map((s) => [s.startedAt, s.finishedAt] as const)),
+    peakAll: peakOverlap(all.map((s) => [s.startedAt, s.finishedAt] as const)),
+  };
+}
+
+/**
+ * How busy the slots stayed from when every task was in and the first wave under way until `until`:
+ * the mean running, sampled every 5 ms, and each slot's idle gaps.
+ */
+function busyWhile(all: readonly Stamp[], enqueued: number, until: number): Pick<LimitOutcome, 'meanBusy' | 'gaps'> {
   const from = enqueued + DURATION_MS;
-  const until = Math.max(...bStamps.map((s) => s.startedAt));
   let sum = 0;
   let samples = 0;
   for (let t = from; t < until; t += 5) {
     sum += all.filter((s) => s.startedAt <= t && t < s.finishedAt).length;
     samples += 1;
   }
-  const gaps = slotGaps(all, (end) => end >= from && end < until);
-  return {
-    gaps,
-    peakA: peakOverlap(aStamps.map((s) => [s.startedAt, s.finishedAt] as const)),
-    peakAll: peakOverlap(all.map((s) => [s.startedAt, s.finishedAt] as const)),
-    meanBusy: samples === 0 ? 0 : sum / samples,
-  };
+  return { meanBusy: samples === 0 ? 0 : sum / samples, gaps: slotGaps(all, (end) => end >= from && end < until) };
+}
+
+/**
+ * The same 1,200 jobs through plain BullMQ (the shared-queue baseline, which has no groups and no
+ * bulk route: sent one by one, 50 in flight): how busy its slots stay while jobs wait. Its hand-off
+ * is BullMQ's own, the next job fetched with the completion of the last.
+ */
+async function plainBusy(pair: Pair): Promise<Pick<LimitOutcome, 'meanBusy' | 'gaps'>> {
+  const { url } = pair.baseline;
+  const keys = baselineCompletedKeys(pair.baseline, 'shared', WORKERS);
+  const before = await Promise.all(keys.map((key) => pair.redis.client.zcard(key)));
+  const ids = new Array<string>(1_200);
+  let sent = 0;
+  await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      while (sent < ids.length) {
+        const i = sent;
+        sent += 1;
+        ids[i] = (await send(url, { jobName: 'stamp', data: { durationMs: DURATION_MS } })).jobId;
+      }
+    }),
+  );
+  const enqueued = wallClock();
+  await waitForCompleted(pair.redis.client, keys, before.reduce((sum, n) => sum + n, 0) + 1_200, 120_000);
+  const all = await Promise.all(ids.map((jobId) => stampOf(url, jobId)));
+  return busyWhile(all, enqueued, Math.max(...all.map((s) => s.startedAt)));
 }
 
 export async function groups(): Promise<Section> {
@@ -185,6 +217,12 @@ export async function groups(): Promise<Section> {
     for (let i = 0; i < LIMIT_TRIALS; i += 1) trials.push(await limits(pair));
     const byBusy = [...trials].sort((a, b) => a.meanBusy - b.meanBusy);
     const limited = byBusy[Math.floor(byBusy.length / 2)] as LimitOutcome;
+    const plainTrials: Pick<LimitOutcome, 'meanBusy' | 'gaps'>[] = [];
+    for (let i = 0; i < LIMIT_TRIALS; i += 1) plainTrials.push(await plainBusy(pair));
+    const plainMedian = [...plainTrials].sort((a, b) => a.meanBusy - b.meanBusy)[Math.floor(LIMIT_TRIALS / 2)] as Pick<
+      LimitOutcome,
+      'meanBusy' | 'gaps'
+    >;
     const everyTrial = (holds: (t: LimitOutcome) => boolean) => trials.every(holds);
 
     const row = (name: string, o: NoisyOutcome) => [
@@ -237,6 +275,8 @@ export async function groups(): Promise<Section> {
         "A slot's idle gap is the time from one body's end to the next body's start on the same thread: the",
         'hand-off of the next job, which with `PREFETCH=0` (the default) includes its release from the held',
         'queue. A slot kept idle by the limit of A while B has work would show gaps of a job duration or more.',
+        '',
+        `For reference, the same 1,200 jobs of ${DURATION_MS} ms through plain BullMQ (the shared-queue baseline: no groups, no limit; sent one by one, 50 in flight), ${LIMIT_TRIALS} trials: mean running while jobs waited ${plainTrials.map((t) => round(t.meanBusy, 2)).join(', ')}; in the median trial, slot idle gap p50 ${round(quantile(plainMedian.gaps, 0.5), 1)} ms and p99 ${round(quantile(plainMedian.gaps, 0.99), 1)} ms. Its hand-off is BullMQ's own: the next job comes back with the completion of the last.`,
       ].join('\n'),
       targets: [
         {
