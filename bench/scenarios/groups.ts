@@ -8,7 +8,13 @@
  * and how busy the 32 slots stay while B has work.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fire, serviceCompletedKeys, baselineCompletedKeys, waitForCompleted } from '../lib/completions.js';
+import {
+  baselineCompletedKeys,
+  completedCount,
+  fire,
+  serviceCompletedKeys,
+  waitForCompleted,
+} from '../lib/completions.js';
 import { wallClock } from '../lib/load.js';
 import { table, type Section } from '../lib/report.js';
 import { CONCURRENCY, WORKERS, startPair, type Pair } from '../lib/services.js';
@@ -87,8 +93,7 @@ async function noisyNeighbour(
     data: { durationMs: DURATION_MS },
   });
   const keys = await completed();
-  const before = await Promise.all(keys.map((key) => redis.client.zcard(key)));
-  const already = before.reduce((sum, count) => sum + count, 0);
+  const already = await completedCount(redis.client, keys);
   const began = wallClock();
   const flood = fire(url, task('tenant-a'), FLOOD, 50);
   await sleep(1_000);
@@ -107,10 +112,10 @@ async function noisyNeighbour(
 /** A flood of WARM_UP jobs of the same shape, waited for and not measured. */
 async function warmUp(url: string, completed: () => Promise<string[]>, redis: Pair['redis']): Promise<void> {
   const keys = await completed();
-  const before = await Promise.all(keys.map((key) => redis.client.zcard(key)));
+  const before = await completedCount(redis.client, keys);
   const fired = await fire(url, { jobName: 'stamp', data: { durationMs: DURATION_MS } }, WARM_UP, 50);
   if (fired.refused > 0) throw new Error(`${fired.refused} of the warm-up were refused`);
-  await waitForCompleted(redis.client, await completed(), before.reduce((sum, n) => sum + n, 0) + WARM_UP, 120_000);
+  await waitForCompleted(redis.client, await completed(), before + WARM_UP, 120_000);
 }
 
 /** Two rounds as one: B's waits of both, the mean makespan. */
@@ -136,12 +141,12 @@ async function limits(pair: Pair): Promise<LimitOutcome> {
   });
   if (put.status !== 200) throw new Error(`PUT /groups answered ${put.status}: ${await put.text()}`);
   const keys = await serviceCompletedKeys(pair.service);
-  const before = await Promise.all(keys.map((key) => pair.redis.client.zcard(key)));
+  const before = await completedCount(pair.redis.client, keys);
   const a = await sendBulk(url, 'limited-a', 200);
   const b = await sendBulk(url, 'busy-b', 1_000);
   const enqueued = wallClock();
   // Read once all is done: polling 1,200 jobs meanwhile would load the service being measured.
-  await waitForCompleted(pair.redis.client, keys, before.reduce((sum, n) => sum + n, 0) + 1_200, 120_000);
+  await waitForCompleted(pair.redis.client, keys, before + 1_200, 120_000);
   const aStamps = await Promise.all(a.map((jobId) => stampOf(url, jobId)));
   const bStamps = await Promise.all(b.map((jobId) => stampOf(url, jobId)));
   const all = [...aStamps, ...bStamps];
@@ -177,7 +182,7 @@ function busyWhile(all: readonly Stamp[], enqueued: number, until: number): Pick
 async function plainBusy(pair: Pair): Promise<Pick<LimitOutcome, 'meanBusy' | 'gaps'>> {
   const { url } = pair.baseline;
   const keys = baselineCompletedKeys(pair.baseline, 'shared', WORKERS);
-  const before = await Promise.all(keys.map((key) => pair.redis.client.zcard(key)));
+  const before = await completedCount(pair.redis.client, keys);
   const ids = new Array<string>(1_200);
   let sent = 0;
   await Promise.all(
@@ -190,7 +195,7 @@ async function plainBusy(pair: Pair): Promise<Pick<LimitOutcome, 'meanBusy' | 'g
     }),
   );
   const enqueued = wallClock();
-  await waitForCompleted(pair.redis.client, keys, before.reduce((sum, n) => sum + n, 0) + 1_200, 120_000);
+  await waitForCompleted(pair.redis.client, keys, before + 1_200, 120_000);
   const all = await Promise.all(ids.map((jobId) => stampOf(url, jobId)));
   return busyWhile(all, enqueued, Math.max(...all.map((s) => s.startedAt)));
 }
