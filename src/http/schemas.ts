@@ -3,7 +3,7 @@
  * ask for) is a setting.
  */
 import { z } from 'zod';
-import { expiryOf } from '../contracts/dispatch.js';
+import { expiryOf, type ClientOverrides } from '../contracts/dispatch.js';
 
 export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 export const JOB_NAME_MAX_LENGTH = 128;
@@ -101,11 +101,8 @@ function optionsSchema({ maxTimeoutMs }: TaskLimits) {
     .strict();
 }
 
-interface ExpiryOptions {
-  readonly delayMs?: number | undefined;
-  readonly expiresInMs?: number | undefined;
-  readonly expiresAt?: string | undefined;
-}
+/** What of a task's options its expiry is judged with. */
+type ExpiryOptions = Pick<ClientOverrides, 'delayMs' | 'expiresInMs' | 'expiresAt'>;
 
 /**
  * What is wrong with a task's expiry at `now`, by field of its `options`: both forms given, a time not
