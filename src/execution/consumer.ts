@@ -29,7 +29,10 @@ import { runInSpan, tracedAttempts } from './attempt-span.js';
  */
 export interface JobLedger {
   started(token: string): Promise<unknown>;
+  /** A job that ended for good resolves once a held job given its slot is in this worker's queue. */
   ended(token: string, outcome: 'finished' | 'retrying'): Promise<unknown>;
+  /** Whether held work waits: an end then hands this slot on, and the consumer waits for `ended`. */
+  handsOn(): boolean;
 }
 
 export interface ConsumerOptions {
@@ -196,10 +199,13 @@ export function createConsumer(options: ConsumerOptions): Consumer {
           }),
         );
         void progress.finish();
-        // Sent, not awaited: it goes out on the consumer's connection after the start (answered by
-        // now, unless Redis is slow) and ahead of BullMQ's own move to completed (which fetches the
-        // next job), so Redis applies them in that order without this slot waiting a round trip.
-        void afterStart(() => ledger('finish', jobId, () => jobLedger.ended(token, 'finished')));
+        // Sent on the consumer's connection after the start (answered by now, unless Redis is slow)
+        // and ahead of BullMQ's own move to completed, which fetches the next job from this worker's
+        // queue. With no held work it is not awaited: the slot waits no round trip. With held work the
+        // end hands this slot to the next held job in turn, and waiting for that job to be in this
+        // queue lets the completion fetch it, instead of a wake and a fetch of its own afterwards.
+        const finished = afterStart(() => ledger('finish', jobId, () => jobLedger.ended(token, 'finished')));
+        if (jobLedger.handsOn()) await finished;
         metrics.jobFinished(job.name, 'completed', seconds());
         return result;
       } catch (caught) {

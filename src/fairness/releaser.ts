@@ -5,10 +5,11 @@
  * under its id, writing where it went for readers. Any process may release to any worker, of any
  * host: the release is pool-wide.
  *
- * A release runs when a slot frees here, after a task was held, when a group's settings change, and
- * on a short tick (a rate-limited group's next start, a worker that joined). Pokes that come while a
- * release call runs make it run once more, never two at once. The next call does not wait for the
- * moves of the last: a slot that frees meanwhile is filled one release later, not one move later.
+ * A slot that frees here is handed on with the end of its job, in the same ledger step (`finished`):
+ * no release call of its own, no wait for one under way. A release call runs after a task was held,
+ * when a group's settings change, and on a short tick (a rate-limited group's next start, a worker
+ * that joined). Pokes that come while a release call runs make it run once more, never two at once.
+ * The next call does not wait for the moves of the last.
  *
  * A move cut short (a crash, a Redis error) leaves its token in the releasing hash; `recover` finishes
  * it once it is older than the grace period, whoever started it.
@@ -30,6 +31,18 @@ const RELEASE_BATCH = 64;
 export interface Releaser {
   /** Runs a release soon (now, or again after the one running). */
   poke(): void;
+  /**
+   * A job on `workerId` ended for good: its reservation ends and the slot it frees goes to the next
+   * held job in turn, in one ledger step. Resolves once the jobs handed to `workerId` itself are in
+   * its queue (the moves to other workers go on); rejects if the ledger could not be reached (a
+   * release call is poked, and the tick goes on trying).
+   */
+  finished(workerId: string, token: string): Promise<void>;
+  /**
+   * Whether the last job end here handed its slot on: held work is waiting, so a consumer that waits
+   * for `finished` before its completion has BullMQ's completion fetch that job.
+   */
+  handsOn(): boolean;
   /** Finishes the moves older than the grace period that were cut short; answers how many. */
   recover(graceMs: number, now: number): Promise<number>;
   /** Waits for the release under way and the moves it started. */
@@ -37,7 +50,7 @@ export interface Releaser {
 }
 
 export interface ReleaserOptions {
-  readonly groups: Pick<GroupLedger, 'release' | 'releasing' | 'released' | 'moved' | 'holdOn'>;
+  readonly groups: Pick<GroupLedger, 'release' | 'finishAndRelease' | 'releasing' | 'released' | 'moved' | 'holdOn'>;
   readonly ledger: Pick<JobLedgerPort, 'release'>;
   /** Queue handles on `connection`. */
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
@@ -70,8 +83,11 @@ export function createReleaser(options: ReleaserOptions): Releaser {
     ttlMs: options.locationTtlMs,
   });
 
-  /** The job, from the held queue to its worker's queue; its held copy goes once the add is done. */
-  const move = async ({ jobId, workerId }: Released): Promise<void> => {
+  /**
+   * The job, from the held queue to its worker's queue; its held copy goes once the add is done.
+   * `added` is told as soon as the job is in its worker's queue.
+   */
+  const move = async ({ jobId, workerId }: Released, added?: () => void): Promise<void> => {
     const parsed = parseJobId(jobId);
     const token = parsed?.token ?? jobId;
     const job = await Job.fromId(heldQueue(), jobId);
@@ -83,6 +99,7 @@ export function createReleaser(options: ReleaserOptions): Releaser {
     }
     const fromDelayed = parsed?.workerId === DELAYED_QUEUE;
     await queues.forWorker(workerId).add(job.name, job.data, carriedOptions(job, jobId));
+    added?.();
     // The location goes with the end of the move, after the add (see `finish`).
     await groups.moved(token, jobId, heldCopy(jobId), locationOf(token, workerId, fromDelayed));
     // A task held at enqueue was counted then, with the worker its 202 named; a delayed one is
@@ -95,18 +112,29 @@ export function createReleaser(options: ReleaserOptions): Releaser {
 
   /** Release calls and moves under way: a release does not wait for the moves of the last, `settle` does. */
   const underWay = new Set<Promise<unknown>>();
-  const track = (work: Promise<unknown>): void => {
+  const track = (work: Promise<unknown>): Promise<unknown> => {
     const tracked = work.catch(failed).finally(() => underWay.delete(tracked));
     underWay.add(tracked);
+    return tracked;
+  };
+  let handedOn = false;
+
+  /**
+   * Starts the moves of the jobs a release handed out; answers, for each, when it is in its worker's
+   * queue (or its move ended without an add).
+   */
+  const moveAll = async (released: readonly Released[]): Promise<Promise<void>[]> => {
+    if (released.length > 0) await options.afterStep?.('released');
+    return released.map(
+      (each) =>
+        new Promise<void>((arrived) => {
+          void track(move(each, arrived)).then(() => arrived());
+        }),
+    );
   };
 
   /** One release call, its moves started (not awaited); answers how many jobs it handed out. */
-  const releaseOnce = async (): Promise<number> => {
-    const released = await groups.release(RELEASE_BATCH);
-    if (released.length > 0) await options.afterStep?.('released');
-    for (const each of released) track(move(each));
-    return released.length;
-  };
+  const releaseOnce = async (): Promise<number> => (await moveAll(await groups.release(RELEASE_BATCH))).length;
 
   const releaseAll = async (): Promise<void> => {
     for (;;) {
@@ -170,6 +198,19 @@ export function createReleaser(options: ReleaserOptions): Releaser {
 
   return {
     poke,
+    async finished(workerId, token) {
+      const released = await groups.finishAndRelease(workerId, token, RELEASE_BATCH).catch((error: unknown) => {
+        // The end is retried by the reconciler; a release call hands the slot on once Redis answers.
+        poke();
+        throw error;
+      });
+      handedOn = released.length > 0;
+      // A full batch may leave more to hand out: a release call follows for those.
+      if (released.length === RELEASE_BATCH) poke();
+      const moves = await moveAll(released);
+      await Promise.all(moves.filter((_, i) => released[i]?.workerId === workerId));
+    },
+    handsOn: () => handedOn,
     async recover(graceMs, now) {
       const stale = (await groups.releasing()).filter(({ since }) => since < now - graceMs);
       for (const entry of stale) await finish(entry);

@@ -123,15 +123,16 @@ async function startConsumer(
     handlers: parts.handlers,
     ledger: {
       started: (token) => jobLedger.markStarted(workerId, token),
+      // A job that ended for good hands its slot to the next held job in the same ledger step.
       ended: (token, outcome) =>
-        outcome === 'retrying' ? jobLedger.markRequeued(workerId, token) : jobLedger.release(workerId, token),
+        outcome === 'retrying' ? jobLedger.markRequeued(workerId, token) : parts.releaser.finished(workerId, token),
+      handsOn: () => parts.releaser.handsOn(),
     },
     logger: parts.logger,
     metrics: parts.metrics,
     tracing: parts.tracing,
     running: parts.running,
     onSlotFree: () => {
-      parts.releaser.poke();
       if (config.workStealing) stealer.slotFreed();
     },
     wasCancelled: (jobId, token, enqueuedAt) => cancelWatch.wasCancelled(jobId, token, enqueuedAt),

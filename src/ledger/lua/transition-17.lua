@@ -26,7 +26,7 @@
     ARGV[3] operation:
               start    q -> a; a missing entry is created as a (the job runs, so it is load)
               requeue  a -> q (the attempt ended and the job will run again, or was interrupted)
-              finish   q|a -> gone
+              finish   q|a -> gone (includes/finish.lua)
     ARGV[4] clock: "" to read the server's (production), or the time in ms (tests)
     ARGV[5] the concurrency of a group without its own (0: no limit)
 
@@ -36,6 +36,10 @@
 --- @include "includes/server-time"
 --- @include "includes/reservation"
 --- @include "includes/groups"
+--- @include "includes/finish"
+local function reservationKeys()
+  return { jobs = KEYS[1], queued = KEYS[2], active = KEYS[3], running = KEYS[4], unconfirmed = KEYS[5] }
+end
 local worker, token, op = ARGV[1], ARGV[2], ARGV[3]
 local G = groupKeysFrom(6)
 local function runningGroup(delta)
@@ -74,16 +78,7 @@ elseif op == "requeue" then
   runningGroup(-1)
   return 1
 elseif op == "finish" then
-  if state ~= "q" then redis.call("SREM", KEYS[4], token) end
-  if state ~= "a" then redis.call("ZREM", KEYS[5], token) end
-  groupJobEnded(G, token, state == "a", ARGV[5], serverMillis(ARGV[4]))
-  if not entry then return 0 end
-  redis.call("HDEL", KEYS[1], token)
-  if state == "q" then
-    redis.call("HINCRBY", KEYS[2], worker, -1)
-  elseif state == "a" then
-    redis.call("HINCRBY", KEYS[3], worker, -1)
-  end
-  return 1
+  local R = reservationKeys()
+  return finishReservation(R, G, worker, token, ARGV[5], serverMillis(ARGV[4]))
 end
 return redis.error_reply("unknown operation " .. tostring(op))
