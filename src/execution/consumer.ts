@@ -29,7 +29,10 @@ import { runInSpan, tracedAttempts } from './attempt-span.js';
  */
 export interface JobLedger {
   started(token: string): Promise<unknown>;
-  /** A job that ended for good resolves once a held job given its slot is in this worker's queue. */
+  /**
+   * A job that ended for good resolves once the add of a held job given its slot is written to the
+   * consumer's connection, so that BullMQ's completion, sent after it, fetches that job.
+   */
   ended(token: string, outcome: 'finished' | 'retrying'): Promise<unknown>;
   /** Whether held work waits: an end then hands this slot on, and the consumer waits for `ended`. */
   handsOn(): boolean;
@@ -202,8 +205,9 @@ export function createConsumer(options: ConsumerOptions): Consumer {
         // Sent on the consumer's connection after the start (answered by now, unless Redis is slow)
         // and ahead of BullMQ's own move to completed, which fetches the next job from this worker's
         // queue. With no held work it is not awaited: the slot waits no round trip. With held work the
-        // end hands this slot to the next held job in turn, and waiting for that job to be in this
-        // queue lets the completion fetch it, instead of a wake and a fetch of its own afterwards.
+        // end hands this slot to the next held job in turn, and waiting until that job's add is sent
+        // ahead on this connection lets the completion fetch it, instead of a wake and a fetch of its
+        // own afterwards.
         const finished = afterStart(() => ledger('finish', jobId, () => jobLedger.ended(token, 'finished')));
         if (jobLedger.handsOn()) await finished;
         metrics.jobFinished(job.name, 'completed', seconds());

@@ -6,10 +6,11 @@
  * host: the release is pool-wide.
  *
  * A slot that frees here is handed on with the end of its job, in the same ledger step (`finished`):
- * no release call of its own, no wait for one under way. A release call runs after a task was held,
- * when a group's settings change, and on a short tick (a rate-limited group's next start, a worker
- * that joined). Pokes that come while a release call runs make it run once more, never two at once.
- * The next call does not wait for the moves of the last.
+ * no release call of its own, no wait for one under way. The release answers each job's add (the
+ * payload copied when it was held), so the move reads nothing before it adds. A release call runs
+ * after a task was held, when a group's settings change, and on a short tick (a rate-limited group's
+ * next start, a worker that joined). Pokes that come while a release call runs make it run once more,
+ * never two at once. The next call does not wait for the moves of the last.
  *
  * A move cut short (a crash, a Redis error) leaves its token in the releasing hash; `recover` finishes
  * it once it is older than the grace period, whoever started it.
@@ -19,7 +20,7 @@ import type { RedisClient } from '../redis/connections.js';
 import type { GroupLedger, Released, Releasing } from '../ledger/groups.js';
 import type { JobLedgerPort } from '../ledger/ledger.js';
 import type { QueueRegistry } from '../queue/queues.js';
-import { carriedOptions } from '../queue/carried-options.js';
+import { carriedOptions, heldAdd, type HeldAdd } from '../queue/carried-options.js';
 import { jobsExist } from '../queue/job-presence.js';
 import { parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import { groupOption } from '../contracts/stored-job.js';
@@ -33,9 +34,11 @@ export interface Releaser {
   poke(): void;
   /**
    * A job on `workerId` ended for good: its reservation ends and the slot it frees goes to the next
-   * held job in turn, in one ledger step. Resolves once the jobs handed to `workerId` itself are in
-   * its queue (the moves to other workers go on); rejects if the ledger could not be reached (a
-   * release call is poked, and the tick goes on trying).
+   * held job in turn, in one ledger step. Resolves once the adds of the jobs handed to `workerId`
+   * itself are written to `connection` (not answered): a command sent on it from then on, such as
+   * BullMQ's completion, which fetches the next job, reaches Redis after them. The moves to other
+   * workers go on. Rejects if the ledger could not be reached (a release call is poked, and the tick
+   * goes on trying).
    */
   finished(workerId: string, token: string): Promise<void>;
   /**
@@ -84,27 +87,42 @@ export function createReleaser(options: ReleaserOptions): Releaser {
   });
 
   /**
-   * The job, from the held queue to its worker's queue; its held copy goes once the add is done.
-   * `added` is told as soon as the job is in its worker's queue.
+   * The job's add, from the payload its release answered: no read on the way from a free slot to the
+   * job's start. A job held without a payload (a large one), or whose cancel dropped its payload, is read.
    */
-  const move = async ({ jobId, workerId }: Released, added?: () => void): Promise<void> => {
+  const addOf = async ({ jobId, payload }: Released): Promise<HeldAdd | undefined> => {
+    if (payload !== undefined) return heldAdd(payload, jobId);
+    const job = await Job.fromId(heldQueue(), jobId);
+    // Cancelled (or its add was undone) while it waited.
+    if (job === undefined || job.finishedOn !== undefined) return undefined;
+    return { name: job.name, data: job.data, options: carriedOptions(job, jobId) };
+  };
+
+  /**
+   * The job, from the held queue to its worker's queue; its held copy goes once the add is done.
+   * `sent` is told once the add is under way on `connection`: a command sent on it after that, by the
+   * next turn of the event loop, reaches Redis after the add.
+   */
+  const move = async (released: Released, sent?: () => void): Promise<void> => {
+    const { jobId, workerId } = released;
     const parsed = parseJobId(jobId);
     const token = parsed?.token ?? jobId;
-    const job = await Job.fromId(heldQueue(), jobId);
-    if (job === undefined || job.finishedOn !== undefined) {
-      // Cancelled (or its add was undone) while it waited: the slot it was given goes back.
+    const add = await addOf(released);
+    if (add === undefined) {
+      // The slot it was given goes back.
       await ledger.release(workerId, token);
       await groups.released(token);
       return;
     }
     const fromDelayed = parsed?.workerId === DELAYED_QUEUE;
-    await queues.forWorker(workerId).add(job.name, job.data, carriedOptions(job, jobId));
-    added?.();
+    const adding = queues.forWorker(workerId).add(add.name, add.data, add.options);
+    sent?.();
+    await adding;
     // The location goes with the end of the move, after the add (see `finish`).
     await groups.moved(token, jobId, heldCopy(jobId), locationOf(token, workerId, fromDelayed));
     // A task held at enqueue was counted then, with the worker its 202 named; a delayed one is
     // counted where it goes, as the delayed router counts those it routes.
-    if (fromDelayed) options.onReleased?.(workerId, job.name);
+    if (fromDelayed) options.onReleased?.(workerId, add.name);
   };
 
   const failed = (error: unknown) =>
@@ -120,15 +138,15 @@ export function createReleaser(options: ReleaserOptions): Releaser {
   let handedOn = false;
 
   /**
-   * Starts the moves of the jobs a release handed out; answers, for each, when it is in its worker's
-   * queue (or its move ended without an add).
+   * Starts the moves of the jobs a release handed out; answers, for each, when its add is under way
+   * (or its move ended without one).
    */
   const moveAll = async (released: readonly Released[]): Promise<Promise<void>[]> => {
     if (released.length > 0) await options.afterStep?.('released');
     return released.map(
       (each) =>
-        new Promise<void>((arrived) => {
-          void track(move(each, arrived)).then(() => arrived());
+        new Promise<void>((sent) => {
+          void track(move(each, sent)).then(() => sent());
         }),
     );
   };
@@ -208,7 +226,12 @@ export function createReleaser(options: ReleaserOptions): Releaser {
       // A full batch may leave more to hand out: a release call follows for those.
       if (released.length === RELEASE_BATCH) poke();
       const moves = await moveAll(released);
-      await Promise.all(moves.filter((_, i) => released[i]?.workerId === workerId));
+      const own = moves.filter((_, i) => released[i]?.workerId === workerId);
+      if (own.length === 0) return;
+      await Promise.all(own);
+      // BullMQ writes its commands some promise steps after it is called; by the next turn of the
+      // event loop the adds are written to the connection, ahead of the completion that follows.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     },
     handsOn: () => handedOn,
     async recover(graceMs, now) {

@@ -13,6 +13,7 @@ import { createLedger } from '../../src/ledger/ledger.js';
 import { createCancelWaiting } from '../../src/queue/cancel-waiting.js';
 import { createQueueRegistry } from '../../src/queue/queues.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { groupKeys } from '../../src/contracts/keys.js';
 
 describe('scripts of the same name from two folders on one connection', () => {
   let redis: TestRedis;
@@ -31,7 +32,7 @@ describe('scripts of the same name from two folders on one connection', () => {
     const ledger = createLedger({ redis: connection, prefix, workerTtlMs: 5_000 });
     const queues = createQueueRegistry({ connection, prefix });
     // Registered after the ledger's, as the worker process does.
-    const cancelWaiting = createCancelWaiting({ redis: connection, queues });
+    const cancelWaiting = createCancelWaiting({ redis: connection, queues, heldPayloads: groupKeys(prefix).payloads });
     try {
       // Nothing reserved under this token: the ledger's cancel says so, whatever it was given.
       assert.equal(await ledger.cancel('no-such-token'), false);
