@@ -128,12 +128,6 @@ export interface GroupKeys {
   readonly sequence: string;
   /** hash: token -> "<worker>|<job id>|<ms>", a held job handed to a worker whose move is under way. */
   readonly releasing: string;
-  /**
-   * hash: held job id -> JSON {name, data, opts, timestamp} as the held queue stores them: what the
-   * job's add to a worker's queue needs, copied as it is held (small jobs only) and taken as it is
-   * handed out, so that its move reads nothing.
-   */
-  readonly payloads: string;
 }
 
 export function groupKeys(prefix: string): GroupKeys {
@@ -153,7 +147,6 @@ export function groupKeys(prefix: string): GroupKeys {
     starts: key('starts'),
     sequence: key('sequence'),
     releasing: key('releasing'),
-    payloads: key('payloads'),
   });
 }
 

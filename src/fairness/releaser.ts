@@ -6,11 +6,10 @@
  * host: the release is pool-wide.
  *
  * A slot that frees here is handed on with the end of its job, in the same ledger step (`finished`):
- * no release call of its own, no wait for one under way. The release answers each job's add (the
- * payload copied when it was held), so the move reads nothing before it adds. A release call runs
- * after a task was held, when a group's settings change, and on a short tick (a rate-limited group's
- * next start, a worker that joined). Pokes that come while a release call runs make it run once more,
- * never two at once. The next call does not wait for the moves of the last.
+ * no release call of its own, no wait for one under way. A release call runs after a task was held,
+ * when a group's settings change, and on a short tick (a rate-limited group's next start, a worker
+ * that joined). Pokes that come while a release call runs make it run once more, never two at once.
+ * The next call does not wait for the moves of the last.
  *
  * A move cut short (a crash, a Redis error) leaves its token in the releasing hash; `recover` finishes
  * it once it is older than the grace period, whoever started it.
@@ -20,7 +19,7 @@ import type { RedisClient } from '../redis/connections.js';
 import type { GroupLedger, Released, Releasing } from '../ledger/groups.js';
 import type { JobLedgerPort } from '../ledger/ledger.js';
 import type { QueueRegistry } from '../queue/queues.js';
-import { carriedOptions, heldAdd, type HeldAdd } from '../queue/carried-options.js';
+import { carriedOptions } from '../queue/carried-options.js';
 import { jobsExist } from '../queue/job-presence.js';
 import { parseJobId, DELAYED_QUEUE, HELD_QUEUE } from '../contracts/names.js';
 import { groupOption } from '../contracts/stored-job.js';
@@ -87,42 +86,29 @@ export function createReleaser(options: ReleaserOptions): Releaser {
   });
 
   /**
-   * The job's add, from the payload its release answered: no read on the way from a free slot to the
-   * job's start. A job held without a payload (a large one), or whose cancel dropped its payload, is read.
-   */
-  const addOf = async ({ jobId, payload }: Released): Promise<HeldAdd | undefined> => {
-    if (payload !== undefined) return heldAdd(payload, jobId);
-    const job = await Job.fromId(heldQueue(), jobId);
-    // Cancelled (or its add was undone) while it waited.
-    if (job === undefined || job.finishedOn !== undefined) return undefined;
-    return { name: job.name, data: job.data, options: carriedOptions(job, jobId) };
-  };
-
-  /**
    * The job, from the held queue to its worker's queue; its held copy goes once the add is done.
    * `sent` is told once the add is under way on `connection`: a command sent on it after that, by the
    * next turn of the event loop, reaches Redis after the add.
    */
-  const move = async (released: Released, sent?: () => void): Promise<void> => {
-    const { jobId, workerId } = released;
+  const move = async ({ jobId, workerId }: Released, sent?: () => void): Promise<void> => {
     const parsed = parseJobId(jobId);
     const token = parsed?.token ?? jobId;
-    const add = await addOf(released);
-    if (add === undefined) {
-      // The slot it was given goes back.
+    const job = await Job.fromId(heldQueue(), jobId);
+    if (job === undefined || job.finishedOn !== undefined) {
+      // Cancelled (or its add was undone) while it waited: the slot it was given goes back.
       await ledger.release(workerId, token);
       await groups.released(token);
       return;
     }
     const fromDelayed = parsed?.workerId === DELAYED_QUEUE;
-    const adding = queues.forWorker(workerId).add(add.name, add.data, add.options);
+    const adding = queues.forWorker(workerId).add(job.name, job.data, carriedOptions(job, jobId));
     sent?.();
     await adding;
     // The location goes with the end of the move, after the add (see `finish`).
     await groups.moved(token, jobId, heldCopy(jobId), locationOf(token, workerId, fromDelayed));
     // A task held at enqueue was counted then, with the worker its 202 named; a delayed one is
     // counted where it goes, as the delayed router counts those it routes.
-    if (fromDelayed) options.onReleased?.(workerId, add.name);
+    if (fromDelayed) options.onReleased?.(workerId, job.name);
   };
 
   const failed = (error: unknown) =>

@@ -16,16 +16,6 @@ export type { GroupCounts, GroupSettings, GroupSettingsChange, GroupView, RateLi
 export interface Released {
   readonly jobId: string;
   readonly workerId: string;
-  /** What its add needs, as the held queue stores it; absent for a job held without a copy (large). */
-  readonly payload?: HeldPayload | undefined;
-}
-
-/** A held job's fields as BullMQ stores them (hold-15.lua copies them): data and opts are JSON. */
-export interface HeldPayload {
-  readonly name: string;
-  readonly data: string;
-  readonly opts: string;
-  readonly timestamp: string;
 }
 
 /** Where a moved job went, for readers: its location record, written with the end of the move. */
@@ -108,7 +98,6 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
     ledger.active,
     ledger.cursor,
     keys.releasing,
-    keys.payloads,
     ...list,
   ];
 
@@ -151,8 +140,7 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
       }
       const flat = Array.isArray(reply) ? reply.map(String) : [];
       const released: Released[] = [];
-      for (let i = 0; i + 2 < flat.length; i += 3)
-        released.push({ jobId: flat[i] ?? '', workerId: flat[i + 1] ?? '', payload: parsePayload(flat[i + 2] ?? '') });
+      for (let i = 0; i + 1 < flat.length; i += 2) released.push({ jobId: flat[i] ?? '', workerId: flat[i + 1] ?? '' });
       return released;
     }
     throw new Error('the set of live workers kept changing during release');
@@ -162,16 +150,14 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
     keys,
     holdOn(pipeline, { jobKey, jobId, group, priority }) {
       holdScript.on(pipeline)(
-        [sequenceKey, jobKey, keys.payloads, ...list],
+        [sequenceKey, jobKey, ...list],
         [jobId, group, priority ?? 0, options.groupConcurrency, clockArgument(clock)],
       );
     },
     release: (most) => handOut(most, undefined),
     finishAndRelease: (workerId, token, most) => handOut(most, { workerId, token }),
     async unhold(jobKey) {
-      return (
-        (await unholdScript([jobKey, keys.payloads, ...list], [options.groupConcurrency, clockArgument(clock)])) === 1
-      );
+      return (await unholdScript([jobKey, ...list], [options.groupConcurrency, clockArgument(clock)])) === 1;
     },
     ...createGroupSettingsStore({ redis, prefix, groupConcurrency: options.groupConcurrency, clock }),
     async releasing() {
@@ -196,19 +182,4 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
       return new Set(tokens.filter((_, i) => values[i] !== null));
     },
   };
-}
-
-function parsePayload(raw: string): HeldPayload | undefined {
-  if (raw === '') return undefined;
-  try {
-    const { name, data, opts, timestamp } = JSON.parse(raw) as Partial<HeldPayload>;
-    return typeof name === 'string' &&
-      typeof data === 'string' &&
-      typeof opts === 'string' &&
-      typeof timestamp === 'string'
-      ? { name, data, opts, timestamp }
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -265,7 +265,7 @@ function cancelling(options: ApiOptions, reader: JobReader, takeOut: TakeOut): C
 /** How a waiting job is taken out of its queue, for the canceller and the expirer (their log events differ). */
 function takingOut(options: ApiOptions): (eventPrefix: string) => TakeOut {
   const { redis, queues, ledger, logger } = options;
-  const cancelWaiting = createCancelWaiting({ redis, queues, heldPayloads: options.groups.keys.payloads });
+  const cancelWaiting = createCancelWaiting({ redis, queues });
   return (eventPrefix) =>
     createTakeOut({
       cancelWaiting,

@@ -1,7 +1,7 @@
 /**
  * The queue's side of ending a job that has not started, cancelled (`DELETE /jobs/:id`) or expired: one
  * script takes it out of its queue's waiting lists and files it as failed with the reason given (see
- * lua/cancel-8.lua), so that BullMQ's consumer can never take it afterwards. `createTakeOut` does that
+ * lua/cancel-7.lua), so that BullMQ's consumer can never take it afterwards. `createTakeOut` does that
  * wherever the job waits, and gives back what it held there: its slot in the ledger, or its place in
  * its group's line. Shared by the canceller and the expirer, which differ only in the reason.
  */
@@ -34,22 +34,17 @@ export type CancelWaiting = (
 export function createCancelWaiting({
   redis,
   queues,
-  heldPayloads,
 }: {
   readonly redis: RedisClient;
   readonly queues: Pick<QueueRegistry, 'forWorker'>;
-  /** The held jobs' payloads (`groupKeys(prefix).payloads`), which a cancel of a held job drops. */
-  readonly heldPayloads: string;
 }): CancelWaiting {
   const cancelScript = scriptsIn(redis, LUA_DIRECTORY)('cancel');
   return async (workerId, jobId, reason = CANCELLED_REASON, unstartedOnly = false) => {
     const queue = queues.forWorker(workerId);
     const { wait, paused, prioritized, delayed, failed } = queue.keys;
     const jobKey = queue.toKey(jobId);
-    // Every key in the queue's slot: another queue's payloads key is one of its own that nothing writes.
-    const payloads = workerId === HELD_QUEUE ? heldPayloads : queue.toKey('no-payloads');
     const reply = await cancelScript(
-      [wait, paused, prioritized, delayed, failed, jobKey, `${jobKey}:lock`, payloads].map(String),
+      [wait, paused, prioritized, delayed, failed, jobKey, `${jobKey}:lock`].map(String),
       [jobId, reason, unstartedOnly ? '1' : ''],
     );
     return reply === 'wait' || reply === 'prioritized' || reply === 'delayed' ? reply : undefined;

@@ -13,7 +13,6 @@ import { createLedger } from '../../src/ledger/ledger.js';
 import { createCancelWaiting } from '../../src/queue/cancel-waiting.js';
 import { createQueueRegistry } from '../../src/queue/queues.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
-import { groupKeys } from '../../src/contracts/keys.js';
 
 describe('scripts of the same name from two folders on one connection', () => {
   let redis: TestRedis;
@@ -32,7 +31,7 @@ describe('scripts of the same name from two folders on one connection', () => {
     const ledger = createLedger({ redis: connection, prefix, workerTtlMs: 5_000 });
     const queues = createQueueRegistry({ connection, prefix });
     // Registered after the ledger's, as the worker process does.
-    const cancelWaiting = createCancelWaiting({ redis: connection, queues, heldPayloads: groupKeys(prefix).payloads });
+    const cancelWaiting = createCancelWaiting({ redis: connection, queues });
     try {
       // Nothing reserved under this token: the ledger's cancel says so, whatever it was given.
       assert.equal(await ledger.cancel('no-such-token'), false);

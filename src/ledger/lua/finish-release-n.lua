@@ -6,13 +6,13 @@
   The consumer sends it as its job ends, on the connection that sent the job's start.
 
   Input:
-    KEYS[1..19]     as release-n.lua: heartbeats, capacity, queued, active, cursor, releasing,
-                    payloads, then the group keys in groupKeyList's order (src/contracts/keys.ts)
-    KEYS[20]        the finishing worker's reservations key (hash: token -> "state|sinceMs[|first]")
-    KEYS[21]        the finishing worker's running key       (set: tokens of its entries marked a)
-    KEYS[22]        the finishing worker's unconfirmed key   (zset: token -> reservedAtMs)
-    KEYS[23..22+n]  reservations key of each worker named in ARGV[9..8+n], in the same order
-    KEYS[23+n..22+2n] unconfirmed key of each of those workers, in the same order
+    KEYS[1..18]     as release-n.lua: heartbeats, capacity, queued, active, cursor, releasing, then
+                    the group keys in groupKeyList's order (src/contracts/keys.ts)
+    KEYS[19]        the finishing worker's reservations key (hash: token -> "state|sinceMs[|first]")
+    KEYS[20]        the finishing worker's running key       (set: tokens of its entries marked a)
+    KEYS[21]        the finishing worker's unconfirmed key   (zset: token -> reservedAtMs)
+    KEYS[22..21+n]  reservations key of each worker named in ARGV[9..8+n], in the same order
+    KEYS[22+n..21+2n] unconfirmed key of each of those workers, in the same order
 
     ARGV[1]      liveness ttl, ms
     ARGV[2]      n, the number of workers passed
@@ -25,7 +25,7 @@
     ARGV[9..8+n] worker ids
 
   Output:
-    job id, worker, payload, ... for each job handed out, as release-n.lua answers them
+    job id, worker, job id, worker, ... for each job handed out (empty when none could be)
     -2  a live worker was not passed: refresh the worker list and call again (the end is done, and
         is not done twice)
 ]]
@@ -33,19 +33,19 @@
 --- @include "includes/finish"
 --- @include "includes/release"
 local function finishingKeys()
-  return { jobs = KEYS[20], queued = KEYS[3], active = KEYS[4], running = KEYS[21], unconfirmed = KEYS[22] }
+  return { jobs = KEYS[19], queued = KEYS[3], active = KEYS[4], running = KEYS[20], unconfirmed = KEYS[21] }
 end
 local n = tonumber(ARGV[2])
 local L = releaseKeysFrom(1)
-local G = groupKeysFrom(8)
+local G = groupKeysFrom(7)
 local R = finishingKeys()
 local now = serverMillis(ARGV[3])
 local defaultConcurrency = ARGV[5]
 finishReservation(R, G, ARGV[7], ARGV[8], defaultConcurrency, now)
 local reservationsOf, unconfirmedOf = {}, {}
 for i = 1, n do
-  reservationsOf[ARGV[8 + i]] = KEYS[22 + i]
-  unconfirmedOf[ARGV[8 + i]] = KEYS[22 + n + i]
+  reservationsOf[ARGV[8 + i]] = KEYS[21 + i]
+  unconfirmedOf[ARGV[8 + i]] = KEYS[21 + n + i]
 end
 return releaseHeld(L, G, reservationsOf, unconfirmedOf, tonumber(ARGV[1]), tonumber(ARGV[4]), defaultConcurrency,
   tonumber(ARGV[6]), now, ARGV[7])

@@ -10,10 +10,9 @@
     KEYS[4]   active key       (hash: worker id -> jobs running)
     KEYS[5]   cursor key       (string: tie-break rotation)
     KEYS[6]   releasing key    (hash: token -> "<worker>|<job id>|<ms>")
-    KEYS[7]   payloads key     (hash: held job id -> what its add needs; see hold-15.lua)
-    KEYS[8..19]     the group keys, in groupKeyList's order (src/contracts/keys.ts)
-    KEYS[20..19+n]  reservations key of each worker named in ARGV[7..6+n], in the same order
-    KEYS[20+n..19+2n] unconfirmed key of each of those workers, in the same order
+    KEYS[7..18]     the group keys, in groupKeyList's order (src/contracts/keys.ts)
+    KEYS[19..18+n]  reservations key of each worker named in ARGV[7..6+n], in the same order
+    KEYS[19+n..18+2n] unconfirmed key of each of those workers, in the same order
 
     ARGV[1]   liveness ttl, ms
     ARGV[2]   n, the number of workers passed
@@ -24,8 +23,7 @@
     ARGV[7..6+n] worker ids
 
   Output:
-    job id, worker, payload, ... for each job handed out (empty when none could be); the payload is
-    "" for a job held without one (its move reads the job)
+    job id, worker, job id, worker, ... for each job handed out (empty when none could be)
     -2  a live worker was not passed: refresh the worker list and call again
 ]]
 --- @include "includes/server-time"
@@ -33,10 +31,10 @@
 local n = tonumber(ARGV[2])
 local reservationsOf, unconfirmedOf = {}, {}
 for i = 1, n do
-  reservationsOf[ARGV[6 + i]] = KEYS[19 + i]
-  unconfirmedOf[ARGV[6 + i]] = KEYS[19 + n + i]
+  reservationsOf[ARGV[6 + i]] = KEYS[18 + i]
+  unconfirmedOf[ARGV[6 + i]] = KEYS[18 + n + i]
 end
 local L = releaseKeysFrom(1)
-local G = groupKeysFrom(8)
+local G = groupKeysFrom(7)
 return releaseHeld(L, G, reservationsOf, unconfirmedOf, tonumber(ARGV[1]), tonumber(ARGV[4]), ARGV[5],
   tonumber(ARGV[6]), serverMillis(ARGV[3]))

@@ -23,7 +23,7 @@
   job is placed only on a free slot, and every other one waits its turn in the held queue. Otherwise the job is to be held: the
   answer names the least-loaded worker all the same (the job's id is made for it, and the 202 names
   it), marked with a "+", and the caller adds the job to the held queue, where it waits for its
-  group's turn (hold-15.lua).
+  group's turn (hold-14.lua).
 
   Every key the script touches is passed in KEYS: the caller passes the reservations hash and the
   unconfirmed zset of every worker it knows of. A live worker the caller did not pass (it joined

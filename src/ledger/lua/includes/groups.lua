@@ -112,11 +112,6 @@ local function heldMember(group, band, seq, jobId)
   return group .. "|" .. string.format("%07d", band) .. "|" .. string.format("%015d", seq) .. "|" .. jobId
 end
 
--- The job id a held member ends with.
-local function heldJobId(member)
-  return string.match(member, "^[^|]+|%d+|%d+|(.+)$")
-end
-
 local function readyMember(band, pass, group)
   return band .. "|" .. string.format("%017d", pass) .. "|" .. group
 end

@@ -8,17 +8,15 @@
 
   L names the ledger's keys: heartbeats (zset: worker id -> last heartbeat, ms), capacity (hash:
   worker id -> concurrency), queued and active (hash: worker id -> jobs assigned, not started /
-  running), cursor (string: tie-break rotation), releasing (hash: token -> "<worker>|<job id>|<ms>"),
-  payloads (hash: held job id -> what its add needs, see hold-15.lua; taken as the job is handed out).
+  running), cursor (string: tie-break rotation), releasing (hash: token -> "<worker>|<job id>|<ms>").
   `reservationsOf` and `unconfirmedOf` map each worker id passed to its keys.
 ]]
 --- @include "reservation"
 --- @include "job-id"
 --- @include "least-loaded"
 --- @include "groups"
--- Answers job id, worker, payload, ... for each job handed out (empty when none could be; the payload
--- is "" for a job held without one: its move reads it), or -2 when a live worker was not passed (the
--- caller reads the worker list again and calls again).
+-- Answers job id, worker, job id, worker, ... for each job handed out (empty when none could be), or
+-- -2 when a live worker was not passed (the caller reads the worker list again and calls again).
 -- `preferred` (a worker id, or nil) wins ties of least load: the worker whose slot just freed, so
 -- that its next job is in its own queue when its completion fetches one.
 local function releaseHeld(L, G, reservationsOf, unconfirmedOf, ttl, prefetch, defaultConcurrency, most, now, preferred)
@@ -52,7 +50,7 @@ local function releaseHeld(L, G, reservationsOf, unconfirmedOf, ttl, prefetch, d
     if load[best] >= capacity[best] + prefetch then break end
     local group, member = takeNext(G, defaultConcurrency)
     if not group then break end
-    local jobId = heldJobId(member)
+    local jobId = string.match(member, "^[^|]+|%d+|%d+|(.+)$")
     local madeFor, token = parseJobId(jobId)
     local worker = live[best]
     local madeElsewhere = (madeFor ~= nil and madeFor ~= worker) and ("|" .. madeFor) or ""
@@ -65,10 +63,8 @@ local function releaseHeld(L, G, reservationsOf, unconfirmedOf, ttl, prefetch, d
     load[best] = load[best] + 1
     results[#results + 1] = jobId
     results[#results + 1] = worker
-    results[#results + 1] = redis.call("HGET", L.payloads, jobId) or ""
-    redis.call("HDEL", L.payloads, jobId)
   end
-  if #results > 0 then redis.call("INCRBY", L.cursor, #results / 3) end
+  if #results > 0 then redis.call("INCRBY", L.cursor, #results / 2) end
   return results
 end
 
@@ -76,6 +72,6 @@ end
 local function releaseKeysFrom(first)
   return {
     heartbeats = KEYS[first], capacity = KEYS[first + 1], queued = KEYS[first + 2], active = KEYS[first + 3],
-    cursor = KEYS[first + 4], releasing = KEYS[first + 5], payloads = KEYS[first + 6],
+    cursor = KEYS[first + 4], releasing = KEYS[first + 5],
   }
 end

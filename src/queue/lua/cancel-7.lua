@@ -7,8 +7,7 @@
   expiry). An expiry also leaves alone a job that started before (one waiting for its retry).
 
   BullMQ's consumer takes jobs from the same lists with one atomic script, so exactly one of the two
-  gets the job. A held job's payload goes too (ledger/lua/hold-15.lua): a release that takes the job
-  from its group's line before its unhold then finds none, reads the job, and finds it finished.
+  gets the job.
 
   Input:
     KEYS[1] wait key
@@ -18,8 +17,6 @@
     KEYS[5] failed key
     KEYS[6] job key
     KEYS[7] job lock key
-    KEYS[8] payloads key (hash: job id -> payload): the groups' one for the held queue, which shares
-            its slot; for another queue, a key of its slot that nothing writes
 
     ARGV[1] job id
     ARGV[2] failure reason
@@ -47,5 +44,4 @@ if not from then return nil end
 local now = serverMillis()
 redis.call("ZADD", KEYS[5], now, jobId)
 redis.call("HSET", KEYS[6], "failedReason", ARGV[2], "finishedOn", now)
-redis.call("HDEL", KEYS[8], jobId)
 return from
