@@ -2,7 +2,8 @@
  * Stoplight Prism in proxy mode, for contract tests: it forwards each request to the real service and
  * checks the request and the answer against an OpenAPI document, telling what it found in the
  * `sl-violations` header of the answer (`--errors=false`: it reports, and changes no answer). It runs
- * from the devDependency `@stoplight/prism-cli`, on 127.0.0.1 and a free port.
+ * from the devDependency `@stoplight/prism-cli`, on 127.0.0.1 and a free port; a port taken between
+ * its choice and Prism's bind (another test's server, seen in CI) makes it start again on a fresh one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -33,8 +34,21 @@ export function violationsOf(headers: Headers): Violation[] {
   return JSON.parse(header) as Violation[];
 }
 
+/** Starts on a port taken meanwhile, before Prism could bind it, are tried again this many times. */
+const PORT_ATTEMPTS = 3;
+
 export async function startPrism(documentPath: string, upstream: string, timeoutMs = 60_000): Promise<PrismProxy> {
-  const port = await freePort();
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startOn(await freePort(), documentPath, upstream, timeoutMs);
+    } catch (error) {
+      const portTaken = error instanceof Error && error.message.includes('EADDRINUSE');
+      if (!portTaken || attempt >= PORT_ATTEMPTS) throw error;
+    }
+  }
+}
+
+async function startOn(port: number, documentPath: string, upstream: string, timeoutMs: number): Promise<PrismProxy> {
   const cli = createRequire(import.meta.url).resolve('@stoplight/prism-cli/dist/index.js');
   const child: ChildProcess = spawn(
     process.execPath,
