@@ -5,7 +5,7 @@
  */
 import type { RedisClient } from '../redis/connections.js';
 import { groupKeyList, groupKeys } from '../contracts/keys.js';
-import { clockArgument, ledgerScripts, type Clock } from './scripts.js';
+import { clockArgument, type Clock, type LedgerScripts } from './scripts.js';
 
 export interface RateLimit {
   readonly max: number;
@@ -51,6 +51,8 @@ export interface GroupSettingsStore {
 
 export interface GroupSettingsOptions {
   readonly redis: RedisClient;
+  /** The ledger's scripts, registered on `redis` by the group ledger that owns this store. */
+  readonly scripts: LedgerScripts;
   readonly prefix: string;
   /** The concurrency of a group without its own (0: no limit). */
   readonly groupConcurrency: number;
@@ -59,13 +61,14 @@ export interface GroupSettingsOptions {
 
 export function createGroupSettingsStore({
   redis,
+  scripts,
   prefix,
   groupConcurrency,
   clock,
 }: GroupSettingsOptions): GroupSettingsStore {
   const keys = groupKeys(prefix);
   const list = groupKeyList(keys);
-  const setScript = ledgerScripts(redis)('group-set');
+  const setScript = scripts('group-set');
 
   const counts = async (): Promise<Record<string, GroupCounts>> => {
     const [waiting, inflight, running] = await Promise.all([

@@ -159,7 +159,7 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
     async unhold(jobKey) {
       return (await unholdScript([jobKey, ...list], [options.groupConcurrency, clockArgument(clock)])) === 1;
     },
-    ...createGroupSettingsStore({ redis, prefix, groupConcurrency: options.groupConcurrency, clock }),
+    ...createGroupSettingsStore({ redis, scripts: script, prefix, groupConcurrency: options.groupConcurrency, clock }),
     async releasing() {
       const flat = await redis.hgetall(keys.releasing);
       return Object.entries(flat).flatMap(([token, value]) => {
