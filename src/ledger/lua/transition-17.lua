@@ -46,6 +46,11 @@ local function runningGroup(delta)
   local group = redis.call("HGET", G.groupOf, token)
   if group then addToGroup(G, "running", group, delta) end
 end
+-- A finish reads the entry itself (includes/finish.lua): it is read here only for the others.
+if op == "finish" then
+  local R = reservationKeys()
+  return finishReservation(R, G, worker, token, ARGV[5], serverMillis(ARGV[4]))
+end
 local entry = redis.call("HGET", KEYS[1], token)
 local state, since, rest
 if entry then
@@ -77,8 +82,5 @@ elseif op == "requeue" then
   redis.call("HINCRBY", KEYS[2], worker, 1)
   runningGroup(-1)
   return 1
-elseif op == "finish" then
-  local R = reservationKeys()
-  return finishReservation(R, G, worker, token, ARGV[5], serverMillis(ARGV[4]))
 end
 return redis.error_reply("unknown operation " .. tostring(op))
