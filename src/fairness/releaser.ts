@@ -76,12 +76,15 @@ export function createReleaser(options: ReleaserOptions): Releaser {
   let running: Promise<void> | undefined;
   let again = false;
 
+  /** A delayed job was held by the delayed router when due: its id names the delayed queue. */
+  const cameFromDelayed = (jobId: string): boolean => parseJobId(jobId)?.workerId === DELAYED_QUEUE;
+
   /** Where readers find a moved job: it never was in the queue of the worker its id names. */
-  const locationOf = (token: string, workerId: string, fromDelayed: boolean) => ({
+  const locationOf = (token: string, jobId: string, workerId: string) => ({
     key: options.locationKey(token),
     // The 202 named the worker in the id as where the job would go; a delayed job came from the
     // delayed queue. Readers show neither queue as moved from.
-    value: `${workerId}|${fromDelayed ? `${DELAYED_QUEUE},${HELD_QUEUE}` : HELD_QUEUE}`,
+    value: `${workerId}|${cameFromDelayed(jobId) ? `${DELAYED_QUEUE},${HELD_QUEUE}` : HELD_QUEUE}`,
     ttlMs: options.locationTtlMs,
   });
 
@@ -100,15 +103,14 @@ export function createReleaser(options: ReleaserOptions): Releaser {
       await groups.released(token);
       return;
     }
-    const fromDelayed = parsed?.workerId === DELAYED_QUEUE;
     const adding = queues.forWorker(workerId).add(job.name, job.data, carriedOptions(job, jobId));
     sent?.();
     await adding;
     // The location goes with the end of the move, after the add (see `finish`).
-    await groups.moved(token, jobId, heldCopy(jobId), locationOf(token, workerId, fromDelayed));
+    await groups.moved(token, jobId, heldCopy(jobId), locationOf(token, jobId, workerId));
     // A task held at enqueue was counted then, with the worker its 202 named; a delayed one is
     // counted where it goes, as the delayed router counts those it routes.
-    if (fromDelayed) options.onReleased?.(workerId, job.name);
+    if (cameFromDelayed(jobId)) options.onReleased?.(workerId, job.name);
   };
 
   const failed = (error: unknown) =>
@@ -187,8 +189,7 @@ export function createReleaser(options: ReleaserOptions): Releaser {
       const [added] = await jobsExist(connection, queues.forWorker(workerId), [jobId]);
       const location = await connection.get(options.locationKey(token));
       if (added === true || (location !== null && !location.startsWith(`${HELD_QUEUE}|`))) {
-        const fromDelayed = parseJobId(jobId)?.workerId === DELAYED_QUEUE;
-        await groups.moved(token, jobId, heldCopy(jobId), locationOf(token, workerId, fromDelayed));
+        await groups.moved(token, jobId, heldCopy(jobId), locationOf(token, jobId, workerId));
         return;
       }
       if ((await connection.hget(options.reservationsKey(workerId), token)) !== null) {
