@@ -101,6 +101,17 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
     ...list,
   ];
 
+  // Every job's end sends these keys: made again only when the ledger reads a new list of workers.
+  let keyedIds: readonly string[] | undefined;
+  let keyed: readonly string[] = [];
+  const workerKeysOf = (ids: readonly string[]): readonly string[] => {
+    if (ids !== keyedIds) {
+      keyed = [...ids.map((id) => ledger.jobs(id)), ...ids.map((id) => ledger.unconfirmed(id))];
+      keyedIds = ids;
+    }
+    return keyed;
+  };
+
   /**
    * Hands out up to `most` held jobs (release-n.lua), or ends `finishing`'s reservation and then
    * hands them out, in one step (finish-release-n.lua). A live worker the call did not name makes the
@@ -112,7 +123,7 @@ export function createGroupLedger(options: GroupLedgerOptions): GroupLedger {
   ): Promise<readonly Released[]> => {
     for (let attempt = 0; attempt <= MAX_MEMBERSHIP_REFRESHES; attempt += 1) {
       const ids = options.members();
-      const workerKeys = [...ids.map((id) => ledger.jobs(id)), ...ids.map((id) => ledger.unconfirmed(id))];
+      const workerKeys = workerKeysOf(ids);
       const settings = [
         options.workerTtlMs,
         ids.length,
