@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EXPIRES_OPTION, expiresOption, pastExpiry } from '../../src/contracts/stored-job.js';
-import { expiredAtStart } from '../../src/execution/consumer.js';
+import { expiredAtStart } from '../../src/execution/processor.js';
 import { expiryAction } from '../../src/expiry/expirer.js';
 import { expiryOf } from '../../src/contracts/dispatch.js';
 import { expiryProblems, MAX_EXPIRY_MS } from '../../src/http/schemas.js';
