@@ -10,7 +10,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Response } from 'express';
 import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, QueueUnavailableError } from '../errors.js';
-import { bodyHash, type ClaimOutcome, type IdempotencyStore } from '../idempotency/store.js';
+import { bodyHash, type IdempotencyStore } from '../idempotency/store.js';
+import { settleClaim, type Settleable } from '../idempotency/settle.js';
 import type { Logger } from '../logging/logger.js';
 import type { AtomicRecord } from '../contracts/dispatch.js';
 import type { ReplicaAcks } from '../redis/replica-acks.js';
@@ -63,7 +64,7 @@ function jobIdsOf(answer: unknown): string[] {
 
 export function createOnce({ idempotency, replicaAcks, logger }: OnceOptions): Once {
   /** Claims the key, waiting a little while another request holding it finishes. */
-  const claim = async (key: string, hash: string): Promise<Exclude<ClaimOutcome, { kind: 'busy' }>> => {
+  const claim = async (key: string, hash: string): Promise<Settleable | { kind: 'mismatch' }> => {
     const deadline = Date.now() + IN_USE_WAIT_MS;
     for (;;) {
       const outcome = await idempotency.claim(key, hash).catch((error: unknown) => {
@@ -75,39 +76,35 @@ export function createOnce({ idempotency, replicaAcks, logger }: OnceOptions): O
     }
   };
 
-  return async (key, res, body, enqueue) => {
+  const once: Once = async <A>(
+    key: string | undefined,
+    res: Response,
+    body: unknown,
+    enqueue: (record?: (answer: A) => AtomicRecord, resume?: A) => Promise<A>,
+  ): Promise<A | undefined> => {
     if (key === undefined) return enqueue();
     const hash = bodyHash(body);
     const claimed = await claim(key, hash);
     if (claimed.kind === 'mismatch') throw new IdempotencyKeyReusedError();
-    if (claimed.kind === 'replay') {
-      await replicaAcks?.confirm(jobIdsOf(claimed.answer));
-      replay(res, claimed.answer);
-      return undefined;
-    }
-    if (claimed.kind === 'resume') {
-      // The dead request's claim token names the markers its adds left; its plan is written already.
-      const deadClaim = { token: claimed.token, at: 0 };
-      const planned = claimed.answer as Parameters<typeof enqueue>[1];
-      replay(res, await enqueue((answer) => idempotency.answerRecord(key, hash, deadClaim, answer), planned));
-      logger.warn(
-        { event: 'idempotency.resumed', idempotencyKey: key },
-        'finished the enqueue of a request that died while adding its jobs',
-      );
-      return undefined;
-    }
-    try {
-      return await enqueue((answer) => idempotency.answerRecord(key, hash, claimed, answer));
-    } catch (error) {
-      await idempotency
-        .release(key, claimed.token)
-        .catch((releaseError: unknown) =>
-          logger.warn(
-            { event: 'idempotency.release-failed', err: releaseError },
-            'could not release an idempotency key; a retry waits until it is stale',
-          ),
+    const settled = await settleClaim<A>({ idempotency, logger }, key, hash, claimed, {
+      make: (record) => enqueue(record),
+      resume: (record, planned) => enqueue(record, planned),
+    });
+    switch (settled.kind) {
+      case 'made':
+        return settled.answer;
+      case 'replayed':
+        await replicaAcks?.confirm(jobIdsOf(settled.answer));
+        replay(res, settled.answer);
+        return undefined;
+      case 'resumed':
+        replay(res, settled.answer);
+        logger.warn(
+          { event: 'idempotency.resumed', idempotencyKey: key },
+          'finished the enqueue of a request that died while adding its jobs',
         );
-      throw error;
+        return undefined;
     }
   };
+  return once;
 }

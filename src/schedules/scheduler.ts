@@ -14,6 +14,7 @@
 import type { Dispatched } from '../contracts/dispatch.js';
 import type { Dispatcher } from '../enqueue/dispatcher.js';
 import { bodyHash, type IdempotencyStore } from '../idempotency/store.js';
+import { settleClaim } from '../idempotency/settle.js';
 import type { JobReader } from '../jobs/reader.js';
 import type { Logger } from '../logging/logger.js';
 import { tickRequest } from './definition.js';
@@ -84,33 +85,24 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     const key = tickKey(claimed.name, jobTick);
     const hash = bodyHash({ schedule: claimed.name, tick: jobTick });
     const claim = await idempotency.claim(key, hash);
-    if (claim.kind === 'replay') return { jobId: (claim.answer as Dispatched).jobId };
     if (claim.kind === 'busy' || claim.kind === 'mismatch') return undefined;
     const request = {
       ...tickRequest(claimed.definition.task, Date.now()),
       schedule: { name: claimed.name, tickAt: jobTick },
     };
-    if (claim.kind === 'resume') {
-      const planned = claim.answer as Dispatched;
-      const dead = { token: claim.token, at: 0 };
-      await dispatcher.dispatch(request, (answer) => idempotency.answerRecord(key, hash, dead, answer), planned);
-      return { jobId: planned.jobId };
-    }
-    try {
-      // Decided with the key held, so that no other claimer makes the job meanwhile.
-      if (claimed.definition.overlap === 'skip' && (await stillGoing(claimed.lastJobId))) {
-        await idempotency.release(key, claim.token);
-        return 'skipped';
-      }
-      const dispatched = await dispatcher.dispatch(request, (answer) =>
-        idempotency.answerRecord(key, hash, claim, answer),
-      );
-      options.onEnqueued(dispatched, request.jobName);
-      return { jobId: dispatched.jobId };
-    } catch (error) {
-      await idempotency.release(key, claim.token).catch(() => {});
-      throw error;
-    }
+    const settled = await settleClaim<Dispatched>({ idempotency, logger }, key, hash, claim, {
+      decline: async () => claimed.definition.overlap === 'skip' && (await stillGoing(claimed.lastJobId)),
+      make: async (record) => {
+        const dispatched = await dispatcher.dispatch(request, record);
+        options.onEnqueued(dispatched, request.jobName);
+        return dispatched;
+      },
+      resume: async (record, planned) => {
+        await dispatcher.dispatch(request, record, planned);
+        return planned;
+      },
+    });
+    return settled.kind === 'declined' ? 'skipped' : { jobId: settled.answer.jobId };
   };
 
   const stillGoing = async (jobId: string | null): Promise<boolean> => {
