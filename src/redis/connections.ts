@@ -29,6 +29,7 @@ import type { ClusterTarget, RedisTarget, SentinelTarget } from './target.js';
 import type { Logger } from '../logging/logger.js';
 import { MigrationAwareCluster, TRYAGAIN_DELAY_MS, type MigrationPolicy } from './migration-aware-cluster.js';
 import { reportOutage } from '../logging/outage.js';
+import { SwitchSafeSentinelConnector } from './sentinel-connector.js';
 
 export type ConnectionRole = 'command' | 'consumer' | 'subscriber';
 
@@ -186,7 +187,8 @@ function sentinelConnection(target: SentinelTarget, options: RedisOptions): Redi
     sentinelRetryStrategy: retryDelay,
     // Listens to the sentinels' `+switch-master`: a promotion closes the connection to the old master
     // at once, instead of when its socket fails (a master cut off by the network can take long to).
-    failoverDetector: true,
+    // Not ioredis's own detector, which can end a connection for good (sentinel-connector.ts).
+    Connector: SwitchSafeSentinelConnector,
     ...(target.sentinelUsername === undefined ? {} : { sentinelUsername: target.sentinelUsername }),
     ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
     ...(target.username === undefined ? {} : { username: target.username }),

@@ -8,7 +8,8 @@ import type * as IORedis from 'ioredis';
 
 const ioredis = createRequire(import.meta.url)('ioredis') as typeof IORedis;
 
-export const { Cluster, Redis } = ioredis;
+export const { Cluster, Redis, SentinelConnector } = ioredis;
 export type Cluster = IORedis.Cluster;
 export type Redis = IORedis.Redis;
+export type SentinelConnector = IORedis.SentinelConnector;
 export type { ChainableCommander, ClusterOptions, Command, RedisOptions } from 'ioredis';
