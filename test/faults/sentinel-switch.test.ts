@@ -86,7 +86,7 @@ describe('Sentinel connections through a promotion, with slow sentinels', { time
     // Slow from now on: each connection's next sentinel (they take turns) is a proxy, as the real
     // sentinels it learnt from the first answer come after the proxies in its list.
     for (const proxy of proxies) proxy.setDelay(SENTINEL_DELAY_MS);
-    // The subscriber role only subscribes; the others keep a command going, as a busy process does.
+    // The subscriber-role connections stay idle, as between messages; the others keep a command going.
     let going = true;
     const load = connections
       .filter((_, index) => index < 2 * PER_ROLE)
