@@ -231,7 +231,9 @@ describe('cluster metrics over IPC', () => {
   });
 
   test('a worker that cannot read its own registry logs and counts the failed report', async () => {
-    const { workers, workerLog, close } = cluster(1, 100);
+    // The first scrape waits out the whole collect time-out (no report comes); the second needs the
+    // report to arrive within it, which 100 ms did not always allow on a loaded CI machine.
+    const { workers, workerLog, close } = cluster(1, 2_000);
     try {
       const registry = workers[0]?.metrics.registry ?? new Registry();
       new Gauge({
