@@ -146,11 +146,12 @@ async function watchScripts(client: RedisClient, connection: RedisClient, prefix
   const monitors = await Promise.all(nodes.map((node) => node.monitor()));
   for (const monitor of monitors) monitor.on('monitor', (_time: string, args: string[]) => seen.push(args));
   const jobsPrefix = ledgerKeys(prefix).jobs('');
-  // In the ledger's slot, and sent on the connection the watched calls went on, after them: once
-  // MONITOR shows it, it has shown them.
-  const marker = `${prefix}:{sched}:monitor-marker:${randomUUID()}`;
   return {
     async idsOfCallsWith(arg) {
+      // In the ledger's slot, and sent on the connection the watched calls went on, after them: once
+      // MONITOR shows it, it has shown them. A fresh one each time: an earlier call's marker is in
+      // `seen` already, and waiting for it would read before the calls made since show.
+      const marker = `${prefix}:{sched}:monitor-marker:${randomUUID()}`;
       await connection.exists(marker);
       await waitFor(() => seen.some((args) => args[0] === 'exists' && args[1] === marker), { what: 'MONITOR' });
       return (
