@@ -68,7 +68,7 @@ export interface Service {
   enqueue<T = unknown>(task: unknown): Promise<HttpResult<T>>;
   workers(): Promise<WorkersResponse>;
   /** Waits until `count` of this service's own workers (by HOST_ID) are alive. */
-  waitForAlive(count: number): Promise<WorkersResponse>;
+  waitForAlive(count: number, timeoutMs?: number): Promise<WorkersResponse>;
   /** Sends the signal to the primary and resolves with its exit code. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
 }
@@ -209,7 +209,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       if (result.status !== 200) throw new Error(`GET /workers answered ${result.status}`);
       return result.body;
     },
-    waitForAlive: (count) =>
+    waitForAlive: (count, timeoutMs = 60_000) =>
       waitFor(
         async () => {
           if (child.exitCode !== null) {
@@ -221,8 +221,18 @@ export async function startService(options: ServiceOptions): Promise<Service> {
           const own = state.workers.filter((worker) => worker.alive && worker.id.startsWith(`${hostId}-`));
           return own.length === count ? state : undefined;
         },
-        { timeoutMs: 60_000, what: `${count} live workers` },
-      ),
+        { timeoutMs, what: `${count} live workers` },
+      ).catch((error: unknown) => {
+        // Why the processes are not back (re-forks backing off, leases waited for or refused): the
+        // primary's and the processes' last lines about it.
+        const why = logs
+          .filter((line) => /^(process|lease|retire)/.test(String(line.event)) || Number(line.level) >= 50)
+          .slice(-20)
+          .map((line) => JSON.stringify(line));
+        throw new Error(`${(error as Error).message}; the last process and lease lines:\n${why.join('\n')}`, {
+          cause: error,
+        });
+      }),
     async stop(signal = 'SIGTERM', timeoutMs = 60_000) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const from = logs.length;
