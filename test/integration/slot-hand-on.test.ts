@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
-import { createGroupLedger, type GroupLedger, type Released } from '../../src/ledger/groups.js';
+import { createGroupLedger, type GroupLedger } from '../../src/ledger/groups.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import { createReleaser, type Releaser } from '../../src/fairness/releaser.js';
 import { HELD_QUEUE, jobIdFor, newToken } from '../../src/contracts/names.js';
@@ -19,9 +19,6 @@ import { joinWorkers } from '../support/ledger.js';
 import { startTestRedis, type ModeRedis } from '../support/test-redis.js';
 
 const WORKERS = ['hand-0', 'hand-1'] as const;
-
-/** Which job went to which worker (the payload each release also answers aside). */
-const placed = (released: readonly Released[]) => released.map(({ jobId, workerId }) => ({ jobId, workerId }));
 
 interface Pool {
   readonly ledger: Ledger;
@@ -118,7 +115,7 @@ describe('a job’s end hands its slot on', () => {
       const jobId = await p.hold('tenant');
 
       // After the end both workers run one job: a tie, which the finishing worker wins.
-      assert.deepEqual(placed(await p.groups.finishAndRelease(finishing, ending, 8)), [{ jobId, workerId: finishing }]);
+      assert.deepEqual(await p.groups.finishAndRelease(finishing, ending, 8), [{ jobId, workerId: finishing }]);
       assert.equal(await p.load(finishing), 2, 'one running, one handed out');
       assert.equal(await p.load(other), 1);
     });
@@ -133,9 +130,7 @@ describe('a job’s end hands its slot on', () => {
     const first = await p.hold('tenant');
     await p.hold('tenant');
 
-    assert.deepEqual(placed(await p.groups.finishAndRelease('hand-0', ending, 8)), [
-      { jobId: first, workerId: 'hand-0' },
-    ]);
+    assert.deepEqual(await p.groups.finishAndRelease('hand-0', ending, 8), [{ jobId: first, workerId: 'hand-0' }]);
     assert.deepEqual(await p.groups.finishAndRelease('hand-0', ending, 8), [], 'the same end again');
     assert.equal(await p.load('hand-0'), 2);
     assert.equal(await p.load('hand-1'), 2);
