@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { freePort } from './ports.js';
+import { freePort, startOnFreePorts } from './ports.js';
 
 export interface Violation {
   /** Where: `['request', ...]` or `['response', 'body', ...]`. */
@@ -37,15 +37,12 @@ export function violationsOf(headers: Headers): Violation[] {
 /** Starts on a port taken meanwhile, before Prism could bind it, are tried again this many times. */
 const PORT_ATTEMPTS = 3;
 
-export async function startPrism(documentPath: string, upstream: string, timeoutMs = 60_000): Promise<PrismProxy> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await startOn(await freePort(), documentPath, upstream, timeoutMs);
-    } catch (error) {
-      const portTaken = error instanceof Error && error.message.includes('EADDRINUSE');
-      if (!portTaken || attempt >= PORT_ATTEMPTS) throw error;
-    }
-  }
+export function startPrism(documentPath: string, upstream: string, timeoutMs = 60_000): Promise<PrismProxy> {
+  return startOnFreePorts(
+    PORT_ATTEMPTS,
+    async () => startOn(await freePort(), documentPath, upstream, timeoutMs),
+    (error) => error instanceof Error && error.message.includes('EADDRINUSE'),
+  );
 }
 
 async function startOn(port: number, documentPath: string, upstream: string, timeoutMs: number): Promise<PrismProxy> {

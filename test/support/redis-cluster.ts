@@ -28,7 +28,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { logTail } from '../../src/local-redis/launch.js';
 import { findOnPath } from '../../src/platform/find-on-path.js';
 import { probeRedis } from '../../src/local-redis/ping.js';
-import { freePort } from './ports.js';
+import { freePort, startOnFreePorts } from './ports.js';
 import { redisTlsArgs, type TestCertificates } from './tls-certs.js';
 import { waitFor } from './wait.js';
 
@@ -458,20 +458,18 @@ export async function startRedisCluster({
    * exits at once, and starts again on ports chosen anew. Only before the cluster is formed, when no
    * other node knows its ports yet.
    */
-  const firstStart = async (index: number): Promise<void> => {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
+  const firstStart = (index: number): Promise<void> =>
+    startOnFreePorts(
+      PORT_RETRIES,
+      async (attempt) => {
+        if (attempt > 1) {
+          const [port, busPort] = (await freePorts(2)) as [number, number];
+          states[index] = { ...state(index), port, busPort, child: undefined };
+        }
         await startNode(index);
-        return;
-      } catch (error) {
-        const node = state(index);
-        const taken = /Address already in use/.test((error as Error).message);
-        if (!taken || attempt === PORT_RETRIES || running(node)) throw error;
-        const [port, busPort] = (await freePorts(2)) as [number, number];
-        states[index] = { ...node, port, busPort, child: undefined };
-      }
-    }
-  };
+      },
+      (error) => /Address already in use/.test((error as Error).message) && !running(state(index)),
+    );
 
   try {
     await Promise.all(states.map((_, index) => firstStart(index)));
