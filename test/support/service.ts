@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { freePort } from './ports.js';
+import { freePort, startOnFreePorts } from './ports.js';
 import { waitFor } from './wait.js';
 
 /** A stop slower than this is reported with the log lines written meanwhile. */
@@ -109,7 +109,24 @@ function redisEnvOf({ redisUrl, clusterNodes, sentinels }: ServiceOptions): Reco
   return clusterNodes === undefined ? { REDIS_URL: redisUrl } : { REDIS_CLUSTER_NODES: clusterNodes };
 }
 
-export async function startService(options: ServiceOptions): Promise<Service> {
+/** Starts a service that waits until ready up to 3 times, on a fresh port each, while its port was taken. */
+export function startService(options: ServiceOptions): Promise<Service> {
+  return startOnFreePorts(
+    3,
+    () => startOn(options),
+    (error) => portTaken(error),
+  );
+}
+
+/** A start that failed because the port was taken before the service could bind it: its refusal's line says so. */
+function portTaken(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    if (cause.message.includes('"event":"http.port-in-use"')) return true;
+  }
+  return false;
+}
+
+async function startOn(options: ServiceOptions): Promise<Service> {
   const port = await freePort();
   const prefix = options.prefix ?? `t${randomBytes(4).toString('hex')}`;
   const workers = options.workers ?? 4;
@@ -209,20 +226,22 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       if (result.status !== 200) throw new Error(`GET /workers answered ${result.status}`);
       return result.body;
     },
-    waitForAlive: (count, timeoutMs = 60_000) =>
-      waitFor(
+    async waitForAlive(count, timeoutMs = 60_000) {
+      const exit = new Error('service exited');
+      const state = await waitFor(
         async () => {
-          if (child.exitCode !== null) {
-            // Start-up refusals are JSON lines on stdout (a port taken meanwhile, a lease refused): say which.
-            const fatal = logs.filter((line) => Number(line.level) >= 50).map((line) => JSON.stringify(line));
-            throw new Error(`service exited with ${child.exitCode}: ${[...fatal, stderr].join('\n')}`);
-          }
+          if (child.exitCode !== null) throw exit;
           const state = await service.workers();
           const own = state.workers.filter((worker) => worker.alive && worker.id.startsWith(`${hostId}-`));
           return own.length === count ? state : undefined;
         },
-        { timeoutMs, what: `${count} live workers` },
+        { timeoutMs, what: `${count} live workers`, stopOn: (error) => error === exit },
       ).catch((error: unknown) => {
+        if (child.exitCode !== null) {
+          // Start-up refusals are JSON lines on stdout (a port taken meanwhile, a lease refused): say which.
+          const fatal = logs.filter((line) => Number(line.level) >= 50).map((line) => JSON.stringify(line));
+          throw new Error(`service exited with ${child.exitCode}: ${[...fatal, stderr].join('\n')}`);
+        }
         // Why the processes are not back (re-forks backing off, leases waited for or refused): the
         // primary's and the processes' last lines about it.
         const why = logs
@@ -232,7 +251,9 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         throw new Error(`${(error as Error).message}; the last process and lease lines:\n${why.join('\n')}`, {
           cause: error,
         });
-      }),
+      });
+      return state;
+    },
     async stop(signal = 'SIGTERM', timeoutMs = 60_000) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const from = logs.length;

@@ -11,7 +11,14 @@ export async function waitFor<T>(
     timeoutMs = 30_000,
     intervalMs = 100,
     what = 'condition',
-  }: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
+    stopOn = () => false,
+  }: {
+    timeoutMs?: number;
+    intervalMs?: number;
+    what?: string;
+    /** An error the probe throws that no later probe can mend (a process that exited): thrown at once. */
+    stopOn?: (error: unknown) => boolean;
+  } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -20,6 +27,7 @@ export async function waitFor<T>(
       const value = await probe();
       if (value !== undefined && value !== false) return value;
     } catch (error) {
+      if (stopOn(error)) throw error;
       lastError = error;
     }
     if (Date.now() > deadline) {
