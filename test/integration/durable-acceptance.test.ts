@@ -5,7 +5,7 @@
  * job, which stays on the master, and a retry with the same Idempotency-Key once the replica is back
  * answers that same job. Off by default: a service without the setting sends no WAIT at all.
  *
- * Single mode only: the setting is refused on a Redis Cluster (see config.ts).
+ * Single mode only: the setting is refused on a Redis Cluster (see src/config/env-schema.ts).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';

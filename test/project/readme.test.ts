@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { test } from 'node:test';
-import { CONFIG_VARIABLES, loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/config.js';
+import { CONFIG_VARIABLES } from '../../src/config/env-schema.js';
 import { DELAYED_QUEUE, workerIdFor } from '../../src/contracts/names.js';
 import { DUMMY_EXAMPLE_JOB_NAME } from '../../src/execution/handlers.js';
 

@@ -9,7 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CONFIG_VARIABLES, loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/config.js';
+import { CONFIG_VARIABLES } from '../../src/config/env-schema.js';
 import { exposureOf } from '../../src/config/exposure.js';
 
 const ROOT = process.cwd();

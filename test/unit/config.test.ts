@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CONFIG_VARIABLES, loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/config.js';
+import { CONFIG_VARIABLES } from '../../src/config/env-schema.js';
 import { exposureOf, isLoopbackHost } from '../../src/config/exposure.js';
 import { assertRejects } from '../support/config-errors.js';
 
