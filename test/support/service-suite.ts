@@ -4,9 +4,22 @@
  * caller chooses the Redis, so that a file that passes `startTestRedis` still imports it and runs in
  * both modes (test/cluster-pass.ts finds such files by that import), and the service's options, which
  * may depend on that Redis.
+ *
+ * A test that fails is followed by the service's lines written while it ran that say most about a
+ * failure nobody can rerun (warnings and worse, and the processes' lifecycle), as a diagnostic of the
+ * suite: a failure seen once in CI then tells what the service was doing.
  */
-import { after, before } from 'node:test';
-import { startService, type Service, type ServiceOptions } from './service.js';
+import { after, afterEach, before, beforeEach } from 'node:test';
+import { startService, type LogLine, type Service, type ServiceOptions } from './service.js';
+
+/** The most lines told after a failed test: its last ones. */
+const TOLD_LINES = 40;
+const WARN = 40;
+
+/** Whether a line says something a failure's reader needs: a warning or worse, or a process's lifecycle. */
+function telling(line: LogLine): boolean {
+  return Number(line.level) >= WARN || /^(process|lease|retire|redis|consumer)\./.test(String(line.event));
+}
 
 export interface ServiceSuite<R> {
   /** Read in a test or hook: before the suite's `before` has run there is nothing to read. */
@@ -23,6 +36,17 @@ export function serviceSuite<R extends { stop(): Promise<void> }>(
   before(async () => {
     redis = await startRedis();
     service = await startService(serviceOptions(redis));
+  });
+  let from = 0;
+  beforeEach(() => {
+    from = service?.logs.length ?? 0;
+  });
+  afterEach((t) => {
+    // `passed` is in Node 20's TestContext, not yet in its types.
+    if (!('diagnostic' in t) || (t as { passed?: boolean }).passed !== false || service === undefined) return;
+    const lines = service.logs.slice(from).filter(telling).slice(-TOLD_LINES);
+    t.diagnostic(`the service's last warnings and lifecycle lines during "${t.name}": ${lines.length}`);
+    for (const line of lines) t.diagnostic(JSON.stringify(line));
   });
   after(async () => {
     await service?.stop();
