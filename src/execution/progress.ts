@@ -7,9 +7,11 @@
  * The rules:
  * - One save at a time: values reported while one is in flight collapse into the latest, saved
  *   when it is done.
- * - `finish()` saves the last value reported if it is not saved yet, after any save in flight.
- *   The caller need not wait for it: it is sent on the connection that will also carry the job's
- *   completion, and a job that has ended still takes a progress save.
+ * - `finish()` sends the last value reported, if it is not saved yet, at once, even with a save in
+ *   flight: the saves and the job's completion go out on one connection, so Redis runs them in the
+ *   order they were sent. Waiting for the save in flight first would send the last value behind
+ *   the completion, and a reader could see a completed job with its last value but one (a job that
+ *   has ended still takes a progress save, so the value would come, late). The caller need not wait.
  */
 import type { JobProgress } from '../contracts/thread.js';
 
@@ -53,8 +55,9 @@ export function createProgressWriter({ write, onError }: ProgressWriterOptions):
     },
     async finish() {
       finished = true;
-      if (inFlight !== undefined) await inFlight;
-      if (pending !== undefined) await writeNow();
+      const earlier = inFlight;
+      const last = pending === undefined ? undefined : writeNow();
+      await Promise.all([earlier, last]);
     },
   };
 }

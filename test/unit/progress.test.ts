@@ -1,8 +1,8 @@
 /**
  * The progress writer's promises: one write at a time, values reported meanwhile collapsing into the
- * latest, and the final value always written by finish(). Writes are held open by the test, so the
- * order of events is set by the test, not by timing. (The thread coalesces over time before values
- * reach the writer: see progress-throttle.test.ts.)
+ * latest, and the final value always written by finish(), sent at once. Writes are held open by the
+ * test, so the order of events is set by the test, not by timing. (The thread coalesces over time
+ * before values reach the writer: see progress-throttle.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -47,22 +47,22 @@ describe('progress writer', () => {
     assert.deepEqual(values(), [10, 40], 'finish has nothing left to write');
   });
 
-  test('finish waits for the write in flight, then writes the final value, and settles after it', async () => {
+  test('finish sends the final value at once, behind the write in flight, and settles after both', async () => {
     const { writes, write, values } = heldWrites();
     const progress = createProgressWriter({ write, onError: failOnError });
     progress.report(50);
     progress.report(100);
     let finished = false;
     void progress.finish().then(() => (finished = true));
-    await settle();
-    assert.deepEqual(values(), [50], 'never two writes at once');
-    writes[0]?.end();
-    await settle();
-    assert.deepEqual(values(), [50, 100]);
-    assert.equal(finished, false, 'not finished while the final value is in flight');
+    // Before any await: the caller's next command (the job's completion) goes out behind it.
+    assert.deepEqual(values(), [50, 100], 'sent in the order reported, the last without waiting');
     writes[1]?.end();
     await settle();
+    assert.equal(finished, false, 'not finished while an earlier write is in flight');
+    writes[0]?.end();
+    await settle();
     assert.equal(finished, true);
+    assert.deepEqual(values(), [50, 100], 'nothing written twice');
   });
 
   test('a failed write is reported, and the values after it are still written', async () => {
