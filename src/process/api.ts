@@ -30,8 +30,8 @@ import type { AddStepHook } from '../queue/add-jobs.js';
 import { createCancelWaiting, createTakeOut, type TakeOut } from '../queue/cancel-waiting.js';
 import { jobOptionsFrom } from '../queue/job-options.js';
 import type { QueueRegistry } from '../queue/queues.js';
-import type { Ledger, LedgerOptions } from '../ledger/ledger.js';
-import { createGroupLedger, type GroupLedger } from '../ledger/groups.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { GroupLedger } from '../ledger/groups.js';
 import { readLocation } from '../ledger/moves.js';
 import type { RedisClient } from '../redis/connections.js';
 import type { ReplicaAcks } from '../redis/replica-acks.js';
@@ -88,30 +88,6 @@ export interface Api {
   readonly scheduler: Scheduler;
   /** Expires due jobs; its owner runs its passes (see expiry/expirer.ts). */
   readonly expirer: Expirer;
-}
-
-/** The ledger's settings from the configuration, for every ledger a process (or a test app) makes. */
-export function ledgerOptionsFrom(config: Config): Omit<LedgerOptions, 'redis'> {
-  return {
-    prefix: config.prefix,
-    workerTtlMs: config.workerTtlMs,
-    maxBacklog: config.maxBacklog,
-    prefetch: config.prefetch,
-    groupConcurrency: config.groupConcurrency,
-  };
-}
-
-/** The group ledger that goes with a ledger: on its connection, covering the workers it covers. */
-export function groupLedgerFor(config: Config, redis: RedisClient, ledger: Ledger): GroupLedger {
-  return createGroupLedger({
-    redis,
-    prefix: config.prefix,
-    workerTtlMs: config.workerTtlMs,
-    prefetch: config.prefetch,
-    groupConcurrency: config.groupConcurrency,
-    members: () => ledger.memberIds(),
-    refreshMembers: () => ledger.refreshMembers(),
-  });
 }
 
 export function composeApi(options: ApiOptions): Api {

@@ -27,7 +27,7 @@ import { createRedisConnection } from '../redis/connections.js';
 import { createReplicaAcks, type ReplicaAcks } from '../redis/replica-acks.js';
 import { Redis } from '../redis/ioredis.js';
 import { watchMaster, type MasterWatch } from '../redis/master-watch.js';
-import { groupLedgerFor, ledgerOptionsFrom } from './api.js';
+import { groupLedgerFor, ledgerOptionsFrom } from './ledger-options.js';
 import type { GroupLedger } from '../ledger/groups.js';
 import { createReleaser, type Releaser } from '../fairness/releaser.js';
 import { ledgerKeys } from '../contracts/keys.js';

@@ -13,7 +13,8 @@ import { answerClientErrors } from '../../src/http/client-errors.js';
 import type { WaitingFor } from '../../src/http/not-ready.js';
 import { createLedger, type Ledger } from '../../src/ledger/ledger.js';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
-import { composeApi, groupLedgerFor, ledgerOptionsFrom, type ApiMetrics } from '../../src/process/api.js';
+import { composeApi, type ApiMetrics } from '../../src/process/api.js';
+import { groupLedgerFor, ledgerOptionsFrom } from '../../src/process/ledger-options.js';
 import { createHandlers } from '../../src/process/build.js';
 import {
   closeConnection,
