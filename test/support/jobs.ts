@@ -71,7 +71,12 @@ export async function waitForJobs(
       return views.every((view) => view.state === state) ? views : undefined;
     },
     { timeoutMs, intervalMs: 200, what: `${jobs.length} jobs to be ${state}` },
-  );
+  ).catch((error: unknown) => {
+    // Jobs that never get there (a read refused, a process gone): what the service said meanwhile.
+    const lines = service.telling(0, 30).map((line) => JSON.stringify(line));
+    const told = `the service's last warnings and lifecycle lines:\n${lines.join('\n')}`;
+    throw new Error(`${(error as Error).message}; ${told}`, { cause: error });
+  });
 }
 
 export async function waitForIdle(service: Service): Promise<void> {

@@ -10,16 +10,7 @@
  * suite: a failure seen once in CI then tells what the service was doing.
  */
 import { after, afterEach, before, beforeEach } from 'node:test';
-import { startService, type LogLine, type Service, type ServiceOptions } from './service.js';
-
-/** The most lines told after a failed test: its last ones. */
-const TOLD_LINES = 40;
-const WARN = 40;
-
-/** Whether a line says something a failure's reader needs: a warning or worse, or a process's lifecycle. */
-function telling(line: LogLine): boolean {
-  return Number(line.level) >= WARN || /^(process|lease|retire|redis|consumer)\./.test(String(line.event));
-}
+import { startService, type Service, type ServiceOptions } from './service.js';
 
 export interface ServiceSuite<R> {
   /** Read in a test or hook: before the suite's `before` has run there is nothing to read. */
@@ -44,7 +35,7 @@ export function serviceSuite<R extends { stop(): Promise<void> }>(
   afterEach((t) => {
     // `passed` is in Node 20's TestContext, not yet in its types.
     if (!('diagnostic' in t) || (t as { passed?: boolean }).passed !== false || service === undefined) return;
-    const lines = service.logs.slice(from).filter(telling).slice(-TOLD_LINES);
+    const lines = service.telling(from);
     t.diagnostic(`the service's last warnings and lifecycle lines during "${t.name}": ${lines.length}`);
     for (const line of lines) t.diagnostic(JSON.stringify(line));
   });

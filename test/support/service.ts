@@ -10,6 +10,7 @@ import { waitFor } from './wait.js';
 
 /** A stop slower than this is reported with the log lines written meanwhile. */
 const SLOW_STOP_MS = 10_000;
+const WARN = 40;
 
 export interface LogLine {
   /** What happened, as a stable name (`process.forked`, `job.completed`): what tests look for. */
@@ -58,6 +59,12 @@ export interface Service {
   readonly logs: LogLine[];
   /** What the processes wrote to stderr so far: the log is on stdout, so this is what bypassed it. */
   stderr(): string;
+  /**
+   * The lines that say most about a failure nobody can rerun, from the `from`th line on, the last
+   * `limit` of them: warnings and worse, and the processes' lifecycle (process, lease, retirement,
+   * Redis and consumer events).
+   */
+  telling(from?: number, limit?: number): LogLine[];
   /** Resolves with the primary's exit code once it has exited, on its own or stopped. */
   readonly exited: Promise<number | null>;
   request<T = unknown>(
@@ -211,6 +218,13 @@ async function startOn(options: ServiceOptions): Promise<Service> {
     child,
     logs,
     stderr: () => stderr,
+    telling: (from = 0, limit = 40) =>
+      logs
+        .slice(from)
+        .filter(
+          (line) => Number(line.level) >= WARN || /^(process|lease|retire|redis|consumer)\./.test(String(line.event)),
+        )
+        .slice(-limit),
     exited,
     request,
     enqueue: (task) =>
