@@ -244,17 +244,19 @@ async function startOn(options: ServiceOptions): Promise<Service> {
       const exit = new Error('service exited');
       const state = await waitFor(
         async () => {
-          if (child.exitCode !== null) throw exit;
+          if (child.exitCode !== null || child.signalCode !== null) throw exit;
           const state = await service.workers();
           const own = state.workers.filter((worker) => worker.alive && worker.id.startsWith(`${hostId}-`));
           return own.length === count ? state : undefined;
         },
         { timeoutMs, what: `${count} live workers`, stopOn: (error) => error === exit },
       ).catch((error: unknown) => {
-        if (child.exitCode !== null) {
+        if (child.exitCode !== null || child.signalCode !== null) {
           // Start-up refusals are JSON lines on stdout (a port taken meanwhile, a lease refused): say which.
           const fatal = logs.filter((line) => Number(line.level) >= 50).map((line) => JSON.stringify(line));
-          throw new Error(`service exited with ${child.exitCode}: ${[...fatal, stderr].join('\n')}`);
+          throw new Error(
+            `service exited with ${child.exitCode ?? child.signalCode}: ${[...fatal, stderr].join('\n')}`,
+          );
         }
         // Why the processes are not back (re-forks backing off, leases waited for or refused): the
         // primary's and the processes' last lines about it.
