@@ -31,6 +31,20 @@ export function createQueueRegistry({
   const closeAll = async (closing: readonly Queue[]) => {
     await Promise.allSettled(closing.map((queue) => queue.close()));
   };
+  /**
+   * BullMQ sets a handle up once, asking Redis for its version, and a handle whose set-up failed
+   * fails every command after it with that error, for good. A handle made while Redis was away (its
+   * version check timed out: a new worker id placed on, or a job read, during a failover) would
+   * leave its queue unreachable from this process until it restarts. Such a handle is forgotten
+   * (closing it leaves the shared connection open): the command that made it fails, the next one
+   * gets a fresh handle.
+   */
+  const forgetIfSetUpFails = (workerId: string, queue: Queue) => {
+    queue.waitUntilReady().catch(() => {
+      if (queues.get(workerId) === queue) queues.delete(workerId);
+      void queue.close().catch(ignore);
+    });
+  };
   return {
     forWorker(workerId) {
       let queue = queues.get(workerId);
@@ -45,6 +59,7 @@ export function createQueueRegistry({
         // BullMQ prints each of them raw, a multi-line dump per handle on every reconnect attempt.
         queue.on('error', ignore);
         queues.set(workerId, queue);
+        forgetIfSetUpFails(workerId, queue);
       }
       return queue;
     },
