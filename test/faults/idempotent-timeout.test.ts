@@ -10,7 +10,6 @@
  * Single mode only: its subject is the one redis-server hanging.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { createQueueRegistry, type QueueRegistry } from '../../src/queue/queues.js';
 import {
@@ -28,21 +27,11 @@ import { startRedis, type TestRedis } from '../support/redis-server.js';
 const PREFIX = 'idem-stall';
 const COMMAND_TIMEOUT_MS = 300;
 
-/** Stops the server, and returns once the kernel has stopped it: what is sent from here on waits for SIGCONT. */
-function stopNow(pid: number): void {
-  process.kill(pid, 'SIGSTOP');
-  // /proc/<pid>/stat: "<pid> (<name>) <state> …"; T is stopped.
-  while (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('T') !== true) {
-    // a matter of microseconds
-  }
-}
-
 describe('Idempotency-Key and an add that timed out', () => {
   let redis: TestRedis;
   let connection: RedisClient;
   let registry: QueueRegistry;
   let app: InProcessApp;
-  let pid: number;
   /** Set by the test: the next queue lookup (the dispatcher's, right after its reservation) stops Redis. */
   let stopOnLookup = false;
   /** Set by the test: Redis resumes just before the dispatcher reads a key's record after a failed add. */
@@ -51,7 +40,6 @@ describe('Idempotency-Key and an add that timed out', () => {
 
   before(async () => {
     redis = await startRedis();
-    pid = Number(/process_id:(\d+)/.exec(await redis.client.info('server'))?.[1]);
     connection = createRedisConnection({ kind: 'single', url: redis.url }, 'command', logger, {
       commandTimeoutMs: COMMAND_TIMEOUT_MS,
     });
@@ -64,7 +52,7 @@ describe('Idempotency-Key and an add that timed out', () => {
       forWorker: (workerId) => {
         if (stopOnLookup) {
           stopOnLookup = false;
-          stopNow(pid);
+          redis.signal('SIGSTOP');
         }
         return registry.forWorker(workerId);
       },
@@ -72,7 +60,7 @@ describe('Idempotency-Key and an add that timed out', () => {
     const get = (async (key: string) => {
       if (resumeOnRecordRead && key.includes(':idempotency-sha256:')) {
         resumeOnRecordRead = false;
-        process.kill(pid, 'SIGCONT');
+        redis.signal('SIGCONT');
       }
       return connection.get(key);
     }) as RedisClient['get'];
@@ -124,7 +112,7 @@ describe('Idempotency-Key and an add that timed out', () => {
       try {
         refused = await post(task, key);
       } finally {
-        process.kill(pid, 'SIGCONT');
+        redis.signal('SIGCONT');
       }
       assert.equal(refused.status, 503);
       assert.equal(refused.body.code, 'QUEUE_UNAVAILABLE');

@@ -7,7 +7,7 @@
  * its link to that master is.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -23,7 +23,10 @@ export interface TestRedis {
   /** A plain client for assertions, closed by `stop`. */
   readonly client: Redis;
   stopServer(): Promise<void>;
-  /** SIGSTOP / SIGCONT simulate a Redis that hangs and then resumes. */
+  /**
+   * SIGSTOP / SIGCONT simulate a Redis that hangs and then resumes. SIGSTOP returns once the kernel
+   * has stopped the server: what is sent to it from then on waits for SIGCONT.
+   */
   signal(signal: NodeJS.Signals): void;
   startServer(): Promise<void>;
   stop(): Promise<void>;
@@ -37,6 +40,14 @@ export interface StartRedisOptions {
   readonly password?: string;
   /** Replicate the plain, passwordless server on this loopback port (`--replicaof`). */
   readonly replicaOf?: number;
+}
+
+/** Returns once the kernel has stopped the process (a signal is delivered asynchronously). */
+function waitUntilStopped(pid: number): void {
+  // /proc/<pid>/stat: "<pid> (<name>) <state> …"; T is stopped.
+  while (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('T') !== true) {
+    // a matter of microseconds
+  }
 }
 
 export async function startRedis({
@@ -116,7 +127,9 @@ export async function startRedis({
     stopServer,
     startServer,
     signal: (signal) => {
-      child?.kill(signal);
+      if (child?.pid === undefined) return;
+      child.kill(signal);
+      if (signal === 'SIGSTOP') waitUntilStopped(child.pid);
     },
     async stop() {
       client.disconnect();
