@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRedisConnection, closeConnection, type RedisClient } from '../../src/redis/connections.js';
 import type { Redis } from '../../src/redis/ioredis.js';
-import type { SentinelTarget } from '../../src/redis/target.js';
+import { sentinelListSchema, sentinelTarget } from '../../src/redis/target.js';
 import { captureLogger } from '../support/capture-logger.js';
 import { startRedisSentinel, type TestSentinel } from '../support/redis-sentinel.js';
 import { startSlowProxy, type SlowProxy } from '../support/slow-proxy.js';
@@ -41,12 +41,7 @@ describe('Sentinel connections through a promotion, with slow sentinels', { time
 
   before(async () => {
     sentinel = await startRedisSentinel();
-    proxies = await Promise.all(
-      sentinel.sentinels.split(',').map((address) => {
-        const [host = '', port = ''] = address.split(':');
-        return startSlowProxy({ host, port: Number(port) });
-      }),
-    );
+    proxies = await Promise.all(sentinelListSchema.parse(sentinel.sentinels).nodes.map((node) => startSlowProxy(node)));
   });
 
   after(async () => {
@@ -56,19 +51,11 @@ describe('Sentinel connections through a promotion, with slow sentinels', { time
   });
 
   test('every connection, of each role, serves the promoted master; none is closed for good', async () => {
-    const target: SentinelTarget = {
-      kind: 'sentinel',
-      sentinels: proxies.map(({ address }) => {
-        const [host = '', port = ''] = address.split(':');
-        return { host, port: Number(port) };
-      }),
-      master: sentinel.master,
-      sentinelUsername: undefined,
-      sentinelPassword: undefined,
-      username: undefined,
-      password: undefined,
-      tls: false,
-    };
+    const target = sentinelTarget(
+      sentinelListSchema.parse(proxies.map(({ address }) => address).join(',')),
+      sentinel.master,
+      { username: undefined, password: undefined },
+    );
     const { logger } = captureLogger();
     const roles = ['command', 'consumer', 'subscriber'] as const;
     connections = roles.flatMap((role) =>

@@ -118,11 +118,7 @@ function redisEnvOf({ redisUrl, clusterNodes, sentinels }: ServiceOptions): Reco
 
 /** Starts a service that waits until ready up to 3 times, on a fresh port each, while its port was taken. */
 export function startService(options: ServiceOptions): Promise<Service> {
-  return startOnFreePorts(
-    3,
-    () => startOn(options),
-    (error) => portTaken(error),
-  );
+  return startOnFreePorts(3, () => startOn(options), portTaken);
 }
 
 /** A start that failed because the port was taken before the service could bind it: its refusal's line says so. */
@@ -181,6 +177,10 @@ async function startOn(options: ServiceOptions): Promise<Service> {
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
+  const ended = () => child.exitCode !== null || child.signalCode !== null;
+  /** Thrown by a readiness probe that finds the service gone: no later probe can mend that. */
+  const exit = new Error('service exited');
+
   const url = `http://127.0.0.1:${port}`;
   const fresh: Record<string, string> = options.keepAlive === false ? { connection: 'close' } : {};
   const send = (method: string, path: string, init: { body?: string; headers?: Record<string, string> }) =>
@@ -222,7 +222,8 @@ async function startOn(options: ServiceOptions): Promise<Service> {
       logs
         .slice(from)
         .filter(
-          (line) => Number(line.level) >= WARN || /^(process|lease|retire|redis|consumer)\./.test(String(line.event)),
+          (line) =>
+            Number(line.level) >= WARN || /^(process|lease|retirement|redis|consumer)\./.test(String(line.event)),
         )
         .slice(-limit),
     exited,
@@ -240,38 +241,31 @@ async function startOn(options: ServiceOptions): Promise<Service> {
       if (result.status !== 200) throw new Error(`GET /workers answered ${result.status}`);
       return result.body;
     },
-    async waitForAlive(count, timeoutMs = 60_000) {
-      const exit = new Error('service exited');
-      const state = await waitFor(
+    waitForAlive: (count, timeoutMs = 60_000) =>
+      waitFor(
         async () => {
-          if (child.exitCode !== null || child.signalCode !== null) throw exit;
+          if (ended()) throw exit;
           const state = await service.workers();
           const own = state.workers.filter((worker) => worker.alive && worker.id.startsWith(`${hostId}-`));
           return own.length === count ? state : undefined;
         },
         { timeoutMs, what: `${count} live workers`, stopOn: (error) => error === exit },
       ).catch((error: unknown) => {
-        if (child.exitCode !== null || child.signalCode !== null) {
+        if (ended()) {
           // Start-up refusals are JSON lines on stdout (a port taken meanwhile, a lease refused): say which.
           const fatal = logs.filter((line) => Number(line.level) >= 50).map((line) => JSON.stringify(line));
           throw new Error(
             `service exited with ${child.exitCode ?? child.signalCode}: ${[...fatal, stderr].join('\n')}`,
           );
         }
-        // Why the processes are not back (re-forks backing off, leases waited for or refused): the
-        // primary's and the processes' last lines about it.
-        const why = logs
-          .filter((line) => /^(process|lease|retire)/.test(String(line.event)) || Number(line.level) >= 50)
-          .slice(-20)
-          .map((line) => JSON.stringify(line));
-        throw new Error(`${(error as Error).message}; the last process and lease lines:\n${why.join('\n')}`, {
+        // Why the processes are not back (re-forks backing off, leases waited for or refused).
+        const why = service.telling(0, 20).map((line) => JSON.stringify(line));
+        throw new Error(`${(error as Error).message}; the last warnings and lifecycle lines:\n${why.join('\n')}`, {
           cause: error,
         });
-      });
-      return state;
-    },
+      }),
     async stop(signal = 'SIGTERM', timeoutMs = 60_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      if (ended()) return child.exitCode;
       const from = logs.length;
       const startedAt = Date.now();
       child.kill(signal);
