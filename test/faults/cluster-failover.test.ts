@@ -44,6 +44,13 @@ const SERVING_IN_A_ROW = 20;
 /** Jobs that start before the kill and finish after it. */
 const THROUGH_JOBS = 4;
 const THROUGH_MS = 5_000;
+/**
+ * Longer than a promotion here takes, plus a heartbeat interval: the heartbeats the promoted replica
+ * holds date from up to a beat before the kill. With the 5 s default, a promotion 4.3 s after the
+ * kill (a loaded CI run) left every heartbeat older than that, and the first enqueues after it were
+ * refused with NO_LIVE_WORKER until the processes beat again.
+ */
+const WORKER_TTL_MS = 20_000;
 
 interface Answer {
   readonly request: string;
@@ -61,7 +68,13 @@ describe('a Redis Cluster failover under load', { skip: skipUnlessClusterTools()
       cluster: { replicas: 1, nodeTimeoutMs: NODE_TIMEOUT_MS },
       workers: WORKERS,
       // Debug logs carry `job.started`, which counts each run of a job.
-      env: { WORKER_CONCURRENCY: '4', COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS), LOG_LEVEL: 'debug' },
+      env: {
+        WORKER_CONCURRENCY: '4',
+        COMMAND_TIMEOUT_MS: String(COMMAND_TIMEOUT_MS),
+        WORKER_TTL_MS: String(WORKER_TTL_MS),
+        WORKER_RETIRE_MS: String(2 * WORKER_TTL_MS),
+        LOG_LEVEL: 'debug',
+      },
     });
   });
   after(() => stack?.stop());
